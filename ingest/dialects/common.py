@@ -1,0 +1,186 @@
+"""Pieces every dialect decoder needs: body and attachment extraction, read
+receipts (RFC 8098), reactions (RFC 9078), vCards, chat placement helpers."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from email.message import Message
+
+from ..events import Attachment, ChatRef, ContactState, Reaction, Receipt
+from ..mime import Leaf, ParsedMail, decode_words, header, msgid, part_bytes, part_text
+
+_TAG_RE = re.compile(r"<[^>]+>")
+_SCRIPT_RE = re.compile(r"<(script|style)\b.*?</\1\s*>", re.I | re.S)
+_BR_RE = re.compile(r"<\s*(br|/p|/div|/li|/tr|/h\d)\b[^>]*>", re.I)
+
+
+def html_to_text(html: str) -> str:
+    """Plain text of an HTML body, for search and previews only (the HTML
+    itself is kept in the original and sanitised where it is shown)."""
+    import html as htmllib
+
+    text = _SCRIPT_RE.sub(" ", html)
+    text = _BR_RE.sub("\n", text)
+    text = _TAG_RE.sub("", text)
+    text = htmllib.unescape(text)
+    lines = [ln.strip() for ln in text.split("\n")]
+    out: list[str] = []
+    for ln in lines:
+        if ln or (out and out[-1]):
+            out.append(ln)
+    return "\n".join(out).strip()
+
+
+@dataclass
+class Body:
+    """The readable content of a message."""
+
+    text: str = ""
+    html: str | None = None
+    attachments: list[Attachment] = field(default_factory=list)
+    leaves_used: list[Leaf] = field(default_factory=list)
+
+
+SKIP_CHAT_CONTENT = {"ignore", "preview"}
+
+
+def extract_body(pm: ParsedMail, skip_mimes: tuple[str, ...] = ()) -> Body:
+    """Split a message into text, HTML and attachments.
+
+    The first inline text/plain part is the text; the first inline
+    text/html part is the HTML (and the text when there is no plain part).
+    Parts marked ``Chat-Content: ignore`` or ``preview`` are left out, and
+    so are MIME types in ``skip_mimes`` (decoders handle those themselves).
+    """
+    body = Body()
+    plain: list[str] = []
+    for leaf in pm.leaves:
+        if leaf.chat_content in SKIP_CHAT_CONTENT or leaf.mime in skip_mimes:
+            continue
+        if leaf.mime == "text/plain" and leaf.is_body_text():
+            plain.append(part_text(leaf.part))
+            body.leaves_used.append(leaf)
+        elif leaf.mime == "text/html" and leaf.is_body_text() and body.html is None:
+            body.html = part_text(leaf.part)
+            body.leaves_used.append(leaf)
+        elif leaf.mime.startswith("multipart/"):
+            continue
+        else:
+            body.attachments.append(leaf.attachment())
+    if plain:
+        body.text = "\n\n".join(p.strip("\n") for p in plain if p.strip())
+    elif body.html:
+        body.text = html_to_text(body.html)
+    return body
+
+
+def kind_of(attachments: list[Attachment], default: str = "text") -> str:
+    """The message kind derived from its first attachment's MIME type."""
+    for att in attachments:
+        major = att.mime.split("/", 1)[0]
+        if att.mime in ("text/vcard", "text/x-vcard") or att.filename.lower().endswith(".vcf"):
+            return "contact"
+        if major in ("image", "audio", "video"):
+            return major
+        return "file"
+    return default
+
+
+def receipt_events(pm: ParsedMail) -> list[Receipt]:
+    """Read receipts from a ``multipart/report`` (RFC 8098)."""
+    if pm.content_type != "multipart/report":
+        return []
+    out: list[Receipt] = []
+    for leaf in pm.leaves:
+        if leaf.mime != "message/disposition-notification":
+            continue
+        fields = _mdn_fields(leaf.part)
+        target = msgid(fields.get("original-message-id"))
+        if not target:
+            continue
+        disp = fields.get("disposition", "")
+        action = disp.split(";")[-1].strip().lower() if disp else "displayed"
+        out.append(Receipt(target=target, disposition=action or "displayed"))
+    return out
+
+
+def _mdn_fields(part: Message) -> dict[str, str]:
+    """Fields of a message/disposition-notification part, however parsed."""
+    fields: dict[str, str] = {}
+    payload = part.get_payload()
+    blocks = payload if isinstance(payload, list) else []
+    for block in blocks:
+        if isinstance(block, Message):
+            for k, v in block.items():
+                fields.setdefault(k.lower(), str(v))
+    if not fields:
+        text = part_bytes(part).decode("utf-8", "replace")
+        for line in text.splitlines():
+            if ":" in line:
+                k, v = line.split(":", 1)
+                fields.setdefault(k.strip().lower(), v.strip())
+    return fields
+
+
+def reaction_event(pm: ParsedMail) -> Reaction | None:
+    """An RFC 9078 reaction: a part with ``Content-Disposition: reaction``."""
+    target = pm.in_reply_to
+    if not target:
+        return None
+    for leaf in pm.leaves:
+        if leaf.disposition == "reaction":
+            emoji = part_text(leaf.part).strip()
+            return Reaction(target=target, emoji=" ".join(emoji.split()))
+    return None
+
+
+def vcard_contacts(data: bytes) -> list[ContactState]:
+    """Contacts from a vCard file (one or several cards), via vobject."""
+    import vobject
+
+    text = data.decode("utf-8", "replace")
+    out: list[ContactState] = []
+    try:
+        cards = list(vobject.readComponents(text, ignoreUnreadable=True))
+    except Exception:
+        return out
+    for card in cards:
+        fields: list[tuple[str, str]] = []
+        emails = [str(e.value).strip().lower() for e in card.contents.get("email", [])]
+        if not emails:
+            continue
+        fn = card.contents.get("fn")
+        if fn:
+            fields.append(("name", str(fn[0].value)))
+        for key in ("note", "title", "org", "bday", "rev"):
+            if key in card.contents:
+                value = card.contents[key][0].value
+                fields.append((key if key != "note" else "status", value if isinstance(value, str) else " ".join(map(str, value))))
+        if "key" in card.contents:
+            fields.append(("key", "present"))
+        if "photo" in card.contents:
+            fields.append(("avatar", "present"))
+        for extra in emails[1:]:
+            fields.append(("email", extra))
+        out.append(ContactState(address=emails[0], fields=tuple(fields)))
+    return out
+
+
+def direct_chat(pm: ParsedMail) -> ChatRef:
+    """1:1 placement: the sorted pair of sender and recipient, or a self chat."""
+    others = [a for a in pm.recipients if a != pm.sender]
+    if not others:
+        return ChatRef(kind="self", key=pm.sender, members=(pm.sender,))
+    pair = tuple(sorted({pm.sender, others[0]}))
+    return ChatRef(kind="direct", key=" ".join(pair), members=pair)
+
+
+def adhoc_group(pm: ParsedMail, name: str | None) -> ChatRef:
+    """A group without an id: identified by its member set."""
+    members = pm.members()
+    return ChatRef(kind="group", key="adhoc:" + " ".join(members), name=name, members=members)
+
+
+def text_header(pm: ParsedMail, name: str) -> str:
+    return decode_words(header(pm.msg, name))

@@ -1,0 +1,44 @@
+"""Ordinary email: kept as mail, threaded by its References root; a reply
+whose references reach a chat message is moved into that chat by the index
+(``follow_refs``), with the quote and signature folded away."""
+
+from __future__ import annotations
+
+from ..events import ChatRef, Envelope, Post
+from ..mime import ParsedMail, fold_quotes, header, split_footer, strip_reply_prefix
+from .common import extract_body
+
+
+def matches(pm: ParsedMail) -> bool:
+    return True
+
+
+def thread_root(pm: ParsedMail) -> str:
+    if pm.references:
+        return pm.references[0]
+    return pm.in_reply_to or pm.message_id
+
+
+def decode(pm: ParsedMail) -> Envelope:
+    body = extract_body(pm)
+    own, quote = fold_quotes(split_footer(body.text))
+    list_id = header(pm.msg, "List-Id")
+    if list_id:
+        name = list_id.split("<", 1)[0].strip().strip('"') or list_id
+        key = list_id[list_id.find("<") + 1: list_id.rfind(">")] if "<" in list_id else list_id
+        chat = ChatRef(kind="mailinglist", key=key.strip().lower(), name=name)
+    else:
+        chat = ChatRef(
+            kind="mail", key=thread_root(pm), name=strip_reply_prefix(pm.subject) or None,
+            members=pm.members(), follow_refs=bool(pm.references or pm.in_reply_to),
+        )
+    post = Post(
+        text=own,
+        kind="mail",
+        html=body.html,
+        quote=quote,
+        reply_to=pm.in_reply_to,
+        attachments=tuple(body.attachments),
+    )
+    return pm.envelope("mail", chat, (post,))
+

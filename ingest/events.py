@@ -1,0 +1,342 @@
+"""The event model: the only contract between ``ingest`` and ``index``.
+
+Ingest turns every stored message into one :class:`Envelope` that carries what
+the message *is* (sender, date, where it belongs) plus a tuple of events, the
+things the message *does* (post a text, edit another message, react, add a
+group member...).  Events are small frozen dataclasses so that the index can
+store them as JSON, compare them and fold them in any order.
+
+Rules every decoder follows:
+
+* Addresses are lower-cased ``local@domain`` strings without display names.
+* Message-IDs are stored without angle brackets.
+* Dates are ISO 8601 strings in UTC (``2026-11-28T03:31:16+00:00``) or ``None``.
+* An event never refers to index state; it names other messages only by
+  Message-ID (``target``), so an edit may arrive before what it edits.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+# --------------------------------------------------------------------------
+# Where a message came from and where it belongs
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """One place one copy of a message was read from.
+
+    ``source`` names the mailbox (absolute path or IMAP URL without password),
+    ``folder`` the folder inside it (``""`` for the top/INBOX), ``key`` the
+    file name, mbox index or IMAP UID that identifies the copy there.
+    """
+
+    source: str
+    folder: str
+    key: str
+    flags: str = ""
+    internaldate: str | None = None
+    mtime: float | None = None
+    size: int | None = None
+
+
+@dataclass(frozen=True)
+class ChatRef:
+    """Where a decoder thinks a message belongs.
+
+    ``kind`` is one of ``direct``, ``group``, ``self``, ``mailinglist``,
+    ``mail``.  ``key`` is the identity inside that kind: the group id, the
+    sorted pair of addresses of a 1:1 chat, the List-Id, or the root
+    Message-ID of a mail thread.  ``name`` is a hint (group name, subject).
+    ``fallback`` is where the message goes instead when the index decides the
+    primary placement does not hold (a legacy reply that is not a reply-all).
+    ``follow_refs`` asks the index to move the message into the chat of the
+    first referenced chat message, if there is one (mail replies into chats).
+    """
+
+    kind: str
+    key: str
+    name: str | None = None
+    members: tuple[str, ...] = ()
+    fallback: "ChatRef | None" = None
+    follow_refs: bool = False
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A file carried by a message.  The bytes stay inside the original
+    message; ``part`` is the MIME part index path (``"1.2"``) to find them."""
+
+    filename: str
+    mime: str
+    size: int
+    sha256: str
+    part: str
+    disposition: str = "attachment"
+
+
+# --------------------------------------------------------------------------
+# Events
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Post:
+    """A visible message in a chat (or an ordinary mail in a mail thread).
+
+    ``kind`` is text|image|audio|video|file|sticker|location|contact|mail|poll.
+    ``text`` is the user text with quotes, footers and pencil marks removed;
+    ``quote`` the quoted text, if any.
+    """
+
+    text: str
+    kind: str = "text"
+    html: str | None = None
+    quote: str | None = None
+    reply_to: str | None = None
+    forwarded: bool = False
+    attachments: tuple[Attachment, ...] = ()
+    location: tuple[float, float] | None = None
+    voice: bool = False
+    duration_ms: int | None = None
+    mentions: tuple[str, ...] = ()
+    pinned_until: str | None = None
+    contact: "ContactState | None" = None
+
+
+@dataclass(frozen=True)
+class Edit:
+    """Replace the text of ``target`` (only effective when the sender of the
+    edit is the sender of the target).  An empty text means deleted (COI)."""
+
+    target: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Delete:
+    """Delete ``target`` for everyone; the text stays in the history."""
+
+    target: str
+
+
+@dataclass(frozen=True)
+class Reaction:
+    """The sender's reaction to ``target``; ``emoji == ""`` retracts it."""
+
+    target: str
+    emoji: str
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """A read receipt (MDN) by the sender for ``target``."""
+
+    target: str
+    disposition: str = "displayed"
+
+
+@dataclass(frozen=True)
+class MemberAdded:
+    member: str
+
+
+@dataclass(frozen=True)
+class MemberRemoved:
+    member: str
+
+
+@dataclass(frozen=True)
+class MemberLeft:
+    member: str
+
+
+@dataclass(frozen=True)
+class GroupRenamed:
+    old_name: str | None
+    new_name: str
+
+
+@dataclass(frozen=True)
+class GroupAvatar:
+    """``filename is None`` means the avatar was removed."""
+
+    filename: str | None
+
+
+@dataclass(frozen=True)
+class GroupDescription:
+    text: str
+
+
+@dataclass(frozen=True)
+class GroupInfo:
+    """A group's state as announced in full (COI ``groupinfo``/``group``)."""
+
+    name: str | None = None
+    members: tuple[str, ...] = ()
+    description: str | None = None
+
+
+@dataclass(frozen=True)
+class EphemeralTimer:
+    """Disappearing-messages timer set (0 = off)."""
+
+    seconds: int
+
+
+@dataclass(frozen=True)
+class ContactState:
+    """What a message says about one contact: a shared vCard, a COI contact
+    message (contact.json + vCard, or h-card), a profile.  ``fields`` holds
+    name/value pairs (``name``, ``status``, ``blocked``, ``groups``,
+    ``key``, ``avatar`` ...), values as strings."""
+
+    address: str
+    fields: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class Pin:
+    target: str
+    until: str | None = None
+
+
+@dataclass(frozen=True)
+class PollVote:
+    """COI poll votes and closes (``closed`` = the poll was closed)."""
+
+    target: str
+    choice: str = ""
+    closed: bool = False
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    """The message is encrypted (or otherwise sealed) and could not be read."""
+
+    reason: str
+
+
+Event = (
+    Post | Edit | Delete | Reaction | Receipt | MemberAdded | MemberRemoved | MemberLeft
+    | GroupRenamed | GroupAvatar | GroupDescription | GroupInfo | EphemeralTimer
+    | ContactState | Pin | PollVote | Unreadable
+)
+
+EVENT_TYPES: dict[str, type] = {
+    cls.__name__: cls
+    for cls in (
+        Post, Edit, Delete, Reaction, Receipt, MemberAdded, MemberRemoved, MemberLeft,
+        GroupRenamed, GroupAvatar, GroupDescription, GroupInfo, EphemeralTimer,
+        ContactState, Pin, PollVote, Unreadable,
+    )
+}
+
+#: Events that act on another message instead of being one.
+CONTROL_TYPES = (Edit, Delete, Reaction, Receipt, Pin, PollVote)
+#: Events that change a group and show up as system lines.
+GROUP_TYPES = (
+    MemberAdded, MemberRemoved, MemberLeft, GroupRenamed, GroupAvatar,
+    GroupDescription, EphemeralTimer,
+)
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """Everything ingest knows about one original message.
+
+    ``dialect`` is ``deltachat``, ``coi``, ``coi-early``, ``mail``,
+    ``encrypted`` (sealed, not readable) or ``unparseable``.
+    ``quality`` orders copies of one Message-ID: the index decodes the copy
+    with the highest quality (then the lowest sha256), so the result does
+    not depend on which copy came first.
+    """
+
+    message_id: str
+    sha256: str
+    dialect: str
+    date: str | None = None
+    sender: str = ""
+    sender_name: str = ""
+    recipients: tuple[str, ...] = ()
+    subject: str = ""
+    in_reply_to: str | None = None
+    references: tuple[str, ...] = ()
+    chat: ChatRef | None = None
+    events: tuple[Event, ...] = ()
+    encrypted: bool = False
+    quality: int = 1
+    defects: tuple[str, ...] = ()
+    headers: tuple[tuple[str, str], ...] = field(default=())
+
+    def of_type(self, *types: type) -> Iterator[Event]:
+        return (e for e in self.events if isinstance(e, types))
+
+
+@dataclass(frozen=True)
+class Original:
+    """One copy of a message as read from a source: bytes plus provenance."""
+
+    raw: bytes
+    provenance: Provenance
+
+
+# --------------------------------------------------------------------------
+# JSON round trip (the index stores envelopes as JSON)
+# --------------------------------------------------------------------------
+
+
+def _to_plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        out = {f.name: _to_plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        if type(value).__name__ in EVENT_TYPES:
+            out["type"] = type(value).__name__
+        return out
+    if isinstance(value, (tuple, list)):
+        return [_to_plain(v) for v in value]
+    return value
+
+
+def _tuplify(value: Any) -> Any:
+    if isinstance(value, list):
+        return tuple(_tuplify(v) for v in value)
+    return value
+
+
+def _build(cls: type, data: dict[str, Any]) -> Any:
+    kwargs: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        if f.name not in data:
+            continue
+        v = data[f.name]
+        if f.name in ("chat", "fallback") and v is not None:
+            v = _build(ChatRef, v)
+        elif f.name == "attachments":
+            v = tuple(_build(Attachment, a) for a in v)
+        elif f.name == "contact" and v is not None:
+            v = _build(ContactState, v)
+        elif f.name == "events":
+            v = tuple(event_from_dict(e) for e in v)
+        else:
+            v = _tuplify(v)
+        kwargs[f.name] = v
+    return cls(**kwargs)
+
+
+def event_from_dict(data: dict[str, Any]) -> Event:
+    cls = EVENT_TYPES[data["type"]]
+    return _build(cls, {k: v for k, v in data.items() if k != "type"})
+
+
+def envelope_to_json(env: Envelope) -> str:
+    return json.dumps(_to_plain(env), ensure_ascii=False, separators=(",", ":"))
+
+
+def envelope_from_json(text: str) -> Envelope:
+    return _build(Envelope, json.loads(text))

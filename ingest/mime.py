@@ -1,0 +1,481 @@
+"""MIME helpers shared by the dialect decoders.
+
+We parse with the stdlib ``email`` package in its fast ``compat32`` mode and
+decode headers ourselves: that is several times faster than
+``email.policy.default``, never raises on broken headers, and lets us keep
+undeclared 8-bit header bytes (decoded as UTF-8, else Latin-1) instead of
+dropping them as mail-parser does.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from email import message_from_bytes
+from email.header import decode_header
+from email.message import Message
+from email.utils import getaddresses, parsedate_to_datetime
+from functools import cached_property
+from typing import Iterator
+
+from .events import Attachment, ChatRef, Envelope
+
+_MSGID_RE = re.compile(r"<([^<>\s]+)>")
+_WS_RE = re.compile(r"\s+")
+_REPLY_PREFIX_RE = re.compile(
+    r"^\s*((re|aw|sv|vs|antw|fw|fwd|wg|tr|rif|r|ref|odp|vl)(\[\d+\])?\s*:\s*)+", re.I
+)
+
+
+def parse_bytes(raw: bytes) -> Message:
+    """Parse a message; never raises for malformed input."""
+    return message_from_bytes(raw)
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _fix_8bit(text: str) -> str:
+    """Turn surrogate-escaped raw bytes (undeclared 8-bit) back into text."""
+    if not any("\udc80" <= ch <= "\udcff" for ch in text):
+        return text
+    data = text.encode("ascii", "surrogateescape")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("latin-1")
+
+
+def decode_words(value: object) -> str:
+    """Decode RFC 2047 encoded words; tolerate bad charsets and 8-bit bytes."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        value = str(value)
+    value = _fix_8bit(value)
+    if "=?" not in value:
+        return _WS_RE.sub(" ", value).strip()
+    try:
+        parts = decode_header(value)
+    except Exception:
+        return _WS_RE.sub(" ", value).strip()
+    out: list[str] = []
+    for chunk, charset in parts:
+        if isinstance(chunk, str):
+            out.append(chunk)
+            continue
+        out.append(decode_bytes(chunk, charset))
+    text = ""
+    for i, piece in enumerate(out):
+        # decode_header drops the space between an encoded word and plain text
+        if i and parts[i - 1][1] is None and parts[i][1] is not None and not text.endswith(" "):
+            text += " " if not piece.startswith(" ") else ""
+        elif i and parts[i - 1][1] is not None and parts[i][1] is None and piece and not piece.startswith(" "):
+            text += " "
+        text += piece
+    return _WS_RE.sub(" ", text).strip()
+
+
+def decode_bytes(data: bytes, charset: str | None) -> str:
+    """Decode bytes in a declared charset, falling back to UTF-8 then Latin-1."""
+    for cs in (charset, "utf-8"):
+        if not cs or cs.lower() in ("unknown-8bit", "x-unknown"):
+            continue
+        try:
+            return data.decode(cs)
+        except (LookupError, UnicodeDecodeError):
+            continue
+    return data.decode("latin-1")
+
+
+def raw_header(msg: Message, name: str) -> str | None:
+    """The first value of a header as a string (8-bit bytes kept)."""
+    try:
+        value = msg.get(name)
+    except Exception:
+        return None
+    if value is None:
+        return None
+    return _fix_8bit(str(value)) if isinstance(value, str) else str(value)
+
+
+def header(msg: Message, name: str) -> str:
+    """The decoded text of a header, ``""`` if absent."""
+    return decode_words(raw_header(msg, name))
+
+
+def header_all(msg: Message, name: str) -> list[str]:
+    try:
+        return [decode_words(v) for v in msg.get_all(name) or []]
+    except Exception:
+        return []
+
+
+def norm_addr(addr: str) -> str:
+    return addr.strip().strip("<>").strip().lower()
+
+
+def addresses(msg: Message, *names: str) -> list[tuple[str, str]]:
+    """(display name, lower-cased address) pairs from address headers."""
+    values: list[str] = []
+    for name in names:
+        try:
+            values.extend(_fix_8bit(str(v)) for v in msg.get_all(name) or [])
+        except Exception:
+            continue
+    out: list[tuple[str, str]] = []
+    seen: set[str] = set()
+    try:
+        pairs = getaddresses(values)
+    except Exception:
+        pairs = []
+    for display, addr in pairs:
+        addr = norm_addr(addr)
+        if not addr or "@" not in addr or addr in seen:
+            continue
+        seen.add(addr)
+        out.append((decode_words(display), addr))
+    return out
+
+
+def msgid(value: str | None) -> str | None:
+    """The first Message-ID in a header value, without angle brackets."""
+    if not value:
+        return None
+    m = _MSGID_RE.search(value)
+    if m:
+        return m.group(1)
+    value = value.strip()
+    return value.split()[0] if value else None
+
+
+def msgid_list(value: str | None) -> list[str]:
+    if not value:
+        return []
+    found = _MSGID_RE.findall(value)
+    if found:
+        return found
+    return [v for v in value.split() if "@" in v]
+
+
+def parse_date(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        dt = parsedate_to_datetime(value)
+    except Exception:
+        return None
+    if dt is None:
+        return None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    try:
+        return dt.astimezone(timezone.utc)
+    except (OverflowError, ValueError):
+        return None
+
+
+def iso(dt: datetime | None) -> str | None:
+    return dt.isoformat() if dt else None
+
+
+def strip_reply_prefix(subject: str) -> str:
+    return _REPLY_PREFIX_RE.sub("", subject or "").strip()
+
+
+def part_bytes(part: Message) -> bytes:
+    """Decoded payload bytes of a leaf part (empty on failure)."""
+    if part.is_multipart():
+        payload = part.get_payload()
+        if isinstance(payload, list) and payload and isinstance(payload[0], Message):
+            try:
+                return b"".join(p.as_bytes() for p in payload)
+            except Exception:
+                return b""
+    try:
+        data = part.get_payload(decode=True)
+    except Exception:
+        data = None
+    if data is None:
+        payload = part.get_payload()
+        if isinstance(payload, str):
+            return payload.encode("utf-8", "surrogateescape")
+        return b""
+    return data
+
+
+def part_text(part: Message) -> str:
+    """Decoded text of a leaf part with charset fallbacks."""
+    data = part_bytes(part)
+    try:
+        charset = part.get_content_charset()
+    except Exception:
+        charset = None
+    return decode_bytes(data, charset).replace("\r\n", "\n")
+
+
+def part_filename(part: Message) -> str | None:
+    try:
+        name = part.get_filename()
+    except Exception:
+        name = None
+    if name is None:
+        try:
+            name = part.get_param("name")
+        except Exception:
+            name = None
+        if isinstance(name, tuple):
+            name = decode_bytes(name[2].encode("latin-1", "replace") if isinstance(name[2], str) else name[2], name[0])
+    if name is None:
+        return None
+    return decode_words(name) if "=?" in name else _fix_8bit(name)
+
+
+def content_type(part: Message) -> str:
+    try:
+        return part.get_content_type()
+    except Exception:
+        return "application/octet-stream"
+
+
+def disposition(part: Message) -> str:
+    value = raw_header(part, "Content-Disposition") or ""
+    return value.split(";", 1)[0].strip().lower()
+
+
+@dataclass
+class Leaf:
+    """One leaf MIME part with its index path."""
+
+    path: str
+    part: Message
+    mime: str
+
+    @cached_property
+    def filename(self) -> str | None:
+        return part_filename(self.part)
+
+    @cached_property
+    def disposition(self) -> str:
+        return disposition(self.part)
+
+    @cached_property
+    def chat_content(self) -> str:
+        return header(self.part, "Chat-Content").lower()
+
+    def is_body_text(self) -> bool:
+        return self.mime in ("text/plain", "text/html") and self.disposition != "attachment" and not self.filename
+
+    def attachment(self) -> Attachment:
+        data = part_bytes(self.part)
+        return Attachment(
+            filename=self.filename or "unnamed",
+            mime=self.mime,
+            size=len(data),
+            sha256=sha256_hex(data),
+            part=self.path,
+            disposition=self.disposition or "attachment",
+        )
+
+
+def leaves(msg: Message, prefix: str = "") -> Iterator[Leaf]:
+    """Walk leaf parts depth-first with paths like ``1``, ``2.1``."""
+    mime = content_type(msg)
+    if msg.is_multipart() and not mime.startswith("message/"):
+        payload = msg.get_payload()
+        if not isinstance(payload, list):
+            return
+        for i, sub in enumerate(payload, 1):
+            if not isinstance(sub, Message):
+                continue
+            path = f"{prefix}.{i}" if prefix else str(i)
+            yield from leaves(sub, path)
+    else:
+        yield Leaf(prefix or "1", msg, mime)
+
+
+def find_part(msg: Message, path: str) -> Message | None:
+    """The part at a path produced by :func:`leaves`."""
+    if not msg.is_multipart():
+        return msg if path in ("1", "") else None
+    node: Message = msg
+    for step in path.split("."):
+        payload = node.get_payload()
+        if not isinstance(payload, list):
+            return node if step == "1" else None
+        idx = int(step) - 1
+        if idx < 0 or idx >= len(payload):
+            return None
+        node = payload[idx]
+    return node
+
+
+def split_footer(text: str) -> str:
+    """Drop a signature/footer after a ``-- `` line."""
+    lines = text.split("\n")
+    for i, line in enumerate(lines):
+        if line == "-- ":
+            return "\n".join(lines[:i]).rstrip()
+    return text
+
+
+_QUOTE_HEAD_RE = re.compile(
+    r"^(On .{1,200} wrote:|Am .{1,200} schrieb .{0,200}:|Le .{1,200} a écrit\s?:|.{1,120} <[^>]+> (wrote|schrieb):)\s*$"
+)
+
+
+def fold_quotes(text: str) -> tuple[str, str | None]:
+    """Split a mail body into (own text, quoted text).
+
+    Removes ``>`` quoted lines and the attribution line above them, so a
+    reply from an ordinary mail client reads like a chat message.
+    """
+    lines = text.split("\n")
+    own: list[str] = []
+    quoted: list[str] = []
+    for line in lines:
+        if line.startswith(">"):
+            quoted.append(line[1:].lstrip(" ") if line.startswith("> ") else line[1:])
+        else:
+            own.append(line)
+    if not quoted:
+        return text.strip("\n"), None
+    # drop attribution line right before the first quote
+    while own and not own[-1].strip():
+        own.pop()
+    cleaned = [ln for ln in own]
+    if cleaned and _QUOTE_HEAD_RE.match(cleaned[-1].strip()):
+        cleaned.pop()
+    for i, ln in enumerate(cleaned):
+        if _QUOTE_HEAD_RE.match(ln.strip()):
+            cleaned = cleaned[:i]
+            break
+    return "\n".join(cleaned).strip("\n").rstrip(), "\n".join(quoted).strip("\n")
+
+
+class ParsedMail:
+    """A parsed message with the header facts every decoder needs, computed
+    once and lazily."""
+
+    def __init__(self, raw: bytes, msg: Message | None = None, sha256: str | None = None):
+        self.raw = raw
+        self.msg = msg if msg is not None else parse_bytes(raw)
+        self.sha256 = sha256 or sha256_hex(raw)
+
+    def header(self, name: str) -> str:
+        return header(self.msg, name)
+
+    def has(self, name: str) -> bool:
+        try:
+            return name in self.msg
+        except Exception:
+            return False
+
+    @cached_property
+    def message_id(self) -> str:
+        mid = msgid(raw_header(self.msg, "Message-ID"))
+        return mid or f"sha256-{self.sha256[:40]}@coi-archive.invalid"
+
+    @cached_property
+    def has_message_id(self) -> bool:
+        return msgid(raw_header(self.msg, "Message-ID")) is not None
+
+    @cached_property
+    def date(self) -> datetime | None:
+        """The effective date: Date, unless missing or far in the future of
+        the newest Received stamp, in which case that stamp."""
+        dt = parse_date(raw_header(self.msg, "Date"))
+        received = self.received_date
+        if received and (dt is None or dt - received > timedelta(days=1)):
+            return received
+        return dt
+
+    @cached_property
+    def received_date(self) -> datetime | None:
+        value = raw_header(self.msg, "Received")
+        if value and ";" in value:
+            return parse_date(value.rsplit(";", 1)[1].strip())
+        return None
+
+    @cached_property
+    def from_pairs(self) -> list[tuple[str, str]]:
+        return addresses(self.msg, "From")
+
+    @cached_property
+    def sender(self) -> str:
+        pairs = self.from_pairs or addresses(self.msg, "Sender")
+        return pairs[0][1] if pairs else ""
+
+    @cached_property
+    def sender_name(self) -> str:
+        pairs = self.from_pairs
+        return pairs[0][0] if pairs else ""
+
+    @cached_property
+    def to_pairs(self) -> list[tuple[str, str]]:
+        return addresses(self.msg, "To", "Cc")
+
+    @cached_property
+    def recipients(self) -> tuple[str, ...]:
+        return tuple(a for _, a in self.to_pairs)
+
+    @cached_property
+    def subject(self) -> str:
+        return self.header("Subject")
+
+    @cached_property
+    def in_reply_to(self) -> str | None:
+        return msgid(raw_header(self.msg, "In-Reply-To"))
+
+    @cached_property
+    def references(self) -> tuple[str, ...]:
+        refs = msgid_list(raw_header(self.msg, "References"))
+        if not refs:
+            refs = msgid_list(raw_header(self.msg, "Reference"))  # misspelt in the COI talk
+        return tuple(refs)
+
+    @cached_property
+    def content_type(self) -> str:
+        return content_type(self.msg)
+
+    @cached_property
+    def leaves(self) -> list[Leaf]:
+        return list(leaves(self.msg))
+
+    @cached_property
+    def defects(self) -> tuple[str, ...]:
+        found: list[str] = []
+        for part in self.msg.walk():
+            for d in getattr(part, "defects", ()):
+                found.append(type(d).__name__)
+        if not self.has_message_id:
+            found.append("MissingMessageId")
+        if parse_date(raw_header(self.msg, "Date")) is None:
+            found.append("MissingOrBadDate")
+        return tuple(found)
+
+    def members(self) -> tuple[str, ...]:
+        """Sender plus To/Cc, sorted and unique."""
+        return tuple(sorted({self.sender, *self.recipients} - {""}))
+
+    def envelope(self, dialect: str, chat: ChatRef | None, events: tuple, **kw) -> Envelope:
+        """An envelope with the common header facts filled in."""
+        return Envelope(
+            message_id=self.message_id,
+            sha256=self.sha256,
+            dialect=dialect,
+            date=iso(self.date),
+            sender=self.sender,
+            sender_name=self.sender_name,
+            recipients=self.recipients,
+            subject=self.subject,
+            in_reply_to=self.in_reply_to,
+            references=self.references,
+            chat=chat,
+            events=events,
+            defects=self.defects,
+            **kw,
+        )
