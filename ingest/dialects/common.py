@@ -87,6 +87,11 @@ def kind_of(attachments: list[Attachment], default: str = "text") -> str:
     return default
 
 
+def is_report(pm: ParsedMail) -> bool:
+    """A delivery/read report (RFC 6522): protocol traffic, never a post."""
+    return pm.content_type == "multipart/report"
+
+
 def receipt_events(pm: ParsedMail) -> list[Receipt]:
     """Read receipts from a ``multipart/report`` (RFC 8098)."""
     if pm.content_type != "multipart/report":

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from ..events import ChatRef, Envelope, Post
 from ..mime import ParsedMail, fold_quotes, header, split_footer, strip_reply_prefix
-from .common import extract_body
+from .common import extract_body, is_report, receipt_events
 
 
 def matches(pm: ParsedMail) -> bool:
@@ -20,6 +20,8 @@ def thread_root(pm: ParsedMail) -> str:
 
 
 def decode(pm: ParsedMail) -> Envelope:
+    if is_report(pm):
+        return pm.envelope("mail", None, tuple(receipt_events(pm)))
     body = extract_body(pm)
     own, quote = fold_quotes(split_footer(body.text))
     list_id = header(pm.msg, "List-Id")

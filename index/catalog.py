@@ -1,0 +1,131 @@
+"""The catalog: one SQLite database that is the archive.
+
+Three layers, each derived from the one before and rebuildable:
+
+1. ``originals`` + ``provenance`` + ``sources``: the bytes of every copy we
+   ever read (zlib-compressed, content-addressed by SHA-256) and where each
+   copy was found.  Nothing ever deletes from here.
+2. ``wire``: one row per Message-ID, the canonical decoded copy and where
+   it is placed (``chat_id``), plus ``wire_targets``/``wire_refs``.
+3. Chat state (``chats``, ``messages``, ``revisions``, ``reactions``,
+   ``receipts``, ``memberships``, ``name_history``, ``contacts``,
+   ``contact_history``): the fold of layer 2, recomputed per chat.
+
+SQLite in WAL mode with one writer: readers (the web UI) never block ingest.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import zlib
+from pathlib import Path
+
+SCHEMA_VERSION = 1
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS originals(
+    sha256 TEXT PRIMARY KEY, message_id TEXT NOT NULL, size INTEGER NOT NULL,
+    data BLOB NOT NULL, compression TEXT NOT NULL, dialect TEXT NOT NULL,
+    quality INTEGER NOT NULL, envelope TEXT NOT NULL, first_seen TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS originals_mid ON originals(message_id);
+CREATE TABLE IF NOT EXISTS provenance(
+    source TEXT NOT NULL, folder TEXT NOT NULL, key TEXT NOT NULL, sha256 TEXT NOT NULL,
+    flags TEXT NOT NULL DEFAULT '', internaldate TEXT, mtime REAL, size INTEGER,
+    gone INTEGER NOT NULL DEFAULT 0, first_seen TEXT NOT NULL, last_seen TEXT NOT NULL,
+    PRIMARY KEY(source, folder, key));
+CREATE INDEX IF NOT EXISTS provenance_sha ON provenance(sha256);
+CREATE TABLE IF NOT EXISTS sources(
+    source TEXT PRIMARY KEY, kind TEXT NOT NULL, fingerprint TEXT, last_scan TEXT, state TEXT);
+CREATE TABLE IF NOT EXISTS runs(
+    id INTEGER PRIMARY KEY, started TEXT, finished TEXT, sources TEXT,
+    copies_seen INTEGER, copies_new INTEGER, messages_new INTEGER, errors INTEGER);
+
+CREATE TABLE IF NOT EXISTS wire(
+    message_id TEXT PRIMARY KEY, sha256 TEXT NOT NULL, dialect TEXT NOT NULL,
+    role TEXT NOT NULL, date TEXT, sender TEXT, sender_name TEXT, members TEXT,
+    chat_hint TEXT, chat_id TEXT, encrypted INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX IF NOT EXISTS wire_chat ON wire(chat_id);
+CREATE INDEX IF NOT EXISTS wire_sender ON wire(sender);
+CREATE TABLE IF NOT EXISTS wire_targets(message_id TEXT NOT NULL, target TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS wire_targets_target ON wire_targets(target);
+CREATE INDEX IF NOT EXISTS wire_targets_mid ON wire_targets(message_id);
+CREATE TABLE IF NOT EXISTS wire_refs(message_id TEXT NOT NULL, ref TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS wire_refs_ref ON wire_refs(ref);
+CREATE INDEX IF NOT EXISTS wire_refs_mid ON wire_refs(message_id);
+
+CREATE TABLE IF NOT EXISTS chats(
+    chat_id TEXT PRIMARY KEY, kind TEXT NOT NULL, name TEXT, group_id TEXT,
+    members TEXT NOT NULL, past_members TEXT NOT NULL, message_count INTEGER NOT NULL,
+    first_date TEXT, last_date TEXT, encrypted INTEGER NOT NULL, description TEXT,
+    avatar TEXT, last_preview TEXT, data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS messages(
+    message_id TEXT PRIMARY KEY, chat_id TEXT NOT NULL, seq INTEGER NOT NULL,
+    date TEXT, sender TEXT, sender_name TEXT, kind TEXT NOT NULL, text TEXT,
+    edited INTEGER NOT NULL, deleted INTEGER NOT NULL, encrypted INTEGER NOT NULL,
+    has_attachment INTEGER NOT NULL, reply_to TEXT, data TEXT NOT NULL, fts_hash TEXT);
+CREATE INDEX IF NOT EXISTS messages_chat_seq ON messages(chat_id, seq);
+CREATE INDEX IF NOT EXISTS messages_date ON messages(date);
+CREATE TABLE IF NOT EXISTS revisions(
+    message_id TEXT NOT NULL, chat_id TEXT NOT NULL, seq INTEGER NOT NULL, text TEXT,
+    date TEXT, revision_message_id TEXT);
+CREATE INDEX IF NOT EXISTS revisions_mid ON revisions(message_id);
+CREATE INDEX IF NOT EXISTS revisions_chat ON revisions(chat_id);
+CREATE TABLE IF NOT EXISTS reactions(
+    message_id TEXT NOT NULL, chat_id TEXT NOT NULL, sender TEXT NOT NULL, emoji TEXT NOT NULL,
+    date TEXT, reaction_message_id TEXT);
+CREATE INDEX IF NOT EXISTS reactions_chat ON reactions(chat_id);
+CREATE TABLE IF NOT EXISTS receipts(
+    message_id TEXT NOT NULL, chat_id TEXT NOT NULL, reader TEXT NOT NULL, date TEXT,
+    receipt_message_id TEXT);
+CREATE INDEX IF NOT EXISTS receipts_chat ON receipts(chat_id);
+CREATE TABLE IF NOT EXISTS memberships(
+    chat_id TEXT NOT NULL, member TEXT NOT NULL, since TEXT, until TEXT,
+    added_by TEXT, removed_by TEXT);
+CREATE INDEX IF NOT EXISTS memberships_chat ON memberships(chat_id);
+CREATE TABLE IF NOT EXISTS name_history(
+    chat_id TEXT NOT NULL, date TEXT, name TEXT, message_id TEXT);
+CREATE INDEX IF NOT EXISTS name_history_chat ON name_history(chat_id);
+CREATE TABLE IF NOT EXISTS contacts(
+    address TEXT PRIMARY KEY, name TEXT, status TEXT, blocked INTEGER NOT NULL DEFAULT 0,
+    groups TEXT NOT NULL, data TEXT NOT NULL);
+"""
+
+
+class CatalogError(Exception):
+    """The archive cannot be opened (wrong path, newer schema...)."""
+
+
+def connect(path: Path, readonly: bool = False) -> sqlite3.Connection:
+    """Open (and create) the catalog database."""
+    if readonly:
+        if not path.exists():
+            raise CatalogError(f"no archive at {path.parent}")
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(str(path), check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.executescript(SCHEMA)
+        version = conn.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+        if version is None:
+            conn.execute("INSERT INTO meta VALUES('schema', ?)", (str(SCHEMA_VERSION),))
+            conn.commit()
+        elif int(version[0]) > SCHEMA_VERSION:
+            raise CatalogError(f"archive schema {version[0]} is newer than this program ({SCHEMA_VERSION})")
+    conn.execute("PRAGMA cache_size=-65536")
+    conn.execute("PRAGMA temp_store=MEMORY")
+    conn.row_factory = sqlite3.Row
+    return conn
+
+
+def compress(raw: bytes) -> tuple[bytes, str]:
+    packed = zlib.compress(raw, 1)
+    if len(packed) < len(raw):
+        return packed, "zlib"
+    return raw, "none"
+
+
+def decompress(data: bytes, method: str) -> bytes:
+    return zlib.decompress(data) if method == "zlib" else bytes(data)

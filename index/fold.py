@@ -1,0 +1,408 @@
+"""Fold the wire messages of one chat into its state.
+
+The fold is a pure function of the *set* of wire messages: everything is
+sorted by (effective date, Message-ID) first, so arrival order and
+duplicates cannot change the result.  Edits, deletes, reactions and
+receipts are applied to their targets here; group changes become system
+lines; nothing is dropped (every revision and deleted text stays in
+``revisions``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ingest.events import (
+    ContactState, Delete, Edit, EphemeralTimer, Envelope, GroupAvatar, GroupDescription,
+    GroupInfo, GroupRenamed, MemberAdded, MemberLeft, MemberRemoved, Pin, PollVote, Post,
+    Reaction, Receipt,
+)
+
+from .chatids import kind_of
+
+
+@dataclass
+class Wire:
+    """One canonical wire message as the fold sees it."""
+
+    message_id: str
+    role: str
+    env: Envelope
+
+    @property
+    def sort_key(self) -> tuple[str, str]:
+        return (self.env.date or "", self.message_id)
+
+
+@dataclass
+class ChatFold:
+    """Everything the catalog stores for one chat."""
+
+    chat: dict[str, Any]
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    revisions: list[tuple] = field(default_factory=list)
+    reactions: list[tuple] = field(default_factory=list)
+    receipts: list[tuple] = field(default_factory=list)
+    memberships: list[tuple] = field(default_factory=list)
+    name_history: list[tuple] = field(default_factory=list)
+
+
+def _person(env: Envelope) -> str:
+    return env.sender_name or env.sender
+
+
+def fold_chat(chat_id: str, posts: list[Wire], controls: list[Wire]) -> ChatFold:
+    """Fold one chat.  ``posts`` are the wires placed in the chat,
+    ``controls`` the edits/deletes/reactions/receipts that target them."""
+    posts = sorted(posts, key=lambda w: w.sort_key)
+    controls = sorted(controls, key=lambda w: w.sort_key)
+    kind = kind_of(chat_id)
+    group = _fold_group(posts) if kind == "group" else _fold_open(posts, kind)
+    by_target = _controls_by_root(posts, controls)
+    messages: list[dict[str, Any]] = []
+    result = ChatFold(chat={})
+    for wire in posts:
+        for msg in _messages_of(wire, group):
+            _apply_controls(msg, wire, by_target.get(wire.message_id, []), result, chat_id)
+            msg["seq"] = len(messages)
+            messages.append(msg)
+    result.messages = messages
+    result.memberships = [(chat_id, *row) for row in group.memberships]
+    result.name_history = [(chat_id, *row) for row in group.names]
+    result.chat = _chat_record(chat_id, kind, posts, group, messages)
+    return result
+
+
+# ---------------------------------------------------------------- groups
+
+
+@dataclass
+class GroupState:
+    members: set[str] = field(default_factory=set)
+    ever: set[str] = field(default_factory=set)
+    name: str | None = None
+    description: str | None = None
+    avatar: str | None = None
+    timer: int | None = None
+    group_id: str | None = None
+    memberships: list[tuple] = field(default_factory=list)
+    names: list[tuple] = field(default_factory=list)
+    open_since: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)
+
+    def add(self, member: str, date: str | None, by: str | None) -> None:
+        if member and member not in self.members:
+            self.members.add(member)
+            self.ever.add(member)
+            self.open_since[member] = (date, by)
+
+    def remove(self, member: str, date: str | None, by: str | None) -> None:
+        if member in self.members:
+            self.members.discard(member)
+            since, added_by = self.open_since.pop(member, (None, None))
+            self.memberships.append((member, since, date, added_by, by))
+
+    def rename(self, name: str | None, date: str | None, message_id: str) -> None:
+        if name and name != self.name:
+            self.name = name
+            self.names.append((date, name, message_id))
+
+    def close(self) -> None:
+        for member in sorted(self.members):
+            since, by = self.open_since.get(member, (None, None))
+            self.memberships.append((member, since, None, by, None))
+        self.memberships.sort(key=lambda r: (r[0], r[1] or "", r[2] or "~"))
+
+
+def _fold_group(posts: list[Wire]) -> GroupState:
+    state = GroupState()
+    started = False
+    for wire in posts:
+        env, date = wire.env, wire.env.date
+        ref = env.chat
+        if ref and ref.kind == "group" and not ref.key.startswith("adhoc:"):
+            state.group_id = ref.key
+        if not started:
+            started = True
+            first_rename = next(env.of_type(GroupRenamed), None)
+            if first_rename is not None and first_rename.old_name:
+                state.rename(first_rename.old_name, date, wire.message_id)
+            for member in (ref.members if ref else ()):
+                state.add(member, date, env.sender)
+        for ev in env.events:
+            _apply_group_event(state, ev, env, wire.message_id)
+        if ref and ref.kind == "group" and ref.name and not any(isinstance(e, GroupRenamed) for e in env.events):
+            state.rename(ref.name, date, wire.message_id)
+    state.close()
+    return state
+
+
+def _apply_group_event(state: GroupState, ev: Any, env: Envelope, message_id: str) -> None:
+    date, by = env.date, env.sender
+    if isinstance(ev, MemberAdded):
+        state.add(ev.member, date, by)
+        for member in (env.chat.members if env.chat else ()):
+            state.add(member, date, by)
+    elif isinstance(ev, (MemberRemoved, MemberLeft)):
+        state.remove(ev.member, date, by)
+    elif isinstance(ev, GroupRenamed):
+        state.rename(ev.new_name, date, message_id)
+    elif isinstance(ev, GroupDescription):
+        state.description = ev.text
+    elif isinstance(ev, GroupAvatar):
+        state.avatar = ev.filename
+    elif isinstance(ev, EphemeralTimer):
+        state.timer = ev.seconds
+    elif isinstance(ev, GroupInfo):
+        if ev.members:
+            for member in sorted(state.members - set(ev.members)):
+                state.remove(member, date, by)
+            for member in ev.members:
+                state.add(member, date, by)
+        if ev.name:
+            state.rename(ev.name, date, message_id)
+        if ev.description is not None:
+            state.description = ev.description
+
+
+def _fold_open(posts: list[Wire], kind: str) -> GroupState:
+    """Direct, self, mailing-list and mail chats: members are everyone seen."""
+    state = GroupState()
+    for wire in posts:
+        env = wire.env
+        members = env.chat.members if env.chat and env.chat.members else (env.sender,)
+        if kind == "mailinglist":
+            members = (env.sender,)
+        for member in members:
+            state.add(member, env.date, env.sender)
+        if env.chat and env.chat.name and state.name is None:
+            state.rename(env.chat.name, env.date, wire.message_id)
+    state.close()
+    return state
+
+
+# ---------------------------------------------------------------- messages
+
+_SYSTEM_ACTIONS = {
+    MemberAdded: "member-added",
+    MemberRemoved: "member-removed",
+    MemberLeft: "member-left",
+    GroupRenamed: "group-renamed",
+    GroupAvatar: "group-avatar",
+    GroupDescription: "group-description",
+    EphemeralTimer: "ephemeral-timer",
+}
+
+
+def _base_message(wire: Wire) -> dict[str, Any]:
+    env = wire.env
+    return {
+        "message_id": wire.message_id,
+        "sender": env.sender,
+        "sender_name": env.sender_name,
+        "date": env.date,
+        "subject": env.subject,
+        "recipients": list(env.recipients),
+        "text": "",
+        "kind": "text",
+        "system": None,
+        "reply_to": None,
+        "forwarded": False,
+        "edited": False,
+        "deleted": False,
+        "revisions": [],
+        "reactions": {},
+        "read_by": [],
+        "attachments": [],
+        "location": None,
+        "encrypted": env.encrypted,
+        "dialect": env.dialect,
+        "quote": None,
+    }
+
+
+def _messages_of(wire: Wire, group: GroupState) -> list[dict[str, Any]]:
+    env = wire.env
+    post = next(env.of_type(Post), None)
+    if post is not None:
+        return [_post_message(wire, post)]
+    system = next((e for e in env.events if type(e) in _SYSTEM_ACTIONS), None)
+    if system is not None:
+        return [_system_message(wire, system)]
+    return []
+
+
+def _post_message(wire: Wire, post: Post) -> dict[str, Any]:
+    msg = _base_message(wire)
+    msg.update(
+        text=post.text,
+        kind=post.kind,
+        reply_to=post.reply_to,
+        forwarded=post.forwarded,
+        attachments=[
+            {"filename": a.filename, "mime": a.mime, "size": a.size, "sha256": a.sha256, "part": a.part}
+            for a in post.attachments
+        ],
+        location={"lat": post.location[0], "lon": post.location[1]} if post.location else None,
+        quote=post.quote,
+    )
+    msg["revisions"] = [{"text": post.text, "date": wire.env.date, "message_id": wire.message_id}]
+    if post.contact is not None:
+        msg["contact"] = _contact_card(post.contact)
+    if post.mentions:
+        msg["mentions"] = list(post.mentions)
+    if post.pinned_until:
+        msg["pinned_until"] = post.pinned_until
+    if post.voice or post.duration_ms:
+        msg["voice"] = post.voice
+        msg["duration_ms"] = post.duration_ms
+    if post.html:
+        msg["has_html"] = True
+    return msg
+
+
+def _contact_card(state: ContactState) -> dict[str, Any]:
+    fields = dict(state.fields)
+    return {"address": state.address, "name": fields.get("name", "")}
+
+
+def _system_message(wire: Wire, ev: Any) -> dict[str, Any]:
+    msg = _base_message(wire)
+    action = _SYSTEM_ACTIONS[type(ev)]
+    system = {"action": action, "member": None, "old_name": None, "new_name": None, "value": None}
+    who = _person(wire.env)
+    if isinstance(ev, (MemberAdded, MemberRemoved, MemberLeft)):
+        system["member"] = ev.member
+    if isinstance(ev, GroupRenamed):
+        system["old_name"], system["new_name"] = ev.old_name, ev.new_name
+    elif isinstance(ev, GroupDescription):
+        system["value"] = ev.text
+    elif isinstance(ev, GroupAvatar):
+        system["value"] = ev.filename
+    elif isinstance(ev, EphemeralTimer):
+        system["value"] = ev.seconds
+    text = {
+        "member-added": f"{who} added {system['member']}",
+        "member-removed": f"{who} removed {system['member']}",
+        "member-left": f"{who} left the group",
+        "group-renamed": f"{who} renamed the group to “{system['new_name']}”",
+        "group-avatar": f"{who} {'changed' if system['value'] else 'removed'} the group image",
+        "group-description": f"{who} changed the group description",
+        "ephemeral-timer": f"{who} set the message timer to {system['value']} s" if system["value"]
+        else f"{who} turned the message timer off",
+    }[action]
+    msg.update(kind="system", system=system, text=text)
+    msg["revisions"] = []
+    return msg
+
+
+def _controls_by_root(posts: list[Wire], controls: list[Wire]) -> dict[str, list[tuple[Wire, Any]]]:
+    """Map each post's Message-ID to the control events aimed at it,
+    following COI edit chains (an edit of an edit) back to the post."""
+    post_ids = {w.message_id for w in posts}
+    target_of: dict[str, str] = {}
+    for wire in controls:
+        for ev in wire.env.events:
+            if hasattr(ev, "target"):
+                target_of.setdefault(wire.message_id, ev.target)
+    out: dict[str, list[tuple[Wire, Any]]] = {}
+    for wire in controls:
+        for ev in wire.env.events:
+            target = getattr(ev, "target", None)
+            seen = set()
+            while target and target not in post_ids and target in target_of and target not in seen:
+                seen.add(target)
+                target = target_of[target]
+            if target in post_ids:
+                out.setdefault(target, []).append((wire, ev))
+    return out
+
+
+def _apply_controls(msg: dict[str, Any], wire: Wire, actions: list[tuple[Wire, Any]],
+                    result: ChatFold, chat_id: str) -> None:
+    owner = wire.env.sender
+    reactions: dict[str, tuple[tuple[str, str], str, str | None, str]] = {}
+    readers: dict[str, tuple[str | None, str]] = {}
+    for ctl, ev in actions:  # already in (date, message-id) order
+        env = ctl.env
+        if isinstance(ev, Edit) and env.sender == owner and msg["kind"] != "system":
+            if ev.text:
+                msg["revisions"].append({"text": ev.text, "date": env.date, "message_id": ctl.message_id})
+            else:
+                _delete(msg, env.date)
+        elif isinstance(ev, Delete) and env.sender == owner:
+            _delete(msg, env.date)
+        elif isinstance(ev, Reaction):
+            reactions[env.sender] = (ctl.sort_key, ev.emoji, env.date, ctl.message_id)
+        elif isinstance(ev, Receipt) and ev.disposition == "displayed" and env.sender and env.sender != owner:
+            readers.setdefault(env.sender, (env.date, ctl.message_id))
+        elif isinstance(ev, Pin) and env.sender:
+            msg["pinned_until"] = ev.until or "forever"
+        elif isinstance(ev, PollVote):
+            poll = msg.setdefault("poll", {"votes": {}, "closed": False})
+            if ev.closed:
+                poll["closed"] = True
+            else:
+                poll["votes"][env.sender] = ev.choice
+    if len(msg["revisions"]) > 1:
+        msg["edited"] = True
+        if not msg["deleted"]:
+            msg["text"] = msg["revisions"][-1]["text"]
+    msg["reactions"] = {who: emoji for who, (_, emoji, _, _) in sorted(reactions.items()) if emoji}
+    msg["read_by"] = sorted(readers)
+    mid = msg["message_id"]
+    for seq, rev in enumerate(msg["revisions"]):
+        result.revisions.append((mid, chat_id, seq, rev["text"], rev["date"], rev["message_id"]))
+    for who, (_, emoji, date, rmid) in sorted(reactions.items()):
+        if emoji:
+            result.reactions.append((mid, chat_id, who, emoji, date, rmid))
+    for who, (date, rmid) in sorted(readers.items()):
+        result.receipts.append((mid, chat_id, who, date, rmid))
+
+
+def _delete(msg: dict[str, Any], date: str | None) -> None:
+    if not msg["deleted"]:
+        msg["deleted"] = True
+        msg["deleted_date"] = date
+    msg["text"] = ""
+
+
+# ---------------------------------------------------------------- chat record
+
+
+def _chat_record(chat_id: str, kind: str, posts: list[Wire], group: GroupState,
+                 messages: list[dict[str, Any]]) -> dict[str, Any]:
+    members = sorted(group.members)
+    past = sorted(group.ever - group.members)
+    name = group.name
+    if kind in ("direct", "self"):
+        name = _people_name(posts, members)
+    dates = [m["date"] for m in messages if m["date"]]
+    last = next((m for m in reversed(messages) if m["kind"] != "system"), None)
+    preview = ""
+    if last is not None:
+        preview = "message deleted" if last["deleted"] else (last["text"] or last["kind"])[:140]
+    return {
+        "id": chat_id,
+        "kind": kind,
+        "name": name or "",
+        "group_id": group.group_id,
+        "members": members,
+        "past_members": past,
+        "message_count": len(messages),
+        "first_date": min(dates) if dates else None,
+        "last_date": max(dates) if dates else None,
+        "encrypted": any(w.env.encrypted for w in posts),
+        "description": group.description,
+        "avatar": group.avatar,
+        "ephemeral_timer": group.timer,
+        "last_preview": preview,
+    }
+
+
+def _people_name(posts: list[Wire], members: list[str]) -> str:
+    names: dict[str, str] = {}
+    for wire in posts:
+        if wire.env.sender and wire.env.sender_name:
+            names[wire.env.sender] = wire.env.sender_name
+    return " & ".join(names.get(m, m) for m in members)

@@ -1,0 +1,480 @@
+"""The archive's search query language: text in, engine-neutral AST out.
+
+The parser never raises.  Whatever a user types into a search box is turned
+into *some* query; malformed parts degrade to plain words instead of errors,
+because a search box that answers "syntax error" to ``http://x`` or to a
+stray quote is worse than one that searches a little more broadly.
+
+The AST knows nothing about Whoosh, so another engine can translate the same
+tree (see :func:`index.fulltext.to_whoosh` for the Whoosh translation).
+
+Grammar (EBNF; ``AND``/``OR``/``NOT`` are operators only in UPPER case, so
+"rock and roll" stays three words)::
+
+    query   = or_expr
+    or_expr = and_expr { "OR" and_expr }
+    and_expr= unary { [ "AND" ] unary }          (juxtaposition means AND)
+    unary   = ( "NOT" | "-" ) unary | atom       ("-" must touch its operand)
+    atom    = "(" or_expr ")" | PHRASE | FIELD ":" value | WORD
+    value   = PHRASE | WORD
+    PHRASE  = '"' { any character except '"' } '"'
+    WORD    = run of characters other than whitespace, '(', ')', '"'
+
+Terms and fields:
+
+``word``            matches message text, subject and attachment names
+                    (plus earlier revisions/deleted text with ``history``);
+                    case-insensitive, no stemming.  ``word*`` (two or more
+                    characters before ``*``) is a prefix search.
+``"some words"``    the words next to each other, in this order.
+``from:X``          sender address or name.  ``from:alice`` matches
+                    ``alice@example.org`` and "Alice Smith"; a full address
+                    matches exactly; ``from:"Frank Müller"`` needs both words.
+``to:X``            any recipient address (same matching as ``from:``).
+``chat:X``          chat id or words of the chat name.
+``group:X``         group id or words of the group name (group chats only).
+``kind:K``          message kind: text image audio video file sticker location
+                    contact system mail poll; or chat kind: direct group self
+                    mailinglist mail.  ``kind:mail`` matches either.
+``date:D``          a day ``2026-01-15``, a month ``2026-01``, a year ``2026``,
+                    or a range ``D1..D2`` (inclusive; either end may be left
+                    open: ``2026-01-01..``, ``..2026-02``).  Days are UTC days.
+``before:D``        strictly before the first day of D.
+``after:D``         strictly after the last day of D (``after:2026-01`` starts
+                    on 2026-02-01).
+``has:attachment``  messages carrying at least one file.
+``is:edited``  ``is:deleted``  ``is:encrypted``
+``is:mail``         classic e-mail (message kind mail or a mail/mailing-list
+                    chat); ``is:chat`` is everything else.
+
+Degradation rules: an unknown ``field:`` prefix, a known field with an
+invalid value (``date:soon``, ``kind:banana``) or a field without a value is
+searched as plain words; an unbalanced ``"`` is ignored; a missing ``)`` is
+assumed at the end, a surplus ``)`` is ignored; dangling operators are
+ignored.  An empty query parses to :class:`Empty`, which matches nothing.
+"""
+
+from __future__ import annotations
+
+import calendar
+import re
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Iterator, Union
+
+__all__ = [
+    "Node",
+    "Empty",
+    "Word",
+    "Phrase",
+    "Field",
+    "MessageKind",
+    "ChatKind",
+    "Flag",
+    "DateRange",
+    "And",
+    "Or",
+    "Not",
+    "parse",
+    "MESSAGE_KINDS",
+    "CHAT_KINDS",
+    "FLAGS",
+]
+
+MESSAGE_KINDS = frozenset(
+    "text image audio video file sticker location contact system mail poll".split()
+)
+CHAT_KINDS = frozenset("direct group self mailinglist mail".split())
+FLAGS = frozenset("edited deleted encrypted mail chat attachment".split())
+TEXT_FIELDS = frozenset("from to chat group".split())
+
+_KIND_ALIASES = {
+    "photo": "image",
+    "picture": "image",
+    "voice": "audio",
+    "document": "file",
+    "dm": "direct",
+    "email": "mail",
+}
+_IS_VALUES = frozenset("edited deleted encrypted mail chat".split())
+_HAS_VALUES = {"attachment": "attachment", "attachments": "attachment", "file": "attachment"}
+
+
+# --------------------------------------------------------------------------
+# AST
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Empty:
+    """Nothing to search for; matches no message."""
+
+
+@dataclass(frozen=True)
+class Word:
+    """One user word.  It may still analyse to several tokens (``e-mail``,
+    ``東京``); engines then match those tokens as a phrase."""
+
+    text: str
+    prefix: bool = False
+
+
+@dataclass(frozen=True)
+class Phrase:
+    """Quoted words that must appear consecutively."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Field:
+    """A value searched in a people/place field: from, to, chat, group."""
+
+    name: str
+    value: str
+    prefix: bool = False
+
+
+@dataclass(frozen=True)
+class MessageKind:
+    """``kind:`` with a message kind (text, image, ... mail, poll)."""
+
+    value: str
+
+
+@dataclass(frozen=True)
+class ChatKind:
+    """``kind:`` with a chat kind (direct, group, self, mailinglist, mail)."""
+
+    value: str
+
+
+@dataclass(frozen=True)
+class Flag:
+    """A yes/no property: edited, deleted, encrypted, mail, chat, attachment."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class DateRange:
+    """Inclusive range of UTC days; ``None`` leaves that end open."""
+
+    start: date | None
+    end: date | None
+
+
+@dataclass(frozen=True)
+class And:
+    children: tuple["Node", ...]
+
+
+@dataclass(frozen=True)
+class Or:
+    children: tuple["Node", ...]
+
+
+@dataclass(frozen=True)
+class Not:
+    child: "Node"
+
+
+Node = Union[Empty, Word, Phrase, Field, MessageKind, ChatKind, Flag, DateRange, And, Or, Not]
+
+
+# --------------------------------------------------------------------------
+# Lexer
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Tok:
+    """A lexer token.  ``kind`` is one of WORD PHRASE FIELD LP RP AND OR NOT.
+
+    FIELD carries the field name in ``text`` and its value in ``value``;
+    ``quoted`` tells whether that value came from a quoted string."""
+
+    kind: str
+    text: str = ""
+    value: str = ""
+    quoted: bool = False
+
+
+_WORD_RE = re.compile(r'[^\s()"]+')
+_FIELD_RE = re.compile(r"([A-Za-z]+):(.*)\Z", re.S)
+_KNOWN_FIELDS = TEXT_FIELDS | {"kind", "date", "before", "after", "has", "is"}
+_OPERATORS = {"AND", "OR", "NOT"}
+
+
+def _closing_quote(query: str, start: int) -> int:
+    """Index of the quote closing the one at ``start``, or -1."""
+    return query.find('"', start + 1)
+
+
+def _lex(query: str) -> list[_Tok]:
+    """Split the query into tokens without ever failing.
+
+    An unbalanced quote is dropped.  ``-`` directly in front of a word,
+    phrase or parenthesis becomes NOT.
+    """
+    toks: list[_Tok] = []
+    i, n = 0, len(query)
+    while i < n:
+        c = query[i]
+        if c.isspace():
+            i += 1
+        elif c == "(":
+            toks.append(_Tok("LP"))
+            i += 1
+        elif c == ")":
+            toks.append(_Tok("RP"))
+            i += 1
+        elif c == '"':
+            end = _closing_quote(query, i)
+            if end < 0:
+                i += 1
+                continue
+            toks.append(_Tok("PHRASE", query[i + 1 : end]))
+            i = end + 1
+        elif c == "-" and i + 1 < n and not query[i + 1].isspace() and query[i + 1] != "-":
+            toks.append(_Tok("NOT"))
+            i += 1
+        else:
+            i = _lex_word(query, i, toks)
+    return toks
+
+
+def _lex_word(query: str, i: int, toks: list[_Tok]) -> int:
+    """Lex a bare word starting at ``i`` (possibly ``field:value`` or
+    ``field:"quoted value"``); return the index after it."""
+    m = _WORD_RE.match(query, i)
+    assert m is not None
+    word = m.group(0)
+    end = m.end()
+    fm = _FIELD_RE.match(word)
+    if fm and fm.group(1).lower() in _KNOWN_FIELDS:
+        name, value = fm.group(1).lower(), fm.group(2)
+        if not value and end < len(query) and query[end] == '"':
+            close = _closing_quote(query, end)
+            if close >= 0:
+                toks.append(_Tok("FIELD", name, query[end + 1 : close], quoted=True))
+                return close + 1
+        if value:
+            toks.append(_Tok("FIELD", name, value))
+            return end
+    if word in _OPERATORS:
+        toks.append(_Tok(word))
+    else:
+        toks.append(_Tok("WORD", word))
+    return end
+
+
+# --------------------------------------------------------------------------
+# Field values
+# --------------------------------------------------------------------------
+
+_DATE_RE = re.compile(r"(\d{4})(?:-(\d{1,2})(?:-(\d{1,2}))?)?\Z")
+
+
+def parse_date_span(text: str) -> tuple[date, date] | None:
+    """First and last day of ``YYYY``, ``YYYY-MM`` or ``YYYY-MM-DD``."""
+    m = _DATE_RE.match(text.strip())
+    if not m:
+        return None
+    year, month, day = (int(g) if g else None for g in m.groups())
+    try:
+        if month is None:
+            return date(year, 1, 1), date(year, 12, 31)
+        if day is None:
+            last = calendar.monthrange(year, month)[1]
+            return date(year, month, 1), date(year, month, last)
+        d = date(year, month, day)
+        return d, d
+    except ValueError:
+        return None
+
+
+def _date_node(name: str, value: str) -> DateRange | None:
+    """DateRange for ``date:``/``before:``/``after:`` values, None if invalid."""
+    if name == "before":
+        span = parse_date_span(value)
+        return DateRange(None, span[0] - timedelta(days=1)) if span else None
+    if name == "after":
+        span = parse_date_span(value)
+        return DateRange(span[1] + timedelta(days=1), None) if span else None
+    if ".." not in value:
+        span = parse_date_span(value)
+        return DateRange(*span) if span else None
+    lo_text, _, hi_text = value.partition("..")
+    lo = parse_date_span(lo_text) if lo_text else None
+    hi = parse_date_span(hi_text) if hi_text else None
+    if (lo_text and lo is None) or (hi_text and hi is None) or (lo is None and hi is None):
+        return None
+    return DateRange(lo[0] if lo else None, hi[1] if hi else None)
+
+
+def _kind_node(value: str) -> Node | None:
+    """``kind:`` value: message kind, chat kind, or both for ``mail``."""
+    v = _KIND_ALIASES.get(value.lower(), value.lower())
+    if v in MESSAGE_KINDS and v in CHAT_KINDS:
+        return Or((MessageKind(v), ChatKind(v)))
+    if v in MESSAGE_KINDS:
+        return MessageKind(v)
+    if v in CHAT_KINDS:
+        return ChatKind(v)
+    return None
+
+
+def _field_node(tok: _Tok) -> Node | None:
+    """Node for a FIELD token, or None when its value is not valid."""
+    name, value = tok.text, tok.value.strip()
+    if not value:
+        return None
+    if name in TEXT_FIELDS:
+        prefix = not tok.quoted and value.endswith("*") and len(value.rstrip("*")) >= 2
+        return Field(name, value.rstrip("*") if prefix else value, prefix)
+    if name == "kind":
+        return _kind_node(value)
+    if name in ("date", "before", "after"):
+        return _date_node(name, value)
+    if name == "is" and value.lower() in _IS_VALUES:
+        return Flag(value.lower())
+    if name == "has" and value.lower() in _HAS_VALUES:
+        return Flag(_HAS_VALUES[value.lower()])
+    return None
+
+
+def _field_as_word(tok: _Tok) -> Node:
+    """Degrade an invalid field term to what the user literally typed."""
+    if tok.quoted:
+        return And((Word(tok.text), Phrase(tok.value)))
+    return Word(f"{tok.text}:{tok.value}")
+
+
+def _word_node(text: str) -> Word:
+    """A bare word; a trailing ``*`` after two or more characters is a prefix."""
+    stem = text.rstrip("*")
+    if stem != text and len(stem) >= 2:
+        return Word(stem, prefix=True)
+    return Word(text)
+
+
+# --------------------------------------------------------------------------
+# Parser
+# --------------------------------------------------------------------------
+
+
+class _Parser:
+    """Recursive descent over the token list; every method tolerates junk."""
+
+    def __init__(self, toks: list[_Tok]) -> None:
+        self.toks = toks
+        self.pos = 0
+
+    def peek(self) -> _Tok | None:
+        return self.toks[self.pos] if self.pos < len(self.toks) else None
+
+    def take(self) -> _Tok:
+        tok = self.toks[self.pos]
+        self.pos += 1
+        return tok
+
+    def parse(self) -> Node:
+        parts: list[Node] = []
+        while self.peek() is not None:
+            node = self.or_expr()
+            if node is not None:
+                parts.append(node)
+            elif self.peek() is not None:
+                self.take()  # a stray ")" or operator: skip it
+        return _simplify(And(tuple(parts))) if parts else Empty()
+
+    def or_expr(self) -> Node | None:
+        branches: list[Node] = []
+        node = self.and_expr()
+        if node is not None:
+            branches.append(node)
+        while (tok := self.peek()) is not None and tok.kind == "OR":
+            self.take()
+            node = self.and_expr()
+            if node is not None:
+                branches.append(node)
+        if not branches:
+            return None
+        return branches[0] if len(branches) == 1 else Or(tuple(branches))
+
+    def and_expr(self) -> Node | None:
+        parts: list[Node] = []
+        while (tok := self.peek()) is not None and tok.kind not in ("OR", "RP"):
+            if tok.kind == "AND":
+                self.take()
+                continue
+            node = self.unary()
+            if node is not None:
+                parts.append(node)
+        if not parts:
+            return None
+        return parts[0] if len(parts) == 1 else And(tuple(parts))
+
+    def unary(self) -> Node | None:
+        tok = self.peek()
+        if tok is not None and tok.kind == "NOT":
+            self.take()
+            nxt = self.peek()
+            if nxt is None or nxt.kind in ("OR", "RP", "AND"):
+                return None
+            child = self.unary()
+            return Not(child) if child is not None else None
+        return self.atom()
+
+    def atom(self) -> Node | None:
+        tok = self.take()
+        if tok.kind == "LP":
+            inner = self.or_expr()
+            nxt = self.peek()
+            if nxt is not None and nxt.kind == "RP":
+                self.take()
+            return inner
+        if tok.kind == "PHRASE":
+            return Phrase(tok.text) if tok.text.strip() else None
+        if tok.kind == "FIELD":
+            return _field_node(tok) or _field_as_word(tok)
+        return _word_node(tok.text)
+
+
+def _simplify(node: Node) -> Node:
+    """Flatten nested And/Or of the same type and unwrap single children."""
+    if isinstance(node, (And, Or)):
+        kids: list[Node] = []
+        for child in (_simplify(c) for c in node.children):
+            if type(child) is type(node):
+                kids.extend(child.children)  # type: ignore[union-attr]
+            else:
+                kids.append(child)
+        if len(kids) == 1:
+            return kids[0]
+        return type(node)(tuple(kids))
+    if isinstance(node, Not):
+        child = _simplify(node.child)
+        return child.child if isinstance(child, Not) else Not(child)
+    return node
+
+
+def parse(query: str) -> Node:
+    """Parse a user query into an AST.  Never raises (see module docs)."""
+    return _Parser(_lex(query or "")).parse()
+
+
+def walk(node: Node) -> Iterator[tuple[Node, bool]]:
+    """Yield every node with ``True`` when it sits under an even number of
+    NOTs, i.e. when a match on it counts in a document's favour."""
+
+    def go(n: Node, positive: bool) -> Iterator[tuple[Node, bool]]:
+        yield n, positive
+        if isinstance(n, (And, Or)):
+            for c in n.children:
+                yield from go(c, positive)
+        elif isinstance(n, Not):
+            yield from go(n.child, not positive)
+
+    return go(node, True)

@@ -1,0 +1,182 @@
+"""Layer 3 of the catalog: write the fold of each dirty chat, and the
+contacts derived from all wire messages."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from typing import Any, Iterable
+
+from ingest.events import CONTROL_TYPES, ContactState, envelope_from_json
+
+from .chatids import kind_of
+from .fold import ChatFold, Wire, fold_chat
+
+_DERIVED = ("messages", "revisions", "reactions", "receipts", "memberships", "name_history")
+
+
+def _wires(conn: sqlite3.Connection, sql: str, args: tuple) -> list[Wire]:
+    out = []
+    for row in conn.execute(sql, args).fetchall():
+        env = envelope_from_json(row["envelope"])
+        out.append(Wire(message_id=row["message_id"], role=row["role"], env=env))
+    return out
+
+
+def load_chat_wires(conn: sqlite3.Connection, chat_id: str) -> tuple[list[Wire], list[Wire]]:
+    posts = _wires(
+        conn,
+        "SELECT w.message_id, w.role, o.envelope FROM wire w JOIN originals o ON o.sha256=w.sha256"
+        " WHERE w.chat_id=?", (chat_id,))
+    controls: dict[str, Wire] = {}
+    frontier = [w.message_id for w in posts]
+    for _ in range(8):  # edit chains (COI edits point at the previous edit)
+        found: list[Wire] = []
+        for i in range(0, len(frontier), 500):
+            chunk = frontier[i:i + 500]
+            marks = ",".join("?" * len(chunk))
+            found += _wires(
+                conn,
+                "SELECT DISTINCT w.message_id, w.role, o.envelope FROM wire_targets t"
+                " JOIN wire w ON w.message_id=t.message_id JOIN originals o ON o.sha256=w.sha256"
+                f" WHERE t.target IN ({marks}) AND w.role='control'", tuple(chunk))
+        new = [w for w in found if w.message_id not in controls]
+        for w in new:
+            controls[w.message_id] = w
+        frontier = [w.message_id for w in new if any(isinstance(e, CONTROL_TYPES) for e in w.env.events)]
+        if not frontier:
+            break
+    return posts, list(controls.values())
+
+
+def refold(conn: sqlite3.Connection, chat_ids: Iterable[str]) -> tuple[set[str], set[str]]:
+    """Recompute these chats; returns (message ids whose search document
+    changed, message ids that disappeared from a chat)."""
+    changed: set[str] = set()
+    removed: set[str] = set()
+    for chat_id in sorted(set(chat_ids)):
+        old = {r["message_id"]: r["fts_hash"] for r in conn.execute(
+            "SELECT message_id, fts_hash FROM messages WHERE chat_id=?", (chat_id,))}
+        posts, controls = load_chat_wires(conn, chat_id)
+        for table in _DERIVED:
+            conn.execute(f"DELETE FROM {table} WHERE chat_id=?", (chat_id,))
+        if not posts:
+            conn.execute("DELETE FROM chats WHERE chat_id=?", (chat_id,))
+            removed |= set(old)
+            continue
+        fold = fold_chat(chat_id, posts, controls)
+        new_hashes = write_fold(conn, fold)
+        for mid, h in new_hashes.items():
+            if old.get(mid) != h:
+                changed.add(mid)
+        removed |= set(old) - set(new_hashes)
+    return changed, removed
+
+
+def fts_hash(chat: dict[str, Any], msg: dict[str, Any]) -> str:
+    basis = json.dumps([chat["name"], chat["kind"], msg], sort_keys=True, ensure_ascii=False)
+    return hashlib.blake2b(basis.encode("utf-8", "surrogatepass"), digest_size=12).hexdigest()
+
+
+def write_fold(conn: sqlite3.Connection, fold: ChatFold) -> dict[str, str]:
+    chat = fold.chat
+    conn.execute(
+        "INSERT OR REPLACE INTO chats(chat_id, kind, name, group_id, members, past_members,"
+        " message_count, first_date, last_date, encrypted, description, avatar, last_preview, data)"
+        " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        (chat["id"], chat["kind"], chat["name"], chat["group_id"], json.dumps(chat["members"]),
+         json.dumps(chat["past_members"]), chat["message_count"], chat["first_date"],
+         chat["last_date"], int(chat["encrypted"]), chat["description"], chat["avatar"],
+         chat["last_preview"], json.dumps(chat, ensure_ascii=False)))
+    hashes: dict[str, str] = {}
+    rows = []
+    for msg in fold.messages:
+        h = fts_hash(chat, msg)
+        hashes[msg["message_id"]] = h
+        rows.append((
+            msg["message_id"], chat["id"], msg["seq"], msg["date"], msg["sender"], msg["sender_name"],
+            msg["kind"], msg["text"], int(msg["edited"]), int(msg["deleted"]), int(msg["encrypted"]),
+            int(bool(msg["attachments"])), msg["reply_to"],
+            json.dumps(msg, ensure_ascii=False), h))
+    conn.executemany(
+        "INSERT OR REPLACE INTO messages(message_id, chat_id, seq, date, sender, sender_name, kind,"
+        " text, edited, deleted, encrypted, has_attachment, reply_to, data, fts_hash)"
+        " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+    conn.executemany("INSERT INTO revisions VALUES(?,?,?,?,?,?)", fold.revisions)
+    conn.executemany("INSERT INTO reactions VALUES(?,?,?,?,?,?)", fold.reactions)
+    conn.executemany("INSERT INTO receipts VALUES(?,?,?,?,?)", fold.receipts)
+    conn.executemany("INSERT INTO memberships VALUES(?,?,?,?,?,?)", fold.memberships)
+    conn.executemany("INSERT INTO name_history VALUES(?,?,?,?)", fold.name_history)
+    return hashes
+
+
+# ---------------------------------------------------------------- contacts
+
+
+def rebuild_contacts(conn: sqlite3.Connection) -> None:
+    """Contacts from every wire message: names from From headers (newest
+    wins), state from contact cards/profiles, groups from memberships."""
+    people: dict[str, dict[str, Any]] = {}
+
+    def person(addr: str) -> dict[str, Any]:
+        return people.setdefault(addr, {
+            "address": addr, "name": "", "name_date": "", "status": None, "blocked": False,
+            "groups": set(), "contact_groups": None, "history": []})
+
+    for row in conn.execute(
+            "SELECT sender, sender_name, date FROM wire WHERE sender != '' ORDER BY date, message_id"):
+        p = person(row["sender"])
+        if row["sender_name"]:
+            p["name"], p["name_date"] = row["sender_name"], row["date"] or ""
+    for row in conn.execute(
+            "SELECT w.message_id, w.date, o.envelope FROM wire w JOIN originals o ON o.sha256=w.sha256"
+            " WHERE o.envelope LIKE '%\"type\":\"ContactState\"%' ORDER BY w.date, w.message_id"):
+        env = envelope_from_json(row["envelope"])
+        for ev in env.of_type(ContactState):
+            _apply_contact(person(ev.address), ev, row["date"], row["message_id"])
+    for row in conn.execute(
+            "SELECT m.member, c.name, c.chat_id FROM memberships m JOIN chats c ON c.chat_id=m.chat_id"
+            " WHERE m.until IS NULL AND c.kind='group'"):
+        person(row["member"])["groups"].add(row["name"] or row["chat_id"])
+    conn.execute("DELETE FROM contacts")
+    rows = []
+    for addr in sorted(people):
+        p = people[addr]
+        groups = sorted(p["groups"] | set(p["contact_groups"] or ()))
+        data = {"address": addr, "name": p["name"], "status": p["status"], "blocked": p["blocked"],
+                "groups": groups, "history": _dedupe_history(p["history"])}
+        rows.append((addr, p["name"], p["status"], int(p["blocked"]), json.dumps(groups),
+                     json.dumps(data, ensure_ascii=False)))
+    conn.executemany("INSERT INTO contacts VALUES(?,?,?,?,?,?)", rows)
+
+
+def _apply_contact(p: dict[str, Any], ev: ContactState, date: str | None, mid: str) -> None:
+    fields = dict(ev.fields)
+    if "name" in fields and fields["name"] and (date or "") >= p["name_date"]:
+        p["name"], p["name_date"] = fields["name"], date or ""
+    if "status" in fields:
+        p["status"] = fields["status"]
+    if "blocked" in fields:
+        p["blocked"] = fields["blocked"].lower() in ("1", "true", "yes")
+    if "groups" in fields and fields["groups"]:
+        p["contact_groups"] = [g.strip() for g in fields["groups"].split(",") if g.strip()]
+    p["history"].append({"date": date, "message_id": mid, "fields": fields})
+
+
+def _dedupe_history(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Drop entries that repeat the previous state (an avatar header that
+    rides on every message is one fact, not hundreds)."""
+    out: list[dict[str, Any]] = []
+    last: dict[str, str] = {}
+    for entry in history:
+        fresh = {k: v for k, v in entry["fields"].items() if last.get(k) != v}
+        if not fresh:
+            continue
+        last.update(entry["fields"])
+        out.append(entry)
+    return out
+
+
+def chat_kind(chat_id: str) -> str:
+    return kind_of(chat_id)

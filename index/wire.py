@@ -1,0 +1,189 @@
+"""Layer 2 of the catalog: one canonical wire row per Message-ID, and where
+it is placed.
+
+The canonical copy of a Message-ID is the stored original with the highest
+decode quality (decrypted > plain > sealed), then the lowest SHA-256: a
+choice that depends only on the set of copies, never on their order.
+Placement follows the decoder's :class:`ChatRef`, except for mail replies
+(``follow_refs``) that join the chat of the message they answer and legacy
+replies (``fallback``) that did not reach every member.  When a message
+arrives, the replies that point at it are placed again, so the result is
+the same whichever came first.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from typing import Iterable
+
+from ingest.events import (
+    CONTROL_TYPES, GROUP_TYPES, ContactState, Envelope, GroupInfo, Post, envelope_from_json,
+)
+
+from .chatids import chat_id as chat_id_of
+from .chatids import kind_of
+
+
+def role_of(env: Envelope) -> str:
+    """What a wire message is, for placement and the completeness report."""
+    if env.dialect == "unparseable":
+        return "unparseable"
+    if env.dialect == "encrypted":
+        return "encrypted"
+    types = {type(e) for e in env.events}
+    if Post in types:
+        return "post"
+    if types & set(GROUP_TYPES):
+        return "system"
+    if GroupInfo in types:
+        return "state"
+    if types & set(CONTROL_TYPES):
+        return "control"
+    if ContactState in types:
+        return "contact"
+    return "hidden"
+
+
+PLACED_ROLES = ("post", "system", "state")
+
+
+def canonical(conn: sqlite3.Connection, message_id: str) -> tuple[str, Envelope] | None:
+    rows = conn.execute(
+        "SELECT sha256, quality, envelope FROM originals WHERE message_id=?", (message_id,)
+    ).fetchall()
+    if not rows:
+        return None
+    best = min(rows, key=lambda r: (-r["quality"], r["sha256"]))
+    return best["sha256"], envelope_from_json(best["envelope"])
+
+
+def load_envelope(conn: sqlite3.Connection, sha256: str) -> Envelope:
+    row = conn.execute("SELECT envelope FROM originals WHERE sha256=?", (sha256,)).fetchone()
+    return envelope_from_json(row["envelope"])
+
+
+def refresh(conn: sqlite3.Connection, message_ids: Iterable[str]) -> set[str]:
+    """Recompute the wire rows of these Message-IDs; returns dirty chat ids."""
+    dirty: set[str] = set()
+    moved: list[str] = []
+    for mid in message_ids:
+        found = canonical(conn, mid)
+        if found is None:
+            continue
+        sha, env = found
+        old = conn.execute("SELECT sha256, chat_id FROM wire WHERE message_id=?", (mid,)).fetchone()
+        if old is not None and old["sha256"] == sha:
+            continue
+        _write_wire(conn, mid, sha, env)
+        new_chat = place(conn, mid, env)
+        conn.execute("UPDATE wire SET chat_id=? WHERE message_id=?", (new_chat, mid))
+        if old is not None and old["chat_id"]:
+            dirty.add(old["chat_id"])
+        if new_chat:
+            dirty.add(new_chat)
+        dirty |= target_chats(conn, mid)
+        moved.append(mid)
+    dirty |= replace_dependents(conn, moved)
+    return dirty
+
+
+def _write_wire(conn: sqlite3.Connection, mid: str, sha: str, env: Envelope) -> None:
+    role = role_of(env)
+    hint = chat_id_of(env.chat) if env.chat is not None else None
+    members = json.dumps(list(env.chat.members) if env.chat else [])
+    conn.execute(
+        "INSERT OR REPLACE INTO wire(message_id, sha256, dialect, role, date, sender, sender_name,"
+        " members, chat_hint, chat_id, encrypted) VALUES(?,?,?,?,?,?,?,?,?,NULL,?)",
+        (mid, sha, env.dialect, role, env.date, env.sender, env.sender_name, members, hint,
+         int(env.encrypted)),
+    )
+    conn.execute("DELETE FROM wire_targets WHERE message_id=?", (mid,))
+    conn.execute("DELETE FROM wire_refs WHERE message_id=?", (mid,))
+    targets = {e.target for e in env.events if isinstance(e, CONTROL_TYPES)}
+    conn.executemany("INSERT INTO wire_targets VALUES(?,?)", [(mid, t) for t in sorted(targets)])
+    if env.chat is not None and (env.chat.follow_refs or env.chat.fallback is not None):
+        refs = _ref_order(env)
+        conn.executemany("INSERT INTO wire_refs VALUES(?,?)", [(mid, r) for r in refs])
+
+
+def _ref_order(env: Envelope) -> list[str]:
+    """Parent first, then the thread from the newest to the root."""
+    out: list[str] = []
+    for ref in ([env.in_reply_to] if env.in_reply_to else []) + list(reversed(env.references)):
+        if ref and ref not in out and ref != env.message_id:
+            out.append(ref)
+    return out
+
+
+def place(conn: sqlite3.Connection, mid: str, env: Envelope) -> str | None:
+    """The chat a wire message belongs to (``None`` for controls etc.)."""
+    if role_of(env) not in PLACED_ROLES or env.chat is None:
+        return None
+    ref = env.chat
+    if ref.follow_refs:
+        for parent in _ref_order(env):
+            row = conn.execute(
+                "SELECT chat_id, role FROM wire WHERE message_id=?", (parent,)).fetchone()
+            if row and row["chat_id"] and row["role"] in PLACED_ROLES and kind_of(row["chat_id"]) != "mail":
+                return row["chat_id"]
+    if ref.fallback is not None:
+        parent_members = _parent_members(conn, env)
+        reached = {env.sender, *env.recipients}
+        if parent_members is not None and not set(parent_members) <= reached:
+            return chat_id_of(ref.fallback)
+    return chat_id_of(ref)
+
+
+def _parent_members(conn: sqlite3.Connection, env: Envelope) -> list[str] | None:
+    for parent in ([env.references[0]] if env.references else []) + ([env.in_reply_to] if env.in_reply_to else []):
+        row = conn.execute("SELECT members FROM wire WHERE message_id=?", (parent,)).fetchone()
+        if row is not None:
+            return json.loads(row["members"])
+    return None
+
+
+def target_chats(conn: sqlite3.Connection, mid: str, depth: int = 8) -> set[str]:
+    """Chats holding what a control message targets (following chains)."""
+    out: set[str] = set()
+    frontier = [mid]
+    for _ in range(depth):
+        nxt: list[str] = []
+        for m in frontier:
+            for row in conn.execute(
+                "SELECT w.message_id, w.chat_id FROM wire_targets t JOIN wire w ON w.message_id=t.target"
+                " WHERE t.message_id=?", (m,)):
+                if row["chat_id"]:
+                    out.add(row["chat_id"])
+                else:
+                    nxt.append(row["message_id"])
+        if not nxt:
+            break
+        frontier = nxt
+    return out
+
+
+def replace_dependents(conn: sqlite3.Connection, arrived: list[str]) -> set[str]:
+    """Place again every floating reply that references a message which just
+    arrived or moved; cascades through reply chains."""
+    dirty: set[str] = set()
+    work = list(arrived)
+    seen: set[str] = set()
+    while work:
+        mid = work.pop()
+        for row in conn.execute(
+            "SELECT DISTINCT r.message_id, w.sha256, w.chat_id FROM wire_refs r"
+            " JOIN wire w ON w.message_id=r.message_id WHERE r.ref=?", (mid,)).fetchall():
+            child = row["message_id"]
+            if child in seen:
+                continue
+            seen.add(child)
+            env = load_envelope(conn, row["sha256"])
+            new_chat = place(conn, child, env)
+            if new_chat != row["chat_id"]:
+                conn.execute("UPDATE wire SET chat_id=? WHERE message_id=?", (new_chat, child))
+                for c in (row["chat_id"], new_chat):
+                    if c:
+                        dirty.add(c)
+                work.append(child)
+    return dirty

@@ -1,0 +1,239 @@
+"""Delta Chat / chatmail messages (``Chat-Version`` without a COI id).
+
+Follows chatmail/core ``spec.md`` and what Delta Chat core 2.x really puts
+on the wire: groups by ``Chat-Group-ID`` (or an ``Gr.<id>.`` Message-ID),
+member changes, renames, avatars and descriptions as system messages,
+``Chat-Edit``/``Chat-Delete``, RFC 9078 reactions, MDNs, stickers, voice
+messages, KML locations, vCards, forwarded messages and quotes.
+"""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+
+from ..events import (
+    ChatRef, ContactState, Delete, Envelope, Edit, EphemeralTimer, GroupAvatar, GroupDescription,
+    GroupRenamed, MemberAdded, MemberLeft, MemberRemoved, Post,
+)
+from ..mime import ParsedMail, fold_quotes, msgid, norm_addr, part_bytes, split_footer
+from .common import (
+    adhoc_group, direct_chat, extract_body, is_report, kind_of, reaction_event, receipt_events,
+    vcard_contacts,
+)
+
+_GROUP_ID_RE = re.compile(r"^[0-9A-Za-z_-]{11,32}$")
+_GR_MSGID_RE = re.compile(r"^Gr\.([0-9A-Za-z_-]{11,32})\.")
+_FORWARD_MARK = "---------- Forwarded message ----------"
+_PENCIL = "\u270f\ufe0f"
+_HIDDEN_REPORTS = ("multi-device-sync", "status-update")
+_HIDDEN_SECUREJOIN = {
+    "vc-request", "vc-request-pubkey", "vc-pubkey", "vc-auth-required", "vc-request-with-auth",
+    "vc-contact-confirm", "vg-request", "vg-auth-required", "vg-request-with-auth",
+    "vc-contact-confirm-received", "vg-member-added-received",
+}
+
+
+def matches(pm: ParsedMail) -> bool:
+    return pm.has("Chat-Version") or pm.has("Secure-Join")
+
+
+def decode(pm: ParsedMail) -> Envelope:
+    if _is_hidden(pm):
+        return pm.envelope("deltachat", None, ())
+    if is_report(pm):
+        return pm.envelope("deltachat", None, tuple(receipt_events(pm)))
+    chat = chat_ref(pm)
+    control = _control_events(pm)
+    if control:
+        return pm.envelope("deltachat", chat, tuple(control))
+    system = _system_events(pm)
+    events: list = list(system)
+    if not system:
+        events.extend(_post_events(pm))
+    events.extend(_profile_events(pm))
+    return pm.envelope("deltachat", chat, tuple(events))
+
+
+def _is_hidden(pm: ParsedMail) -> bool:
+    """Multi-device sync and SecureJoin handshake messages are protocol
+    traffic: kept and counted, but not shown in any chat."""
+    if pm.content_type == "multipart/report":
+        report = (pm.msg.get_param("report-type") or "")
+        if isinstance(report, str) and report.lower() in _HIDDEN_REPORTS:
+            return True
+    step = pm.header("Secure-Join").lower()
+    return step in _HIDDEN_SECUREJOIN
+
+
+def group_id(pm: ParsedMail) -> str | None:
+    """The group id: Chat-Group-ID, then Message-ID, In-Reply-To, References."""
+    gid = pm.header("Chat-Group-ID").strip()
+    if gid and _GROUP_ID_RE.match(gid):
+        return gid
+    for mid in (pm.message_id, pm.in_reply_to, *pm.references):
+        m = _GR_MSGID_RE.match(mid or "")
+        if m:
+            return m.group(1)
+    return None
+
+
+def chat_ref(pm: ParsedMail) -> ChatRef:
+    gid = group_id(pm)
+    name = pm.header("Chat-Group-Name") or None
+    if gid:
+        return ChatRef(kind="group", key=gid, name=name, members=pm.members())
+    others = [a for a in pm.recipients if a != pm.sender]
+    if name or len(others) > 1:
+        return adhoc_group(pm, name or pm.subject or None)
+    return direct_chat(pm)
+
+
+def _control_events(pm: ParsedMail) -> list:
+    edit_target = msgid(pm.header("Chat-Edit"))
+    if edit_target:
+        return [Edit(target=edit_target, text=_edit_text(pm))]
+    delete_target = msgid(pm.header("Chat-Delete"))
+    if delete_target:
+        return [Delete(target=delete_target)]
+    reaction = reaction_event(pm)
+    return [reaction] if reaction else []
+
+
+def _edit_text(pm: ParsedMail) -> str:
+    text, _ = fold_quotes(extract_body(pm).text)
+    text = text.strip()
+    if text.startswith(_PENCIL):
+        text = text[len(_PENCIL):]
+    elif text.startswith("\u270f"):
+        text = text[1:]
+    return text.strip()
+
+
+def _system_events(pm: ParsedMail) -> list:
+    """Group changes announced by this message (they are system lines)."""
+    out: list = []
+    added = pm.header("Chat-Group-Member-Added")
+    if added:
+        out.append(MemberAdded(member=norm_addr(added)))
+    removed = pm.header("Chat-Group-Member-Removed")
+    if removed:
+        member = norm_addr(removed)
+        out.append(MemberLeft(member=member) if member == pm.sender else MemberRemoved(member=member))
+    if pm.has("Chat-Group-Name-Changed"):
+        out.append(GroupRenamed(old_name=pm.header("Chat-Group-Name-Changed") or None,
+                                new_name=pm.header("Chat-Group-Name")))
+    content = pm.header("Chat-Content").lower()
+    if content == "group-avatar-changed" or (pm.has("Chat-Group-Avatar") and not out and content != "ephemeral-timer-changed" and _avatar_is_attachment(pm)):
+        out.append(GroupAvatar(filename=_avatar_name(pm)))
+    if pm.has("Chat-Group-Description-Changed"):
+        out.append(GroupDescription(text=pm.header("Chat-Group-Description")))
+    if content == "ephemeral-timer-changed":
+        try:
+            seconds = int(pm.header("Ephemeral-Timer") or 0)
+        except ValueError:
+            seconds = 0
+        out.append(EphemeralTimer(seconds=seconds))
+    return out
+
+
+def _avatar_is_attachment(pm: ParsedMail) -> bool:
+    """Older clients name an attached file in Chat-Group-Avatar."""
+    value = pm.header("Chat-Group-Avatar").strip()
+    return bool(value) and value != "0" and not value.startswith("base64:") and any(
+        leaf.filename == value for leaf in pm.leaves)
+
+
+def _avatar_name(pm: ParsedMail) -> str | None:
+    value = pm.header("Chat-Group-Avatar").strip()
+    if not value or value == "0":
+        return None
+    if value.startswith("base64:"):
+        return "avatar (inline image)"
+    return value
+
+
+def _post_events(pm: ParsedMail) -> list:
+    body = extract_body(pm)
+    text = split_footer(body.text)
+    own, quote = fold_quotes(text)
+    forwarded = False
+    stripped = own.lstrip("\n")
+    if stripped.startswith(_FORWARD_MARK):
+        forwarded = True
+        own = _strip_forward_header(stripped)
+    location = None
+    attachments = []
+    contacts: list[ContactState] = []
+    for att in body.attachments:
+        lower = att.filename.lower()
+        if lower.endswith(".kml") or att.mime == "application/vnd.google-earth.kml+xml":
+            location = location or _kml_point(_leaf_bytes(pm, att.part))
+            continue
+        if att.mime in ("text/vcard", "text/x-vcard") or lower.endswith(".vcf"):
+            contacts.extend(vcard_contacts(_leaf_bytes(pm, att.part)))
+        attachments.append(att)
+    content = pm.header("Chat-Content").lower()
+    voice = pm.header("Chat-Voice-Message").strip() == "1"
+    if content == "sticker":
+        kind = "sticker"
+    elif voice:
+        kind = "audio"
+    else:
+        kind = kind_of(attachments, "location" if location and not own.strip() else "text")
+    duration = pm.header("Chat-Duration")
+    post = Post(
+        text=own.strip(),
+        kind=kind,
+        html=body.html,
+        quote=quote,
+        reply_to=pm.in_reply_to if quote else None,
+        forwarded=forwarded,
+        attachments=tuple(attachments),
+        location=location,
+        voice=voice,
+        duration_ms=int(duration) if duration.isdigit() else None,
+        contact=contacts[0] if contacts else None,
+    )
+    return [post, *contacts]
+
+
+def _strip_forward_header(text: str) -> str:
+    """Drop the forward marker and the ``From:`` line block after it."""
+    lines = text.split("\n")[1:]
+    while lines and lines[0].strip() and ":" in lines[0]:
+        lines.pop(0)
+    return "\n".join(lines).strip("\n")
+
+
+def _leaf_bytes(pm: ParsedMail, path: str) -> bytes:
+    for leaf in pm.leaves:
+        if leaf.path == path:
+            return part_bytes(leaf.part)
+    return b""
+
+
+def _kml_point(data: bytes) -> tuple[float, float] | None:
+    """(lat, lon) of the first KML coordinate (KML writes lon,lat)."""
+    try:
+        root = ET.fromstring(data)
+    except ET.ParseError:
+        return None
+    for el in root.iter():
+        if el.tag.endswith("coordinates") and el.text:
+            first = el.text.strip().split()[0] if el.text.strip() else ""
+            parts = first.split(",")
+            try:
+                return float(parts[1]), float(parts[0])
+            except (IndexError, ValueError):
+                continue
+    return None
+
+
+def _profile_events(pm: ParsedMail) -> list:
+    value = pm.header("Chat-User-Avatar").strip()
+    if not value or not pm.sender:
+        return []
+    state = "removed" if value == "0" else "set"
+    return [ContactState(address=pm.sender, fields=(("avatar", state),))]
+
