@@ -248,7 +248,8 @@ class Archive:
         unique = q("SELECT count(*) FROM wire")
         encrypted = roles.get("encrypted", 0)
         errors = roles.get("unparseable", 0)
-        mail = q("SELECT count(*) FROM wire WHERE dialect='mail'")
+        mail = q("SELECT count(*) FROM wire WHERE role NOT IN ('encrypted', 'unparseable') AND"
+                 " (substr(chat_id, 1, 5) IN ('mail-', 'list-') OR (chat_id IS NULL AND dialect='mail'))")
         return {
             "messages_seen": seen,
             "unique_messages": unique,

@@ -84,16 +84,16 @@ class Intake:
         if fingerprint and row and row["fingerprint"] == fingerprint:
             self.report.sources_unchanged += 1
             return
-        known = {(r["folder"], r["key"]): r["flags"] for r in self.conn.execute(
-            "SELECT folder, key, flags FROM provenance WHERE source=?", (source.id,))}
+        known = {(r["folder"], r["key"]): (r["flags"], r["size"]) for r in self.conn.execute(
+            "SELECT folder, key, flags, size FROM provenance WHERE source=?", (source.id,))}
         seen: set[tuple[str, str]] = set()
         for cand in source.candidates():
             p = cand.provenance
             ident = (p.folder, p.key)
             seen.add(ident)
             self.report.copies_seen += 1
-            if ident in known:
-                if known[ident] != p.flags:
+            if ident in known and not (source.kind == "eml" and known[ident][1] != p.size):
+                if known[ident][0] != p.flags:
                     self.conn.execute(
                         "UPDATE provenance SET flags=?, last_seen=? WHERE source=? AND folder=? AND key=?",
                         (p.flags, stamp, p.source, p.folder, p.key))

@@ -80,26 +80,35 @@ def decode_words(value: object) -> str:
 
 
 def decode_bytes(data: bytes, charset: str | None) -> str:
-    """Decode bytes in a declared charset, falling back to UTF-8 then Latin-1."""
-    for cs in (charset, "utf-8"):
-        if not cs or cs.lower() in ("unknown-8bit", "x-unknown"):
-            continue
+    """Decode bytes in a declared charset with sensible fallbacks.
+
+    UTF-8 declared but damaged: keep the valid UTF-8, replace the rest.
+    ASCII declared or nothing declared: UTF-8, then Windows-1252 (what such
+    mail usually is), then Latin-1, which never fails.
+    """
+    cs = (charset or "").lower().strip()
+    if cs in ("utf-8", "utf8"):
+        return data.decode("utf-8", "replace")
+    candidates = [cs] if cs and cs not in ("us-ascii", "ascii", "unknown-8bit", "x-unknown") else []
+    for name in (*candidates, "utf-8", "cp1252"):
         try:
-            return data.decode(cs)
+            return data.decode(name)
         except (LookupError, UnicodeDecodeError):
             continue
     return data.decode("latin-1")
 
 
 def raw_header(msg: Message, name: str) -> str | None:
-    """The first value of a header as a string (8-bit bytes kept)."""
-    try:
-        value = msg.get(name)
-    except Exception:
-        return None
-    if value is None:
-        return None
-    return _fix_8bit(str(value)) if isinstance(value, str) else str(value)
+    """The first value of a header as a string, 8-bit bytes kept.
+
+    Reads the parsed header list directly: compat32 would wrap a value
+    with raw 8-bit bytes in a ``Header`` whose ``str()`` loses them.
+    """
+    lname = name.lower()
+    for key, value in getattr(msg, "_headers", ()):
+        if key.lower() == lname:
+            return _fix_8bit(value) if isinstance(value, str) else str(value)
+    return None
 
 
 def header(msg: Message, name: str) -> str:
@@ -107,11 +116,14 @@ def header(msg: Message, name: str) -> str:
     return decode_words(raw_header(msg, name))
 
 
+def raw_header_all(msg: Message, name: str) -> list[str]:
+    lname = name.lower()
+    return [_fix_8bit(v) if isinstance(v, str) else str(v)
+            for k, v in getattr(msg, "_headers", ()) if k.lower() == lname]
+
+
 def header_all(msg: Message, name: str) -> list[str]:
-    try:
-        return [decode_words(v) for v in msg.get_all(name) or []]
-    except Exception:
-        return []
+    return [decode_words(v) for v in raw_header_all(msg, name)]
 
 
 def norm_addr(addr: str) -> str:
@@ -122,10 +134,7 @@ def addresses(msg: Message, *names: str) -> list[tuple[str, str]]:
     """(display name, lower-cased address) pairs from address headers."""
     values: list[str] = []
     for name in names:
-        try:
-            values.extend(_fix_8bit(str(v)) for v in msg.get_all(name) or [])
-        except Exception:
-            continue
+        values.extend(raw_header_all(msg, name))
     out: list[tuple[str, str]] = []
     seen: set[str] = set()
     try:
@@ -142,13 +151,14 @@ def addresses(msg: Message, *names: str) -> list[tuple[str, str]]:
 
 
 def msgid(value: str | None) -> str | None:
-    """The first Message-ID in a header value, without angle brackets."""
+    """The first Message-ID in a header value, without angle brackets
+    (tolerates a missing closing bracket)."""
     if not value:
         return None
     m = _MSGID_RE.search(value)
     if m:
         return m.group(1)
-    value = value.strip()
+    value = value.strip().strip("<>").strip()
     return value.split()[0] if value else None
 
 
@@ -330,30 +340,32 @@ _QUOTE_HEAD_RE = re.compile(
 def fold_quotes(text: str) -> tuple[str, str | None]:
     """Split a mail body into (own text, quoted text).
 
-    Removes ``>`` quoted lines and the attribution line above them, so a
+    Removes ``>`` quoted lines and the attribution line ("On ... wrote:")
+    that introduces them, wherever they stand (top- or bottom-posting), so a
     reply from an ordinary mail client reads like a chat message.
     """
     lines = text.split("\n")
     own: list[str] = []
     quoted: list[str] = []
-    for line in lines:
+    for i, line in enumerate(lines):
         if line.startswith(">"):
-            quoted.append(line[1:].lstrip(" ") if line.startswith("> ") else line[1:])
-        else:
-            own.append(line)
+            quoted.append(line[2:] if line.startswith("> ") else line[1:])
+            continue
+        if _QUOTE_HEAD_RE.match(line.strip()) and _next_is_quote(lines, i):
+            continue
+        own.append(line)
     if not quoted:
         return text.strip("\n"), None
-    # drop attribution line right before the first quote
-    while own and not own[-1].strip():
-        own.pop()
-    cleaned = [ln for ln in own]
-    if cleaned and _QUOTE_HEAD_RE.match(cleaned[-1].strip()):
-        cleaned.pop()
-    for i, ln in enumerate(cleaned):
-        if _QUOTE_HEAD_RE.match(ln.strip()):
-            cleaned = cleaned[:i]
-            break
-    return "\n".join(cleaned).strip("\n").rstrip(), "\n".join(quoted).strip("\n")
+    cleaned = "\n".join(own)
+    cleaned = re.sub(r"\n{3,}", "\n\n", cleaned)
+    return cleaned.strip("\n").rstrip(), "\n".join(quoted).strip("\n")
+
+
+def _next_is_quote(lines: list[str], i: int) -> bool:
+    for line in lines[i + 1:]:
+        if line.strip():
+            return line.startswith(">")
+    return False
 
 
 class ParsedMail:

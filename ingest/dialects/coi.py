@@ -314,6 +314,13 @@ def card_fields(card: mf.Item, address: str) -> list[tuple[str, str]]:
     return fields
 
 
+def is_storage(pm: ParsedMail) -> bool:
+    """A contact storage message (kept by the user for their own devices)
+    rather than a contact sent to someone: it carries ``COI-From-Hash`` or
+    is addressed to nobody but its author."""
+    return pm.has("COI-From-Hash") or not (set(pm.recipients) - {pm.sender})
+
+
 def storage_fields(pm: ParsedMail) -> list[tuple[str, str]]:
     """Header facts of a contact storage message.  Tokens are kept as data
     only; ``blocked`` is always stated because a newer storage message
@@ -321,7 +328,7 @@ def storage_fields(pm: ParsedMail) -> list[tuple[str, str]]:
     fields = [("from_hash", h.strip().lower()) for h in _all(pm, "COI-From-Hash") if h.strip()]
     fields.append(("blocked", "true" if pm.has("COI-Blocked") else "false"))
     for header_name, name in (("COI-TokenIn", "token_in"), ("COI-TokenOut", "token_out"), ("COI-Token", "token")):
-        fields.extend((name, v.strip()) for v in _all(pm, header_name) if v.strip())
+        fields.extend((name, " ".join(v.split())) for v in _all(pm, header_name) if v.strip())
     return fields
 
 
@@ -345,7 +352,11 @@ def contact_states(content: Content, extra: list[tuple[str, str]]) -> list[Conta
             if emails:
                 out.append(ContactState(emails[0], tuple(card_fields(card, emails[0]) + extra)))
     for _raw, data in content.vcards:
-        out.extend(ContactState(c.address, c.fields + tuple(extra)) for c in vcard_contacts(data))
+        try:
+            cards = vcard_contacts(data)
+        except Exception:
+            continue
+        out.extend(ContactState(c.address, c.fields + tuple(extra)) for c in cards)
     return out
 
 
@@ -457,7 +468,7 @@ def decode_with(pm: ParsedMail, flavour: Flavour) -> Envelope:
     reaction = reaction_event(pm)
     if reaction:
         return envelope(known_group(pm, flavour), [reaction])
-    if top == "contact":
+    if top == "contact" and is_storage(pm):
         return envelope(None, list(contact_states(content, storage_fields(pm))))
     if top == "profile":
         return envelope(None, list(profile_states(pm, content)))

@@ -65,7 +65,11 @@ def extract_body(pm: ParsedMail, skip_mimes: tuple[str, ...] = ()) -> Body:
             body.html = part_text(leaf.part)
             body.leaves_used.append(leaf)
         elif leaf.mime.startswith("multipart/"):
-            continue
+            # a multipart whose boundary is missing or never appears: the
+            # parser leaves the whole body as text; show it rather than nothing
+            if isinstance(leaf.part.get_payload(), str) and leaf.part.get_payload().strip():
+                plain.append(part_text(leaf.part))
+                body.leaves_used.append(leaf)
         else:
             body.attachments.append(leaf.attachment())
     if plain:

@@ -103,17 +103,24 @@ def parse_tree(html: str) -> Node:
     return builder.root
 
 
+def _is_property(node: Node) -> bool:
+    return any(c.startswith(_PROP_PREFIXES + ("h-",)) for c in node.classes)
+
+
 def _text(node: Node | str, depth: int = 0) -> str:
+    """Text content without nested property elements: in well-formed COI
+    HTML they never nest, and in broken HTML (an unclosed ``<span>``) this
+    keeps ``p-name`` from swallowing the ``u-email`` after it."""
     if isinstance(node, str):
         return node
-    if node.tag in _HIDDEN_TAGS or depth > MAX_DEPTH:
+    if node.tag in _HIDDEN_TAGS or depth > MAX_DEPTH or (depth and _is_property(node)):
         return ""
     sep = " " if node.tag in _BLOCK_TAGS else ""
     return sep + "".join(_text(c, depth + 1) for c in node.children) + sep
 
 
 def text_of(node: Node) -> str:
-    """Whitespace-collapsed text content of an element."""
+    """Whitespace-collapsed own text of an element."""
     return _WS_RE.sub(" ", _text(node)).strip()
 
 
