@@ -19,7 +19,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-from ingest.decode import Decryptor, decode
+from ingest.decode import Decryptor, decode_any
 from ingest.events import envelope_to_json
 from ingest.mime import find_part, parse_bytes, part_bytes
 from ingest.sources import Source, SourceError, discover
@@ -135,7 +135,7 @@ class Archive:
         for sha in shas:
             row = self.conn.execute("SELECT * FROM originals WHERE sha256=?", (sha,)).fetchone()
             raw = decompress(row["data"], row["compression"])
-            env = decode(raw, decryptor)
+            env = decode_any(raw, row["format"], decryptor)
             text = envelope_to_json(env)
             if text != row["envelope"]:
                 self.conn.execute(

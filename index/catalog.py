@@ -27,7 +27,8 @@ CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS originals(
     sha256 TEXT PRIMARY KEY, message_id TEXT NOT NULL, size INTEGER NOT NULL,
     data BLOB NOT NULL, compression TEXT NOT NULL, dialect TEXT NOT NULL,
-    quality INTEGER NOT NULL, envelope TEXT NOT NULL, first_seen TEXT NOT NULL);
+    quality INTEGER NOT NULL, envelope TEXT NOT NULL, first_seen TEXT NOT NULL,
+    format TEXT NOT NULL DEFAULT 'rfc822');
 CREATE INDEX IF NOT EXISTS originals_mid ON originals(message_id);
 CREATE TABLE IF NOT EXISTS provenance(
     source TEXT NOT NULL, folder TEXT NOT NULL, key TEXT NOT NULL, sha256 TEXT NOT NULL,

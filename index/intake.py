@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Callable
 
-from ingest.decode import Decryptor, decode
+from ingest.decode import Decryptor, decode_any
 from ingest.events import envelope_to_json
 from ingest.mime import sha256_hex
 from ingest.sources import Candidate, Source
@@ -123,14 +123,14 @@ class Intake:
         sha = sha256_hex(raw)
         exists = self.conn.execute("SELECT 1 FROM originals WHERE sha256=?", (sha,)).fetchone()
         if not exists:
-            env = decode(raw, self.decryptor)
+            env = decode_any(raw, cand.format, self.decryptor)
             data, method = compress(raw)
             is_new = self.conn.execute(
                 "SELECT 1 FROM originals WHERE message_id=? LIMIT 1", (env.message_id,)).fetchone() is None
             self.conn.execute(
-                "INSERT INTO originals VALUES(?,?,?,?,?,?,?,?,?)",
+                "INSERT INTO originals VALUES(?,?,?,?,?,?,?,?,?,?)",
                 (sha, env.message_id, len(raw), data, method, env.dialect, env.quality,
-                 envelope_to_json(env), stamp))
+                 envelope_to_json(env), stamp, cand.format))
             self.report.copies_new += 1
             self.report.messages_new += int(is_new)
             self.report.parse_errors += int(env.dialect == "unparseable")

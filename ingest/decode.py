@@ -43,6 +43,23 @@ def decode(raw: bytes, decryptor: Decryptor | None = None) -> Envelope:
     return decode_parsed(pm)
 
 
+#: Decoders for stored formats other than rfc822 (registered by their
+#: source modules, e.g. Delta Chat backups).
+FORMATS: dict[str, Callable[[bytes], Envelope]] = {}
+
+
+def decode_any(raw: bytes, fmt: str = "rfc822", decryptor: Decryptor | None = None) -> Envelope:
+    """Decode stored bytes of any format; never raises."""
+    if fmt == "rfc822":
+        return decode(raw, decryptor)
+    decoder = FORMATS.get(fmt)
+    if decoder is None:
+        sha = sha256_hex(raw)
+        return Envelope(message_id=f"sha256-{sha[:40]}@coi-archive.invalid", sha256=sha,
+                        dialect="unparseable", quality=0, defects=(f"UnknownFormat:{fmt}",))
+    return decoder(raw)
+
+
 def decode_parsed(pm: ParsedMail) -> Envelope:
     for dialect in _DIALECTS:
         try:

@@ -255,7 +255,9 @@ class Envelope:
     ``encrypted`` (sealed, not readable) or ``unparseable``.
     ``quality`` orders copies of one Message-ID: the index decodes the copy
     with the highest quality (then the lowest sha256), so the result does
-    not depend on which copy came first.
+    not depend on which copy came first.  Scale: 3 decrypted mail, 2 plain
+    mail, 1 a record from a client database (backup), 0 sealed or
+    unparseable.
     """
 
     message_id: str
@@ -271,7 +273,7 @@ class Envelope:
     chat: ChatRef | None = None
     events: tuple[Event, ...] = ()
     encrypted: bool = False
-    quality: int = 1
+    quality: int = 2
     defects: tuple[str, ...] = ()
     headers: tuple[tuple[str, str], ...] = field(default=())
 

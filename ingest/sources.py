@@ -26,6 +26,9 @@ class Candidate:
 
     provenance: Provenance
     read: Callable[[], bytes]
+    #: How the bytes are stored and decoded: ``rfc822`` (a mail message) or
+    #: a source-specific record format such as ``dcbackup-json``.
+    format: str = "rfc822"
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ def decode(pm: ParsedMail, decryptor: Callable[[bytes], bytes] | None,
     except ValueError as exc:
         return sealed(pm, str(exc) or "cannot decrypt")
     inner = decode_inner(ParsedMail(inner_raw))
-    return replace(inner, message_id=pm.message_id, sha256=pm.sha256, encrypted=True, quality=2)
+    return replace(inner, message_id=pm.message_id, sha256=pm.sha256, encrypted=True, quality=3)
 
 
 def sealed(pm: ParsedMail, reason: str) -> Envelope:
