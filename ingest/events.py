@@ -294,15 +294,26 @@ class Original:
 # --------------------------------------------------------------------------
 
 
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _field_names(cls: type) -> tuple[str, ...]:
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = tuple(f.name for f in dataclasses.fields(cls))
+    return names
+
+
 def _to_plain(value: Any) -> Any:
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        out = {f.name: _to_plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
-        if type(value).__name__ in EVENT_TYPES:
-            out["type"] = type(value).__name__
-        return out
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
     if isinstance(value, (tuple, list)):
         return [_to_plain(v) for v in value]
-    return value
+    cls = type(value)
+    out = {name: _to_plain(getattr(value, name)) for name in _field_names(cls)}
+    if cls.__name__ in EVENT_TYPES:
+        out["type"] = cls.__name__
+    return out
 
 
 def _tuplify(value: Any) -> Any:

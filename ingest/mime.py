@@ -17,13 +17,14 @@ from email import message_from_bytes
 from email.header import decode_header
 from email.message import Message
 from email.utils import getaddresses, parsedate_to_datetime
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Iterator
 
 from .events import Attachment, ChatRef, Envelope
 
 _MSGID_RE = re.compile(r"<([^<>\s]+)>")
 _WS_RE = re.compile(r"\s+")
+_SURROGATE_RE = re.compile("[\udc80-\udcff]")
 _REPLY_PREFIX_RE = re.compile(
     r"^\s*((re|aw|sv|vs|antw|fw|fwd|wg|tr|rif|r|ref|odp|vl)(\[\d+\])?\s*:\s*)+", re.I
 )
@@ -40,7 +41,7 @@ def sha256_hex(data: bytes) -> str:
 
 def _fix_8bit(text: str) -> str:
     """Turn surrogate-escaped raw bytes (undeclared 8-bit) back into text."""
-    if not any("\udc80" <= ch <= "\udcff" for ch in text):
+    if text.isascii() or not _SURROGATE_RE.search(text):
         return text
     data = text.encode("ascii", "surrogateescape")
     try:
@@ -135,10 +136,17 @@ def addresses(msg: Message, *names: str) -> list[tuple[str, str]]:
     values: list[str] = []
     for name in names:
         values.extend(raw_header_all(msg, name))
+    return list(_parse_addresses(tuple(values)))
+
+
+@lru_cache(maxsize=8192)
+def _parse_addresses(values: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    """Cached: the same From/To values recur on thousands of messages, and
+    the stdlib address parser is one of the slowest steps of a decode."""
     out: list[tuple[str, str]] = []
     seen: set[str] = set()
     try:
-        pairs = getaddresses(values)
+        pairs = getaddresses(list(values))
     except Exception:
         pairs = []
     for display, addr in pairs:
@@ -147,7 +155,7 @@ def addresses(msg: Message, *names: str) -> list[tuple[str, str]]:
             continue
         seen.add(addr)
         out.append((decode_words(display), addr))
-    return out
+    return tuple(out)
 
 
 def msgid(value: str | None) -> str | None:
@@ -377,29 +385,39 @@ class ParsedMail:
         self.msg = msg if msg is not None else parse_bytes(raw)
         self.sha256 = sha256 or sha256_hex(raw)
 
+    @cached_property
+    def _headers(self) -> dict[str, str]:
+        """Top-level headers by lower-case name (first value wins), built
+        once: decoders ask for dozens of headers per message."""
+        index: dict[str, str] = {}
+        for key, value in getattr(self.msg, "_headers", ()):
+            index.setdefault(key.lower(), value if isinstance(value, str) else str(value))
+        return index
+
+    def value(self, name: str) -> str | None:
+        value = self._headers.get(name.lower())
+        return None if value is None else _fix_8bit(value)
+
     def header(self, name: str) -> str:
-        return header(self.msg, name)
+        return decode_words(self.value(name))
 
     def has(self, name: str) -> bool:
-        try:
-            return name in self.msg
-        except Exception:
-            return False
+        return name.lower() in self._headers
 
     @cached_property
     def message_id(self) -> str:
-        mid = msgid(raw_header(self.msg, "Message-ID"))
+        mid = msgid(self.value("Message-ID"))
         return mid or f"sha256-{self.sha256[:40]}@coi-archive.invalid"
 
     @cached_property
     def has_message_id(self) -> bool:
-        return msgid(raw_header(self.msg, "Message-ID")) is not None
+        return msgid(self.value("Message-ID")) is not None
 
     @cached_property
     def date(self) -> datetime | None:
         """The effective date: Date, unless missing or far in the future of
         the newest Received stamp, in which case that stamp."""
-        dt = parse_date(raw_header(self.msg, "Date"))
+        dt = parse_date(self.value("Date"))
         received = self.received_date
         if received and (dt is None or dt - received > timedelta(days=1)):
             return received
@@ -407,7 +425,7 @@ class ParsedMail:
 
     @cached_property
     def received_date(self) -> datetime | None:
-        value = raw_header(self.msg, "Received")
+        value = self.value("Received")
         if value and ";" in value:
             return parse_date(value.rsplit(";", 1)[1].strip())
         return None
@@ -440,13 +458,13 @@ class ParsedMail:
 
     @cached_property
     def in_reply_to(self) -> str | None:
-        return msgid(raw_header(self.msg, "In-Reply-To"))
+        return msgid(self.value("In-Reply-To"))
 
     @cached_property
     def references(self) -> tuple[str, ...]:
-        refs = msgid_list(raw_header(self.msg, "References"))
+        refs = msgid_list(self.value("References"))
         if not refs:
-            refs = msgid_list(raw_header(self.msg, "Reference"))  # misspelt in the COI talk
+            refs = msgid_list(self.value("Reference"))  # misspelt in the COI talk
         return tuple(refs)
 
     @cached_property
@@ -465,7 +483,7 @@ class ParsedMail:
                 found.append(type(d).__name__)
         if not self.has_message_id:
             found.append("MissingMessageId")
-        if parse_date(raw_header(self.msg, "Date")) is None:
+        if parse_date(self.value("Date")) is None:
             found.append("MissingOrBadDate")
         return tuple(found)
 
