@@ -20,32 +20,46 @@ Grammar (EBNF; ``AND``/``OR``/``NOT`` are operators only in UPPER case, so
     PHRASE  = '"' { any character except '"' } '"'
     WORD    = run of characters other than whitespace, '(', ')', '"'
 
-Terms and fields:
+Terms and fields (all matching is case-insensitive, without stemming):
 
-``word``            matches message text, subject and attachment names
-                    (plus earlier revisions/deleted text with ``history``);
-                    case-insensitive, no stemming.  ``word*`` (two or more
-                    characters before ``*``) is a prefix search.
+``word``            message text, subject and attachment names (plus earlier
+                    revisions and deleted text when searching with
+                    ``history``).  A word containing punctuation (``e-mail``,
+                    ``report.pdf``) matches its parts in order.  ``word*``
+                    (two or more characters before ``*``) is a prefix search.
 ``"some words"``    the words next to each other, in this order.
-``from:X``          sender address or name.  ``from:alice`` matches
-                    ``alice@example.org`` and "Alice Smith"; a full address
-                    matches exactly; ``from:"Frank Müller"`` needs both words.
-``to:X``            any recipient address (same matching as ``from:``).
-``chat:X``          chat id or words of the chat name.
-``group:X``         group id or words of the group name (group chats only).
+``from:X``          the sender.  X may be the full address
+                    (``from:alice@example.org``), its local part or a word
+                    of it (``from:alice``), its domain (``from:example.org``)
+                    or words of the sender's name (``from:"Frank Müller"``,
+                    all words required).  ``from:ali*`` is a prefix search.
+``to:X``            any recipient address, matched like ``from:`` (addresses
+                    only; names of recipients are not known).
+``chat:X``          the chat: its id, its group id, or words of its name.
+``group:X``         like ``chat:X`` but only group chats.
 ``kind:K``          message kind: text image audio video file sticker location
                     contact system mail poll; or chat kind: direct group self
-                    mailinglist mail.  ``kind:mail`` matches either.
+                    mailinglist mail.  ``kind:mail`` matches either (a mail
+                    message or a message in a mail chat).
 ``date:D``          a day ``2026-01-15``, a month ``2026-01``, a year ``2026``,
-                    or a range ``D1..D2`` (inclusive; either end may be left
-                    open: ``2026-01-01..``, ``..2026-02``).  Days are UTC days.
-``before:D``        strictly before the first day of D.
-``after:D``         strictly after the last day of D (``after:2026-01`` starts
-                    on 2026-02-01).
+                    or a range ``D1..D2`` (inclusive: from the first day of D1
+                    to the last day of D2; either end may be left open:
+                    ``2026-01-01..``, ``..2026-02``).  Days are UTC days;
+                    messages without a date never match a date filter.
+``before:D``        strictly before the first day of D (``before:2026-01-01``
+                    ends on 2025-12-31).
+``after:D``         strictly after the last day of D (``after:2026-01-01``
+                    starts on 2026-01-02, ``after:2026-01`` on 2026-02-01).
 ``has:attachment``  messages carrying at least one file.
 ``is:edited``  ``is:deleted``  ``is:encrypted``
-``is:mail``         classic e-mail (message kind mail or a mail/mailing-list
-                    chat); ``is:chat`` is everything else.
+``is:mail``         classic e-mail: message kind ``mail``, or any message in a
+                    ``mail`` or ``mailinglist`` chat.  ``is:chat`` is the rest.
+
+Aliases: ``kind:photo``/``kind:picture`` = image, ``kind:voice`` = audio,
+``kind:document`` = file, ``kind:dm`` = direct, ``kind:email`` = mail;
+``has:attachments`` and ``has:file`` = ``has:attachment``.  Field names and
+values are case-insensitive.  A query made only of exclusions (``-spam``)
+matches every other message.
 
 Degradation rules: an unknown ``field:`` prefix, a known field with an
 invalid value (``date:soon``, ``kind:banana``) or a field without a value is
@@ -63,6 +77,9 @@ from datetime import date, timedelta
 from typing import Iterator, Union
 
 __all__ = [
+    "parse",
+    "walk",
+    "parse_date_span",
     "Node",
     "Empty",
     "Word",
@@ -75,7 +92,6 @@ __all__ = [
     "And",
     "Or",
     "Not",
-    "parse",
     "MESSAGE_KINDS",
     "CHAT_KINDS",
     "FLAGS",
