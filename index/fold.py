@@ -196,6 +196,14 @@ _SYSTEM_ACTIONS = {
 
 def _base_message(wire: Wire) -> dict[str, Any]:
     env = wire.env
+    msg = _base_fields(wire)
+    if env.encrypted and env.signature:  # decrypted messages only
+        msg["signature"] = {"status": env.signature[0], "signer": env.signature[1] or None}
+    return msg
+
+
+def _base_fields(wire: Wire) -> dict[str, Any]:
+    env = wire.env
     return {
         "message_id": wire.message_id,
         "sender": env.sender,

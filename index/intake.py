@@ -10,6 +10,7 @@ mtime are unchanged is skipped without being opened.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ from typing import Callable
 from ingest.decode import Decryptor, decode_any
 from ingest.events import envelope_to_json
 from ingest.mime import sha256_hex
-from ingest.sources import Candidate, Source
+from ingest.sources import Candidate, Source, SourceError
 
 from .catalog import compress
 from .wire import refresh
@@ -43,6 +44,11 @@ class IngestReport:
     read_errors: int = 0
     parse_errors: int = 0
     encrypted: int = 0
+    #: sealed originals already stored that the keys of this run opened
+    decrypted_stored: int = 0
+    #: sources that failed mid-scan (e.g. a lost IMAP connection): what was
+    #: read is kept, nothing is marked gone, the next run resumes
+    source_errors: list[str] = field(default_factory=list)
     seconds: float = 0.0
     dirty_chats: set[str] = field(default_factory=set)
 
@@ -79,15 +85,17 @@ class Intake:
 
     def _source(self, source: Source) -> None:
         stamp = now()
-        fingerprint = source.fingerprint() if source.kind == "mbox" else None
-        row = self.conn.execute("SELECT fingerprint FROM sources WHERE source=?", (source.id,)).fetchone()
+        fingerprint = source.fingerprint() if source.kind in ("mbox", "dcbackup") else None
+        row = self.conn.execute("SELECT fingerprint, state FROM sources WHERE source=?", (source.id,)).fetchone()
         if fingerprint and row and row["fingerprint"] == fingerprint:
             self.report.sources_unchanged += 1
             return
         known = {(r["folder"], r["key"]): (r["flags"], r["size"]) for r in self.conn.execute(
             "SELECT folder, key, flags, size FROM provenance WHERE source=?", (source.id,))}
         seen: set[tuple[str, str]] = set()
-        for cand in source.candidates():
+        state = {"known": known, "cursor": json.loads(row["state"]) if row and row["state"] else None}
+        failed: list[str] = []
+        for cand in _guarded(source.candidates(state), failed):
             p = cand.provenance
             ident = (p.folder, p.key)
             seen.add(ident)
@@ -102,14 +110,19 @@ class Intake:
             self._take(cand, stamp)
             if self.progress and self.report.copies_read % 500 == 0:
                 self.progress(self.report.copies_read, source.id)
+        if failed:  # an incomplete scan: keep what was read, mark nothing gone
+            self._flush()
+            self.report.source_errors.append(f"{source.id}: {failed[0]}")
+            return
         gone = [k for k in known if k not in seen]
-        for folder, key in gone:
-            self.conn.execute("UPDATE provenance SET gone=1 WHERE source=? AND folder=? AND key=?",
-                              (source.id, folder, key))
-        self.report.gone += len(gone)
+        for folder, key in gone:  # counted once: when a copy is first missed
+            self.report.gone += self.conn.execute(
+                "UPDATE provenance SET gone=1 WHERE source=? AND folder=? AND key=? AND gone=0",
+                (source.id, folder, key)).rowcount
         self.conn.execute(
             "INSERT OR REPLACE INTO sources(source, kind, fingerprint, last_scan, state) VALUES(?,?,?,?,?)",
-            (source.id, source.kind, fingerprint, stamp, None))
+            (source.id, source.kind, fingerprint, stamp,
+             json.dumps(state["cursor"]) if state.get("cursor") is not None else None))
         self.conn.commit()
 
     def _take(self, cand: Candidate, stamp: str) -> None:
@@ -150,3 +163,12 @@ class Intake:
             self._pending.clear()
         self.conn.commit()
         self._since_commit = 0
+
+
+def _guarded(candidates, failed: list[str]):
+    """The candidates of a source until it fails with a SourceError, which
+    is recorded in ``failed`` instead of ending the whole run."""
+    try:
+        yield from candidates
+    except SourceError as exc:
+        failed.append(str(exc))

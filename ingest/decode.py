@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Callable
 
+from . import autocrypt
 from .dialects import coi, coi_early, deltachat, encrypted, mail
 from .events import Envelope
 from .mime import ParsedMail, sha256_hex
@@ -40,12 +41,23 @@ def decode(raw: bytes, decryptor: Decryptor | None = None) -> Envelope:
                         dialect="unparseable", quality=0, defects=(type(exc).__name__,))
     if encrypted.matches(pm):
         return encrypted.decode(pm, decryptor, decode_inner)
-    return decode_parsed(pm)
+    # Autocrypt/Autocrypt-Gossip keys become ContactState events (the
+    # encrypted decoder adds them from the outer and inner headers itself)
+    return autocrypt.with_key_events(decode_parsed(pm), pm)
 
 
 #: Decoders for stored formats other than rfc822 (registered by their
 #: source modules, e.g. Delta Chat backups).
 FORMATS: dict[str, Callable[[bytes], Envelope]] = {}
+
+
+def _register_formats() -> None:
+    from . import dcbackup
+
+    FORMATS[dcbackup.FORMAT] = dcbackup.decode_record
+
+
+_register_formats()
 
 
 def decode_any(raw: bytes, fmt: str = "rfc822", decryptor: Decryptor | None = None) -> Envelope:

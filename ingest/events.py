@@ -258,6 +258,10 @@ class Envelope:
     not depend on which copy came first.  Scale: 3 decrypted mail, 2 plain
     mail, 1 a record from a client database (backup), 0 sealed or
     unparseable.
+    ``signature`` is set on decrypted messages only: ``(status, signer)``
+    with status ``valid``, ``invalid``, ``unknown`` or ``unsigned`` and the
+    signer's primary key fingerprint (upper-case hex, ``""`` if none); see
+    ``ingest.crypto``.
     """
 
     message_id: str
@@ -276,6 +280,7 @@ class Envelope:
     quality: int = 2
     defects: tuple[str, ...] = ()
     headers: tuple[tuple[str, str], ...] = field(default=())
+    signature: tuple[str, str] | None = None
 
     def of_type(self, *types: type) -> Iterator[Event]:
         return (e for e in self.events if isinstance(e, types))

@@ -49,8 +49,16 @@ class Source:
         return f"{st.st_size}:{st.st_mtime_ns}"
 
     def candidates(self, state: dict | None = None) -> Iterator[Candidate]:
+        """``state`` comes from the index: ``known`` maps the stored
+        ``(folder, key)`` to ``(flags, size)``, ``cursor`` is what the source
+        left in ``state["cursor"]`` after its last complete scan (IMAP keeps
+        UIDVALIDITY/HIGHESTMODSEQ there)."""
         from . import eml, maildir, mbox
 
+        if self.kind == "dcbackup":
+            from . import dcbackup
+
+            return dcbackup.candidates(self, state or {})
         reader = {"maildir": maildir.candidates, "mbox": mbox.candidates, "eml": eml.candidates}[self.kind]
         return reader(self, state or {})
 
@@ -84,8 +92,14 @@ def sniff_file(path: Path) -> str | None:
     return None
 
 
-def discover(path_text: str) -> list[Source]:
-    """All sources behind a path; raises SourceError for unusable paths."""
+def discover(path_text: str, options: dict | None = None) -> list[Source]:
+    """All sources behind a path, or behind an ``imap://`` URL (``options``:
+    see :class:`ingest.imap.ImapOptions`); raises SourceError for unusable
+    paths."""
+    if path_text.lower().startswith(("imap://", "imaps://")):
+        from .imap import discover as discover_imap
+
+        return discover_imap(path_text, options)  # type: ignore[return-value]
     path = Path(path_text).expanduser()
     if not path.exists():
         raise SourceError(f"no such file or directory: {path_text}")
@@ -93,6 +107,9 @@ def discover(path_text: str) -> list[Source]:
     if not os.access(path, os.R_OK):
         raise SourceError(f"cannot read: {path_text}")
     if path.is_file():
+        backup = _dc_backup(path)
+        if backup:
+            return backup
         kind = sniff_file(path)
         if kind is None:
             raise SourceError(f"not a mailbox (Maildir, mbox or .eml): {path_text}")
@@ -116,6 +133,10 @@ def _walk(root: Path) -> Iterator[Source]:
             else:
                 yield from _walk(entry)
         elif entry.is_file():
+            backup = _dc_backup(entry)
+            if backup:
+                yield from backup
+                continue
             kind = sniff_file(entry)
             if kind == "mbox":
                 yield Source("mbox", entry)
@@ -123,3 +144,13 @@ def _walk(root: Path) -> Iterator[Source]:
                 eml_dirs.add(root)
     for d in sorted(eml_dirs):
         yield Source("eml", d)
+
+
+def _dc_backup(path: Path) -> list[Source]:
+    """A Delta Chat backup tar (checked: a refused backup raises SourceError)."""
+    from . import dcbackup
+
+    if not dcbackup.looks_like_backup(path):
+        return []
+    dcbackup.check(path)
+    return [Source("dcbackup", path)]

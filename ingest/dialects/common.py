@@ -167,7 +167,7 @@ def vcard_contacts(data: bytes) -> list[ContactState]:
                 value = card.contents[key][0].value
                 fields.append((key if key != "note" else "status", value if isinstance(value, str) else " ".join(map(str, value))))
         if "key" in card.contents:
-            fields.append(("key", "present"))
+            fields.append(("key", _vcard_key_fingerprint(card.contents["key"][0].value) or "present"))
         if "photo" in card.contents:
             fields.append(("avatar", "present"))
         for extra in emails[1:]:
@@ -193,3 +193,14 @@ def adhoc_group(pm: ParsedMail, name: str | None) -> ChatRef:
 
 def text_header(pm: ParsedMail, name: str) -> str:
     return decode_words(header(pm.msg, name))
+
+
+def _vcard_key_fingerprint(value: object) -> str | None:
+    """The fingerprint of an OpenPGP key in a vCard ``KEY`` (``data:`` URI,
+    as Delta Chat writes it), so it matches the Autocrypt key history."""
+    from ..autocrypt import keydata_fingerprint
+
+    text = value.decode("ascii", "replace") if isinstance(value, bytes) else str(value)
+    if "base64" in text and "," in text:
+        return keydata_fingerprint(text.rsplit(",", 1)[1].replace("\\", ""))
+    return None

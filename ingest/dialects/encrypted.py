@@ -7,11 +7,16 @@ decryptor the inner message is decoded by the normal dialect decoders.
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from typing import Callable
 
+from .. import autocrypt
 from ..events import Envelope, Unreadable
-from ..mime import ParsedMail
+from ..mime import ParsedMail, iso
+
+_HEAD_END = re.compile(rb"\r?\n\r?\n")
+_FROM_LINE = re.compile(rb"(?i)\nfrom:")
 
 
 def matches(pm: ParsedMail) -> bool:
@@ -23,14 +28,57 @@ def matches(pm: ParsedMail) -> bool:
 def decode(pm: ParsedMail, decryptor: Callable[[bytes], bytes] | None,
            decode_inner: Callable[[ParsedMail], Envelope]) -> Envelope:
     if decryptor is None:
-        return sealed(pm, "no key")
+        from ..crypto import reason_without_key
+
+        return sealed(pm, reason_without_key(pm.raw))
     try:
-        inner_raw = decryptor(pm.raw)
+        result = decryptor(pm.raw)
     except ValueError as exc:
         return sealed(pm, str(exc) or "cannot decrypt")
-    inner = decode_inner(ParsedMail(inner_raw))
-    return replace(inner, message_id=pm.message_id, sha256=pm.sha256, encrypted=True, quality=3)
+    # a decryptor returns the inner bytes, or an object with ``inner`` and
+    # ``signature`` (ingest.crypto.Decrypted)
+    inner_raw = getattr(result, "inner", result)
+    signature = getattr(result, "signature", None)
+    inner_pm = ParsedMail(with_outer_headers(pm.raw, inner_raw))
+    inner = decode_inner(inner_pm)
+    # Header protection (RFC 9788): the inner headers are the truth; the
+    # outer ones (decoys such as "Subject: [...]") stay in the original.
+    # Inner ``HP-Outer:`` copies are never read as headers.  Without inner
+    # headers (legacy PGP/MIME) with_outer_headers supplied the outer ones.
+    keys = autocrypt.header_events(pm, gossip=False) + autocrypt.header_events(inner_pm)
+    return replace(
+        inner, message_id=pm.message_id, sha256=pm.sha256, encrypted=True, quality=3,
+        date=inner.date or iso(pm.date), sender=inner.sender or pm.sender,
+        sender_name=inner.sender_name or pm.sender_name,
+        events=autocrypt.merge(inner.events, keys),
+        signature=tuple(signature) if signature else None,
+    )
+
+
+def with_outer_headers(outer_raw: bytes, inner_raw: bytes) -> bytes:
+    """The inner message, with the outer headers put in front when the
+    inner part has no ``From:`` of its own (PGP/MIME without header
+    protection); content headers always come from the inner part."""
+    head = _HEAD_END.split(inner_raw, 1)[0]
+    if _FROM_LINE.search(b"\n" + head):
+        return inner_raw
+    outer_head = _HEAD_END.split(outer_raw, 1)[0]
+    kept: list[bytes] = []
+    keep = False
+    for line in outer_head.splitlines(keepends=True):
+        if line[:1] in (b" ", b"\t"):
+            if keep:
+                kept.append(line)
+            continue
+        name = line.split(b":", 1)[0].strip().lower()
+        keep = not (name.startswith(b"content-") or name == b"mime-version")
+        if keep:
+            kept.append(line)
+    if kept and not kept[-1].endswith(b"\n"):
+        kept[-1] += b"\r\n"
+    return b"".join(kept) + inner_raw
 
 
 def sealed(pm: ParsedMail, reason: str) -> Envelope:
-    return pm.envelope("encrypted", None, (Unreadable(reason=reason),), encrypted=True, quality=0)
+    keys = tuple(autocrypt.header_events(pm, gossip=False))
+    return pm.envelope("encrypted", None, (Unreadable(reason=reason),) + keys, encrypted=True, quality=0)

@@ -1,0 +1,358 @@
+"""Open PGP/MIME messages with the user's own OpenPGP secret keys.
+
+Delta Chat 2.x writes RFC 9580 messages (a v6 PKESK with an anonymous
+recipient, then SEIPDv2 with AES/OCB) that GnuPG 2.2 cannot read; we use
+``pysequoia`` (Sequoia-PGP, binary wheel on PyPI), which reads them in about
+half a millisecond per message.
+
+:func:`keyring_decryptor` builds a :class:`Keyring`: a callable that takes
+the raw bytes of an outer ``multipart/encrypted`` message and returns a
+:class:`Decrypted` (the inner MIME bytes plus the signature verdict) or
+raises ``ValueError`` with a short, stable reason that ``stats`` groups by:
+
+``no matching key``
+    none of the keys given opens a PKESK of the message (a wrong key).
+``no key (symmetric/QR password)``
+    the message is encrypted to a password only (v6 SKESK): the first
+    SecureJoin handshake messages use ``securejoin/<inviter fpr>/<auth>``.
+    Such a password can be supplied (see :func:`securejoin_password`).
+``damaged ciphertext``
+    a key opened the session key but the data does not decrypt or
+    authenticate, or the OpenPGP packets cannot be parsed.
+``damaged: no OpenPGP data``
+    there is no ``-----BEGIN PGP MESSAGE-----`` block at all.
+
+Signatures are checked against the public certificates of the keys given
+and the keys carried in the message's own ``Autocrypt``/``Autocrypt-Gossip``
+headers (outer and inner).  The verdict is ``(status, signer fingerprint)``
+with status ``valid``, ``invalid`` (a known key, a bad signature),
+``unknown`` (the signer's key is not known, or the message structure is one
+pysequoia 0.1.35 cannot verify: encrypted -> compressed -> signed, which is
+what Delta Chat sends; the issuer fingerprint is still recorded) or
+``unsigned``.
+
+Key material never leaves this module: no message, log line or exception
+text contains it, only file names and fingerprints.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+import re
+import warnings
+from dataclasses import dataclass, field
+from email import message_from_bytes
+from pathlib import Path
+from typing import Iterable
+
+from .autocrypt import key_bytes
+
+# pysequoia's errors carry a Rust backtrace when RUST_BACKTRACE is set;
+# capturing it costs more than the decryption.  We only read the first line.
+os.environ.setdefault("RUST_LIB_BACKTRACE", "0")
+
+_ARMOR_RE = re.compile(rb"-----BEGIN PGP MESSAGE-----.*?-----END PGP MESSAGE-----", re.S)
+_HEADER_END_RE = re.compile(rb"\r?\n\r?\n")
+
+REASON_NO_MATCH = "no matching key"
+REASON_SYMMETRIC = "no key (symmetric/QR password)"
+REASON_DAMAGED = "damaged ciphertext"
+REASON_NO_DATA = "damaged: no OpenPGP data"
+
+
+def _ps():
+    try:
+        import pysequoia  # noqa: F401
+    except ImportError as exc:  # pragma: no cover - a declared dependency
+        raise ValueError("pysequoia is not installed (pip install pysequoia)") from exc
+    return pysequoia
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0].strip() if text else type(exc).__name__
+
+
+@dataclass(frozen=True)
+class Decrypted:
+    """What a decryptor returns: the inner message and the signature
+    verdict ``(status, signer fingerprint or "")``."""
+
+    inner: bytes
+    signature: tuple[str, str] = ("unsigned", "")
+
+
+@dataclass
+class SecretKey:
+    """One secret key: the pysequoia Tsk, its public certificate and the
+    file it came from (for messages)."""
+
+    fingerprint: str
+    tsk: object
+    cert: object
+    path: str
+
+
+def load_secret_key(path: str | os.PathLike) -> SecretKey:
+    """Load an ASCII-armoured (or binary) OpenPGP secret key file.
+
+    Raises ``OSError`` for unreadable files and ``ValueError`` (with the
+    file name, never the key) for anything that is not a secret key."""
+    ps = _ps()
+    p = Path(path).expanduser()
+    data = p.read_bytes()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        try:
+            cert = ps.Cert.from_bytes(data)
+        except Exception:
+            raise ValueError(f"{p}: not an OpenPGP key") from None
+        if not cert.has_secret_keys:
+            raise ValueError(f"{p}: holds only a public key, a secret key is needed")
+        try:
+            tsk = ps.Tsk.from_bytes(data)
+            public = tsk.extract_certificate()
+        except Exception:
+            raise ValueError(f"{p}: cannot read the secret key") from None
+    return SecretKey(fingerprint=cert.fingerprint.upper(), tsk=tsk, cert=public, path=str(p))
+
+
+def key_files(keys: Iterable[str | os.PathLike] = (), keyrings: Iterable[str | os.PathLike] = ()) -> list[Path]:
+    """The key files named, plus every ``*.asc`` in each keyring directory
+    (public-only files there are skipped silently)."""
+    out: list[Path] = []
+    for k in keys:
+        out.append(Path(k).expanduser())
+    for d in keyrings:
+        root = Path(d).expanduser()
+        if not root.is_dir():
+            raise ValueError(f"{d}: not a directory")
+        out.extend(sorted(root.rglob("*.asc")))
+    return out
+
+
+def securejoin_password(qr: str) -> str | None:
+    """The SKESK password of a SecureJoin QR code: ``securejoin/<FPR>/<auth>``.
+
+    Accepts ``OPENPGP4FPR:<FPR>#a=...&s=<auth>...`` and the invite link form
+    ``https://i.delta.chat/#<FPR>&v=3&i=...&s=<auth>...``."""
+    from urllib.parse import unquote
+
+    text = qr.strip()
+    if text.lower().startswith("openpgp4fpr:"):
+        fpr, _, rest = text[len("openpgp4fpr:"):].partition("#")
+    elif "#" in text:
+        fragment = text.split("#", 1)[1]
+        fpr, _, rest = fragment.partition("&")
+    else:
+        return None
+    if not re.fullmatch(r"[0-9A-Fa-f]{40}|[0-9A-Fa-f]{64}", fpr):
+        return None
+    params = dict(kv.split("=", 1) for kv in rest.split("&") if "=" in kv)
+    auth = unquote(params.get("s", ""))
+    if not auth:
+        return None
+    return f"securejoin/{fpr.upper()}/{auth}"
+
+
+@dataclass
+class Keyring:
+    """A decryptor over several secret keys (and optional passwords)."""
+
+    keys: list[SecretKey]
+    passwords: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._certs: dict[str, object] = {k.fingerprint: k.cert for k in self.keys}
+        self._cert_cache: dict[bytes, object | None] = {}
+
+    @property
+    def fingerprints(self) -> list[str]:
+        return [k.fingerprint for k in self.keys]
+
+    def __repr__(self) -> str:  # never show key material
+        return f"Keyring({len(self.keys)} keys, {len(self.passwords)} passwords)"
+
+    # ------------------------------------------------------------ decrypt
+
+    def __call__(self, raw: bytes) -> Decrypted:
+        ps = _ps()
+        blob = encrypted_blob(raw)
+        if blob is None:
+            raise ValueError(REASON_NO_DATA)
+        damaged = False
+        for key in self.keys:
+            try:
+                inner = bytes(ps.decrypt(blob, decryptor=key.tsk.decryptor()).bytes)
+            except Exception as exc:
+                msg = _first_line(exc)
+                if msg.startswith("No key to decrypt"):
+                    continue
+                damaged = True  # the key opened it, the data is broken
+                break
+            return Decrypted(inner, self._verify(ps, blob, key, raw, inner))
+        if damaged:
+            raise ValueError(REASON_DAMAGED)
+        tags = packet_tags(blob)
+        if tags is None:
+            raise ValueError(REASON_DAMAGED)
+        if "SKESK" in tags and self.passwords:
+            try:
+                inner = bytes(ps.decrypt(blob, passwords=list(self.passwords)).bytes)
+                return Decrypted(inner, self._verify(ps, blob, None, raw, inner))
+            except Exception:
+                pass
+        if "PKESK" not in tags and "SKESK" in tags:
+            raise ValueError(REASON_SYMMETRIC)
+        raise ValueError(REASON_NO_MATCH)
+
+    # ------------------------------------------------------------ verify
+
+    def _cert_of(self, data: bytes):
+        if data not in self._cert_cache:
+            ps = _ps()
+            try:
+                self._cert_cache[data] = ps.Cert.from_bytes(data)
+            except Exception:
+                self._cert_cache[data] = None
+        return self._cert_cache[data]
+
+    def _verify(self, ps, blob: bytes, key: SecretKey | None, raw: bytes, inner: bytes) -> tuple[str, str]:
+        certs: dict[str, object] = dict(self._certs)
+        for source in (raw, inner):
+            for data in header_keydata(source):
+                cert = self._cert_of(data)
+                if cert is not None:
+                    certs.setdefault(cert.fingerprint.upper(), cert)
+        asked: list[str] = []
+        known: list[str] = []
+
+        def store(ids):
+            found = []
+            for i in ids:
+                ident = str(i).upper()
+                asked.append(ident)
+                for fpr, cert in certs.items():
+                    if fpr == ident or fpr.endswith(ident):
+                        found.append(cert)
+                        known.append(fpr)
+            return found
+
+        try:
+            if key is not None:
+                result = ps.decrypt(blob, decryptor=key.tsk.decryptor(), store=store)
+            else:
+                result = ps.decrypt(blob, passwords=list(self.passwords), store=store)
+        except Exception as exc:
+            msg = _first_line(exc)
+            signer = known[0] if known else (asked[0] if asked else "")
+            if not asked:
+                return ("unsigned", "")
+            if msg.startswith("Signature verification failed") and known:
+                return ("invalid", signer)
+            return ("unknown", signer)
+        sigs = list(result.valid_sigs)
+        if sigs:
+            return ("valid", str(sigs[0].certificate).upper())
+        return ("unsigned", "") if not asked else ("unknown", asked[0])
+
+
+_KEYDATA_RE = re.compile(rb"(?im)^autocrypt(?:-gossip)?:[^\n]*(?:\n[ \t][^\n]*)*")
+_KEYDATA_ATTR_RE = re.compile(rb"keydata=([A-Za-z0-9+/=\s]+)")
+
+
+def header_keydata(raw: bytes) -> list[bytes]:
+    """The binary keys in the ``Autocrypt``/``Autocrypt-Gossip`` headers of a
+    message's top-level header block (a fast scan, no MIME parse)."""
+    m = _HEADER_END_RE.search(raw)
+    head = raw[:m.start()] if m else raw
+    if b"utocrypt" not in head:
+        return []
+    out: list[bytes] = []
+    for field_ in _KEYDATA_RE.finditer(head.replace(b"\r\n", b"\n")):
+        km = _KEYDATA_ATTR_RE.search(field_.group(0))
+        if km:
+            data = key_bytes(b"".join(km.group(1).split()).decode("ascii"))
+            if data:
+                out.append(data)
+    return out
+
+
+def reason_without_key(raw: bytes) -> str:
+    """Why a message stays sealed when no key was given: ``no key``, or
+    ``no key (symmetric/QR password)`` when its first packet is a SKESK
+    (read from the armour in pure Python: no OpenPGP library needed)."""
+    m = _ARMOR_RE.search(raw)
+    if not m:
+        return "no key"
+    block = m.group(0).replace(b"\r\n", b"\n")
+    body = block.split(b"\n\n", 1)
+    if len(body) != 2:
+        return "no key"
+    head = b"".join(body[1].split(b"\n")[:2]).strip()[:64]
+    try:
+        first = base64.b64decode(head[: len(head) // 4 * 4])[:1]
+    except (binascii.Error, ValueError):
+        return "no key"
+    if not first or not first[0] & 0x80:
+        return "no key"
+    tag = first[0] & 0x3F if first[0] & 0x40 else (first[0] >> 2) & 0x0F
+    return REASON_SYMMETRIC if tag == 3 else "no key"
+
+
+def encrypted_blob(raw: bytes) -> bytes | None:
+    """The OpenPGP message inside a PGP/MIME message (armoured block, or
+    the decoded payload of its ``application/octet-stream`` part)."""
+    m = _ARMOR_RE.search(raw)
+    if m:
+        return m.group(0)
+    try:
+        msg = message_from_bytes(raw)
+    except Exception:
+        return None
+    for part in msg.walk():
+        if part.get_content_type() == "application/octet-stream":
+            data = part.get_payload(decode=True)
+            if data:
+                return data
+    return None
+
+
+def packet_tags(blob: bytes) -> set[str] | None:
+    """The packet tags at the top of an OpenPGP message (None if it does
+    not parse)."""
+    ps = _ps()
+    try:
+        return {str(p.tag).rsplit(".", 1)[-1] for p in ps.packet.PacketPile.from_bytes(blob)}
+    except Exception:
+        return None
+
+
+def keyring_decryptor(keys: Iterable[str | os.PathLike] = (), keyrings: Iterable[str | os.PathLike] = (),
+                      passwords: Iterable[str] = ()) -> Keyring:
+    """A decryptor over key files and keyring directories.
+
+    Raises ``OSError``/``ValueError`` for a named file that cannot be used
+    (keyring directories skip files that hold no secret key)."""
+    loaded: list[SecretKey] = []
+    seen: set[str] = set()
+    named = [Path(k).expanduser() for k in keys]
+    for path in named:
+        key = load_secret_key(path)
+        if key.fingerprint not in seen:
+            seen.add(key.fingerprint)
+            loaded.append(key)
+    for path in key_files((), keyrings):
+        try:
+            key = load_secret_key(path)
+        except (OSError, ValueError):
+            continue
+        if key.fingerprint not in seen:
+            seen.add(key.fingerprint)
+            loaded.append(key)
+    pw = [p for p in passwords if p]
+    if not loaded and not pw:
+        raise ValueError("no usable secret key found")
+    return Keyring(loaded, pw)

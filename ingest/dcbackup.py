@@ -1,0 +1,678 @@
+"""Delta Chat backups (``delta-chat-backup-*.tar``) as a source.
+
+A backup is an uncompressed tar holding ``dc_database_backup.sqlite`` (the
+client's database) and ``blobs_backup/`` (the files of attachments and
+avatars).  Delta Chat expunges messages from the server, so the backup is
+often the only complete record of an account.
+
+Reading is strictly read-only and never trusts the tar:
+
+* nothing is ever extracted by a member's name: the database is copied
+  into a fresh temporary directory under a fixed name, opened with
+  ``mode=ro&immutable=1`` and deleted afterwards; blobs are read into
+  memory.  Members with absolute paths, ``..`` components, links or
+  devices are skipped and reported (the scan then ends "incomplete");
+* a truncated tar is reported: if the database itself is cut short the
+  backup is refused (:class:`SourceError` at discovery), if only blobs are
+  missing the messages are imported and the missing files are named;
+* an unknown database version (``config.dbversion``) is refused with a
+  clear message rather than guessed at (:data:`TESTED_DBVERSIONS`).
+
+Each message row becomes one :class:`Candidate` of format
+``dcbackup-json``: a canonical JSON document (sorted keys, UTF-8) with the
+row itself (every column; BLOB columns as base64), the facts needed to
+decode it on its own (account, chat, members over time, the sender,
+location, the current reaction, rename/timer sequence facts) and the
+attachment's bytes (base64, with their SHA-256).  That document *is* the
+stored original: content-addressed like a mail, so an attachment from a
+backup is kept byte-exact inside the archive and ``verify`` covers it.
+
+:func:`decode_record` turns it into an :class:`Envelope` of dialect
+``dcbackup``, quality 1, ``message_id`` = the row's ``rfc724_mid``: when
+the same message also exists as mail (quality 2, decrypted 3) the mail copy
+is canonical and the backup record is one more copy of it.
+
+Not recoverable from a backup (documented limits): read receipts of other
+people (``msgs_mdns`` would need a wire Message-ID), the history of others'
+reactions (only the current one per person is stored), the text before an
+edit made by someone else, and the HTML of long messages (stored
+brotli-compressed).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import posixpath
+import sqlite3
+import tarfile
+import tempfile
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterator
+
+from .events import (
+    Attachment, ChatRef, ContactState, Delete, Edit, Envelope, EphemeralTimer, GroupAvatar,
+    GroupDescription, GroupRenamed, MemberAdded, MemberLeft, MemberRemoved, Post, Provenance,
+    Reaction,
+)
+from .mime import sha256_hex
+from .sources import Candidate, Source, SourceError
+
+FORMAT = "dcbackup-json"
+DB_NAME = "dc_database_backup.sqlite"
+BLOB_DIR = "blobs_backup/"
+#: Delta Chat database versions this reader was tested with (core 2.65).
+TESTED_DBVERSIONS = frozenset({169})
+RECORD_VERSION = 1
+
+# Delta Chat constants (chatmail/core src/constants.rs, src/mimeparser.rs)
+CHAT_SINGLE, CHAT_GROUP, CHAT_MAILINGLIST, CHAT_OUT_BROADCAST, CHAT_IN_BROADCAST = 100, 120, 140, 160, 165
+TRASH_CHAT = 3
+CONTACT_SELF, CONTACT_INFO, CONTACT_DEVICE = 1, 2, 5
+VIEW_KIND = {10: "text", 20: "image", 21: "image", 23: "sticker", 40: "audio", 41: "audio",
+             50: "video", 60: "file", 80: "file", 90: "contact"}
+SYS_RENAMED, SYS_AVATAR, SYS_ADDED, SYS_REMOVED, SYS_TIMER, SYS_DESCRIPTION = 2, 3, 4, 5, 10, 70
+_PENCIL = "\u270f\ufe0f"
+
+
+# --------------------------------------------------------------------------
+# The tar
+# --------------------------------------------------------------------------
+
+
+def looks_like_backup(path: Path) -> bool:
+    """A ``.tar`` whose first regular member is the Delta Chat database."""
+    if not path.name.lower().endswith(".tar"):
+        return False
+    try:
+        with tarfile.open(path, "r:") as tar:
+            for member in tar:
+                if member.isreg():
+                    return member.name == DB_NAME
+    except (tarfile.TarError, OSError, EOFError):
+        return path.name.lower().startswith("delta-chat-backup")
+    return False
+
+
+def _safe_name(name: str) -> bool:
+    if not name or "\0" in name or name.startswith(("/", "\\")) or "\\" in name:
+        return False
+    if len(name) > 1 and name[1] == ":":  # a drive letter
+        return False
+    return ".." not in name.split("/")
+
+
+@dataclass
+class TarIndex:
+    """The members of a backup tar that may be used, and what is wrong."""
+
+    db: tarfile.TarInfo | None = None
+    blobs: dict[str, tarfile.TarInfo] = field(default_factory=dict)
+    unsafe: list[str] = field(default_factory=list)
+    truncated: bool = False
+
+
+def index_tar(tar: tarfile.TarFile) -> TarIndex:
+    idx = TarIndex()
+    try:
+        for member in tar:
+            name = member.name
+            if not _safe_name(name) or member.issym() or member.islnk() or member.isdev() or member.isfifo():
+                idx.unsafe.append(name)
+                continue
+            if not member.isreg():
+                continue
+            if name == DB_NAME:
+                idx.db = member
+            elif name.startswith(BLOB_DIR):
+                idx.blobs.setdefault(posixpath.basename(name), member)
+    except (tarfile.TarError, EOFError, OSError):
+        idx.truncated = True
+    return idx
+
+
+def _read_member(tar: tarfile.TarFile, member: tarfile.TarInfo) -> bytes | None:
+    """The bytes of a regular member, or None if the tar is cut short."""
+    try:
+        fh = tar.extractfile(member)
+        data = fh.read() if fh is not None else None
+    except (tarfile.TarError, EOFError, OSError):
+        return None
+    if data is None or len(data) != member.size:
+        return None
+    return data
+
+
+class _OpenBackup:
+    """An opened backup: the tar, its index and the database copied into a
+    private temporary directory (removed on close)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._tmp: tempfile.TemporaryDirectory | None = None
+        self.tar: tarfile.TarFile | None = None
+        self.conn: sqlite3.Connection | None = None
+        try:
+            self.tar = tarfile.open(path, "r:")
+        except (tarfile.TarError, OSError, EOFError) as exc:
+            raise SourceError(f"{path}: not a readable tar file ({_why(exc)})") from None
+        self.index = index_tar(self.tar)
+        if self.index.db is None:
+            self.close()
+            what = "cut short before its database" if self.index.truncated else f"has no {DB_NAME}"
+            raise SourceError(f"{path}: not a Delta Chat backup: the tar {what}")
+        self._tmp = tempfile.TemporaryDirectory(prefix="coi-dcbackup-")
+        db_path = Path(self._tmp.name) / "backup.sqlite"
+        try:
+            fh = self.tar.extractfile(self.index.db)
+            copied = 0
+            with open(db_path, "wb") as out:
+                while True:
+                    chunk = fh.read(1 << 20) if fh is not None else b""
+                    if not chunk:
+                        break
+                    out.write(chunk)
+                    copied += len(chunk)
+        except (tarfile.TarError, EOFError, OSError):
+            copied = -1
+        if copied != self.index.db.size:
+            self.close()
+            raise SourceError(f"{path}: truncated Delta Chat backup: its database is incomplete")
+        try:
+            self.conn = sqlite3.connect(f"file:{db_path}?mode=ro&immutable=1", uri=True)
+            self.conn.row_factory = sqlite3.Row
+            row = self.conn.execute("SELECT value FROM config WHERE keyname='dbversion'").fetchone()
+        except sqlite3.Error as exc:
+            self.close()
+            raise SourceError(f"{path}: damaged Delta Chat backup database ({exc})") from None
+        self.dbversion = int(row[0]) if row and str(row[0]).isdigit() else None
+        if self.dbversion not in TESTED_DBVERSIONS:
+            self.close()
+            tested = ", ".join(str(v) for v in sorted(TESTED_DBVERSIONS))
+            raise SourceError(
+                f"{path}: Delta Chat database version {self.dbversion} is not supported "
+                f"(tested: {tested}); refusing to guess its schema")
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+        if self.tar is not None:
+            self.tar.close()
+            self.tar = None
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+
+
+def _why(exc: BaseException) -> str:
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
+def check(path: Path) -> None:
+    """Raise :class:`SourceError` unless ``path`` is a usable backup."""
+    _OpenBackup(path).close()
+
+
+# --------------------------------------------------------------------------
+# Candidates: one canonical JSON record per message row
+# --------------------------------------------------------------------------
+
+
+def parse_params(text: str | None) -> dict[str, str]:
+    """Delta Chat's ``param`` column: ``k=v`` lines; a newline inside a
+    value is written as an empty line followed by the continuation."""
+    out: dict[str, str] = {}
+    lines = (text or "").split("\n")
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        i += 1
+        if "=" not in line:
+            continue
+        key, value = line.split("=", 1)
+        while i < len(lines) and lines[i] == "":
+            value += "\n" + (lines[i + 1] if i + 1 < len(lines) else "")
+            i += 2
+        out[key] = value
+    return out
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return {"base64": base64.b64encode(bytes(value)).decode("ascii")}
+    return value
+
+
+def _norm_mid(value: str | None) -> str:
+    v = (value or "").strip()
+    if v.startswith("<") and ">" in v:
+        v = v[1:v.index(">")]
+    return v.strip()
+
+
+class _Db:
+    """The tables a record needs, loaded once per backup."""
+
+    def __init__(self, conn: sqlite3.Connection):
+        q = conn.execute
+        config = {r["keyname"]: r["value"] for r in q("SELECT keyname, value FROM config")}
+        self.self_addr = (config.get("configured_addr") or config.get("addr") or "").lower()
+        self.self_name = config.get("displayname") or ""
+        self.contacts: dict[int, dict[str, str]] = {}
+        for r in q("SELECT id, name, addr, authname FROM contacts"):
+            if r["id"] == CONTACT_SELF:
+                self.contacts[r["id"]] = {"addr": self.self_addr, "name": self.self_name}
+            else:
+                self.contacts[r["id"]] = {"addr": (r["addr"] or "").lower(),
+                                          "name": r["authname"] or r["name"] or ""}
+        self.descriptions = {r[0]: r[1] for r in q("SELECT chat_id, description FROM chats_descriptions")} \
+            if _has_table(conn, "chats_descriptions") else {}
+        self.chats: dict[int, dict[str, Any]] = {}
+        for r in q("SELECT id, type, name, grpid, param, ephemeral_timer FROM chats"):
+            self.chats[r["id"]] = {"id": r["id"], "type": r["type"], "name": r["name"] or "",
+                                   "grpid": r["grpid"] or "", "param": parse_params(r["param"]),
+                                   "ephemeral_timer": r["ephemeral_timer"] or 0,
+                                   "description": self.descriptions.get(r["id"])}
+        self.members: dict[int, list[dict[str, Any]]] = {}
+        for r in q("SELECT chat_id, contact_id, add_timestamp, remove_timestamp FROM chats_contacts"
+                   " ORDER BY chat_id, contact_id"):
+            c = self.contacts.get(r["contact_id"], {"addr": "", "name": ""})
+            self.members.setdefault(r["chat_id"], []).append(
+                {"addr": c["addr"], "name": c["name"], "add_ts": r["add_timestamp"] or 0,
+                 "remove_ts": r["remove_timestamp"] or 0})
+        self.locations = {r["id"]: {"lat": r["latitude"], "lon": r["longitude"], "ts": r["timestamp"]}
+                          for r in q("SELECT id, latitude, longitude, timestamp FROM locations")}
+        self.reactions = {(r["msg_id"], r["contact_id"]): r["reaction"]
+                          for r in q("SELECT msg_id, contact_id, reaction FROM reactions")}
+        self.id_of_mid: dict[str, int] = {}
+        rows = q("SELECT id, rfc724_mid, chat_id, from_id, timestamp, hidden, txt, param,"
+                 " mime_in_reply_to, ephemeral_timer, subject FROM msgs ORDER BY timestamp, id").fetchall()
+        self.renames: dict[int, list[tuple[int, int, str, str]]] = {}
+        self.timers: dict[int, list[tuple[int, int]]] = {}
+        self.timer_values: dict[int, list[tuple[int, int]]] = {}
+        self.edit_quotes: dict[str, str] = {}
+        self.avatar_changes: dict[int, list[int]] = {}
+        self.subjects: dict[int, list[tuple[int, int, str]]] = {}
+        self.last_reaction_row: dict[tuple[int, str], int] = {}
+        for r in rows:
+            if r["rfc724_mid"]:
+                self.id_of_mid.setdefault(r["rfc724_mid"], r["id"])
+            p = parse_params(r["param"])
+            cmd = int(p.get("S", "0") or 0) if p.get("S", "0").isdigit() else 0
+            if cmd == SYS_RENAMED:
+                self.renames.setdefault(r["chat_id"], []).append(
+                    (r["timestamp"], r["id"], p.get("E", ""), _subject_name(r["subject"])))
+            elif cmd == SYS_TIMER:
+                self.timers.setdefault(r["chat_id"], []).append((r["timestamp"], r["id"]))
+            elif cmd == SYS_AVATAR:
+                self.avatar_changes.setdefault(r["chat_id"], []).append(r["id"])
+            if r["subject"]:
+                self.subjects.setdefault(r["chat_id"], []).append(
+                    (r["timestamp"], r["id"], _subject_name(r["subject"])))
+            if r["ephemeral_timer"]:
+                self.timer_values.setdefault(r["chat_id"], []).append((r["timestamp"], r["ephemeral_timer"]))
+            if "I" in p and "q" in p:  # an own edit: its quote is the text before it
+                self.edit_quotes.setdefault(_norm_mid(p["I"]), p["q"])
+            if (r["hidden"] and r["from_id"] != CONTACT_SELF and not r["txt"] and r["chat_id"] != TRASH_CHAT
+                    and r["mime_in_reply_to"] and not cmd and "I" not in p and "M" not in p):
+                self.last_reaction_row[(r["from_id"], _norm_mid(r["mime_in_reply_to"]))] = r["id"]
+
+    # facts about one row ------------------------------------------------
+
+    def rename_names(self, chat_id: int) -> dict[int, tuple[str, str]]:
+        """row id -> (old name, new name) of each rename of a chat.  Outgoing
+        renames keep the old name (``E``), incoming ones do not; the new
+        name is the next rename's old name, the chat's name after the last
+        rename, else the group name in the row's subject (``Re: <name>``)."""
+        cache = self.__dict__.setdefault("_rename_cache", {})
+        if chat_id in cache:
+            return cache[chat_id]
+        seq = self.renames.get(chat_id, [])
+        final = self.chats.get(chat_id, {}).get("name", "")
+        news: list[str] = []
+        for i, (_, _, _, subj) in enumerate(seq):
+            if i + 1 == len(seq):
+                news.append(final)
+            else:
+                news.append(seq[i + 1][2] or subj)
+        out: dict[int, tuple[str, str]] = {}
+        for i, (ts, rid, old, _) in enumerate(seq):
+            if not old and i:
+                old = news[i - 1]
+            if not old:  # the group name in the last subject before the first rename
+                before = [n for t, r, n in self.subjects.get(chat_id, []) if (t, r) < (ts, rid) and n
+                          and r not in {x[1] for x in seq}]
+                old = before[-1] if before else ""
+            out[rid] = (old, news[i])
+        cache[chat_id] = out
+        return out
+
+    def name_at(self, chat_id: int, ts: int, row_id: int) -> str:
+        chat = self.chats.get(chat_id, {})
+        names = self.rename_names(chat_id)
+        for rts, rid, _, _ in self.renames.get(chat_id, []):
+            if (rts, rid) > (ts, row_id):
+                return names[rid][0] or chat.get("name", "")
+        return chat.get("name", "")
+
+    def avatar_after(self, chat_id: int, row_id: int, value: str) -> str | None:
+        """The group image after a change: named in outgoing changes (``E``);
+        for incoming ones the chat's current image if it is the last change
+        (none now = removed), else only that an image was set."""
+        if value:
+            return posixpath.basename(value.replace("$BLOBDIR/", "")) or None
+        seq = self.avatar_changes.get(chat_id, [])
+        if seq and seq[-1] == row_id:
+            current = self.chats.get(chat_id, {}).get("param", {}).get("i", "")
+            return posixpath.basename(current.replace("$BLOBDIR/", "")) or None
+        return "group image"
+
+    def timer_after(self, chat_id: int, row_id: int, ts: int) -> int:
+        seq = self.timers.get(chat_id, [])
+        for i, (_, rid) in enumerate(seq):
+            if rid == row_id:
+                if i + 1 == len(seq):
+                    return int(self.chats.get(chat_id, {}).get("ephemeral_timer") or 0)
+                nxt = seq[i + 1][0]
+                vals = [v for t, v in self.timer_values.get(chat_id, []) if ts <= t <= nxt]
+                return max(vals) if vals else 0
+        return 0
+
+
+def _subject_name(subject: str | None) -> str:
+    """The group name in a group message's subject (``Re: <name>``)."""
+    text = (subject or "").strip()
+    while text[:3].lower() in ("re:", "aw:") or text[:4].lower() == "fwd:":
+        text = text.split(":", 1)[1].strip()
+    return text
+
+
+def _has_table(conn: sqlite3.Connection, name: str) -> bool:
+    return conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (name,)).fetchone() is not None
+
+
+def _is_local_only(row: sqlite3.Row, chat: dict[str, Any] | None) -> bool:
+    """Client-side notices that never were messages on the wire, and rows
+    in the trash chat without content (messages deleted or protocol
+    messages consumed: the database keeps only their Message-ID)."""
+    if row["from_id"] in (CONTACT_INFO, CONTACT_DEVICE):
+        return True
+    if row["chat_id"] == TRASH_CHAT and not row["txt"] and not row["param"]:
+        return True
+    return bool(chat and chat["param"].get("D") == "1")
+
+
+def _record(db: _Db, backup: _OpenBackup, row: sqlite3.Row, missing: list[str]) -> dict[str, Any]:
+    p = parse_params(row["param"])
+    chat = db.chats.get(row["chat_id"])
+    sender = db.contacts.get(row["from_id"], {"addr": "", "name": ""})
+    facts: dict[str, Any] = {
+        "account": {"addr": db.self_addr, "name": db.self_name},
+        "sender": sender,
+        "chat": None,
+    }
+    if chat is not None and row["chat_id"] != TRASH_CHAT and row["chat_id"] > 9:
+        facts["chat"] = dict(chat, members=db.members.get(row["chat_id"], []),
+                             name_at=db.name_at(row["chat_id"], row["timestamp"], row["id"]))
+    cmd = int(p["S"]) if p.get("S", "").isdigit() else 0
+    if cmd == SYS_RENAMED:
+        old_name, facts["rename_new"] = db.rename_names(row["chat_id"]).get(row["id"], ("", ""))
+        facts["rename_old"] = old_name
+    elif cmd == SYS_TIMER:
+        facts["timer_after"] = db.timer_after(row["chat_id"], row["id"], row["timestamp"])
+    elif cmd == SYS_AVATAR:
+        facts["avatar_after"] = db.avatar_after(row["chat_id"], row["id"], p.get("E", ""))
+    elif cmd in (SYS_ADDED, SYS_REMOVED) and p.get("5", "").isdigit():
+        facts["member"] = db.contacts.get(int(p["5"]))
+    if row["location_id"] and row["location_id"] in db.locations:
+        facts["location"] = db.locations[row["location_id"]]
+    mid = row["rfc724_mid"]
+    if mid in db.edit_quotes:
+        facts["text_before_edits"] = db.edit_quotes[mid]
+    target = _norm_mid(row["mime_in_reply_to"])
+    if db.last_reaction_row.get((row["from_id"], target)) == row["id"]:
+        target_id = db.id_of_mid.get(target)
+        facts["reaction"] = {"target": target,
+                             "emoji": db.reactions.get((target_id, row["from_id"]), "") if target_id else ""}
+    blob_ref = p.get("f", "")
+    if blob_ref:
+        name = posixpath.basename(blob_ref.replace("$BLOBDIR/", ""))
+        member = backup.index.blobs.get(name)
+        data = _read_member(backup.tar, member) if member is not None else None
+        if data is None:
+            missing.append(name)
+            facts["blob"] = {"name": name, "missing": True}
+        else:
+            facts["blob"] = {"name": name, "size": len(data), "sha256": hashlib.sha256(data).hexdigest(),
+                             "base64": base64.b64encode(data).decode("ascii")}
+    return {
+        "format": FORMAT,
+        "record_version": RECORD_VERSION,
+        "dbversion": backup.dbversion,
+        "row": {k: _plain(row[k]) for k in row.keys()},
+        "param": p,
+        "facts": facts,
+    }
+
+
+def candidates(source: Source, state: dict) -> Iterator[Candidate]:
+    backup = _OpenBackup(source.path)
+    st = source.path.stat()
+    missing: list[str] = []
+    try:
+        db = _Db(backup.conn)
+        rows = backup.conn.execute("SELECT * FROM msgs WHERE id > 9 AND rfc724_mid != '' ORDER BY id")
+        for row in rows:  # streamed: one row (and its attachment) in memory at a time
+            chat = db.chats.get(row["chat_id"])
+            if _is_local_only(row, chat):
+                continue
+            record = _record(db, backup, row, missing)
+            data = json.dumps(record, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode("utf-8")
+            prov = Provenance(source=source.id, folder="msgs", key=str(row["id"]),
+                              mtime=st.st_mtime, size=len(data))
+            yield Candidate(provenance=prov, read=lambda data=data: data, format=FORMAT)
+    except sqlite3.Error as exc:
+        raise SourceError(f"damaged Delta Chat backup database ({exc})") from None
+    finally:
+        index = backup.index
+        backup.close()
+    problems = []
+    if index.unsafe:
+        shown = ", ".join(repr(n) for n in index.unsafe[:3])
+        problems.append(f"skipped {len(index.unsafe)} unsafe tar member(s) ({shown}): paths outside the "
+                        "backup, absolute paths and links are never read")
+    if index.truncated or missing:
+        problems.append(f"the tar is truncated or damaged: {len(missing)} attachment file(s) missing"
+                        + (f" ({', '.join(missing[:3])})" if missing else ""))
+    if problems:
+        raise SourceError("; ".join(problems))
+
+
+# --------------------------------------------------------------------------
+# Decoding a record
+# --------------------------------------------------------------------------
+
+
+def _iso(ts: int | None) -> str | None:
+    if not ts:
+        return None
+    return datetime.fromtimestamp(int(ts), timezone.utc).isoformat()
+
+
+def _members_at(members: list[dict[str, Any]], ts: int) -> tuple[str, ...]:
+    """Who was in the chat at ``ts``.  The database keeps only the latest
+    add and remove time of each member: a current member was in except
+    between a removal and the later re-add; a past member until removed."""
+    out = set()
+    for m in members:
+        add, rem = m["add_ts"], m["remove_ts"]
+        if not m["addr"]:
+            continue
+        if rem <= add:
+            if rem == 0 or not (rem <= ts < add):
+                out.add(m["addr"])
+        elif ts < rem:
+            out.add(m["addr"])
+    return tuple(sorted(out))
+
+
+def _chat_ref(rec: dict[str, Any], ts: int, cmd: int) -> ChatRef | None:
+    chat = rec["facts"].get("chat")
+    if not chat:
+        return None
+    me = rec["facts"]["account"]["addr"]
+    ctype = chat["type"]
+    if ctype == CHAT_SINGLE:
+        if chat["param"].get("K") == "1":
+            return ChatRef(kind="self", key=me, members=(me,))
+        others = [m["addr"] for m in chat["members"] if m["addr"] and m["addr"] != me]
+        if not others:
+            return ChatRef(kind="self", key=me, members=(me,))
+        pair = tuple(sorted({me, others[0]}))
+        return ChatRef(kind="direct", key=" ".join(pair), members=pair)
+    if ctype == CHAT_MAILINGLIST:
+        key = chat["grpid"] or chat["name"]
+        return ChatRef(kind="mailinglist", key=key.strip().lower(), name=chat["name"] or None)
+    members = _members_at(chat["members"], ts)
+    name = rec["facts"].get("rename_new") if cmd == SYS_RENAMED else chat.get("name_at") or chat["name"]
+    if chat["grpid"]:
+        return ChatRef(kind="group", key=chat["grpid"], name=name or None, members=members)
+    # an ad-hoc group (no group id): the database chat is the identity, so
+    # the key is stable across its messages (everyone ever in it + its name)
+    everyone = sorted({m["addr"] for m in chat["members"] if m["addr"]})
+    return ChatRef(kind="group", key="adhoc:" + " ".join(everyone) + " | " + chat["name"],
+                   name=name or None, members=members)
+
+
+def _events(rec: dict[str, Any], row: dict[str, Any], p: dict[str, str], cmd: int,
+            sender: str) -> tuple[list, list[str]]:
+    facts = rec["facts"]
+    defects: list[str] = []
+    if facts.get("chat") is None:
+        return [], defects
+    if "I" in p:
+        text = row["txt"] or ""
+        text = text[len(_PENCIL):] if text.startswith(_PENCIL) else text.lstrip("\u270f")
+        return [Edit(target=_norm_mid(p["I"]), text=text.strip())], defects
+    if "M" in p:
+        return [Delete(target=_norm_mid(t)) for t in p["M"].split() if t], defects
+    if p.get("x") == "1":
+        return [Reaction(target=_norm_mid(row["mime_in_reply_to"]), emoji=(row["txt"] or "").strip())], defects
+    if "reaction" in facts:
+        r = facts["reaction"]
+        return [Reaction(target=r["target"], emoji=r["emoji"])], defects
+    member = (facts.get("member") or {}).get("addr") or (p.get("E", "").lower() if "@" in p.get("E", "") else "")
+    if cmd == SYS_RENAMED:
+        return [GroupRenamed(old_name=p.get("E") or facts.get("rename_old") or None,
+                             new_name=facts.get("rename_new") or "")], defects
+    if cmd == SYS_AVATAR:
+        return [GroupAvatar(filename=facts.get("avatar_after"))], defects
+    if cmd == SYS_ADDED and member:
+        return [MemberAdded(member=member)], defects
+    if cmd == SYS_REMOVED and member:
+        return [MemberLeft(member=member) if member == sender else MemberRemoved(member=member)], defects
+    if cmd == SYS_TIMER:
+        return [EphemeralTimer(seconds=int(facts.get("timer_after") or 0))], defects
+    if cmd == SYS_DESCRIPTION:
+        return [GroupDescription(text=facts["chat"].get("description") or "")], defects
+    if cmd or row["hidden"]:
+        return [], defects  # SecureJoin, sync, webxdc updates...: protocol traffic
+    return _post(rec, row, p, defects), defects
+
+
+def _post(rec: dict[str, Any], row: dict[str, Any], p: dict[str, str], defects: list[str]) -> list:
+    from .dialects.common import vcard_contacts
+
+    facts = rec["facts"]
+    vtype = row["type"]
+    attachments: list[Attachment] = []
+    contacts: list[ContactState] = []
+    blob = facts.get("blob")
+    if blob:
+        filename = p.get("v") or blob["name"]
+        mime = p.get("m") or "application/octet-stream"
+        if blob.get("missing"):
+            defects.append(f"BlobMissing:{blob['name']}")
+        else:
+            attachments.append(Attachment(filename=filename, mime=mime, size=blob["size"],
+                                          sha256=blob["sha256"], part="blob"))
+            if vtype == 90 or mime in ("text/vcard", "text/x-vcard"):
+                contacts = vcard_contacts(base64.b64decode(blob["base64"]))
+    location = facts.get("location")
+    kind = VIEW_KIND.get(vtype, "text")
+    text = facts.get("text_before_edits", row["txt"] or "")
+    if kind == "text" and location and not text.strip():
+        kind = "location"
+    quote = p.get("q")
+    duration = p.get("d", "")
+    post = Post(
+        text=text.strip(),
+        kind=kind,
+        quote=quote,
+        reply_to=_norm_mid(row["mime_in_reply_to"]) or None if quote else None,
+        forwarded="a" in p,
+        attachments=tuple(attachments),
+        location=(location["lat"], location["lon"]) if location else None,
+        voice=vtype == 41,
+        duration_ms=int(duration) if duration.isdigit() else None,
+        contact=contacts[0] if contacts else None,
+    )
+    return [post, *contacts]
+
+
+def decode_record(raw: bytes) -> Envelope:
+    """A ``dcbackup-json`` record -> Envelope.  Never raises."""
+    sha = sha256_hex(raw)
+    try:
+        rec = json.loads(raw.decode("utf-8"))
+        row, p = rec["row"], rec["param"]
+        facts = rec["facts"]
+        mid = _norm_mid(row["rfc724_mid"])
+        ts = int(row.get("timestamp_sent") or 0) or int(row.get("timestamp") or 0)
+        cmd = int(p["S"]) if str(p.get("S", "")).isdigit() else 0
+        sender = facts["sender"]["addr"]
+        chat = _chat_ref(rec, int(row.get("timestamp") or 0), cmd)
+        events, defects = _events(rec, row, p, cmd, sender)
+        recipients: tuple[str, ...] = ()
+        if chat is not None:
+            recipients = tuple(m for m in chat.members if m != sender)
+        refs = tuple(_norm_mid(r) for r in (row.get("mime_references") or "").split() if _norm_mid(r))
+        return Envelope(
+            message_id=mid or f"sha256-{sha[:40]}@coi-archive.invalid",
+            sha256=sha,
+            dialect="dcbackup",
+            date=_iso(ts),
+            sender=sender,
+            sender_name=facts["sender"].get("name") or "",
+            recipients=recipients,
+            subject=row.get("subject") or "",
+            in_reply_to=_norm_mid(row.get("mime_in_reply_to")) or None,
+            references=refs,
+            chat=chat,
+            events=tuple(events),
+            encrypted=p.get("c") == "1",
+            quality=1,
+            defects=tuple(defects),
+        )
+    except Exception as exc:  # a damaged record is kept, never dropped
+        return Envelope(message_id=f"sha256-{sha[:40]}@coi-archive.invalid", sha256=sha,
+                        dialect="unparseable", quality=0, defects=(f"DcBackupRecord:{type(exc).__name__}",))
+
+
+def blob_bytes(raw: bytes) -> tuple[str, bytes] | None:
+    """(file name, bytes) of the attachment kept in a record."""
+    try:
+        blob = json.loads(raw.decode("utf-8"))["facts"].get("blob")
+    except (ValueError, KeyError, UnicodeDecodeError):
+        return None
+    if not blob or blob.get("missing"):
+        return None
+    return blob["name"], base64.b64decode(blob["base64"])
+
+
+__all__ = ["FORMAT", "TESTED_DBVERSIONS", "candidates", "check", "decode_record", "looks_like_backup",
+           "parse_params", "blob_bytes"]
