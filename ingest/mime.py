@@ -222,7 +222,16 @@ def part_bytes(part: Message) -> bytes:
         if isinstance(payload, str):
             return payload.encode("utf-8", "surrogateescape")
         return b""
-    return data
+    return _canonical_line_ends(part, data)
+
+
+def _canonical_line_ends(part: Message, data: bytes) -> bytes:
+    """Text sent without base64 takes the line ends of its container (LF in
+    a Maildir, CRLF over IMAP); use LF so one attachment has one hash."""
+    if b"\r\n" not in data or not content_type(part).startswith("text/"):
+        return data
+    cte = (raw_header(part, "Content-Transfer-Encoding") or "").strip().lower()
+    return data if cte == "base64" else data.replace(b"\r\n", b"\n")
 
 
 def part_text(part: Message) -> str:
