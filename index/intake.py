@@ -17,16 +17,17 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Callable
 
-from ingest.decode import Decryptor, decode_any
-from ingest.events import envelope_to_json
+from ingest.decode import Decryptor
 from ingest.mime import sha256_hex
 from ingest.sources import Candidate, Source, SourceError
 
-from .catalog import compress
+from .decodepool import DecodePool
 from .wire import refresh
 
 Progress = Callable[[int, str], None]
 BATCH = 2000
+#: New copies decoded together (by the worker processes).
+DECODE_BATCH = 256
 
 
 @dataclass
@@ -73,13 +74,20 @@ class Intake:
         self.report = IngestReport()
         self._pending: set[str] = set()
         self._since_commit = 0
+        self._pool = DecodePool(decryptor)
+        self._jobs: list[tuple[bytes, str]] = []
+        self._job_meta: list[tuple[str, str]] = []
+        self._job_shas: set[str] = set()
 
     def run(self, sources: list[Source]) -> IngestReport:
         started = time.perf_counter()
-        for source in sources:
-            self.report.sources += 1
-            self._source(source)
-        self._flush()
+        try:
+            for source in sources:
+                self.report.sources += 1
+                self._source(source)
+            self._flush()
+        finally:
+            self._pool.close()
         self.report.seconds = time.perf_counter() - started
         return self.report
 
@@ -123,7 +131,7 @@ class Intake:
             "INSERT OR REPLACE INTO sources(source, kind, fingerprint, last_scan, state) VALUES(?,?,?,?,?)",
             (source.id, source.kind, fingerprint, stamp,
              json.dumps(state["cursor"]) if state.get("cursor") is not None else None))
-        self.conn.commit()
+        self._flush()
 
     def _take(self, cand: Candidate, stamp: str) -> None:
         p = cand.provenance
@@ -134,30 +142,42 @@ class Intake:
             return
         self.report.copies_read += 1
         sha = sha256_hex(raw)
-        exists = self.conn.execute("SELECT 1 FROM originals WHERE sha256=?", (sha,)).fetchone()
-        if not exists:
-            env = decode_any(raw, cand.format, self.decryptor)
-            data, method = compress(raw)
-            is_new = self.conn.execute(
-                "SELECT 1 FROM originals WHERE message_id=? LIMIT 1", (env.message_id,)).fetchone() is None
-            self.conn.execute(
-                "INSERT INTO originals VALUES(?,?,?,?,?,?,?,?,?,?)",
-                (sha, env.message_id, len(raw), data, method, env.dialect, env.quality,
-                 envelope_to_json(env), stamp, cand.format))
-            self.report.copies_new += 1
-            self.report.messages_new += int(is_new)
-            self.report.parse_errors += int(env.dialect == "unparseable")
-            self.report.encrypted += int(env.dialect == "encrypted")
-            self._pending.add(env.message_id)
+        if sha not in self._job_shas and not self.conn.execute(
+                "SELECT 1 FROM originals WHERE sha256=?", (sha,)).fetchone():
+            self._jobs.append((raw, cand.format))
+            self._job_meta.append((sha, stamp))
+            self._job_shas.add(sha)
         self.conn.execute(
             "INSERT OR REPLACE INTO provenance(source, folder, key, sha256, flags, internaldate, mtime,"
             " size, gone, first_seen, last_seen) VALUES(?,?,?,?,?,?,?,?,0,?,?)",
             (p.source, p.folder, p.key, sha, p.flags, p.internaldate, p.mtime, p.size, stamp, stamp))
+        if len(self._jobs) >= DECODE_BATCH:
+            self._store_decoded()
         self._since_commit += 1
         if self._since_commit >= BATCH:
             self._flush()
 
+    def _store_decoded(self) -> None:
+        """Decode the queued new copies and store them as originals."""
+        if not self._jobs:
+            return
+        jobs, meta = self._jobs, self._job_meta
+        self._jobs, self._job_meta, self._job_shas = [], [], set()
+        for (raw, fmt), (sha, stamp), d in zip(jobs, meta, self._pool.decode(jobs)):
+            is_new = self.conn.execute(
+                "SELECT 1 FROM originals WHERE message_id=? LIMIT 1", (d.message_id,)).fetchone() is None
+            self.conn.execute(
+                "INSERT INTO originals VALUES(?,?,?,?,?,?,?,?,?,?)",
+                (sha, d.message_id, len(raw), d.data, d.compression, d.dialect, d.quality,
+                 d.envelope_json, stamp, fmt))
+            self.report.copies_new += 1
+            self.report.messages_new += int(is_new)
+            self.report.parse_errors += int(d.dialect == "unparseable")
+            self.report.encrypted += int(d.dialect == "encrypted")
+            self._pending.add(d.message_id)
+
     def _flush(self) -> None:
+        self._store_decoded()
         if self._pending:
             self.report.dirty_chats |= refresh(self.conn, sorted(self._pending))
             self._pending.clear()

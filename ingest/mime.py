@@ -227,11 +227,14 @@ def part_bytes(part: Message) -> bytes:
 
 def _canonical_line_ends(part: Message, data: bytes) -> bytes:
     """Text sent without base64 takes the line ends of its container (LF in
-    a Maildir, CRLF over IMAP); use LF so one attachment has one hash."""
-    if b"\r\n" not in data or not content_type(part).startswith("text/"):
+    a Maildir, CRLF over IMAP); use MIME's canonical CRLF (RFC 2046) so one
+    attachment has one size and hash wherever it was read."""
+    if b"\n" not in data or not content_type(part).startswith("text/"):
         return data
     cte = (raw_header(part, "Content-Transfer-Encoding") or "").strip().lower()
-    return data if cte == "base64" else data.replace(b"\r\n", b"\n")
+    if cte == "base64":
+        return data
+    return data.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
 
 
 def part_text(part: Message) -> str:

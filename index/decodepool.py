@@ -1,0 +1,77 @@
+"""Decode new originals on every core while the main process writes.
+
+Decoding (MIME parse, dialect rules, compression) is most of an ingest's
+CPU time and needs nothing from the catalog, so batches of new copies are
+handed to worker processes; the catalog writer stays single-threaded.
+Workers are forked, so they inherit the decryptor (keys never travel
+through a pipe) and import nothing at start.  Small runs decode in-process:
+starting workers costs more than it saves.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+
+from ingest.decode import Decryptor, decode_any
+from ingest.events import envelope_to_json
+
+from .catalog import compress
+
+#: Below this many new copies in a batch, decode in-process.
+PARALLEL_MIN = 64
+
+_worker_decryptor: Decryptor | None = None
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """What the catalog stores for one new original."""
+
+    message_id: str
+    dialect: str
+    quality: int
+    envelope_json: str
+    data: bytes
+    compression: str
+
+
+def decode_one(job: tuple[bytes, str]) -> Decoded:
+    raw, fmt = job
+    env = decode_any(raw, fmt, _worker_decryptor)
+    data, method = compress(raw)
+    return Decoded(env.message_id, env.dialect, env.quality, envelope_to_json(env), data, method)
+
+
+class DecodePool:
+    """``decode(jobs)`` returns one :class:`Decoded` per job, in order."""
+
+    def __init__(self, decryptor: Decryptor | None, workers: int | None = None):
+        self.decryptor = decryptor
+        self.workers = workers if workers is not None else _default_workers()
+        self._executor: ProcessPoolExecutor | None = None
+
+    def decode(self, jobs: list[tuple[bytes, str]]) -> list[Decoded]:
+        global _worker_decryptor
+        _worker_decryptor = self.decryptor
+        if self.workers < 2 or len(jobs) < PARALLEL_MIN:
+            return [decode_one(job) for job in jobs]
+        if self._executor is None:
+            self._executor = ProcessPoolExecutor(
+                max_workers=self.workers, mp_context=multiprocessing.get_context("fork"))
+        chunk = max(1, len(jobs) // (self.workers * 4))
+        return list(self._executor.map(decode_one, jobs, chunksize=chunk))
+
+    def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown()
+            self._executor = None
+
+
+def _default_workers() -> int:
+    env = os.environ.get("COI_ARCHIVE_WORKERS")
+    if env and env.isdigit():
+        return int(env)
+    return os.cpu_count() or 1
