@@ -47,10 +47,10 @@ class _Progress:
 def cmd_ingest(args: argparse.Namespace) -> int:
     with Archive.open(args.archive) as archive:
         try:
-            sources = archive.discover(args.sources)
+            sources = archive.discover(args.sources, _imap_options(args))
         except SourceError as exc:
             raise UsageError(str(exc)) from None
-        decryptor = _decryptor(args)
+        decryptor = _decryptor(args, archive)
         progress = _Progress()
         report = archive.ingest(sources=sources, decryptor=decryptor, progress=progress)
         progress.done()
@@ -62,21 +62,105 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         f"{report.gone} gone from source, {report.seconds:.1f}s; archive: "
         f"{stats['unique_messages']} messages in {stats['chats']} chats"
     )
+    if decryptor is not None:
+        _print_crypto(stats, report.decrypted_stored)
+    for error in report.source_errors:
+        print(f"coi-archive: incomplete: {error}", file=sys.stderr)
+    return 1 if report.source_errors else 0
+
+
+def _imap_options(args: argparse.Namespace) -> dict:
+    """How to reach ``imap://`` sources and targets (the password is read
+    from the file or $COI_IMAP_PASSWORD only when one is used)."""
+    return {"password_file": getattr(args, "password_file", None),
+            "insecure": getattr(args, "insecure", False),
+            "starttls": getattr(args, "starttls", False),
+            "cafile": getattr(args, "cafile", None),
+            "all_folders": getattr(args, "all_folders", False)}
+
+
+def _add_imap_arguments(p: argparse.ArgumentParser, all_folders: bool = True) -> None:
+    g = p.add_argument_group("IMAP (imap://USER@HOST[:PORT][/FOLDER])")
+    g.add_argument("--password-file", metavar="FILE",
+                   help="file whose first line is the IMAP password (else $COI_IMAP_PASSWORD)")
+    g.add_argument("--cafile", metavar="FILE", help="trust the TLS certificates in FILE (a private CA)")
+    g.add_argument("--starttls", action="store_true", help="STARTTLS on the given port (default for port 143)")
+    g.add_argument("--insecure", action="store_true",
+                   help="plaintext IMAP, allowed only to loopback addresses (for testing)")
+    if all_folders:
+        g.add_argument("--all-folders", action="store_true",
+                       help="read every selectable folder of the account (SPECIAL-USE aware)")
+
+
+def _decryptor(args: argparse.Namespace, archive: Archive | None = None):
+    """A keyring from --key/--keyring/--qr plus the keys the archive
+    remembers; stores the given keys with --remember-keys."""
+    keys = getattr(args, "key", None) or []
+    keyrings = getattr(args, "keyring", None) or []
+    qrs = getattr(args, "qr", None) or []
+    remembered = archive.remembered_keys() if archive is not None else []
+    if not (keys or keyrings or qrs or remembered):
+        return None
+    try:
+        from ingest.crypto import keyring_decryptor, securejoin_password
+    except ImportError:
+        raise UsageError("decryption is not available in this build") from None
+    passwords = []
+    for qr in qrs:
+        pw = securejoin_password(qr)
+        if pw is None:
+            raise UsageError("--qr: not a SecureJoin QR code (OPENPGP4FPR:...#...&s=...)")
+        passwords.append(pw)
+    try:
+        given = keyring_decryptor(keys, keyrings, passwords) if (keys or keyrings or qrs) else None
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"cannot use key: {exc}") from None
+    if given is not None and getattr(args, "remember_keys", False) and archive is not None:
+        archive.remember_keys((k.fingerprint, k.path) for k in given.keys)
+    if remembered:
+        try:
+            stored = keyring_decryptor(remembered)
+        except (OSError, ValueError) as exc:
+            raise UsageError(f"cannot use a remembered key: {exc}") from None
+        if given is None:
+            return stored
+        seen = set(given.fingerprints)
+        given.keys.extend(k for k in stored.keys if k.fingerprint not in seen)
+        given.__post_init__()
+    return given
+
+
+def _print_crypto(stats: dict, opened_stored: int) -> None:
+    reasons = stats.get("undecryptable_by_reason") or {}
+    line = f"decrypted: {stats.get('decrypted', 0)} messages"
+    if opened_stored:
+        line += f" ({opened_stored} of them stored sealed before)"
+    if reasons:
+        line += "; not readable: " + ", ".join(f"{n} {r}" for r, n in sorted(reasons.items()))
+    print(line)
+
+
+def cmd_decrypt(args: argparse.Namespace) -> int:
+    with Archive.open(args.archive) as archive:
+        decryptor = _decryptor(args, archive)
+        if decryptor is None:
+            raise UsageError("decrypt needs --key FILE, --keyring DIR or --qr (or remembered keys)")
+        opened = archive.decrypt_stored(decryptor)
+        stats = archive.stats()
+    print(f"opened {opened} stored encrypted messages")
+    _print_crypto(stats, 0)
     return 0
 
 
-def _decryptor(args: argparse.Namespace):
-    keys = getattr(args, "key", None) or []
-    if not keys:
-        return None
-    try:
-        from ingest.crypto import keyring_decryptor
-    except ImportError:
-        raise UsageError("decryption is not available in this build") from None
-    try:
-        return keyring_decryptor(keys)
-    except (OSError, ValueError) as exc:
-        raise UsageError(f"cannot use key: {exc}") from None
+def _add_key_arguments(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("decryption (OpenPGP secret keys, e.g. as Delta Chat exports them)")
+    g.add_argument("--key", action="append", metavar="FILE", help="OpenPGP secret key (repeatable)")
+    g.add_argument("--keyring", action="append", metavar="DIR",
+                   help="use every secret key (*.asc) in DIR (repeatable)")
+    g.add_argument("--remember-keys", action="store_true",
+                   help="keep the given keys in the archive (keys/, mode 0600) for later runs")
+    g.add_argument("--qr", action="append", metavar="QR",
+                   help="a SecureJoin QR code (OPENPGP4FPR:...) to open handshake messages")
 
 
 def cmd_chats(args: argparse.Namespace) -> int:
@@ -141,13 +225,24 @@ def cmd_contacts(args: argparse.Namespace) -> int:
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
+    chats = getattr(args, "chat", None) or None
+    want_report = not args.json or getattr(args, "report", False) or bool(chats)
     with Archive.open(args.archive, readonly=True) as archive:
         stats = archive.stats()
+        try:
+            report = archive.report(chat=chats) if want_report else None
+        except ArchiveError as exc:
+            raise UsageError(str(exc)) from None
     if args.json:
-        _dump(stats)
+        _dump({**stats, "report": report} if report is not None else stats)
         return 0
-    for key, value in stats.items():
-        print(f"{key:<26} {value}")
+    if not chats:
+        for key, value in stats.items():
+            print(f"{key:<26} {value}")
+        print()
+    from index.analytics import format_report
+
+    sys.stdout.write(format_report(report))
     return 0
 
 
@@ -183,6 +278,154 @@ def cmd_reindex(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    if args.format == "imap":
+        if getattr(args, "chat_id", None):
+            args.chat = (args.chat or []) + [args.chat_id]
+        return cmd_export_imap(args)
+    if _wants_tables(args):
+        return cmd_export_tables(args)
+    return cmd_export_file(args)
+
+
+def _wants_tables(args: argparse.Namespace) -> bool:
+    """parquet is always the tables; csv is the tables when no CHAT_ID nor
+    --search is given and --out is a directory (existing, or ending in /)."""
+    if args.format == "parquet":
+        return True
+    if args.format != "csv" or args.chat_id or args.search or not args.out or args.out == "-":
+        return False
+    import os
+
+    if args.out.endswith(("/", os.sep)) or os.path.isdir(os.path.expanduser(args.out)):
+        return True
+    raise UsageError("--format csv without CHAT_ID or --search writes the archive's tables into a"
+                     f" directory: give --out DIR/ (or an existing directory), not {args.out}")
+
+
+def cmd_export_tables(args: argparse.Namespace) -> int:
+    """``export --format parquet|csv --out DIR [--chat ID]...``: the analysis
+    tables (messages, revisions, reactions, ...), one file per table."""
+    import export
+    from export.analysis import write_tables
+
+    if not args.out or args.out == "-":
+        raise UsageError(f"--format {args.format} writes one file per table: give --out DIR")
+    if args.search:
+        raise UsageError(f"--format {args.format} exports tables of chats, not search results")
+    chats = list(args.chat or []) + ([args.chat_id] if args.chat_id else [])
+    try:
+        since = export.parse_bound(args.since)
+        until = export.parse_bound(args.until, end=True)
+    except export.ExportError as exc:
+        raise UsageError(str(exc)) from None
+    if until is not None:
+        until = until + __import__("datetime").timedelta(microseconds=1)  # end of the day, inclusive
+    with Archive.open(args.archive, readonly=True) as archive:
+        try:
+            counts = write_tables(archive, args.out, args.format, chats=chats or None, since=since, until=until)
+        except (ArchiveError, export.ExportError) as exc:
+            raise UsageError(str(exc)) from None
+    print(f"exported {len(counts)} tables to {args.out}: "
+          + ", ".join(f"{name} {rows}" for name, rows in counts.items()), file=sys.stderr)
+    return 0
+
+
+def _since(value: str | None):
+    if not value:
+        return None
+    from datetime import datetime, timezone
+
+    try:
+        d = datetime.fromisoformat(value)
+    except ValueError:
+        raise UsageError(f"--since needs a date (YYYY-MM-DD or ISO 8601): {value}") from None
+    return d if d.tzinfo else d.replace(tzinfo=timezone.utc)
+
+
+def cmd_export_imap(args: argparse.Namespace) -> int:
+    """``export --format imap --to imap://USER@HOST/FOLDER``: migration."""
+    from export.imap import migrate
+
+    if not args.to:
+        raise UsageError("--format imap needs --to imap://USER@HOST[:PORT]/FOLDER")
+    since = _since(args.since)
+    progress = _Progress()
+    with Archive.open(args.archive, readonly=True) as archive:
+        try:
+            report = migrate(archive, args.to, _imap_options(args), chat_ids=args.chat or None,
+                             since=since, progress=progress)
+        except (ArchiveError, SourceError) as exc:
+            raise UsageError(str(exc)) from None
+        finally:
+            progress.done()
+    print(f"exported {report.selected} message(s) to {report.target}: {report.copied} copied, "
+          f"{report.skipped} skipped (already there), {report.failed} failed, {report.seconds:.1f}s")
+    for error in report.errors:
+        print(f"coi-archive: failed: {error}", file=sys.stderr)
+    return 1 if report.failed else 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from webui.server import ServeError, serve
+
+    try:
+        return serve(args.archive or default_archive_dir(), host=args.host, port=args.port,
+                     password=args.password, token=args.token)
+    except ServeError as exc:
+        raise UsageError(str(exc)) from None
+    except OSError as exc:  # port in use, cannot bind
+        raise UsageError(f"cannot serve on {args.host}:{args.port}: {exc.strerror or exc}") from None
+
+
+def cmd_export_file(args: argparse.Namespace) -> int:
+    """``export [CHAT_ID | --search Q] --format json|html|mbox|eml|csv --out PATH``."""
+    import os
+    from pathlib import Path
+
+    import export
+
+    if not args.chat_id and args.chat and len(args.chat) == 1:
+        args.chat_id = args.chat[0]
+    if not args.out:
+        raise UsageError(f"--format {args.format} needs --out PATH (a file, a directory or - for stdout)")
+    if bool(args.chat_id) == bool(args.search):
+        raise UsageError("give either CHAT_ID or --search QUERY")
+    try:
+        since = export.parse_bound(args.since)
+        until = export.parse_bound(args.until, end=True)
+    except export.ExportError as exc:
+        raise UsageError(str(exc)) from None
+    with Archive.open(args.archive, readonly=True) as archive:
+        try:
+            if args.chat_id:
+                sel = export.select_chat(archive, args.chat_id, since, until)
+            else:
+                sel = export.select_search(archive, args.search, history=args.history, limit=args.limit,
+                                           since=since, until=until)
+        except ArchiveError as exc:
+            raise UsageError(str(exc)) from None
+        me = {a.strip() for a in (args.me or "").split(",") if a.strip()} or None
+        if args.out == "-":
+            n = export.write(archive, sel, args.format, sys.stdout.buffer, me=me, folded=not args.visible_only)
+            sys.stdout.flush()
+            return 0
+        out = Path(args.out).expanduser()
+        if out.is_dir():
+            out = out / export.filename(sel, args.format)
+        tmp = out.with_name(out.name + ".part")
+        try:
+            with open(tmp, "wb") as f:
+                n = export.write(archive, sel, args.format, f, me=me, folded=not args.visible_only)
+            os.replace(tmp, out)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise UsageError(f"cannot write {out}: {exc.strerror or exc}") from None
+    what = "originals" if args.format in ("mbox", "eml") else "messages"
+    print(f"exported {n} {what} to {out}", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="coi-archive",
@@ -196,9 +439,12 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=func)
         return p
 
-    p = add("ingest", cmd_ingest, "read mailboxes (Maildir, mbox, .eml) into the archive")
+    p = add("ingest", cmd_ingest, "read mailboxes (Maildir, mbox, .eml, imap://) into the archive")
     p.add_argument("sources", nargs="+", metavar="SOURCE")
-    p.add_argument("--key", action="append", metavar="FILE", help="OpenPGP secret key (repeatable)")
+    _add_key_arguments(p)
+    _add_imap_arguments(p)
+    p = add("decrypt", cmd_decrypt, "open stored encrypted messages with keys (no source is read)")
+    _add_key_arguments(p)
     p = add("chats", cmd_chats, "list chats")
     p.add_argument("--kind", choices=["direct", "group", "self", "mailinglist", "mail"])
     p.add_argument("--json", action="store_true")
@@ -212,11 +458,44 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p = add("contacts", cmd_contacts, "list contacts with their state history")
     p.add_argument("--json", action="store_true")
-    p = add("stats", cmd_stats, "completeness report")
-    p.add_argument("--json", action="store_true")
+    p = add("stats", cmd_stats, "completeness report and activity report (messages per chat and sender,"
+                                " activity over time, reply times, edits, reactions, attachments)")
+    p.add_argument("--json", action="store_true", help="the completeness keys (plus 'report' with --report or --chat)")
+    p.add_argument("--chat", action="append", metavar="ID", help="activity report for this chat only (repeatable)")
+    p.add_argument("--report", action="store_true", help="with --json: add the activity report as 'report'")
     add("verify", cmd_verify, "re-hash every stored original")
     p = add("raw", cmd_raw, "print the original bytes of a message")
     p.add_argument("message_id", metavar="MESSAGE_ID")
+    p = add("export", cmd_export, "export a chat or search results to a file (json, html, mbox, eml, csv),"
+                                  " or copy chats into an IMAP account (--format imap)")
+    p.add_argument("chat_id", nargs="?", metavar="CHAT_ID", help="the chat to export (file formats)")
+    p.add_argument("--format", required=True, choices=["json", "html", "mbox", "eml", "csv", "parquet", "imap"],
+                   help="json: the show --json shape; html: one self-contained page; mbox: the original"
+                        " messages as mboxrd; eml: a zip of the originals; csv: one row per message;"
+                        " imap: APPEND the originals to --to; parquet (and csv without CHAT_ID, --out DIR/):"
+                        " the analysis tables (messages, revisions, reactions, receipts, memberships,"
+                        " contacts, ...) of the archive or of --chat, one file per table")
+    p.add_argument("--to", metavar="URL", help="target, for imap: imap://USER@HOST[:PORT]/FOLDER")
+    p.add_argument("--chat", action="append", metavar="ID", help="only this chat (repeatable; default: all)")
+    p.add_argument("--since", metavar="DATE", help="only messages dated at or after DATE (YYYY-MM-DD or ISO)")
+    p.add_argument("--until", metavar="DATE", help="file formats: only messages dated up to the end of DATE"
+                                                   " (YYYY, YYYY-MM, YYYY-MM-DD or ISO)")
+    p.add_argument("--out", metavar="PATH", help="file formats: output file, directory, or - for stdout")
+    p.add_argument("--search", metavar="QUERY", help="file formats: export the messages this search finds")
+    p.add_argument("--history", action="store_true", help="with --search: also match earlier revisions")
+    p.add_argument("--limit", type=int, default=2000, help="with --search: at most this many hits")
+    p.add_argument("--me", metavar="ADDR[,ADDR]", help="html: draw these senders' messages as one's own")
+    p.add_argument("--visible-only", action="store_true",
+                   help="mbox/eml: only the messages shown in the chat, without the edits, deletes,"
+                        " reactions and receipts folded into them")
+    _add_imap_arguments(p, all_folders=False)
+    p = add("serve", cmd_serve, "browse, search and export the archive in a web browser (read-only)")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to bind (default 127.0.0.1; anything else needs --password or --token)")
+    p.add_argument("--port", type=int, default=8080, help="port (default 8080; 0 picks a free one)")
+    p.add_argument("--password", help="require this password (HTTP Basic; or $COI_ARCHIVE_PASSWORD)")
+    p.add_argument("--token", help="require this token (Bearer header, or ?token= once;"
+                                   " 'generate' makes one; or $COI_ARCHIVE_TOKEN)")
     p = add("reindex", cmd_reindex, "rebuild the search index from the catalog")
     p.add_argument("--full", action="store_true", help="also recompute chats and contacts")
     return parser

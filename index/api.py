@@ -15,13 +15,13 @@ import hashlib
 import json
 import os
 import sqlite3
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from ingest.decode import Decryptor, decode_any
 from ingest.events import envelope_to_json
-from ingest.mime import find_part, parse_bytes, part_bytes
+from ingest.mime import find_part, leaves, parse_bytes, part_bytes, part_text
 from ingest.sources import Source, SourceError, discover
 
 from .catalog import CatalogError, connect, decompress
@@ -91,19 +91,25 @@ class Archive:
     # ------------------------------------------------------------ ingest
 
     @staticmethod
-    def discover(paths: Iterable[str]) -> list[Source]:
-        """Resolve paths to sources; raises SourceError on the first bad one."""
+    def discover(paths: Iterable[str], options: dict | None = None) -> list[Source]:
+        """Resolve paths (and ``imap://`` URLs, reached with ``options``: see
+        ``ingest.imap.ImapOptions``) to sources; raises SourceError on the
+        first bad one."""
         out: list[Source] = []
         for p in paths:
-            out.extend(discover(p))
+            out.extend(discover(p, options))
         return out
 
     def ingest(self, paths: Iterable[str] | None = None, *, sources: list[Source] | None = None,
                decryptor: Decryptor | None = None, progress: Progress | None = None) -> IngestReport:
         """Read sources, store new copies, bring chats and search up to date."""
         srcs = sources if sources is not None else self.discover(paths or [])
+        # with keys, first open what is stored sealed (no source is read
+        # again; new copies are decoded with the keys as they come in)
+        opened = self.decrypt_stored(decryptor) if decryptor is not None else 0
         intake = Intake(self.conn, decryptor=decryptor, progress=progress)
         report = intake.run(srcs)
+        report.decrypted_stored = opened
         self._settle(report.dirty_chats)
         self.conn.execute(
             "INSERT INTO runs(started, finished, sources, copies_seen, copies_new, messages_new, errors)"
@@ -150,6 +156,45 @@ class Archive:
         self._settle(dirty | self._chats_of(mids))
         return changed
 
+    def decrypt_stored(self, decryptor: Decryptor) -> int:
+        """Decode the stored sealed originals again with ``decryptor``;
+        returns how many could now be read.  No source is read, and the
+        opened messages replace their sealed selves (no duplicates)."""
+        sealed = "SELECT count(*) FROM originals WHERE dialect='encrypted'"
+        before = self.conn.execute(sealed).fetchone()[0]
+        if before:
+            self.redecode(decryptor, only_sealed=True)
+        return before - self.conn.execute(sealed).fetchone()[0]
+
+    # ------------------------------------------------------------ keys
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.root / "keys"
+
+    def remember_keys(self, files: Iterable[tuple[str, str | os.PathLike]]) -> int:
+        """Keep secret key files in the archive (``keys/<FPR>.asc``, mode
+        0600) for later runs; ``files`` are ``(fingerprint, path)`` pairs.
+        Only on the user's request (``--remember-keys``); never exported."""
+        self.keys_dir.mkdir(mode=0o700, exist_ok=True)
+        count = 0
+        for fpr, path in files:
+            target = self.keys_dir / f"{fpr.upper()}.asc"
+            if target.exists():
+                continue
+            data = Path(path).expanduser().read_bytes()
+            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+            count += 1
+        return count
+
+    def remembered_keys(self) -> list[Path]:
+        """The key files kept with ``remember_keys``."""
+        if not self.keys_dir.is_dir():
+            return []
+        return sorted(self.keys_dir.glob("*.asc"))
+
     def _chats_of(self, mids: set[str]) -> set[str]:
         rows = self.conn.execute(
             "SELECT DISTINCT chat_id FROM messages WHERE message_id IN (SELECT value FROM json_each(?))",
@@ -173,10 +218,7 @@ class Archive:
         """Rebuild the full-text index from the catalog."""
         self.engine.clear()
         ids = [r[0] for r in self.conn.execute("SELECT message_id FROM messages")]
-        total = 0
-        for i in range(0, len(ids), 5000):
-            total += self.engine.add(self._docs(ids[i:i + 5000]))
-        return total
+        return self.engine.add(self._docs(ids))
 
     def _docs(self, message_ids: Iterable[str]) -> Iterator[SearchDoc]:
         ids = sorted(message_ids)
@@ -239,6 +281,101 @@ class Archive:
     def contacts(self) -> list[dict[str, Any]]:
         return [json.loads(r[0]) for r in self.conn.execute("SELECT data FROM contacts ORDER BY address")]
 
+    # ------------------------------------------------------------ reading: web UI and export helpers
+
+    def messages(self, message_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """Several messages by id (unknown ids are left out), each with ``chat_id``."""
+        ids = sorted(set(message_ids))
+        out: dict[str, dict[str, Any]] = {}
+        for i in range(0, len(ids), 900):
+            chunk = ids[i:i + 900]
+            for row in self.conn.execute(
+                    f"SELECT data, chat_id FROM messages WHERE message_id IN ({','.join('?' * len(chunk))})",
+                    chunk):
+                msg = _public_message(json.loads(row[0]))
+                msg["chat_id"] = row[1]
+                out[msg["message_id"]] = msg
+        return out
+
+    def position(self, message_id: str) -> tuple[str, int]:
+        """``(chat_id, index)``: where a message sits in ``show(chat_id)``."""
+        row = self.conn.execute(
+            "SELECT chat_id, seq FROM messages WHERE message_id=?", (message_id,)).fetchone()
+        if row is None:
+            raise ArchiveError(f"no message with id {message_id}")
+        index = self.conn.execute(
+            "SELECT count(*) FROM messages WHERE chat_id=? AND seq<?", (row[0], row[1])).fetchone()[0]
+        return row[0], index
+
+    def memberships(self, chat_id: str) -> list[dict[str, Any]]:
+        """Members of a chat over time: ``{member, since, until, added_by,
+        removed_by}`` (``until`` is None while the member is in)."""
+        rows = self.conn.execute(
+            "SELECT member, since, until, added_by, removed_by FROM memberships WHERE chat_id=?"
+            " ORDER BY since IS NULL, since, member", (chat_id,))
+        return [dict(r) for r in rows]
+
+    def name_history(self, chat_id: str) -> list[dict[str, Any]]:
+        """Every name a chat had: ``{date, name, message_id}``, oldest first."""
+        rows = self.conn.execute(
+            "SELECT date, name, message_id FROM name_history WHERE chat_id=?"
+            " ORDER BY date IS NULL, date", (chat_id,))
+        return [dict(r) for r in rows]
+
+    def html_body(self, message_id: str) -> str | None:
+        """The HTML body of a message (the first inline ``text/html`` part),
+        unsanitised: callers that display it must sanitise it."""
+        for leaf in leaves(parse_bytes(self.raw(message_id))):
+            if leaf.mime == "text/html" and leaf.is_body_text():
+                return part_text(leaf.part)
+        return None
+
+    def folded(self, message_ids: Iterable[str]) -> dict[str, list[str]]:
+        """The wire messages folded into these messages (edits, deletes,
+        reactions, read receipts, and such messages aimed at those):
+        ``{message_id: [wire message ids in date order]}``."""
+        roots = sorted(set(message_ids))
+        root_of = {mid: mid for mid in roots}
+        found: dict[str, list[tuple[str, str]]] = {}
+        frontier = roots
+        for _ in range(8):  # controls of controls (a delete of an edit...)
+            nxt: list[str] = []
+            for i in range(0, len(frontier), 900):
+                chunk = frontier[i:i + 900]
+                for target, mid, date in self.conn.execute(
+                        "SELECT t.target, t.message_id, w.date FROM wire_targets t"
+                        " JOIN wire w ON w.message_id=t.message_id"
+                        f" WHERE t.target IN ({','.join('?' * len(chunk))})", chunk):
+                    if mid in root_of:
+                        continue
+                    root_of[mid] = root_of[target]
+                    found.setdefault(root_of[target], []).append((date or "", mid))
+                    nxt.append(mid)
+            if not nxt:
+                break
+            frontier = sorted(set(nxt))
+        return {root: [mid for _d, mid in sorted(items)] for root, items in found.items()}
+
+    def unread_counts(self, chat_ids: Iterable[str] | None = None) -> dict[str, int]:
+        """Per chat, the messages whose Maildir copies all lack the Seen
+        flag (messages only known from mbox/EML have no such flag and are
+        not counted).  Pass ``chat_ids`` to count only those chats (fast:
+        the whole archive takes a few seconds at 100,000 messages)."""
+        cond = ("m.kind != 'system'"
+                " AND EXISTS (SELECT 1 FROM originals o JOIN provenance p ON p.sha256=o.sha256"
+                "   JOIN sources s ON s.source=p.source WHERE o.message_id=m.message_id AND s.kind='maildir')"
+                " AND NOT EXISTS (SELECT 1 FROM originals o JOIN provenance p ON p.sha256=o.sha256"
+                "   WHERE o.message_id=m.message_id AND instr(p.flags, 'S') > 0)")
+        if chat_ids is None:
+            rows = self.conn.execute(f"SELECT m.chat_id, count(*) FROM messages m WHERE {cond} GROUP BY m.chat_id")
+            return {r[0]: r[1] for r in rows}
+        out: dict[str, int] = {}
+        for cid in sorted(set(chat_ids)):
+            n = self.conn.execute(f"SELECT count(*) FROM messages m WHERE m.chat_id=? AND {cond}", (cid,)).fetchone()[0]
+            if n:
+                out[cid] = n
+        return out
+
     def stats(self) -> dict[str, Any]:
         """The completeness report: every input copy is in exactly one bucket."""
         q = lambda sql: self.conn.execute(sql).fetchone()[0]  # noqa: E731
@@ -270,7 +407,48 @@ class Archive:
             "by_role": roles,
             "by_dialect": dialects,
             "sources": q("SELECT count(*) FROM sources"),
+            **self._crypto_stats(),
         }
+
+    def _crypto_stats(self) -> dict[str, Any]:
+        """``decrypted`` (canonical copies opened with a key),
+        ``undecryptable_by_reason`` and signature verdicts of the decrypted."""
+        canon = "FROM wire w JOIN originals o ON o.sha256=w.sha256"
+        reasons = dict(self.conn.execute(
+            "SELECT coalesce(json_extract(o.envelope, '$.events[0].reason'), 'unknown'), count(*)"
+            f" {canon} WHERE w.role='encrypted' GROUP BY 1 ORDER BY 1").fetchall())
+        sigs = {"valid": 0, "invalid": 0, "unknown": 0, "unsigned": 0}
+        for status, n in self.conn.execute(
+                "SELECT coalesce(json_extract(o.envelope, '$.signature[0]'), 'unsigned'), count(*)"
+                f" {canon} WHERE o.quality=3 GROUP BY 1"):
+            sigs[status] = sigs.get(status, 0) + n
+        return {
+            "decrypted": self.conn.execute(f"SELECT count(*) {canon} WHERE o.quality=3").fetchone()[0],
+            "undecryptable_by_reason": reasons,
+            "signatures": sigs,
+        }
+
+    # ------------------------------------------------------------ analytics (pandas)
+
+    @property
+    def frames(self) -> "Frames":  # noqa: F821 - index.analytics.Frames, imported lazily
+        """The archive as pandas DataFrames: ``archive.frames.messages(chat=...,
+        sender=..., since=..., until=...)``, ``revisions()``, ``reactions()``,
+        ``receipts()``, ``memberships()``, ``contacts()``... (see
+        ``index.analytics``).  pandas is imported on first use only."""
+        from .analytics import Frames
+
+        return Frames(self.conn)
+
+    def report(self, chat: str | Iterable[str] | None = None) -> dict[str, Any]:
+        """The activity report (``stats`` text and JSON ``report``, the
+        analytics page): see ``index.analytics.report``.  An unknown chat id
+        raises ArchiveError."""
+        from .analytics import report
+
+        for chat_id in ([chat] if isinstance(chat, str) else list(chat or [])):
+            self.chat(chat_id)
+        return report(self.frames, chat=chat)
 
     def raw(self, message_id: str) -> bytes:
         """The original bytes of the canonical copy of a message."""
@@ -280,6 +458,76 @@ class Archive:
         if row is None:
             raise ArchiveError(f"no message with id {message_id}")
         return decompress(row["data"], row["compression"])
+
+    def originals_to_copy(self, chat_ids: Iterable[str] | None = None,
+                          since: datetime | None = None) -> list[dict[str, Any]]:
+        """What a migration copies: one entry per wire message (every
+        Message-ID, its canonical original) of these chats -- the listed
+        messages and everything folded into them (edits, deletes, reactions,
+        receipts) -- or of the whole archive.  ``since`` (aware datetime)
+        keeps messages dated at or after it.  Each entry: ``message_id``,
+        ``sha256``, ``date``, ``flags`` (IMAP flag names gathered from every
+        provenance: IMAP flags as stored, Maildir letters translated) and
+        ``internaldate`` (ISO: the earliest IMAP INTERNALDATE, else the
+        earliest Maildir file time, else None).  Read bytes with :meth:`raw`."""
+        if chat_ids is None:
+            mids = {r[0] for r in self.conn.execute("SELECT message_id FROM wire")}
+        else:
+            wanted = sorted(set(chat_ids))
+            for cid in wanted:
+                self.chat(cid)  # ArchiveError for an unknown chat
+            mids = {r[0] for r in self.conn.execute(
+                "SELECT message_id FROM wire WHERE chat_id IN (SELECT value FROM json_each(?))",
+                (json.dumps(wanted),))}
+            frontier = set(mids)
+            for _ in range(8):  # controls that target them, and controls of those
+                found = {r[0] for r in self.conn.execute(
+                    "SELECT DISTINCT message_id FROM wire_targets WHERE target IN (SELECT value FROM json_each(?))",
+                    (json.dumps(sorted(frontier)),))} - mids
+                if not found:
+                    break
+                mids |= found
+                frontier = found
+        out: list[dict[str, Any]] = []
+        ids = sorted(mids)
+        for i in range(0, len(ids), 900):
+            chunk = json.dumps(ids[i:i + 900])
+            meta: dict[str, dict[str, Any]] = {}
+            for r in self.conn.execute(
+                    "SELECT o.message_id, p.flags, p.internaldate, p.mtime, s.kind FROM originals o"
+                    " JOIN provenance p ON p.sha256=o.sha256 LEFT JOIN sources s ON s.source=p.source"
+                    " WHERE o.message_id IN (SELECT value FROM json_each(?))", (chunk,)):
+                m = meta.setdefault(r["message_id"], {"flags": set(), "idate": [], "mtime": []})
+                m["flags"] |= _imap_flags(r["flags"], r["kind"])
+                if r["internaldate"]:
+                    m["idate"].append(r["internaldate"])
+                if r["mtime"] and r["kind"] == "maildir":
+                    m["mtime"].append(r["mtime"])
+            for r in self.conn.execute(
+                    "SELECT message_id, sha256, date FROM wire WHERE message_id IN (SELECT value FROM json_each(?))"
+                    " ORDER BY date IS NULL, date, message_id", (chunk,)):
+                if since is not None:
+                    d = _parse_date(r["date"])
+                    if d is None or (d if d.tzinfo else d.replace(tzinfo=timezone.utc)) < since:
+                        continue
+                m = meta.get(r["message_id"], {"flags": set(), "idate": [], "mtime": []})
+                idate = min(m["idate"], key=_date_key) if m["idate"] else (
+                    datetime.fromtimestamp(min(m["mtime"]), timezone.utc).isoformat() if m["mtime"] else None)
+                out.append({"message_id": r["message_id"], "sha256": r["sha256"], "date": r["date"],
+                            "flags": sorted(m["flags"]), "internaldate": idate})
+        out.sort(key=lambda e: (e["date"] is None, e["date"] or "", e["message_id"]))
+        return out
+
+    def raw_format(self, message_id: str) -> str:
+        """How ``raw(message_id)`` is stored: ``rfc822`` (a mail message) or a
+        record format such as ``dcbackup-json`` (a message known only from a
+        Delta Chat backup): exporters of EML/mbox/Maildir skip the latter."""
+        row = self.conn.execute(
+            "SELECT o.format FROM wire w JOIN originals o ON o.sha256=w.sha256 WHERE w.message_id=?",
+            (message_id.strip("<>"),)).fetchone()
+        if row is None:
+            raise ArchiveError(f"no message with id {message_id}")
+        return row[0]
 
     def copies(self, message_id: str) -> list[dict[str, Any]]:
         """Every stored copy of a message with its provenances."""
@@ -299,6 +547,13 @@ class Archive:
         msg = self.message(message_id)
         for att in msg["attachments"]:
             if att.get("part") == part:
+                if part == "blob":  # a Delta Chat backup record keeps the file itself
+                    from ingest.dcbackup import blob_bytes
+
+                    found = blob_bytes(self.raw(message_id))
+                    if found is None:
+                        break
+                    return att["filename"], att["mime"], found[1]
                 node = find_part(parse_bytes(self.raw(message_id)), part)
                 if node is None:
                     break
@@ -325,6 +580,26 @@ class Archive:
 def _public_message(msg: dict[str, Any]) -> dict[str, Any]:
     msg.pop("seq", None)
     return msg
+
+
+_MAILDIR_FLAGS = {"S": "\\Seen", "R": "\\Answered", "F": "\\Flagged", "D": "\\Draft"}
+
+
+def _imap_flags(flags: str | None, kind: str | None) -> set[str]:
+    """Provenance flags as IMAP flag names (Maildir letters translated;
+    ``\\Deleted``/trashed and ``\\Recent`` are never carried over)."""
+    if not flags:
+        return set()
+    if kind == "maildir":
+        return {_MAILDIR_FLAGS[c] for c in flags if c in _MAILDIR_FLAGS}
+    if kind == "imap":
+        return {f for f in flags.split() if f.lower() not in ("\\deleted", "\\recent")}
+    return set()
+
+
+def _date_key(value: str) -> datetime:
+    d = _parse_date(value) or datetime.max.replace(tzinfo=timezone.utc)
+    return d if d.tzinfo else d.replace(tzinfo=timezone.utc)
 
 
 def _parse_date(value: str | None) -> datetime | None:

@@ -5,4 +5,31 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 python3 -m venv .venv
 .venv/bin/pip install --quiet --disable-pip-version-check -e '.[test]' 2> >(grep -v "^WARNING: Location" >&2)
+# The IMAP tests start their own Dovecot (tests/imapserver.py): install the
+# package when it is missing, without letting it start the system service.
+if ! command -v dovecot >/dev/null 2>&1 && [ ! -x /usr/sbin/dovecot ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        policy=/usr/sbin/policy-rc.d
+        own_policy=0
+        if [ ! -e "$policy" ]; then
+            printf '#!/bin/sh\nexit 101\n' > "$policy" && chmod +x "$policy" && own_policy=1
+        fi
+        { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dovecot-imapd >/dev/null; } \
+            || echo "scripts/test.sh: could not install dovecot-imapd" >&2
+        if [ "$own_policy" = 1 ]; then rm -f "$policy"; fi
+        if command -v systemctl >/dev/null 2>&1; then systemctl stop dovecot >/dev/null 2>&1 || true; fi
+    else
+        echo "scripts/test.sh: dovecot not found; the IMAP tests need it (apt-get install dovecot-imapd)" >&2
+    fi
+fi
+# The web UI tests drive a real headless Chromium through Playwright
+# (executable_path=/usr/bin/chromium; `playwright install` is never used).
+if [ ! -x /usr/bin/chromium ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+            || echo "scripts/test.sh: could not install chromium" >&2
+    else
+        echo "scripts/test.sh: /usr/bin/chromium not found; the browser tests need it (apt-get install chromium)" >&2
+    fi
+fi
 exec .venv/bin/python -m pytest -q "$@"

@@ -1,0 +1,90 @@
+"""The web UI: a Flask application factory with one blueprint per room
+(chats, search, contacts, exports, analytics: :data:`BLUEPRINTS`).  Pages
+are rendered on the server with Jinja2; a small static script
+(``static/app.js``) adds instant filtering and endless scrolling where it
+pays off, and every page works without it.  Every page
+has a JSON twin under ``/api/...``.
+
+    >>> app = create_app("~/.local/share/coi-archive")
+    >>> app.run()          # or: coi-archive serve
+
+The archive is opened read-only (SQLite ``mode=ro``); no route writes.
+Each request borrows its own :class:`~index.api.Archive` from a small pool
+(see :class:`webui.state.ArchivePool`), so a SQLite connection and a search
+engine handle are never used by two threads at once.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, g, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException
+
+from export import render
+
+from . import security
+from .state import UIState
+
+__all__ = ["create_app"]
+
+BLUEPRINTS = ("webui.chats", "webui.search", "webui.contacts", "webui.exports", "webui.analytics")
+
+
+def create_app(archive_dir: str | os.PathLike, *, password: str | None = None, token: str | None = None,
+               page_size: int = 100, check_host: bool | None = None,
+               config: dict[str, Any] | None = None) -> Flask:
+    """Build the web application for the archive at ``archive_dir``.
+
+    ``password`` (HTTP Basic) and ``token`` (``Authorization: Bearer``, or
+    ``?token=`` once, which sets a cookie) protect every route when given.
+    ``check_host`` (default: on when neither is given) only answers requests
+    whose Host header is a loopback name, which defeats DNS rebinding
+    against an unprotected server on 127.0.0.1.  Raises ``CatalogError``
+    when there is no archive."""
+    import importlib
+
+    from jinja2 import ChoiceLoader, FileSystemLoader
+
+    app = Flask(__name__, static_folder="static", template_folder="templates")
+    app.config.update(
+        JSON_SORT_KEYS=False,
+        PAGE_SIZE=page_size,
+        MAX_PAGE_SIZE=500,
+        SEARCH_LIMIT=50,
+        FACET_HITS=200,
+        MAX_SEARCH_LIMIT=2000,
+        SEND_FILE_MAX_AGE_DEFAULT=3600,
+    )
+    app.json.sort_keys = False
+    app.json.ensure_ascii = False
+    if config:
+        app.config.update(config)
+    app.jinja_loader = ChoiceLoader([FileSystemLoader(str(Path(__file__).parent / "templates")),
+                                     FileSystemLoader(str(render.TEMPLATES))])
+    app.jinja_env.filters.update(render.JINJA_FILTERS)
+    app.jinja_env.globals["chat_kinds"] = ("direct", "group", "self", "mailinglist", "mail")
+
+    state = UIState(Path(archive_dir).expanduser())
+    app.extensions["coi"] = state
+    security.install(app, password=password, token=token,
+                     check_host=(password is None and token is None) if check_host is None else check_host)
+
+    for name in BLUEPRINTS:
+        app.register_blueprint(importlib.import_module(name).bp)
+
+    @app.teardown_appcontext
+    def _release(_exc: BaseException | None) -> None:
+        archive = g.pop("archive", None)
+        if archive is not None:
+            state.pool.release(archive)
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException):
+        if request.path.startswith("/api/"):
+            return jsonify({"error": exc.description, "status": exc.code}), exc.code
+        return render_template("error.html", error=exc), exc.code
+
+    return app

@@ -1,0 +1,396 @@
+"""The analytics page: charts of the whole archive (``/analytics``) or of
+one chat (``/analytics/<chat_id>``), with a JSON twin under
+``/api/analytics[/<chat_id>]`` (the same report as ``coi-archive stats
+--json --report``).
+
+Charts are drawn on the server with matplotlib (no pyplot, no GUI backend)
+as SVG and put inline into the page, so the page works offline and needs no
+script.  Text stays text (``svg.fonttype = none``): the browser draws it
+with its own font fallback, so emoji and CJK names render wherever the
+system has a font for them.  Inline ``style`` attributes would be blocked
+by the UI's Content-Security-Policy (``style-src 'self'``), so they are
+turned into SVG presentation attributes (``fill="#…"``), which CSP does not
+govern.
+
+Charts: activity over time, a weekday × hour-of-day heat map, messages per
+participant, the reply-time distribution and, for groups, the membership
+timeline.  The report is computed once per archive state (cached until the
+catalog changes) and so are the SVGs.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+import re
+import threading
+import warnings
+from datetime import datetime, timedelta, timezone
+from typing import Any, Sequence
+
+from flask import Blueprint, abort, jsonify, render_template
+
+from index.api import ArchiveError
+
+from .state import all_chats, archive, chat_index, display_name, state
+
+bp = Blueprint("analytics", __name__)
+
+COLOR = "#3b82f6"
+COLOR_2 = "#f59e0b"
+COLOR_MUTED = "#9ca3af"
+TEXT = "#374151"
+GRID = "#e5e7eb"
+
+_LOCK = threading.Lock()  # matplotlib's rcParams are global; rendering is quick
+
+
+# --------------------------------------------------------------------------
+# Routes
+# --------------------------------------------------------------------------
+
+
+def _report(chat_id: str | None) -> dict[str, Any]:
+    def compute() -> dict[str, Any]:
+        try:
+            return archive().report(chat=chat_id)
+        except ArchiveError:
+            abort(404, description=f"no chat with id {chat_id}")
+    return state().cached(f"analytics-report:{chat_id or ''}", compute)
+
+
+def _chat(chat_id: str) -> dict[str, Any]:
+    chat = chat_index().get(chat_id)
+    if chat is None:
+        abort(404, description=f"no chat with id {chat_id}")
+    return chat
+
+
+@bp.get("/analytics")
+def overview():
+    rep = _report(None)
+    charts = state().cached("analytics-charts:", lambda: _charts(rep, None, None))
+    chats = sorted(all_chats(), key=lambda c: (-int(c.get("message_count") or 0), c["id"]))
+    return render_template("analytics.html", report=rep, charts=charts, chat=None, chats=chats[:30],
+                           name=display_name, duration=_duration, size=_size)
+
+
+@bp.get("/analytics/<path:chat_id>")
+def chat_page(chat_id: str):
+    chat = _chat(chat_id)
+    rep = _report(chat_id)
+    charts = state().cached(f"analytics-charts:{chat_id}",
+                            lambda: _charts(rep, chat, _memberships(chat_id)))
+    return render_template("analytics.html", report=rep, charts=charts, chat=chat, chats=[],
+                           name=display_name, duration=_duration, size=_size)
+
+
+@bp.get("/api/analytics")
+def api_overview():
+    return jsonify(_report(None))
+
+
+@bp.get("/api/analytics/<path:chat_id>")
+def api_chat(chat_id: str):
+    _chat(chat_id)
+    return jsonify(_report(chat_id))
+
+
+def _memberships(chat_id: str) -> list[dict[str, Any]]:
+    return archive().memberships(chat_id) if hasattr(archive(), "memberships") else []
+
+
+# --------------------------------------------------------------------------
+# Charts
+# --------------------------------------------------------------------------
+
+
+def _charts(rep: dict[str, Any], chat: dict[str, Any] | None,
+            memberships: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+    """Every chart of a page: ``{id, title, caption, svg, points}``."""
+    out = [
+        _activity_chart(rep),
+        _heatmap_chart(rep),
+        _participants_chart(rep),
+        _reply_chart(rep),
+    ]
+    if chat is not None and chat.get("kind") == "group" and memberships:
+        out.append(_membership_chart(memberships, chat))
+    elif chat is None and rep.get("groups"):
+        out.append(_groups_chart(rep))
+    return out
+
+
+def _figure(width: float, height: float):
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), dpi=72, layout="constrained")
+    return fig
+
+
+def _style_axes(ax, grid_axis: str = "y") -> None:
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    for side in ("left", "bottom"):
+        ax.spines[side].set_color(GRID)
+    ax.tick_params(colors=TEXT, labelsize=9)
+    if grid_axis:
+        ax.grid(axis=grid_axis, color=GRID, linewidth=0.6)
+        ax.set_axisbelow(True)
+
+
+_STYLE_ATTR = re.compile(r'\sstyle="([^"]*)"')
+_SVG_OPEN = re.compile(r"<svg\b[^>]*>")
+
+
+def _presentation(match: re.Match) -> str:
+    attrs = []
+    for decl in match.group(1).split(";"):
+        if ":" not in decl:
+            continue
+        prop, value = decl.split(":", 1)
+        prop, value = prop.strip(), value.strip()
+        if prop and value and re.fullmatch(r"[a-z-]+", prop):
+            attrs.append(f' {prop}="{html.escape(value, quote=True)}"')
+    return "".join(attrs)
+
+
+def _svg(fig, chart_id: str, label: str) -> str:
+    """The figure as inline SVG that passes a strict CSP."""
+    import matplotlib
+
+    buf = io.StringIO()
+    with _LOCK, warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "Glyph … missing from DejaVu Sans": the browser draws text
+        with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": f"coi-{chart_id}"}):
+            fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
+    text = buf.getvalue()
+    text = text[text.index("<svg"):]
+    text = re.sub(r"<metadata>.*?</metadata>", "", text, flags=re.S)
+    text = re.sub(r"<style[^>]*>.*?</style>", "", text, flags=re.S)
+    text = _STYLE_ATTR.sub(_presentation, text)
+    view = re.search(r'viewBox="([^"]*)"', text)
+    root = (f'<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink"'
+            f' viewBox="{view.group(1) if view else "0 0 600 300"}" width="100%" role="img"'
+            f' aria-label="{html.escape(label, quote=True)}" class="chart-svg" id="svg-{chart_id}"'
+            ' stroke-linejoin="round" stroke-linecap="butt">')
+    text = _SVG_OPEN.sub(lambda _m: root, text, count=1)
+    return text
+
+
+def _empty(chart_id: str, title: str, caption: str) -> dict[str, Any]:
+    return {"id": chart_id, "title": title, "caption": caption, "svg": "", "points": 0}
+
+
+def _activity_chart(rep: dict[str, Any]) -> dict[str, Any]:
+    from matplotlib.ticker import MaxNLocator
+
+    title = "Activity over time"
+    timeline = rep.get("timeline") or {}
+    series = timeline.get("counts") or {}
+    if not series:
+        return _empty("activity", title, "No dated messages.")
+    unit = timeline["unit"]
+    step = {"hour": timedelta(hours=1), "day": timedelta(days=1), "week": timedelta(days=7),
+            "month": timedelta(days=30.4)}[unit]
+    points = [(datetime.fromisoformat(k if unit != "month" else k + "-01"), v) for k, v in series.items()]
+    fig = _figure(9.5, 3.2)
+    ax = fig.add_subplot()
+    _style_axes(ax)
+    xs = [p[0] for p in points]
+    ys = [p[1] for p in points]
+    ax.bar(xs, ys, width=step * 0.85, color=COLOR, align="edge", linewidth=0)
+    _date_axis(ax)
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlim(min(xs) - step, max(xs) + 2 * step)
+    ax.set_ylabel(f"messages per {unit}", color=TEXT, fontsize=9)
+    busiest = max(series, key=lambda k: series[k])
+    caption = (f"Messages per {unit} (UTC), {min(series)} to {max(series)}; "
+               f"busiest {unit}: {busiest} with {series[busiest]:,}.")
+    return {"id": "activity", "title": title, "caption": caption, "points": sum(1 for y in ys if y),
+            "svg": _svg(fig, "activity", f"{title}: {caption}")}
+
+
+def _integer_locator():
+    from matplotlib.ticker import MaxNLocator
+
+    return MaxNLocator(integer=True)
+
+
+def _date_axis(ax) -> None:
+    import matplotlib.dates as mdates
+
+    locator = mdates.AutoDateLocator(minticks=3, maxticks=10)
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+
+
+def _heatmap_chart(rep: dict[str, Any]) -> dict[str, Any]:
+    import numpy as np
+
+    title = "When people write (weekday × hour of day, UTC)"
+    grid = np.array(rep.get("weekday_hour") or [[0] * 24] * 7, dtype=float)
+    if grid.sum() == 0:
+        return _empty("heatmap", title, "No dated messages.")
+    fig = _figure(9.5, 3.0)
+    ax = fig.add_subplot()
+    mesh = ax.pcolormesh(np.arange(25), np.arange(8), grid, cmap="Blues", edgecolors="#ffffff",
+                         linewidth=0.5, vmin=0)
+    ax.set_xticks(np.arange(24) + 0.5, [f"{h:02d}" for h in range(24)])
+    ax.set_yticks(np.arange(7) + 0.5, ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"])
+    ax.invert_yaxis()
+    ax.tick_params(colors=TEXT, labelsize=9, length=0)
+    for side in ax.spines.values():
+        side.set_visible(False)
+    ax.set_xlabel("hour of day (UTC)", color=TEXT, fontsize=9)
+    bar = fig.colorbar(mesh, ax=ax, fraction=0.03, pad=0.01)
+    bar.ax.tick_params(labelsize=8, colors=TEXT)
+    bar.outline.set_visible(False)
+    peak = np.unravel_index(int(grid.argmax()), grid.shape)
+    caption = (f"Busiest slot: {['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun'][peak[0]]} "
+               f"{peak[1]:02d}:00–{peak[1]:02d}:59 UTC with {int(grid.max()):,} messages.")
+    return {"id": "heatmap", "title": title, "caption": caption, "points": int((grid > 0).sum()),
+            "svg": _svg(fig, "heatmap", f"{title}. {caption}")}
+
+
+def _short(text: str, n: int = 28) -> str:
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def _participants_chart(rep: dict[str, Any]) -> dict[str, Any]:
+    title = "Messages per participant"
+    people = (rep.get("per_sender") or [])[:15]
+    if not people:
+        return _empty("participants", title, "No messages.")
+    labels = [_short(p.get("name") or display_name(p["sender"])) for p in people]
+    counts = [p["messages"] for p in people]
+    fig = _figure(9.5, 0.9 + 0.32 * len(people))
+    ax = fig.add_subplot()
+    _style_axes(ax, grid_axis="x")
+    ys = list(range(len(people)))
+    ax.barh(ys, counts, color=COLOR, height=0.7, linewidth=0)
+    ax.set_yticks(ys, labels)
+    ax.invert_yaxis()
+    for y, c in zip(ys, counts):
+        ax.text(c, y, f" {c:,}", va="center", fontsize=8, color=TEXT)
+    ax.xaxis.set_major_locator(_integer_locator())
+    ax.set_xlabel("messages (system lines not counted)", color=TEXT, fontsize=9)
+    more = rep["totals"]["senders"] - len(people)
+    caption = f"Top {len(people)} of {rep['totals']['senders']:,} senders" + (f" ({more:,} more)." if more > 0 else ".")
+    return {"id": "participants", "title": title, "caption": caption, "points": len(people),
+            "svg": _svg(fig, "participants", f"{title}: " + ", ".join(f"{lab} {c}" for lab, c in zip(labels, counts)))}
+
+
+def _reply_chart(rep: dict[str, Any]) -> dict[str, Any]:
+    title = "Reply times"
+    rt = rep.get("reply_times") or {}
+    buckets = rt.get("buckets") or []
+    if not rt.get("replies"):
+        return _empty("replies", title, "No replies: nobody answered anybody here yet.")
+    fig = _figure(9.5, 3.0)
+    ax = fig.add_subplot()
+    _style_axes(ax)
+    xs = list(range(len(buckets)))
+    ys = [b["replies"] for b in buckets]
+    ax.bar(xs, ys, color=COLOR_2, width=0.75, linewidth=0)
+    ax.set_xticks(xs, [b["label"] for b in buckets])
+    ax.yaxis.set_major_locator(_integer_locator())
+    ax.set_ylabel("replies", color=TEXT, fontsize=9)
+    caption = (f"{rt['replies']:,} replies; median {_duration(rt['median_seconds'])}. A reply is a message "
+               "whose sender differs from the sender of the message right before it in the same chat.")
+    return {"id": "replies", "title": title, "caption": caption, "points": sum(1 for y in ys if y),
+            "svg": _svg(fig, "replies", f"{title}: " + ", ".join(f"{b['label']} {b['replies']}" for b in buckets))}
+
+
+def _parse(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        d = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return (d if d.tzinfo else d.replace(tzinfo=timezone.utc)).astimezone(timezone.utc).replace(tzinfo=None)
+
+
+def _membership_chart(memberships: Sequence[dict[str, Any]], chat: dict[str, Any]) -> dict[str, Any]:
+    import matplotlib.dates as mdates
+    from matplotlib.patches import Patch
+
+    title = "Membership timeline"
+    people = sorted({m["member"] for m in memberships},
+                    key=lambda a: (min((m.get("since") or "") for m in memberships if m["member"] == a), a))
+    starts = [d for d in (_parse(m.get("since")) for m in memberships) if d]
+    ends = [d for d in (_parse(m.get("until")) for m in memberships) if d]
+    last = _parse(chat.get("last_date")) or max(starts + ends, default=None)
+    first = min(starts + ends + ([last] if last else []), default=None)
+    if first is None or last is None:
+        return _empty("membership", title, "No dated membership changes.")
+    pad = max((last - first) * 0.03, timedelta(seconds=1))
+    end_all = last + pad
+    fig = _figure(9.5, 0.9 + 0.36 * len(people))
+    ax = fig.add_subplot()
+    _style_axes(ax, grid_axis="x")
+    row = {a: i for i, a in enumerate(people)}
+    bars = 0
+    for m in memberships:
+        since = _parse(m.get("since")) or first
+        until = _parse(m.get("until"))
+        left = until is not None and m.get("removed_by") == m["member"]
+        color = COLOR if until is None else (COLOR_2 if left else COLOR_MUTED)
+        stop = until or end_all
+        ax.barh(row[m["member"]], mdates.date2num(stop) - mdates.date2num(since), left=mdates.date2num(since),
+                height=0.6, color=color, linewidth=0)
+        bars += 1
+    ax.set_yticks(range(len(people)), [_short(display_name(a)) for a in people])
+    ax.invert_yaxis()
+    ax.xaxis_date()
+    _date_axis(ax)
+    ax.set_xlim(mdates.date2num(first - pad), mdates.date2num(end_all))
+    fig.legend(handles=[Patch(color=COLOR, label="member now"), Patch(color=COLOR_MUTED, label="removed"),
+                        Patch(color=COLOR_2, label="left")], loc="outside upper right", ncol=3, fontsize=8,
+               frameon=False)
+    intervals = "; ".join(f"{display_name(m['member'])}: {(m.get('since') or '?')[:19]} → "
+                          f"{(m.get('until') or 'now')[:19]}" for m in memberships)
+    caption = (f"{len(people)} people in {bars} membership interval{'s' if bars != 1 else ''} "
+               "(someone removed and re-added has two).")
+    return {"id": "membership", "title": title, "caption": caption, "points": bars,
+            "svg": _svg(fig, "membership", f"{title}: {intervals}")}
+
+
+def _groups_chart(rep: dict[str, Any]) -> dict[str, Any]:
+    title = "Most active groups"
+    groups = [g for g in rep.get("groups") or [] if g["messages"]][:10]
+    if not groups:
+        return _empty("groups", title, "No group messages.")
+    labels = [_short(g["name"] or g["chat_id"]) for g in groups]
+    counts = [g["messages"] for g in groups]
+    fig = _figure(9.5, 0.9 + 0.32 * len(groups))
+    ax = fig.add_subplot()
+    _style_axes(ax, grid_axis="x")
+    ys = list(range(len(groups)))
+    ax.barh(ys, counts, color=COLOR, height=0.7, linewidth=0)
+    ax.set_yticks(ys, labels)
+    ax.invert_yaxis()
+    for y, c, g in zip(ys, counts, groups):
+        ax.text(c, y, f" {c:,} · {g['members']} members", va="center", fontsize=8, color=TEXT)
+    ax.xaxis.set_major_locator(_integer_locator())
+    ax.set_xlabel("messages", color=TEXT, fontsize=9)
+    return {"id": "groups", "title": title, "caption": f"The {len(groups)} groups with the most messages.",
+            "points": len(groups), "svg": _svg(fig, "groups", f"{title}: " + ", ".join(labels))}
+
+
+# --------------------------------------------------------------------------
+# Formatting helpers for the template
+# --------------------------------------------------------------------------
+
+
+def _duration(seconds: float | None) -> str:
+    from index.analytics import human_duration
+
+    return human_duration(seconds)
+
+
+def _size(n: int | float) -> str:
+    from index.analytics import human_bytes
+
+    return human_bytes(n)

@@ -1,0 +1,163 @@
+"""Per-application state: the pool of read-only archive handles and small
+caches of archive-wide facts (chat list, names, owner ranking) that every
+page needs."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any, Callable
+
+from flask import current_app, g
+
+from export import render
+from index.api import Archive
+
+
+class ArchivePool:
+    """Read-only :class:`Archive` handles, one per concurrent request.
+
+    ``index.api`` opens SQLite with ``check_same_thread=False``, but one
+    connection used by two threads at once can interleave cursors, and the
+    search engine keeps a searcher per handle.  Instead of a global lock
+    (which would serialise slow exports with quick page views) each request
+    borrows a handle of its own; up to ``keep`` idle handles are kept open so
+    that a request does not pay for opening the catalog and the search
+    index."""
+
+    def __init__(self, root: Path, keep: int = 8):
+        self.root = root
+        self.keep = keep
+        self._idle: list[Archive] = []
+        self._lock = threading.Lock()
+        self.opened = 0
+        self.release(self.acquire())  # fail early (CatalogError) when there is no archive
+
+    def acquire(self) -> Archive:
+        with self._lock:
+            if self._idle:
+                return self._idle.pop()
+            self.opened += 1
+        return Archive.open(self.root, readonly=True)
+
+    def release(self, archive: Archive) -> None:
+        with self._lock:
+            if len(self._idle) < self.keep:
+                self._idle.append(archive)
+                return
+        archive.close()
+
+    def close(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for a in idle:
+            a.close()
+
+
+class UIState:
+    """The pool plus caches that are refreshed whenever the catalog file
+    changes (another process may ingest while the UI runs)."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.pool = ArchivePool(root)
+        self._lock = threading.Lock()
+        self._stamp: tuple | None = None
+        self._cache: dict[str, Any] = {}
+        self._jobs: dict[tuple, threading.Thread] = {}
+
+    def _signature(self) -> tuple:
+        sig = []
+        for name in ("catalog.sqlite", "catalog.sqlite-wal"):
+            try:
+                st = (self.root / name).stat()
+                sig.append((st.st_mtime_ns, st.st_size))
+            except OSError:
+                sig.append(None)
+        return tuple(sig)
+
+    def cached(self, key: str, compute: Callable[[], Any]) -> Any:
+        stamp = self._signature()
+        with self._lock:
+            if stamp != self._stamp:
+                self._cache.clear()
+                self._stamp = stamp
+            if key in self._cache:
+                return self._cache[key]
+        value = compute()
+        with self._lock:
+            if self._stamp == stamp:
+                self._cache[key] = value
+        return value
+
+
+    def background(self, key: str, compute: Callable[[Archive], Any], wait: float = 0.1) -> Any:
+        """A slow archive-wide fact, computed once per catalog version in a
+        thread with its own archive handle.  Waits up to ``wait`` seconds
+        for it; returns None while it is still being computed (pages then
+        show it on a later request)."""
+        stamp = self._signature()
+        with self._lock:
+            if stamp != self._stamp:
+                self._cache.clear()
+                self._stamp = stamp
+            if key in self._cache:
+                return self._cache[key]
+            job = self._jobs.get((key, stamp))
+            if job is None:
+                def run() -> None:
+                    archive = self.pool.acquire()
+                    try:
+                        value = compute(archive)
+                    finally:
+                        self.pool.release(archive)
+                    with self._lock:
+                        if self._stamp == stamp:
+                            self._cache[key] = value
+                job = threading.Thread(target=run, name=f"coi-webui-{key}", daemon=True)
+                self._jobs = {k: v for k, v in self._jobs.items() if v.is_alive()}
+                self._jobs[(key, stamp)] = job
+                job.start()
+        job.join(wait)
+        with self._lock:
+            return self._cache.get(key) if self._stamp == stamp else None
+
+
+def state() -> UIState:
+    return current_app.extensions["coi"]
+
+
+def archive() -> Archive:
+    """The archive handle of the current request."""
+    if "archive" not in g:
+        g.archive = state().pool.acquire()
+    return g.archive
+
+
+def all_chats() -> list[dict[str, Any]]:
+    return state().cached("chats", lambda: archive().chats())
+
+
+def chat_index() -> dict[str, dict[str, Any]]:
+    return state().cached("chat_index", lambda: {c["id"]: c for c in all_chats()})
+
+
+def names() -> dict[str, str]:
+    return state().cached("names", lambda: render.name_map(archive().contacts()))
+
+
+def ranking() -> dict[str, int]:
+    return state().cached("ranking", lambda: render.owner_ranking(all_chats()))
+
+
+def unread() -> dict[str, int] | None:
+    """Unread counts per chat (Maildir flags), or None while the first
+    computation after a start or an ingest is still running (seconds on a
+    100,000-message archive)."""
+    return state().background("unread", lambda a: a.unread_counts())
+
+
+def display_name(address: str | None, fallback: str | None = None) -> str:
+    if not address:
+        return fallback or "unknown"
+    return names().get(address.lower()) or fallback or address
