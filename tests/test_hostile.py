@@ -35,6 +35,9 @@ import hashlib
 import os
 import pathlib
 import random
+import shutil
+import subprocess
+import sys
 from collections import defaultdict
 from email.mime.application import MIMEApplication
 from email.mime.multipart import MIMEMultipart
@@ -43,7 +46,9 @@ from email.mime.text import MIMEText
 import pytest
 
 from tests.cli_helpers import (
+    REPO_ROOT,
     Archive,
+    Result,
     assert_clean_error,
     cli,
     inprocess_available,
@@ -508,17 +513,29 @@ def test_ingest_nonexistent_path(tmp_path):
 
 
 def test_ingest_unreadable_file_chmod(tmp_path):
-    if os.geteuid() == 0:
-        pytest.skip("running as root: chmod 000 does not stop root from reading; "
-                    "see test_ingest_unreadable_file_dangling_symlink")
+    """A SOURCE without read permission.  Root reads anything, so as root
+    the command runs without the capabilities that bypass file modes
+    (``setpriv`` from util-linux)."""
     f = tmp_path / "secret.eml"
     f.write_bytes(mail(std_headers(800), "secret\n"))
     f.chmod(0)
+    prefix: list[str] = []
+    if os.geteuid() == 0:
+        setpriv = shutil.which("setpriv")
+        assert setpriv, "setpriv (util-linux) is needed to drop root's file-mode bypass"
+        caps = "-dac_override,-dac_read_search"
+        prefix = [setpriv, "--bounding-set", caps, "--inh-caps", caps]
     try:
-        res = cli(tmp_path / "archive", "ingest", f, check=False)
+        proc = subprocess.run(
+            [*prefix, sys.executable, "-m", "coi_archive", "--archive", str(tmp_path / "archive"),
+             "ingest", str(f)],
+            cwd=str(REPO_ROOT), env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)
     finally:
         f.chmod(0o600)
+    res = Result(["ingest", str(f)], proc.returncode, proc.stdout, proc.stderr.decode("utf-8", "replace"))
     assert_clean_error(res, codes=(2,))
+    assert "secret.eml" in res.stderr
 
 
 def test_ingest_unreadable_file_dangling_symlink(tmp_path):
