@@ -26,9 +26,14 @@ from ingest.sources import Source, SourceError, discover
 
 from .catalog import CatalogError, connect, decompress
 from .fulltext import SearchDoc, WhooshEngine
+from .docs import search_docs
+from .ftsfeed import FulltextFeed
 from .intake import Intake, IngestReport, Progress
 from .state import rebuild_contacts, refold
 from .wire import refresh
+
+#: Fold-and-index in two processes when an ingest dirtied this many chats.
+PARALLEL_FTS_CHATS = 200
 
 CHAT_KEYS = ("id", "kind", "name", "group_id", "members", "past_members", "message_count",
              "first_date", "last_date", "encrypted")
@@ -123,13 +128,18 @@ class Archive:
         """Refold dirty chats, then contacts and the search index."""
         if not dirty:
             return
-        changed, removed = refold(self.conn, dirty)
+        feed = None
+        if len(dirty) >= PARALLEL_FTS_CHATS:
+            self._drop_engine()
+            feed = FulltextFeed(self.conn, self.root / "catalog.sqlite", self.root / "fulltext")
+        changed, removed = refold(self.conn, dirty, on_changed=feed.offer if feed else None)
         rebuild_contacts(self.conn)
         self.conn.commit()
+        if feed is None or not feed.finish():
+            if changed:
+                self.engine.add(self._docs(changed))
         if removed - changed:
             self.engine.delete(removed - changed)
-        if changed:
-            self.engine.add(self._docs(changed))
 
     def redecode(self, decryptor: Decryptor | None = None, only_sealed: bool = False) -> int:
         """Decode stored originals again (after a decoder upgrade, or with a
@@ -221,15 +231,13 @@ class Archive:
         return self.engine.add(self._docs(ids))
 
     def _docs(self, message_ids: Iterable[str]) -> Iterator[SearchDoc]:
-        ids = sorted(message_ids)
-        for i in range(0, len(ids), 900):
-            chunk = ids[i:i + 900]
-            rows = self.conn.execute(
-                "SELECT m.data AS mdata, c.name AS cname, c.kind AS ckind, c.chat_id AS cid,"
-                " c.group_id AS gid FROM messages m JOIN chats c ON c.chat_id=m.chat_id"
-                f" WHERE m.message_id IN ({','.join('?' * len(chunk))})", chunk)
-            for row in rows:
-                yield _search_doc(json.loads(row["mdata"]), row)
+        return search_docs(self.conn, message_ids)
+
+    def _drop_engine(self) -> None:
+        """Close our Whoosh handle so another process can hold the writer."""
+        if self._engine is not None:
+            self._engine.close()
+            self._engine = None
 
     # ------------------------------------------------------------ reading
 
@@ -611,25 +619,3 @@ def _parse_date(value: str | None) -> datetime | None:
         return None
 
 
-def _search_doc(msg: dict[str, Any], chat: sqlite3.Row) -> SearchDoc:
-    revs = [r["text"] for r in msg.get("revisions", []) if r.get("text")]
-    history = [t for t in revs if t != msg["text"]]
-    return SearchDoc(
-        message_id=msg["message_id"],
-        chat_id=chat["cid"],
-        chat_name=chat["cname"] or "",
-        chat_kind=chat["ckind"],
-        group_id=chat["gid"] or "",
-        sender=msg["sender"] or "",
-        sender_name=msg["sender_name"] or "",
-        recipients=tuple(msg.get("recipients") or ()),
-        date=_parse_date(msg["date"]),
-        subject=msg.get("subject") or "",
-        text=msg["text"] or "",
-        history="\n".join(history),
-        kind=msg["kind"],
-        attachments=tuple(a["filename"] for a in msg["attachments"]),
-        edited=bool(msg["edited"]),
-        deleted=bool(msg["deleted"]),
-        encrypted=bool(msg["encrypted"]),
-    )

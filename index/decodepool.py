@@ -14,6 +14,7 @@ import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from typing import Iterator
 
 from ingest.decode import Decryptor, decode_any
 from ingest.events import envelope_to_json
@@ -53,16 +54,21 @@ class DecodePool:
         self.workers = workers if workers is not None else _default_workers()
         self._executor: ProcessPoolExecutor | None = None
 
-    def decode(self, jobs: list[tuple[bytes, str]]) -> list[Decoded]:
+    def submit(self, jobs: list[tuple[bytes, str]]) -> Iterator[Decoded]:
+        """Start decoding; the iterator yields results in job order (in
+        worker processes the work has begun before it is iterated)."""
         global _worker_decryptor
         _worker_decryptor = self.decryptor
         if self.workers < 2 or len(jobs) < PARALLEL_MIN:
-            return [decode_one(job) for job in jobs]
+            return map(decode_one, jobs)
         if self._executor is None:
             self._executor = ProcessPoolExecutor(
                 max_workers=self.workers, mp_context=multiprocessing.get_context("fork"))
         chunk = max(1, len(jobs) // (self.workers * 4))
-        return list(self._executor.map(decode_one, jobs, chunksize=chunk))
+        return self._executor.map(decode_one, jobs, chunksize=chunk)
+
+    def decode(self, jobs: list[tuple[bytes, str]]) -> list[Decoded]:
+        return list(self.submit(jobs))
 
     def close(self) -> None:
         if self._executor is not None:

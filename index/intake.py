@@ -15,13 +15,13 @@ import sqlite3
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Callable
+from typing import Callable, Iterator
 
 from ingest.decode import Decryptor
 from ingest.mime import sha256_hex
 from ingest.sources import Candidate, Source, SourceError
 
-from .decodepool import DecodePool
+from .decodepool import Decoded, DecodePool
 from .wire import refresh
 
 Progress = Callable[[int, str], None]
@@ -77,7 +77,8 @@ class Intake:
         self._pool = DecodePool(decryptor)
         self._jobs: list[tuple[bytes, str]] = []
         self._job_meta: list[tuple[str, str]] = []
-        self._job_shas: set[str] = set()
+        self._job_shas: set[str] = set()  # queued or being decoded
+        self._inflight: tuple[list, list, Iterator[Decoded]] | None = None
 
     def run(self, sources: list[Source]) -> IngestReport:
         started = time.perf_counter()
@@ -152,24 +153,37 @@ class Intake:
             " size, gone, first_seen, last_seen) VALUES(?,?,?,?,?,?,?,?,0,?,?)",
             (p.source, p.folder, p.key, sha, p.flags, p.internaldate, p.mtime, p.size, stamp, stamp))
         if len(self._jobs) >= DECODE_BATCH:
-            self._store_decoded()
+            self._submit()
         self._since_commit += 1
         if self._since_commit >= BATCH:
             self._flush()
 
-    def _store_decoded(self) -> None:
-        """Decode the queued new copies and store them as originals."""
-        if not self._jobs:
-            return
+    def _submit(self) -> None:
+        """Hand the queued copies to the decoders, then store the batch
+        decoded before: the workers decode while this process writes."""
         jobs, meta = self._jobs, self._job_meta
-        self._jobs, self._job_meta, self._job_shas = [], [], set()
-        for (raw, fmt), (sha, stamp), d in zip(jobs, meta, self._pool.decode(jobs)):
+        self._jobs, self._job_meta = [], []
+        previous = self._inflight
+        self._inflight = (jobs, meta, self._pool.submit(jobs)) if jobs else None
+        if previous is not None:
+            self._store(*previous)
+
+    def _drain(self) -> None:
+        """Store everything queued or in flight (before each commit)."""
+        self._submit()
+        if self._inflight is not None:
+            inflight, self._inflight = self._inflight, None
+            self._store(*inflight)
+
+    def _store(self, jobs: list, meta: list, results: Iterator[Decoded]) -> None:
+        for (raw, fmt), (sha, stamp), d in zip(jobs, meta, results):
             is_new = self.conn.execute(
                 "SELECT 1 FROM originals WHERE message_id=? LIMIT 1", (d.message_id,)).fetchone() is None
             self.conn.execute(
                 "INSERT INTO originals VALUES(?,?,?,?,?,?,?,?,?,?)",
                 (sha, d.message_id, len(raw), d.data, d.compression, d.dialect, d.quality,
                  d.envelope_json, stamp, fmt))
+            self._job_shas.discard(sha)
             self.report.copies_new += 1
             self.report.messages_new += int(is_new)
             self.report.parse_errors += int(d.dialect == "unparseable")
@@ -177,7 +191,7 @@ class Intake:
             self._pending.add(d.message_id)
 
     def _flush(self) -> None:
-        self._store_decoded()
+        self._drain()
         if self._pending:
             self.report.dirty_chats |= refresh(self.conn, sorted(self._pending))
             self._pending.clear()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from ingest.events import CONTROL_TYPES, ContactState, envelope_from_json
 
@@ -50,9 +50,11 @@ def load_chat_wires(conn: sqlite3.Connection, chat_id: str) -> tuple[list[Wire],
     return posts, list(controls.values())
 
 
-def refold(conn: sqlite3.Connection, chat_ids: Iterable[str]) -> tuple[set[str], set[str]]:
+def refold(conn: sqlite3.Connection, chat_ids: Iterable[str],
+           on_changed: Callable[[set[str]], None] | None = None) -> tuple[set[str], set[str]]:
     """Recompute these chats; returns (message ids whose search document
-    changed, message ids that disappeared from a chat)."""
+    changed, message ids that disappeared from a chat).  ``on_changed`` is
+    told each chat's changed ids as soon as that chat is written."""
     changed: set[str] = set()
     removed: set[str] = set()
     for chat_id in sorted(set(chat_ids)):
@@ -67,9 +69,10 @@ def refold(conn: sqlite3.Connection, chat_ids: Iterable[str]) -> tuple[set[str],
             continue
         fold = fold_chat(chat_id, posts, controls)
         new_hashes = write_fold(conn, fold)
-        for mid, h in new_hashes.items():
-            if old.get(mid) != h:
-                changed.add(mid)
+        fresh = {mid for mid, h in new_hashes.items() if old.get(mid) != h}
+        changed |= fresh
+        if on_changed is not None and fresh:
+            on_changed(fresh)
         removed |= set(old) - set(new_hashes)
     return changed, removed
 

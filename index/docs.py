@@ -1,0 +1,59 @@
+"""Search documents derived from the catalog: what the full-text engine is
+given for each message (its current text, history, sender, chat...)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import datetime
+from typing import Any, Iterable, Iterator
+
+from .fulltext import SearchDoc
+
+
+def search_docs(conn: sqlite3.Connection, message_ids: Iterable[str]) -> Iterator[SearchDoc]:
+    """The search documents of these messages, read in chunks."""
+    ids = sorted(message_ids)
+    for i in range(0, len(ids), 900):
+        chunk = ids[i:i + 900]
+        rows = conn.execute(
+            "SELECT m.data AS mdata, c.name AS cname, c.kind AS ckind, c.chat_id AS cid,"
+            " c.group_id AS gid FROM messages m JOIN chats c ON c.chat_id=m.chat_id"
+            f" WHERE m.message_id IN ({','.join('?' * len(chunk))})", chunk)
+        for row in rows:
+            yield search_doc(json.loads(row["mdata"]), row)
+
+
+def _parse_date(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+def search_doc(msg: dict[str, Any], chat: sqlite3.Row) -> SearchDoc:
+    """One message as a search document: earlier revisions and deleted text
+    go to ``history``, which only ``--history`` searches."""
+    revs = [r["text"] for r in msg.get("revisions", []) if r.get("text")]
+    history = [t for t in revs if t != msg["text"]]
+    return SearchDoc(
+        message_id=msg["message_id"],
+        chat_id=chat["cid"],
+        chat_name=chat["cname"] or "",
+        chat_kind=chat["ckind"],
+        group_id=chat["gid"] or "",
+        sender=msg["sender"] or "",
+        sender_name=msg["sender_name"] or "",
+        recipients=tuple(msg.get("recipients") or ()),
+        date=_parse_date(msg["date"]),
+        subject=msg.get("subject") or "",
+        text=msg["text"] or "",
+        history="\n".join(history),
+        kind=msg["kind"],
+        attachments=tuple(a["filename"] for a in msg["attachments"]),
+        edited=bool(msg["edited"]),
+        deleted=bool(msg["deleted"]),
+        encrypted=bool(msg["encrypted"]),
+    )

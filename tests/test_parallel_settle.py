@@ -1,0 +1,49 @@
+"""Big ingests fold chats and write the search index in two processes, and
+decode in worker processes; the result must equal the single-process path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import index.api as api
+import index.decodepool as decodepool
+from index.api import Archive
+
+SAMPLES = Path(__file__).resolve().parent.parent / "samples"
+QUERIES = ["garden", "from:anna", "is:edited", "kind:image", "\"day pass\"", "is:mail", "Grüße"]
+
+
+def _build(root: Path) -> dict:
+    with Archive.open(root) as archive:
+        archive.ingest([str(SAMPLES)])
+        return {
+            "chats": archive.chats(),
+            "shows": {c["id"]: archive.show(c["id"]) for c in archive.chats()},
+            "search": {q: archive.search(q, limit=100) for q in QUERIES},
+            "count": archive.engine.count(),
+        }
+
+
+def test_parallel_paths_give_the_same_archive(tmp_path, monkeypatch):
+    serial = _build(tmp_path / "serial")
+
+    used = []
+    real_finish = api.FulltextFeed.finish
+
+    def spy(self):
+        ok = real_finish(self)
+        used.append(ok)
+        return ok
+
+    monkeypatch.setattr(api, "PARALLEL_FTS_CHATS", 1)
+    monkeypatch.setattr(api.FulltextFeed, "finish", spy)
+    monkeypatch.setattr(decodepool, "PARALLEL_MIN", 2)
+    monkeypatch.setattr("index.intake.DECODE_BATCH", 8)
+    parallel = _build(tmp_path / "parallel")
+
+    assert used == [True], "the forked indexer was not used or failed"
+    assert serial["count"] > 50
+    assert parallel == serial
+    assert any(serial["search"][q] for q in QUERIES)
