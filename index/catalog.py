@@ -115,7 +115,7 @@ def connect(path: Path, readonly: bool = False) -> sqlite3.Connection:
             conn.commit()
         elif int(version[0]) > SCHEMA_VERSION:
             raise CatalogError(f"archive schema {version[0]} is newer than this program ({SCHEMA_VERSION})")
-    conn.execute("PRAGMA cache_size=-65536")
+    conn.execute("PRAGMA cache_size=-32768")
     conn.execute("PRAGMA temp_store=MEMORY")
     conn.row_factory = sqlite3.Row
     return conn

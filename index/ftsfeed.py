@@ -20,6 +20,10 @@ from .fulltext import WhooshEngine
 
 #: Message ids sent to the child at once.
 CHUNK = 2000
+#: The child's Whoosh pool: smaller than the default, because the child
+#: runs beside the folding process (more, smaller segments cost searches
+#: little).
+CHILD_LIMITMB = 64
 
 
 def _child(db_path: str, fts_path: str, pipe) -> None:
@@ -33,7 +37,7 @@ def _child(db_path: str, fts_path: str, pipe) -> None:
                 return
             yield from search_docs(conn, mids)
 
-    engine = WhooshEngine(Path(fts_path))
+    engine = WhooshEngine(Path(fts_path), limitmb=CHILD_LIMITMB)
     try:
         written = engine.add(docs())
     finally:

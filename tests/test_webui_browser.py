@@ -28,6 +28,8 @@ CORPUS_DM = "dm-621ca8306ba46ab7"      # Frank & Grace: edited three times, then
 CORPUS_LONG = "dm-4d7445ec4c57fb16"    # Heidi & Ivan: 153 messages (two pages)
 
 if not Path(CHROMIUM).exists():  # scripts/test.sh installs it; say so instead of failing obscurely
+    if os.environ.get("CI"):  # in CI a missing browser is a failure, never a silent skip
+        raise RuntimeError(f"{CHROMIUM} is missing: scripts/test.sh should have installed chromium")
     pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium; scripts/test.sh does this)",
                 allow_module_level=True)
 
