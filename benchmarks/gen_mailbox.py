@@ -25,7 +25,7 @@ What is in it (shares are of the generated messages; see DIALECTS.md):
 
 ~1,000 contacts, 2,000 chats (1:1 mostly, groups of 3-30 members),
 multilingual texts (English, German, Russian, Japanese, emoji) of 5-300
-characters, dates spread over 2024-01-01 .. 2025-12-31.  About 5 % of the
+characters, dates spread over 2024-01-01 .. 2025-12-31.  About 4 % of the
 files are byte-identical copies of the owner's messages in the ``.Sent``
 Maildir++ subfolder, and ~10 % of edits/reactions/deletes get a file name
 that sorts *before* their target's (so they arrive first in scan order).
@@ -41,7 +41,6 @@ import binascii
 import bisect
 import itertools
 import json
-import os
 import random
 import shutil
 import sys
@@ -65,7 +64,7 @@ N_DC_GROUPS = 199  # plus the big group = 200
 N_COI_DIRECT = 380
 N_COI_GROUPS = 120
 BIG_GROUP_SHARE = 0.10
-SENT_COPY_SHARE = 0.12  # of the owner's messages; ~5 % of all files
+SENT_COPY_SHARE = 0.12  # of the owner's messages; ~4 % of all files
 EARLY_SHARE = 0.10  # of edits/reactions/deletes: file sorts before the target
 
 # ---------------------------------------------------------------- vocabulary

@@ -4,7 +4,7 @@
     .venv/bin/python benchmarks/profile_ingest.py --n 20000 --no-cprofile   # phases only (no overhead)
 
 Uses the cached Maildir of ``run.py`` (``bench-out/maildir-n<N>-s<SEED>``,
-generated if missing) and a scratch archive ``bench-out/profile-archive``.
+generated if missing) and a scratch archive ``bench-out/profile-archive-<pid>`` (deleted afterwards).
 Phases are measured by wrapping the program's functions at runtime (no
 program code is changed):
 
@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     files = bench.maildir_files(box)
     nfiles = len(files)
     bench.warm_cache(files)
-    archive_dir = args.out / "profile-archive"
+    archive_dir = args.out / f"profile-archive-{os.getpid()}"  # several people may profile at once
     shutil.rmtree(archive_dir, ignore_errors=True)
 
     instrument()

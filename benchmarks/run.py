@@ -13,14 +13,17 @@ Steps (see BENCHMARKS.md for the why):
    ingest is not timed against a cold disk.
 2. ``coi-archive --archive bench-out/archive-n<N>-s<SEED> ingest MAILDIR`` in
    a fresh archive, as a subprocess: wall time (``time.perf_counter`` around
-   spawn..exit) -> files/s, and its peak RSS (``ru_maxrss`` from
-   ``os.wait4`` on that child; the same number ``/usr/bin/time -v`` prints).
+   spawn..exit) -> files/s; its peak RSS (``ru_maxrss`` from ``os.wait4`` on
+   that child; the same number ``/usr/bin/time -v`` prints) and CPU time
+   (reaped decode workers included); a sampler thread adds the process
+   tree's peak RSS/PSS sums and its run-queue wait (contention).
 3. The same command again on the unchanged Maildir (re-scan time and RSS).
 4. In-process search latency through the Python API
    (``Archive.open(path, readonly=True).search(q, limit=20)``): each query is
    run once as warm-up (the first one also opens the index: reported as
    "cold"), then ``--reps`` timed calls per query class, cycling over a few
-   queries: single term, phrase, field + date range + word.  p50 and p95.
+   queries: single term, phrase, field + date range + word.  p50 and p95 of
+   wall time and of thread CPU time.
 5. Bare stdlib parse: read each file and ``email.message_from_bytes`` it
    (compat32, what the ingest itself uses) -> files/s.
 
