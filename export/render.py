@@ -19,13 +19,15 @@ import hashlib
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, Iterable
 from urllib.parse import quote
 
 import nh3
 from markupsafe import Markup, escape
+
+from index.api import parse_iso
 
 TEMPLATES = Path(__file__).parent / "templates"
 CHAT_CSS = TEMPLATES / "chat.css"
@@ -65,16 +67,6 @@ def anchor(message_id: str) -> str:
     return "m-" + hashlib.sha1(message_id.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 
-def parse_iso(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        dt = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
-    return dt
 
 
 def local(value: str | None) -> datetime | None:

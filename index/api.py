@@ -26,6 +26,7 @@ from ingest.sources import Source, SourceError, discover
 
 from .catalog import CatalogError, connect, decompress
 from .fulltext import SearchDoc, WhooshEngine
+from .dates import parse_iso
 from .docs import search_docs
 from .ftsfeed import FulltextFeed
 from .intake import Intake, IngestReport, Progress
@@ -38,7 +39,7 @@ PARALLEL_FTS_CHATS = 200
 CHAT_KEYS = ("id", "kind", "name", "group_id", "members", "past_members", "message_count",
              "first_date", "last_date", "encrypted")
 
-__all__ = ["Archive", "ArchiveError", "CatalogError", "SourceError", "default_archive_dir"]
+__all__ = ["Archive", "ArchiveError", "CatalogError", "SourceError", "default_archive_dir", "parse_iso"]
 
 
 class ArchiveError(Exception):
@@ -515,7 +516,7 @@ class Archive:
                     "SELECT message_id, sha256, date FROM wire WHERE message_id IN (SELECT value FROM json_each(?))"
                     " ORDER BY date IS NULL, date, message_id", (chunk,)):
                 if since is not None:
-                    d = _parse_date(r["date"])
+                    d = parse_iso(r["date"])
                     if d is None or (d if d.tzinfo else d.replace(tzinfo=timezone.utc)) < since:
                         continue
                 m = meta.get(r["message_id"], {"flags": set(), "idate": [], "mtime": []})
@@ -606,16 +607,6 @@ def _imap_flags(flags: str | None, kind: str | None) -> set[str]:
 
 
 def _date_key(value: str) -> datetime:
-    d = _parse_date(value) or datetime.max.replace(tzinfo=timezone.utc)
-    return d if d.tzinfo else d.replace(tzinfo=timezone.utc)
-
-
-def _parse_date(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        return datetime.fromisoformat(value)
-    except ValueError:
-        return None
+    return parse_iso(value) or datetime.max.replace(tzinfo=timezone.utc)
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from datetime import datetime
 from typing import Any, Iterable, Iterator
 
+from .dates import parse_iso
 from .fulltext import SearchDoc
 
 
@@ -24,15 +24,6 @@ def search_docs(conn: sqlite3.Connection, message_ids: Iterable[str]) -> Iterato
             yield search_doc(json.loads(row["mdata"]), row)
 
 
-def _parse_date(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        return datetime.fromisoformat(value)
-    except ValueError:
-        return None
-
-
 def search_doc(msg: dict[str, Any], chat: sqlite3.Row) -> SearchDoc:
     """One message as a search document: earlier revisions and deleted text
     go to ``history``, which only ``--history`` searches."""
@@ -47,7 +38,7 @@ def search_doc(msg: dict[str, Any], chat: sqlite3.Row) -> SearchDoc:
         sender=msg["sender"] or "",
         sender_name=msg["sender_name"] or "",
         recipients=tuple(msg.get("recipients") or ()),
-        date=_parse_date(msg["date"]),
+        date=parse_iso(msg["date"]),
         subject=msg.get("subject") or "",
         text=msg["text"] or "",
         history="\n".join(history),

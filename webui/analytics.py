@@ -31,6 +31,7 @@ from typing import Any, Sequence
 from flask import Blueprint, abort, jsonify, render_template
 
 from index.api import ArchiveError
+from index.api import parse_iso
 
 from .state import all_chats, archive, chat_index, display_name, state
 
@@ -303,13 +304,9 @@ def _reply_chart(rep: dict[str, Any]) -> dict[str, Any]:
 
 
 def _parse(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        d = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return (d if d.tzinfo else d.replace(tzinfo=timezone.utc)).astimezone(timezone.utc).replace(tzinfo=None)
+    """Naive UTC, as matplotlib's date axis wants it."""
+    d = parse_iso(value)
+    return d.astimezone(timezone.utc).replace(tzinfo=None) if d else None
 
 
 def _membership_chart(memberships: Sequence[dict[str, Any]], chat: dict[str, Any]) -> dict[str, Any]:
