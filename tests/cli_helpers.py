@@ -353,3 +353,18 @@ def decrypted_files_by_mid() -> dict[str, Path]:
         if m.get("decrypted_file"):
             out[norm_mid(m["message_id"])] = DC_DEV / m["decrypted_file"]
     return out
+
+
+def collect_key(obj, key: str) -> list:
+    """Every string value of ``key`` anywhere in a JSON document."""
+    out = []
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            if k == key and isinstance(v, str):
+                out.append(v)
+            else:
+                out.extend(collect_key(v, key))
+    elif isinstance(obj, list):
+        for v in obj:
+            out.extend(collect_key(v, key))
+    return out

@@ -24,6 +24,7 @@ from datetime import datetime, timezone
 import pytest
 
 from tests.cli_helpers import (
+    collect_key,
     DC_DEV,
     DC_DEV_ACCOUNTS,
     Archive,
@@ -64,20 +65,6 @@ def to_dt(value) -> datetime:
     dt = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
     return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
 
-
-def collect_key(obj, key: str) -> list:
-    """Every value of ``key`` anywhere in a JSON document."""
-    out = []
-    if isinstance(obj, dict):
-        for k, v in obj.items():
-            if k == key and isinstance(v, str):
-                out.append(v)
-            else:
-                out.extend(collect_key(v, key))
-    elif isinstance(obj, list):
-        for v in obj:
-            out.extend(collect_key(v, key))
-    return out
 
 
 def text_of(msg: dict) -> str:

@@ -27,7 +27,6 @@ messages is used instead and the test says so in its output.
 
 from __future__ import annotations
 
-import base64
 import bz2
 import email
 import gzip
@@ -46,6 +45,7 @@ from email.mime.text import MIMEText
 import pytest
 
 from tests.cli_helpers import (
+    collect_key,
     REPO_ROOT,
     Archive,
     Result,
@@ -68,19 +68,6 @@ CPYTHON_DATA = pathlib.Path(email.__file__).parent.parent / "test" / "test_email
 def new_archive(tmp_path) -> Archive:
     return Archive(tmp_path / "archive")
 
-
-def collect_key(obj, key):
-    out = []
-    if isinstance(obj, dict):
-        for k, v in obj.items():
-            if k == key and isinstance(v, str):
-                out.append(v)
-            else:
-                out.extend(collect_key(v, key))
-    elif isinstance(obj, list):
-        for v in obj:
-            out.extend(collect_key(v, key))
-    return out
 
 
 def search_ids(arch: Archive, query: str) -> set[str]:
