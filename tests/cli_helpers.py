@@ -368,3 +368,21 @@ def collect_key(obj, key: str) -> list:
         for v in obj:
             out.extend(collect_key(v, key))
     return out
+
+
+def final_reactions(reaction_events: list[dict], target: str) -> dict[str, str]:
+    """The reactions on ``target`` after the ground truth's reaction events,
+    replayed in order: a new emoji replaces the sender's, an empty one
+    retracts it."""
+    final: dict[str, str] = {}
+    for e in reactions_on(reaction_events, target):
+        if e["emoji"]:
+            final[e["sender"]] = e["emoji"]
+        else:
+            final.pop(e["sender"], None)
+    return final
+
+
+def reactions_on(reaction_events: list[dict], target: str) -> list[dict]:
+    """The ground truth's reaction events on ``target``, in order."""
+    return sorted((e for e in reaction_events if e["target_message_id"] == target), key=lambda e: e["seq"])

@@ -24,6 +24,8 @@ from datetime import datetime, timezone
 import pytest
 
 from tests.cli_helpers import (
+    final_reactions,
+    reactions_on,
     collect_key,
     DC_DEV,
     DC_DEV_ACCOUNTS,
@@ -497,17 +499,11 @@ REACTION_TARGETS = sorted({e["target_message_id"] for e in events("reaction")})
 
 @pytest.mark.parametrize("target", REACTION_TARGETS)
 def test_final_reactions(dec, target):
-    evs = sorted((e for e in events("reaction") if e["target_message_id"] == target), key=lambda e: e["seq"])
-    per_sender: dict[str, str] = {}
-    for e in evs:
-        if e["emoji"]:
-            per_sender[e["sender"]] = e["emoji"]
-        else:
-            per_sender.pop(e["sender"], None)
+    per_sender = final_reactions(events("reaction"), target)
     msg = dec.message(target)
     got = {k.lower(): v for k, v in (msg["reactions"] or {}).items()}
     assert got == per_sender
-    assert dict(Counter(got.values())) == evs[-1]["reactions_after"]
+    assert dict(Counter(got.values())) == reactions_on(events("reaction"), target)[-1]["reactions_after"]
 
 
 @pytest.mark.parametrize("seq", [e["seq"] for e in events("read_receipt")])

@@ -31,6 +31,8 @@ from pathlib import Path
 import pytest
 
 from tests.cli_helpers import (
+    final_reactions,
+    reactions_on,
     DC_DEV,
     DC_DEV_ACCOUNTS,
     Archive,
@@ -223,16 +225,10 @@ def test_delete_for_everyone(full, target):
 
 @pytest.mark.parametrize("target", sorted({e["target_message_id"] for e in events("reaction")}))
 def test_reactions_changed_and_retracted(full, target):
-    evs = sorted((e for e in events("reaction") if e["target_message_id"] == target), key=lambda e: e["seq"])
-    final: dict[str, str] = {}
-    for e in evs:
-        if e["emoji"]:
-            final[e["sender"]] = e["emoji"]
-        else:
-            final.pop(e["sender"], None)
+    final = final_reactions(events("reaction"), target)
     msg = full.message(target)
     assert msg["reactions"] == final
-    assert dict(Counter(msg["reactions"].values())) == evs[-1]["reactions_after"]
+    assert dict(Counter(msg["reactions"].values())) == reactions_on(events("reaction"), target)[-1]["reactions_after"]
 
 
 def test_reactions_cover_change_and_retraction():
