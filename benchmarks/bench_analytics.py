@@ -8,7 +8,7 @@ Why a synthetic *catalog*: ingesting 1,000,000 real messages takes about ten
 minutes (see the ingest rows of BENCHMARKS.md) and measures the ingest, not
 the frames.  The frames read only the catalog, so this script writes the
 catalog tables directly with SQL inserts, shaped like the fold writes them
-(``index/state.py``): 4,000 chats (1:1, groups, mail threads, lists), 600
+(``coi_archive/index/state.py``): 4,000 chats (1:1, groups, mail threads, lists), 600
 people over three years, a realistic mix of kinds, attachments (5 %), edits
 (3 %, an extra revision each), deletes (1 %), reactions (6 %), read receipts
 (10 %), memberships with removals and re-adds, the per-message JSON ``data``
@@ -64,7 +64,7 @@ def _iso(ts: float) -> str:
 
 def synthesize(root: Path, n: int, seed: int = 1) -> Path:
     """Write a catalog with ``n`` listed messages under ``root``."""
-    from index.catalog import connect
+    from coi_archive.index.catalog import connect
 
     rng = random.Random(seed)
     root.mkdir(parents=True, exist_ok=True)
@@ -225,8 +225,8 @@ def synthesize(root: Path, n: int, seed: int = 1) -> Path:
 _CHILD = r"""
 import json, resource, sys, time
 sys.path.insert(0, {root!r})
-from index.api import Archive
-import index.analytics  # imports pandas, numpy, pyarrow before the baseline
+from coi_archive.index.api import Archive
+import coi_archive.index.analytics  # imports pandas, numpy, pyarrow before the baseline
 def rss_mb():
     with open("/proc/self/status") as fh:
         for line in fh:

@@ -28,7 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from ingest.crypto import keyring_decryptor  # noqa: E402
+from coi_archive.ingest.crypto import keyring_decryptor  # noqa: E402
 
 DATA = ROOT / "tests" / "data" / "deltachat-dev"
 USERS = ("frank", "grace", "heidi", "ivan", "judy")
@@ -62,7 +62,7 @@ def main() -> int:
     print(f"keyring (5 keys): {all_keys:,.0f} msgs/s over {len(enc)} messages")
     print(f"one key:          {one_key:,.0f} msgs/s")
 
-    from index.api import Archive
+    from coi_archive.index.api import Archive
 
     def ingest(decryptor) -> tuple[float, int]:
         tmp = Path(tempfile.mkdtemp(prefix="coi-bench-decrypt-"))

@@ -77,14 +77,14 @@ def wrap(obj, name: str, label: str) -> None:
 
 
 def instrument() -> None:
-    import index.api as api
-    import index.intake as intake
-    from index.fulltext import WhooshEngine
+    import coi_archive.index.api as api
+    import coi_archive.index.intake as intake
+    from coi_archive.index.fulltext import WhooshEngine
 
     wrap(intake.Intake, "run", "intake (total)")
     wrap(intake, "decode_any", "intake: decode (parse + dialect)")
     try:
-        import index.decodepool as pool
+        import coi_archive.index.decodepool as pool
     except ImportError:
         pool = None
     if pool is not None:  # decoding moved into a (process) pool
@@ -123,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     shutil.rmtree(archive_dir, ignore_errors=True)
 
     instrument()
-    from index.api import Archive
+    from coi_archive.index.api import Archive
 
     del files  # keep the process lean: RSS is reported
     start_mb = peak_mb()

@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--top", type=int, default=25)
     args = ap.parse_args(argv)
 
-    from index.api import Archive
+    from coi_archive.index.api import Archive
 
     with Archive.open(args.archive, readonly=True) as a:
         for q in args.query:

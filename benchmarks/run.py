@@ -248,7 +248,7 @@ def build_queries(seed: int) -> dict[str, list[str]]:
 
 
 def bench_search(archive_dir: Path, queries: dict[str, list[str]], reps: int) -> dict:
-    from index.api import Archive
+    from coi_archive.index.api import Archive
 
     out: dict = {"classes": {}}
     t0 = time.perf_counter()
@@ -295,7 +295,7 @@ def bench_stdlib(files: list[Path]) -> dict:
 
 
 def archive_stats(archive_dir: Path) -> dict:
-    from index.api import Archive
+    from coi_archive.index.api import Archive
 
     with Archive.open(archive_dir, readonly=True) as a:
         return a.stats()

@@ -13,7 +13,7 @@ import sys
 import time
 from typing import Any, Callable
 
-from index.api import Archive, ArchiveError, CatalogError, SourceError, default_archive_dir
+from coi_archive.index.api import Archive, ArchiveError, CatalogError, SourceError, default_archive_dir
 
 
 class UsageError(Exception):
@@ -102,7 +102,7 @@ def _decryptor(args: argparse.Namespace, archive: Archive | None = None):
     if not (keys or keyrings or qrs or remembered):
         return None
     try:
-        from ingest.crypto import keyring_decryptor, securejoin_password
+        from coi_archive.ingest.crypto import keyring_decryptor, securejoin_password
     except ImportError:
         raise UsageError("decryption is not available in this build") from None
     passwords = []
@@ -240,7 +240,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
         for key, value in stats.items():
             print(f"{key:<26} {value}")
         print()
-    from index.analytics import format_report
+    from coi_archive.index.analytics import format_report
 
     sys.stdout.write(format_report(report))
     return 0
@@ -306,8 +306,8 @@ def _wants_tables(args: argparse.Namespace) -> bool:
 def cmd_export_tables(args: argparse.Namespace) -> int:
     """``export --format parquet|csv --out DIR [--chat ID]...``: the analysis
     tables (messages, revisions, reactions, ...), one file per table."""
-    import export
-    from export.analysis import write_tables
+    from coi_archive import export
+    from coi_archive.export.analysis import write_tables
 
     if not args.out or args.out == "-":
         raise UsageError(f"--format {args.format} writes one file per table: give --out DIR")
@@ -345,7 +345,7 @@ def _since(value: str | None):
 
 def cmd_export_imap(args: argparse.Namespace) -> int:
     """``export --format imap --to imap://USER@HOST/FOLDER``: migration."""
-    from export.imap import migrate
+    from coi_archive.export.imap import migrate
 
     if not args.to:
         raise UsageError("--format imap needs --to imap://USER@HOST[:PORT]/FOLDER")
@@ -367,7 +367,7 @@ def cmd_export_imap(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from webui.server import ServeError, serve
+    from coi_archive.webui.server import ServeError, serve
 
     try:
         return serve(args.archive or default_archive_dir(), host=args.host, port=args.port,
@@ -383,7 +383,7 @@ def cmd_export_file(args: argparse.Namespace) -> int:
     import os
     from pathlib import Path
 
-    import export
+    from coi_archive import export
 
     if not args.chat_id and args.chat and len(args.chat) == 1:
         args.chat_id = args.chat[0]

@@ -20,8 +20,8 @@ pd = pytest.importorskip("pandas")
 pa = pytest.importorskip("pyarrow")
 pq = pytest.importorskip("pyarrow.parquet")
 
-from index import Archive  # noqa: E402  (the notebook entry point)
-from index.analytics import CHAT_KINDS, COLUMNS, MESSAGE_KINDS, TABLES, format_report  # noqa: E402
+from coi_archive.index import Archive  # noqa: E402  (the notebook entry point)
+from coi_archive.index.analytics import CHAT_KINDS, COLUMNS, MESSAGE_KINDS, TABLES, format_report  # noqa: E402
 from tests.cli_helpers import (  # noqa: E402
     REPO_ROOT, cli, decrypted_files_by_mid, load_ground_truth, norm_mid, parse_file,
 )
@@ -408,7 +408,7 @@ def test_stats_cli(samples):
 
 
 def test_parquet_round_trip(corpus, tmp_path):
-    from export.analysis import write_tables
+    from coi_archive.export.analysis import write_tables
 
     counts = write_tables(corpus, tmp_path / "pq", "parquet")
     assert set(counts) == set(TABLES)
@@ -436,7 +436,7 @@ def test_parquet_round_trip(corpus, tmp_path):
 
 def test_parquet_readable_by_duckdb(corpus, tmp_path):
     duckdb = pytest.importorskip("duckdb")
-    from export.analysis import write_tables
+    from coi_archive.export.analysis import write_tables
 
     write_tables(corpus, tmp_path, "parquet")
     con = duckdb.connect()
@@ -450,7 +450,7 @@ def test_parquet_readable_by_duckdb(corpus, tmp_path):
 
 
 def test_csv_tables(samples, tmp_path):
-    from export.analysis import write_tables
+    from coi_archive.export.analysis import write_tables
 
     counts = write_tables(samples, tmp_path, "csv", chats=[S_DM])
     back = pd.read_csv(tmp_path / "messages.csv")
@@ -502,7 +502,7 @@ def test_synthetic_catalog(tmp_path):
         assert len(msgs) == 3000
         assert_documented_dtypes("messages", msgs)
         # batches of 1,000 rows: the concatenation keeps dtypes and order
-        import index.analytics as analytics
+        import coi_archive.index.analytics as analytics
 
         old, analytics._BATCH = analytics._BATCH, 1000
         try:
@@ -524,8 +524,8 @@ HOST = {"Host": "127.0.0.1:8080"}
 
 
 def test_analytics_pages(corpus):
-    from webui import create_app
-    from webui.security import CSP
+    from coi_archive.webui import create_app
+    from coi_archive.webui.security import CSP
 
     app = create_app(corpus.root)
     try:
@@ -560,7 +560,7 @@ def test_readme_documents_every_column():
 
 def test_analytics_pages_escape_hostile_names(tmp_path_factory):
     from tests.test_webui_support import make_xss_mailbox
-    from webui import create_app
+    from coi_archive.webui import create_app
 
     base = tmp_path_factory.getbasetemp()
     maildir = base / "analytics-xss-maildir"

@@ -12,14 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from ingest.decode import decode
-from ingest.dialects import coi, coi_early
-from ingest.dialects import microformats as mf
-from ingest.events import (
+from coi_archive.ingest.decode import decode
+from coi_archive.ingest.dialects import coi, coi_early
+from coi_archive.ingest.dialects import microformats as mf
+from coi_archive.ingest.events import (
     Attachment, ChatRef, ContactState, Delete, Edit, Envelope, GroupInfo, MemberLeft, Pin,
     PollVote, Post, Reaction, Receipt,
 )
-from ingest.mime import ParsedMail
+from coi_archive.ingest.mime import ParsedMail
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 COI_DIR = SAMPLES / "coi"

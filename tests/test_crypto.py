@@ -607,7 +607,7 @@ def test_legacy_pgp_mime_and_signature_verdicts(tmp_path):
 
 
 def test_securejoin_password_from_qr():
-    from ingest.crypto import securejoin_password
+    from coi_archive.ingest.crypto import securejoin_password
 
     qr = events("securejoin_contact")[0]["qr"]
     inviter = events("securejoin_contact")[0]["inviter"]
@@ -619,7 +619,7 @@ def test_securejoin_password_from_qr():
 
 
 def test_autocrypt_fingerprint_matches_key_files():
-    from ingest.autocrypt import keydata_fingerprint
+    from coi_archive.ingest.autocrypt import keydata_fingerprint
 
     for user, path in PUBLIC_KEYS.items():
         lines = path.read_text().splitlines()

@@ -187,7 +187,7 @@ def test_backup_group_history(alone):
 
 def test_backup_attachment_bytes_are_kept(alone, tmp_path):
     """The attachment of a backup record is stored byte-exact in the archive."""
-    from index.api import Archive as Api
+    from coi_archive.index.api import Archive as Api
 
     user, arch = alone
     with tarfile.open(BACKUPS[user]) as tar:
@@ -259,7 +259,7 @@ def test_maildir_plus_backup(tmp_path, user):
             ours = after.message(m["message_id"])
             if norm_mid(m["message_id"]) in held:
                 assert ours["dialect"] != "dcbackup"  # the mail copy stays canonical
-    from index.api import Archive as Api
+    from coi_archive.index.api import Archive as Api
 
     with Api.open(arch.path, readonly=True) as api:
         for mid in sorted(backup_mids)[:20]:

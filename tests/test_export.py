@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-import export
-from index.api import Archive
+from coi_archive import export
+from coi_archive.index.api import Archive
 from tests.cli_helpers import cli
 from tests.test_webui_support import (
     CORPUS, SAMPLE_COI_DM, SAMPLE_DM, SAMPLE_GROUP, SAMPLES, build_archive, make_xss_mailbox,

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from index.fulltext import (
+from coi_archive.index.fulltext import (
     HighlightTerms,
     SearchDoc,
     WhooshEngine,

@@ -23,8 +23,8 @@ from pathlib import Path
 
 import pytest
 
-from index.api import Archive as Arc
-from ingest.imap import ImapError, is_loopback, parse_url, read_password
+from coi_archive.index.api import Archive as Arc
+from coi_archive.ingest.imap import ImapError, is_loopback, parse_url, read_password
 from tests import imapserver
 from tests.cli_helpers import DC_DEV, DC_DEV_ACCOUNTS, Archive, assert_clean_error, cli, norm_mid
 from tests.imapserver import Dovecot, DropProxy, maildir_folders, maildir_messages, seed

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-import index.api as api
-import index.decodepool as decodepool
-from index.api import Archive
+import coi_archive.index.api as api
+import coi_archive.index.decodepool as decodepool
+from coi_archive.index.api import Archive
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 QUERIES = ["garden", "from:anna", "is:edited", "kind:image", "\"day pass\"", "is:mail", "Grüße"]
@@ -40,7 +40,7 @@ def test_parallel_paths_give_the_same_archive(tmp_path, monkeypatch):
     monkeypatch.setattr(api, "PARALLEL_FTS_CHATS", 1)
     monkeypatch.setattr(api.FulltextFeed, "finish", spy)
     monkeypatch.setattr(decodepool, "PARALLEL_MIN", 2)
-    monkeypatch.setattr("index.intake.DECODE_BATCH", 8)
+    monkeypatch.setattr("coi_archive.index.intake.DECODE_BATCH", 8)
     parallel = _build(tmp_path / "parallel")
 
     assert used == [True], "the forked indexer was not used or failed"

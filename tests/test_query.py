@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from index.query import (
+from coi_archive.index.query import (
     And,
     ChatKind,
     DateRange,

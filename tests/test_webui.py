@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from index.api import Archive
+from coi_archive.index.api import Archive
 from tests.test_webui_support import (
     BIG_CHAT, CORPUS, CORPUS_HIKE, SAMPLE_COI_DM, SAMPLE_DM, SAMPLE_GROUP, SAMPLES, build_archive,
     make_big_chat, make_xss_mailbox,
 )
-from webui import create_app
-from webui.security import CSP, basic_auth_header
+from coi_archive.webui import create_app
+from coi_archive.webui.security import CSP, basic_auth_header
 
 HOST = {"Host": "127.0.0.1:8080"}
 

@@ -31,7 +31,7 @@ _built: dict[str, Path] = {}
 
 def build_archive(name: str, base: Path, *sources: Path) -> Path:
     """Ingest sources into ``base/name`` once per test session."""
-    from index.api import Archive
+    from coi_archive.index.api import Archive
 
     if name in _built:
         return _built[name]
@@ -202,7 +202,7 @@ def live_server(archive_dir: Path, **kwargs) -> Iterator[str]:
     base URL and stops the server afterwards."""
     from werkzeug.serving import make_server
 
-    from webui import create_app
+    from coi_archive.webui import create_app
 
     app = create_app(archive_dir, **kwargs)
     server = make_server("127.0.0.1", 0, app, threaded=True)

@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Callable, Iterator
 
-from ingest.decode import Decryptor
-from ingest.mime import sha256_hex
-from ingest.sources import Candidate, Source, SourceError
+from coi_archive.ingest.decode import Decryptor
+from coi_archive.ingest.mime import sha256_hex
+from coi_archive.ingest.sources import Candidate, Source, SourceError
 
 from .decodepool import Decoded, DecodePool
 from .wire import refresh

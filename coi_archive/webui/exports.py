@@ -7,8 +7,8 @@ import tempfile
 
 from flask import Blueprint, abort, current_app, request, send_file
 
-import export
-from index.api import ArchiveError
+from coi_archive import export
+from coi_archive.index.api import ArchiveError
 
 from .chats import _chosen_me
 from .state import archive

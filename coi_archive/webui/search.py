@@ -9,7 +9,7 @@ from typing import Any
 
 from flask import Blueprint, current_app, jsonify, render_template, request, url_for
 
-from export import render
+from coi_archive.export import render
 
 from .chats import int_arg
 from .state import archive, chat_index, display_name

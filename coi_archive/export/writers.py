@@ -21,7 +21,7 @@ import zipfile
 from datetime import datetime, timezone
 from typing import Any, BinaryIO, Iterator
 
-from index.api import Archive, ArchiveError
+from coi_archive.index.api import Archive, ArchiveError
 
 from .selection import Selection
 

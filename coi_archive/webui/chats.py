@@ -6,8 +6,8 @@ from typing import Any
 
 from flask import Blueprint, Response, abort, current_app, g, jsonify, make_response, redirect, render_template, request, url_for
 
-from export import render
-from index.api import ArchiveError
+from coi_archive.export import render
+from coi_archive.index.api import ArchiveError
 
 from . import security
 from .state import all_chats, archive, chat_index, display_name, names, ranking, state, unread

@@ -23,14 +23,14 @@ from typing import Any
 from flask import Flask, g, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
-from export import render
+from coi_archive.export import render
 
 from . import security
 from .state import UIState
 
 __all__ = ["create_app"]
 
-BLUEPRINTS = ("webui.chats", "webui.search", "webui.contacts", "webui.exports", "webui.analytics")
+BLUEPRINTS = tuple(f"coi_archive.webui.{name}" for name in ("chats", "search", "contacts", "exports", "analytics"))
 
 
 def create_app(archive_dir: str | os.PathLike, *, password: str | None = None, token: str | None = None,

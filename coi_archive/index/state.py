@@ -8,7 +8,7 @@ import json
 import sqlite3
 from typing import Any, Callable, Iterable
 
-from ingest.events import CONTROL_TYPES, ContactState, envelope_from_json
+from coi_archive.ingest.events import CONTROL_TYPES, ContactState, envelope_from_json
 
 from .chatids import kind_of
 from .fold import ChatFold, Wire, fold_chat

@@ -78,7 +78,7 @@ from whoosh.matching import ListMatcher, NullMatcher
 from whoosh.reading import SegmentReader
 from whoosh.writing import CLEAR, NO_MERGE, OPTIMIZE
 
-from index import query as q
+from coi_archive.index import query as q
 
 __all__ = [
     "SearchDoc",

@@ -30,8 +30,8 @@ from typing import Any, Sequence
 
 from flask import Blueprint, abort, jsonify, render_template
 
-from index.api import ArchiveError
-from index.api import parse_iso
+from coi_archive.index.api import ArchiveError
+from coi_archive.index.api import parse_iso
 
 from .state import all_chats, archive, chat_index, display_name, state
 
@@ -382,12 +382,12 @@ def _groups_chart(rep: dict[str, Any]) -> dict[str, Any]:
 
 
 def _duration(seconds: float | None) -> str:
-    from index.analytics import human_duration
+    from coi_archive.index.analytics import human_duration
 
     return human_duration(seconds)
 
 
 def _size(n: int | float) -> str:
-    from index.analytics import human_bytes
+    from coi_archive.index.analytics import human_bytes
 
     return human_bytes(n)

@@ -16,8 +16,8 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Iterator
 
-from ingest.decode import Decryptor, decode_any
-from ingest.events import envelope_to_json
+from coi_archive.ingest.decode import Decryptor, decode_any
+from coi_archive.ingest.events import envelope_to_json
 
 from .catalog import compress
 

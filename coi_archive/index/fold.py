@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ingest.events import (
+from coi_archive.ingest.events import (
     ContactState, Delete, Edit, EphemeralTimer, Envelope, GroupAvatar, GroupDescription,
     GroupInfo, GroupRenamed, MemberAdded, MemberLeft, MemberRemoved, Pin, PollVote, Post,
     Reaction, Receipt,

@@ -27,7 +27,7 @@ from urllib.parse import quote
 import nh3
 from markupsafe import Markup, escape
 
-from index.api import parse_iso
+from coi_archive.index.api import parse_iso
 
 TEMPLATES = Path(__file__).parent / "templates"
 CHAT_CSS = TEMPLATES / "chat.css"

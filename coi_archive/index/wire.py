@@ -17,7 +17,7 @@ import json
 import sqlite3
 from typing import Iterable
 
-from ingest.events import (
+from coi_archive.ingest.events import (
     CONTROL_TYPES, GROUP_TYPES, ContactState, Envelope, GroupInfo, Post, envelope_from_json,
 )
 

@@ -1,7 +1,7 @@
 """The archive: catalog, fold, full-text index and the public API.
 
-``from index import Archive`` is ``index.api.Archive`` (imported on first
-use, so ``import index.catalog`` stays light).
+``from coi_archive.index import Archive`` is ``coi_archive.index.api.Archive``
+(imported on first use, so ``import coi_archive.index.catalog`` stays light).
 """
 
 from __future__ import annotations
@@ -16,4 +16,4 @@ def __getattr__(name: str) -> Any:
         from . import api
 
         return getattr(api, name)
-    raise AttributeError(f"module 'index' has no attribute {name!r}")
+    raise AttributeError(f"module 'coi_archive.index' has no attribute {name!r}")

@@ -32,10 +32,10 @@ from email.parser import BytesHeaderParser
 from email import policy
 from typing import Callable, Iterable
 
-from ingest.imap import (
+from coi_archive.ingest.imap import (
     CONNECTION_ERRORS, META_CHUNK, ImapError, ImapInterrupted, ImapOptions, Session, parse_url,
 )
-from index.api import Archive
+from coi_archive.index.api import Archive
 
 Progress = Callable[[int, str], None]
 

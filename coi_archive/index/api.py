@@ -19,10 +19,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-from ingest.decode import Decryptor, decode_any
-from ingest.events import envelope_to_json
-from ingest.mime import find_part, leaves, parse_bytes, part_bytes, part_text
-from ingest.sources import Source, SourceError, discover
+from coi_archive.ingest.decode import Decryptor, decode_any
+from coi_archive.ingest.events import envelope_to_json
+from coi_archive.ingest.mime import find_part, leaves, parse_bytes, part_bytes, part_text
+from coi_archive.ingest.sources import Source, SourceError, discover
 
 from .catalog import CatalogError, connect, decompress
 from .fulltext import SearchDoc, WhooshEngine
@@ -557,7 +557,7 @@ class Archive:
         for att in msg["attachments"]:
             if att.get("part") == part:
                 if part == "blob":  # a Delta Chat backup record keeps the file itself
-                    from ingest.dcbackup import blob_bytes
+                    from coi_archive.ingest.dcbackup import blob_bytes
 
                     found = blob_bytes(self.raw(message_id))
                     if found is None:

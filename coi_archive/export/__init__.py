@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 from typing import BinaryIO
 
-from index.api import Archive
+from coi_archive.index.api import Archive
 
 from .html import write_html
 from .selection import ExportError, Part, Selection, parse_bound, select_chat, select_search

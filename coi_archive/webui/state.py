@@ -10,8 +10,8 @@ from typing import Any, Callable
 
 from flask import current_app, g
 
-from export import render
-from index.api import Archive
+from coi_archive.export import render
+from coi_archive.index.api import Archive
 
 
 class ArchivePool:

@@ -67,7 +67,7 @@ def _iso(value: Any) -> str | None:
 
 
 def _schema_doc(tables: dict[str, Any]) -> dict[str, Any]:
-    from index.analytics import COLUMNS
+    from coi_archive.index.analytics import COLUMNS
 
     doc: dict[str, Any] = {}
     for name, table in tables.items():

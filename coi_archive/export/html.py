@@ -14,7 +14,7 @@ from typing import Any, BinaryIO
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from index.api import Archive, ArchiveError
+from coi_archive.index.api import Archive, ArchiveError
 
 from . import render
 from .selection import Selection

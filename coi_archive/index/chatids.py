@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import re
 
-from ingest.events import ChatRef
+from coi_archive.ingest.events import ChatRef
 
 PREFIX = {"group": "grp", "direct": "dm", "self": "self", "mailinglist": "list", "mail": "mail"}
 KIND = {v: k for k, v in PREFIX.items()}
