@@ -55,9 +55,6 @@ class MigrationReport:
     errors: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
-    def as_dict(self) -> dict:
-        return dict(self.__dict__)
-
 
 def crlf(raw: bytes) -> bytes:
     """The bytes as IMAP carries them: every bare LF becomes CRLF."""

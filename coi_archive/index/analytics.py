@@ -737,12 +737,6 @@ def _rate(part: int, whole: int) -> float:
     return round(part / whole, 4) if whole else 0.0
 
 
-def _seconds(value: Any) -> float | None:
-    if value is None or pd.isna(value):
-        return None
-    return round(pd.Timedelta(value).total_seconds(), 3)
-
-
 def _date_counts(dates: pd.Series, floor: str) -> dict[str, int]:
     if dates.empty:
         return {}

@@ -27,10 +27,3 @@ def chat_id(ref: ChatRef) -> str:
 
 def kind_of(chat_id: str) -> str:
     return KIND.get(chat_id.split("-", 1)[0], "mail")
-
-
-def group_id_of(chat_id: str, ref: ChatRef | None) -> str | None:
-    """The wire group id of a group chat (``None`` for ad-hoc groups)."""
-    if ref is not None and ref.kind == "group" and not ref.key.startswith("adhoc:"):
-        return ref.key
-    return None

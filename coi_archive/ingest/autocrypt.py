@@ -141,18 +141,6 @@ def header_events(pm: ParsedMail, gossip: bool = True) -> list[ContactState]:
     return out
 
 
-def keydata_blobs(pm: ParsedMail) -> list[bytes]:
-    """The binary public keys in the Autocrypt and gossip headers (used as
-    signer certificates when verifying signatures)."""
-    out: list[bytes] = []
-    for name in ("Autocrypt", "Autocrypt-Gossip"):
-        for value in raw_header_all(pm.msg, name):
-            data = key_bytes(parse_header(value).get("keydata", ""))
-            if data:
-                out.append(data)
-    return out
-
-
 def merge(events: tuple, keys: list[ContactState]) -> tuple:
     """``events`` plus the key events not already among them."""
     out = list(events)

@@ -67,9 +67,6 @@ def is_maildir(path: Path) -> bool:
     return path.is_dir() and (path / "cur").is_dir() and (path / "new").is_dir()
 
 
-_MBOX_SUFFIXES = (".mbox", ".mbx", ".mbox.gz", ".mbox.bz2", ".gz", ".bz2")
-
-
 def sniff_file(path: Path) -> str | None:
     """mbox, eml, or None for a file that is neither."""
     name = path.name.lower()

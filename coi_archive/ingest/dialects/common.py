@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from email.message import Message
 
 from ..events import Attachment, ChatRef, ContactState, Reaction, Receipt
-from ..mime import Leaf, ParsedMail, decode_words, header, msgid, part_bytes, part_text
+from ..mime import Leaf, ParsedMail, msgid, part_bytes, part_text
 
 _TAG_RE = re.compile(r"<[^>]+>")
 _SCRIPT_RE = re.compile(r"<(script|style)\b.*?</\1\s*>", re.I | re.S)
@@ -189,10 +189,6 @@ def adhoc_group(pm: ParsedMail, name: str | None) -> ChatRef:
     """A group without an id: identified by its member set."""
     members = pm.members()
     return ChatRef(kind="group", key="adhoc:" + " ".join(members), name=name, members=members)
-
-
-def text_header(pm: ParsedMail, name: str) -> str:
-    return decode_words(header(pm.msg, name))
 
 
 def _vcard_key_fingerprint(value: object) -> str | None:
