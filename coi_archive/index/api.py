@@ -36,9 +36,6 @@ from .wire import refresh
 #: Fold-and-index in two processes when an ingest dirtied this many chats.
 PARALLEL_FTS_CHATS = 200
 
-CHAT_KEYS = ("id", "kind", "name", "group_id", "members", "past_members", "message_count",
-             "first_date", "last_date", "encrypted")
-
 __all__ = ["Archive", "ArchiveError", "CatalogError", "SourceError", "default_archive_dir", "parse_iso"]
 
 
