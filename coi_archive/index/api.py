@@ -554,7 +554,7 @@ class Archive:
         for att in msg["attachments"]:
             if att.get("part") == part:
                 if part == "blob":  # a Delta Chat backup record keeps the file itself
-                    from coi_archive.ingest.dcbackup import blob_bytes
+                    from coi_archive.ingest.dialects.dcbackup import blob_bytes
 
                     found = blob_bytes(self.raw(message_id))
                     if found is None:

@@ -27,10 +27,8 @@ attachment's bytes (base64, with their SHA-256).  That document *is* the
 stored original: content-addressed like a mail, so an attachment from a
 backup is kept byte-exact inside the archive and ``verify`` covers it.
 
-:func:`decode_record` turns it into an :class:`Envelope` of dialect
-``dcbackup``, quality 1, ``message_id`` = the row's ``rfc724_mid``: when
-the same message also exists as mail (quality 2, decrypted 3) the mail copy
-is canonical and the backup record is one more copy of it.
+The record is decoded into events by its dialect,
+:mod:`coi_archive.ingest.dialects.dcbackup`, like a mail by its own.
 
 Not recoverable from a backup (documented limits): read receipts of other
 people (``msgs_mdns`` would need a wire Message-ID), the history of others'
@@ -49,33 +47,20 @@ import sqlite3
 import tarfile
 import tempfile
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
-from .events import (
-    Attachment, ChatRef, ContactState, Delete, Edit, Envelope, EphemeralTimer, GroupAvatar,
-    GroupDescription, GroupRenamed, MemberAdded, MemberLeft, MemberRemoved, Post, Provenance,
-    Reaction,
+from .dialects.dcbackup import (
+    CONTACT_DEVICE, CONTACT_INFO, CONTACT_SELF, FORMAT, RECORD_VERSION, SYS_ADDED, SYS_AVATAR,
+    SYS_REMOVED, SYS_RENAMED, SYS_TIMER, TRASH_CHAT, norm_mid,
 )
-from .mime import sha256_hex
+from .events import Provenance
 from .sources import Candidate, Source, SourceError
 
-FORMAT = "dcbackup-json"
 DB_NAME = "dc_database_backup.sqlite"
 BLOB_DIR = "blobs_backup/"
 #: Delta Chat database versions this reader was tested with (core 2.65).
 TESTED_DBVERSIONS = frozenset({169})
-RECORD_VERSION = 1
-
-# Delta Chat constants (chatmail/core src/constants.rs, src/mimeparser.rs)
-CHAT_SINGLE, CHAT_GROUP, CHAT_MAILINGLIST, CHAT_OUT_BROADCAST, CHAT_IN_BROADCAST = 100, 120, 140, 160, 165
-TRASH_CHAT = 3
-CONTACT_SELF, CONTACT_INFO, CONTACT_DEVICE = 1, 2, 5
-VIEW_KIND = {10: "text", 20: "image", 21: "image", 23: "sticker", 40: "audio", 41: "audio",
-             50: "video", 60: "file", 80: "file", 90: "contact"}
-SYS_RENAMED, SYS_AVATAR, SYS_ADDED, SYS_REMOVED, SYS_TIMER, SYS_DESCRIPTION = 2, 3, 4, 5, 10, 70
-_PENCIL = "\u270f\ufe0f"
 
 
 # --------------------------------------------------------------------------
@@ -247,13 +232,6 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _norm_mid(value: str | None) -> str:
-    v = (value or "").strip()
-    if v.startswith("<") and ">" in v:
-        v = v[1:v.index(">")]
-    return v.strip()
-
-
 class _Db:
     """The tables a record needs, loaded once per backup."""
 
@@ -316,10 +294,10 @@ class _Db:
             if r["ephemeral_timer"]:
                 self.timer_values.setdefault(r["chat_id"], []).append((r["timestamp"], r["ephemeral_timer"]))
             if "I" in p and "q" in p:  # an own edit: its quote is the text before it
-                self.edit_quotes.setdefault(_norm_mid(p["I"]), p["q"])
+                self.edit_quotes.setdefault(norm_mid(p["I"]), p["q"])
             if (r["hidden"] and r["from_id"] != CONTACT_SELF and not r["txt"] and r["chat_id"] != TRASH_CHAT
                     and r["mime_in_reply_to"] and not cmd and "I" not in p and "M" not in p):
-                self.last_reaction_row[(r["from_id"], _norm_mid(r["mime_in_reply_to"]))] = r["id"]
+                self.last_reaction_row[(r["from_id"], norm_mid(r["mime_in_reply_to"]))] = r["id"]
 
     # facts about one row ------------------------------------------------
 
@@ -433,7 +411,7 @@ def _record(db: _Db, backup: _OpenBackup, row: sqlite3.Row, missing: list[str]) 
     mid = row["rfc724_mid"]
     if mid in db.edit_quotes:
         facts["text_before_edits"] = db.edit_quotes[mid]
-    target = _norm_mid(row["mime_in_reply_to"])
+    target = norm_mid(row["mime_in_reply_to"])
     if db.last_reaction_row.get((row["from_id"], target)) == row["id"]:
         target_id = db.id_of_mid.get(target)
         facts["reaction"] = {"target": target,
@@ -492,187 +470,4 @@ def candidates(source: Source, state: dict) -> Iterator[Candidate]:
         raise SourceError("; ".join(problems))
 
 
-# --------------------------------------------------------------------------
-# Decoding a record
-# --------------------------------------------------------------------------
-
-
-def _iso(ts: int | None) -> str | None:
-    if not ts:
-        return None
-    return datetime.fromtimestamp(int(ts), timezone.utc).isoformat()
-
-
-def _members_at(members: list[dict[str, Any]], ts: int) -> tuple[str, ...]:
-    """Who was in the chat at ``ts``.  The database keeps only the latest
-    add and remove time of each member: a current member was in except
-    between a removal and the later re-add; a past member until removed."""
-    out = set()
-    for m in members:
-        add, rem = m["add_ts"], m["remove_ts"]
-        if not m["addr"]:
-            continue
-        if rem <= add:
-            if rem == 0 or not (rem <= ts < add):
-                out.add(m["addr"])
-        elif ts < rem:
-            out.add(m["addr"])
-    return tuple(sorted(out))
-
-
-def _chat_ref(rec: dict[str, Any], ts: int, cmd: int) -> ChatRef | None:
-    chat = rec["facts"].get("chat")
-    if not chat:
-        return None
-    me = rec["facts"]["account"]["addr"]
-    ctype = chat["type"]
-    if ctype == CHAT_SINGLE:
-        if chat["param"].get("K") == "1":
-            return ChatRef(kind="self", key=me, members=(me,))
-        others = [m["addr"] for m in chat["members"] if m["addr"] and m["addr"] != me]
-        if not others:
-            return ChatRef(kind="self", key=me, members=(me,))
-        pair = tuple(sorted({me, others[0]}))
-        return ChatRef(kind="direct", key=" ".join(pair), members=pair)
-    if ctype == CHAT_MAILINGLIST:
-        key = chat["grpid"] or chat["name"]
-        return ChatRef(kind="mailinglist", key=key.strip().lower(), name=chat["name"] or None)
-    members = _members_at(chat["members"], ts)
-    name = rec["facts"].get("rename_new") if cmd == SYS_RENAMED else chat.get("name_at") or chat["name"]
-    if chat["grpid"]:
-        return ChatRef(kind="group", key=chat["grpid"], name=name or None, members=members)
-    # an ad-hoc group (no group id): the database chat is the identity, so
-    # the key is stable across its messages (everyone ever in it + its name)
-    everyone = sorted({m["addr"] for m in chat["members"] if m["addr"]})
-    return ChatRef(kind="group", key="adhoc:" + " ".join(everyone) + " | " + chat["name"],
-                   name=name or None, members=members)
-
-
-def _events(rec: dict[str, Any], row: dict[str, Any], p: dict[str, str], cmd: int,
-            sender: str) -> tuple[list, list[str]]:
-    facts = rec["facts"]
-    defects: list[str] = []
-    if facts.get("chat") is None:
-        return [], defects
-    if "I" in p:
-        text = row["txt"] or ""
-        text = text[len(_PENCIL):] if text.startswith(_PENCIL) else text.lstrip("\u270f")
-        return [Edit(target=_norm_mid(p["I"]), text=text.strip())], defects
-    if "M" in p:
-        return [Delete(target=_norm_mid(t)) for t in p["M"].split() if t], defects
-    if p.get("x") == "1":
-        return [Reaction(target=_norm_mid(row["mime_in_reply_to"]), emoji=(row["txt"] or "").strip())], defects
-    if "reaction" in facts:
-        r = facts["reaction"]
-        return [Reaction(target=r["target"], emoji=r["emoji"])], defects
-    member = (facts.get("member") or {}).get("addr") or (p.get("E", "").lower() if "@" in p.get("E", "") else "")
-    if cmd == SYS_RENAMED:
-        return [GroupRenamed(old_name=p.get("E") or facts.get("rename_old") or None,
-                             new_name=facts.get("rename_new") or "")], defects
-    if cmd == SYS_AVATAR:
-        return [GroupAvatar(filename=facts.get("avatar_after"))], defects
-    if cmd == SYS_ADDED and member:
-        return [MemberAdded(member=member)], defects
-    if cmd == SYS_REMOVED and member:
-        return [MemberLeft(member=member) if member == sender else MemberRemoved(member=member)], defects
-    if cmd == SYS_TIMER:
-        return [EphemeralTimer(seconds=int(facts.get("timer_after") or 0))], defects
-    if cmd == SYS_DESCRIPTION:
-        return [GroupDescription(text=facts["chat"].get("description") or "")], defects
-    if cmd or row["hidden"]:
-        return [], defects  # SecureJoin, sync, webxdc updates...: protocol traffic
-    return _post(rec, row, p, defects), defects
-
-
-def _post(rec: dict[str, Any], row: dict[str, Any], p: dict[str, str], defects: list[str]) -> list:
-    from .dialects.common import vcard_contacts
-
-    facts = rec["facts"]
-    vtype = row["type"]
-    attachments: list[Attachment] = []
-    contacts: list[ContactState] = []
-    blob = facts.get("blob")
-    if blob:
-        filename = p.get("v") or blob["name"]
-        mime = p.get("m") or "application/octet-stream"
-        if blob.get("missing"):
-            defects.append(f"BlobMissing:{blob['name']}")
-        else:
-            attachments.append(Attachment(filename=filename, mime=mime, size=blob["size"],
-                                          sha256=blob["sha256"], part="blob"))
-            if vtype == 90 or mime in ("text/vcard", "text/x-vcard"):
-                contacts = vcard_contacts(base64.b64decode(blob["base64"]))
-    location = facts.get("location")
-    kind = VIEW_KIND.get(vtype, "text")
-    text = facts.get("text_before_edits", row["txt"] or "")
-    if kind == "text" and location and not text.strip():
-        kind = "location"
-    quote = p.get("q")
-    duration = p.get("d", "")
-    post = Post(
-        text=text.strip(),
-        kind=kind,
-        quote=quote,
-        reply_to=_norm_mid(row["mime_in_reply_to"]) or None if quote else None,
-        forwarded="a" in p,
-        attachments=tuple(attachments),
-        location=(location["lat"], location["lon"]) if location else None,
-        voice=vtype == 41,
-        duration_ms=int(duration) if duration.isdigit() else None,
-        contact=contacts[0] if contacts else None,
-    )
-    return [post, *contacts]
-
-
-def decode_record(raw: bytes) -> Envelope:
-    """A ``dcbackup-json`` record -> Envelope.  Never raises."""
-    sha = sha256_hex(raw)
-    try:
-        rec = json.loads(raw.decode("utf-8"))
-        row, p = rec["row"], rec["param"]
-        facts = rec["facts"]
-        mid = _norm_mid(row["rfc724_mid"])
-        ts = int(row.get("timestamp_sent") or 0) or int(row.get("timestamp") or 0)
-        cmd = int(p["S"]) if str(p.get("S", "")).isdigit() else 0
-        sender = facts["sender"]["addr"]
-        chat = _chat_ref(rec, int(row.get("timestamp") or 0), cmd)
-        events, defects = _events(rec, row, p, cmd, sender)
-        recipients: tuple[str, ...] = ()
-        if chat is not None:
-            recipients = tuple(m for m in chat.members if m != sender)
-        refs = tuple(_norm_mid(r) for r in (row.get("mime_references") or "").split() if _norm_mid(r))
-        return Envelope(
-            message_id=mid or f"sha256-{sha[:40]}@coi-archive.invalid",
-            sha256=sha,
-            dialect="dcbackup",
-            date=_iso(ts),
-            sender=sender,
-            sender_name=facts["sender"].get("name") or "",
-            recipients=recipients,
-            subject=row.get("subject") or "",
-            in_reply_to=_norm_mid(row.get("mime_in_reply_to")) or None,
-            references=refs,
-            chat=chat,
-            events=tuple(events),
-            encrypted=p.get("c") == "1",
-            quality=1,
-            defects=tuple(defects),
-        )
-    except Exception as exc:  # a damaged record is kept, never dropped
-        return Envelope(message_id=f"sha256-{sha[:40]}@coi-archive.invalid", sha256=sha,
-                        dialect="unparseable", quality=0, defects=(f"DcBackupRecord:{type(exc).__name__}",))
-
-
-def blob_bytes(raw: bytes) -> tuple[str, bytes] | None:
-    """(file name, bytes) of the attachment kept in a record."""
-    try:
-        blob = json.loads(raw.decode("utf-8"))["facts"].get("blob")
-    except (ValueError, KeyError, UnicodeDecodeError):
-        return None
-    if not blob or blob.get("missing"):
-        return None
-    return blob["name"], base64.b64decode(blob["base64"])
-
-
-__all__ = ["FORMAT", "TESTED_DBVERSIONS", "candidates", "check", "decode_record", "looks_like_backup",
-           "parse_params", "blob_bytes"]
+__all__ = ["TESTED_DBVERSIONS", "candidates", "check", "looks_like_backup", "parse_params"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Callable
 
 from . import autocrypt
-from .dialects import coi, coi_early, deltachat, encrypted, mail
+from .dialects import coi, coi_early, dcbackup, deltachat, encrypted, mail
 from .events import Envelope
 from .mime import ParsedMail, sha256_hex
 
@@ -46,18 +46,9 @@ def decode(raw: bytes, decryptor: Decryptor | None = None) -> Envelope:
     return autocrypt.with_key_events(decode_parsed(pm), pm)
 
 
-#: Decoders for stored formats other than rfc822 (registered by their
-#: source modules, e.g. Delta Chat backups).
-FORMATS: dict[str, Callable[[bytes], Envelope]] = {}
-
-
-def _register_formats() -> None:
-    from . import dcbackup
-
-    FORMATS[dcbackup.FORMAT] = dcbackup.decode_record
-
-
-_register_formats()
+#: Decoders for stored formats other than rfc822 (records written by
+#: readers other than mail, e.g. Delta Chat backups).
+FORMATS: dict[str, Callable[[bytes], Envelope]] = {dcbackup.FORMAT: dcbackup.decode_record}
 
 
 def decode_any(raw: bytes, fmt: str = "rfc822", decryptor: Decryptor | None = None) -> Envelope:
