@@ -1,5 +1,5 @@
 """The web UI: a Flask application factory with one blueprint per room
-(chats, search, contacts, exports, analytics: :data:`BLUEPRINTS`).  Pages
+(chats, search, contacts, exports, analytics, stats: :data:`BLUEPRINTS`).  Pages
 are rendered on the server with Jinja2; a small static script
 (``static/app.js``) adds instant filtering and endless scrolling where it
 pays off, and every page works without it.  Every page
@@ -30,7 +30,7 @@ from .state import UIState
 
 __all__ = ["create_app"]
 
-BLUEPRINTS = tuple(f"coi_archive.webui.{name}" for name in ("chats", "search", "contacts", "exports", "analytics"))
+BLUEPRINTS = tuple(f"coi_archive.webui.{name}" for name in ("chats", "search", "contacts", "exports", "analytics", "stats"))
 
 
 def create_app(archive_dir: str | os.PathLike, *, password: str | None = None, token: str | None = None,

@@ -10,7 +10,7 @@ from coi_archive.export import render
 from coi_archive.index.api import ArchiveError
 
 from . import security
-from .state import all_chats, archive, chat_index, display_name, names, ranking, state, unread
+from .state import all_chats, archive, display_name, names, ranking, state, unread
 
 bp = Blueprint("chats", __name__)
 
@@ -335,18 +335,3 @@ def chat_css():
     resp = Response(render.CHAT_CSS.read_bytes(), mimetype="text/css")
     resp.headers["Cache-Control"] = "private, max-age=3600"
     return resp
-
-
-# --------------------------------------------------------------------------
-# Statistics
-# --------------------------------------------------------------------------
-
-
-@bp.get("/stats")
-def stats():
-    return render_template("stats.html", stats=archive().stats(), chats=len(chat_index()))
-
-
-@bp.get("/api/stats")
-def api_stats():
-    return jsonify(archive().stats())
