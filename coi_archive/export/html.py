@@ -12,12 +12,17 @@ import base64
 from datetime import datetime
 from typing import Any, BinaryIO
 
+from pathlib import Path
+
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from coi_archive import present
 from coi_archive.index.api import Archive, ArchiveError
 
-from . import render
 from .selection import Selection
+
+#: ``export.html``; the chat macros it imports come from :mod:`coi_archive.present`.
+TEMPLATES = Path(__file__).parent / "templates"
 
 #: Images larger than this are not embedded (listed as files instead).
 MAX_INLINE_IMAGE = 2 * 1024 * 1024
@@ -30,14 +35,14 @@ _env: Environment | None = None
 def environment() -> Environment:
     global _env
     if _env is None:
-        env = Environment(loader=FileSystemLoader(str(render.TEMPLATES)),
+        env = Environment(loader=FileSystemLoader([str(TEMPLATES), str(present.TEMPLATES)]),
                           autoescape=select_autoescape(default=True, default_for_string=True))
-        env.filters.update(render.JINJA_FILTERS)
+        env.filters.update(present.JINJA_FILTERS)
         _env = env
     return _env
 
 
-class ExportLinks(render.Links):
+class ExportLinks(present.Links):
     """Images as data: URIs, replies as in-file anchors, nothing external."""
 
     def __init__(self, archive: Archive, exported_ids: set[str], images: bool = True):
@@ -54,34 +59,34 @@ class ExportLinks(render.Links):
             _name, _mime, data = self.archive.attachment(msg["message_id"], att["part"])
         except ArchiveError:
             return None
-        if not render.is_inline_image(att["mime"], data):
+        if not present.is_inline_image(att["mime"], data):
             return None
         self.budget -= len(data)
         return f"data:{att['mime']};base64,{base64.b64encode(data).decode('ascii')}"
 
     def message(self, message_id: str) -> str | None:
-        return "#" + render.anchor(message_id) if message_id in self.exported else None
+        return "#" + present.anchor(message_id) if message_id in self.exported else None
 
-    def html_body(self, msg: dict[str, Any]) -> render.CleanHtml | None:
+    def html_body(self, msg: dict[str, Any]) -> present.CleanHtml | None:
         try:
             html = self.archive.html_body(msg["message_id"])
         except ArchiveError:
             return None
-        return render.sanitize_html(html) if html else None
+        return present.sanitize_html(html) if html else None
 
 
 def write_html(archive: Archive, sel: Selection, out: BinaryIO, *, me: set[str] | None = None,
                images: bool = True) -> int:
-    names = render.name_map(archive.contacts())
-    ranking = render.owner_ranking(archive.chats())
+    names = present.name_map(archive.contacts())
+    ranking = present.owner_ranking(archive.chats())
     exported = {m["message_id"] for m in sel.messages()}
     links = ExportLinks(archive, exported, images=images)
     parts = []
     for part in sel.parts:
         reply_ids = {m["reply_to"] for m in part.messages if m.get("reply_to")} - exported
         replies = archive.messages(reply_ids) if reply_ids else {}
-        rows = render.build_rows(
-            part.messages, me=render.me_in_chat(part.chat, ranking, me or ()), names=names, links=links,
+        rows = present.build_rows(
+            part.messages, me=present.me_in_chat(part.chat, ranking, me or ()), names=names, links=links,
             replies=replies, mail_style=part.chat.get("kind") in ("mail", "mailinglist"))
         group = part.chat.get("kind") == "group"  # a 1:1 chat's "name" is just a subject
         parts.append({
@@ -94,6 +99,6 @@ def write_html(archive: Archive, sel: Selection, out: BinaryIO, *, me: set[str] 
         title=sel.title, parts=parts, names=names, links=links, scope=sel.scope,
         message_count=sel.message_count, exported=now.strftime("%Y-%m-%d %H:%M %Z"),
         tz=f"local time of the exporting machine ({now.strftime('%Z, UTC%z')})",
-        chat_css=render.CHAT_CSS.read_text(encoding="utf-8"))
+        chat_css=present.CHAT_CSS.read_text(encoding="utf-8"))
     out.write(html.encode("utf-8"))
     return sel.message_count

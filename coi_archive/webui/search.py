@@ -9,7 +9,7 @@ from typing import Any
 
 from flask import Blueprint, current_app, jsonify, render_template, request, url_for
 
-from coi_archive.export import render
+from coi_archive import present
 
 from .chats import int_arg
 from .state import archive, chat_index, display_name
@@ -54,9 +54,9 @@ def run_search() -> dict[str, Any]:
         out.append({
             "chat_id": h.chat_id, "chat_name": chat.get("name") or h.chat_id, "chat_kind": chat.get("kind"),
             "message_id": h.message_id, "sender": h.sender, "sender_name": display_name(h.sender),
-            "date": date, "snippet": h.snippet, "snippet_html": str(render.safe_snippet(h.snippet_html)),
+            "date": date, "snippet": h.snippet, "snippet_html": str(present.safe_snippet(h.snippet_html)),
             "url": url_for("chats.chat", chat_id=h.chat_id, at=h.message_id,
-                           _anchor=render.anchor(h.message_id)),
+                           _anchor=present.anchor(h.message_id)),
         })
 
     def facet(counter: Counter[str], field: str, label) -> list[dict[str, Any]]:
@@ -86,7 +86,7 @@ def search():
     if data["more"] and data["limit"] < current_app.config["MAX_SEARCH_LIMIT"]:
         more_url = url_for("search.search", q=data["query"], history=1 if data["history"] else None,
                            limit=min(max(data["limit"] * 4, 200), current_app.config["MAX_SEARCH_LIMIT"]))
-    return render_template("search.html", more_url=more_url, snippet=render.safe_snippet, **data)
+    return render_template("search.html", more_url=more_url, snippet=present.safe_snippet, **data)
 
 
 @bp.get("/api/search")

@@ -3,7 +3,7 @@ Policy, no sniffing, no framing, no referrer), access control (password or
 token) and the Host check against DNS rebinding.
 
 Mail is untrusted input.  Defence in depth: message text is escaped by the
-templates, mail HTML is sanitised with nh3 (:func:`export.render.sanitize_html`),
+templates, mail HTML is sanitised with nh3 (:func:`coi_archive.present.sanitize_html`),
 and the CSP below would still stop any script that slipped through (no
 inline script is allowed; our own JavaScript is a static file) and any
 remote image (``img-src 'self' data:``), unless the user asks to load the
@@ -16,7 +16,8 @@ import base64
 import hashlib
 import hmac
 import ipaddress
-from urllib.parse import urlencode
+import re
+from urllib.parse import quote, urlencode
 
 from flask import Flask, Response, g, redirect, request
 
@@ -50,6 +51,13 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def content_disposition(kind: str, filename: str) -> str:
+    """A Content-Disposition header value that is safe for any file name
+    (mail supplies it): an ASCII fallback plus the RFC 5987 UTF-8 name."""
+    ascii_name = re.sub(r"[^A-Za-z0-9._ -]", "_", filename).strip(" .") or "file"
+    return f"{kind}; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
 def _host_only(host_header: str) -> str:

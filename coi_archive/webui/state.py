@@ -10,7 +10,7 @@ from typing import Any, Callable
 
 from flask import current_app, g
 
-from coi_archive.export import render
+from coi_archive import present
 from coi_archive.index.api import Archive
 
 
@@ -143,11 +143,11 @@ def chat_index() -> dict[str, dict[str, Any]]:
 
 
 def names() -> dict[str, str]:
-    return state().cached("names", lambda: render.name_map(archive().contacts()))
+    return state().cached("names", lambda: present.name_map(archive().contacts()))
 
 
 def ranking() -> dict[str, int]:
-    return state().cached("ranking", lambda: render.owner_ranking(all_chats()))
+    return state().cached("ranking", lambda: present.owner_ranking(all_chats()))
 
 
 def unread() -> dict[str, int] | None:

@@ -2,11 +2,13 @@
 the self-contained HTML export, so both show a message the same way.
 
 Everything here turns archive data (the ``show --json`` shapes from
-:mod:`index.api`) into view rows for the ``_chat.html`` Jinja macros in
-``export/templates``.  It never touches the archive itself except through
-the :class:`Links` object the caller passes in (the web UI links to its own
-routes; the export inlines images as ``data:`` URIs and links inside the
-file).
+:mod:`coi_archive.index.api`) into view rows for the ``_chat.html`` Jinja
+macros in ``present/templates`` (with ``chat.css``, the look both share).
+It never touches the archive itself except through the :class:`Links`
+object the caller passes in (the web UI links to its own routes; the export
+inlines images as ``data:`` URIs and links inside the file).  It sits
+between the index and its two readers: ``webui`` and ``export`` import it,
+it imports only the index's public API.
 
 Mail content is untrusted: message text is always escaped by Jinja's
 autoescaping, and mail HTML goes through :func:`sanitize_html` (nh3) before
@@ -22,7 +24,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, Iterable
-from urllib.parse import quote
 
 import nh3
 from markupsafe import Markup, escape
@@ -374,13 +375,6 @@ def _day_key(value: str | None) -> str:
 
 def name_map(contacts: Iterable[dict[str, Any]]) -> dict[str, str]:
     return {c["address"].lower(): c["name"] for c in contacts if c.get("name")}
-
-
-def content_disposition(kind: str, filename: str) -> str:
-    """A Content-Disposition header value that is safe for any file name:
-    an ASCII fallback plus the RFC 5987 UTF-8 name."""
-    ascii_name = re.sub(r"[^A-Za-z0-9._ -]", "_", filename).strip(" .") or "file"
-    return f"{kind}; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
 JINJA_FILTERS: dict[str, Callable[..., Any]] = {
