@@ -23,7 +23,7 @@ from typing import Any
 from flask import Flask, g, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
-from coi_archive.export import render
+from coi_archive import present
 
 from . import security
 from .state import UIState
@@ -63,8 +63,8 @@ def create_app(archive_dir: str | os.PathLike, *, password: str | None = None, t
     if config:
         app.config.update(config)
     app.jinja_loader = ChoiceLoader([FileSystemLoader(str(Path(__file__).parent / "templates")),
-                                     FileSystemLoader(str(render.TEMPLATES))])
-    app.jinja_env.filters.update(render.JINJA_FILTERS)
+                                     FileSystemLoader(str(present.TEMPLATES))])
+    app.jinja_env.filters.update(present.JINJA_FILTERS)
     app.jinja_env.globals["chat_kinds"] = ("direct", "group", "self", "mailinglist", "mail")
 
     state = UIState(Path(archive_dir).expanduser())

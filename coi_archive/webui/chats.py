@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Blueprint, Response, abort, current_app, g, jsonify, make_response, redirect, render_template, request, url_for
 
-from coi_archive.export import render
+from coi_archive import present
 from coi_archive.index.api import ArchiveError
 
 from . import security
@@ -31,7 +31,7 @@ def int_arg(name: str, default: int, lo: int, hi: int) -> int:
 # --------------------------------------------------------------------------
 
 
-class WebLinks(render.Links):
+class WebLinks(present.Links):
     def __init__(self, remote_images: bool = False):
         self.remote_images = remote_images
 
@@ -50,12 +50,12 @@ class WebLinks(render.Links):
     def contact(self, address: str) -> str | None:
         return url_for("contacts.contact", address=address)
 
-    def html_body(self, msg: dict[str, Any]) -> render.CleanHtml | None:
+    def html_body(self, msg: dict[str, Any]) -> present.CleanHtml | None:
         try:
             html = archive().html_body(msg["message_id"])
         except ArchiveError:
             return None
-        return render.sanitize_html(html, allow_remote_images=self.remote_images) if html else None
+        return present.sanitize_html(html, allow_remote_images=self.remote_images) if html else None
 
 
 # --------------------------------------------------------------------------
@@ -209,16 +209,16 @@ def chat_window(chat_id: str) -> dict[str, Any]:
     previous = messages[0] if offset > 0 and messages else None
     if previous is not None:
         messages = messages[1:]
-    me = render.me_in_chat(chat, ranking(), _chosen_me())
+    me = present.me_in_chat(chat, ranking(), _chosen_me())
     return {"chat": chat, "messages": messages, "previous": previous, "offset": offset, "limit": limit,
             "total": total, "highlight": highlight, "me": sorted(me)}
 
 
-def _rows(win: dict[str, Any], links: WebLinks) -> list[render.Row]:
+def _rows(win: dict[str, Any], links: WebLinks) -> list[present.Row]:
     page_ids = {m["message_id"] for m in win["messages"]}
     outside = {m["reply_to"] for m in win["messages"] if m.get("reply_to")} - page_ids
     replies = archive().messages(outside) if outside else {}
-    return render.build_rows(
+    return present.build_rows(
         win["messages"], me=set(win["me"]), names=names(), links=links, previous=win["previous"],
         replies=replies, highlight=win["highlight"], mail_style=win["chat"]["kind"] in MAIL_KINDS)
 
@@ -296,7 +296,7 @@ def goto():
         chat_id, _pos = archive().position(mid)
     except ArchiveError:
         abort(404, f"no message with id {mid}")
-    return redirect(url_for("chats.chat", chat_id=chat_id, at=mid, _anchor=render.anchor(mid)))
+    return redirect(url_for("chats.chat", chat_id=chat_id, at=mid, _anchor=present.anchor(mid)))
 
 
 @bp.get("/api/message")
@@ -321,10 +321,10 @@ def attachment():
         filename, mime, data = archive().attachment(mid, part)
     except ArchiveError:
         abort(404, "no such attachment")
-    inline = request.args.get("download") is None and render.is_inline_image(mime, data)
+    inline = request.args.get("download") is None and present.is_inline_image(mime, data)
     resp = Response(data, mimetype=mime if inline else "application/octet-stream")
-    resp.headers["Content-Disposition"] = render.content_disposition("inline" if inline else "attachment",
-                                                                     filename or "attachment")
+    resp.headers["Content-Disposition"] = security.content_disposition("inline" if inline else "attachment",
+                                                                      filename or "attachment")
     resp.headers["Content-Security-Policy"] = security.CSP_ATTACHMENT
     resp.headers["Cache-Control"] = "private, max-age=3600"
     return resp
@@ -332,6 +332,6 @@ def attachment():
 
 @bp.get("/assets/chat.css")
 def chat_css():
-    resp = Response(render.CHAT_CSS.read_bytes(), mimetype="text/css")
+    resp = Response(present.CHAT_CSS.read_bytes(), mimetype="text/css")
     resp.headers["Cache-Control"] = "private, max-age=3600"
     return resp
