@@ -14,6 +14,7 @@ import time
 from typing import Any, Callable
 
 from coi_archive.index.api import Archive, ArchiveError, CatalogError, SourceError, default_archive_dir
+from coi_archive.index.query import QueryError
 
 
 class UsageError(Exception):
@@ -323,7 +324,8 @@ def cmd_export_tables(args: argparse.Namespace) -> int:
         until = until + __import__("datetime").timedelta(microseconds=1)  # end of the day, inclusive
     with Archive.open(args.archive, readonly=True) as archive:
         try:
-            counts = write_tables(archive, args.out, args.format, chats=chats or None, since=since, until=until)
+            counts = write_tables(archive, args.out, args.format, chats=chats or None, since=since, until=until,
+                                  force=args.force)
         except (ArchiveError, export.ExportError) as exc:
             raise UsageError(str(exc)) from None
     print(f"exported {len(counts)} tables to {args.out}: "
@@ -379,11 +381,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_export_file(args: argparse.Namespace) -> int:
-    """``export [CHAT_ID | --search Q] --format json|html|mbox|eml|csv --out PATH``."""
-    import os
+    """``export [CHAT_ID | --search Q] --format json|html|mbox|eml|csv --out PATH [--force]``."""
     from pathlib import Path
 
     from coi_archive import export
+    from coi_archive.export.output import atomic_output
 
     if not args.chat_id and args.chat and len(args.chat) == 1:
         args.chat_id = args.chat[0]
@@ -413,13 +415,12 @@ def cmd_export_file(args: argparse.Namespace) -> int:
         out = Path(args.out).expanduser()
         if out.is_dir():
             out = out / export.filename(sel, args.format)
-        tmp = out.with_name(out.name + ".part")
         try:
-            with open(tmp, "wb") as f:
+            with atomic_output(out, force=args.force) as f:
                 n = export.write(archive, sel, args.format, f, me=me, folded=not args.visible_only)
-            os.replace(tmp, out)
+        except export.ExportError as exc:
+            raise UsageError(str(exc)) from None
         except OSError as exc:
-            tmp.unlink(missing_ok=True)
             raise UsageError(f"cannot write {out}: {exc.strerror or exc}") from None
     what = "originals" if args.format in ("mbox", "eml") else "messages"
     print(f"exported {n} {what} to {out}", file=sys.stderr)
@@ -481,6 +482,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--until", metavar="DATE", help="file formats: only messages dated up to the end of DATE"
                                                    " (YYYY, YYYY-MM, YYYY-MM-DD or ISO)")
     p.add_argument("--out", metavar="PATH", help="file formats: output file, directory, or - for stdout")
+    p.add_argument("--force", action="store_true", help="overwrite an existing output file")
     p.add_argument("--search", metavar="QUERY", help="file formats: export the messages this search finds")
     p.add_argument("--history", action="store_true", help="with --search: also match earlier revisions")
     p.add_argument("--limit", type=int, default=2000, help="with --search: at most this many hits")
@@ -509,7 +511,7 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as exc:
         print(f"coi-archive: error: {exc}", file=sys.stderr)
         return 2
-    except CatalogError as exc:
+    except (CatalogError, QueryError) as exc:
         print(f"coi-archive: error: {exc}", file=sys.stderr)
         return 2
     except BrokenPipeError:

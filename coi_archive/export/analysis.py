@@ -28,6 +28,7 @@ from typing import Any, Iterable
 
 FORMATS = ("parquet", "csv")
 
+from .output import atomic_output, refuse_existing
 from .selection import ExportError
 
 __all__ = ["FORMATS", "write_tables", "to_arrow", "ExportError"]
@@ -84,13 +85,15 @@ def _schema_doc(tables: dict[str, Any]) -> dict[str, Any]:
 
 
 def write_tables(archive: Any, out_dir: str | os.PathLike, fmt: str = "parquet",
-                 chats: Iterable[str] | None = None, since: Any = None, until: Any = None) -> dict[str, int]:
+                 chats: Iterable[str] | None = None, since: Any = None, until: Any = None,
+                 force: bool = False) -> dict[str, int]:
     """Write every table of ``archive.frames.tables()`` (whole archive, or
     only ``chats``; ``since <= date < until``) into ``out_dir`` as
     ``<table>.parquet`` / ``<table>.csv`` and ``schema.json``.  Returns
     ``{table: rows}``.  Unknown chat ids raise ``ArchiveError``.  Each file
-    is written to a ``.part`` file first and renamed, so a reader never sees
-    half a file."""
+    is written through :func:`export.output.atomic_output`, so a reader never
+    sees half a file; without ``force`` an existing table file is an
+    ExportError before anything is written."""
     if fmt not in FORMATS:
         raise ExportError(f"unknown table format {fmt!r} (expected one of {', '.join(FORMATS)})")
     out = Path(out_dir).expanduser()
@@ -106,32 +109,29 @@ def write_tables(archive: Any, out_dir: str | os.PathLike, fmt: str = "parquet",
     frames = archive.frames.tables(chat=chat_list, since=since, until=until)
     tables = {name: to_arrow(df) for name, df in frames.items()}
     del frames
+    refuse_existing([out / f"{name}.{fmt}" for name in tables] + [out / "schema.json"], force)
     counts: dict[str, int] = {}
     try:
         for name, table in tables.items():
-            target = out / f"{name}.{fmt}"
-            tmp = target.with_name(target.name + ".part")
-            if fmt == "parquet":
-                import pyarrow.parquet as pq
+            with atomic_output(out / f"{name}.{fmt}", force) as tmp:
+                if fmt == "parquet":
+                    import pyarrow.parquet as pq
 
-                pq.write_table(table, tmp, compression="snappy", coerce_timestamps="us",
-                               allow_truncated_timestamps=False)
-            else:
-                import pyarrow as pa
-                import pyarrow.csv as pacsv
+                    pq.write_table(table, tmp, compression="snappy", coerce_timestamps="us",
+                                   allow_truncated_timestamps=False)
+                else:
+                    import pyarrow as pa
+                    import pyarrow.csv as pacsv
 
-                plain = table.cast(pa.schema(
-                    [pa.field(f.name, f.type.value_type if pa.types.is_dictionary(f.type) else f.type)
-                     for f in table.schema]))
-                pacsv.write_csv(plain, tmp)
-            os.replace(tmp, target)
+                    plain = table.cast(pa.schema(
+                        [pa.field(f.name, f.type.value_type if pa.types.is_dictionary(f.type) else f.type)
+                         for f in table.schema]))
+                    pacsv.write_csv(plain, tmp)
             counts[name] = table.num_rows
-        schema = out / "schema.json"
-        schema.with_name("schema.json.part").write_text(
-            json.dumps({"format": fmt, "chats": chat_list,
-                        "since": _iso(since), "until": _iso(until), "tables": _schema_doc(tables)},
-                       ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-        os.replace(schema.with_name("schema.json.part"), schema)
+        with atomic_output(out / "schema.json", force) as f:
+            f.write((json.dumps({"format": fmt, "chats": chat_list,
+                                 "since": _iso(since), "until": _iso(until), "tables": _schema_doc(tables)},
+                                ensure_ascii=False, indent=2) + "\n").encode("utf-8"))
     except OSError as exc:
         raise ExportError(f"cannot write into {out}: {exc.strerror or exc}") from None
     return counts

@@ -1,9 +1,14 @@
 """The archive's search query language: text in, engine-neutral AST out.
 
-The parser never raises.  Whatever a user types into a search box is turned
-into *some* query; malformed parts degrade to plain words instead of errors,
-because a search box that answers "syntax error" to ``http://x`` or to a
-stray quote is worse than one that searches a little more broadly.
+Whatever a user types into a search box is turned into *some* query;
+malformed parts degrade to plain words instead of errors, because a search
+box that answers "syntax error" to ``http://x`` or to a stray quote is worse
+than one that searches a little more broadly.  The one error is
+:class:`QueryError`, for a query beyond the limits (longer than
+:data:`MAX_QUERY_LENGTH` characters, or nested deeper than
+:data:`MAX_DEPTH` parentheses and NOTs): such a query is an attack or an
+accident, and a bound keeps every later recursive step (simplifying,
+engine translation) far from Python's recursion limit.
 
 The AST knows nothing about Whoosh, so another engine can translate the same
 tree (see :func:`index.fulltext.to_whoosh` for the Whoosh translation).
@@ -78,6 +83,9 @@ from typing import Iterator, Union
 
 __all__ = [
     "parse",
+    "QueryError",
+    "MAX_QUERY_LENGTH",
+    "MAX_DEPTH",
     "walk",
     "parse_date_span",
     "Node",
@@ -112,6 +120,17 @@ _KIND_ALIASES = {
     "dm": "direct",
     "email": "mail",
 }
+#: Longest query accepted, in characters (a search box, not a document).
+MAX_QUERY_LENGTH = 2000
+#: Deepest nesting of parentheses and NOTs accepted.
+MAX_DEPTH = 32
+
+
+class QueryError(ValueError):
+    """A query the parser refuses (too long, nested too deep); ``str()`` is
+    one line to show the user."""
+
+
 _IS_VALUES = frozenset("edited deleted encrypted mail chat".split())
 _HAS_VALUES = {"attachment": "attachment", "attachments": "attachment", "file": "attachment"}
 
@@ -386,6 +405,13 @@ class _Parser:
     def __init__(self, toks: list[_Tok]) -> None:
         self.toks = toks
         self.pos = 0
+        self.depth = 0
+
+    def descend(self) -> None:
+        """Enter one more level of parentheses or NOT, within MAX_DEPTH."""
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise QueryError(f"query nests too deep: at most {MAX_DEPTH} levels of parentheses and NOT")
 
     def peek(self) -> _Tok | None:
         return self.toks[self.pos] if self.pos < len(self.toks) else None
@@ -439,14 +465,18 @@ class _Parser:
             nxt = self.peek()
             if nxt is None or nxt.kind in ("OR", "RP", "AND"):
                 return None
+            self.descend()
             child = self.unary()
+            self.depth -= 1
             return Not(child) if child is not None else None
         return self.atom()
 
     def atom(self) -> Node | None:
         tok = self.take()
         if tok.kind == "LP":
+            self.descend()
             inner = self.or_expr()
+            self.depth -= 1
             nxt = self.peek()
             if nxt is not None and nxt.kind == "RP":
                 self.take()
@@ -477,8 +507,12 @@ def _simplify(node: Node) -> Node:
 
 
 def parse(query: str) -> Node:
-    """Parse a user query into an AST.  Never raises (see module docs)."""
-    return _Parser(_lex(query or "")).parse()
+    """Parse a user query into an AST.  Raises only :class:`QueryError`,
+    for a query beyond the limits (see module docs)."""
+    query = query or ""
+    if len(query) > MAX_QUERY_LENGTH:
+        raise QueryError(f"query too long: {len(query)} characters, at most {MAX_QUERY_LENGTH}")
+    return _Parser(_lex(query)).parse()
 
 
 def walk(node: Node) -> Iterator[tuple[Node, bool]]:

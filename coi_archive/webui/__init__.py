@@ -21,9 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, g, jsonify, render_template, request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import BadRequest, HTTPException
 
 from coi_archive import present
+from coi_archive.index.query import QueryError
 
 from . import security
 from .state import UIState
@@ -86,5 +87,10 @@ def create_app(archive_dir: str | os.PathLike, *, password: str | None = None, t
         if request.path.startswith("/api/"):
             return jsonify({"error": exc.description, "status": exc.code}), exc.code
         return render_template("error.html", error=exc), exc.code
+
+    @app.errorhandler(QueryError)
+    def _query_error(exc: QueryError):
+        """A refused query is the user's to fix: 400 with the reason, never a 500."""
+        return _http_error(BadRequest(f"This search cannot be run: {exc}. Try a shorter, flatter query."))
 
     return app
