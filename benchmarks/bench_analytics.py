@@ -226,7 +226,7 @@ _CHILD = r"""
 import json, resource, sys, time
 sys.path.insert(0, {root!r})
 from coi_archive.index.api import Archive
-import coi_archive.index.analytics  # imports pandas, numpy, pyarrow before the baseline
+import coi_archive.index.frames  # imports pandas, numpy, pyarrow before the baseline
 def rss_mb():
     with open("/proc/self/status") as fh:
         for line in fh:

@@ -241,9 +241,9 @@ def cmd_stats(args: argparse.Namespace) -> int:
         for key, value in stats.items():
             print(f"{key:<26} {value}")
         print()
-    from coi_archive.index.analytics import format_report
+    from coi_archive.index.report import report_text
 
-    sys.stdout.write(format_report(report))
+    sys.stdout.write(report_text(report))
     return 0
 
 

@@ -21,7 +21,8 @@ pa = pytest.importorskip("pyarrow")
 pq = pytest.importorskip("pyarrow.parquet")
 
 from coi_archive.index import Archive  # noqa: E402  (the notebook entry point)
-from coi_archive.index.analytics import CHAT_KINDS, COLUMNS, MESSAGE_KINDS, TABLES, format_report  # noqa: E402
+from coi_archive.index.frames import CHAT_KINDS, COLUMNS, MESSAGE_KINDS, TABLES  # noqa: E402
+from coi_archive.index.report import report_text  # noqa: E402
 from tests.cli_helpers import (  # noqa: E402
     REPO_ROOT, cli, decrypted_files_by_mid, load_ground_truth, norm_mid, parse_file,
 )
@@ -376,7 +377,7 @@ def test_report_agrees_with_frames(samples):
     one = samples.report(chat=S_DM)
     assert one["totals"]["messages"] == 13 and one["totals"]["chats"] == 1
     assert one["reactions"]["by_emoji"] == {"❤️": 1, "🎉": 1}
-    text = format_report(one)
+    text = report_text(one)
     for section in ("Messages per chat", "Messages per sender", "Activity by", "hour of day", "Reply times",
                     "Edits and deletes", "Reactions", "Most active groups", "Attachments by type"):
         assert section in text, section
@@ -502,13 +503,13 @@ def test_synthetic_catalog(tmp_path):
         assert len(msgs) == 3000
         assert_documented_dtypes("messages", msgs)
         # batches of 1,000 rows: the concatenation keeps dtypes and order
-        import coi_archive.index.analytics as analytics
+        import coi_archive.index.frames as frames
 
-        old, analytics._BATCH = analytics._BATCH, 1000
+        old, frames._BATCH = frames._BATCH, 1000
         try:
             again = archive.frames.messages()
         finally:
-            analytics._BATCH = old
+            frames._BATCH = old
         pd.testing.assert_frame_equal(msgs, again)
         rep = archive.report()
         assert rep["totals"]["messages"] + rep["totals"]["system_lines"] == 3000

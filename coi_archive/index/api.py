@@ -437,20 +437,20 @@ class Archive:
     # ------------------------------------------------------------ analytics (pandas)
 
     @property
-    def frames(self) -> "Frames":  # noqa: F821 - index.analytics.Frames, imported lazily
+    def frames(self) -> "Frames":  # noqa: F821 - index.frames.Frames, imported lazily
         """The archive as pandas DataFrames: ``archive.frames.messages(chat=...,
         sender=..., since=..., until=...)``, ``revisions()``, ``reactions()``,
         ``receipts()``, ``memberships()``, ``contacts()``... (see
-        ``index.analytics``).  pandas is imported on first use only."""
-        from .analytics import Frames
+        ``index.frames``).  pandas is imported on first use only."""
+        from .frames import Frames
 
         return Frames(self.conn)
 
     def report(self, chat: str | Iterable[str] | None = None) -> dict[str, Any]:
         """The activity report (``stats`` text and JSON ``report``, the
-        analytics page): see ``index.analytics.report``.  An unknown chat id
+        analytics page): see ``index.report.report``.  An unknown chat id
         raises ArchiveError."""
-        from .analytics import report
+        from .report import report
 
         for chat_id in ([chat] if isinstance(chat, str) else list(chat or [])):
             self.chat(chat_id)

@@ -4,7 +4,7 @@ Every frame is built straight from the catalog with SQL (one scan, column
 arrays, no per-message Python objects), so ``messages()`` of a
 1,000,000-message archive loads in seconds (see BENCHMARKS.md)::
 
-    >>> from index import Archive
+    >>> from coi_archive import Archive
     >>> archive = Archive.open("~/.local/share/coi-archive", readonly=True)
     >>> msgs = archive.frames.messages(chat="grp-Z2Awmb5mUzGzDsdPavcQByHb",
     ...                                since="2026-01-01", until="2027-01-01")
@@ -29,7 +29,8 @@ section "Analysis from Python / pandas", and in :data:`COLUMNS`):
   subject, quote, location, poll...) is in ``Archive.message(message_id)``.
 
 The module imports pandas; ``index.api`` imports it lazily, so the CLI pays
-for pandas only when it asks for a frame or the report.
+for pandas only when it asks for a frame or the report.  The activity
+report built from these frames is in :mod:`coi_archive.index.report`.
 """
 
 from __future__ import annotations
@@ -45,7 +46,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-__all__ = ["Frames", "COLUMNS", "MESSAGE_KINDS", "CHAT_KINDS", "SYSTEM_ACTIONS", "report", "format_report"]
+__all__ = ["Frames", "COLUMNS", "MESSAGE_KINDS", "CHAT_KINDS", "SYSTEM_ACTIONS", "TABLES", "messages_and_replies",
+           "to_list"]
 
 STRING = pd.StringDtype("pyarrow")
 UTC_US = pd.DatetimeTZDtype(unit="us", tz="UTC")
@@ -190,7 +192,7 @@ _BATCH = 100_000
 Spec = Sequence[tuple[str, "str | tuple[str, ...]"]]
 
 
-def _to_list(value: str | Iterable[str] | None) -> list[str] | None:
+def to_list(value: str | Iterable[str] | None) -> list[str] | None:
     if value is None:
         return None
     if isinstance(value, str):
@@ -406,7 +408,7 @@ class Frames:
         """One row per chat, oldest first (see ``COLUMNS['chats']``)."""
         clauses: list[str] = []
         args: list[Any] = []
-        _where(clauses, args, "kind", _to_list(kind))
+        _where(clauses, args, "kind", to_list(kind))
         table = _fetch(self.conn,
                        "SELECT chat_id, kind, name, group_id, message_count,"
                        " json_array_length(members), json_array_length(past_members),"
@@ -440,8 +442,8 @@ class Frames:
         since_ts, until_ts = _timestamp(since), _timestamp(until)
         clauses: list[str] = []
         args: list[Any] = []
-        _where(clauses, args, "chat_id", _to_list(chat))
-        _where(clauses, args, "sender", _to_list(sender))
+        _where(clauses, args, "chat_id", to_list(chat))
+        _where(clauses, args, "sender", to_list(sender))
         _date_where(clauses, args, "date", since_ts, until_ts)
         spec = [s for s in self._MESSAGES[:17] if text or s[0] != "text"]
         sql = (
@@ -481,8 +483,8 @@ class Frames:
         since_ts, until_ts = _timestamp(since), _timestamp(until)
         clauses: list[str] = []
         args: list[Any] = []
-        _where(clauses, args, "r.chat_id", _to_list(chat))
-        _where(clauses, args, "m.sender", _to_list(sender))
+        _where(clauses, args, "r.chat_id", to_list(chat))
+        _where(clauses, args, "m.sender", to_list(sender))
         _date_where(clauses, args, "r.date", since_ts, until_ts)
         table = _fetch(self.conn,
                        "SELECT r.message_id, r.chat_id, m.sender, r.seq, r.date, r.text,"
@@ -505,8 +507,8 @@ class Frames:
         since_ts, until_ts = _timestamp(since), _timestamp(until)
         clauses: list[str] = []
         args: list[Any] = []
-        _where(clauses, args, "r.chat_id", _to_list(chat))
-        _where(clauses, args, "r.sender", _to_list(sender))
+        _where(clauses, args, "r.chat_id", to_list(chat))
+        _where(clauses, args, "r.sender", to_list(sender))
         _date_where(clauses, args, "r.date", since_ts, until_ts)
         table = _fetch(self.conn,
                        "SELECT r.message_id, r.chat_id, r.sender, r.emoji, r.date, m.sender,"
@@ -528,8 +530,8 @@ class Frames:
         since_ts, until_ts = _timestamp(since), _timestamp(until)
         clauses: list[str] = []
         args: list[Any] = []
-        _where(clauses, args, "r.chat_id", _to_list(chat))
-        _where(clauses, args, "r.reader", _to_list(sender))
+        _where(clauses, args, "r.chat_id", to_list(chat))
+        _where(clauses, args, "r.reader", to_list(sender))
         _date_where(clauses, args, "r.date", since_ts, until_ts)
         table = _fetch(self.conn,
                        "SELECT r.message_id, r.chat_id, r.reader, r.date, m.sender, m.date,"
@@ -554,8 +556,8 @@ class Frames:
         since_ts, until_ts = _timestamp(since), _timestamp(until)
         clauses: list[str] = []
         args: list[Any] = []
-        _where(clauses, args, "chat_id", _to_list(chat))
-        _where(clauses, args, "member", _to_list(sender))
+        _where(clauses, args, "chat_id", to_list(chat))
+        _where(clauses, args, "member", to_list(sender))
         spec = [s for s in self._MEMBERSHIPS if s[0] not in ("chat_kind", "chat_name")]
         table = _fetch(self.conn,
                        "SELECT chat_id, member, since, until, added_by, removed_by, until IS NULL,"
@@ -582,7 +584,7 @@ class Frames:
         """The name history of groups (and the first name of other chats)."""
         clauses: list[str] = []
         args: list[Any] = []
-        _where(clauses, args, "chat_id", _to_list(chat))
+        _where(clauses, args, "chat_id", to_list(chat))
         table = _fetch(self.conn, "SELECT chat_id, date, name, message_id FROM name_history"
                        + _where_sql(clauses), args, self._NAMES)
         return _to_pandas(_order(table, ["date", "chat_id"]), self._NAMES)
@@ -616,8 +618,8 @@ class Frames:
         since_ts, until_ts = _timestamp(since), _timestamp(until)
         clauses: list[str] = ["m.has_attachment = 1"]
         args: list[Any] = []
-        _where(clauses, args, "m.chat_id", _to_list(chat))
-        _where(clauses, args, "m.sender", _to_list(sender))
+        _where(clauses, args, "m.chat_id", to_list(chat))
+        _where(clauses, args, "m.sender", to_list(sender))
         _date_where(clauses, args, "m.date", since_ts, until_ts)
         major = " OR ".join(f"t = '{t}'" for t in ATTACHMENT_TYPES)
         table = _fetch(self.conn,
@@ -653,7 +655,7 @@ class Frames:
         table = self._messages_arrow(chat=chat, text=False, order=False)
         out = _replies(table)
         if sender is not None:
-            out = out.filter(pa.compute.is_in(out["sender"], pa.array(_to_list(sender), pa.string())))
+            out = out.filter(pa.compute.is_in(out["sender"], pa.array(to_list(sender), pa.string())))
         out = _cut(out, "date", _timestamp(since), _timestamp(until))
         return _replies_frame(_order(out, ["date", "chat_id"]))
 
@@ -667,7 +669,7 @@ class Frames:
         people who wrote in them or were members; ``since``/``until`` apply
         to every dated table (memberships: the intervals overlapping;
         names: not filtered)."""
-        chat_list = _to_list(chat)
+        chat_list = to_list(chat)
         span = {"since": since, "until": until}
         chats = self.chats()
         contacts = self.contacts()
@@ -725,307 +727,10 @@ def _replies(messages: pa.Table) -> pa.Table:
     })
 
 
-# ---------------------------------------------------------------- the report
-
-#: Upper bounds (seconds) of the reply-time buckets, with their labels.
-REPLY_BUCKETS = ((60, "< 1 min"), (300, "1–5 min"), (900, "5–15 min"), (3600, "15–60 min"),
-                 (3 * 3600, "1–3 h"), (12 * 3600, "3–12 h"), (86400, "12–24 h"),
-                 (3 * 86400, "1–3 days"), (None, "> 3 days"))
-
-
-def _rate(part: int, whole: int) -> float:
-    return round(part / whole, 4) if whole else 0.0
-
-
-def _date_counts(dates: pd.Series, floor: str) -> dict[str, int]:
-    if dates.empty:
-        return {}
-    if floor == "week":
-        days = dates.dt.floor("D")
-        keys = days - pd.to_timedelta(days.dt.day_of_week, unit="D")
-    elif floor == "month":
-        keys = dates.dt.year * 100 + dates.dt.month
-        counts = keys.value_counts().sort_index()
-        return {f"{k // 100:04d}-{k % 100:02d}": int(v) for k, v in counts.items()}
-    else:
-        keys = dates.dt.floor("D")
-    counts = keys.value_counts().sort_index()
-    return {k.strftime("%Y-%m-%d"): int(v) for k, v in counts.items()}
-
-
-#: (unit, longest span in days it is used for) of the adaptive timeline.
-TIMELINE_UNITS = (("hour", 4), ("day", 150), ("week", 3 * 366), ("month", None))
-
-
-def _timeline(dates: pd.Series) -> dict[str, Any]:
-    """Message counts over time in the finest unit that keeps the series
-    short (hour up to 4 days, day up to 150 days, week up to 3 years, then
-    month); buckets without messages are left out."""
-    if dates.empty:
-        return {"unit": "day", "counts": {}}
-    span = (dates.max() - dates.min()).total_seconds() / 86400
-    unit = next(u for u, days in TIMELINE_UNITS if days is None or span <= days)
-    if unit == "hour":
-        counts = dates.dt.floor("h").value_counts().sort_index()
-        return {"unit": unit, "counts": {k.strftime("%Y-%m-%dT%H:00"): int(v) for k, v in counts.items()}}
-    return {"unit": unit, "counts": _date_counts(dates, unit)}
-
-
-def report(frames: Frames, chat: str | Iterable[str] | None = None, limit: int = 50) -> dict[str, Any]:
-    """The activity report behind ``coi-archive stats`` and the analytics
-    page, as plain JSON-able values.  Lists of chats, people and pairs hold
-    at most ``limit`` entries (the biggest); time series are complete.
-    Times of day are UTC.  "Messages" are listed messages without system
-    lines; rates are over them."""
-    chat_list = _to_list(chat)
-    table = frames._messages_arrow(chat=chat_list, text=False, order=False)
+def messages_and_replies(frames: Frames, chat: list[str] | None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The messages frame without text and its replies frame, from one scan
+    of the catalog (what the activity report needs, at half the cost of
+    ``frames.messages()`` plus ``frames.replies()``)."""
+    table = frames._messages_arrow(chat=chat, text=False, order=False)
     replies = _replies_frame(_replies(table))
-    msgs = _to_pandas(table, Frames._MESSAGES)
-    del table
-    system = (msgs["kind"] == "system").to_numpy(dtype=bool)
-    posts = msgs.loc[~system]
-    dated = posts["date"].dropna()
-    n = len(posts)
-    reactions = frames.reactions(chat=chat_list)
-    receipts = frames.receipts(chat=chat_list)
-    attachments = frames.attachments(chat=chat_list)
-    chats = frames.chats()
-    if chat_list is not None:
-        chats = chats.loc[chats["chat_id"].isin(chat_list).to_numpy(dtype=bool)]
-    names = _people_names(frames.conn)
-
-    per_chat = (posts.groupby("chat_id", observed=True).size().sort_values(ascending=False, kind="stable"))
-    chat_info = chats.set_index("chat_id")
-    per_chat_list = []
-    for cid, count in per_chat.head(limit).items():
-        info = chat_info.loc[cid] if cid in chat_info.index else None
-        per_chat_list.append({"chat_id": cid, "name": None if info is None else _py(info["name"]),
-                              "kind": None if info is None else _py(info["kind"]),
-                              "messages": int(count)})
-
-    by_sender = posts.groupby("sender", observed=True).agg(
-        messages=("message_id", "size"), edited=("edited", "sum"), deleted=("deleted", "sum"),
-        attachments=("attachments", "sum"))
-    by_sender = by_sender.sort_values("messages", ascending=False, kind="stable")
-    per_sender_list = [{"sender": s, "name": names.get(s) or None, "messages": int(r.messages),
-                        "edited": int(r.edited), "deleted": int(r.deleted),
-                        "edit_rate": _rate(int(r.edited), int(r.messages)),
-                        "delete_rate": _rate(int(r.deleted), int(r.messages)),
-                        "attachments": int(r.attachments)}
-                       for s, r in by_sender.head(limit).iterrows()]
-
-    hours = dated.dt.hour.value_counts().reindex(range(24), fill_value=0)
-    weekdays = dated.dt.day_of_week.value_counts().reindex(range(7), fill_value=0)
-    heat = pd.crosstab(dated.dt.day_of_week, dated.dt.hour).reindex(index=range(7), columns=range(24),
-                                                                 fill_value=0)
-
-    rt = replies["reply_time"].dt.total_seconds() if len(replies) else pd.Series([], dtype=float)
-    pairs = []
-    if len(replies):
-        grouped = replies.assign(s=rt).groupby(["to_sender", "sender"], observed=True)["s"]
-        pair_stats = pd.DataFrame({"replies": grouped.size(), "med": grouped.median()})
-        pair_stats = pair_stats.sort_values("replies", ascending=False, kind="stable")
-        pairs = [{"from": a, "to": b, "replies": int(r.replies), "median_seconds": round(float(r.med), 3)}
-                 for (a, b), r in pair_stats.head(limit).iterrows()]
-    buckets = []
-    lower = 0.0
-    for upper, label in REPLY_BUCKETS:
-        mask = (rt >= lower) if upper is None else ((rt >= lower) & (rt < upper))
-        buckets.append({"label": label, "replies": int(mask.sum())})
-        lower = float(upper or 0)
-
-    by_emoji = reactions["emoji"].value_counts() if len(reactions) else pd.Series([], dtype=int)
-    reactors = reactions["sender"].value_counts() if len(reactions) else pd.Series([], dtype=int)
-    reacted = reactions["target_sender"].value_counts() if len(reactions) else pd.Series([], dtype=int)
-
-    groups = chats.loc[(chats["kind"] == "group").to_numpy(dtype=bool)]
-    group_counts = per_chat.reindex(groups["chat_id"].astype(str)).fillna(0).astype(int)
-    groups = groups.assign(posts=group_counts.to_numpy()).sort_values(
-        ["posts", "chat_id"], ascending=[False, True], kind="stable")
-    active_groups = [{"chat_id": r.chat_id, "name": _py(r.name), "messages": int(r.posts),
-                      "members": int(r.member_count), "past_members": int(r.past_member_count)}
-                     for r in groups.head(limit).itertuples()]
-
-    att_types = []
-    if len(attachments):
-        agg = attachments.groupby("type", observed=True).agg(files=("size", "size"), bytes=("size", "sum"))
-        agg = agg.sort_values("bytes", ascending=False, kind="stable")
-        att_types = [{"type": str(t), "files": int(r.files), "bytes": int(r.bytes)} for t, r in agg.iterrows()]
-        mimes = attachments.groupby("mime", observed=True).agg(files=("size", "size"), bytes=("size", "sum"))
-        mimes = mimes.sort_values("bytes", ascending=False, kind="stable").head(limit)
-        att_mimes = [{"mime": str(m), "files": int(r.files), "bytes": int(r.bytes)} for m, r in mimes.iterrows()]
-    else:
-        att_mimes = []
-
-    edited = int(posts["edited"].sum())
-    deleted = int(posts["deleted"].sum())
-    return {
-        "scope": {"chats": chat_list, "timezone": "UTC"},
-        "totals": {
-            "messages": n,
-            "system_lines": int(system.sum()),
-            "chats": int(posts["chat_id"].nunique()),
-            "senders": int(posts["sender"].nunique()),
-            "first_date": dated.min().isoformat() if len(dated) else None,
-            "last_date": dated.max().isoformat() if len(dated) else None,
-            "active_days": int(dated.dt.floor("D").nunique()),
-            "edited": edited, "edit_rate": _rate(edited, n),
-            "deleted": deleted, "delete_rate": _rate(deleted, n),
-            "reactions": int(len(reactions)),
-            "read_receipts": int(len(receipts)),
-            "attachments": int(len(attachments)),
-            "attachment_bytes": int(attachments["size"].sum()) if len(attachments) else 0,
-            "replies": int(len(replies)),
-            "median_reply_seconds": round(float(rt.median()), 3) if len(rt) else None,
-        },
-        "per_chat": per_chat_list,
-        "per_sender": per_sender_list,
-        "timeline": _timeline(dated),
-        "by_day": _date_counts(dated, "day"),
-        "by_week": _date_counts(dated, "week"),
-        "by_month": _date_counts(dated, "month"),
-        "by_hour": [int(v) for v in hours.to_numpy()],
-        "by_weekday": [int(v) for v in weekdays.to_numpy()],
-        "weekday_hour": [[int(v) for v in row] for row in heat.to_numpy()],
-        "reply_times": {"replies": int(len(replies)),
-                        "median_seconds": round(float(rt.median()), 3) if len(rt) else None,
-                        "buckets": buckets, "pairs": pairs},
-        "reactions": {"total": int(len(reactions)),
-                      "by_emoji": {str(k): int(v) for k, v in by_emoji.items()},
-                      "top_reactors": [{"sender": str(k), "reactions": int(v)} for k, v in reactors.head(limit).items()],
-                      "most_reacted": [{"sender": str(k), "reactions": int(v)} for k, v in reacted.head(limit).items()]},
-        "groups": active_groups,
-        "attachments": {"by_type": att_types, "by_mime": att_mimes},
-    }
-
-
-def _py(value: Any) -> Any:
-    if value is None or (not isinstance(value, (list, dict)) and pd.isna(value)):
-        return None
-    return str(value)
-
-
-def _people_names(conn: sqlite3.Connection) -> dict[str, str]:
-    return {r[0]: r[1] for r in conn.execute("SELECT address, name FROM contacts")}
-
-
-# ---------------------------------------------------------------- text form
-
-WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-
-
-def human_duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "–"
-    s = float(seconds)
-    if s < 60:
-        return f"{s:.0f} s"
-    if s < 3600:
-        return f"{int(s // 60)} min {int(s % 60)} s" if s < 600 else f"{s / 60:.0f} min"
-    if s < 86400:
-        return f"{int(s // 3600)} h {int(s % 3600 // 60)} min"
-    return f"{s / 86400:.1f} days"
-
-
-def human_bytes(n: int | float) -> str:
-    value = float(n)
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1024 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} TB"
-
-
-def _bar(value: int, top: int, width: int = 30) -> str:
-    if top <= 0 or value <= 0:
-        return ""
-    cells = value / top * width
-    return "█" * int(cells) + ("▌" if cells - int(cells) >= 0.5 else "") or "▏"
-
-
-def format_report(rep: dict[str, Any], top: int = 10) -> str:
-    """The report as text for a terminal (``coi-archive stats``)."""
-    t = rep["totals"]
-    out: list[str] = []
-    add = out.append
-    scope = ", ".join(rep["scope"]["chats"]) if rep["scope"]["chats"] else "the whole archive"
-    add(f"Activity report for {scope}")
-    if not t["messages"]:
-        add("  no messages")
-        return "\n".join(out) + "\n"
-    add(f"  {t['messages']:,} messages (+ {t['system_lines']:,} system lines) in {t['chats']:,} chats "
-        f"from {t['senders']:,} senders, {(t['first_date'] or '')[:10]} … {(t['last_date'] or '')[:10]} "
-        f"({t['active_days']:,} active days)")
-    add(f"  edited {t['edited']:,} ({t['edit_rate']:.1%}), deleted {t['deleted']:,} ({t['delete_rate']:.1%}), "
-        f"{t['reactions']:,} reactions, {t['read_receipts']:,} read receipts, "
-        f"{t['attachments']:,} attachments ({human_bytes(t['attachment_bytes'])})")
-    add(f"  median reply time {human_duration(t['median_reply_seconds'])} over {t['replies']:,} replies")
-
-    def section(title: str) -> None:
-        add("")
-        add(title)
-
-    section("Messages per chat")
-    for c in rep["per_chat"][:top]:
-        add(f"  {c['messages']:>8,}  {c['kind'] or '':<11} {c['name'] or c['chat_id']}  [{c['chat_id']}]")
-    if t["chats"] > top:
-        add(f"  … {t['chats'] - top:,} more")
-
-    section("Messages per sender (edited / deleted)")
-    for p in rep["per_sender"][:top]:
-        who = f"{p['name']} <{p['sender']}>" if p["name"] else p["sender"]
-        add(f"  {p['messages']:>8,}  {who}  ({p['edit_rate']:.1%} / {p['delete_rate']:.1%})")
-
-    series = rep["by_week"] if len(rep["by_week"]) <= 26 else rep["by_month"]
-    label = "week starting" if series is rep["by_week"] else "month"
-    section(f"Activity by {label} (UTC)")
-    items = list(series.items())[-26:]
-    peak = max((v for _, v in items), default=0)
-    if len(series) > len(items):
-        add(f"  (last {len(items)} of {len(series)})")
-    for key, value in items:
-        add(f"  {key:<10} {value:>8,}  {_bar(value, peak)}")
-    busiest = sorted(rep["by_day"].items(), key=lambda kv: (-kv[1], kv[0]))[:5]
-    add("  busiest days: " + ", ".join(f"{d} ({v:,})" for d, v in busiest))
-
-    section("Activity by hour of day (UTC)")
-    peak = max(rep["by_hour"])
-    for hour, value in enumerate(rep["by_hour"]):
-        add(f"  {hour:02d}h {value:>8,}  {_bar(value, peak)}")
-    add("  by weekday: " + ", ".join(f"{d} {v:,}" for d, v in zip(WEEKDAYS, rep["by_weekday"])))
-
-    rtimes = rep["reply_times"]
-    section("Reply times (A → B: B's message right after A's, same chat)")
-    add(f"  median {human_duration(rtimes['median_seconds'])} over {rtimes['replies']:,} replies")
-    for pair in rtimes["pairs"][:top]:
-        add(f"  {pair['from']} → {pair['to']}: median {human_duration(pair['median_seconds'])}"
-            f" ({pair['replies']:,} replies)")
-    add("  " + ", ".join(f"{b['label']}: {b['replies']:,}" for b in rtimes["buckets"]))
-
-    section("Edits and deletes")
-    add(f"  {t['edited']:,} of {t['messages']:,} messages edited ({t['edit_rate']:.1%}), "
-        f"{t['deleted']:,} deleted ({t['delete_rate']:.1%})")
-
-    section("Reactions")
-    emojis = list(rep["reactions"]["by_emoji"].items())
-    add(f"  {rep['reactions']['total']:,} reactions" + (": " + "  ".join(f"{e} {n:,}" for e, n in emojis[:top])
-                                                       if emojis else ""))
-    if rep["reactions"]["top_reactors"]:
-        add("  most reactions given: " + ", ".join(
-            f"{r['sender']} ({r['reactions']:,})" for r in rep["reactions"]["top_reactors"][:5]))
-        add("  most reactions received: " + ", ".join(
-            f"{r['sender']} ({r['reactions']:,})" for r in rep["reactions"]["most_reacted"][:5]))
-
-    section("Most active groups")
-    if not rep["groups"]:
-        add("  no groups")
-    for g in rep["groups"][:top]:
-        add(f"  {g['messages']:>8,}  {g['name'] or g['chat_id']}  ({g['members']} members"
-            + (f", {g['past_members']} past" if g["past_members"] else "") + f")  [{g['chat_id']}]")
-
-    section("Attachments by type")
-    if not rep["attachments"]["by_type"]:
-        add("  no attachments")
-    for a in rep["attachments"]["by_type"]:
-        add(f"  {a['type']:<12} {a['files']:>8,} files  {human_bytes(a['bytes']):>10}")
-    return "\n".join(out) + "\n"
+    return _to_pandas(table, Frames._MESSAGES), replies
