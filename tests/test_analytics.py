@@ -26,7 +26,6 @@ from coi_archive.index.report import report_text  # noqa: E402
 from tests.cli_helpers import (  # noqa: E402
     REPO_ROOT, cli, decrypted_files_by_mid, load_ground_truth, norm_mid, parse_file,
 )
-from tests.test_webui_support import CORPUS, SAMPLES, build_archive  # noqa: E402
 
 GT = load_ground_truth()
 EVENTS = GT["events"]
@@ -59,20 +58,6 @@ def header_date(mid: str) -> pd.Timestamp:
     return pd.Timestamp(parsedate_to_datetime(msg["Date"])).tz_convert("UTC")
 
 
-@pytest.fixture(scope="module")
-def samples(tmp_path_factory) -> Archive:
-    path = build_archive("analytics-samples", tmp_path_factory.getbasetemp(), SAMPLES)
-    with Archive.open(path, readonly=True) as archive:
-        yield archive
-
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory) -> Archive:
-    path = build_archive("analytics-corpus", tmp_path_factory.getbasetemp(), CORPUS)
-    with Archive.open(path, readonly=True) as archive:
-        yield archive
-
-
 def assert_documented_dtypes(name: str, df) -> None:
     spec = COLUMNS[name]
     assert list(df.columns) == list(spec), (name, list(df.columns))
@@ -95,30 +80,31 @@ def assert_documented_dtypes(name: str, df) -> None:
 
 
 @pytest.mark.parametrize("name", TABLES)
-def test_every_frame_has_the_documented_columns_and_dtypes(samples, corpus, name):
-    for archive in (samples, corpus):
+def test_every_frame_has_the_documented_columns_and_dtypes(samples_archive, corpus_archive, name):
+    for archive in (samples_archive, corpus_archive):
         df = getattr(archive.frames, name)()
         assert len(df) > 0, name
         assert_documented_dtypes(name, df)
     # an empty result keeps the dtypes
-    empty = getattr(samples.frames, name)(**({} if name in ("contacts", "chats") else {"chat": ["no-such-chat"]}))
+    scope = {} if name in ("contacts", "chats") else {"chat": ["no-such-chat"]}
+    empty = getattr(samples_archive.frames, name)(**scope)
     if name not in ("contacts", "chats"):
         assert len(empty) == 0
     assert_documented_dtypes(name, empty)
 
 
-def test_categories_are_fixed(samples):
-    msgs = samples.frames.messages()
+def test_categories_are_fixed(samples_archive):
+    msgs = samples_archive.frames.messages()
     assert list(msgs["kind"].cat.categories[:len(MESSAGE_KINDS)]) == list(MESSAGE_KINDS)
     assert list(msgs["chat_kind"].cat.categories[:len(CHAT_KINDS)]) == list(CHAT_KINDS)
 
 
-def test_messages_agree_with_show(samples):
-    msgs = samples.frames.messages()
-    chats = samples.chats()
+def test_messages_agree_with_show(samples_archive):
+    msgs = samples_archive.frames.messages()
+    chats = samples_archive.chats()
     assert len(msgs) == sum(c["message_count"] for c in chats)
     for chat in chats:
-        listed = [m["message_id"] for m in samples.show(chat["id"])["messages"]]
+        listed = [m["message_id"] for m in samples_archive.show(chat["id"])["messages"]]
         frame = msgs.loc[msgs["chat_id"] == chat["id"]].sort_values("seq")
         assert list(frame["message_id"]) == listed
         assert (frame["chat_kind"] == chat["kind"]).all() and (frame["chat_name"] == chat["name"]).all()
@@ -131,8 +117,8 @@ def test_messages_agree_with_show(samples):
 # --------------------------------------------------------------------------
 
 
-def test_sample_direct_chat(samples):
-    msgs = samples.frames.messages(chat=S_DM)
+def test_sample_direct_chat(samples_archive):
+    msgs = samples_archive.frames.messages(chat=S_DM)
     order = [D(n) for n in (1, 2, 4, 6, 14, 17, 18, 19, 20, 21, 22, 23)]
     order.append("3f9c2d1e-7a4b-4c8e-9f10-2b3c4d5e6f70@example.net")  # M9, the Thunderbird reply
     assert list(msgs.sort_values("seq")["message_id"]) == order
@@ -151,8 +137,8 @@ def test_sample_direct_chat(samples):
     assert not msgs["kind"].eq("system").any()
 
 
-def test_sample_revisions_keep_edited_and_deleted_text(samples):
-    revs = samples.frames.revisions(chat=S_DM)
+def test_sample_revisions_keep_edited_and_deleted_text(samples_archive):
+    revs = samples_archive.frames.revisions(chat=S_DM)
     d6 = revs.loc[revs["message_id"] == D(6)].sort_values("revision")
     assert list(d6["text"]) == ["The day pass costs 12 euro.", "The day pass costs 14 euro.",
                                 "The day pass costs 14 euro, students pay 11."]
@@ -163,8 +149,8 @@ def test_sample_revisions_keep_edited_and_deleted_text(samples):
     assert list(d14["text"]) == ["My door code is 4711, just walk in.", "My door code is 4712, just walk in."]
 
 
-def test_sample_reactions_and_receipts(samples):
-    rx = samples.frames.reactions()
+def test_sample_reactions_and_receipts(samples_archive):
+    rx = samples_archive.frames.reactions()
     final = {(r.message_id, r.sender): r.emoji for r in rx.itertuples()}
     assert final[(D(2), "anna@example.net")] == "❤️"       # 👍 changed to ❤️
     assert final[(D(1), "bruno@example.net")] == "🎉"
@@ -172,7 +158,7 @@ def test_sample_reactions_and_receipts(samples):
     assert final[(G(1), "bruno@example.net")] == "👍" and final[(G(1), "dmitri@example.net")] == "👍"
     assert rx.loc[rx["message_id"] == D(2), "target_sender"].iloc[0] == "bruno@example.net"
     assert "Mr.hQ4vB8nK2sW.0999@example.net" not in set(rx["message_id"])  # the orphan R99
-    rc = samples.frames.receipts()
+    rc = samples_archive.frames.receipts()
     reads = {(r.message_id, r.reader) for r in rc.itertuples()}
     assert {(D(1), "bruno@example.net"), (D(2), "anna@example.net"), (D(4), "bruno@example.net"),
             (G(1), "chiara@example.net"), (G(1), "dmitri@example.net")} <= reads
@@ -181,8 +167,8 @@ def test_sample_reactions_and_receipts(samples):
     assert (g1["target_date"] == cet("2025-04-05 09:00")).all()
 
 
-def test_sample_group_memberships(samples):
-    ms = samples.frames.memberships(chat=S_GROUP)
+def test_sample_group_memberships(samples_archive):
+    ms = samples_archive.frames.memberships(chat=S_GROUP)
     assert (ms["chat_kind"] == "group").all() and (ms["chat_name"] == "Garden Crew & Friends").all()
     dmitri = ms.loc[ms["member"] == "dmitri@example.net"].sort_values("since")
     assert len(dmitri) == 2  # removed (G12), re-added (G14)
@@ -197,24 +183,24 @@ def test_sample_group_memberships(samples):
     assert set(ms.loc[ms["current"], "member"]) == {"anna@example.net", "chiara@example.net",
                                                     "dmitri@example.net", "emil@example.net"}
     # the overlap filter: on the evening of 04-06 dmitri was out, bruno still in
-    evening = samples.frames.memberships(chat=S_GROUP, since="2025-04-06T20:00Z", until="2025-04-06T21:00Z")
+    evening = samples_archive.frames.memberships(chat=S_GROUP, since="2025-04-06T20:00Z", until="2025-04-06T21:00Z")
     assert "dmitri@example.net" not in set(evening["member"]) and "bruno@example.net" in set(evening["member"])
-    assert set(samples.frames.memberships(sender="emil@example.net")["chat_id"]) == {S_GROUP}
+    assert set(samples_archive.frames.memberships(sender="emil@example.net")["chat_id"]) == {S_GROUP}
 
 
-def test_sample_system_lines_and_names(samples):
-    msgs = samples.frames.messages(chat=S_GROUP)
+def test_sample_system_lines_and_names(samples_archive):
+    msgs = samples_archive.frames.messages(chat=S_GROUP)
     actions = msgs["system_action"].value_counts()
     assert {k: int(v) for k, v in actions.items() if v} == {
         "group-avatar": 2, "group-description": 1, "ephemeral-timer": 2, "group-renamed": 2,
         "member-added": 2, "member-removed": 1, "member-left": 1}
     assert msgs["system_action"].isna().sum() == len(msgs) - 11
-    names = samples.frames.names(chat=S_GROUP)
+    names = samples_archive.frames.names(chat=S_GROUP)
     assert list(names["name"]) == ["Allotment Garden", "Garden Crew 🌱", "Garden Crew & Friends"]
 
 
-def test_sample_attachments(samples):
-    att = samples.frames.attachments(chat=S_DM)
+def test_sample_attachments(samples_archive):
+    att = samples_archive.frames.attachments(chat=S_DM)
     by_mid = att.set_index("message_id")
     assert by_mid.loc[D(19), "filename"] == "Trainingsplan Frühjahr – 東京遠征.txt"
     assert by_mid.loc[D(19), "mime"] == "text/plain" and by_mid.loc[D(19), "size"] == 105
@@ -222,12 +208,12 @@ def test_sample_attachments(samples):
     assert by_mid.loc[D(17), "type"] == "audio" and by_mid.loc[D(17), "size"] == 844
     assert by_mid.loc[D(18), "type"] == "image" and by_mid.loc[D(18), "size"] == 78
     assert by_mid.loc[D(20), "filename"] == "chiara.vcf" and by_mid.loc[D(20), "size"] == 100
-    msgs = samples.frames.messages(chat=S_DM).set_index("message_id")
+    msgs = samples_archive.frames.messages(chat=S_DM).set_index("message_id")
     assert int(msgs["attachment_bytes"].sum()) == int(att["size"].sum())
 
 
-def test_sample_filters(samples):
-    f = samples.frames
+def test_sample_filters(samples_archive):
+    f = samples_archive.frames
     everything = f.messages()
     anna = f.messages(sender="anna@example.net")
     assert len(anna) and (anna["sender"] == "anna@example.net").all()
@@ -246,8 +232,8 @@ def test_sample_filters(samples):
     assert (f.revisions(sender="bruno@example.net")["sender"] == "bruno@example.net").all()
 
 
-def test_sample_replies(samples):
-    rep = samples.frames.replies(chat=S_DM)
+def test_sample_replies(samples_archive):
+    rep = samples_archive.frames.replies(chat=S_DM)
     first = rep.loc[rep["message_id"] == D(2)].iloc[0]  # bruno 10:20 answers anna 10:15
     assert first["to_message_id"] == D(1) and first["to_sender"] == "anna@example.net"
     assert first["sender"] == "bruno@example.net"
@@ -258,9 +244,9 @@ def test_sample_replies(samples):
     assert (rep["sender"] != rep["to_sender"]).all() and (rep["reply_time"] >= pd.Timedelta(0)).all()
 
 
-def test_contacts_frame(samples):
-    c = samples.frames.contacts().set_index("address")
-    msgs = samples.frames.messages()
+def test_contacts_frame(samples_archive):
+    c = samples_archive.frames.contacts().set_index("address")
+    msgs = samples_archive.frames.messages()
     anna = msgs.loc[msgs["sender"] == "anna@example.net"]
     assert c.loc["anna@example.net", "messages"] == len(anna)
     assert c.loc["anna@example.net", "first_date"] == anna["date"].min()
@@ -277,8 +263,8 @@ def gt_events(*types):
     return [e for e in EVENTS if e["type"] in types]
 
 
-def test_corpus_counts(corpus):
-    msgs = corpus.frames.messages()
+def test_corpus_counts(corpus_archive):
+    msgs = corpus_archive.frames.messages()
     posts = msgs.loc[msgs["kind"] != "system"]
     listed = set(posts["message_id"])
     sent = [e for e in gt_events("message") if norm_mid(e["message_id"]) in DECRYPTED]
@@ -303,10 +289,10 @@ def test_corpus_counts(corpus):
         assert row["deleted"].iloc[0] and row["text"].iloc[0] == ""
 
 
-def test_corpus_hike_membership_intervals(corpus):
+def test_corpus_hike_membership_intervals(corpus_archive):
     """ivan removed by frank, re-added by grace: two intervals; heidi's
     ends when she left.  Dates are the Date headers of the system messages."""
-    ms = corpus.frames.memberships(chat=HIKE)
+    ms = corpus_archive.frames.memberships(chat=HIKE)
     removed = next(e for e in gt_events("member_removed") if e.get("chat") == "hike")
     readded = next(e for e in gt_events("member_added") if e.get("chat") == "hike" and e.get("readded"))
     left = next(e for e in gt_events("member_left") if e.get("chat") == "hike")
@@ -324,26 +310,26 @@ def test_corpus_hike_membership_intervals(corpus):
     assert set(ms["member"]) == set(created)
 
 
-def test_corpus_reply_time(corpus):
+def test_corpus_reply_time(corpus_archive):
     fg = {e["label"]: e for e in gt_events("message") if e.get("chat") == "fg"}
     first, second = fg["fg1"], fg["fg2"]
     assert first["sender"] != second["sender"]
-    rep = corpus.frames.replies()
+    rep = corpus_archive.frames.replies()
     row = rep.loc[rep["message_id"] == norm_mid(second["message_id"])].iloc[0]
     assert row["to_message_id"] == norm_mid(first["message_id"])
     assert row["sender"] == second["sender"] and row["to_sender"] == first["sender"]
     assert row["reply_time"] == header_date(second["message_id"]) - header_date(first["message_id"])
 
 
-def test_corpus_reactions_and_receipts(corpus):
+def test_corpus_reactions_and_receipts(corpus_archive):
     final: dict[tuple[str, str], str] = {}
     for e in gt_events("reaction"):
         if norm_mid(e["target_message_id"]) in DECRYPTED and norm_mid(e.get("wire_message_id") or "") in DECRYPTED:
             final[(norm_mid(e["target_message_id"]), e["sender"])] = e["emoji"]
     expected = {k: v for k, v in final.items() if v}
-    rx = corpus.frames.reactions()
+    rx = corpus_archive.frames.reactions()
     assert {(r.message_id, r.sender): r.emoji for r in rx.itertuples()} == expected
-    rc = corpus.frames.receipts()
+    rc = corpus_archive.frames.receipts()
     reads = {(r.message_id, r.reader) for r in rc.itertuples()}
     for e in gt_events("read_receipt"):
         if norm_mid(e.get("wire_message_id") or "") in DECRYPTED:
@@ -355,15 +341,15 @@ def test_corpus_reactions_and_receipts(corpus):
 # --------------------------------------------------------------------------
 
 
-def test_report_agrees_with_frames(samples):
-    rep = samples.report()
+def test_report_agrees_with_frames(samples_archive):
+    rep = samples_archive.report()
     json.dumps(rep)  # JSON-able
-    msgs = samples.frames.messages()
+    msgs = samples_archive.frames.messages()
     posts = msgs.loc[msgs["kind"] != "system"]
     t = rep["totals"]
     assert t["messages"] == len(posts) and t["system_lines"] == int((msgs["kind"] == "system").sum())
     assert t["edited"] == int(posts["edited"].sum()) and t["deleted"] == int(posts["deleted"].sum())
-    assert t["reactions"] == len(samples.frames.reactions())
+    assert t["reactions"] == len(samples_archive.frames.reactions())
     assert sum(rep["by_hour"]) == sum(rep["by_weekday"]) == sum(rep["by_day"].values()) == posts["date"].notna().sum()
     assert sum(map(sum, rep["weekday_hour"])) == sum(rep["by_hour"])
     assert sum(rep["timeline"]["counts"].values()) == sum(rep["by_hour"])
@@ -374,7 +360,7 @@ def test_report_agrees_with_frames(samples):
     assert sum(b["replies"] for b in rep["reply_times"]["buckets"]) == rep["reply_times"]["replies"]
     att = {a["type"]: a for a in rep["attachments"]["by_type"]}
     assert att["text"]["files"] >= 2 and att["audio"]["bytes"] >= 844
-    one = samples.report(chat=S_DM)
+    one = samples_archive.report(chat=S_DM)
     assert one["totals"]["messages"] == 13 and one["totals"]["chats"] == 1
     assert one["reactions"]["by_emoji"] == {"❤️": 1, "🎉": 1}
     text = report_text(one)
@@ -383,8 +369,8 @@ def test_report_agrees_with_frames(samples):
         assert section in text, section
 
 
-def test_stats_cli(samples):
-    path = samples.root
+def test_stats_cli(samples_archive):
+    path = samples_archive.root
     plain = cli(path, "stats", inprocess=True).text
     assert "messages_seen" in plain and "Activity report for the whole archive" in plain
     assert "Median" in plain or "median" in plain
@@ -393,7 +379,7 @@ def test_stats_cli(samples):
     assert {"messages_seen", "unique_messages", "duplicates", "chat_messages", "mail_messages",
             "encrypted_undecrypted", "parse_errors", "chats"} <= set(js)
     with_report = cli(path, "stats", "--json", "--report", inprocess=True).json()
-    assert with_report["report"]["totals"]["messages"] == samples.report()["totals"]["messages"]
+    assert with_report["report"]["totals"]["messages"] == samples_archive.report()["totals"]["messages"]
     assert {k: v for k, v in with_report.items() if k != "report"} == js
     chat = cli(path, "stats", "--chat", S_GROUP, "--json", inprocess=True).json()
     assert chat["report"]["scope"]["chats"] == [S_GROUP] and chat["report"]["totals"]["messages"] == 7
@@ -408,12 +394,12 @@ def test_stats_cli(samples):
 # --------------------------------------------------------------------------
 
 
-def test_parquet_round_trip(corpus, tmp_path):
+def test_parquet_round_trip(corpus_archive, tmp_path):
     from coi_archive.export.analysis import write_tables
 
-    counts = write_tables(corpus, tmp_path / "pq", "parquet")
+    counts = write_tables(corpus_archive, tmp_path / "pq", "parquet")
     assert set(counts) == set(TABLES)
-    frames = corpus.frames.tables()
+    frames = corpus_archive.frames.tables()
     for name in TABLES:
         back = pd.read_parquet(tmp_path / "pq" / f"{name}.parquet")
         expected = frames[name]
@@ -435,11 +421,11 @@ def test_parquet_round_trip(corpus, tmp_path):
     assert doc["tables"]["replies"]["columns"]["reply_seconds"]["description"]
 
 
-def test_parquet_readable_by_duckdb(corpus, tmp_path):
+def test_parquet_readable_by_duckdb(corpus_archive, tmp_path):
     duckdb = pytest.importorskip("duckdb")
     from coi_archive.export.analysis import write_tables
 
-    write_tables(corpus, tmp_path, "parquet")
+    write_tables(corpus_archive, tmp_path, "parquet")
     con = duckdb.connect()
     rows = con.execute(f"DESCRIBE SELECT * FROM '{tmp_path / 'messages.parquet'}'").fetchall()
     types = {r[0]: r[1] for r in rows}
@@ -447,13 +433,13 @@ def test_parquet_readable_by_duckdb(corpus, tmp_path):
     assert types["kind"] == "VARCHAR" and types["seq"] == "BIGINT"
     n = con.execute(f"SELECT count(*) FROM '{tmp_path / 'memberships.parquet'}' WHERE chat_id = ?",
                     [HIKE]).fetchone()[0]
-    assert n == len(corpus.frames.memberships(chat=HIKE))
+    assert n == len(corpus_archive.frames.memberships(chat=HIKE))
 
 
-def test_csv_tables(samples, tmp_path):
+def test_csv_tables(samples_archive, tmp_path):
     from coi_archive.export.analysis import write_tables
 
-    counts = write_tables(samples, tmp_path, "csv", chats=[S_DM])
+    counts = write_tables(samples_archive, tmp_path, "csv", chats=[S_DM])
     back = pd.read_csv(tmp_path / "messages.csv")
     assert len(back) == counts["messages"] == 13 and set(back["chat_id"]) == {S_DM}
     assert list(back.columns) == list(COLUMNS["messages"])
@@ -464,8 +450,8 @@ def test_csv_tables(samples, tmp_path):
     assert set(contacts["address"]) == {"anna@example.net", "bruno@example.net"}
 
 
-def test_export_cli_tables(samples, tmp_path):
-    path = samples.root
+def test_export_cli_tables(samples_archive, tmp_path):
+    path = samples_archive.root
     res = cli(path, "export", "--format", "parquet", "--out", tmp_path / "all", inprocess=True)
     assert sorted(p.name for p in (tmp_path / "all").iterdir()) == sorted(
         [f"{t}.parquet" for t in TABLES] + ["schema.json"])
@@ -524,11 +510,11 @@ def test_synthetic_catalog(tmp_path):
 HOST = {"Host": "127.0.0.1:8080"}
 
 
-def test_analytics_pages(corpus):
+def test_analytics_pages(corpus_archive):
     from coi_archive.webui import create_app
     from coi_archive.webui.security import CSP
 
-    app = create_app(corpus.root)
+    app = create_app(corpus_archive.root)
     try:
         with app.test_client() as c:
             page = c.get("/analytics", headers=HOST)
@@ -559,16 +545,10 @@ def test_readme_documents_every_column():
             assert f"| `{col}` | `{dtype}` |" in table, (name, col)
 
 
-def test_analytics_pages_escape_hostile_names(tmp_path_factory):
-    from tests.test_webui_support import make_xss_mailbox
+def test_analytics_pages_escape_hostile_names(xss):
     from coi_archive.webui import create_app
 
-    base = tmp_path_factory.getbasetemp()
-    maildir = base / "analytics-xss-maildir"
-    if not maildir.exists():
-        make_xss_mailbox(maildir)
-    path = build_archive("analytics-xss", base, maildir)
-    app = create_app(path)
+    app = create_app(xss)
     try:
         with app.test_client() as c:
             for url in ("/analytics", "/analytics/grp-xssGroup0001"):

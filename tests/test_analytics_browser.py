@@ -2,30 +2,15 @@
 SVG with bars, cells and labels), nothing leaves 127.0.0.1, and the strict
 CSP raises no console error.  Screenshots go to ``test-artifacts/analytics/``.
 
-Reuses the browser, page and guard fixtures of ``test_webui_browser.py``
-(Debian ``chromium`` driven by Playwright; ``playwright install`` is never
-needed); skipped like it when Chromium is missing."""
+Uses the browser, page and server fixtures of ``conftest.py`` (Debian
+``chromium`` driven by Playwright; ``playwright install`` is never
+needed), skipped like the web UI browser tests when Chromium is missing."""
 
 from __future__ import annotations
 
-import pytest
-
-from tests.test_webui_browser import browser, page  # noqa: F401  (fixtures)
-from tests.test_webui_support import ARTIFACTS, CORPUS, CORPUS_HIKE, SAMPLES, build_archive, live_server
+from tests.webui_support import ARTIFACTS, CORPUS_HIKE
 
 SHOTS = ARTIFACTS / "analytics"
-
-
-@pytest.fixture(scope="module")
-def corpus_url(tmp_path_factory):
-    with live_server(build_archive("analytics-browser-corpus", tmp_path_factory.getbasetemp(), CORPUS)) as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def samples_url(tmp_path_factory):
-    with live_server(build_archive("analytics-browser-samples", tmp_path_factory.getbasetemp(), SAMPLES)) as url:
-        yield url
 
 
 def chart_facts(page) -> dict[str, dict]:

@@ -20,21 +20,9 @@ import pytest
 from coi_archive import export
 from coi_archive.index.api import Archive
 from tests.cli_helpers import cli
-from tests.test_webui_support import (
-    CORPUS, SAMPLE_COI_DM, SAMPLE_DM, SAMPLE_GROUP, SAMPLES, build_archive, make_xss_mailbox,
-)
+from tests.webui_support import SAMPLE_COI_DM, SAMPLE_DM, SAMPLE_GROUP, make_xss_mailbox
 
 CORPUS_DM = "dm-621ca8306ba46ab7"  # Frank & Grace: a message edited three times, then deleted
-
-
-@pytest.fixture(scope="module")
-def samples(tmp_path_factory) -> Path:
-    return build_archive("export-samples", tmp_path_factory.getbasetemp(), SAMPLES)
-
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory) -> Path:
-    return build_archive("export-corpus", tmp_path_factory.getbasetemp(), CORPUS)
 
 
 def run(archive: Path, *args: str):

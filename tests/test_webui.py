@@ -14,42 +14,11 @@ from pathlib import Path
 import pytest
 
 from coi_archive.index.api import Archive
-from tests.test_webui_support import (
-    BIG_CHAT, CORPUS, CORPUS_HIKE, SAMPLE_COI_DM, SAMPLE_DM, SAMPLE_GROUP, SAMPLES, build_archive,
-    make_big_chat, make_xss_mailbox,
-)
 from coi_archive.webui import create_app
 from coi_archive.webui.security import CSP, basic_auth_header
+from tests.webui_support import BIG_CHAT, CORPUS_HIKE, SAMPLE_COI_DM, SAMPLE_DM, SAMPLE_GROUP
 
 HOST = {"Host": "127.0.0.1:8080"}
-
-
-@pytest.fixture(scope="module")
-def samples(tmp_path_factory) -> Path:
-    return build_archive("webui-samples", tmp_path_factory.getbasetemp(), SAMPLES)
-
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory) -> Path:
-    return build_archive("webui-corpus", tmp_path_factory.getbasetemp(), CORPUS)
-
-
-@pytest.fixture(scope="module")
-def big(tmp_path_factory) -> Path:
-    base = tmp_path_factory.getbasetemp()
-    maildir = base / "webui-big-maildir"
-    if not maildir.exists():
-        make_big_chat(maildir)
-    return build_archive("webui-big", base, maildir)
-
-
-@pytest.fixture(scope="module")
-def xss(tmp_path_factory) -> Path:
-    base = tmp_path_factory.getbasetemp()
-    maildir = base / "webui-xss-maildir"
-    if not maildir.exists():
-        make_xss_mailbox(maildir)
-    return build_archive("webui-xss", base, maildir)
 
 
 @pytest.fixture(scope="module")

@@ -8,118 +8,35 @@ is one).  Screenshots go to ``test-artifacts/webui/``."""
 
 from __future__ import annotations
 
-import os
 import re
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.test_webui_support import (
-    ARTIFACTS, BIG_CHAT, CORPUS, CORPUS_HIKE, SAMPLE_DM, SAMPLES, build_archive, live_server, make_big_chat,
-    make_xss_mailbox,
-)
+from tests.webui_support import ARTIFACTS, BIG_CHAT, CORPUS_HIKE, SAMPLE_DM, live_server
 
-CHROMIUM = os.environ.get("COI_CHROMIUM", "/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 SHOTS = ARTIFACTS / "webui"
 CORPUS_DM = "dm-621ca8306ba46ab7"      # Frank & Grace: edited three times, then deleted
 CORPUS_LONG = "dm-4d7445ec4c57fb16"    # Heidi & Ivan: 153 messages (two pages)
 
-if not Path(CHROMIUM).exists():  # scripts/test.sh installs it; say so instead of failing obscurely
-    if os.environ.get("CI"):  # in CI a missing browser is a failure, never a silent skip
-        raise RuntimeError(f"{CHROMIUM} is missing: scripts/test.sh should have installed chromium")
-    pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium; scripts/test.sh does this)",
-                allow_module_level=True)
-
-sync_api = pytest.importorskip("playwright.sync_api")
-
 
 # --------------------------------------------------------------------------
-# Fixtures
+# Fixtures (browser, page, samples_url and corpus_url are in conftest.py)
 # --------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
-def browser():
-    with sync_api.sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
-
-
-@pytest.fixture(scope="module")
-def samples_url(tmp_path_factory):
-    with live_server(build_archive("browser-samples", tmp_path_factory.getbasetemp(), SAMPLES)) as url:
+def big_url(big: Path) -> Iterator[str]:
+    with live_server(big) as url:
         yield url
 
 
 @pytest.fixture(scope="module")
-def corpus_url(tmp_path_factory):
-    with live_server(build_archive("browser-corpus", tmp_path_factory.getbasetemp(), CORPUS)) as url:
+def xss_url(xss: Path) -> Iterator[str]:
+    with live_server(xss) as url:
         yield url
-
-
-@pytest.fixture(scope="module")
-def big_url(tmp_path_factory):
-    base = tmp_path_factory.getbasetemp()
-    maildir = base / "browser-big-maildir"
-    if not maildir.exists():
-        make_big_chat(maildir)
-    with live_server(build_archive("browser-big", base, maildir)) as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def xss_url(tmp_path_factory):
-    base = tmp_path_factory.getbasetemp()
-    maildir = base / "browser-xss-maildir"
-    if not maildir.exists():
-        make_xss_mailbox(maildir)
-    with live_server(build_archive("browser-xss", base, maildir)) as url:
-        yield url
-
-
-class Guard:
-    """Records what must never happen: requests leaving 127.0.0.1 (they
-    are aborted), page errors, console errors, dialogs."""
-
-    def __init__(self):
-        self.external: list[str] = []
-        self.errors: list[str] = []
-        self.requests: list[str] = []
-
-    def check(self):
-        assert self.external == [], f"external requests: {self.external}"
-        assert self.errors == [], f"page/console errors: {self.errors}"
-
-
-@pytest.fixture
-def page(browser):
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True,
-                                  timezone_id="UTC", locale="en-GB")
-    guard = Guard()
-
-    def route(r):
-        url = r.request.url
-        if re.match(r"^http://127\.0\.0\.1:\d+/", url) or url.startswith(("data:", "file:")):
-            r.continue_()
-        else:
-            guard.external.append(url)
-            r.abort()
-
-    context.route("**/*", route)
-    p = context.new_page()
-    p.set_default_timeout(15_000)
-    p.on("request", lambda req: guard.requests.append(req.url))
-    p.on("pageerror", lambda exc: guard.errors.append(f"pageerror: {exc}"))
-    p.on("console", lambda msg: guard.errors.append(f"console {msg.type}: {msg.text}")
-         if msg.type == "error" else None)
-    p.on("dialog", lambda d: (guard.errors.append(f"dialog: {d.message}"), d.dismiss()))
-    p.guard = guard
-    yield p
-    context.close()
 
 
 def wait_until(page, condition, timeout: float = 15.0) -> None:

@@ -1,11 +1,13 @@
-"""Shared helpers for the web UI and export tests (no tests in here):
-archives built from ``samples/``, the real Delta Chat corpus copy, a
-synthetic 10,000-message chat and a hostile (XSS) mailbox, plus a live
-server on 127.0.0.1 for browser tests."""
+"""Shared helpers for the web UI, export and analytics tests (no tests in
+here; the fixtures that use them are in ``conftest.py``): the sources of
+the archives (``samples/``, the real Delta Chat corpus copy, a synthetic
+10,000-message chat, a hostile (XSS) mailbox), a live server on 127.0.0.1,
+and what the browser tests need to drive Chromium."""
 
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
@@ -17,6 +19,11 @@ SAMPLES = REPO / "samples"
 CORPUS = REPO / "tests" / "data" / "deltachat-dev" / "journal-decrypted"
 ARTIFACTS = REPO / "test-artifacts"
 
+#: Debian's Chromium, driven by Playwright (``playwright install`` is never used).
+CHROMIUM = os.environ.get("COI_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
 SAMPLE_GROUP = "grp-gRd7Kq2VnX4pLm9sTz"   # Garden Crew & Friends
 SAMPLE_DM = "dm-81c9d5535caab2d3"          # Anna & Bruno: edit, delete, reply, files, location, contact
 SAMPLE_COI_DM = "dm-60241935fceca9a0"      # Alice & Bob (COI): HTML mail, deletes, pin
@@ -26,19 +33,14 @@ CORPUS_HIKE = "grp-Z2Awmb5mUzGzDsdPavcQByHb"   # Hike & Picnic (real corpus): re
 BIG_GROUP_ID = "BigGroupTenThousand1"
 BIG_CHAT = f"grp-{BIG_GROUP_ID}"
 
-_built: dict[str, Path] = {}
 
-
-def build_archive(name: str, base: Path, *sources: Path) -> Path:
-    """Ingest sources into ``base/name`` once per test session."""
+def build_archive(path: Path, *sources: Path) -> Path:
+    """Ingest ``sources`` into a new archive at ``path`` (in-process, through
+    the notebook API)."""
     from coi_archive.index.api import Archive
 
-    if name in _built:
-        return _built[name]
-    path = base / name
     with Archive.open(path) as archive:
         archive.ingest([str(s) for s in sources])
-    _built[name] = path
     return path
 
 
@@ -192,7 +194,7 @@ def make_xss_mailbox(maildir: Path) -> Path:
 
 
 # --------------------------------------------------------------------------
-# A live server
+# A live server and a browser
 # --------------------------------------------------------------------------
 
 
@@ -215,3 +217,17 @@ def live_server(archive_dir: Path, **kwargs) -> Iterator[str]:
         server.server_close()
         thread.join(timeout=10)
         app.extensions["coi"].pool.close()
+
+
+class Guard:
+    """Records what must never happen: requests leaving 127.0.0.1 (they
+    are aborted), page errors, console errors, dialogs."""
+
+    def __init__(self) -> None:
+        self.external: list[str] = []
+        self.errors: list[str] = []
+        self.requests: list[str] = []
+
+    def check(self) -> None:
+        assert self.external == [], f"external requests: {self.external}"
+        assert self.errors == [], f"page/console errors: {self.errors}"
