@@ -11,14 +11,34 @@ import argparse
 import json
 import sys
 import time
-from typing import Any, Callable
+from typing import Any, Callable, NoReturn
 
-from coi_archive.index.api import Archive, ArchiveError, CatalogError, SourceError, default_archive_dir
+from coi_archive.index.api import (
+    TICK, Archive, ArchiveError, CatalogError, SourceError, Span, default_archive_dir, parse_span,
+)
 from coi_archive.index.query import QueryError
 
 
 class UsageError(Exception):
     """A bad argument: one line on stderr, exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """Argument errors as one line on stderr with exit code 2, as every
+    other unusable argument (see the module docstring)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"coi-archive: error: {message} (see {self.prog} --help)\n")
+
+
+def _date_arg(text: str) -> Span:
+    """``type=`` of ``--since``/``--until``: a calendar period (``2025``,
+    ``2025-04``, ``2025-04-06``, UTC) or an ISO timestamp, as a UTC span."""
+    span = parse_span(text)
+    if span is None:
+        raise argparse.ArgumentTypeError(
+            f"not a date: {text!r} (use YYYY, YYYY-MM, YYYY-MM-DD or an ISO timestamp)")
+    return span
 
 
 def _dump(data: Any) -> None:
@@ -315,13 +335,8 @@ def cmd_export_tables(args: argparse.Namespace) -> int:
     if args.search:
         raise UsageError(f"--format {args.format} exports tables of chats, not search results")
     chats = list(args.chat or []) + ([args.chat_id] if args.chat_id else [])
-    try:
-        since = export.parse_bound(args.since)
-        until = export.parse_bound(args.until, end=True)
-    except export.ExportError as exc:
-        raise UsageError(str(exc)) from None
-    if until is not None:
-        until = until + __import__("datetime").timedelta(microseconds=1)  # end of the day, inclusive
+    since = args.since.start if args.since else None
+    until = args.until.stop if args.until else None  # the tables take since <= date < until
     with Archive.open(args.archive, readonly=True) as archive:
         try:
             counts = write_tables(archive, args.out, args.format, chats=chats or None, since=since, until=until,
@@ -333,31 +348,21 @@ def cmd_export_tables(args: argparse.Namespace) -> int:
     return 0
 
 
-def _since(value: str | None):
-    if not value:
-        return None
-    from datetime import datetime, timezone
-
-    try:
-        d = datetime.fromisoformat(value)
-    except ValueError:
-        raise UsageError(f"--since needs a date (YYYY-MM-DD or ISO 8601): {value}") from None
-    return d if d.tzinfo else d.replace(tzinfo=timezone.utc)
-
 
 def cmd_export_imap(args: argparse.Namespace) -> int:
     """``export --format imap --to imap://USER@HOST/FOLDER``: migration."""
-    from coi_archive.export.imap import migrate
+    from coi_archive.export.imap_append import migrate
+    from coi_archive.net.imap import ImapError
 
     if not args.to:
         raise UsageError("--format imap needs --to imap://USER@HOST[:PORT]/FOLDER")
-    since = _since(args.since)
+    since = args.since.start if args.since else None
     progress = _Progress()
     with Archive.open(args.archive, readonly=True) as archive:
         try:
             report = migrate(archive, args.to, _imap_options(args), chat_ids=args.chat or None,
                              since=since, progress=progress)
-        except (ArchiveError, SourceError) as exc:
+        except (ArchiveError, ImapError) as exc:
             raise UsageError(str(exc)) from None
         finally:
             progress.done()
@@ -373,7 +378,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     try:
         return serve(args.archive or default_archive_dir(), host=args.host, port=args.port,
-                     password=args.password, token=args.token)
+                     password=args.password, token=args.token, session_idle=args.session_idle * 3600)
     except ServeError as exc:
         raise UsageError(str(exc)) from None
     except OSError as exc:  # port in use, cannot bind
@@ -393,11 +398,8 @@ def cmd_export_file(args: argparse.Namespace) -> int:
         raise UsageError(f"--format {args.format} needs --out PATH (a file, a directory or - for stdout)")
     if bool(args.chat_id) == bool(args.search):
         raise UsageError("give either CHAT_ID or --search QUERY")
-    try:
-        since = export.parse_bound(args.since)
-        until = export.parse_bound(args.until, end=True)
-    except export.ExportError as exc:
-        raise UsageError(str(exc)) from None
+    since = args.since.start if args.since else None
+    until = args.until.stop - TICK if args.until else None  # a selection's until is its last instant
     with Archive.open(args.archive, readonly=True) as archive:
         try:
             if args.chat_id:
@@ -428,7 +430,7 @@ def cmd_export_file(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="coi-archive",
         description="Archive, search and export chat-over-email (COI, Delta Chat) mailboxes.")
     parser.add_argument("--archive", metavar="DIR",
@@ -478,8 +480,9 @@ def build_parser() -> argparse.ArgumentParser:
                         " contacts, ...) of the archive or of --chat, one file per table")
     p.add_argument("--to", metavar="URL", help="target, for imap: imap://USER@HOST[:PORT]/FOLDER")
     p.add_argument("--chat", action="append", metavar="ID", help="only this chat (repeatable; default: all)")
-    p.add_argument("--since", metavar="DATE", help="only messages dated at or after DATE (YYYY-MM-DD or ISO)")
-    p.add_argument("--until", metavar="DATE", help="file formats: only messages dated up to the end of DATE"
+    p.add_argument("--since", metavar="DATE", type=_date_arg,
+                   help="only messages dated at or after DATE (YYYY, YYYY-MM, YYYY-MM-DD or ISO)")
+    p.add_argument("--until", metavar="DATE", type=_date_arg, help="file formats: only messages dated up to the end of DATE"
                                                    " (YYYY, YYYY-MM, YYYY-MM-DD or ISO)")
     p.add_argument("--out", metavar="PATH", help="file formats: output file, directory, or - for stdout")
     p.add_argument("--force", action="store_true", help="overwrite an existing output file")
@@ -496,8 +499,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="address to bind (default 127.0.0.1; anything else needs --password or --token)")
     p.add_argument("--port", type=int, default=8080, help="port (default 8080; 0 picks a free one)")
     p.add_argument("--password", help="require this password (HTTP Basic; or $COI_ARCHIVE_PASSWORD)")
-    p.add_argument("--token", help="require this token (Bearer header, or ?token= once;"
+    p.add_argument("--token", help="require this token (Bearer header, the /login form, or ?token= once;"
                                    " 'generate' makes one; or $COI_ARCHIVE_TOKEN)")
+    p.add_argument("--session-idle", type=float, default=12.0, metavar="HOURS",
+                   help="a token login session ends after this many hours without a request (default 12)")
     p = add("reindex", cmd_reindex, "rebuild the search index from the catalog")
     p.add_argument("--full", action="store_true", help="also recompute chats and contacts")
     return parser

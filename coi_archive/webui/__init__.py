@@ -27,6 +27,7 @@ from coi_archive import present
 from coi_archive.index.query import QueryError
 
 from . import security
+from .sessions import DEFAULT_IDLE_SECONDS
 from .state import UIState
 
 __all__ = ["create_app"]
@@ -39,8 +40,9 @@ def create_app(archive_dir: str | os.PathLike, *, password: str | None = None, t
                config: dict[str, Any] | None = None) -> Flask:
     """Build the web application for the archive at ``archive_dir``.
 
-    ``password`` (HTTP Basic) and ``token`` (``Authorization: Bearer``, or
-    ``?token=`` once, which sets a cookie) protect every route when given.
+    ``password`` (HTTP Basic) and ``token`` (``Authorization: Bearer``, the
+    ``/login`` form, or ``?token=`` once; the last two start a session that
+    ends after ``SESSION_IDLE_SECONDS`` idle) protect every route when given.
     ``check_host`` (default: on when neither is given) only answers requests
     whose Host header is a loopback name, which defeats DNS rebinding
     against an unprotected server on 127.0.0.1.  Raises ``CatalogError``
@@ -57,6 +59,7 @@ def create_app(archive_dir: str | os.PathLike, *, password: str | None = None, t
         SEARCH_LIMIT=50,
         FACET_HITS=200,
         MAX_SEARCH_LIMIT=2000,
+        SESSION_IDLE_SECONDS=DEFAULT_IDLE_SECONDS,
         SEND_FILE_MAX_AGE_DEFAULT=3600,
     )
     app.json.sort_keys = False
