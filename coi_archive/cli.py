@@ -11,16 +11,34 @@ import argparse
 import json
 import sys
 import time
-from typing import Any, Callable, NoReturn
+from typing import Any, Callable, NoReturn, NoReturn
 
 from coi_archive.index.api import (
-    TICK, Archive, ArchiveError, CatalogError, SourceError, Span, default_archive_dir, parse_span,
+    CHAT_KINDS, TICK, Archive, ArchiveError, CatalogError, SourceError, Span, default_archive_dir, parse_span,
 )
 from coi_archive.index.query import QueryError
 
 
 class UsageError(Exception):
     """A bad argument: one line on stderr, exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """Argument errors as one line on stderr with exit code 2, as every
+    other unusable argument (see the module docstring)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"coi-archive: error: {message} (see {self.prog} --help)\n")
+
+
+def _date_arg(text: str) -> Span:
+    """``type=`` of ``--since``/``--until``: a calendar period (``2025``,
+    ``2025-04``, ``2025-04-06``, UTC) or an ISO timestamp, as a UTC span."""
+    span = parse_span(text)
+    if span is None:
+        raise argparse.ArgumentTypeError(
+            f"not a date: {text!r} (use YYYY, YYYY-MM, YYYY-MM-DD or an ISO timestamp)")
+    return span
 
 
 class _Parser(argparse.ArgumentParser):
@@ -449,7 +467,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("decrypt", cmd_decrypt, "open stored encrypted messages with keys (no source is read)")
     _add_key_arguments(p)
     p = add("chats", cmd_chats, "list chats")
-    p.add_argument("--kind", choices=["direct", "group", "self", "mailinglist", "mail"])
+    p.add_argument("--kind", choices=CHAT_KINDS)
     p.add_argument("--json", action="store_true")
     p = add("show", cmd_show, "show one chat")
     p.add_argument("chat_id", metavar="CHAT_ID")

@@ -17,7 +17,7 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from coi_archive import present
-from coi_archive.index.api import Archive, ArchiveError
+from coi_archive.index.api import MAIL_KINDS, Archive, ArchiveError, ChatKind
 
 from .selection import Selection
 
@@ -87,8 +87,8 @@ def write_html(archive: Archive, sel: Selection, out: BinaryIO, *, me: set[str] 
         replies = archive.messages(reply_ids) if reply_ids else {}
         rows = present.build_rows(
             part.messages, me=present.me_in_chat(part.chat, ranking, me or ()), names=names, links=links,
-            replies=replies, mail_style=part.chat.get("kind") in ("mail", "mailinglist"))
-        group = part.chat.get("kind") == "group"  # a 1:1 chat's "name" is just a subject
+            replies=replies, mail_style=part.chat.get("kind") in MAIL_KINDS)
+        group = part.chat.get("kind") == ChatKind.GROUP  # a 1:1 chat's "name" is just a subject
         parts.append({
             "chat": part.chat, "rows": rows,
             "memberships": archive.memberships(part.chat["id"]) if group else [],

@@ -3,15 +3,11 @@ or the messages a search found, grouped by chat."""
 
 from __future__ import annotations
 
-import calendar
-import re
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime
 from typing import Any
 
-from coi_archive.index.api import Archive
-
-_BOUND_RE = re.compile(r"^(\d{4})(?:-(\d{1,2})(?:-(\d{1,2}))?)?$")
+from coi_archive.index.api import TICK, Archive, parse_iso, parse_span
 
 
 class ExportError(ValueError):
@@ -24,26 +20,10 @@ def parse_bound(value: str | None, end: bool = False) -> datetime | None:
     ``--until 2025-04`` includes all of April."""
     if value is None or not str(value).strip():
         return None
-    value = str(value).strip()
-    m = _BOUND_RE.match(value)
-    try:
-        if m:
-            year, month, day = int(m.group(1)), m.group(2), m.group(3)
-            if day:
-                start = date(year, int(month), int(day))
-                stop = start + timedelta(days=1)
-            elif month:
-                start = date(year, int(month), 1)
-                stop = start + timedelta(days=calendar.monthrange(year, int(month))[1])
-            else:
-                start, stop = date(year, 1, 1), date(year + 1, 1, 1)
-            chosen = stop if end else start
-            dt = datetime(chosen.year, chosen.month, chosen.day, tzinfo=timezone.utc)
-            return dt - timedelta(microseconds=1) if end else dt
-        dt = datetime.fromisoformat(value)
-    except ValueError:
-        raise ExportError(f"not a date: {value!r} (use YYYY, YYYY-MM, YYYY-MM-DD or an ISO timestamp)") from None
-    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
+    span = parse_span(value)
+    if span is None:
+        raise ExportError(f"not a date: {str(value).strip()!r} (use YYYY, YYYY-MM, YYYY-MM-DD or an ISO timestamp)")
+    return span.stop - TICK if end else span.start
 
 
 @dataclass
@@ -89,15 +69,9 @@ class Selection:
 def _in_range(msg: dict[str, Any], since: datetime | None, until: datetime | None) -> bool:
     if since is None and until is None:
         return True
-    raw = msg.get("date")
-    if not raw:
+    dt = parse_iso(msg.get("date"))
+    if dt is None:
         return False
-    try:
-        dt = datetime.fromisoformat(raw)
-    except ValueError:
-        return False
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
     return (since is None or dt >= since) and (until is None or dt <= until)
 
 

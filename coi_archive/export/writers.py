@@ -18,10 +18,10 @@ import json
 import re
 import time
 import zipfile
-from datetime import datetime, timezone
+from datetime import timezone
 from typing import Any, BinaryIO, Iterator
 
-from coi_archive.index.api import Archive, ArchiveError
+from coi_archive.index.api import Archive, ArchiveError, parse_iso
 
 from .selection import Selection
 
@@ -122,13 +122,8 @@ def original_ids(archive: Archive, sel: Selection, folded: bool = True) -> Itera
 
 def _from_line(msg: dict[str, Any], role: str) -> bytes:
     sender = _ADDR_SAFE.sub("", (msg.get("sender") or "") if role == "message" else "") or "MAILER-DAEMON"
-    when = 0.0
-    if msg.get("date"):
-        try:
-            when = datetime.fromisoformat(msg["date"]).timestamp()
-        except ValueError:
-            pass
-    stamp = time.asctime(time.gmtime(when))
+    dt = parse_iso(msg.get("date"))
+    stamp = time.asctime(time.gmtime(dt.timestamp() if dt else 0.0))
     return f"From {sender} {stamp}\n".encode("ascii")
 
 
@@ -154,12 +149,8 @@ def write_mbox(archive: Archive, sel: Selection, out: BinaryIO, folded: bool = T
 
 
 def _eml_name(i: int, mid: str, msg: dict[str, Any], role: str) -> str:
-    stamp = "undated"
-    if msg.get("date") and role == "message":
-        try:
-            stamp = datetime.fromisoformat(msg["date"]).astimezone(timezone.utc).strftime("%Y%m%d-%H%M%S")
-        except ValueError:
-            pass
+    dt = parse_iso(msg.get("date")) if role == "message" else None
+    stamp = dt.astimezone(timezone.utc).strftime("%Y%m%d-%H%M%S") if dt else "undated"
     safe = re.sub(r"[^A-Za-z0-9._@-]", "_", mid)[:80]
     return f"{i:05d}_{stamp}_{safe}.eml"
 

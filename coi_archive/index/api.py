@@ -26,7 +26,8 @@ from coi_archive.ingest.sources import Source, SourceError, discover
 
 from .catalog import CatalogError, connect, decompress
 from .fulltext import SearchDoc, WhooshEngine
-from .dates import parse_iso
+from .chatids import CHAT_KINDS, MAIL_KINDS, ChatKind
+from .dates import TICK, Span, format_iso, parse_iso, parse_span
 from .docs import search_docs
 from .ftsfeed import FulltextFeed
 from .intake import Intake, IngestReport, Progress
@@ -36,7 +37,8 @@ from .wire import refresh
 #: Fold-and-index in two processes when an ingest dirtied this many chats.
 PARALLEL_FTS_CHATS = 200
 
-__all__ = ["Archive", "ArchiveError", "CatalogError", "SourceError", "default_archive_dir", "parse_iso"]
+__all__ = ["Archive", "ArchiveError", "CHAT_KINDS", "CatalogError", "ChatKind", "MAIL_KINDS", "SourceError", "Span",
+           "TICK", "default_archive_dir", "format_iso", "parse_iso", "parse_span"]
 
 
 class ArchiveError(Exception):

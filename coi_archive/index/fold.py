@@ -19,7 +19,7 @@ from coi_archive.ingest.events import (
     Reaction, Receipt,
 )
 
-from .chatids import kind_of
+from .chatids import ChatKind, kind_of
 
 
 @dataclass
@@ -58,7 +58,7 @@ def fold_chat(chat_id: str, posts: list[Wire], controls: list[Wire]) -> ChatFold
     posts = sorted(posts, key=lambda w: w.sort_key)
     controls = sorted(controls, key=lambda w: w.sort_key)
     kind = kind_of(chat_id)
-    group = _fold_group(posts) if kind == "group" else _fold_open(posts, kind)
+    group = _fold_group(posts) if kind == ChatKind.GROUP else _fold_open(posts, kind)
     by_target = _controls_by_root(posts, controls)
     messages: list[dict[str, Any]] = []
     result = ChatFold(chat={})
@@ -120,7 +120,7 @@ def _fold_group(posts: list[Wire]) -> GroupState:
     for wire in posts:
         env, date = wire.env, wire.env.date
         ref = env.chat
-        if ref and ref.kind == "group" and not ref.key.startswith("adhoc:"):
+        if ref and ref.kind == ChatKind.GROUP and not ref.key.startswith("adhoc:"):
             state.group_id = ref.key
         if not started:
             started = True
@@ -131,7 +131,7 @@ def _fold_group(posts: list[Wire]) -> GroupState:
                 state.add(member, date, env.sender)
         for ev in env.events:
             _apply_group_event(state, ev, env, wire.message_id)
-        if ref and ref.kind == "group" and ref.name and not any(isinstance(e, GroupRenamed) for e in env.events):
+        if ref and ref.kind == ChatKind.GROUP and ref.name and not any(isinstance(e, GroupRenamed) for e in env.events):
             state.rename(ref.name, date, wire.message_id)
     state.close()
     return state
@@ -171,7 +171,7 @@ def _fold_open(posts: list[Wire], kind: str) -> GroupState:
     for wire in posts:
         env = wire.env
         members = env.chat.members if env.chat and env.chat.members else (env.sender,)
-        if kind == "mailinglist":
+        if kind == ChatKind.MAILINGLIST:
             members = (env.sender,)
         for member in members:
             state.add(member, env.date, env.sender)
@@ -383,7 +383,7 @@ def _chat_record(chat_id: str, kind: str, posts: list[Wire], group: GroupState,
     members = sorted(group.members)
     past = sorted(group.ever - group.members)
     name = group.name
-    if kind in ("direct", "self"):
+    if kind in (ChatKind.DIRECT, ChatKind.SELF):
         name = _people_name(posts, members)
     dates = [m["date"] for m in messages if m["date"]]
     last = next((m for m in reversed(messages) if m["kind"] != "system"), None)

@@ -75,11 +75,13 @@ ignored.  An empty query parses to :class:`Empty`, which matches nothing.
 
 from __future__ import annotations
 
-import calendar
 import re
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Iterator, Union
+
+from . import chatids
+from .dates import parse_period
 
 __all__ = [
     "parse",
@@ -87,7 +89,6 @@ __all__ = [
     "MAX_QUERY_LENGTH",
     "MAX_DEPTH",
     "walk",
-    "parse_date_span",
     "Node",
     "Empty",
     "Word",
@@ -108,7 +109,7 @@ __all__ = [
 MESSAGE_KINDS = frozenset(
     "text image audio video file sticker location contact system mail poll".split()
 )
-CHAT_KINDS = frozenset("direct group self mailinglist mail".split())
+CHAT_KINDS = frozenset(chatids.CHAT_KINDS)
 FLAGS = frozenset("edited deleted encrypted mail chat attachment".split())
 TEXT_FIELDS = frozenset("from to chat group".split())
 
@@ -308,44 +309,27 @@ def _lex_word(query: str, i: int, toks: list[_Tok]) -> int:
 # Field values
 # --------------------------------------------------------------------------
 
-_DATE_RE = re.compile(r"(\d{4})(?:-(\d{1,2})(?:-(\d{1,2}))?)?\Z")
-
-
-def parse_date_span(text: str) -> tuple[date, date] | None:
-    """First and last day of ``YYYY``, ``YYYY-MM`` or ``YYYY-MM-DD``."""
-    m = _DATE_RE.match(text.strip())
-    if not m:
-        return None
-    year, month, day = (int(g) if g else None for g in m.groups())
-    try:
-        if month is None:
-            return date(year, 1, 1), date(year, 12, 31)
-        if day is None:
-            last = calendar.monthrange(year, month)[1]
-            return date(year, month, 1), date(year, month, last)
-        d = date(year, month, day)
-        return d, d
-    except ValueError:
-        return None
-
-
 def _date_node(name: str, value: str) -> DateRange | None:
-    """DateRange for ``date:``/``before:``/``after:`` values, None if invalid."""
-    if name == "before":
-        span = parse_date_span(value)
-        return DateRange(None, span[0] - timedelta(days=1)) if span else None
-    if name == "after":
-        span = parse_date_span(value)
-        return DateRange(span[1] + timedelta(days=1), None) if span else None
+    """DateRange for ``date:``/``before:``/``after:`` values (calendar
+    periods, :func:`index.dates.parse_period`), None if invalid."""
+    try:
+        if name == "before":
+            span = parse_period(value)
+            return DateRange(None, span.first_day - timedelta(days=1)) if span else None
+        if name == "after":
+            span = parse_period(value)
+            return DateRange(span.last_day + timedelta(days=1), None) if span else None
+    except OverflowError:  # before:0001, after:9999: no day to name
+        return None
     if ".." not in value:
-        span = parse_date_span(value)
-        return DateRange(*span) if span else None
+        span = parse_period(value)
+        return DateRange(span.first_day, span.last_day) if span else None
     lo_text, _, hi_text = value.partition("..")
-    lo = parse_date_span(lo_text) if lo_text else None
-    hi = parse_date_span(hi_text) if hi_text else None
+    lo = parse_period(lo_text) if lo_text else None
+    hi = parse_period(hi_text) if hi_text else None
     if (lo_text and lo is None) or (hi_text and hi is None) or (lo is None and hi is None):
         return None
-    return DateRange(lo[0] if lo else None, hi[1] if hi else None)
+    return DateRange(lo.first_day if lo else None, hi.last_day if hi else None)
 
 
 def _kind_node(value: str) -> Node | None:

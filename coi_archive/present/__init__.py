@@ -28,7 +28,7 @@ from typing import Any, Callable, Iterable
 import nh3
 from markupsafe import Markup, escape
 
-from coi_archive.index.api import parse_iso
+from coi_archive.index.api import ChatKind, parse_iso
 
 TEMPLATES = Path(__file__).parent / "templates"
 CHAT_CSS = TEMPLATES / "chat.css"
@@ -245,7 +245,7 @@ def owner_ranking(chats: Iterable[dict[str, Any]]) -> dict[str, int]:
         people = set(chat.get("members") or ()) | set(chat.get("past_members") or ())
         for addr in people:
             rank[addr.lower()] += 1
-        if chat.get("kind") == "self":
+        if chat.get("kind") == ChatKind.SELF:
             for addr in chat.get("members") or ():
                 rank[addr.lower()] += 1000
     return dict(rank)
@@ -260,7 +260,7 @@ def me_in_chat(chat: dict[str, Any], ranking: dict[str, int], chosen: Iterable[s
     if chosen:
         return chosen
     people = [a.lower() for a in list(chat.get("members") or ()) + list(chat.get("past_members") or ())]
-    if chat.get("kind") == "mailinglist" or not people:
+    if chat.get("kind") == ChatKind.MAILINGLIST or not people:
         return set()
     best = max(people, key=lambda a: (ranking.get(a, 0), a == people[0]))
     return {best} if ranking.get(best, 0) >= 2 else set()

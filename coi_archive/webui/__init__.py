@@ -24,6 +24,7 @@ from flask import Flask, g, jsonify, render_template, request
 from werkzeug.exceptions import BadRequest, HTTPException
 
 from coi_archive import present
+from coi_archive.index.api import CHAT_KINDS
 from coi_archive.index.query import QueryError
 
 from . import security
@@ -69,7 +70,7 @@ def create_app(archive_dir: str | os.PathLike, *, password: str | None = None, t
     app.jinja_loader = ChoiceLoader([FileSystemLoader(str(Path(__file__).parent / "templates")),
                                      FileSystemLoader(str(present.TEMPLATES))])
     app.jinja_env.filters.update(present.JINJA_FILTERS)
-    app.jinja_env.globals["chat_kinds"] = ("direct", "group", "self", "mailinglist", "mail")
+    app.jinja_env.globals["chat_kinds"] = CHAT_KINDS
 
     state = UIState(Path(archive_dir).expanduser())
     app.extensions["coi"] = state

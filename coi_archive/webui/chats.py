@@ -7,15 +7,13 @@ from typing import Any
 from flask import Blueprint, Response, abort, current_app, g, jsonify, make_response, redirect, render_template, request, url_for
 
 from coi_archive import present
-from coi_archive.index.api import ArchiveError
+from coi_archive.index.api import CHAT_KINDS, MAIL_KINDS, ArchiveError
 
 from . import security
 from .state import all_chats, archive, display_name, names, ranking, state, unread
 
 bp = Blueprint("chats", __name__)
 
-CHAT_KINDS = ("direct", "group", "self")
-MAIL_KINDS = ("mail", "mailinglist")
 ME_COOKIE = "coi_archive_me"
 
 def int_arg(name: str, default: int, lo: int, hi: int) -> int:
@@ -91,7 +89,7 @@ def _haystack(chat: dict[str, Any]) -> str:
 def list_chats() -> dict[str, Any]:
     """The chats matching ``kind`` and ``q`` (all of them, newest first)."""
     kind = request.args.get("kind") or None
-    if kind not in (None, *CHAT_KINDS, *MAIL_KINDS):
+    if kind not in (None, *CHAT_KINDS):
         abort(400, f"unknown kind {kind!r}")
     text = (request.args.get("q") or "").strip()
     needle = text.casefold()

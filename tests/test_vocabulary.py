@@ -1,0 +1,85 @@
+"""One word for each thing: the shared date parser, chat kinds, copy
+quality, the loopback rule, the size formatter and the recursive walks over
+``wire_targets``."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+
+import pytest
+
+from coi_archive.cli import build_parser
+from coi_archive.index.dates import TICK, format_iso, parse_iso, parse_period, parse_span
+from coi_archive.index.query import DateRange, parse
+
+UTC = timezone.utc
+
+
+# --------------------------------------------------------------------------
+# Dates
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("text", "start", "stop"), [
+    ("2025", datetime(2025, 1, 1, tzinfo=UTC), datetime(2026, 1, 1, tzinfo=UTC)),
+    ("2024-02", datetime(2024, 2, 1, tzinfo=UTC), datetime(2024, 3, 1, tzinfo=UTC)),
+    ("2025-4-6", datetime(2025, 4, 6, tzinfo=UTC), datetime(2025, 4, 7, tzinfo=UTC)),
+    ("2025-12-31", datetime(2025, 12, 31, tzinfo=UTC), datetime(2026, 1, 1, tzinfo=UTC)),
+])
+def test_a_period_is_a_half_open_utc_span(text, start, stop):
+    span = parse_span(text)
+    assert (span.start, span.stop) == (start, stop)
+    assert parse_period(text) == span
+
+
+def test_a_timestamp_is_one_instant_in_utc():
+    span = parse_span("2025-04-06T20:00:00+02:00")
+    assert span.start == datetime(2025, 4, 6, 18, tzinfo=UTC) and span.stop == span.start + TICK
+    assert parse_span("2025-04-06T20:00Z").start == datetime(2025, 4, 6, 20, tzinfo=UTC)
+    assert parse_span("2025-04-06T20:00").start == datetime(2025, 4, 6, 20, tzinfo=UTC)  # naive = UTC
+    assert parse_period("2025-04-06T20:00") is None  # a period is a calendar period only
+
+
+@pytest.mark.parametrize("text", ["", "  ", "yesterday", "2025-02-30", "2025-13", "25", "2025-04-06T25:00", None])
+def test_malformed_dates_are_none_never_an_exception(text):
+    assert parse_span(text) is None
+
+
+def test_the_last_period_a_date_can_name():
+    span = parse_span("9999-12")
+    assert span.first_day == date(9999, 12, 1) and span.last_day == date(9999, 12, 31)
+
+
+def test_the_archive_form_is_utc_iso():
+    assert format_iso(datetime(2025, 4, 6, 20, tzinfo=timezone.utc).astimezone()) == "2025-04-06T20:00:00+00:00"
+    assert format_iso(datetime(2025, 4, 6, 20)) == "2025-04-06T20:00:00+00:00"
+    assert parse_iso(format_iso(datetime(2025, 4, 6, 20, 1, 2, 3, tzinfo=UTC))) == datetime(
+        2025, 4, 6, 20, 1, 2, 3, tzinfo=UTC)
+
+
+def test_query_dates_use_the_same_periods():
+    assert parse("date:2024-02") == DateRange(date(2024, 2, 1), date(2024, 2, 29))
+    assert parse("before:2025") == DateRange(None, date(2024, 12, 31))
+    assert parse("after:2025-04") == DateRange(date(2025, 5, 1), None)
+    assert parse("date:2025-04..2025-05-03") == DateRange(date(2025, 4, 1), date(2025, 5, 3))
+
+
+def test_query_dates_at_the_ends_of_the_calendar_degrade_to_words():
+    # before:0001 and after:9999 name no day; they must not raise OverflowError
+    assert not isinstance(parse("before:0001"), DateRange)
+    assert not isinstance(parse("after:9999"), DateRange)
+
+
+@pytest.mark.parametrize("fmt", ["imap", "json", "parquet", "html"])
+def test_every_export_format_reads_since_and_until_alike(fmt):
+    args = build_parser().parse_args(["export", "--format", fmt, "--to", "imap://u@127.0.0.1/X",
+                                      "--since", "2025", "--until", "2025-04"])
+    assert args.since.start == datetime(2025, 1, 1, tzinfo=UTC)
+    assert args.until.stop == datetime(2025, 5, 1, tzinfo=UTC)
+
+
+def test_a_bad_date_argument_is_one_line(capsys):
+    with pytest.raises(SystemExit) as exc:
+        build_parser().parse_args(["export", "--format", "imap", "--since", "soon"])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and err.count("\n") == 1 and "not a date: 'soon'" in err
