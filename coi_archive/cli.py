@@ -11,7 +11,7 @@ import argparse
 import json
 import sys
 import time
-from typing import Any, Callable, NoReturn, NoReturn
+from typing import Any, Callable, NoReturn
 
 from coi_archive.index.api import (
     CHAT_KINDS, TICK, Archive, ArchiveError, CatalogError, SourceError, Span, default_archive_dir, parse_span,
@@ -21,24 +21,6 @@ from coi_archive.index.query import QueryError
 
 class UsageError(Exception):
     """A bad argument: one line on stderr, exit code 2."""
-
-
-class _Parser(argparse.ArgumentParser):
-    """Argument errors as one line on stderr with exit code 2, as every
-    other unusable argument (see the module docstring)."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"coi-archive: error: {message} (see {self.prog} --help)\n")
-
-
-def _date_arg(text: str) -> Span:
-    """``type=`` of ``--since``/``--until``: a calendar period (``2025``,
-    ``2025-04``, ``2025-04-06``, UTC) or an ISO timestamp, as a UTC span."""
-    span = parse_span(text)
-    if span is None:
-        raise argparse.ArgumentTypeError(
-            f"not a date: {text!r} (use YYYY, YYYY-MM, YYYY-MM-DD or an ISO timestamp)")
-    return span
 
 
 class _Parser(argparse.ArgumentParser):
