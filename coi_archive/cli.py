@@ -14,7 +14,8 @@ import time
 from typing import Any, Callable, NoReturn
 
 from coi_archive.index.api import (
-    CHAT_KINDS, TICK, Archive, ArchiveError, CatalogError, SourceError, Span, default_archive_dir, parse_span,
+    CHAT_KINDS, TICK, Archive, ArchiveBusy, ArchiveError, CatalogError, SourceError, Span, default_archive_dir,
+    parse_span,
 )
 from coi_archive.index.query import QueryError
 
@@ -66,7 +67,7 @@ class _Progress:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    with Archive.open(args.archive) as archive:
+    with _open_writer(args) as archive:
         try:
             sources = archive.discover(args.sources, _imap_options(args))
         except SourceError as exc:
@@ -143,11 +144,7 @@ def _decryptor(args: argparse.Namespace, archive: Archive | None = None):
             stored = keyring_decryptor(remembered)
         except (OSError, ValueError) as exc:
             raise UsageError(f"cannot use a remembered key: {exc}") from None
-        if given is None:
-            return stored
-        seen = set(given.fingerprints)
-        given.keys.extend(k for k in stored.keys if k.fingerprint not in seen)
-        given.__post_init__()
+        return stored if given is None else given.merged(stored)
     return given
 
 
@@ -162,7 +159,7 @@ def _print_crypto(stats: dict, opened_stored: int) -> None:
 
 
 def cmd_decrypt(args: argparse.Namespace) -> int:
-    with Archive.open(args.archive) as archive:
+    with _open_writer(args) as archive:
         decryptor = _decryptor(args, archive)
         if decryptor is None:
             raise UsageError("decrypt needs --key FILE, --keyring DIR or --qr (or remembered keys)")
@@ -271,10 +268,14 @@ def cmd_verify(args: argparse.Namespace) -> int:
     with Archive.open(args.archive, readonly=True) as archive:
         total = archive.count_originals()
         bad = archive.verify()
+        stale = archive.verify_derived()
     for b in bad:
         print(f"MISMATCH {b['message_id']} stored {b['sha256']} actual {b['actual']}")
-    print(f"verified {total} originals: {len(bad)} mismatches")
-    return 1 if bad else 0
+    for p in stale:
+        print(f"STALE {p['layer']}: {p['what']} ({p['count']}); {p['repair']}")
+    print(f"verified {total} originals: {len(bad)} mismatches; derived layers: "
+          + ("up to date" if not stale else f"{len(stale)} stale"))
+    return 1 if bad or stale else 0
 
 
 def cmd_raw(args: argparse.Namespace) -> int:
@@ -288,8 +289,22 @@ def cmd_raw(args: argparse.Namespace) -> int:
     return 0
 
 
+def _open_writer(args: argparse.Namespace) -> Archive:
+    """Open the archive for a writing command: one writer at a time."""
+    return Archive.open(args.archive, command=args.command, wait=args.wait)
+
+
+def cmd_repair(args: argparse.Namespace) -> int:
+    with _open_writer(args) as archive:  # opening upgrades and settles
+        problems = archive.verify_derived()
+    for p in problems:
+        print(f"STILL STALE {p['layer']}: {p['what']} ({p['count']}); {p['repair']}")
+    print("archive is up to date" if not problems else f"{len(problems)} problem(s) remain")
+    return 1 if problems else 0
+
+
 def cmd_reindex(args: argparse.Namespace) -> int:
-    with Archive.open(args.archive) as archive:
+    with _open_writer(args) as archive:
         if args.full:
             archive.rebuild()
             print("rebuilt chats, contacts and the search index from the stored originals")
@@ -429,6 +444,10 @@ def cmd_export_file(args: argparse.Namespace) -> int:
     return 0
 
 
+#: Commands that write the archive (they take its writer lock).
+WRITERS = ("ingest", "decrypt", "reindex", "repair")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="coi-archive",
@@ -505,6 +524,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a token login session ends after this many hours without a request (default 12)")
     p = add("reindex", cmd_reindex, "rebuild the search index from the catalog")
     p.add_argument("--full", action="store_true", help="also recompute chats and contacts")
+    add("repair", cmd_repair, "finish what an interrupted run left and upgrade an archive written by"
+                              " an older version (every writing command does this first)")
+    for name in WRITERS:
+        sub.choices[name].add_argument(
+            "--wait", type=float, nargs="?", const=float("inf"), default=None, metavar="SECONDS",
+            help="if another command is writing this archive, wait for it (for SECONDS, or as long as it"
+                 " takes) instead of exiting with code 2")
     return parser
 
 
@@ -516,7 +542,7 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as exc:
         print(f"coi-archive: error: {exc}", file=sys.stderr)
         return 2
-    except (CatalogError, QueryError) as exc:
+    except (CatalogError, QueryError, ArchiveBusy) as exc:
         print(f"coi-archive: error: {exc}", file=sys.stderr)
         return 2
     except BrokenPipeError:

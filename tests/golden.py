@@ -28,7 +28,7 @@ QUERIES = ("train", "picnic", "from:frank", "has:attachment", "is:edited", "is:d
            "hello OR hallo", '"final plan"', "date:2026-11-28", "kind:image", "coi", "müller")
 
 
-def _sources(name: str) -> list[str]:
+def sources(name: str) -> list[str]:
     if name == "samples":
         return [str(REPO_ROOT / "samples")]
     if name == "corpus":
@@ -52,7 +52,12 @@ def _json(archive: Path, *args: str) -> Any:
 
 def snapshot(name: str, archive: Path) -> dict[str, Any]:
     """Build archive ``name`` in ``archive`` and return all its JSON outputs."""
-    cli(archive, "ingest", *_sources(name), inprocess=True)
+    cli(archive, "ingest", *sources(name), inprocess=True)
+    return outputs(archive)
+
+
+def outputs(archive: Path) -> dict[str, Any]:
+    """Every JSON output of an existing archive, as a user would ask for it."""
     chats = _json(archive, "chats")
     out: dict[str, Any] = {"chats": chats, "contacts": _json(archive, "contacts"),
                            "stats": _json(archive, "stats")}

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-import coi_archive.index.api as api
 import coi_archive.index.decodepool as decodepool
+import coi_archive.index.settle as settle_mod
 from coi_archive.index.api import Archive
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
@@ -30,15 +30,15 @@ def test_parallel_paths_give_the_same_archive(tmp_path, monkeypatch):
     serial = _build(tmp_path / "serial")
 
     used = []
-    real_finish = api.FulltextFeed.finish
+    real_finish = settle_mod.FulltextFeed.finish
 
     def spy(self):
         ok = real_finish(self)
         used.append(ok)
         return ok
 
-    monkeypatch.setattr(api, "PARALLEL_FTS_CHATS", 1)
-    monkeypatch.setattr(api.FulltextFeed, "finish", spy)
+    monkeypatch.setattr(settle_mod, "PARALLEL_FTS_CHATS", 1)
+    monkeypatch.setattr(settle_mod.FulltextFeed, "finish", spy)
     monkeypatch.setattr(decodepool, "PARALLEL_MIN", 2)
     monkeypatch.setattr("coi_archive.index.intake.DECODE_BATCH", 8)
     parallel = _build(tmp_path / "parallel")

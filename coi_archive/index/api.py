@@ -13,36 +13,75 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import sqlite3
+from dataclasses import dataclass
 from datetime import datetime, timezone
+from importlib import import_module
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from coi_archive.ingest.decode import Decryptor, decode_any
 from coi_archive.ingest.events import envelope_to_json
 from coi_archive.ingest.mime import find_part, leaves, parse_bytes, part_bytes, part_text
-from coi_archive.ingest.sources import Source, SourceError, discover
+from coi_archive.ingest.readers import Source, SourceError, discover
 
+from . import derived, private
 from .catalog import CatalogError, connect, decompress
-from .fulltext import SearchDoc, WhooshEngine
+from .checks import derived_problems
+from .derived import outstanding
+from .lock import ArchiveBusy, WriterLock
+from .settle import settle
+from .fulltext import SearchDoc, SearchEngine
+from .whoosh_engine import WhooshEngine
 from .chatids import CHAT_KINDS, MAIL_KINDS, ChatKind
 from .dates import TICK, Span, format_iso, parse_iso, parse_span
 from .docs import search_docs
-from .ftsfeed import FulltextFeed
 from .intake import Intake, IngestReport, Progress
-from .state import rebuild_contacts, refold
+from .query import QueryError
 from .wire import refresh
 
-#: Fold-and-index in two processes when an ingest dirtied this many chats.
-PARALLEL_FTS_CHATS = 200
 
-__all__ = ["Archive", "ArchiveError", "CHAT_KINDS", "CatalogError", "ChatKind", "MAIL_KINDS", "SourceError", "Span",
-           "TICK", "default_archive_dir", "format_iso", "parse_iso", "parse_span"]
+log = logging.getLogger(__name__)
+
+__all__ = ["Archive", "ArchiveBusy", "ArchiveError", "CHAT_KINDS", "CatalogError", "ChatKind", "MAIL_KINDS",
+           "SourceError", "Span", "TICK", "default_archive_dir", "format_iso", "parse_iso", "parse_span",
+           "QueryError", "SearchHit"]
 
 
 class ArchiveError(Exception):
     """A request the archive cannot answer (unknown chat, message...)."""
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    """One search result as the API hands it out (no engine object leaves
+    the index): ``snippet`` marks matched words with ``[`` ``]``,
+    ``snippet_html`` is HTML-escaped text with ``<mark>`` around them."""
+
+    message_id: str
+    chat_id: str
+    sender: str
+    date: datetime | None
+    snippet: str
+    snippet_html: str
+    score: float
+
+
+#: Names served from the pandas modules on first use (PEP 562), so that
+#: ``import coi_archive.index.api`` stays light: ``Frames`` and ``COLUMNS``
+#: (the tables and what their columns mean), ``report_text`` (the terminal
+#: form of :meth:`Archive.report`), ``human_bytes`` and ``human_duration``.
+_PANDAS_NAMES = {"Frames": "frames", "COLUMNS": "frames", "report_text": "report",
+                 "human_bytes": "report", "human_duration": "report"}
+
+
+def __getattr__(name: str) -> Any:
+    module = _PANDAS_NAMES.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(f"{__package__}.{module}"), name)
 
 
 def default_archive_dir() -> Path:
@@ -58,28 +97,89 @@ class Archive:
     """An archive directory: ``catalog.sqlite`` plus the derived
     ``fulltext/`` index."""
 
-    def __init__(self, root: Path, conn: sqlite3.Connection, readonly: bool):
+    def __init__(self, root: Path, conn: sqlite3.Connection, readonly: bool,
+                 lock: WriterLock | None = None):
         self.root = root
         self.conn = conn
         self.readonly = readonly
-        self._engine: WhooshEngine | None = None
+        self._engine: SearchEngine | None = None
+        self._lock = lock
+        self._umask: int | None = None  # the caller's, put back on close (see .private)
 
     # ------------------------------------------------------------ lifecycle
 
     @classmethod
-    def open(cls, path: str | os.PathLike | None = None, readonly: bool = False) -> "Archive":
+    def open(cls, path: str | os.PathLike | None = None, readonly: bool = False, *,
+             command: str = "writer", wait: float | None = None) -> "Archive":
+        """Open an archive. A writable open takes the archive's writer lock
+        (``command`` names this run in the message a second writer gets;
+        ``wait`` seconds to wait for it, None: fail at once with
+        :class:`ArchiveBusy`), upgrades an older schema and finishes the
+        derived work an interrupted run left."""
         root = Path(path).expanduser() if path else default_archive_dir()
         if root.exists() and not root.is_dir():
             raise CatalogError(f"archive path is not a directory: {root}")
-        if readonly and not (root / "catalog.sqlite").exists():
-            raise CatalogError(f"no archive at {root} (run 'coi-archive ingest' first)")
-        return cls(root, connect(root / "catalog.sqlite", readonly=readonly), readonly)
+        if readonly:
+            if not (root / "catalog.sqlite").exists():
+                raise CatalogError(f"no archive at {root} (run 'coi-archive ingest' first)")
+            return cls(root, connect(root / "catalog.sqlite", readonly=True), True)
+        umask = private.restrict()  # everything this writer creates is private
+        try:
+            root.mkdir(mode=0o700, parents=True, exist_ok=True)
+            private.tighten(root)
+            lock = WriterLock(root, command)
+            lock.acquire(wait)
+        except BaseException:
+            private.restore(umask)
+            raise
+        try:
+            archive = cls(root, connect(root / "catalog.sqlite"), False, lock)
+        except BaseException:
+            lock.release()
+            private.restore(umask)
+            raise
+        archive._umask = umask
+        archive.settle()
+        return archive
+
+    @staticmethod
+    def generation(path: str | os.PathLike) -> tuple:
+        """A marker of the catalog's version at ``path`` that changes
+        whenever any process writes it (the catalog file and its WAL, size
+        and mtime): readers compare two to know that cached facts are stale,
+        without opening the catalog."""
+        root = Path(path).expanduser()
+        marks: list[tuple[int, int] | None] = []
+        for name in ("catalog.sqlite", "catalog.sqlite-wal"):
+            try:
+                st = (root / name).stat()
+            except OSError:
+                marks.append(None)
+                continue
+            marks.append((st.st_mtime_ns, st.st_size))
+        return tuple(marks)
 
     def close(self) -> None:
         if self._engine is not None:
             self._engine.close()
             self._engine = None
         self.conn.close()
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+        if self._umask is not None:
+            private.restore(self._umask)
+            self._umask = None
+
+    def settle(self) -> None:
+        """Pay what the derived layers owe (chats, contacts, search index):
+        the work an interrupted run left, or this run's own."""
+        self.engine  # a recreated (lost or unreadable) search index is owed whole
+        settle(self.conn, self.root, lambda: self.engine, self._drop_engine)
+
+    def owed(self) -> dict[str, int]:
+        """``{kind: count}`` of derived work not yet done (see :mod:`.derived`)."""
+        return outstanding(self.conn)
 
     def __enter__(self) -> "Archive":
         return self
@@ -88,9 +188,12 @@ class Archive:
         self.close()
 
     @property
-    def engine(self) -> WhooshEngine:
+    def engine(self) -> SearchEngine:
         if self._engine is None:
             self._engine = WhooshEngine(self.root / "fulltext")
+            if self._engine.created and not self.readonly and not derived.is_owed(self.conn, derived.FTS_CLEAR):
+                derived.owe_all_fts(self.conn)
+                self.conn.commit()
         return self._engine
 
     # ------------------------------------------------------------ ingest
@@ -98,7 +201,7 @@ class Archive:
     @staticmethod
     def discover(paths: Iterable[str], options: dict | None = None) -> list[Source]:
         """Resolve paths (and ``imap://`` URLs, reached with ``options``: see
-        ``ingest.imap.ImapOptions``) to sources; raises SourceError on the
+        ``coi_archive.net.imap.ImapOptions``) to sources; raises SourceError on the
         first bad one."""
         out: list[Source] = []
         for p in paths:
@@ -115,7 +218,7 @@ class Archive:
         intake = Intake(self.conn, decryptor=decryptor, progress=progress)
         report = intake.run(srcs)
         report.decrypted_stored = opened
-        self._settle(report.dirty_chats)
+        self.settle()
         self.conn.execute(
             "INSERT INTO runs(started, finished, sources, copies_seen, copies_new, messages_new, errors)"
             " VALUES(datetime('now', ?), datetime('now'), ?, ?, ?, ?, ?)",
@@ -123,23 +226,6 @@ class Archive:
              report.copies_new, report.messages_new, report.parse_errors + report.read_errors))
         self.conn.commit()
         return report
-
-    def _settle(self, dirty: set[str]) -> None:
-        """Refold dirty chats, then contacts and the search index."""
-        if not dirty:
-            return
-        feed = None
-        if len(dirty) >= PARALLEL_FTS_CHATS:
-            self._drop_engine()
-            feed = FulltextFeed(self.conn, self.root / "catalog.sqlite", self.root / "fulltext")
-        changed, removed = refold(self.conn, dirty, on_changed=feed.offer if feed else None)
-        rebuild_contacts(self.conn)
-        self.conn.commit()
-        if feed is None or not feed.finish():
-            if changed:
-                self.engine.add(self._docs(changed))
-        if removed - changed:
-            self.engine.delete(removed - changed)
 
     def redecode(self, decryptor: Decryptor | None = None, only_sealed: bool = False) -> int:
         """Decode stored originals again (after a decoder upgrade, or with a
@@ -162,8 +248,10 @@ class Archive:
         self.conn.execute("DELETE FROM wire WHERE message_id IN (SELECT value FROM json_each(?))",
                           (json.dumps(sorted(mids)),))
         dirty = refresh(self.conn, sorted(mids))
+        derived.owe(self.conn, derived.FOLD, sorted(dirty | self._chats_of(mids)))
+        derived.owe(self.conn, derived.CONTACTS, [derived.ALL])
         self.conn.commit()
-        self._settle(dirty | self._chats_of(mids))
+        self.settle()
         return changed
 
     def decrypt_stored(self, decryptor: Decryptor) -> int:
@@ -219,16 +307,20 @@ class Archive:
         mids = [r[0] for r in self.conn.execute("SELECT DISTINCT message_id FROM originals")]
         dirty = refresh(self.conn, mids)
         old = {r[0] for r in self.conn.execute("SELECT chat_id FROM chats")}
-        refold(self.conn, dirty | old)
-        rebuild_contacts(self.conn)
+        derived.owe(self.conn, derived.FOLD, sorted(dirty | old))
+        derived.owe(self.conn, derived.CONTACTS, [derived.ALL])
+        derived.owe_all_fts(self.conn)
         self.conn.commit()
-        self.reindex()
+        self.settle()
 
     def reindex(self) -> int:
-        """Rebuild the full-text index from the catalog."""
-        self.engine.clear()
-        ids = [r[0] for r in self.conn.execute("SELECT message_id FROM messages")]
-        return self.engine.add(self._docs(ids))
+        """Rebuild the full-text index from the catalog; returns the number
+        of documents. Recorded as owed first, so a killed reindex is
+        finished by the next writing run."""
+        derived.owe_all_fts(self.conn)
+        self.conn.commit()
+        self.settle()
+        return self.engine.count()
 
     def _docs(self, message_ids: Iterable[str]) -> Iterator[SearchDoc]:
         return search_docs(self.conn, message_ids)
@@ -282,9 +374,10 @@ class Archive:
                  "date": h.date.isoformat() if isinstance(h.date, datetime) else h.date,
                  "snippet": h.snippet} for h in hits]
 
-    def search_hits(self, query: str, limit: int = 50, history: bool = False) -> list:
-        """Raw hits with ``snippet_html`` (for the web UI)."""
-        return self.engine.search(query, limit=limit, history=history)
+    def search_hits(self, query: str, limit: int = 50, history: bool = False) -> list[SearchHit]:
+        """Hits with ``snippet_html`` and score (for the web UI)."""
+        return [SearchHit(h.message_id, h.chat_id, h.sender, h.date, h.snippet, h.snippet_html, h.score)
+                for h in self.engine.search(query, limit=limit, history=history)]
 
     def contacts(self) -> list[dict[str, Any]]:
         return [json.loads(r[0]) for r in self.conn.execute("SELECT data FROM contacts ORDER BY address")]
@@ -409,6 +502,7 @@ class Archive:
             "messages_with_defects": q(
                 "SELECT count(*) FROM wire w JOIN originals o ON o.sha256=w.sha256"
                 " WHERE o.envelope NOT LIKE '%\"defects\":[]%'"),
+            "defects_by_kind": self._defects_by_kind(),
             "orphan_actions": q(
                 "SELECT count(DISTINCT t.message_id) FROM wire_targets t"
                 " LEFT JOIN wire w ON w.message_id=t.target WHERE w.message_id IS NULL"),
@@ -417,6 +511,16 @@ class Archive:
             "sources": q("SELECT count(*) FROM sources"),
             **self._crypto_stats(),
         }
+
+    def _defects_by_kind(self) -> dict[str, int]:
+        """Messages per defect kind (``ingest.events.Defect``); envelopes
+        stored before defects had a structure hold ``Kind:detail`` strings."""
+        return dict(self.conn.execute(
+            "SELECT CASE d.type WHEN 'object' THEN json_extract(d.value, '$.kind')"
+            " ELSE substr(d.value, 1, instr(d.value || ':', ':') - 1) END AS kind,"
+            " count(DISTINCT w.message_id)"
+            " FROM wire w JOIN originals o ON o.sha256=w.sha256, json_each(o.envelope, '$.defects') d"
+            " WHERE o.envelope NOT LIKE '%\"defects\":[]%' GROUP BY kind ORDER BY kind").fetchall())
 
     def _crypto_stats(self) -> dict[str, Any]:
         """``decrypted`` (canonical copies opened with a key),
@@ -580,6 +684,16 @@ class Archive:
             if digest != row["sha256"]:
                 bad.append({"message_id": row["message_id"], "sha256": row["sha256"], "actual": digest})
         return bad
+
+    def verify_derived(self) -> list[dict[str, Any]]:
+        """What the derived layers (wire, chats, search index, owed work)
+        show that the originals do not say; see :mod:`.checks`."""
+        try:
+            indexed: set[str] | None = self.engine.ids()
+        except (OSError, ValueError, EOFError) as exc:  # a damaged index directory
+            log.warning("search index unreadable: %s", exc)
+            indexed = None
+        return derived_problems(self.conn, indexed)
 
     def count_originals(self) -> int:
         return self.conn.execute("SELECT count(*) FROM originals").fetchone()[0]

@@ -6,7 +6,8 @@ Three layers, each derived from the one before and rebuildable:
    ever read (zlib-compressed, content-addressed by SHA-256) and where each
    copy was found.  Nothing ever deletes from here.
 2. ``wire``: one row per Message-ID, the canonical decoded copy and where
-   it is placed (``chat_id``), plus ``wire_targets``/``wire_refs``.
+   it is placed (``chat_id``), plus ``wire_targets``/``wire_refs`` and
+   ``wire_conflicts`` (the other versions of a Message-ID, see ``versions``).
 3. Chat state (``chats``, ``messages``, ``revisions``, ``reactions``,
    ``receipts``, ``memberships``, ``name_history``, ``contacts``,
    ``contact_history``): the fold of layer 2, recomputed per chat.
@@ -20,7 +21,10 @@ import sqlite3
 import zlib
 from pathlib import Path
 
-SCHEMA_VERSION = 1
+from . import derived, migrations
+
+#: Raised with every step of :data:`migrations.LADDER`.
+SCHEMA_VERSION = migrations.LATEST
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);
@@ -52,6 +56,7 @@ CREATE TABLE IF NOT EXISTS wire_targets(message_id TEXT NOT NULL, target TEXT NO
 CREATE INDEX IF NOT EXISTS wire_targets_target ON wire_targets(target);
 CREATE INDEX IF NOT EXISTS wire_targets_mid ON wire_targets(message_id);
 CREATE TABLE IF NOT EXISTS wire_refs(message_id TEXT NOT NULL, ref TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS wire_conflicts(message_id TEXT PRIMARY KEY, versions TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS wire_refs_ref ON wire_refs(ref);
 CREATE INDEX IF NOT EXISTS wire_refs_mid ON wire_refs(message_id);
 
@@ -98,27 +103,60 @@ class CatalogError(Exception):
 
 
 def connect(path: Path, readonly: bool = False) -> sqlite3.Connection:
-    """Open (and create) the catalog database."""
+    """Open the catalog database; a writable open creates it or climbs the
+    schema ladder (:mod:`.migrations`), a read-only one never writes."""
     if readonly:
         if not path.exists():
             raise CatalogError(f"no archive at {path.parent}")
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+        _check_readable(conn, path.parent)
     else:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         conn = sqlite3.connect(str(path), check_same_thread=False)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
-        conn.executescript(SCHEMA)
-        version = conn.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
-        if version is None:
-            conn.execute("INSERT INTO meta VALUES('schema', ?)", (str(SCHEMA_VERSION),))
-            conn.commit()
-        elif int(version[0]) > SCHEMA_VERSION:
-            raise CatalogError(f"archive schema {version[0]} is newer than this program ({SCHEMA_VERSION})")
+        _create_or_upgrade(conn, path.parent)
     conn.execute("PRAGMA cache_size=-32768")
     conn.execute("PRAGMA temp_store=MEMORY")
     conn.row_factory = sqlite3.Row
     return conn
+
+
+def _create_or_upgrade(conn: sqlite3.Connection, root: Path) -> None:
+    found = migrations.version_of(conn)
+    if found is not None and found > SCHEMA_VERSION:
+        conn.close()
+        raise CatalogError(_newer(found, root))
+    if found is not None and found < SCHEMA_VERSION:
+        migrations.upgrade(conn, found)
+    conn.executescript(SCHEMA)
+    conn.execute(derived.DDL)
+    if found is None:
+        conn.execute("INSERT OR REPLACE INTO meta VALUES('schema', ?)", (str(SCHEMA_VERSION),))
+    conn.commit()
+
+
+def _check_readable(conn: sqlite3.Connection, root: Path) -> None:
+    """Refuse, with what to do, a schema this program cannot read as it is."""
+    try:
+        found = migrations.version_of(conn)
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        raise CatalogError(f"{root / 'catalog.sqlite'} is not a coi-archive catalog ({exc})") from None
+    if found is not None and found > SCHEMA_VERSION:
+        conn.close()
+        raise CatalogError(_newer(found, root))
+    if found is not None and found < SCHEMA_VERSION:
+        conn.close()
+        raise CatalogError(
+            f"the archive at {root} was written by an older coi-archive (schema {found}, this one reads "
+            f"{SCHEMA_VERSION}); run 'coi-archive --archive {root} repair' once to upgrade it in place "
+            "(nothing is lost)")
+
+
+def _newer(found: int, root: Path) -> str:
+    return (f"the archive at {root} was written by a newer coi-archive (schema {found}, this one reads "
+            f"up to {SCHEMA_VERSION}); install that newer version to read it")
 
 
 def compress(raw: bytes) -> tuple[bytes, str]:

@@ -21,6 +21,7 @@ from coi_archive.ingest.decode import Decryptor
 from coi_archive.ingest.mime import sha256_hex
 from coi_archive.ingest.sources import Candidate, Source, SourceError
 
+from . import derived
 from .decodepool import Decoded, DecodePool
 from .wire import refresh
 
@@ -193,7 +194,10 @@ class Intake:
     def _flush(self) -> None:
         self._drain()
         if self._pending:
-            self.report.dirty_chats |= refresh(self.conn, sorted(self._pending))
+            dirty = refresh(self.conn, sorted(self._pending))
+            derived.owe(self.conn, derived.FOLD, sorted(dirty))
+            derived.owe(self.conn, derived.CONTACTS, [derived.ALL])
+            self.report.dirty_chats |= dirty
             self._pending.clear()
         self.conn.commit()
         self._since_commit = 0

@@ -6,10 +6,12 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
+from dataclasses import replace
 from typing import Any, Callable, Iterable
 
 from coi_archive.ingest.events import CONTROL_TYPES, ContactState, envelope_from_json
 
+from . import derived
 from .chatids import kind_of
 from .fold import ChatFold, Wire, fold_chat
 
@@ -17,10 +19,29 @@ _DERIVED = ("messages", "revisions", "reactions", "receipts", "memberships", "na
 
 
 def _wires(conn: sqlite3.Connection, sql: str, args: tuple) -> list[Wire]:
+    rows = conn.execute(sql, args).fetchall()
+    facts = _wire_facts(conn, [r["message_id"] for r in rows])
     out = []
-    for row in conn.execute(sql, args).fetchall():
+    for row in rows:
         env = envelope_from_json(row["envelope"])
-        out.append(Wire(message_id=row["message_id"], role=row["role"], env=env))
+        date, conflicts = facts.get(row["message_id"], (env.date, None))
+        out.append(Wire(message_id=row["message_id"], role=row["role"], env=replace(env, date=date),
+                        conflicts=json.loads(conflicts) if conflicts else []))
+    return out
+
+
+def _wire_facts(conn: sqlite3.Connection, mids: list[str]) -> dict[str, tuple[str | None, str | None]]:
+    """Per Message-ID what the wire layer decided beyond the copy itself:
+    the effective date (held to the delivery evidence) and the other
+    versions (``wire_conflicts``)."""
+    out: dict[str, tuple[str | None, str | None]] = {}
+    for i in range(0, len(mids), 500):
+        chunk = mids[i:i + 500]
+        for r in conn.execute(
+                "SELECT w.message_id, w.date, c.versions FROM wire w LEFT JOIN wire_conflicts c"
+                f" ON c.message_id=w.message_id WHERE w.message_id IN ({','.join('?' * len(chunk))})",
+                chunk):
+            out[r[0]] = (r[1], r[2])
     return out
 
 
@@ -66,14 +87,19 @@ def refold(conn: sqlite3.Connection, chat_ids: Iterable[str],
         if not posts:
             conn.execute("DELETE FROM chats WHERE chat_id=?", (chat_id,))
             removed |= set(old)
+            derived.owe(conn, derived.FTS, old)
+            derived.paid(conn, derived.FOLD, [chat_id])
             continue
         fold = fold_chat(chat_id, posts, controls)
         new_hashes = write_fold(conn, fold)
         fresh = {mid for mid, h in new_hashes.items() if old.get(mid) != h}
+        gone = set(old) - set(new_hashes)
+        derived.owe(conn, derived.FTS, sorted(fresh | gone))
+        derived.paid(conn, derived.FOLD, [chat_id])
         changed |= fresh
         if on_changed is not None and fresh:
             on_changed(fresh)
-        removed |= set(old) - set(new_hashes)
+        removed |= gone
     return changed, removed
 
 

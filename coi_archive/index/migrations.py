@@ -1,0 +1,82 @@
+"""The catalog's schema ladder: one function per step, applied in order.
+
+An archive remembers its schema version in ``meta``; opening it for
+writing climbs the ladder from there, each step in its own transaction and
+recorded in ``migrations`` (sqlite-utils' migrations are the model). A
+read-only open never changes the file: it refuses an older or newer schema
+with a sentence that says what to do.
+
+Rule for whoever changes ``catalog.SCHEMA``: a new *table* needs nothing
+here (``CREATE TABLE IF NOT EXISTS`` runs on every writable open), but a new
+*column* or index on an existing table, or a change of meaning of stored
+data, is a new step here and a bump of ``SCHEMA_VERSION``.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import datetime, timezone
+from typing import Callable
+
+from . import derived
+
+Step = Callable[[sqlite3.Connection], None]
+
+
+def _columns(conn: sqlite3.Connection, table: str) -> set[str]:
+    return {r[1] for r in conn.execute(f"PRAGMA table_info({table})")}
+
+
+def _v2_format_and_owed(conn: sqlite3.Connection) -> None:
+    """``originals.format`` (added to release 0.1 without a bump, so early
+    archives lack it); the ``owed`` table of derived work; and the search
+    index, whose pickled schema named the old top-level ``index`` package,
+    is rebuilt from the catalog."""
+    if "format" not in _columns(conn, "originals"):
+        conn.execute("ALTER TABLE originals ADD COLUMN format TEXT NOT NULL DEFAULT 'rfc822'")
+    conn.execute(derived.DDL)
+    derived.owe(conn, derived.FOLD, [r[0] for r in conn.execute("SELECT chat_id FROM chats")])
+    derived.owe(conn, derived.CONTACTS, [derived.ALL])
+    derived.owe_all_fts(conn)
+
+
+#: version reached -> (what it does, the step). Never edit a released step.
+LADDER: dict[int, tuple[str, Step]] = {
+    2: ("originals.format, owed derived work, search index rebuilt", _v2_format_and_owed),
+}
+
+LATEST = max(LADDER)
+
+_TRACK = """CREATE TABLE IF NOT EXISTS migrations(
+    version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied TEXT NOT NULL)"""
+
+
+def version_of(conn: sqlite3.Connection) -> int | None:
+    """The schema version stored in the catalog; None for an empty file."""
+    has_meta = conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'").fetchone()
+    if not has_meta:
+        return None
+    row = conn.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+    return int(row[0]) if row else None
+
+
+def upgrade(conn: sqlite3.Connection, found: int) -> list[int]:
+    """Apply every step above ``found``; returns the versions applied."""
+    applied = []
+    conn.commit()
+    conn.execute(_TRACK)
+    for version in sorted(v for v in LADDER if v > found):
+        name, step = LADDER[version]
+        # one explicit transaction per step (DDL included): a crash leaves the previous version
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            step(conn)
+            conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES('schema', ?)", (str(version),))
+            conn.execute("INSERT OR REPLACE INTO migrations VALUES(?, ?, ?)",
+                         (version, name, datetime.now(timezone.utc).isoformat(timespec="seconds")))
+            conn.commit()
+        except BaseException:
+            conn.rollback()
+            raise
+        applied.append(version)
+    return applied

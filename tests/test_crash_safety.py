@@ -1,0 +1,185 @@
+"""A writing command killed at any point, then run again, gives the archive
+one clean run gives (issue 9, item 1), and one writer at a time (item 6).
+
+Each case runs the real CLI in a subprocess that SIGKILLs its own process
+group at one point of the run (tests/faults.py), checks that the kill
+happened, runs the same command again, and compares every JSON output
+(chats, show of every chat, contacts, stats, search with and without
+--history) with a clean run's.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.cli_helpers import REPO_ROOT, cli
+from tests.golden import outputs, sources
+
+CORPUS = sources("corpus")
+CORPUS_NO_KEYS = [a for a in CORPUS if a != "--key" and not a.endswith(".asc")]
+KEYS = [a for i, a in enumerate(CORPUS) if a == "--key" or (i and CORPUS[i - 1] == "--key")]
+
+
+def _env(parallel: bool = False) -> dict[str, str]:
+    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT), PYTHONDONTWRITEBYTECODE="1")
+    if parallel:
+        env["COI_FAULTS_PARALLEL_FTS"] = "1"
+    return env
+
+
+def run_killed(archive: Path, target: str, nth: int, action: str, *args: str, parallel: bool = False) -> None:
+    """Run ``coi-archive ARGS`` and insist that it died at the fault point."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "tests.faults", target, str(nth), action, "--", "--archive", str(archive), *args],
+        cwd=REPO_ROOT, env=_env(parallel), capture_output=True, timeout=300)
+    assert proc.returncode == -signal.SIGKILL, (
+        f"the run was not killed at {target} #{nth} (exit {proc.returncode}): "
+        f"{proc.stderr.decode(errors='replace')[-1500:]}")
+
+
+@pytest.fixture(scope="module")
+def clean(tmp_path_factory) -> dict:
+    archive = tmp_path_factory.mktemp("clean") / "archive"
+    cli(archive, "ingest", *CORPUS)
+    return outputs(archive)
+
+
+def assert_same(archive: Path, clean: dict) -> None:
+    got = json.loads(json.dumps(outputs(archive)))
+    want = json.loads(json.dumps(clean))
+    assert got["stats"] == want["stats"]
+    assert [c["id"] for c in got["chats"]] == [c["id"] for c in want["chats"]]
+    for chat_id, shown in want["show"].items():
+        assert got["show"][chat_id] == shown, chat_id
+    assert got == want
+    verify = cli(archive, "verify", check=False)
+    assert verify.returncode == 0, verify.describe()
+    assert "derived layers: up to date" in verify.text
+
+
+#: (where, nth call, kill before it or after it) spread over a whole ingest.
+INGEST_POINTS = [
+    ("coi_archive.index.intake:Intake._store", 2, "kill"),          # storing the first originals
+    ("coi_archive.index.intake:Intake._flush", 3, "after"),         # right after a mid-run commit
+    ("coi_archive.index.intake:Intake._flush", 9, "kill"),          # late in reading
+    ("coi_archive.index.intake:refresh", 4, "kill"),                # placing wire rows
+    ("coi_archive.index.intake:Intake.run", 1, "after"),            # every original committed, nothing folded
+    ("coi_archive.index.state:write_fold", 1, "kill"),              # folding the first chat
+    ("coi_archive.index.state:write_fold", 7, "after"),             # folding, half way
+    ("coi_archive.index.settle:rebuild_contacts", 1, "after"),      # contacts built, not yet committed
+    ("coi_archive.index.docs:search_doc", 40, "kill"),              # writing the search index
+    ("coi_archive.index.whoosh_engine:WhooshEngine.add", 2, "after"),    # index committed, debt not yet paid
+]
+
+
+@pytest.mark.parametrize("target,nth,action", INGEST_POINTS, ids=[f"{t.split(':')[1]}#{n}-{a}" for t, n, a in INGEST_POINTS])
+def test_killed_ingest_then_rerun_equals_clean_run(tmp_path, clean, target, nth, action):
+    archive = tmp_path / "archive"
+    run_killed(archive, target, nth, action, "ingest", *CORPUS)
+    cli(archive, "ingest", *CORPUS)
+    assert_same(archive, clean)
+
+
+@pytest.mark.parametrize("target,nth", [("coi_archive.index.ftsfeed:FulltextFeed.offer", 3),
+                                        ("coi_archive.index.ftsfeed:FulltextFeed.finish", 1)])
+def test_killed_while_a_child_indexes_in_parallel(tmp_path, clean, target, nth):
+    archive = tmp_path / "archive"
+    run_killed(archive, target, nth, "kill", "ingest", *CORPUS, parallel=True)
+    cli(archive, "ingest", *CORPUS)
+    assert_same(archive, clean)
+
+
+def test_reading_after_a_kill_says_what_is_stale(tmp_path):
+    """Before the re-run, verify names the stale layers and exits 1."""
+    archive = tmp_path / "archive"
+    run_killed(archive, "coi_archive.index.intake:Intake.run", 1, "after", "ingest", *CORPUS)
+    res = cli(archive, "verify", check=False)
+    assert res.returncode == 1
+    assert "STALE owed: " in res.text and "repair" in res.text
+    fixed = cli(archive, "repair", check=False)
+    assert fixed.returncode == 0, fixed.describe()
+    assert "up to date" in fixed.text
+    assert cli(archive, "chats", "--json").json(), "repair folded the chats"
+
+
+@pytest.mark.parametrize("target,nth,action", [
+    ("coi_archive.index.state:write_fold", 2, "kill"),
+    ("coi_archive.index.api:refresh", 1, "after"),
+    ("coi_archive.index.docs:search_doc", 20, "kill"),
+])
+def test_killed_decrypt_then_rerun_equals_clean_run(tmp_path, clean, target, nth, action):
+    archive = tmp_path / "archive"
+    cli(archive, "ingest", *CORPUS_NO_KEYS)
+    run_killed(archive, target, nth, action, "decrypt", *KEYS)
+    cli(archive, "decrypt", *KEYS)
+    assert_same(archive, clean)
+
+
+@pytest.mark.parametrize("args,target,nth,action", [
+    (("reindex",), "coi_archive.index.whoosh_engine:WhooshEngine.clear", 1, "after"),
+    (("reindex",), "coi_archive.index.docs:search_doc", 30, "kill"),
+    (("reindex", "--full"), "coi_archive.index.state:write_fold", 3, "kill"),
+    (("reindex", "--full"), "coi_archive.index.docs:search_doc", 100, "kill"),
+])
+def test_killed_reindex_then_any_writer_finishes_it(tmp_path, clean, args, target, nth, action):
+    archive = tmp_path / "archive"
+    cli(archive, "ingest", *CORPUS)
+    run_killed(archive, target, nth, action, *args)
+    cli(archive, "ingest", *CORPUS)  # not the same command: any writing run finishes the work
+    assert_same(archive, clean)
+
+
+def test_second_writer_is_refused_then_waits(tmp_path, clean):
+    """Two ingests at once: the second says who holds the archive and exits 2;
+    with --wait it runs after the first, and the result is one clean archive."""
+    archive = tmp_path / "archive"
+    first = subprocess.Popen(
+        [sys.executable, "-m", "tests.faults", "coi_archive.index.state:write_fold", "1", "pause=4", "--",
+         "--archive", str(archive), "ingest", *CORPUS],
+        cwd=REPO_ROOT, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while not (archive / "lock").exists() or not (archive / "lock").read_text():
+            assert time.monotonic() < deadline and first.poll() is None
+            time.sleep(0.05)
+        busy = cli(archive, "ingest", *CORPUS, check=False)
+        assert busy.returncode == 2
+        assert busy.stderr.strip().count("\n") == 0, busy.stderr
+        assert f"another ingest (pid {first.pid}) is writing this archive" in busy.stderr
+        waited = cli(archive, "ingest", *CORPUS, "--wait", check=False)
+        assert waited.returncode == 0, waited.describe()
+    finally:
+        first.wait(timeout=120)
+    assert first.returncode == 0
+    assert_same(archive, clean)
+
+
+def test_readers_are_never_blocked_by_a_writer(tmp_path):
+    archive = tmp_path / "archive"
+    cli(archive, "ingest", *CORPUS_NO_KEYS)
+    first = subprocess.Popen(
+        [sys.executable, "-m", "tests.faults", "coi_archive.index.state:write_fold", "1", "pause=3", "--",
+         "--archive", str(archive), "decrypt", *KEYS],
+        cwd=REPO_ROOT, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        time.sleep(1.0)
+        started = time.monotonic()
+        res = cli(archive, "chats", "--json")
+        assert res.json() and time.monotonic() - started < 3
+    finally:
+        first.wait(timeout=120)
+
+
+def test_lock_is_released_when_the_holder_is_killed(tmp_path):
+    archive = tmp_path / "archive"
+    run_killed(archive, "coi_archive.index.state:write_fold", 1, "kill", "ingest", *CORPUS_NO_KEYS)
+    assert (archive / "lock").exists()
+    assert cli(archive, "ingest", *CORPUS_NO_KEYS, check=False).returncode == 0
