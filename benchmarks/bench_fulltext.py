@@ -23,7 +23,8 @@ from typing import Iterator
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from coi_archive.index.fulltext import SearchDoc, WhooshEngine  # noqa: E402
+from coi_archive.index.fulltext import SearchDoc  # noqa: E402
+from coi_archive.index.whoosh_engine import WhooshEngine  # noqa: E402
 
 WORDS = (
     "hello meeting tomorrow lunch project deadline coffee weekend photo call "

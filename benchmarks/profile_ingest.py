@@ -79,7 +79,7 @@ def wrap(obj, name: str, label: str) -> None:
 def instrument() -> None:
     import coi_archive.index.api as api
     import coi_archive.index.intake as intake
-    from coi_archive.index.fulltext import WhooshEngine
+    from coi_archive.index.whoosh_engine import WhooshEngine
 
     wrap(intake.Intake, "run", "intake (total)")
     wrap(intake, "decode_any", "intake: decode (parse + dialect)")

@@ -13,14 +13,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from coi_archive.index.fulltext import (
-    HighlightTerms,
-    SearchDoc,
-    WhooshEngine,
-    make_snippet,
-    query_terms,
-    tokenize,
-)
+from coi_archive.index.fulltext import SearchDoc, SearchEngine
+from coi_archive.index.snippets import HighlightTerms, hit_snippet, make_snippet
+from coi_archive.index.tokens import query_terms, tokenize
+from coi_archive.index.whoosh_engine import WhooshEngine
 
 UTC = timezone.utc
 
@@ -391,6 +387,18 @@ def test_long_text_snippet_is_a_window_around_the_match():
 
 def test_make_snippet_without_match():
     assert make_snippet("nothing here", HighlightTerms(frozenset({"zzz"}), ())) is None
+
+
+def test_hit_snippet_reads_history_only_when_searched():
+    hl = HighlightTerms(frozenset({"secret"}), ())
+    assert hit_snippet(hl, "new plan", "", (), "the secret plan") == ("the [secret] plan",
+                                                                       "the <mark>secret</mark> plan")
+    assert hit_snippet(hl, "new plan", "", (), None) == ("new plan", "new plan")
+    assert hit_snippet(hl, "", "", ("secret.pdf",)) == ("[secret].pdf", "<mark>secret</mark>.pdf")
+
+
+def test_whoosh_engine_is_a_search_engine(engine):
+    assert isinstance(engine, SearchEngine)
 
 
 # -- analysis ------------------------------------------------------------------

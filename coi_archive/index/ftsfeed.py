@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Iterator
 
 from .docs import search_docs
-from .fulltext import WhooshEngine
+from .whoosh_engine import WhooshEngine
 
 #: Message ids sent to the child at once.
 CHUNK = 2000

@@ -11,7 +11,7 @@ accident, and a bound keeps every later recursive step (simplifying,
 engine translation) far from Python's recursion limit.
 
 The AST knows nothing about Whoosh, so another engine can translate the same
-tree (see :func:`index.fulltext.to_whoosh` for the Whoosh translation).
+tree (see :func:`index.whoosh_query.to_whoosh` for the Whoosh translation).
 
 Grammar (EBNF; ``AND``/``OR``/``NOT`` are operators only in UPPER case, so
 "rock and roll" stays three words)::

@@ -1,0 +1,184 @@
+"""How text and documents become index terms, for any full-text engine.
+
+Design choices (numbers from ``benchmarks/bench_fulltext.py``, 100,000
+synthetic chat messages, CPU time on a shared 2-core machine):
+
+* **Analysis**: ``NFKC + casefold``, then one regex pass; no stemming and no
+  stop words, because chats mix German, Russian, English... in one
+  conversation and a stemmer for the wrong language does more harm than
+  none.  Words are runs of letters, digits and combining marks; ``_ . - '``
+  and other punctuation split words.  A query word that yields several
+  tokens (``e-mail``, ``report.pdf``) is searched as a phrase.  Han and kana
+  are indexed per character *and* as overlapping character pairs at the
+  same positions: a two-character query (``東京``) is a single term lookup,
+  longer ones a phrase of pairs, and a single character still matches
+  inside words.  Emoji are one token each; skin-tone modifiers and
+  variation selectors are dropped, so 👍 finds 👍🏽.  Terms are produced by
+  plain functions (:func:`text_positions`) that an engine's field types can
+  take directly, skipping the engine's per-token object chain.
+* **Facet terms**: every people/place/facet term of a document is one term
+  under a prefix (``from:alice``, ``to:…``, ``chat:…``, ``ckind:group``,
+  ``kind:image``, ``is:edited``, :func:`meta_terms`), so an engine needs one
+  unscored field for all of them.  An address is indexed as the full
+  address, its local part, its domain and the words of its local part.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+from typing import Iterable
+
+from .fulltext import SearchDoc
+
+__all__ = ["TOKEN_RE", "address_terms", "ident_terms", "meta_terms", "normalize", "query_terms",
+           "text_positions", "tokenize", "word_set"]
+
+_CJK = (
+    "\u2e80-\u2fdf\u3005-\u3007\u3021-\u3029\u3031-\u3035\u3040-\u30ff"
+    "\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f"
+)
+_MARKS = (
+    "\u0300-\u036f\u0483-\u0489\u0591-\u05c7\u0610-\u061a\u064b-\u065f\u0670"
+    "\u06d6-\u06ed\u0900-\u0963\u0966-\u0dff\u0e00-\u0e7f\u1ab0-\u1aff"
+    "\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f"
+)
+_EMOJI = (
+    "\u2300-\u23ff\u2600-\u27bf\u2b00-\u2bff\u3030\u303d"
+    "\U0001f000-\U0001f3fa\U0001f400-\U0001faff"
+)
+_WORD = rf"(?:[^\W_{_CJK}]|[{_MARKS}])+"
+TOKEN_RE = re.compile(rf"{_WORD}|[{_CJK}]|[{_EMOJI}]")
+_RUN_RE = re.compile(rf"{_WORD}|[{_CJK}]+|[{_EMOJI}]")
+_CJK_RE = re.compile(rf"[{_CJK}]")
+
+
+def normalize(text: str) -> str:
+    """NFKC + casefold: fullwidth/compatibility forms and case never matter."""
+    return unicodedata.normalize("NFKC", text).casefold()
+
+
+def tokenize(text: str) -> list[str]:
+    """The words of ``text`` in order, one token per Han/kana character
+    (see module docs for the rules)."""
+    return TOKEN_RE.findall(normalize(text))
+
+
+def _is_cjk_run(token: str) -> bool:
+    return token >= "\u2e80" and _CJK_RE.match(token) is not None
+
+
+def text_positions(text: str, base: int, poses: dict[str, list[int]]) -> int:
+    """Add the terms of ``text`` with their positions (from ``base``) to
+    ``poses``; return the next free position.
+
+    A Han/kana run yields each character at its position plus each
+    overlapping pair at the position of its first character, so a
+    two-character query is one term lookup instead of a phrase of two very
+    common characters, while single characters stay findable."""
+    pos = base
+    for tok in _RUN_RE.findall(normalize(text)):
+        if len(tok) > 1 and _is_cjk_run(tok):
+            for i, ch in enumerate(tok):
+                poses[ch].append(pos + i)
+                if i + 1 < len(tok):
+                    poses[tok[i : i + 2]].append(pos + i)
+            pos += len(tok)
+        else:
+            poses[tok].append(pos)
+            pos += 1
+    return pos
+
+
+def query_terms(text: str) -> list[str]:
+    """Terms to look up, as a phrase, for a query word or phrase.
+
+    A Han/kana run becomes its overlapping pairs (see
+    :func:`text_positions`); when another token follows, the run's last
+    character is added so that token's position lines up."""
+    tokens = _RUN_RE.findall(normalize(text))
+    out: list[str] = []
+    for j, tok in enumerate(tokens):
+        if len(tok) > 1 and _is_cjk_run(tok):
+            out.extend(tok[i : i + 2] for i in range(len(tok) - 1))
+            if j + 1 < len(tokens):
+                out.append(tok[-1])
+        else:
+            out.append(tok)
+    return out
+
+
+@lru_cache(maxsize=65536)
+def address_terms(address: str) -> frozenset[str]:
+    """Terms that make an address findable by the full address, its local
+    part, its domain, or a word of the local part (``alice.smith``)."""
+    addr = normalize(address).strip()
+    if not addr:
+        return frozenset()
+    local, _, domain = addr.partition("@")
+    terms = {addr, local, domain, *TOKEN_RE.findall(local)}
+    terms.discard("")
+    return frozenset(terms)
+
+
+@lru_cache(maxsize=65536)
+def word_set(text: str) -> frozenset[str]:
+    return frozenset(tokenize(text))
+
+
+def ident_terms(ident: str) -> frozenset[str]:
+    """An identifier (chat id, group id) as one exact term."""
+    norm = normalize(ident).strip()
+    return frozenset((norm,)) if norm else frozenset()
+
+
+_MAIL_CHAT_KINDS = frozenset({"mail", "mailinglist"})
+
+
+def _prefixed(name: str, terms: Iterable[str]) -> tuple[str, ...]:
+    return tuple(f"{name}:{t}" for t in terms)
+
+
+@lru_cache(maxsize=16384)
+def _sender_meta(sender: str, sender_name: str) -> tuple[str, ...]:
+    return _prefixed("from", address_terms(sender) | word_set(sender_name))
+
+
+@lru_cache(maxsize=16384)
+def _recipient_meta(recipients: tuple[str, ...]) -> tuple[str, ...]:
+    terms: set[str] = set()
+    for rcpt in recipients:
+        terms |= address_terms(rcpt)
+    return _prefixed("to", terms)
+
+
+@lru_cache(maxsize=16384)
+def _chat_meta(chat_id: str, chat_name: str, chat_kind: str, group_id: str) -> tuple[str, ...]:
+    """Chat terms, the same for every message of a chat.  The group id is a
+    chat term too: ``group:X`` is searched as ``chat:X`` within group chats,
+    which saves indexing the chat name twice."""
+    terms = ident_terms(chat_id) | ident_terms(group_id) | word_set(chat_name)
+    return _prefixed("chat", terms) + ("ckind:" + normalize(chat_kind),)
+
+
+def _flags(doc: SearchDoc) -> list[str]:
+    """``is:``/``has:`` values of a document."""
+    out = [name for name in ("edited", "deleted", "encrypted") if getattr(doc, name)]
+    if doc.attachments:
+        out.append("attachment")
+    is_mail = doc.kind == "mail" or doc.chat_kind in _MAIL_CHAT_KINDS
+    out.append("mail" if is_mail else "chat")
+    return out
+
+
+def meta_terms(doc: SearchDoc) -> list[str]:
+    """The facet terms of a document (sender, recipients, chat, kinds and
+    flags), each under its ``name:`` prefix."""
+    return [
+        *_sender_meta(doc.sender, doc.sender_name),
+        *_recipient_meta(tuple(doc.recipients)),
+        *_chat_meta(doc.chat_id, doc.chat_name, doc.chat_kind, doc.group_id),
+        "kind:" + normalize(doc.kind),
+        *_prefixed("is", _flags(doc)),
+    ]
