@@ -35,7 +35,6 @@ from .lock import ArchiveBusy, WriterLock
 from .settle import settle
 from .fulltext import SearchDoc, SearchEngine
 from .whoosh_engine import WhooshEngine
-from .whoosh_engine import WhooshEngine
 from .chatids import CHAT_KINDS, MAIL_KINDS, ChatKind
 from .dates import TICK, Span, format_iso, parse_iso, parse_span
 from .docs import search_docs
