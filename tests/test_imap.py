@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from coi_archive.index.api import Archive as Arc
-from coi_archive.ingest.imap import ImapError, is_loopback, parse_url, read_password
+from coi_archive.net.imap import ImapError, is_loopback, parse_url, read_password
 from tests import imapserver
 from tests.cli_helpers import DC_DEV, DC_DEV_ACCOUNTS, Archive, assert_clean_error, cli, norm_mid
 from tests.imapserver import Dovecot, DropProxy, maildir_folders, maildir_messages, seed
@@ -619,3 +619,57 @@ def test_migrate_from_a_maildir_archive(server, tmp_path):
     b.ingest(to, *cli_opts(server, dst))
     same_archive(m, b)
     assert b.stats["unique_messages"] == m.stats["unique_messages"]
+
+
+# ---------------------------------------------------------------- the shared transport (coi_archive.net.imap)
+
+
+def test_unselect_leaves_the_folder_and_call_selects_again(server):
+    """What the writer needs after reading a folder: the folder is closed on
+    the server and the session knows it, so the next step selects again."""
+    import imaplib
+
+    from coi_archive.net.imap import ImapOptions, Session
+
+    user = account(server)
+    c = server.client(user)
+    c.append("INBOX", mail(1, tag="us"))
+    c.logout()
+    session = Session(parse_url(server.url(user), insecure=True), ImapOptions.from_dict(options(server, user)))
+    try:
+        session.select("INBOX")
+        session.unselect()
+        with pytest.raises(imaplib.IMAP4.error):
+            session.client.search("ALL")  # no folder is selected on the server any more
+        assert len(session.call(lambda client: client.search("ALL"), "INBOX")) == 1
+    finally:
+        session.close()
+
+
+def test_migration_survives_a_dropped_connection_without_duplicates(server, tmp_path):
+    """The writer over a connection cut during the APPENDs: it reconnects,
+    asks whether the interrupted APPEND arrived, and leaves each message in
+    the target exactly once."""
+    from coi_archive.export.imap_append import migrate
+
+    src, dst = account(server, "from"), account(server, "to")
+    c = server.client(src)
+    for i in range(60):
+        c.append("INBOX", mail(i, tag="dr"))
+    c.logout()
+    with Arc.open(tmp_path / "a") as arc:
+        assert arc.ingest(sources=discover(server, src)).source_errors == []
+        proxy = DropProxy(server.port, lambda i: 2500 if i == 0 else None)
+        try:
+            url = f"imap://{dst.replace('@', '%40')}@127.0.0.1:{proxy.port}/Moved"
+            report = migrate(arc, url, options(server, dst, retry_delay=0.05))
+        finally:
+            proxy.stop()
+    assert proxy.accepted >= 2  # the connection was cut and opened again
+    assert report.failed == 0 and report.copied + report.skipped == 60
+    c = server.client(dst)
+    c.select_folder("Moved")
+    heads = c.fetch(c.search("ALL"), ["BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"])
+    c.logout()
+    ids = [next(v for k, v in d.items() if k.startswith(b"BODY[")).strip() for d in heads.values()]
+    assert len(ids) == 60 and len(set(ids)) == 60

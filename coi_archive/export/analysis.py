@@ -68,7 +68,7 @@ def _iso(value: Any) -> str | None:
 
 
 def _schema_doc(tables: dict[str, Any]) -> dict[str, Any]:
-    from coi_archive.index.frames import COLUMNS
+    from coi_archive.index.api import COLUMNS
 
     doc: dict[str, Any] = {}
     for name, table in tables.items():

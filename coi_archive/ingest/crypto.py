@@ -172,6 +172,14 @@ class Keyring:
     def fingerprints(self) -> list[str]:
         return [k.fingerprint for k in self.keys]
 
+    def merged(self, other: "Keyring") -> "Keyring":
+        """A keyring with this one's keys and passwords first, then those
+        of ``other`` it lacks (a key is the same by its fingerprint), such
+        as the keys given on the command line plus the remembered ones."""
+        seen = set(self.fingerprints)
+        keys = self.keys + [k for k in other.keys if k.fingerprint not in seen]
+        return Keyring(keys, self.passwords + [p for p in other.passwords if p not in self.passwords])
+
     def __repr__(self) -> str:  # never show key material
         return f"Keyring({len(self.keys)} keys, {len(self.passwords)} passwords)"
 

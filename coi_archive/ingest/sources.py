@@ -4,6 +4,13 @@ A path may be a Maildir (with Maildir++ subfolders), an mbox file (also
 ``.gz``/``.bz2``), one ``.eml`` file, or a directory holding any mix of
 these (walked recursively).  Every source yields :class:`Candidate` copies
 without reading their bytes, so the index can skip what it already has.
+
+Like the stdlib ``mailbox`` module (one class per format), each format is
+read by its own module (``maildir``, ``mbox``, ``eml``, ``dcbackup``,
+``imap``), which is registered here with :func:`register` and
+:func:`register_scheme`.  This module imports none of them, so they can
+import it without a circle; :mod:`coi_archive.ingest.readers` registers
+them all and is what callers import.
 """
 
 from __future__ import annotations
@@ -20,6 +27,32 @@ class SourceError(Exception):
     """A path that cannot be used as a source (one clear line for the user)."""
 
 
+#: How each kind of :class:`Source` is read: ``reader(source, state)``.
+Reader = Callable[["Source", dict], Iterator["Candidate"]]
+#: Says whether a file is a container of this kind (and raises SourceError
+#: for one that is but cannot be used); asked before mbox/eml sniffing.
+Claim = Callable[[Path], bool]
+
+_READERS: dict[str, Reader] = {}
+_CLAIMS: dict[str, Claim] = {}
+_SCHEMES: dict[str, Callable[[str, dict | None], list]] = {}
+
+
+def register(kind: str, reader: Reader, claim: Claim | None = None) -> None:
+    """Make ``reader`` read the sources of ``kind``; with ``claim``, files
+    it accepts become sources of that kind."""
+    _READERS[kind] = reader
+    if claim is not None:
+        _CLAIMS[kind] = claim
+
+
+def register_scheme(schemes: tuple[str, ...], discover_url: Callable[[str, dict | None], list]) -> None:
+    """Make ``discover_url(url, options)`` find the sources behind URLs of
+    ``schemes`` (such as ``imap://``)."""
+    for scheme in schemes:
+        _SCHEMES[scheme.lower()] = discover_url
+
+
 @dataclass(frozen=True)
 class Candidate:
     """One message copy found in a source; ``read()`` fetches its bytes."""
@@ -33,8 +66,9 @@ class Candidate:
 
 @dataclass(frozen=True)
 class Source:
-    """A mailbox: ``kind`` is maildir, mbox or eml; ``id`` is stable across
-    runs (the absolute path) and keys the per-source cursor."""
+    """A mailbox file or folder: ``kind`` names its registered reader
+    (maildir, mbox, eml, dcbackup); ``id`` is stable across runs (the
+    absolute path) and keys the per-source cursor."""
 
     kind: str
     path: Path
@@ -53,13 +87,9 @@ class Source:
         ``(folder, key)`` to ``(flags, size)``, ``cursor`` is what the source
         left in ``state["cursor"]`` after its last complete scan (IMAP keeps
         UIDVALIDITY/HIGHESTMODSEQ there)."""
-        from . import eml, maildir, mbox
-
-        if self.kind == "dcbackup":
-            from . import dcbackup
-
-            return dcbackup.candidates(self, state or {})
-        reader = {"maildir": maildir.candidates, "mbox": mbox.candidates, "eml": eml.candidates}[self.kind]
+        reader = _READERS.get(self.kind)
+        if reader is None:
+            raise SourceError(f"no reader for {self.kind} sources (import coi_archive.ingest.readers)")
         return reader(self, state or {})
 
 
@@ -90,13 +120,13 @@ def sniff_file(path: Path) -> str | None:
 
 
 def discover(path_text: str, options: dict | None = None) -> list[Source]:
-    """All sources behind a path, or behind an ``imap://`` URL (``options``:
-    see :class:`ingest.imap.ImapOptions`); raises SourceError for unusable
-    paths."""
-    if path_text.lower().startswith(("imap://", "imaps://")):
-        from .imap import discover as discover_imap
-
-        return discover_imap(path_text, options)  # type: ignore[return-value]
+    """All sources behind a path, or behind a URL of a registered scheme
+    such as ``imap://`` (``options``: see
+    :class:`coi_archive.net.imap.ImapOptions`); raises SourceError for
+    unusable paths."""
+    scheme, sep, _rest = path_text.partition("://")
+    if sep and scheme.lower() in _SCHEMES:
+        return _SCHEMES[scheme.lower()](path_text, options)
     path = Path(path_text).expanduser()
     if not path.exists():
         raise SourceError(f"no such file or directory: {path_text}")
@@ -104,9 +134,9 @@ def discover(path_text: str, options: dict | None = None) -> list[Source]:
     if not os.access(path, os.R_OK):
         raise SourceError(f"cannot read: {path_text}")
     if path.is_file():
-        backup = _dc_backup(path)
-        if backup:
-            return backup
+        claimed = _claimed(path)
+        if claimed:
+            return [claimed]
         kind = sniff_file(path)
         if kind is None:
             raise SourceError(f"not a mailbox (Maildir, mbox or .eml): {path_text}")
@@ -130,9 +160,9 @@ def _walk(root: Path) -> Iterator[Source]:
             else:
                 yield from _walk(entry)
         elif entry.is_file():
-            backup = _dc_backup(entry)
-            if backup:
-                yield from backup
+            claimed = _claimed(entry)
+            if claimed:
+                yield claimed
                 continue
             kind = sniff_file(entry)
             if kind == "mbox":
@@ -143,11 +173,9 @@ def _walk(root: Path) -> Iterator[Source]:
         yield Source("eml", d)
 
 
-def _dc_backup(path: Path) -> list[Source]:
-    """A Delta Chat backup tar (checked: a refused backup raises SourceError)."""
-    from . import dcbackup
-
-    if not dcbackup.looks_like_backup(path):
-        return []
-    dcbackup.check(path)
-    return [Source("dcbackup", path)]
+def _claimed(path: Path) -> Source | None:
+    """The source of the first registered kind that claims this file."""
+    for kind, claim in _CLAIMS.items():
+        if claim(path):
+            return Source(kind, path)
+    return None

@@ -25,7 +25,7 @@ from werkzeug.exceptions import BadRequest, HTTPException
 
 from coi_archive import present
 from coi_archive.index.api import CHAT_KINDS
-from coi_archive.index.query import QueryError
+from coi_archive.index.api import QueryError
 
 from . import security
 from .sessions import DEFAULT_IDLE_SECONDS

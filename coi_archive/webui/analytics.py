@@ -382,12 +382,12 @@ def _groups_chart(rep: dict[str, Any]) -> dict[str, Any]:
 
 
 def _duration(seconds: float | None) -> str:
-    from coi_archive.index.report import human_duration
+    from coi_archive.index.api import human_duration
 
     return human_duration(seconds)
 
 
 def _size(n: int | float) -> str:
-    from coi_archive.index.report import human_bytes
+    from coi_archive.index.api import human_bytes
 
     return human_bytes(n)

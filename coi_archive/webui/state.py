@@ -55,8 +55,9 @@ class ArchivePool:
 
 
 class UIState:
-    """The pool plus caches that are refreshed whenever the catalog file
-    changes (another process may ingest while the UI runs)."""
+    """The pool plus caches that are refreshed whenever the catalog changes
+    (:meth:`Archive.generation`: another process may ingest while the UI
+    runs)."""
 
     def __init__(self, root: Path):
         self.root = root
@@ -66,18 +67,8 @@ class UIState:
         self._cache: dict[str, Any] = {}
         self._jobs: dict[tuple, threading.Thread] = {}
 
-    def _signature(self) -> tuple:
-        sig = []
-        for name in ("catalog.sqlite", "catalog.sqlite-wal"):
-            try:
-                st = (self.root / name).stat()
-                sig.append((st.st_mtime_ns, st.st_size))
-            except OSError:
-                sig.append(None)
-        return tuple(sig)
-
     def cached(self, key: str, compute: Callable[[], Any]) -> Any:
-        stamp = self._signature()
+        stamp = Archive.generation(self.root)
         with self._lock:
             if stamp != self._stamp:
                 self._cache.clear()
@@ -96,7 +87,7 @@ class UIState:
         thread with its own archive handle.  Waits up to ``wait`` seconds
         for it; returns None while it is still being computed (pages then
         show it on a later request)."""
-        stamp = self._signature()
+        stamp = Archive.generation(self.root)
         with self._lock:
             if stamp != self._stamp:
                 self._cache.clear()

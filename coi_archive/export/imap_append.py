@@ -15,9 +15,9 @@ whose Message-ID is there is skipped.  Messages without a Message-ID are
 compared by the SHA-256 of their CRLF form.  The report says what was
 copied, skipped and failed.
 
-The connection code (URLs, passwords, TLS, reconnects) is shared with the
-IMAP reader in :mod:`ingest.imap`; the archive is read only through
-:mod:`index.api`.
+The connection code (URLs, passwords, TLS, reconnects) is the neutral
+:mod:`coi_archive.net.imap`, shared with the IMAP reader; the archive is
+read only through :mod:`coi_archive.index.api`.
 """
 
 from __future__ import annotations
@@ -32,10 +32,10 @@ from email.parser import BytesHeaderParser
 from email import policy
 from typing import Callable, Iterable
 
-from coi_archive.ingest.imap import (
+from coi_archive.index.api import Archive
+from coi_archive.net.imap import (
     CONNECTION_ERRORS, META_CHUNK, ImapError, ImapInterrupted, ImapOptions, Session, parse_url,
 )
-from coi_archive.index.api import Archive
 
 Progress = Callable[[int, str], None]
 
@@ -131,8 +131,7 @@ class Target:
                 body = data.get(b"BODY[]")
                 if body is not None:
                     self.hashes.add(hashlib.sha256(crlf(bytes(body))).hexdigest())
-        s.client.unselect_folder() if b"UNSELECT" in s.capabilities else s.client.close_folder()
-        s._selected = None
+        s.unselect()
 
     def has(self, mid: str | None, digest: str) -> bool:
         return (mid in self.ids) if mid else (digest in self.hashes)
@@ -141,11 +140,8 @@ class Target:
         """After a reconnect: did the interrupted APPEND arrive after all?"""
         if not mid:
             return False
-        client.select_folder(self.folder, readonly=True)
-        try:
-            return bool(client.search(["HEADER", "Message-ID", mid]))
-        finally:
-            self.session._selected = (self.folder, True)
+        self.session.select(self.folder)
+        return bool(client.search(["HEADER", "Message-ID", mid]))
 
     def append(self, data: bytes, mid: str | None, flags: list[str], when: datetime | None) -> None:
         s = self.session
