@@ -21,7 +21,7 @@ import zipfile
 from datetime import timezone
 from typing import Any, BinaryIO, Iterator
 
-from coi_archive.index.api import Archive, ArchiveError, parse_iso
+from coi_archive.index.api import REBUILT, Archive, ArchiveError, parse_iso
 
 from .selection import Selection
 
@@ -131,11 +131,13 @@ def write_mbox(archive: Archive, sel: Selection, out: BinaryIO, folded: bool = T
     """The originals as mboxrd: a ``From `` line, the stored bytes with every
     line matching ``^>*From `` given one more ``>``, then an empty line.  A
     reader that un-escapes mboxrd gets the stored bytes back (plus a final
-    newline for the rare original that lacks one)."""
+    newline for the rare original that lacks one).  A message known only
+    from a backup record is written as the mail rebuilt from it
+    (``Archive.mail``; its ``X-Coi-Archive-Rebuilt`` header says so)."""
     n = 0
     for mid, role, msg in original_ids(archive, sel, folded):
         try:
-            raw = archive.raw(mid)
+            raw = archive.mail(mid).data
         except ArchiveError:
             continue
         out.write(_from_line(msg, role))
@@ -158,7 +160,9 @@ def _eml_name(i: int, mid: str, msg: dict[str, Any], role: str) -> str:
 def write_eml_zip(archive: Archive, sel: Selection, out: BinaryIO, folded: bool = True) -> int:
     """A zip of ``.eml`` files (byte-exact originals, numbered in chat
     order; folded originals follow their message) plus ``manifest.json``
-    mapping file names to Message-IDs, roles and SHA-256."""
+    mapping file names to Message-IDs, roles, SHA-256 (of the file) and
+    ``source``: ``stored original``, or ``rebuilt from backup record`` for
+    a message known only from a backup record (``Archive.mail``)."""
     import hashlib
 
     manifest = []
@@ -166,15 +170,16 @@ def write_eml_zip(archive: Archive, sel: Selection, out: BinaryIO, folded: bool 
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         for mid, role, msg in original_ids(archive, sel, folded):
             try:
-                raw = archive.raw(mid)
+                copy = archive.mail(mid)
             except ArchiveError:
                 continue
             n += 1
             name = _eml_name(n, mid, msg, role)
-            zf.writestr(name, raw)
+            zf.writestr(name, copy.data)
             manifest.append({"file": name, "message_id": mid, "role": role,
                              "target": msg["message_id"] if role == "folded" else None,
-                             "sha256": hashlib.sha256(raw).hexdigest()})
+                             "sha256": hashlib.sha256(copy.data).hexdigest(),
+                             "source": REBUILT if copy.rebuilt else "stored original"})
         zf.writestr("manifest.json", json.dumps({"title": sel.title, "scope": sel.scope, "files": manifest},
                                                 ensure_ascii=False, indent=2))
     return n

@@ -29,6 +29,7 @@ from coi_archive.ingest.readers import Source, SourceError, discover
 
 from . import derived, private
 from .catalog import CatalogError, connect, decompress
+from .recordmail import REBUILT, MailCopy, mail_from_record
 from .checks import derived_problems
 from .derived import outstanding
 from .lock import ArchiveBusy, WriterLock
@@ -47,7 +48,7 @@ log = logging.getLogger(__name__)
 
 __all__ = ["Archive", "ArchiveBusy", "ArchiveError", "CHAT_KINDS", "CatalogError", "ChatKind", "MAIL_KINDS",
            "SourceError", "Span", "TICK", "default_archive_dir", "format_iso", "parse_iso", "parse_span",
-           "QueryError", "SearchHit"]
+           "QueryError", "SearchHit", "MailCopy", "REBUILT"]
 
 
 class ArchiveError(Exception):
@@ -571,6 +572,17 @@ class Archive:
             raise ArchiveError(f"no message with id {message_id}")
         return decompress(row["data"], row["compression"])
 
+    def mail(self, message_id: str) -> MailCopy:
+        """A message as mail, for the mbox, EML and IMAP exports: the stored
+        original when it is mail; for a message known only from a backup
+        record, an RFC 5322 message rebuilt from the record (``rebuilt``,
+        see :mod:`.recordmail`) -- the record itself is never a mail body."""
+        raw = self.raw(message_id)
+        fmt = self.raw_format(message_id)
+        if fmt == "rfc822":
+            return MailCopy(raw)
+        return MailCopy(mail_from_record(raw, fmt), rebuilt=True)
+
     def originals_to_copy(self, chat_ids: Iterable[str] | None = None,
                           since: datetime | None = None) -> list[dict[str, Any]]:
         """What a migration copies: one entry per wire message (every
@@ -633,7 +645,7 @@ class Archive:
     def raw_format(self, message_id: str) -> str:
         """How ``raw(message_id)`` is stored: ``rfc822`` (a mail message) or a
         record format such as ``dcbackup-json`` (a message known only from a
-        Delta Chat backup): exporters of EML/mbox/Maildir skip the latter."""
+        Delta Chat backup): exporters of mail write :meth:`mail` instead."""
         row = self.conn.execute(
             "SELECT o.format FROM wire w JOIN originals o ON o.sha256=w.sha256 WHERE w.message_id=?",
             (message_id.strip("<>"),)).fetchone()
