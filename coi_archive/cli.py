@@ -381,7 +381,8 @@ def cmd_export_imap(args: argparse.Namespace) -> int:
             raise UsageError(str(exc)) from None
         finally:
             progress.done()
-    print(f"exported {report.selected} message(s) to {report.target}: {report.copied} copied, "
+    rebuilt = f" ({report.rebuilt} rebuilt from backup records)" if report.rebuilt else ""
+    print(f"exported {report.selected} message(s) to {report.target}: {report.copied} copied{rebuilt}, "
           f"{report.skipped} skipped (already there), {report.failed} failed, {report.seconds:.1f}s")
     for error in report.errors:
         print(f"coi-archive: failed: {error}", file=sys.stderr)

@@ -4,7 +4,9 @@
 ...] [--since D]`` APPENDs the stored original of every wire message of the
 chosen chats (the listed messages and the edits, deletes, reactions and read
 receipts folded into them) with its INTERNALDATE and flags taken from the
-provenance.  The bytes are the stored original (``Archive.raw``); IMAP
+provenance.  The bytes are the stored original, or for a message known
+only from a Delta Chat backup record the mail rebuilt from it
+(``Archive.mail``, the same bytes the mbox and EML exports write); IMAP
 carries messages with CRLF line ends, so a bare-LF original (as Maildir
 files usually are) arrives with CRLF and otherwise unchanged.
 
@@ -52,6 +54,8 @@ class MigrationReport:
     copied: int = 0
     skipped: int = 0
     failed: int = 0
+    #: copied messages that were rebuilt from a backup record (``Archive.mail``)
+    rebuilt: int = 0
     errors: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -188,9 +192,9 @@ def migrate(archive: Archive, url_text: str, options: dict | ImapOptions | None 
         except CONNECTION_ERRORS as exc:  # pragma: no cover - call() converts these
             raise ImapError(f"connection lost: {exc}") from None
         for n, entry in enumerate(entries, 1):
-            raw = archive.raw(entry["message_id"])
-            data = crlf(raw)
-            mid = header_message_id(raw)
+            copy = archive.mail(entry["message_id"])  # a backup record becomes a rebuilt mail
+            data = crlf(copy.data)
+            mid = header_message_id(copy.data)
             digest = hashlib.sha256(data).hexdigest()
             if target.has(mid, digest):
                 report.skipped += 1
@@ -205,6 +209,7 @@ def migrate(archive: Archive, url_text: str, options: dict | ImapOptions | None 
                 report.errors.append(f"{entry['message_id']}: {str(exc).splitlines()[0][:200]}")
                 continue
             report.copied += 1
+            report.rebuilt += copy.rebuilt
             if mid:
                 target.ids.add(mid)
             else:
