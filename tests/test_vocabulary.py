@@ -11,6 +11,8 @@ import pytest
 from coi_archive.cli import build_parser
 from coi_archive.index.dates import TICK, format_iso, parse_iso, parse_period, parse_span
 from coi_archive.index.query import DateRange, parse
+from coi_archive.ingest.events import Envelope, Quality, envelope_from_json, envelope_to_json
+from coi_archive.net.loopback import is_loopback
 
 UTC = timezone.utc
 
@@ -83,3 +85,39 @@ def test_a_bad_date_argument_is_one_line(capsys):
         build_parser().parse_args(["export", "--format", "imap", "--since", "soon"])
     err = capsys.readouterr().err
     assert exc.value.code == 2 and err.count("\n") == 1 and "not a date: 'soon'" in err
+
+
+# --------------------------------------------------------------------------
+# Loopback
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.8.9.10", "::1", "[::1]", "::ffff:127.0.0.1", "[::ffff:7f00:1]",
+                                  "localhost", "LOCALHOST", "localhost.", "app.localhost", " 127.0.0.1 "])
+def test_loopback_hosts(host):
+    assert is_loopback(host)
+
+
+@pytest.mark.parametrize("host", ["", "0.0.0.0", "::", "10.0.0.1", "::ffff:10.0.0.1", "128.0.0.1", "example.org",
+                                  "localhost.example.org", "notlocalhost", "127.0.0.1.nip.io", "[::2]"])
+def test_other_hosts_are_not_loopback(host):
+    assert not is_loopback(host)
+
+
+def test_the_web_ui_uses_the_rule():
+    from coi_archive.webui import security, server
+
+    assert server.is_loopback is is_loopback and security.is_loopback is is_loopback
+
+
+# --------------------------------------------------------------------------
+# Copy quality
+# --------------------------------------------------------------------------
+
+
+def test_quality_orders_copies_and_survives_the_catalog_json():
+    assert Quality.DECRYPTED > Quality.MAIL > Quality.RECORD > Quality.UNREADABLE
+    env = Envelope(message_id="m@x", sha256="0" * 64, dialect="mail", quality=Quality.DECRYPTED)
+    text = envelope_to_json(env)
+    assert '"quality":3' in text  # the catalog stores the integer
+    assert envelope_from_json(text).quality is Quality.DECRYPTED

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from coi_archive.ingest.decode import Decryptor, decode_any
-from coi_archive.ingest.events import envelope_to_json
+from coi_archive.ingest.events import Quality, envelope_to_json
 from coi_archive.ingest.mime import find_part, leaves, parse_bytes, part_bytes, part_text
 from coi_archive.ingest.readers import Source, SourceError, discover
 
@@ -533,10 +533,11 @@ class Archive:
         sigs = {"valid": 0, "invalid": 0, "unknown": 0, "unsigned": 0}
         for status, n in self.conn.execute(
                 "SELECT coalesce(json_extract(o.envelope, '$.signature[0]'), 'unsigned'), count(*)"
-                f" {canon} WHERE o.quality=3 GROUP BY 1"):
+                f" {canon} WHERE o.quality=? GROUP BY 1", (Quality.DECRYPTED,)):
             sigs[status] = sigs.get(status, 0) + n
         return {
-            "decrypted": self.conn.execute(f"SELECT count(*) {canon} WHERE o.quality=3").fetchone()[0],
+            "decrypted": self.conn.execute(f"SELECT count(*) {canon} WHERE o.quality=?",
+                                         (Quality.DECRYPTED,)).fetchone()[0],
             "undecryptable_by_reason": reasons,
             "signatures": sigs,
         }

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Iterator
 
 from coi_archive.ingest.decode import Decryptor, decode_any
-from coi_archive.ingest.events import envelope_to_json
+from coi_archive.ingest.events import Quality, envelope_to_json
 
 from .catalog import compress
 
@@ -33,7 +33,7 @@ class Decoded:
 
     message_id: str
     dialect: str
-    quality: int
+    quality: Quality
     envelope_json: str
     data: bytes
     compression: str

@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import dataclass, field
+from enum import IntEnum
 from typing import Any, Iterator
 
 # --------------------------------------------------------------------------
@@ -247,6 +248,17 @@ GROUP_TYPES = (
 )
 
 
+class Quality(IntEnum):
+    """How much of a message one stored copy shows, to choose among the
+    copies of one Message-ID (higher wins).  An ``IntEnum`` because the
+    catalog stores and compares it as an integer (``originals.quality``)."""
+
+    UNREADABLE = 0  # sealed (not decrypted) or unparseable
+    RECORD = 1  # a record from a client database (Delta Chat backup)
+    MAIL = 2  # plain mail
+    DECRYPTED = 3  # decrypted mail
+
+
 @dataclass(frozen=True)
 class Envelope:
     """Everything ingest knows about one original message.
@@ -255,9 +267,7 @@ class Envelope:
     ``encrypted`` (sealed, not readable) or ``unparseable``.
     ``quality`` orders copies of one Message-ID: the index decodes the copy
     with the highest quality (then the lowest sha256), so the result does
-    not depend on which copy came first.  Scale: 3 decrypted mail, 2 plain
-    mail, 1 a record from a client database (backup), 0 sealed or
-    unparseable.
+    not depend on which copy came first (:class:`Quality`).
     ``signature`` is set on decrypted messages only: ``(status, signer)``
     with status ``valid``, ``invalid``, ``unknown`` or ``unsigned`` and the
     signer's primary key fingerprint (upper-case hex, ``""`` if none); see
@@ -277,7 +287,7 @@ class Envelope:
     chat: ChatRef | None = None
     events: tuple[Event, ...] = ()
     encrypted: bool = False
-    quality: int = 2
+    quality: Quality = Quality.MAIL
     defects: tuple[str, ...] = ()
     headers: tuple[tuple[str, str], ...] = field(default=())
     signature: tuple[str, str] | None = None
@@ -341,6 +351,8 @@ def _build(cls: type, data: dict[str, Any]) -> Any:
             v = _build(ContactState, v)
         elif f.name == "events":
             v = tuple(event_from_dict(e) for e in v)
+        elif f.name == "quality":
+            v = Quality(v)
         else:
             v = _tuplify(v)
         kwargs[f.name] = v

@@ -15,12 +15,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import ipaddress
 import re
 from urllib.parse import quote, urlencode
 
 from flask import Flask, Response, g, redirect, request
 from markupsafe import escape
+
+from coi_archive.net.loopback import is_loopback
 
 from .sessions import DEFAULT_IDLE_SECONDS, Sessions
 
@@ -43,18 +44,6 @@ HEADERS = {
 
 TOKEN_COOKIE = "coi_archive_auth"
 LOGIN_PATH = "/login"
-LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost"}
-
-
-def is_loopback(host: str) -> bool:
-    """True for names and addresses that only this machine can reach."""
-    host = host.strip().strip("[]").lower()
-    if host in LOOPBACK_NAMES or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def content_disposition(kind: str, filename: str) -> str:

@@ -14,7 +14,8 @@ from urllib.parse import unquote_plus
 
 from werkzeug.serving import WSGIRequestHandler, make_server
 
-from .security import is_loopback
+from coi_archive.net.loopback import is_loopback
+
 from .sessions import DEFAULT_IDLE_SECONDS
 
 #: A query parameter in a logged request line: separator, name, value.

@@ -10,8 +10,8 @@ a stored record can be decoded again by ``reindex --full`` without the
 backup it came from.
 
 :func:`decode_record` gives an :class:`Envelope` of dialect ``dcbackup``,
-quality 1, ``message_id`` = the row's ``rfc724_mid``: when the same
-message also exists as mail (quality 2, decrypted 3) the mail copy is
+quality ``RECORD``, ``message_id`` = the row's ``rfc724_mid``: when the
+same message also exists as mail (``MAIL`` or ``DECRYPTED``) the mail copy is
 canonical and the backup record is one more copy of it.
 """
 
@@ -24,7 +24,7 @@ from typing import Any
 
 from ..events import (
     Attachment, ChatRef, ContactState, Delete, Edit, Envelope, EphemeralTimer, GroupAvatar,
-    GroupDescription, GroupRenamed, MemberAdded, MemberLeft, MemberRemoved, Post, Reaction,
+    GroupDescription, GroupRenamed, MemberAdded, MemberLeft, MemberRemoved, Post, Quality, Reaction,
 )
 from ..mime import sha256_hex
 from .common import vcard_contacts
@@ -206,12 +206,12 @@ def decode_record(raw: bytes) -> Envelope:
             chat=chat,
             events=tuple(events),
             encrypted=p.get("c") == "1",
-            quality=1,
+            quality=Quality.RECORD,
             defects=tuple(defects),
         )
     except Exception as exc:  # a damaged record is kept, never dropped
         return Envelope(message_id=f"sha256-{sha[:40]}@coi-archive.invalid", sha256=sha,
-                        dialect="unparseable", quality=0, defects=(f"DcBackupRecord:{type(exc).__name__}",))
+                        dialect="unparseable", quality=Quality.UNREADABLE, defects=(f"DcBackupRecord:{type(exc).__name__}",))
 
 
 def blob_bytes(raw: bytes) -> tuple[str, bytes] | None:

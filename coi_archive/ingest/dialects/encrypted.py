@@ -12,7 +12,7 @@ from dataclasses import replace
 from typing import Callable
 
 from .. import autocrypt
-from ..events import Envelope, Unreadable
+from ..events import Envelope, Quality, Unreadable
 from ..mime import ParsedMail, iso
 
 _HEAD_END = re.compile(rb"\r?\n\r?\n")
@@ -47,7 +47,7 @@ def decode(pm: ParsedMail, decryptor: Callable[[bytes], bytes] | None,
     # headers (legacy PGP/MIME) with_outer_headers supplied the outer ones.
     keys = autocrypt.header_events(pm, gossip=False) + autocrypt.header_events(inner_pm)
     return replace(
-        inner, message_id=pm.message_id, sha256=pm.sha256, encrypted=True, quality=3,
+        inner, message_id=pm.message_id, sha256=pm.sha256, encrypted=True, quality=Quality.DECRYPTED,
         date=inner.date or iso(pm.date), sender=inner.sender or pm.sender,
         sender_name=inner.sender_name or pm.sender_name,
         events=autocrypt.merge(inner.events, keys),
@@ -81,4 +81,4 @@ def with_outer_headers(outer_raw: bytes, inner_raw: bytes) -> bytes:
 
 def sealed(pm: ParsedMail, reason: str) -> Envelope:
     keys = tuple(autocrypt.header_events(pm, gossip=False))
-    return pm.envelope("encrypted", None, (Unreadable(reason=reason),) + keys, encrypted=True, quality=0)
+    return pm.envelope("encrypted", None, (Unreadable(reason=reason),) + keys, encrypted=True, quality=Quality.UNREADABLE)
