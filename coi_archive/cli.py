@@ -14,10 +14,9 @@ import time
 from typing import Any, Callable, NoReturn
 
 from coi_archive.index.api import (
-    CHAT_KINDS, TICK, Archive, ArchiveBusy, ArchiveError, CatalogError, SourceError, Span, default_archive_dir,
-    parse_span,
+    CHAT_KINDS, TICK, Archive, ArchiveBusy, ArchiveError, CatalogError, QueryError, SourceError, Span,
+    default_archive_dir, parse_span,
 )
-from coi_archive.index.query import QueryError
 
 
 class UsageError(Exception):
