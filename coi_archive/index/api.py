@@ -357,7 +357,7 @@ class Archive:
         if limit is not None:
             sql += " LIMIT ? OFFSET ?"
             args += (limit, offset)
-        messages = [_public_message(json.loads(r[0])) for r in self.conn.execute(sql, args)]
+        messages = [_public_message(json.loads(r[0]), self.conn) for r in self.conn.execute(sql, args)]
         return {"chat": chat, "messages": messages}
 
     def message(self, message_id: str) -> dict[str, Any]:
@@ -365,7 +365,7 @@ class Archive:
             "SELECT data, chat_id FROM messages WHERE message_id=?", (message_id,)).fetchone()
         if row is None:
             raise ArchiveError(f"no message with id {message_id}")
-        msg = _public_message(json.loads(row[0]))
+        msg = _public_message(json.loads(row[0]), self.conn)
         msg["chat_id"] = row[1]
         return msg
 
@@ -394,7 +394,7 @@ class Archive:
             for row in self.conn.execute(
                     f"SELECT data, chat_id FROM messages WHERE message_id IN ({','.join('?' * len(chunk))})",
                     chunk):
-                msg = _public_message(json.loads(row[0]))
+                msg = _public_message(json.loads(row[0]), self.conn)
                 msg["chat_id"] = row[1]
                 out[msg["message_id"]] = msg
         return out
@@ -507,6 +507,7 @@ class Archive:
             "orphan_actions": q(
                 "SELECT count(DISTINCT t.message_id) FROM wire_targets t"
                 " LEFT JOIN wire w ON w.message_id=t.target WHERE w.message_id IS NULL"),
+            "conflicting_messages": q("SELECT count(*) FROM wire_conflicts"),
             "by_role": roles,
             "by_dialect": dialects,
             "sources": q("SELECT count(*) FROM sources"),
@@ -712,9 +713,19 @@ class Archive:
         return self.conn.execute("SELECT count(*) FROM originals").fetchone()[0]
 
 
-def _public_message(msg: dict[str, Any]) -> dict[str, Any]:
+def _public_message(msg: dict[str, Any], conn: sqlite3.Connection) -> dict[str, Any]:
     msg.pop("seq", None)
+    for version in msg.get("conflicts", ()):
+        version["sources"] = _sources(conn, version.pop("copies", []))
     return msg
+
+
+def _sources(conn: sqlite3.Connection, shas: list[str]) -> list[dict[str, Any]]:
+    """Where the copies of a conflicting version were read (read when
+    shown: a version's provenance grows without the version changing)."""
+    return [dict(r) for r in conn.execute(
+        "SELECT source, folder, key, sha256, gone FROM provenance WHERE sha256 IN"
+        " (SELECT value FROM json_each(?)) ORDER BY source, folder, key", (json.dumps(shas),))]
 
 
 _MAILDIR_FLAGS = {"S": "\\Seen", "R": "\\Answered", "F": "\\Flagged", "D": "\\Draft"}

@@ -57,6 +57,7 @@ CREATE INDEX IF NOT EXISTS wire_targets_target ON wire_targets(target);
 CREATE INDEX IF NOT EXISTS wire_targets_mid ON wire_targets(message_id);
 CREATE TABLE IF NOT EXISTS wire_refs(message_id TEXT NOT NULL, ref TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS wire_conflicts(message_id TEXT PRIMARY KEY, versions TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS wire_conflicts(message_id TEXT PRIMARY KEY, versions TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS wire_refs_ref ON wire_refs(ref);
 CREATE INDEX IF NOT EXISTS wire_refs_mid ON wire_refs(message_id);
 

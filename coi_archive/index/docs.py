@@ -25,9 +25,12 @@ def search_docs(conn: sqlite3.Connection, message_ids: Iterable[str]) -> Iterato
 
 
 def search_doc(msg: dict[str, Any], chat: sqlite3.Row) -> SearchDoc:
-    """One message as a search document: earlier revisions and deleted text
-    go to ``history``, which only ``--history`` searches."""
+    """One message as a search document: earlier revisions, deleted text
+    and the text of conflicting versions (another copy under the same
+    Message-ID that says something else) go to ``history``, which only
+    ``--history`` searches."""
     revs = [r["text"] for r in msg.get("revisions", []) if r.get("text")]
+    revs += [c["text"] for c in msg.get("conflicts", []) if c.get("text")]
     history = [t for t in revs if t != msg["text"]]
     return SearchDoc(
         message_id=msg["message_id"],

@@ -2,7 +2,9 @@
 
 The fold is a pure function of the *set* of wire messages: everything is
 sorted by (effective date, Message-ID) first, so arrival order and
-duplicates cannot change the result.  Edits, deletes, reactions and
+duplicates cannot change the result.  The effective date is the wire
+layer's (the sender's Date held to the delivery evidence), and a message
+without any date comes last: an undated message cannot found a group.  Edits, deletes, reactions and
 receipts are applied to their targets here; group changes become system
 lines; nothing is dropped (every revision and deleted text stays in
 ``revisions``).
@@ -29,10 +31,12 @@ class Wire:
     message_id: str
     role: str
     env: Envelope
+    #: the other versions of this Message-ID (``versions.describe``)
+    conflicts: list[dict[str, Any]] = field(default_factory=list)
 
     @property
-    def sort_key(self) -> tuple[str, str]:
-        return (self.env.date or "", self.message_id)
+    def sort_key(self) -> tuple[bool, str, str]:
+        return (not self.env.date, self.env.date or "", self.message_id)
 
 
 @dataclass
@@ -64,6 +68,8 @@ def fold_chat(chat_id: str, posts: list[Wire], controls: list[Wire]) -> ChatFold
     result = ChatFold(chat={})
     for wire in posts:
         for msg in _messages_of(wire, group):
+            if wire.message_id in group.outsiders:
+                _mark_outsider(msg)
             _apply_controls(msg, wire, by_target.get(wire.message_id, []), result, chat_id)
             msg["seq"] = len(messages)
             messages.append(msg)
@@ -89,6 +95,8 @@ class GroupState:
     memberships: list[tuple] = field(default_factory=list)
     names: list[tuple] = field(default_factory=list)
     open_since: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)
+    #: messages whose sender was not a member when they were sent
+    outsiders: set[str] = field(default_factory=set)
 
     def add(self, member: str, date: str | None, by: str | None) -> None:
         if member and member not in self.members:
@@ -115,6 +123,11 @@ class GroupState:
 
 
 def _fold_group(posts: list[Wire]) -> GroupState:
+    """Members, names and settings over time.  The first message founds the
+    group (its sender and recipients are the first members); after that a
+    message changes the group only when its sender is a member at that
+    point -- as Delta Chat core rejects member changes from non-members.
+    A non-member's message is kept, listed as such, and changes nothing."""
     state = GroupState()
     started = False
     for wire in posts:
@@ -127,8 +140,11 @@ def _fold_group(posts: list[Wire]) -> GroupState:
             first_rename = next(env.of_type(GroupRenamed), None)
             if first_rename is not None and first_rename.old_name:
                 state.rename(first_rename.old_name, date, wire.message_id)
-            for member in (ref.members if ref else ()):
+            for member in (env.sender, *(ref.members if ref else ())):
                 state.add(member, date, env.sender)
+        if env.sender not in state.members:
+            state.outsiders.add(wire.message_id)
+            continue
         for ev in env.events:
             _apply_group_event(state, ev, env, wire.message_id)
         if ref and ref.kind == ChatKind.GROUP and ref.name and not any(isinstance(e, GroupRenamed) for e in env.events):
@@ -199,7 +215,18 @@ def _base_message(wire: Wire) -> dict[str, Any]:
     msg = _base_fields(wire)
     if env.encrypted and env.signature:  # decrypted messages only
         msg["signature"] = {"status": env.signature[0], "signer": env.signature[1] or None}
+    _add_conflicts(msg, wire)
     return msg
+
+
+def _add_conflicts(msg: dict[str, Any], wire: Wire) -> None:
+    """The other versions of ``wire``'s Message-ID (its own, or of an edit,
+    reaction... aimed at ``msg``), each with the Message-ID they share."""
+    if not wire.conflicts:
+        return
+    listed = msg.setdefault("conflicts", [])
+    if all(c["message_id"] != wire.message_id for c in listed):
+        listed.extend({"message_id": wire.message_id, **version} for version in wire.conflicts)
 
 
 def _base_fields(wire: Wire) -> dict[str, Any]:
@@ -269,6 +296,14 @@ def _post_message(wire: Wire, post: Post) -> dict[str, Any]:
     return msg
 
 
+def _mark_outsider(msg: dict[str, Any]) -> None:
+    """A message from someone who was not a member of the group: listed,
+    and a group change in it says that it was ignored."""
+    msg["non_member"] = True
+    if msg["kind"] == "system":
+        msg["text"] += " (not a member: ignored)"
+
+
 def _contact_card(state: ContactState) -> dict[str, Any]:
     fields = dict(state.fields)
     return {"address": state.address, "name": fields.get("name", "")}
@@ -333,6 +368,7 @@ def _apply_controls(msg: dict[str, Any], wire: Wire, actions: list[tuple[Wire, A
     readers: dict[str, tuple[str | None, str]] = {}
     for ctl, ev in actions:  # already in (date, message-id) order
         env = ctl.env
+        _add_conflicts(msg, ctl)
         if isinstance(ev, Edit) and env.sender == owner and msg["kind"] != "system":
             if ev.text:
                 msg["revisions"].append({"text": ev.text, "date": env.date, "message_id": ctl.message_id})

@@ -1,9 +1,13 @@
 """Layer 2 of the catalog: one canonical wire row per Message-ID, and where
 it is placed.
 
-The canonical copy of a Message-ID is the stored original with the highest
-decode quality (decrypted > plain > sealed), then the lowest SHA-256: a
-choice that depends only on the set of copies, never on their order.
+The copies of a Message-ID are grouped into versions and one version is
+shown (see :mod:`.versions`: authenticity first, then the earliest delivery
+evidence, never a hash an attacker can grind); the other versions are kept
+in ``wire_conflicts`` and shown beside it.  The wire row carries the shown
+version's best copy and its effective date (the sender's Date held to the
+delivery evidence).  All of it depends only on the set of copies, never on
+their order.
 Placement follows the decoder's :class:`ChatRef`, except for mail replies
 (``follow_refs``) that join the chat of the message they answer and legacy
 replies (``fallback``) that did not reach every member.  When a message
@@ -15,6 +19,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from dataclasses import dataclass, replace
 from typing import Iterable
 
 from coi_archive.ingest.events import (
@@ -23,6 +28,7 @@ from coi_archive.ingest.events import (
 
 from .chatids import chat_id as chat_id_of
 from .chatids import kind_of
+from .versions import Copy, describe, versions
 
 
 def role_of(env: Envelope) -> str:
@@ -48,14 +54,40 @@ def role_of(env: Envelope) -> str:
 PLACED_ROLES = ("post", "system", "state")
 
 
-def canonical(conn: sqlite3.Connection, message_id: str) -> tuple[str, Envelope] | None:
+@dataclass(frozen=True)
+class Choice:
+    """What the wire row of one Message-ID holds: the shown version's best
+    copy, its envelope with the effective date, and the other versions (JSON,
+    ``None`` when every copy is the same message)."""
+
+    sha256: str
+    env: Envelope
+    conflicts: str | None
+
+
+def canonical(conn: sqlite3.Connection, message_id: str) -> Choice | None:
     rows = conn.execute(
-        "SELECT sha256, quality, envelope FROM originals WHERE message_id=?", (message_id,)
+        "SELECT sha256, format, envelope FROM originals WHERE message_id=?", (message_id,)
     ).fetchall()
     if not rows:
         return None
-    best = min(rows, key=lambda r: (-r["quality"], r["sha256"]))
-    return best["sha256"], envelope_from_json(best["envelope"])
+    found = versions(Copy(r["sha256"], r["format"], envelope_from_json(r["envelope"])) for r in rows)
+    shown = found[0]
+    others = [describe(v, role_of(v.best.env)) for v in found[1:]]
+    conflicts = json.dumps(others, ensure_ascii=False, sort_keys=True) if others else None
+    return Choice(shown.best.sha256, replace(shown.best.env, date=shown.date), conflicts)
+
+
+def _stored_conflicts(conn: sqlite3.Connection, mid: str) -> str | None:
+    row = conn.execute("SELECT versions FROM wire_conflicts WHERE message_id=?", (mid,)).fetchone()
+    return row[0] if row else None
+
+
+def _write_conflicts(conn: sqlite3.Connection, mid: str, conflicts: str | None) -> None:
+    if conflicts is None:
+        conn.execute("DELETE FROM wire_conflicts WHERE message_id=?", (mid,))
+    else:
+        conn.execute("INSERT OR REPLACE INTO wire_conflicts VALUES(?,?)", (mid, conflicts))
 
 
 def load_envelope(conn: sqlite3.Connection, sha256: str) -> Envelope:
@@ -70,12 +102,17 @@ def refresh(conn: sqlite3.Connection, message_ids: Iterable[str]) -> set[str]:
     for mid in message_ids:
         found = canonical(conn, mid)
         if found is None:
+            _write_conflicts(conn, mid, None)
             continue
-        sha, env = found
-        old = conn.execute("SELECT sha256, chat_id FROM wire WHERE message_id=?", (mid,)).fetchone()
-        if old is not None and old["sha256"] == sha:
+        sha, env = found.sha256, found.env
+        old = conn.execute("SELECT sha256, chat_id, date FROM wire WHERE message_id=?", (mid,)).fetchone()
+        if old is not None and (old["sha256"], old["date"], _stored_conflicts(conn, mid)) == (
+                sha, env.date, found.conflicts):
             continue
+        if old is not None:  # the chats of what it targeted before
+            dirty |= target_chats(conn, mid)
         _write_wire(conn, mid, sha, env)
+        _write_conflicts(conn, mid, found.conflicts)
         new_chat = place(conn, mid, env)
         conn.execute("UPDATE wire SET chat_id=? WHERE message_id=?", (new_chat, mid))
         if old is not None and old["chat_id"]:

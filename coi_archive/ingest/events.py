@@ -272,6 +272,11 @@ class Envelope:
     with status ``valid``, ``invalid``, ``unknown`` or ``unsigned`` and the
     signer's primary key fingerprint (upper-case hex, ``""`` if none); see
     ``ingest.crypto``.
+    ``delivered`` is the date of the newest ``Received`` header (the
+    receiving server's stamp): evidence of when this copy was delivered,
+    against which the index checks the sender's Date.  ``payload_sha256``
+    is the SHA-256 of the OpenPGP data of an encrypted message (sealed or
+    decrypted alike): copies with the same ciphertext are one message.
     """
 
     message_id: str
@@ -291,6 +296,8 @@ class Envelope:
     defects: tuple[str, ...] = ()
     headers: tuple[tuple[str, str], ...] = field(default=())
     signature: tuple[str, str] | None = None
+    delivered: str | None = None
+    payload_sha256: str | None = None
 
     def of_type(self, *types: type) -> Iterator[Event]:
         return (e for e in self.events if isinstance(e, types))

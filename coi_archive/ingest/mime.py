@@ -196,6 +196,17 @@ def parse_date(value: str | None) -> datetime | None:
         return None
 
 
+#: Years a real Date or Received stamp can carry.  Outside them (0001,
+#: 9999...) a date is a defect, not a time: it would sort a message before
+#: or after everything else in its chat.
+PLAUSIBLE_YEARS = range(1970, 2200)
+
+
+def plausible(dt: datetime | None) -> datetime | None:
+    """``dt`` if its year is in :data:`PLAUSIBLE_YEARS`, else None."""
+    return dt if dt is not None and dt.year in PLAUSIBLE_YEARS else None
+
+
 def iso(dt: datetime | None) -> str | None:
     return dt.isoformat() if dt else None
 
@@ -429,7 +440,7 @@ class ParsedMail:
     def date(self) -> datetime | None:
         """The effective date: Date, unless missing or far in the future of
         the newest Received stamp, in which case that stamp."""
-        dt = parse_date(self.value("Date"))
+        dt = plausible(parse_date(self.value("Date")))
         received = self.received_date
         if received and (dt is None or dt - received > timedelta(days=1)):
             return received
@@ -439,7 +450,7 @@ class ParsedMail:
     def received_date(self) -> datetime | None:
         value = self.value("Received")
         if value and ";" in value:
-            return parse_date(value.rsplit(";", 1)[1].strip())
+            return plausible(parse_date(value.rsplit(";", 1)[1].strip()))
         return None
 
     @cached_property
@@ -495,8 +506,11 @@ class ParsedMail:
                 found.append(type(d).__name__)
         if not self.has_message_id:
             found.append("MissingMessageId")
-        if parse_date(self.value("Date")) is None:
+        claimed = parse_date(self.value("Date"))
+        if claimed is None:
             found.append("MissingOrBadDate")
+        elif plausible(claimed) is None:
+            found.append("ImplausibleDate")
         return tuple(found)
 
     def members(self) -> tuple[str, ...]:
@@ -519,5 +533,6 @@ class ParsedMail:
             chat=chat,
             events=events,
             defects=self.defects,
+            delivered=iso(self.received_date),
             **kw,
         )

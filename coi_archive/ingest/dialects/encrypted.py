@@ -13,7 +13,7 @@ from typing import Callable
 
 from .. import autocrypt
 from ..events import Envelope, Quality, Unreadable
-from ..mime import ParsedMail, iso
+from ..mime import ParsedMail, iso, sha256_hex
 
 _HEAD_END = re.compile(rb"\r?\n\r?\n")
 _FROM_LINE = re.compile(rb"(?i)\nfrom:")
@@ -52,6 +52,7 @@ def decode(pm: ParsedMail, decryptor: Callable[[bytes], bytes] | None,
         sender_name=inner.sender_name or pm.sender_name,
         events=autocrypt.merge(inner.events, keys),
         signature=tuple(signature) if signature else None,
+        delivered=iso(pm.received_date), payload_sha256=payload_sha256(pm),
     )
 
 
@@ -81,4 +82,14 @@ def with_outer_headers(outer_raw: bytes, inner_raw: bytes) -> bytes:
 
 def sealed(pm: ParsedMail, reason: str) -> Envelope:
     keys = tuple(autocrypt.header_events(pm, gossip=False))
-    return pm.envelope("encrypted", None, (Unreadable(reason=reason),) + keys, encrypted=True, quality=Quality.UNREADABLE)
+    return pm.envelope("encrypted", None, (Unreadable(reason=reason),) + keys, encrypted=True, quality=Quality.UNREADABLE,
+                       payload_sha256=payload_sha256(pm))
+
+
+def payload_sha256(pm: ParsedMail) -> str | None:
+    """SHA-256 of the OpenPGP data, whitespace ignored (armour line ends
+    differ between a Maildir file and an IMAP copy of the same message)."""
+    from ..crypto import encrypted_blob
+
+    blob = encrypted_blob(pm.raw)
+    return sha256_hex(b"".join(blob.split())) if blob else None
