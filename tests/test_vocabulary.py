@@ -13,6 +13,7 @@ from coi_archive.index.dates import TICK, format_iso, parse_iso, parse_period, p
 from coi_archive.index.query import DateRange, parse
 from coi_archive.ingest.events import Envelope, Quality, envelope_from_json, envelope_to_json
 from coi_archive.net.loopback import is_loopback
+from coi_archive.units import human_bytes
 
 UTC = timezone.utc
 
@@ -121,3 +122,18 @@ def test_quality_orders_copies_and_survives_the_catalog_json():
     text = envelope_to_json(env)
     assert '"quality":3' in text  # the catalog stores the integer
     assert envelope_from_json(text).quality is Quality.DECRYPTED
+
+
+# --------------------------------------------------------------------------
+# Sizes
+# --------------------------------------------------------------------------
+
+
+def test_one_size_formatter_for_report_pages_and_exports():
+    from coi_archive import present
+    from coi_archive.index import report
+
+    sizes = (0, 1023, 1024, 1536, 5 * 1024**2, 3 * 1024**3, 5 * 1024**4)
+    assert [human_bytes(n) for n in sizes] == ["0 B", "1023 B", "1.0 KB", "1.5 KB", "5.0 MB", "3.0 GB", "5120.0 GB"]
+    assert present.fmt_size(1536) == "1.5 KB" and present.fmt_size(None) == ""
+    assert report.human_bytes is human_bytes

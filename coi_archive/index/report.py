@@ -13,6 +13,8 @@ from typing import Any, Iterable
 
 import pandas as pd
 
+from coi_archive.units import human_bytes
+
 from .frames import Frames, messages_and_replies, to_list
 
 __all__ = ["report", "report_text", "human_bytes", "human_duration"]
@@ -213,15 +215,6 @@ def human_duration(seconds: float | None) -> str:
     if s < 86400:
         return f"{int(s // 3600)} h {int(s % 3600 // 60)} min"
     return f"{s / 86400:.1f} days"
-
-
-def human_bytes(n: int | float) -> str:
-    value = float(n)
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1024 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} TB"
 
 
 def _bar(value: int, top: int, width: int = 30) -> str:

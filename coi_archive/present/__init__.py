@@ -29,6 +29,7 @@ import nh3
 from markupsafe import Markup, escape
 
 from coi_archive.index.api import ChatKind, parse_iso
+from coi_archive.units import human_bytes
 
 TEMPLATES = Path(__file__).parent / "templates"
 CHAT_CSS = TEMPLATES / "chat.css"
@@ -92,14 +93,7 @@ def fmt_day(value: str | None) -> str:
 
 
 def fmt_size(size: int | None) -> str:
-    if size is None:
-        return ""
-    n = float(size)
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{int(n)} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{size} B"
+    return "" if size is None else human_bytes(size)
 
 
 _URL_RE = re.compile(r"\bhttps?://[^\s<>\"'`]+[^\s<>\"'`.,;:!?)\]}]", re.I)

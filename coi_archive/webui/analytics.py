@@ -32,6 +32,7 @@ from flask import Blueprint, abort, jsonify, render_template
 
 from coi_archive.index.api import ArchiveError
 from coi_archive.index.api import parse_iso
+from coi_archive.units import human_bytes
 
 from .state import all_chats, archive, chat_index, display_name, state
 
@@ -73,7 +74,7 @@ def overview():
     charts = state().cached("analytics-charts:", lambda: _charts(rep, None, None))
     chats = sorted(all_chats(), key=lambda c: (-int(c.get("message_count") or 0), c["id"]))
     return render_template("analytics.html", report=rep, charts=charts, chat=None, chats=chats[:30],
-                           name=display_name, duration=_duration, size=_size)
+                           name=display_name, duration=_duration, size=human_bytes)
 
 
 @bp.get("/analytics/<path:chat_id>")
@@ -83,7 +84,7 @@ def chat_page(chat_id: str):
     charts = state().cached(f"analytics-charts:{chat_id}",
                             lambda: _charts(rep, chat, _memberships(chat_id)))
     return render_template("analytics.html", report=rep, charts=charts, chat=chat, chats=[],
-                           name=display_name, duration=_duration, size=_size)
+                           name=display_name, duration=_duration, size=human_bytes)
 
 
 @bp.get("/api/analytics")
@@ -388,6 +389,4 @@ def _duration(seconds: float | None) -> str:
 
 
 def _size(n: int | float) -> str:
-    from coi_archive.index.api import human_bytes
-
     return human_bytes(n)
