@@ -11,25 +11,27 @@ full-text engine.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
 import sqlite3
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from importlib import import_module
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-from coi_archive.ingest.decode import Decryptor, decode_any
+from coi_archive.ingest.decode import Decryptor
 from coi_archive.ingest.events import Quality, envelope_to_json
-from coi_archive.ingest.mime import find_part, leaves, parse_bytes, part_bytes, part_text
+from coi_archive.ingest.mime import find_part, parse_bytes, part_bytes
 from coi_archive.ingest.readers import Source, SourceError, discover
+from coi_archive.ingest.safeio import Limits
 
-from . import derived, private
+from . import derived, issues, private
+from . import read_chats, read_contacts, read_messages, read_originals
 from .catalog import CatalogError, connect, decompress
-from .recordmail import REBUILT, MailCopy, mail_from_record
+from .errors import ArchiveError
+from .recordmail import REBUILT, MailCopy
 from .checks import derived_problems
 from .derived import outstanding
 from .lock import ArchiveBusy, WriterLock
@@ -37,11 +39,12 @@ from .settle import settle
 from .fulltext import SearchDoc, SearchEngine
 from .whoosh_engine import WhooshEngine
 from .chatids import CHAT_KINDS, MAIL_KINDS, ChatKind
+from .decodepool import decode_stored
 from .dates import TICK, Span, format_iso, parse_iso, parse_span
 from .docs import search_docs
 from .intake import Intake, IngestReport, Progress
 from .query import QueryError
-from .wire import refresh
+from .wire import READABLE_ROLES, refresh
 
 
 log = logging.getLogger(__name__)
@@ -49,10 +52,6 @@ log = logging.getLogger(__name__)
 __all__ = ["Archive", "ArchiveBusy", "ArchiveError", "CHAT_KINDS", "CatalogError", "ChatKind", "MAIL_KINDS",
            "SourceError", "Span", "TICK", "default_archive_dir", "format_iso", "parse_iso", "parse_span",
            "QueryError", "SearchHit", "MailCopy", "REBUILT"]
-
-
-class ArchiveError(Exception):
-    """A request the archive cannot answer (unknown chat, message...)."""
 
 
 @dataclass(frozen=True)
@@ -210,13 +209,15 @@ class Archive:
         return out
 
     def ingest(self, paths: Iterable[str] | None = None, *, sources: list[Source] | None = None,
-               decryptor: Decryptor | None = None, progress: Progress | None = None) -> IngestReport:
-        """Read sources, store new copies, bring chats and search up to date."""
+               decryptor: Decryptor | None = None, progress: Progress | None = None,
+               limits: Limits | None = None) -> IngestReport:
+        """Read sources, store new copies, bring chats and search up to date;
+        ``limits`` bound what is read (``ingest.safeio``)."""
         srcs = sources if sources is not None else self.discover(paths or [])
         # with keys, first open what is stored sealed (no source is read
         # again; new copies are decoded with the keys as they come in)
         opened = self.decrypt_stored(decryptor) if decryptor is not None else 0
-        intake = Intake(self.conn, decryptor=decryptor, progress=progress)
+        intake = Intake(self.conn, decryptor=decryptor, progress=progress, limits=limits)
         report = intake.run(srcs)
         report.decrypted_stored = opened
         self.settle()
@@ -238,7 +239,7 @@ class Archive:
         for sha in shas:
             row = self.conn.execute("SELECT * FROM originals WHERE sha256=?", (sha,)).fetchone()
             raw = decompress(row["data"], row["compression"])
-            env = decode_any(raw, row["format"], decryptor)
+            env = decode_stored(raw, row["format"], row["size"], decryptor)
             text = envelope_to_json(env)
             if text != row["envelope"]:
                 self.conn.execute(
@@ -335,19 +336,10 @@ class Archive:
     # ------------------------------------------------------------ reading
 
     def chats(self, kind: str | None = None) -> list[dict[str, Any]]:
-        sql = "SELECT data FROM chats"
-        args: tuple = ()
-        if kind:
-            sql += " WHERE kind=?"
-            args = (kind,)
-        sql += " ORDER BY last_date DESC, chat_id"
-        return [json.loads(r[0]) for r in self.conn.execute(sql, args)]
+        return read_chats.chats(self.conn, kind)
 
     def chat(self, chat_id: str) -> dict[str, Any]:
-        row = self.conn.execute("SELECT data FROM chats WHERE chat_id=?", (chat_id,)).fetchone()
-        if row is None:
-            raise ArchiveError(f"no chat with id {chat_id}")
-        return json.loads(row[0])
+        return read_chats.chat(self.conn, chat_id)
 
     def show(self, chat_id: str, offset: int = 0, limit: int | None = None) -> dict[str, Any]:
         """A chat and its messages in effective-date order."""
@@ -381,7 +373,7 @@ class Archive:
                 for h in self.engine.search(query, limit=limit, history=history)]
 
     def contacts(self) -> list[dict[str, Any]]:
-        return [json.loads(r[0]) for r in self.conn.execute("SELECT data FROM contacts ORDER BY address")]
+        return read_contacts.contacts(self.conn)
 
     # ------------------------------------------------------------ reading: web UI and export helpers
 
@@ -401,99 +393,62 @@ class Archive:
 
     def position(self, message_id: str) -> tuple[str, int]:
         """``(chat_id, index)``: where a message sits in ``show(chat_id)``."""
-        row = self.conn.execute(
-            "SELECT chat_id, seq FROM messages WHERE message_id=?", (message_id,)).fetchone()
-        if row is None:
-            raise ArchiveError(f"no message with id {message_id}")
-        index = self.conn.execute(
-            "SELECT count(*) FROM messages WHERE chat_id=? AND seq<?", (row[0], row[1])).fetchone()[0]
-        return row[0], index
+        return read_messages.position(self.conn, message_id)
 
     def memberships(self, chat_id: str) -> list[dict[str, Any]]:
         """Members of a chat over time: ``{member, since, until, added_by,
         removed_by}`` (``until`` is None while the member is in)."""
-        rows = self.conn.execute(
-            "SELECT member, since, until, added_by, removed_by FROM memberships WHERE chat_id=?"
-            " ORDER BY since IS NULL, since, member", (chat_id,))
-        return [dict(r) for r in rows]
+        return read_chats.memberships(self.conn, chat_id)
 
     def name_history(self, chat_id: str) -> list[dict[str, Any]]:
         """Every name a chat had: ``{date, name, message_id}``, oldest first."""
-        rows = self.conn.execute(
-            "SELECT date, name, message_id FROM name_history WHERE chat_id=?"
-            " ORDER BY date IS NULL, date", (chat_id,))
-        return [dict(r) for r in rows]
+        return read_chats.name_history(self.conn, chat_id)
 
     def html_body(self, message_id: str) -> str | None:
         """The HTML body of a message (the first inline ``text/html`` part),
         unsanitised: callers that display it must sanitise it."""
-        for leaf in leaves(parse_bytes(self.raw(message_id))):
-            if leaf.mime == "text/html" and leaf.is_body_text():
-                return part_text(leaf.part)
-        return None
+        return read_originals.html_body(self.conn, message_id)
 
     def folded(self, message_ids: Iterable[str]) -> dict[str, list[str]]:
         """The wire messages folded into these messages (edits, deletes,
         reactions, read receipts, and such messages aimed at those):
         ``{message_id: [wire message ids in date order]}``."""
-        roots = sorted(set(message_ids))
-        root_of = {mid: mid for mid in roots}
-        found: dict[str, list[tuple[str, str]]] = {}
-        frontier = roots
-        for _ in range(8):  # controls of controls (a delete of an edit...)
-            nxt: list[str] = []
-            for i in range(0, len(frontier), 900):
-                chunk = frontier[i:i + 900]
-                for target, mid, date in self.conn.execute(
-                        "SELECT t.target, t.message_id, w.date FROM wire_targets t"
-                        " JOIN wire w ON w.message_id=t.message_id"
-                        f" WHERE t.target IN ({','.join('?' * len(chunk))})", chunk):
-                    if mid in root_of:
-                        continue
-                    root_of[mid] = root_of[target]
-                    found.setdefault(root_of[target], []).append((date or "", mid))
-                    nxt.append(mid)
-            if not nxt:
-                break
-            frontier = sorted(set(nxt))
-        return {root: [mid for _d, mid in sorted(items)] for root, items in found.items()}
+        return read_messages.folded(self.conn, message_ids)
 
     def unread_counts(self, chat_ids: Iterable[str] | None = None) -> dict[str, int]:
         """Per chat, the messages whose Maildir copies all lack the Seen
         flag (messages only known from mbox/EML have no such flag and are
         not counted).  Pass ``chat_ids`` to count only those chats (fast:
         the whole archive takes a few seconds at 100,000 messages)."""
-        cond = ("m.kind != 'system'"
-                " AND EXISTS (SELECT 1 FROM originals o JOIN provenance p ON p.sha256=o.sha256"
-                "   JOIN sources s ON s.source=p.source WHERE o.message_id=m.message_id AND s.kind='maildir')"
-                " AND NOT EXISTS (SELECT 1 FROM originals o JOIN provenance p ON p.sha256=o.sha256"
-                "   WHERE o.message_id=m.message_id AND instr(p.flags, 'S') > 0)")
-        if chat_ids is None:
-            rows = self.conn.execute(f"SELECT m.chat_id, count(*) FROM messages m WHERE {cond} GROUP BY m.chat_id")
-            return {r[0]: r[1] for r in rows}
-        out: dict[str, int] = {}
-        for cid in sorted(set(chat_ids)):
-            n = self.conn.execute(f"SELECT count(*) FROM messages m WHERE m.chat_id=? AND {cond}", (cid,)).fetchone()[0]
-            if n:
-                out[cid] = n
-        return out
+        return read_chats.unread_counts(self.conn, chat_ids)
 
     def stats(self) -> dict[str, Any]:
         """The completeness report: every input copy is in exactly one bucket."""
         q = lambda sql: self.conn.execute(sql).fetchone()[0]  # noqa: E731
         roles = dict(self.conn.execute("SELECT role, count(*) FROM wire GROUP BY role").fetchall())
         dialects = dict(self.conn.execute("SELECT dialect, count(*) FROM wire GROUP BY dialect").fetchall())
+        # Each bucket is counted from its own predicate, none by subtraction,
+        # so the identities in the README (seen = unique + duplicates, unique =
+        # chat + mail + encrypted + errors) are checks that can fail.
         seen = q("SELECT count(*) FROM provenance")
         unique = q("SELECT count(*) FROM wire")
-        encrypted = roles.get("encrypted", 0)
-        errors = roles.get("unparseable", 0)
-        mail = q("SELECT count(*) FROM wire WHERE role NOT IN ('encrypted', 'unparseable') AND"
+        duplicates = q(
+            "SELECT count(*) FROM (SELECT row_number() OVER (PARTITION BY o.message_id"
+            " ORDER BY p.source, p.folder, p.key) AS n FROM provenance p JOIN originals o"
+            " ON o.sha256=p.sha256) WHERE n > 1")
+        encrypted = q("SELECT count(*) FROM wire WHERE role='encrypted'")
+        errors = q("SELECT count(*) FROM wire WHERE role='unparseable'")
+        readable = f"role IN ({', '.join(repr(r) for r in READABLE_ROLES)})"
+        mail = q(f"SELECT count(*) FROM wire WHERE {readable} AND"
                  " (substr(chat_id, 1, 5) IN ('mail-', 'list-') OR (chat_id IS NULL AND dialect='mail'))")
+        chat = q(f"SELECT count(*) FROM wire WHERE {readable} AND"
+                 " ((chat_id IS NOT NULL AND substr(chat_id, 1, 5) NOT IN ('mail-', 'list-'))"
+                 " OR (chat_id IS NULL AND dialect!='mail'))")
         return {
             "messages_seen": seen,
             "unique_messages": unique,
-            "duplicates": seen - unique,
-            "chat_messages": unique - mail - encrypted - errors,
+            "duplicates": duplicates,
+            "chat_messages": chat,
             "mail_messages": mail,
             "encrypted_undecrypted": encrypted,
             "parse_errors": errors,
@@ -511,6 +466,7 @@ class Archive:
             "by_role": roles,
             "by_dialect": dialects,
             "sources": q("SELECT count(*) FROM sources"),
+            **issues.stats(self.conn),
             **self._crypto_stats(),
         }
 
@@ -567,23 +523,14 @@ class Archive:
 
     def raw(self, message_id: str) -> bytes:
         """The original bytes of the canonical copy of a message."""
-        row = self.conn.execute(
-            "SELECT o.data, o.compression FROM wire w JOIN originals o ON o.sha256=w.sha256"
-            " WHERE w.message_id=?", (message_id.strip("<>"),)).fetchone()
-        if row is None:
-            raise ArchiveError(f"no message with id {message_id}")
-        return decompress(row["data"], row["compression"])
+        return read_originals.raw(self.conn, message_id)
 
     def mail(self, message_id: str) -> MailCopy:
         """A message as mail, for the mbox, EML and IMAP exports: the stored
         original when it is mail; for a message known only from a backup
         record, an RFC 5322 message rebuilt from the record (``rebuilt``,
         see :mod:`.recordmail`) -- the record itself is never a mail body."""
-        raw = self.raw(message_id)
-        fmt = self.raw_format(message_id)
-        if fmt == "rfc822":
-            return MailCopy(raw)
-        return MailCopy(mail_from_record(raw, fmt), rebuilt=True)
+        return read_originals.mail(self.conn, message_id)
 
     def originals_to_copy(self, chat_ids: Iterable[str] | None = None,
                           since: datetime | None = None) -> list[dict[str, Any]]:
@@ -596,77 +543,17 @@ class Archive:
         provenance: IMAP flags as stored, Maildir letters translated) and
         ``internaldate`` (ISO: the earliest IMAP INTERNALDATE, else the
         earliest Maildir file time, else None).  Read bytes with :meth:`raw`."""
-        if chat_ids is None:
-            mids = {r[0] for r in self.conn.execute("SELECT message_id FROM wire")}
-        else:
-            wanted = sorted(set(chat_ids))
-            for cid in wanted:
-                self.chat(cid)  # ArchiveError for an unknown chat
-            mids = {r[0] for r in self.conn.execute(
-                "SELECT message_id FROM wire WHERE chat_id IN (SELECT value FROM json_each(?))",
-                (json.dumps(wanted),))}
-            frontier = set(mids)
-            for _ in range(8):  # controls that target them, and controls of those
-                found = {r[0] for r in self.conn.execute(
-                    "SELECT DISTINCT message_id FROM wire_targets WHERE target IN (SELECT value FROM json_each(?))",
-                    (json.dumps(sorted(frontier)),))} - mids
-                if not found:
-                    break
-                mids |= found
-                frontier = found
-        out: list[dict[str, Any]] = []
-        ids = sorted(mids)
-        for i in range(0, len(ids), 900):
-            chunk = json.dumps(ids[i:i + 900])
-            meta: dict[str, dict[str, Any]] = {}
-            for r in self.conn.execute(
-                    "SELECT o.message_id, p.flags, p.internaldate, p.mtime, s.kind FROM originals o"
-                    " JOIN provenance p ON p.sha256=o.sha256 LEFT JOIN sources s ON s.source=p.source"
-                    " WHERE o.message_id IN (SELECT value FROM json_each(?))", (chunk,)):
-                m = meta.setdefault(r["message_id"], {"flags": set(), "idate": [], "mtime": []})
-                m["flags"] |= _imap_flags(r["flags"], r["kind"])
-                if r["internaldate"]:
-                    m["idate"].append(r["internaldate"])
-                if r["mtime"] and r["kind"] == "maildir":
-                    m["mtime"].append(r["mtime"])
-            for r in self.conn.execute(
-                    "SELECT message_id, sha256, date FROM wire WHERE message_id IN (SELECT value FROM json_each(?))"
-                    " ORDER BY date IS NULL, date, message_id", (chunk,)):
-                if since is not None:
-                    d = parse_iso(r["date"])
-                    if d is None or (d if d.tzinfo else d.replace(tzinfo=timezone.utc)) < since:
-                        continue
-                m = meta.get(r["message_id"], {"flags": set(), "idate": [], "mtime": []})
-                idate = min(m["idate"], key=_date_key) if m["idate"] else (
-                    datetime.fromtimestamp(min(m["mtime"]), timezone.utc).isoformat() if m["mtime"] else None)
-                out.append({"message_id": r["message_id"], "sha256": r["sha256"], "date": r["date"],
-                            "flags": sorted(m["flags"]), "internaldate": idate})
-        out.sort(key=lambda e: (e["date"] is None, e["date"] or "", e["message_id"]))
-        return out
+        return read_originals.originals_to_copy(self.conn, chat_ids, since)
 
     def raw_format(self, message_id: str) -> str:
         """How ``raw(message_id)`` is stored: ``rfc822`` (a mail message) or a
         record format such as ``dcbackup-json`` (a message known only from a
         Delta Chat backup): exporters of mail write :meth:`mail` instead."""
-        row = self.conn.execute(
-            "SELECT o.format FROM wire w JOIN originals o ON o.sha256=w.sha256 WHERE w.message_id=?",
-            (message_id.strip("<>"),)).fetchone()
-        if row is None:
-            raise ArchiveError(f"no message with id {message_id}")
-        return row[0]
+        return read_originals.raw_format(self.conn, message_id)
 
     def copies(self, message_id: str) -> list[dict[str, Any]]:
         """Every stored copy of a message with its provenances."""
-        out = []
-        for o in self.conn.execute(
-                "SELECT sha256, size, dialect FROM originals WHERE message_id=? ORDER BY sha256",
-                (message_id,)):
-            provs = [dict(p) for p in self.conn.execute(
-                "SELECT source, folder, key, flags, internaldate, gone, first_seen FROM provenance"
-                " WHERE sha256=? ORDER BY source, folder, key", (o["sha256"],))]
-            out.append({"sha256": o["sha256"], "size": o["size"], "dialect": o["dialect"],
-                        "provenance": provs})
-        return out
+        return read_originals.copies(self.conn, message_id)
 
     def attachment(self, message_id: str, part: str) -> tuple[str, str, bytes]:
         """(filename, mime, bytes) of an attachment named in a message."""
@@ -688,16 +575,7 @@ class Archive:
 
     def verify(self) -> list[dict[str, str]]:
         """Re-hash every stored original; returns the mismatches."""
-        bad = []
-        for row in self.conn.execute("SELECT sha256, data, compression, message_id FROM originals"):
-            try:
-                raw = decompress(row["data"], row["compression"])
-                digest = hashlib.sha256(raw).hexdigest()
-            except Exception as exc:  # zlib.error and friends: damaged storage
-                digest = f"unreadable: {type(exc).__name__}"
-            if digest != row["sha256"]:
-                bad.append({"message_id": row["message_id"], "sha256": row["sha256"], "actual": digest})
-        return bad
+        return read_originals.verify(self.conn)
 
     def verify_derived(self) -> list[dict[str, Any]]:
         """What the derived layers (wire, chats, search index, owed work)
@@ -710,7 +588,7 @@ class Archive:
         return derived_problems(self.conn, indexed)
 
     def count_originals(self) -> int:
-        return self.conn.execute("SELECT count(*) FROM originals").fetchone()[0]
+        return read_originals.count_originals(self.conn)
 
 
 def _public_message(msg: dict[str, Any], conn: sqlite3.Connection) -> dict[str, Any]:
@@ -726,24 +604,4 @@ def _sources(conn: sqlite3.Connection, shas: list[str]) -> list[dict[str, Any]]:
     return [dict(r) for r in conn.execute(
         "SELECT source, folder, key, sha256, gone FROM provenance WHERE sha256 IN"
         " (SELECT value FROM json_each(?)) ORDER BY source, folder, key", (json.dumps(shas),))]
-
-
-_MAILDIR_FLAGS = {"S": "\\Seen", "R": "\\Answered", "F": "\\Flagged", "D": "\\Draft"}
-
-
-def _imap_flags(flags: str | None, kind: str | None) -> set[str]:
-    """Provenance flags as IMAP flag names (Maildir letters translated;
-    ``\\Deleted``/trashed and ``\\Recent`` are never carried over)."""
-    if not flags:
-        return set()
-    if kind == "maildir":
-        return {_MAILDIR_FLAGS[c] for c in flags if c in _MAILDIR_FLAGS}
-    if kind == "imap":
-        return {f for f in flags.split() if f.lower() not in ("\\deleted", "\\recent")}
-    return set()
-
-
-def _date_key(value: str) -> datetime:
-    return parse_iso(value) or datetime.max.replace(tzinfo=timezone.utc)
-
 

@@ -52,6 +52,8 @@ def role_of(env: Envelope) -> str:
 
 
 PLACED_ROLES = ("post", "system", "state")
+#: Every role ``role_of`` gives to a message that could be read.
+READABLE_ROLES = (*PLACED_ROLES, "control", "contact", "hidden")
 
 
 @dataclass(frozen=True)
