@@ -37,7 +37,7 @@ from email.utils import format_datetime, formataddr
 from coi_archive.ingest.decode import decode_any
 from coi_archive.ingest.dialects.dcbackup import blob_bytes
 from coi_archive.ingest.events import (
-    Attachment, Delete, Edit, Envelope, EphemeralTimer, GroupDescription, GroupRenamed, MemberAdded,
+    Attachment, Delete, Edit, Envelope, EphemeralTimer, GroupAvatar, GroupDescription, GroupRenamed, MemberAdded,
     MemberLeft, MemberRemoved, Post, Reaction,
 )
 from coi_archive.ingest.mime import sha256_hex
@@ -163,6 +163,10 @@ def _control(msg: EmailMessage, event: object) -> str:
         del msg["Chat-Group-Name"]
         msg["Chat-Group-Name"] = _clean(event.new_name)
         return f"Group name changed to {_clean(event.new_name)}."
+    if isinstance(event, GroupAvatar):
+        msg["Chat-Content"] = "group-avatar-changed"
+        msg["Chat-Group-Avatar"] = _clean(event.filename) or "0"
+        return "Group image changed." if event.filename else "Group image deleted."
     if isinstance(event, GroupDescription):
         msg["Chat-Group-Description-Changed"] = "1"
         msg["Chat-Group-Description"] = _clean(event.text)
@@ -189,6 +193,8 @@ def _build(env: Envelope, record_sha: str, files: dict[str, bytes]) -> EmailMess
     else:
         body = "\n".join(t for t in (_control(msg, e) for e in env.events) if t)
         msg.set_content(body, charset="utf-8")
+    for i, part in enumerate(p for p in msg.walk() if p.is_multipart()):
+        part.set_boundary(f"coi-archive-{record_sha[:32]}-{i}")  # the same record, the same bytes
     return msg
 
 
