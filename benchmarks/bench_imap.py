@@ -156,7 +156,8 @@ def main(argv: list[str] | None = None) -> int:
         ("IMAP ingest, end to end, empty archive", f"{n / f['seconds']:,.0f} msgs/s ({f['seconds']:.1f} s; "
          f"{n / f['cpu']:,.0f} per CPU-s; peak RSS {f['rss_mb']:.0f} MB; {f['fetch_body_count']} bodies sent)"),
         ("IMAP incremental run, nothing new", f"{u['seconds']:.2f} s ({u['fetch_body_count']} bodies sent)"),
-        (f"IMAP run after {fl['changed']} flag changes", f"{fl['seconds']:.2f} s ({fl['fetch_body_count']} bodies sent)"),
+        (f"IMAP run after {fl['changed']} flag changes",
+         f"{fl['seconds']:.2f} s ({fl['fetch_body_count']} bodies sent)"),
         ("same messages as a Maildir (comparison)", f"{n / md['seconds']:,.0f} msgs/s ({md['seconds']:.1f} s; "
          f"{n / md['cpu']:,.0f} per CPU-s; peak RSS {md['rss_mb']:.0f} MB)"),
     ]

@@ -36,8 +36,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from coi_archive.index.api import Archive, ArchiveError  # noqa: E402
-from tests.webui_support import BIG_CHAT, make_big_chat  # noqa: E402
 from coi_archive.webui import create_app  # noqa: E402
+from tests.webui_support import BIG_CHAT, make_big_chat  # noqa: E402
 
 OUT = REPO / "bench-out"
 HOST = {"Host": "127.0.0.1"}

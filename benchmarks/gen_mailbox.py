@@ -141,7 +141,8 @@ MAIL_SUBJECTS = ["Invoice {n}", "Your order {n} has shipped", "Meeting notes {n}
                  "Fotos vom Ausflug", "Quarterly report", "Newsletter #{n}", "Wohnungsübergabe",
                  "お見積りのご依頼 {n}", "Flight booking {n}", "Elternabend"]
 LIST_SUBJECTS = ["[dev-talk] Release {n} planning", "[dev-talk] CI is red again", "[dev-talk] RFC: new index format",
-                 "[dev-talk] Benchmark results {n}", "[dev-talk] Meetup in Berlin", "[dev-talk] Question about IMAP IDLE"]
+                 "[dev-talk] Benchmark results {n}", "[dev-talk] Meetup in Berlin",
+                 "[dev-talk] Question about IMAP IDLE"]
 
 DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
@@ -722,8 +723,10 @@ class Generator:
             esc = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
             hcte, hbody = body_7bit_or_qp(f"<html><body><p>{esc}</p></body></html>")
             msg = (head + f'Content-Type: multipart/alternative; boundary="{boundary}"\n\n'
-                   f"--{boundary}\nContent-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: {cte}\n\n{body}\n"
-                   f"--{boundary}\nContent-Type: text/html; charset=utf-8\nContent-Transfer-Encoding: {hcte}\n\n{hbody}\n"
+                   f"--{boundary}\nContent-Type: text/plain; charset=utf-8\n"
+                   f"Content-Transfer-Encoding: {cte}\n\n{body}\n"
+                   f"--{boundary}\nContent-Type: text/html; charset=utf-8\n"
+                   f"Content-Transfer-Encoding: {hcte}\n\n{hbody}\n"
                    f"--{boundary}--\n")
         else:
             msg = (head + "Content-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: base64\n\n"
@@ -789,7 +792,8 @@ class Generator:
         hcte, hbody = body_7bit_or_qp(f"<!DOCTYPE html><html><body><div>{esc}</div></body></html>")
         return (f'Content-Type: multipart/alternative; boundary="{boundary}"\n\n'
                 f'--{boundary}\nContent-Type: text/plain; charset="utf-8"\nContent-Transfer-Encoding: {cte}\n\n{body}\n'
-                f'--{boundary}\nContent-Type: text/html; charset="utf-8"\nContent-Transfer-Encoding: {hcte}\n\n{hbody}\n'
+                f'--{boundary}\nContent-Type: text/html; charset="utf-8"\n'
+                f"Content-Transfer-Encoding: {hcte}\n\n{hbody}\n"
                 f"--{boundary}--\n")
 
     def _mail_head(self, s: Contact, to: str, ts: int, mid: str, subject: str,
@@ -850,7 +854,8 @@ class Generator:
             subject = rng.choice(LIST_SUBJECTS).format(n=rng.randint(1, 99))
         mid = self._mail_mid(ts, s)
         text = self._long_text(s.lang) + "\n\n_______________________________________________\n" \
-            f"{LIST_NAME} mailing list -- {LIST_ADDR}\nTo unsubscribe send an email to dev-talk-leave@lists.bench.example\n"
+            f"{LIST_NAME} mailing list -- {LIST_ADDR}\n" \
+            "To unsubscribe send an email to dev-talk-leave@lists.bench.example\n"
         extra = (f"List-Id: {LIST_ID}\nList-Post: <mailto:{LIST_ADDR}>\n"
                  f"List-Unsubscribe: <mailto:dev-talk-leave@lists.bench.example>\nPrecedence: list\n"
                  f"Sender: dev-talk-bounces@lists.bench.example\n")
@@ -874,7 +879,8 @@ class Generator:
         refs = [chat.recent[0][0], target[0]] if chat.recent[0][0] != target[0] else [target[0]]
         reply = self.text(s.lang, 10, 200)
         quoted = "\n".join("> " + line for line in (target[2] or "…").split("\n"))
-        text = f"{reply}\n\nOn {rfc2822_date(target[3], 0)}, someone wrote:\n{quoted}\n\n-- \n{s.name}\nSent from my phone"
+        text = (f"{reply}\n\nOn {rfc2822_date(target[3], 0)}, someone wrote:\n{quoted}\n\n"
+                f"-- \n{s.name}\nSent from my phone")
         subject = f"Re: {chat.name}" if chat.kind == "group" else f"Re: Message from {self._c(target[1]).name}"
         if chat.kind == "group":
             to, cc = OWNER.mbox, fold_list([self.contacts[m].mbox for m in chat.members if m != sidx][:10])

@@ -25,11 +25,12 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from email.utils import getaddresses, parseaddr
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(__file__).resolve().parent / "data"
@@ -149,8 +150,7 @@ def cli(archive: str | os.PathLike | None, *args: str | os.PathLike, check: bool
     else:
         proc = subprocess.run(
             [sys.executable, "-m", "coi_archive", *argv],
-            cwd=REPO_ROOT, env=_env(), stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout,
+            cwd=REPO_ROOT, env=_env(), stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout,
         )
         res = Result(argv, proc.returncode, proc.stdout, proc.stderr.decode("utf-8", "replace"))
     if check and res.returncode != 0:

@@ -22,7 +22,15 @@ import pytest
 
 from coi_archive.index.api import Archive
 from tests.webui_support import (
-    CHROMIUM, CHROMIUM_ARGS, CORPUS, SAMPLES, Guard, build_archive, live_server, make_big_chat, make_xss_mailbox,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    CORPUS,
+    SAMPLES,
+    Guard,
+    build_archive,
+    live_server,
+    make_big_chat,
+    make_xss_mailbox,
 )
 
 # --------------------------------------------------------------------------

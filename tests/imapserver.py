@@ -27,8 +27,8 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 DOVECOT = shutil.which("dovecot") or ("/usr/sbin/dovecot" if os.path.exists("/usr/sbin/dovecot") else None)
 OPENSSL = shutil.which("openssl")
@@ -141,7 +141,7 @@ class Dovecot:
 
     # ------------------------------------------------------------ lifecycle
 
-    def start(self) -> "Dovecot":
+    def start(self) -> Dovecot:
         if DOVECOT is None:
             raise RuntimeError("dovecot is not installed (apt-get install dovecot-imapd)")
         self.root = Path(tempfile.mkdtemp(prefix="coi-dovecot-"))
@@ -247,7 +247,7 @@ class Dovecot:
         if not self._wait_ready():
             raise RuntimeError(f"dovecot did not restart:\n{self.log()[-3000:]}")
 
-    def __enter__(self) -> "Dovecot":
+    def __enter__(self) -> Dovecot:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -382,7 +382,7 @@ class DropProxy:
         while not self._stopped:
             try:
                 client, _ = self._listener.accept()
-            except socket.timeout:
+            except TimeoutError:
                 continue
             except OSError:
                 return

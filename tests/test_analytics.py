@@ -24,7 +24,12 @@ from coi_archive.index import Archive  # noqa: E402  (the notebook entry point)
 from coi_archive.index.frames import CHAT_KINDS, COLUMNS, MESSAGE_KINDS, TABLES  # noqa: E402
 from coi_archive.index.report import report_text  # noqa: E402
 from tests.cli_helpers import (  # noqa: E402
-    REPO_ROOT, cli, decrypted_files_by_mid, load_ground_truth, norm_mid, parse_file,
+    REPO_ROOT,
+    cli,
+    decrypted_files_by_mid,
+    load_ground_truth,
+    norm_mid,
+    parse_file,
 )
 
 GT = load_ground_truth()

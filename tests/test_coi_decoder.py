@@ -16,8 +16,19 @@ from coi_archive.ingest.decode import decode
 from coi_archive.ingest.dialects import coi, coi_early
 from coi_archive.ingest.dialects import microformats as mf
 from coi_archive.ingest.events import (
-    Attachment, ChatRef, ContactState, Delete, Edit, Envelope, GroupInfo, MemberLeft, Pin,
-    PollVote, Post, Reaction, Receipt,
+    Attachment,
+    ChatRef,
+    ContactState,
+    Delete,
+    Edit,
+    Envelope,
+    GroupInfo,
+    MemberLeft,
+    Pin,
+    PollVote,
+    Post,
+    Reaction,
+    Receipt,
 )
 from coi_archive.ingest.mime import ParsedMail
 

@@ -24,14 +24,13 @@ from datetime import datetime, timezone
 import pytest
 
 from tests.cli_helpers import (
-    final_reactions,
-    reactions_on,
-    collect_key,
     DC_DEV,
     DC_DEV_ACCOUNTS,
     Archive,
     addr,
+    collect_key,
     decrypted_files_by_mid,
+    final_reactions,
     ingest,
     iter_messages,
     load_ground_truth,
@@ -39,6 +38,7 @@ from tests.cli_helpers import (
     maildir_files,
     message_id_of,
     norm_mid,
+    reactions_on,
 )
 
 GT = load_ground_truth()

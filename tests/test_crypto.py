@@ -31,19 +31,19 @@ from pathlib import Path
 import pytest
 
 from tests.cli_helpers import (
-    final_reactions,
-    reactions_on,
     DC_DEV,
     DC_DEV_ACCOUNTS,
     Archive,
     assert_clean_error,
     cli,
+    final_reactions,
     load_ground_truth,
     load_journal_index,
     maildir_files,
     message_id_of,
     norm_mid,
     parse_file,
+    reactions_on,
 )
 
 pytest.importorskip("pysequoia")

@@ -49,7 +49,7 @@ DB_NAME = "dc_database_backup.sqlite"
 
 def test_backups_are_in_the_repository():
     dc_users = sorted(a.split("@")[0] for a, v in GT["accounts"].items() if v.get("delta_chat"))
-    assert USERS == dc_users
+    assert dc_users == USERS
 
 
 def sha(path: Path) -> str:
@@ -195,7 +195,7 @@ def test_backup_attachment_bytes_are_kept(alone, tmp_path):
                  m.name.startswith("blobs_backup/")}
     checked = 0
     with Api.open(arch.path, readonly=True) as api:
-        for _, (chat, msg) in arch.messages.items():
+        for _chat, msg in arch.messages.values():
             for att in msg["attachments"]:
                 name, mime, data = api.attachment(msg["message_id"], att["part"])
                 assert hashlib.sha256(data).hexdigest() == att["sha256"]
@@ -254,7 +254,7 @@ def test_maildir_plus_backup(tmp_path, user):
     backup_mids = wire_mids_of_backup(BACKUPS[user], tmp_path)
     assert after.stats["unique_messages"] == len(held | backup_mids)
     # what the server had expunged comes back from the backup, each once
-    for chat, real in final_chats(user):
+    for _chat, real in final_chats(user):
         for m in real:
             ours = after.message(m["message_id"])
             if norm_mid(m["message_id"]) in held:

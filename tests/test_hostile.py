@@ -45,12 +45,12 @@ from email.mime.text import MIMEText
 import pytest
 
 from tests.cli_helpers import (
-    collect_key,
     REPO_ROOT,
     Archive,
     Result,
     assert_clean_error,
     cli,
+    collect_key,
     inprocess_available,
     make_maildir,
     message_id_of,
@@ -517,7 +517,7 @@ def test_ingest_unreadable_file_chmod(tmp_path):
             [*prefix, sys.executable, "-m", "coi_archive", "--archive", str(tmp_path / "archive"),
              "ingest", str(f)],
             cwd=str(REPO_ROOT), env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)
+            stdin=subprocess.DEVNULL, capture_output=True, timeout=120)
     finally:
         f.chmod(0o600)
     res = Result(["ingest", str(f)], proc.returncode, proc.stdout, proc.stderr.decode("utf-8", "replace"))

@@ -114,8 +114,7 @@ def run(archive: Path, *args, check: bool = True) -> subprocess.CompletedProcess
     archive.parent.mkdir(parents=True, exist_ok=True)
     proc = subprocess.run(
         [sys.executable, "-m", "coi_archive", "--archive", str(archive), *map(str, args)],
-        cwd=archive.parent, env=_env(), stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=600,
+        cwd=archive.parent, env=_env(), stdin=subprocess.DEVNULL, capture_output=True, timeout=600,
     )
     if check and proc.returncode != 0:
         raise AssertionError(
@@ -161,7 +160,7 @@ class View:
         self.msg: dict[str, dict] = {}
         self.chat_of: dict[str, dict] = {}
         self.count: dict[str, int] = {}
-        for cid, shown in self.shows.items():
+        for shown in self.shows.values():
             for m in shown["messages"]:
                 self.msg[m["message_id"]] = m
                 self.chat_of[m["message_id"]] = shown["chat"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import sqlite3
 import threading
 from pathlib import Path
 
@@ -352,7 +353,7 @@ def test_read_only_and_thread_safe(samples):
     app = create_app(samples)
     pool = app.extensions["coi"].pool
     archive = pool.acquire()
-    with pytest.raises(Exception):
+    with pytest.raises(sqlite3.OperationalError, match="readonly"):
         archive.conn.execute("CREATE TABLE hack(x)")
     pool.release(archive)
     urls = ["/chats", f"/chats/{SAMPLE_DM}", f"/api/chats/{SAMPLE_GROUP}", "/search?q=garden",

@@ -9,10 +9,10 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
 from pathlib import Path
-from typing import Iterator
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLES = REPO / "samples"
@@ -181,14 +181,15 @@ def make_xss_mailbox(maildir: Path) -> Path:
          "Message-ID: <xss.6@evil.example>\nChat-Version: 1.0\nChat-Group-ID: xssGroup0001\n"
          f"MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=\"{boundary}\"\n\n"
          f"--{boundary}\nContent-Type: text/plain; charset=utf-8\n\n\n"
-         f"--{boundary}\nContent-Type: text/vcard; name=\"x.vcf\"\nContent-Disposition: attachment; filename=\"x.vcf\"\n\n"
+         f"--{boundary}\nContent-Type: text/vcard; name=\"x.vcf\"\n"
+         "Content-Disposition: attachment; filename=\"x.vcf\"\n\n"
          "BEGIN:VCARD\r\nVERSION:4.0\r\nFN:<img src=x onerror=\"window.__pwned='vcard'\">\r\n"
          "EMAIL:\"><script>window.__pwned='vcard2'</script>@evil.example\r\nEND:VCARD\r\n"
          f"--{boundary}--\n"),
     ]
     for i, m in enumerate(msgs):
         date = format_datetime(t0 + timedelta(minutes=i))
-        data = f"Date: {date}\n{m}".encode("utf-8")
+        data = f"Date: {date}\n{m}".encode()
         (maildir / "cur" / f"{1738400000 + i}.M{i}P9.xss:2,S").write_bytes(data)
     return maildir
 
