@@ -23,6 +23,7 @@ import hashlib
 import re
 from functools import lru_cache
 
+from . import defects
 from .events import ContactState
 from .mime import ParsedMail, norm_addr, raw_header_all
 
@@ -126,7 +127,7 @@ def header_events(pm: ParsedMail, gossip: bool = True) -> list[ContactState]:
     for value in raw_header_all(pm.msg, "Autocrypt"):
         attrs = dict(_parsed(value))
         addr = norm_addr(attrs.get("addr", ""))
-        fpr = keydata_fingerprint(attrs.get("keydata", ""))
+        fpr = _key_fingerprint(attrs, "Autocrypt")
         if not addr or not fpr:
             continue
         prefer = attrs.get("prefer-encrypt", "nopreference").lower() or "nopreference"
@@ -135,10 +136,20 @@ def header_events(pm: ParsedMail, gossip: bool = True) -> list[ContactState]:
         for value in raw_header_all(pm.msg, "Autocrypt-Gossip"):
             attrs = dict(_parsed(value))
             addr = norm_addr(attrs.get("addr", ""))
-            fpr = keydata_fingerprint(attrs.get("keydata", ""))
+            fpr = _key_fingerprint(attrs, "Autocrypt-Gossip")
             if addr and fpr:
                 out.append(ContactState(address=addr, fields=(("key", fpr),)))
     return out
+
+
+def _key_fingerprint(attrs: dict[str, str], header_name: str) -> str | None:
+    """The fingerprint of a header's ``keydata``; a key that cannot be read
+    is a defect (noted here, outside the cache, so each message records it)."""
+    fpr = keydata_fingerprint(attrs.get("keydata", ""))
+    if fpr is None:
+        defects.note("BadAutocryptKey", "autocrypt",
+                     f"{header_name} for {attrs.get('addr', '')!r}: keydata is not an OpenPGP public key")
+    return fpr
 
 
 def merge(events: tuple, keys: list[ContactState]) -> tuple:

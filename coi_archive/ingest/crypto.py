@@ -47,11 +47,17 @@ from email import message_from_bytes
 from pathlib import Path
 from typing import Iterable
 
+from . import defects
 from .autocrypt import key_bytes
+from .mime import PARSE_ERRORS
 
 # pysequoia's errors carry a Rust backtrace when RUST_BACKTRACE is set;
 # capturing it costs more than the decryption.  We only read the first line.
 os.environ.setdefault("RUST_LIB_BACKTRACE", "0")
+
+#: What pysequoia raises for data it cannot use: its Rust errors arrive as
+#: ``RuntimeError`` (first line: the reason), argument errors as ValueError.
+SEQUOIA_ERRORS = (RuntimeError, ValueError)
 
 _ARMOR_RE = re.compile(rb"-----BEGIN PGP MESSAGE-----.*?-----END PGP MESSAGE-----", re.S)
 _HEADER_END_RE = re.compile(rb"\r?\n\r?\n")
@@ -107,14 +113,14 @@ def load_secret_key(path: str | os.PathLike) -> SecretKey:
         warnings.simplefilter("ignore", DeprecationWarning)
         try:
             cert = ps.Cert.from_bytes(data)
-        except Exception:
+        except SEQUOIA_ERRORS:
             raise ValueError(f"{p}: not an OpenPGP key") from None
         if not cert.has_secret_keys:
             raise ValueError(f"{p}: holds only a public key, a secret key is needed")
         try:
             tsk = ps.Tsk.from_bytes(data)
             public = tsk.extract_certificate()
-        except Exception:
+        except SEQUOIA_ERRORS:
             raise ValueError(f"{p}: cannot read the secret key") from None
     return SecretKey(fingerprint=cert.fingerprint.upper(), tsk=tsk, cert=public, path=str(p))
 
@@ -194,7 +200,7 @@ class Keyring:
         for key in self.keys:
             try:
                 inner = bytes(ps.decrypt(blob, decryptor=key.tsk.decryptor()).bytes)
-            except Exception as exc:
+            except SEQUOIA_ERRORS as exc:
                 msg = _first_line(exc)
                 if msg.startswith("No key to decrypt"):
                     continue
@@ -210,8 +216,8 @@ class Keyring:
             try:
                 inner = bytes(ps.decrypt(blob, passwords=list(self.passwords)).bytes)
                 return Decrypted(inner, self._verify(ps, blob, None, raw, inner))
-            except Exception:
-                pass
+            except SEQUOIA_ERRORS:
+                pass  # no password fits: the reason below says so (Unreadable event)
         if "PKESK" not in tags and "SKESK" in tags:
             raise ValueError(REASON_SYMMETRIC)
         raise ValueError(REASON_NO_MATCH)
@@ -223,7 +229,7 @@ class Keyring:
             ps = _ps()
             try:
                 self._cert_cache[data] = ps.Cert.from_bytes(data)
-            except Exception:
+            except SEQUOIA_ERRORS:
                 self._cert_cache[data] = None
         return self._cert_cache[data]
 
@@ -232,7 +238,9 @@ class Keyring:
         for source in (raw, inner):
             for data in header_keydata(source):
                 cert = self._cert_of(data)
-                if cert is not None:
+                if cert is None:
+                    defects.note("BadAutocryptKey", "crypto.verify", "a header key is not an OpenPGP certificate")
+                else:
                     certs.setdefault(cert.fingerprint.upper(), cert)
         asked: list[str] = []
         known: list[str] = []
@@ -253,7 +261,7 @@ class Keyring:
                 result = ps.decrypt(blob, decryptor=key.tsk.decryptor(), store=store)
             else:
                 result = ps.decrypt(blob, passwords=list(self.passwords), store=store)
-        except Exception as exc:
+        except SEQUOIA_ERRORS as exc:  # the verdict records why: invalid or unknown signer
             msg = _first_line(exc)
             signer = known[0] if known else (asked[0] if asked else "")
             if not asked:
@@ -318,7 +326,7 @@ def encrypted_blob(raw: bytes) -> bytes | None:
         return m.group(0)
     try:
         msg = message_from_bytes(raw)
-    except Exception:
+    except PARSE_ERRORS:  # no MIME structure: no encrypted part to find
         return None
     for part in msg.walk():
         if part.get_content_type() == "application/octet-stream":
@@ -334,7 +342,7 @@ def packet_tags(blob: bytes) -> set[str] | None:
     ps = _ps()
     try:
         return {str(p.tag).rsplit(".", 1)[-1] for p in ps.packet.PacketPile.from_bytes(blob)}
-    except Exception:
+    except SEQUOIA_ERRORS:  # the caller reports it as damaged ciphertext
         return None
 
 

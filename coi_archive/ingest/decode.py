@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Callable
 
-from . import autocrypt
+from . import autocrypt, defects
 from .dialects import coi, coi_early, dcbackup, deltachat, encrypted, mail
-from .events import Envelope
+from .events import Defect, Envelope, Quality
 from .mime import ParsedMail, sha256_hex
 
 #: A function that may open an encrypted message: returns the inner bytes
@@ -29,21 +29,32 @@ def looks_like_mail(pm: ParsedMail) -> bool:
 
 
 def decode(raw: bytes, decryptor: Decryptor | None = None) -> Envelope:
-    """Decode one original message.  Never raises."""
+    """Decode one original message.  Never raises: what the decoders could
+    not read is recorded as defects on the envelope (the original is kept)."""
     sha = sha256_hex(raw)
+    with defects.collecting() as found:
+        env = _decode(raw, sha, decryptor)
+    return defects.attach(env, found)
+
+
+def _decode(raw: bytes, sha: str, decryptor: Decryptor | None) -> Envelope:
     try:
         pm = ParsedMail(raw, sha256=sha)
         if not looks_like_mail(pm):
-            return Envelope(message_id=pm.message_id, sha256=sha, dialect="unparseable",
-                            quality=0, defects=("NoHeaders",))
-    except Exception as exc:  # pragma: no cover - the parser is very tolerant
-        return Envelope(message_id=f"sha256-{sha[:40]}@coi-archive.invalid", sha256=sha,
-                        dialect="unparseable", quality=0, defects=(type(exc).__name__,))
-    if encrypted.matches(pm):
-        return encrypted.decode(pm, decryptor, decode_inner)
-    # Autocrypt/Autocrypt-Gossip keys become ContactState events (the
-    # encrypted decoder adds them from the outer and inner headers itself)
-    return autocrypt.with_key_events(decode_parsed(pm), pm)
+            return _unparseable(sha, Defect("NoHeaders", "decode", "no mail header found"), pm.message_id)
+        if encrypted.matches(pm):
+            return encrypted.decode(pm, decryptor, decode_inner)
+        # Autocrypt/Autocrypt-Gossip keys become ContactState events (the
+        # encrypted decoder adds them from the outer and inner headers itself)
+        return autocrypt.with_key_events(decode_parsed(pm), pm)
+    except Exception as exc:  # the last boundary: hostile bytes never stop an ingest
+        return _unparseable(sha, Defect("DecoderError", "decode", defects.describe(exc)))
+
+
+def _unparseable(sha: str, defect: Defect, message_id: str | None = None) -> Envelope:
+    """A message no decoder could read: kept, sealed in its original bytes."""
+    return Envelope(message_id=message_id or f"sha256-{sha[:40]}@coi-archive.invalid", sha256=sha,
+                    dialect="unparseable", quality=Quality.UNREADABLE, defects=(defect,))
 
 
 #: Decoders for stored formats other than rfc822 (records written by
@@ -57,10 +68,13 @@ def decode_any(raw: bytes, fmt: str = "rfc822", decryptor: Decryptor | None = No
         return decode(raw, decryptor)
     decoder = FORMATS.get(fmt)
     if decoder is None:
-        sha = sha256_hex(raw)
-        return Envelope(message_id=f"sha256-{sha[:40]}@coi-archive.invalid", sha256=sha,
-                        dialect="unparseable", quality=0, defects=(f"UnknownFormat:{fmt}",))
-    return decoder(raw)
+        return _unparseable(sha256_hex(raw), Defect("UnknownFormat", "decode", f"stored format {fmt!r}"))
+    with defects.collecting() as found:
+        try:
+            env = decoder(raw)
+        except Exception as exc:  # the last boundary, as in decode()
+            env = _unparseable(sha256_hex(raw), Defect("DecoderError", fmt, defects.describe(exc)))
+    return defects.attach(env, found)
 
 
 def decode_parsed(pm: ParsedMail) -> Envelope:
@@ -68,18 +82,12 @@ def decode_parsed(pm: ParsedMail) -> Envelope:
         try:
             if dialect.matches(pm):
                 return dialect.decode(pm)
-        except Exception as exc:
-            env = mail.decode(pm)
-            return _with_defect(env, f"DecoderError:{dialect.__name__.rsplit('.', 1)[-1]}:{type(exc).__name__}")
+        except Exception as exc:  # a dialect decoder failed on hostile input: read it as plain mail
+            where = dialect.__name__.rsplit(".", 1)[-1]
+            return defects.attach(mail.decode(pm), [Defect("DecoderError", where, defects.describe(exc))])
     return mail.decode(pm)
 
 
 def decode_inner(pm: ParsedMail) -> Envelope:
     """Decode the decrypted inner message (used by the encrypted decoder)."""
     return decode_parsed(pm)
-
-
-def _with_defect(env: Envelope, defect: str) -> Envelope:
-    from dataclasses import replace
-
-    return replace(env, defects=env.defects + (defect,))

@@ -248,6 +248,34 @@ GROUP_TYPES = (
 )
 
 
+@dataclass(frozen=True)
+class Defect:
+    """Something in a message that could not be understood.
+
+    The original bytes are always stored, so nothing is lost; a defect says
+    which part a decoder could not read, so a user can look at the original.
+    ``kind`` is a short CamelCase name counted in ``stats``
+    (``UnreadableVCard``, ``BadCharset``, or a stdlib ``email`` defect class
+    such as ``InvalidBase64PaddingDefect``); ``where`` the decoder or step
+    that met it (``common.vcard``, ``mime.part_text``); ``detail`` a short
+    human-readable reason.
+    """
+
+    kind: str
+    where: str = ""
+    detail: str = ""
+
+    @classmethod
+    def from_stored(cls, value: "str | dict[str, Any]") -> "Defect":
+        """Read a stored defect; envelopes written before defects had a
+        structure hold plain strings such as ``DecoderError:coi:KeyError``
+        (kind before the first colon)."""
+        if isinstance(value, dict):
+            return cls(**{k: str(v) for k, v in value.items() if k in ("kind", "where", "detail")})
+        kind, _, detail = str(value).partition(":")
+        return cls(kind=kind, detail=detail)
+
+
 class Quality(IntEnum):
     """How much of a message one stored copy shows, to choose among the
     copies of one Message-ID (higher wins).  An ``IntEnum`` because the
@@ -293,7 +321,7 @@ class Envelope:
     events: tuple[Event, ...] = ()
     encrypted: bool = False
     quality: Quality = Quality.MAIL
-    defects: tuple[str, ...] = ()
+    defects: tuple[Defect, ...] = ()
     headers: tuple[tuple[str, str], ...] = field(default=())
     signature: tuple[str, str] | None = None
     delivered: str | None = None
@@ -360,6 +388,8 @@ def _build(cls: type, data: dict[str, Any]) -> Any:
             v = tuple(event_from_dict(e) for e in v)
         elif f.name == "quality":
             v = Quality(v)
+        elif f.name == "defects":
+            v = tuple(Defect.from_stored(d) for d in v)
         else:
             v = _tuplify(v)
         kwargs[f.name] = v

@@ -14,13 +14,15 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from email import message_from_bytes
+from email.errors import MessageError
 from email.header import decode_header
 from email.message import Message
 from email.utils import getaddresses, parsedate_to_datetime
 from functools import cached_property, lru_cache
 from typing import Iterator
 
-from .events import Attachment, ChatRef, Envelope
+from . import defects
+from .events import Attachment, ChatRef, Defect, Envelope
 
 _MSGID_RE = re.compile(r"<([^<>\s]+)>")
 _WS_RE = re.compile(r"\s+")
@@ -28,6 +30,11 @@ _SURROGATE_RE = re.compile("[\udc80-\udcff]")
 _REPLY_PREFIX_RE = re.compile(
     r"^\s*((re|aw|sv|vs|antw|fw|fwd|wg|tr|rif|r|ref|odp|vl)(\[\d+\])?\s*:\s*)+", re.I
 )
+
+#: What the stdlib ``email`` package raises on hostile headers, parameters
+#: and payloads (``UnicodeError`` and ``binascii.Error`` are ValueErrors,
+#: ``HeaderParseError`` a MessageError, an unknown codec a LookupError).
+PARSE_ERRORS = (ValueError, LookupError, MessageError)
 
 
 def parse_bytes(raw: bytes) -> Message:
@@ -61,7 +68,8 @@ def decode_words(value: object) -> str:
         return _WS_RE.sub(" ", value).strip()
     try:
         parts = decode_header(value)
-    except Exception:
+    except PARSE_ERRORS as exc:
+        defects.note("BadEncodedWord", "mime.decode_words", f"{defects.describe(exc)}; kept as written")
         return _WS_RE.sub(" ", value).strip()
     out: list[str] = []
     for chunk, charset in parts:
@@ -89,13 +97,22 @@ def decode_bytes(data: bytes, charset: str | None) -> str:
     """
     cs = (charset or "").lower().strip()
     if cs in ("utf-8", "utf8"):
-        return data.decode("utf-8", "replace")
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            defects.note("BadCharset", "mime.decode_bytes", f"damaged UTF-8 at byte {exc.start}; replaced")
+            return data.decode("utf-8", "replace")
     candidates = [cs] if cs and cs not in ("us-ascii", "ascii", "unknown-8bit", "x-unknown") else []
     for name in (*candidates, "utf-8", "cp1252"):
         try:
-            return data.decode(name)
+            text = data.decode(name)
         except (LookupError, UnicodeDecodeError):
             continue
+        if candidates and name != candidates[0]:
+            defects.note("BadCharset", "mime.decode_bytes", f"not {cs!r}; read as {name}")
+        return text
+    if candidates:
+        defects.note("BadCharset", "mime.decode_bytes", f"not {cs!r}; read as latin-1")
     return data.decode("latin-1")
 
 
@@ -136,26 +153,32 @@ def addresses(msg: Message, *names: str) -> list[tuple[str, str]]:
     values: list[str] = []
     for name in names:
         values.extend(raw_header_all(msg, name))
-    return list(_parse_addresses(tuple(values)))
+    pairs, error = _parse_addresses(tuple(values))
+    if error:  # noted here, not in the cached function: every message records its own
+        defects.note("BadAddressList", "mime.addresses", f"{'/'.join(names)}: {error}")
+    return list(pairs)
 
 
 @lru_cache(maxsize=8192)
-def _parse_addresses(values: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
-    """Cached: the same From/To values recur on thousands of messages, and
+def _parse_addresses(values: tuple[str, ...]) -> tuple[tuple[tuple[str, str], ...], str]:
+    """(display name, address) pairs and the parse error (``""`` if none).
+
+    Cached: the same From/To values recur on thousands of messages, and
     the stdlib address parser is one of the slowest steps of a decode."""
     out: list[tuple[str, str]] = []
     seen: set[str] = set()
+    error = ""
     try:
         pairs = getaddresses(list(values))
-    except Exception:
-        pairs = []
+    except PARSE_ERRORS as exc:
+        pairs, error = [], defects.describe(exc)
     for display, addr in pairs:
         addr = norm_addr(addr)
         if not addr or "@" not in addr or addr in seen:
             continue
         seen.add(addr)
         out.append((decode_words(display), addr))
-    return tuple(out)
+    return tuple(out), error
 
 
 def msgid(value: str | None) -> str | None:
@@ -184,7 +207,7 @@ def parse_date(value: str | None) -> datetime | None:
         return None
     try:
         dt = parsedate_to_datetime(value)
-    except Exception:
+    except (ValueError, TypeError):  # ParsedMail.defects records a bad Date
         return None
     if dt is None:
         return None
@@ -222,12 +245,18 @@ def part_bytes(part: Message) -> bytes:
         if isinstance(payload, list) and payload and isinstance(payload[0], Message):
             try:
                 return b"".join(p.as_bytes() for p in payload)
-            except Exception:
+            except PARSE_ERRORS as exc:
+                defects.note("UnreadablePart", "mime.part_bytes", defects.describe(exc))
                 return b""
+    before = len(getattr(part, "defects", ()))
     try:
         data = part.get_payload(decode=True)
-    except Exception:
+    except PARSE_ERRORS as exc:
+        defects.note("BadTransferEncoding", "mime.part_bytes", f"{defects.describe(exc)}; read undecoded")
         data = None
+    # the stdlib notes broken base64 on the part while decoding it
+    for found in getattr(part, "defects", ())[before:]:
+        defects.note(type(found).__name__, "email", _first_doc_line(found))
     if data is None:
         payload = part.get_payload()
         if isinstance(payload, str):
@@ -253,7 +282,8 @@ def part_text(part: Message) -> str:
     data = part_bytes(part)
     try:
         charset = part.get_content_charset()
-    except Exception:
+    except PARSE_ERRORS as exc:
+        defects.note("BadCharset", "mime.part_text", defects.describe(exc))
         charset = None
     return decode_bytes(data, charset).replace("\r\n", "\n")
 
@@ -261,12 +291,14 @@ def part_text(part: Message) -> str:
 def part_filename(part: Message) -> str | None:
     try:
         name = part.get_filename()
-    except Exception:
+    except PARSE_ERRORS as exc:
+        defects.note("BadFilename", "mime.part_filename", defects.describe(exc))
         name = None
     if name is None:
         try:
             name = part.get_param("name")
-        except Exception:
+        except PARSE_ERRORS as exc:
+            defects.note("BadFilename", "mime.part_filename", defects.describe(exc))
             name = None
         if isinstance(name, tuple):
             name = decode_bytes(name[2].encode("latin-1", "replace") if isinstance(name[2], str) else name[2], name[0])
@@ -278,7 +310,8 @@ def part_filename(part: Message) -> str | None:
 def content_type(part: Message) -> str:
     try:
         return part.get_content_type()
-    except Exception:
+    except PARSE_ERRORS as exc:
+        defects.note("BadContentType", "mime.content_type", f"{defects.describe(exc)}; read as octet-stream")
         return "application/octet-stream"
 
 
@@ -399,6 +432,13 @@ def _next_is_quote(lines: list[str], i: int) -> bool:
     return False
 
 
+def _first_doc_line(obj: object) -> str:
+    """The summary of a stdlib ``email`` defect class (its instances carry
+    no message of their own)."""
+    doc = (type(obj).__doc__ or "").strip()
+    return doc.splitlines()[0] if doc else ""
+
+
 class ParsedMail:
     """A parsed message with the header facts every decoder needs, computed
     once and lazily."""
@@ -499,18 +539,19 @@ class ParsedMail:
         return list(leaves(self.msg))
 
     @cached_property
-    def defects(self) -> tuple[str, ...]:
-        found: list[str] = []
+    def defects(self) -> tuple[Defect, ...]:
+        """What the stdlib parser found wrong, plus missing identity facts."""
+        found: list[Defect] = []
         for part in self.msg.walk():
             for d in getattr(part, "defects", ()):
-                found.append(type(d).__name__)
+                found.append(Defect(type(d).__name__, "email", _first_doc_line(d)))
         if not self.has_message_id:
-            found.append("MissingMessageId")
+            found.append(Defect("MissingMessageId", "headers", "an id from the sha256 is used"))
         claimed = parse_date(self.value("Date"))
         if claimed is None:
-            found.append("MissingOrBadDate")
+            found.append(Defect("MissingOrBadDate", "headers", self.value("Date") or "no Date header"))
         elif plausible(claimed) is None:
-            found.append("ImplausibleDate")
+            found.append(Defect("ImplausibleDate", "headers", f"{self.value('Date')}; the delivery date is used"))
         return tuple(found)
 
     def members(self) -> tuple[str, ...]:

@@ -16,13 +16,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from .. import defects
 from ..events import (
     Attachment, ChatRef, ContactState, Delete, Edit, Envelope, Event, GroupInfo, MemberLeft,
     Pin, PollVote, Post,
 )
 from ..mime import (
-    Leaf, ParsedMail, disposition, fold_quotes, iso, parse_date, part_bytes, part_text,
-    raw_header, split_footer, strip_reply_prefix,
+    PARSE_ERRORS, Leaf, ParsedMail, disposition, fold_quotes, iso, parse_date, part_bytes, part_text,
+    raw_header, raw_header_all, split_footer, strip_reply_prefix,
 )
 from . import microformats as mf
 from .common import (
@@ -214,7 +215,8 @@ def _plain_text(leaf: Leaf) -> str:
     try:
         fmt = str(leaf.part.get_param("format") or "").lower()
         delsp = str(leaf.part.get_param("delsp") or "").lower() == "yes"
-    except Exception:
+    except PARSE_ERRORS as exc:
+        defects.note("BadParameter", "coi.plain_text", f"part {leaf.path}: {defects.describe(exc)}; read as fixed")
         fmt, delsp = "", False
     return unflow(text, delsp) if fmt == "flowed" else text
 
@@ -225,13 +227,13 @@ def _inline_text(leaf: Leaf) -> bool:
 
 def read_content(pm: ParsedMail) -> Content:
     """Sort the leaves into text, HTML, data parts and attachments; a part
-    that cannot be read is skipped."""
+    that cannot be read is skipped and recorded as a defect."""
     content = Content()
     for leaf in pm.leaves:
         try:
             _read_leaf(leaf, content)
-        except Exception:
-            continue
+        except PARSE_ERRORS as exc:
+            defects.note("UnreadablePart", "coi.read_content", f"part {leaf.path} ({leaf.mime}): {defects.describe(exc)}")
     return content
 
 
@@ -333,10 +335,7 @@ def storage_fields(pm: ParsedMail) -> list[tuple[str, str]]:
 
 
 def _all(pm: ParsedMail, name: str) -> list[str]:
-    try:
-        return [str(v) for v in pm.msg.get_all(name) or []]
-    except Exception:
-        return []
+    return raw_header_all(pm.msg, name)
 
 
 def top_cards(html: str) -> list[mf.Item]:
@@ -352,11 +351,7 @@ def contact_states(content: Content, extra: list[tuple[str, str]]) -> list[Conta
             if emails:
                 out.append(ContactState(emails[0], tuple(card_fields(card, emails[0]) + extra)))
     for _raw, data in content.vcards:
-        try:
-            cards = vcard_contacts(data)
-        except Exception:
-            continue
-        out.extend(ContactState(c.address, c.fields + tuple(extra)) for c in cards)
+        out.extend(ContactState(c.address, c.fields + tuple(extra)) for c in vcard_contacts(data))
     return out
 
 
@@ -414,6 +409,7 @@ def location_of(content: Content) -> tuple[float, float] | None:
                 lat = float(geo.first("latitude") or "")
                 lon = float(geo.first("longitude") or "")
             except ValueError:
+                defects.note("BadLocation", "coi.location", "h-geo without numeric latitude/longitude")
                 continue
             if -90 <= lat <= 90 and -180 <= lon <= 180:
                 return (lat, lon)

@@ -15,8 +15,9 @@ import json
 import re
 from typing import Any
 
+from .. import defects
 from ..events import ContactState, Envelope
-from ..mime import Leaf, ParsedMail, part_bytes
+from ..mime import Leaf, ParsedMail, part_bytes, raw_header_all
 from . import coi
 from .common import vcard_contacts
 
@@ -68,10 +69,7 @@ def contact_message(pm: ParsedMail) -> list[ContactState] | None:
     cards: list[ContactState] = []
     for leaf in pm.leaves:
         if leaf.mime in coi.VCARD_MIMES or (leaf.filename or "").lower().endswith(".vcf"):
-            try:
-                cards.extend(vcard_contacts(part_bytes(leaf.part)))
-            except Exception:
-                continue
+            cards.extend(vcard_contacts(part_bytes(leaf.part)))
     tokens = [("token", v.strip()) for v in _tokens(pm) if v.strip()]
     if cards:
         address, card_fields = cards[0].address, list(cards[0].fields)
@@ -85,10 +83,7 @@ def contact_message(pm: ParsedMail) -> list[ContactState] | None:
 
 
 def _tokens(pm: ParsedMail) -> list[str]:
-    try:
-        return [str(v) for v in pm.msg.get_all("COI-Token") or []]
-    except Exception:
-        return []
+    return raw_header_all(pm.msg, "COI-Token")
 
 
 def _json_fields(leaf: Leaf) -> list[tuple[str, str]]:
@@ -96,9 +91,11 @@ def _json_fields(leaf: Leaf) -> list[tuple[str, str]]:
     data = part_bytes(leaf.part)[:MAX_JSON_BYTES]
     try:
         doc = json.loads(data.decode("utf-8", "replace"))
-    except (ValueError, RecursionError):
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError
+        defects.note("UnreadableJson", "coi_early.contact_json", defects.describe(exc))
         return []
     if not isinstance(doc, dict):
+        defects.note("UnreadableJson", "coi_early.contact_json", f"a JSON {type(doc).__name__}, not an object")
         return []
     fields: list[tuple[str, str]] = []
     for key, name in _JSON_FIELDS:

@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass, field
 from email.message import Message
 
+from .. import defects
 from ..events import Attachment, ChatRef, ContactState, Reaction, Receipt
 from ..mime import Leaf, ParsedMail, msgid, part_bytes, part_text
 
@@ -145,16 +146,10 @@ def reaction_event(pm: ParsedMail) -> Reaction | None:
 
 
 def vcard_contacts(data: bytes) -> list[ContactState]:
-    """Contacts from a vCard file (one or several cards), via vobject."""
-    import vobject
-
-    text = data.decode("utf-8", "replace")
+    """Contacts from a vCard file (one or several cards), via vobject; the
+    cards before one vobject cannot read are kept."""
     out: list[ContactState] = []
-    try:
-        cards = list(vobject.readComponents(text, ignoreUnreadable=True))
-    except Exception:
-        return out
-    for card in cards:
+    for card in _vcards(data.decode("utf-8", "replace")):
         fields: list[tuple[str, str]] = []
         emails = [str(e.value).strip().lower() for e in card.contents.get("email", [])]
         if not emails:
@@ -174,6 +169,20 @@ def vcard_contacts(data: bytes) -> list[ContactState]:
             fields.append(("email", extra))
         out.append(ContactState(address=emails[0], fields=tuple(fields)))
     return out
+
+
+def _vcards(text: str) -> list:
+    """The vobject components of a vCard text, up to the first it cannot
+    parse (a card never closed, a broken base64 value)."""
+    import vobject
+
+    cards: list = []
+    try:
+        for card in vobject.readComponents(text, ignoreUnreadable=True):
+            cards.append(card)
+    except (vobject.base.VObjectError, ValueError) as exc:  # binascii/Unicode errors are ValueErrors
+        defects.note("UnreadableVCard", "common.vcard", f"{defects.describe(exc)}; {len(cards)} card(s) read")
+    return cards
 
 
 def direct_chat(pm: ParsedMail) -> ChatRef:

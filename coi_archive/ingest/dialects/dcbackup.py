@@ -22,8 +22,9 @@ import json
 from datetime import datetime, timezone
 from typing import Any
 
+from ..defects import describe
 from ..events import (
-    Attachment, ChatRef, ContactState, Delete, Edit, Envelope, EphemeralTimer, GroupAvatar,
+    Attachment, ChatRef, ContactState, Defect, Delete, Edit, Envelope, EphemeralTimer, GroupAvatar,
     GroupDescription, GroupRenamed, MemberAdded, MemberLeft, MemberRemoved, Post, Quality, Reaction,
 )
 from ..mime import sha256_hex
@@ -102,9 +103,9 @@ def _chat_ref(rec: dict[str, Any], ts: int, cmd: int) -> ChatRef | None:
 
 
 def _events(rec: dict[str, Any], row: dict[str, Any], p: dict[str, str], cmd: int,
-            sender: str) -> tuple[list, list[str]]:
+            sender: str) -> tuple[list, list[Defect]]:
     facts = rec["facts"]
-    defects: list[str] = []
+    defects: list[Defect] = []
     if facts.get("chat") is None:
         return [], defects
     if "I" in p:
@@ -137,7 +138,7 @@ def _events(rec: dict[str, Any], row: dict[str, Any], p: dict[str, str], cmd: in
     return _post(rec, row, p, defects), defects
 
 
-def _post(rec: dict[str, Any], row: dict[str, Any], p: dict[str, str], defects: list[str]) -> list:
+def _post(rec: dict[str, Any], row: dict[str, Any], p: dict[str, str], defects: list[Defect]) -> list:
     facts = rec["facts"]
     vtype = row["type"]
     attachments: list[Attachment] = []
@@ -147,12 +148,12 @@ def _post(rec: dict[str, Any], row: dict[str, Any], p: dict[str, str], defects: 
         filename = p.get("v") or blob["name"]
         mime = p.get("m") or "application/octet-stream"
         if blob.get("missing"):
-            defects.append(f"BlobMissing:{blob['name']}")
+            defects.append(Defect("BlobMissing", "dcbackup", f"{blob['name']} was not in the backup"))
         else:
             attachments.append(Attachment(filename=filename, mime=mime, size=blob["size"],
                                           sha256=blob["sha256"], part="blob"))
             if vtype == 90 or mime in ("text/vcard", "text/x-vcard"):
-                contacts = vcard_contacts(base64.b64decode(blob["base64"]))
+                contacts = vcard_contacts(_blob_data(blob, defects))
     location = facts.get("location")
     kind = VIEW_KIND.get(vtype, "text")
     text = facts.get("text_before_edits", row["txt"] or "")
@@ -173,6 +174,19 @@ def _post(rec: dict[str, Any], row: dict[str, Any], p: dict[str, str], defects: 
         contact=contacts[0] if contacts else None,
     )
     return [post, *contacts]
+
+
+def _blob_data(blob: dict[str, Any], defects: list[Defect]) -> bytes:
+    try:
+        return base64.b64decode(blob["base64"])
+    except ValueError as exc:  # binascii.Error: the record itself is damaged
+        defects.append(Defect("UnreadableBlob", "dcbackup", f"{blob['name']}: {describe(exc)}"))
+        return b""
+
+
+#: What a damaged or hand-edited record raises while it is read: bad JSON
+#: or UTF-8 (ValueErrors), a missing key, a value of the wrong JSON type.
+RECORD_ERRORS = (ValueError, KeyError, TypeError, AttributeError, IndexError)
 
 
 def decode_record(raw: bytes) -> Envelope:
@@ -209,9 +223,10 @@ def decode_record(raw: bytes) -> Envelope:
             quality=Quality.RECORD,
             defects=tuple(defects),
         )
-    except Exception as exc:  # a damaged record is kept, never dropped
+    except RECORD_ERRORS as exc:  # a damaged record is kept, never dropped
         return Envelope(message_id=f"sha256-{sha[:40]}@coi-archive.invalid", sha256=sha,
-                        dialect="unparseable", quality=Quality.UNREADABLE, defects=(f"DcBackupRecord:{type(exc).__name__}",))
+                        dialect="unparseable", quality=Quality.UNREADABLE,
+                        defects=(Defect("UnreadableRecord", "dcbackup", describe(exc)),))
 
 
 def blob_bytes(raw: bytes) -> tuple[str, bytes] | None:

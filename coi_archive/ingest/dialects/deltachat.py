@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 
+from .. import defects
 from ..events import (
     ChatRef, ContactState, Delete, Envelope, Edit, EphemeralTimer, GroupAvatar, GroupDescription,
     GroupRenamed, MemberAdded, MemberLeft, MemberRemoved, Post,
@@ -132,6 +133,8 @@ def _system_events(pm: ParsedMail) -> list:
         try:
             seconds = int(pm.header("Ephemeral-Timer") or 0)
         except ValueError:
+            defects.note("BadHeaderValue", "deltachat.ephemeral_timer",
+                         f"Ephemeral-Timer {pm.header('Ephemeral-Timer')!r} is not a number; read as off")
             seconds = 0
         out.append(EphemeralTimer(seconds=seconds))
     return out
@@ -168,8 +171,10 @@ def _post_events(pm: ParsedMail) -> list:
     for att in body.attachments:
         lower = att.filename.lower()
         if lower.endswith(".kml") or att.mime == "application/vnd.google-earth.kml+xml":
-            location = location or _kml_point(_leaf_bytes(pm, att.part))
-            continue
+            point = _kml_point(_leaf_bytes(pm, att.part))
+            location = location or point
+            if point is not None:
+                continue  # read as the location; a KML not understood stays an attachment
         if att.mime in ("text/vcard", "text/x-vcard") or lower.endswith(".vcf"):
             contacts.extend(vcard_contacts(_leaf_bytes(pm, att.part)))
         attachments.append(att)
@@ -217,7 +222,8 @@ def _kml_point(data: bytes) -> tuple[float, float] | None:
     """(lat, lon) of the first KML coordinate (KML writes lon,lat)."""
     try:
         root = ET.fromstring(data)
-    except ET.ParseError:
+    except ET.ParseError as exc:
+        defects.note("UnreadableKml", "deltachat.kml", defects.describe(exc))
         return None
     for el in root.iter():
         if el.tag.endswith("coordinates") and el.text:
@@ -226,7 +232,9 @@ def _kml_point(data: bytes) -> tuple[float, float] | None:
             try:
                 return float(parts[1]), float(parts[0])
             except (IndexError, ValueError):
+                defects.note("BadLocation", "deltachat.kml", f"coordinates {first[:40]!r} are not lon,lat")
                 continue
+    defects.note("UnreadableKml", "deltachat.kml", "no readable coordinates")
     return None
 
 

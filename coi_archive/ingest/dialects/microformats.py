@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from urllib.parse import unquote
 
+from .. import defects
+
 MAX_HTML_CHARS = 1_000_000
 MAX_DEPTH = 200
 
@@ -95,11 +97,13 @@ class _TreeBuilder(HTMLParser):
 def parse_tree(html: str) -> Node:
     """The element tree of an HTML text; partial on broken input."""
     builder = _TreeBuilder()
+    if len(html) > MAX_HTML_CHARS:
+        defects.note("HtmlTruncated", "microformats", f"{len(html)} characters, the first {MAX_HTML_CHARS} read")
     try:
         builder.feed(html[:MAX_HTML_CHARS])
         builder.close()
-    except Exception:
-        pass
+    except AssertionError as exc:  # html.parser asserts on a malformed ``<![`` marked section
+        defects.note("PartialHtml", "microformats", f"{defects.describe(exc)}; the tree before it is read")
     return builder.root
 
 
