@@ -137,3 +137,68 @@ def test_one_size_formatter_for_report_pages_and_exports():
     assert [human_bytes(n) for n in sizes] == ["0 B", "1023 B", "1.0 KB", "1.5 KB", "5.0 MB", "3.0 GB", "5120.0 GB"]
     assert present.fmt_size(1536) == "1.5 KB" and present.fmt_size(None) == ""
     assert report.human_bytes is human_bytes
+
+
+# --------------------------------------------------------------------------
+# Chains over wire_targets: no depth limit
+# --------------------------------------------------------------------------
+
+EDITS = 12  # deeper than the 8 steps the walks used to stop at
+
+
+def _coi(mid: str, minute: int, body: str, edit_of: str | None = None) -> bytes:
+    head = ["From: Alice <alice@example.com>", "To: Bob <bob@example.com>", "Subject: ",
+            f"Date: Wed, 4 Dec 2019 16:{minute:02d}:00 +0100", f"Message-ID: <{mid}>",
+            "Content-Type: text/plain; charset=UTF-8", "Chat-Version: 1.0", "MIME-Version: 1.0"]
+    if edit_of:
+        head += ["Chat-Content: edit;", f"In-Reply-To: <{edit_of}>"]
+    return ("\r\n".join(head) + "\r\n\r\n" + body + "\r\n").encode()
+
+
+def _edit_chain() -> dict[str, bytes]:
+    """A post and EDITS edits, each editing the one before (as COI edits do)."""
+    files = {"00.eml": _coi("chat$post@example.com", 0, "version 0")}
+    for i in range(1, EDITS + 1):
+        before = "chat$post@example.com" if i == 1 else f"chat$edit{i - 1}@example.com"
+        files[f"{i:02d}.eml"] = _coi(f"chat$edit{i}@example.com", i, f"version {i}", edit_of=before)
+    return files
+
+
+def _shown(archive_dir) -> dict:
+    from coi_archive.index.api import Archive
+
+    with Archive.open(archive_dir, readonly=True) as archive:
+        (chat,) = archive.chats()
+        (msg,) = archive.show(chat["id"])["messages"]
+    return msg
+
+
+def test_an_edit_chain_longer_than_eight_is_folded_whole(tmp_path):
+    from tests.cli_helpers import ingest, make_maildir
+
+    ingest(tmp_path / "a", make_maildir(tmp_path / "all", _edit_chain()), inprocess=True)
+    msg = _shown(tmp_path / "a")
+    assert msg["text"] == f"version {EDITS}" and msg["edited"]
+
+
+def test_the_last_link_of_a_long_chain_finds_its_chat(tmp_path):
+    """The last edit arrives alone: placement must walk all its unplaced
+    predecessors back to the post to know which chat to fold again."""
+    from tests.cli_helpers import ingest, make_maildir
+
+    files = _edit_chain()
+    last = f"{EDITS:02d}.eml"
+    early = {k: v for k, v in files.items() if k != last}
+    ingest(tmp_path / "a", make_maildir(tmp_path / "early", early), inprocess=True)
+    ingest(tmp_path / "a", make_maildir(tmp_path / "late", {last: files[last]}), inprocess=True)
+    assert _shown(tmp_path / "a")["text"] == f"version {EDITS}"
+
+
+def test_edits_that_edit_each_other_end(tmp_path):
+    """A cycle in wire_targets (hostile mail can make one) ends the walk."""
+    from tests.cli_helpers import cli_json, ingest, make_maildir
+
+    loop = {"a.eml": _coi("chat$a@example.com", 1, "a", edit_of="chat$b@example.com"),
+            "b.eml": _coi("chat$b@example.com", 2, "b", edit_of="chat$a@example.com")}
+    ingest(tmp_path / "a", make_maildir(tmp_path / "loop", loop), inprocess=True)
+    assert cli_json(tmp_path / "a", "stats", inprocess=True)["orphan_actions"] == 0

@@ -9,7 +9,7 @@ import sqlite3
 from dataclasses import replace
 from typing import Any, Callable, Iterable
 
-from coi_archive.ingest.events import CONTROL_TYPES, ContactState, envelope_from_json
+from coi_archive.ingest.events import ContactState, envelope_from_json
 
 from . import derived
 from .chatids import kind_of
@@ -45,30 +45,28 @@ def _wire_facts(conn: sqlite3.Connection, mids: list[str]) -> dict[str, tuple[st
     return out
 
 
+#: The controls folded into one chat: those aimed at its messages and those
+#: aimed at such controls (COI edits point at the previous edit), however
+#: long the chain; UNION (not UNION ALL) drops a row seen before, so a cycle
+#: ends.
+_CHAT_CONTROLS = """
+WITH RECURSIVE chain(message_id) AS (
+    SELECT message_id FROM wire WHERE chat_id=?
+    UNION
+    SELECT t.message_id FROM chain JOIN wire_targets t ON t.target=chain.message_id
+    JOIN wire w ON w.message_id=t.message_id AND w.role='control'
+)
+SELECT w.message_id, w.role, o.envelope FROM chain JOIN wire w ON w.message_id=chain.message_id
+JOIN originals o ON o.sha256=w.sha256 WHERE w.role='control' ORDER BY w.message_id
+"""
+
+
 def load_chat_wires(conn: sqlite3.Connection, chat_id: str) -> tuple[list[Wire], list[Wire]]:
     posts = _wires(
         conn,
         "SELECT w.message_id, w.role, o.envelope FROM wire w JOIN originals o ON o.sha256=w.sha256"
         " WHERE w.chat_id=?", (chat_id,))
-    controls: dict[str, Wire] = {}
-    frontier = [w.message_id for w in posts]
-    for _ in range(8):  # edit chains (COI edits point at the previous edit)
-        found: list[Wire] = []
-        for i in range(0, len(frontier), 500):
-            chunk = frontier[i:i + 500]
-            marks = ",".join("?" * len(chunk))
-            found += _wires(
-                conn,
-                "SELECT DISTINCT w.message_id, w.role, o.envelope FROM wire_targets t"
-                " JOIN wire w ON w.message_id=t.message_id JOIN originals o ON o.sha256=w.sha256"
-                f" WHERE t.target IN ({marks}) AND w.role='control'", tuple(chunk))
-        new = [w for w in found if w.message_id not in controls]
-        for w in new:
-            controls[w.message_id] = w
-        frontier = [w.message_id for w in new if any(isinstance(e, CONTROL_TYPES) for e in w.env.events)]
-        if not frontier:
-            break
-    return posts, list(controls.values())
+    return posts, _wires(conn, _CHAT_CONTROLS, (chat_id,))
 
 
 def refold(conn: sqlite3.Connection, chat_ids: Iterable[str],

@@ -182,24 +182,23 @@ def _parent_members(conn: sqlite3.Connection, env: Envelope) -> list[str] | None
     return None
 
 
-def target_chats(conn: sqlite3.Connection, mid: str, depth: int = 8) -> set[str]:
+#: From a control message down its targets, through targets that are
+#: themselves unplaced controls (an edit of an edit ...), however long the
+#: chain; UNION (not UNION ALL) drops a row seen before, so a cycle ends.
+_TARGET_CHATS = """
+WITH RECURSIVE chain(message_id) AS (
+    SELECT target FROM wire_targets WHERE message_id=?
+    UNION
+    SELECT t.target FROM chain JOIN wire w ON w.message_id=chain.message_id AND coalesce(w.chat_id, '')=''
+    JOIN wire_targets t ON t.message_id=chain.message_id
+)
+SELECT DISTINCT w.chat_id FROM chain JOIN wire w ON w.message_id=chain.message_id WHERE w.chat_id<>''
+"""
+
+
+def target_chats(conn: sqlite3.Connection, mid: str) -> set[str]:
     """Chats holding what a control message targets (following chains)."""
-    out: set[str] = set()
-    frontier = [mid]
-    for _ in range(depth):
-        nxt: list[str] = []
-        for m in frontier:
-            for row in conn.execute(
-                "SELECT w.message_id, w.chat_id FROM wire_targets t JOIN wire w ON w.message_id=t.target"
-                " WHERE t.message_id=?", (m,)):
-                if row["chat_id"]:
-                    out.add(row["chat_id"])
-                else:
-                    nxt.append(row["message_id"])
-        if not nxt:
-            break
-        frontier = nxt
-    return out
+    return {row[0] for row in conn.execute(_TARGET_CHATS, (mid,))}
 
 
 def replace_dependents(conn: sqlite3.Connection, arrived: list[str]) -> set[str]:
