@@ -23,9 +23,7 @@ import pytest
 from coi_archive.ingest import decode as decode_module
 from coi_archive.ingest.decode import decode, decode_any
 from coi_archive.ingest.dialects import coi, dcbackup
-from coi_archive.ingest.events import (
-    ContactState, Defect, Envelope, Post, envelope_from_json, envelope_to_json,
-)
+from coi_archive.ingest.events import ContactState, Defect, Envelope, Post, envelope_from_json, envelope_to_json
 from tests.cli_helpers import Archive, inprocess_available, make_maildir
 
 DATE = "Sat, 28 Nov 2026 03:00:00 +0000"

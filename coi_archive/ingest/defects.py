@@ -16,10 +16,10 @@ at ingest.  A ``ContextVar`` keeps collections of concurrent decodes
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import replace
-from typing import Iterable, Iterator
 
 from .events import Defect, Envelope
 

@@ -266,7 +266,7 @@ class Defect:
     detail: str = ""
 
     @classmethod
-    def from_stored(cls, value: "str | dict[str, Any]") -> "Defect":
+    def from_stored(cls, value: str | dict[str, Any]) -> Defect:
         """Read a stored defect; envelopes written before defects had a
         structure hold plain strings such as ``DecoderError:coi:KeyError``
         (kind before the first colon)."""

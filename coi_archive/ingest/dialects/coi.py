@@ -233,7 +233,8 @@ def read_content(pm: ParsedMail) -> Content:
         try:
             _read_leaf(leaf, content)
         except PARSE_ERRORS as exc:
-            defects.note("UnreadablePart", "coi.read_content", f"part {leaf.path} ({leaf.mime}): {defects.describe(exc)}")
+            defects.note("UnreadablePart", "coi.read_content",
+                         f"part {leaf.path} ({leaf.mime}): {defects.describe(exc)}")
     return content
 
 
