@@ -501,8 +501,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--chat", action="append", metavar="ID", help="only this chat (repeatable; default: all)")
     p.add_argument("--since", metavar="DATE", type=_date_arg,
                    help="only messages dated at or after DATE (YYYY, YYYY-MM, YYYY-MM-DD or ISO)")
-    p.add_argument("--until", metavar="DATE", type=_date_arg, help="file formats: only messages dated up to the end of DATE"
-                                                   " (YYYY, YYYY-MM, YYYY-MM-DD or ISO)")
+    p.add_argument("--until", metavar="DATE", type=_date_arg,
+                   help="file formats: only messages dated up to the end of DATE (YYYY, YYYY-MM, YYYY-MM-DD or ISO)")
     p.add_argument("--out", metavar="PATH", help="file formats: output file, directory, or - for stdout")
     p.add_argument("--force", action="store_true", help="overwrite an existing output file")
     p.add_argument("--search", metavar="QUERY", help="file formats: export the messages this search finds")
