@@ -73,6 +73,15 @@ def test_query_dates_at_the_ends_of_the_calendar_degrade_to_words():
     assert not isinstance(parse("after:9999"), DateRange)
 
 
+def test_frames_read_text_bounds_as_every_other_date(samples_archive):
+    frames = samples_archive.frames
+    by_text = frames.messages(since="2025-04", until="2025-04-07")
+    by_datetime = frames.messages(since=datetime(2025, 4, 1, tzinfo=UTC), until=datetime(2025, 4, 7, tzinfo=UTC))
+    assert len(by_text) and by_text["message_id"].tolist() == by_datetime["message_id"].tolist()
+    with pytest.raises(ValueError, match="not a date"):
+        frames.messages(since="yesterday")
+
+
 @pytest.mark.parametrize("fmt", ["imap", "json", "parquet", "html"])
 def test_every_export_format_reads_since_and_until_alike(fmt):
     args = build_parser().parse_args(["export", "--format", fmt, "--to", "imap://u@127.0.0.1/X",

@@ -20,8 +20,9 @@ section "Analysis from Python / pandas", and in :data:`COLUMNS`):
   ``category``; flags are ``bool``; counts that may be missing are ``Int64``.
 - Filters: ``chat`` (a chat id or a list of them), ``sender`` (an address or
   a list: the person who *did* the thing: author of a message or revision,
-  reactor, reader, member), ``since``/``until`` (anything
-  ``pandas.Timestamp`` accepts; naive values are UTC; the range is half-open,
+  reactor, reader, member), ``since``/``until`` (a datetime, or text
+  ``2025``, ``2025-04``, ``2025-04-06`` or ISO 8601 meaning the start of
+  that period or that instant; naive values are UTC; the range is half-open,
   ``since <= date < until``; rows without a date drop out when a bound is
   given).
 - Rows come in a stable order: by date (NaT last), then chat, then position.
@@ -46,6 +47,9 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from . import chatids
+from .dates import parse_span
+
 __all__ = ["Frames", "COLUMNS", "MESSAGE_KINDS", "CHAT_KINDS", "SYSTEM_ACTIONS", "TABLES", "messages_and_replies",
            "to_list"]
 
@@ -54,7 +58,7 @@ UTC_US = pd.DatetimeTZDtype(unit="us", tz="UTC")
 
 MESSAGE_KINDS = ("text", "image", "audio", "video", "file", "sticker", "location", "contact",
                  "system", "mail", "poll")
-CHAT_KINDS = ("direct", "group", "self", "mailinglist", "mail")
+CHAT_KINDS = tuple(kind.value for kind in chatids.CHAT_KINDS)
 SYSTEM_ACTIONS = ("member-added", "member-removed", "member-left", "group-renamed", "group-avatar",
                   "group-description", "ephemeral-timer")
 ATTACHMENT_TYPES = ("image", "audio", "video", "text", "application", "message", "font", "model",
@@ -201,9 +205,16 @@ def to_list(value: str | Iterable[str] | None) -> list[str] | None:
 
 
 def _timestamp(value: Any) -> pd.Timestamp | None:
-    """A filter bound as a UTC timestamp (naive = UTC)."""
-    if value is None:
+    """A filter bound as a UTC timestamp (naive = UTC): text as every date
+    the archive reads (:func:`index.dates.parse_span`: the start of a
+    period, or an instant), anything else as ``pandas.Timestamp`` takes it."""
+    if value is None or (isinstance(value, str) and not value.strip()):
         return None
+    if isinstance(value, str):
+        span = parse_span(value)
+        if span is None:
+            raise ValueError(f"not a date: {value!r} (use YYYY, YYYY-MM, YYYY-MM-DD or an ISO timestamp)")
+        value = span.start
     ts = pd.Timestamp(value)
     if ts is pd.NaT:
         return None

@@ -42,6 +42,8 @@ from coi_archive.ingest.events import (
 )
 from coi_archive.ingest.mime import sha256_hex
 
+from .chatids import ChatKind
+
 __all__ = ["REBUILT", "MailCopy", "mail_from_record"]
 
 #: How an export manifest names a message written from a backup record.
@@ -82,7 +84,7 @@ def _headers(msg: EmailMessage, env: Envelope, record_sha: str) -> None:
     msg["From"] = formataddr((_clean(env.sender_name), sender)) if sender else "unknown@coi-archive.invalid"
     chat = env.chat
     to = [a for a in (chat.members if chat else ()) if a != env.sender] or list(env.recipients)
-    if chat is not None and chat.kind == "self":
+    if chat is not None and chat.kind == ChatKind.SELF:
         to = [env.sender]
     msg["To"] = _addresses(to) or "undisclosed-recipients:;"
     if env.date:
@@ -96,13 +98,13 @@ def _headers(msg: EmailMessage, env: Envelope, record_sha: str) -> None:
     if env.references:
         msg["References"] = " ".join(f"<{_clean(r)}>" for r in env.references)
     name = _clean(chat.name) if chat and chat.name else ""
-    msg["Subject"] = _clean(env.subject) or (name if chat and chat.kind == "group" else "") or \
+    msg["Subject"] = _clean(env.subject) or (name if chat and chat.kind == ChatKind.GROUP else "") or \
         f"Message from {_clean(env.sender_name) or sender}"
-    if chat is not None and chat.kind == "mailinglist":
+    if chat is not None and chat.kind == ChatKind.MAILINGLIST:
         msg["List-Id"] = f"<{_clean(chat.key)}>"
     else:
         msg["Chat-Version"] = "1.0"
-    if chat is not None and chat.kind == "group":
+    if chat is not None and chat.kind == ChatKind.GROUP:
         if _GROUP_ID.match(chat.key):
             msg["Chat-Group-ID"] = chat.key
         if name:

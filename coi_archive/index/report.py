@@ -15,6 +15,7 @@ import pandas as pd
 
 from coi_archive.units import human_bytes
 
+from .chatids import ChatKind
 from .frames import Frames, messages_and_replies, to_list
 
 __all__ = ["report", "report_text", "human_bytes", "human_duration"]
@@ -128,7 +129,7 @@ def report(frames: Frames, chat: str | Iterable[str] | None = None, limit: int =
     reactors = reactions["sender"].value_counts() if len(reactions) else pd.Series([], dtype=int)
     reacted = reactions["target_sender"].value_counts() if len(reactions) else pd.Series([], dtype=int)
 
-    groups = chats.loc[(chats["kind"] == "group").to_numpy(dtype=bool)]
+    groups = chats.loc[(chats["kind"] == ChatKind.GROUP.value).to_numpy(dtype=bool)]
     group_counts = per_chat.reindex(groups["chat_id"].astype(str)).fillna(0).astype(int)
     groups = groups.assign(posts=group_counts.to_numpy()).sort_values(
         ["posts", "chat_id"], ascending=[False, True], kind="stable")

@@ -30,6 +30,7 @@ import unicodedata
 from functools import lru_cache
 from typing import Iterable
 
+from .chatids import MAIL_KINDS
 from .fulltext import SearchDoc
 
 __all__ = ["TOKEN_RE", "address_terms", "ident_terms", "meta_terms", "normalize", "query_terms",
@@ -133,9 +134,6 @@ def ident_terms(ident: str) -> frozenset[str]:
     return frozenset((norm,)) if norm else frozenset()
 
 
-_MAIL_CHAT_KINDS = frozenset({"mail", "mailinglist"})
-
-
 def _prefixed(name: str, terms: Iterable[str]) -> tuple[str, ...]:
     return tuple(f"{name}:{t}" for t in terms)
 
@@ -167,7 +165,7 @@ def _flags(doc: SearchDoc) -> list[str]:
     out = [name for name in ("edited", "deleted", "encrypted") if getattr(doc, name)]
     if doc.attachments:
         out.append("attachment")
-    is_mail = doc.kind == "mail" or doc.chat_kind in _MAIL_CHAT_KINDS
+    is_mail = doc.kind == "mail" or doc.chat_kind in MAIL_KINDS
     out.append("mail" if is_mail else "chat")
     return out
 

@@ -28,6 +28,7 @@ from whoosh.matching import ListMatcher, NullMatcher
 
 from coi_archive.index import query as q
 
+from .chatids import ChatKind
 from .tokens import TOKEN_RE, normalize, query_terms
 from .whoosh_schema import NO_DATE
 
@@ -156,7 +157,7 @@ def _field_query(node: q.Field) -> wq.Query:
     """The exact value as one term, or all of its words."""
     if node.name == "group":
         chat = _field_query(q.Field("chat", node.value, node.prefix))
-        return wq.And([chat, _meta("ckind", "group")])
+        return wq.And([chat, _meta("ckind", ChatKind.GROUP.value)])
     value = normalize(node.value).strip()
     tokens = TOKEN_RE.findall(value)
     name = f"{node.name}:"
