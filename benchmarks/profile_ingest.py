@@ -141,7 +141,8 @@ def main(argv: list[str] | None = None) -> int:
     lines = [f"COI_ARCHIVE_WORKERS={os.environ.get('COI_ARCHIVE_WORKERS', '(default)')}; "
              f"ingest of {nfiles} files: wall {wall:.1f}s, process CPU {cpu:.1f}s, "
              f"{nfiles / wall:.0f} files/s{' (under cProfile)' if prof else ''}",
-             f"report: {report.as_dict()}", f"peak RSS of this process: {peak_mb():.0f} MB (before ingest: {start_mb:.0f} MB)",
+             f"report: {report.as_dict()}",
+             f"peak RSS of this process: {peak_mb():.0f} MB (before ingest: {start_mb:.0f} MB)",
              "", "phase                                     wall s    CPU s   calls  peak-RSS rise (MB)"]
     for label in sorted(TIMES, key=lambda k: -CPU[k]):
         lines.append(f"{label:<40} {TIMES[label]:8.2f} {CPU[label]:8.2f} {CALLS[label]:7d}  {RSS_GROWTH[label]:8.0f}")

@@ -80,7 +80,8 @@ INGEST_POINTS = [
 ]
 
 
-@pytest.mark.parametrize("target,nth,action", INGEST_POINTS, ids=[f"{t.split(':')[1]}#{n}-{a}" for t, n, a in INGEST_POINTS])
+@pytest.mark.parametrize("target,nth,action", INGEST_POINTS,
+                         ids=[f"{t.split(':')[1]}#{n}-{a}" for t, n, a in INGEST_POINTS])
 def test_killed_ingest_then_rerun_equals_clean_run(tmp_path, clean, target, nth, action):
     archive = tmp_path / "archive"
     run_killed(archive, target, nth, action, "ingest", *CORPUS)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import email
 import email.policy
 import itertools
-import json
 import os
 import secrets
 import time

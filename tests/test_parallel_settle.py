@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 import coi_archive.index.decodepool as decodepool
 import coi_archive.index.settle as settle_mod
 from coi_archive.index.api import Archive
