@@ -31,7 +31,7 @@ from typing import Any, Sequence
 from flask import Blueprint, abort, jsonify, render_template
 
 from coi_archive.index.api import ArchiveError
-from coi_archive.index.api import parse_iso
+from coi_archive.index.api import parse_iso, parse_span
 from coi_archive.units import human_bytes
 
 from .state import all_chats, archive, chat_index, display_name, state
@@ -195,7 +195,8 @@ def _activity_chart(rep: dict[str, Any]) -> dict[str, Any]:
     unit = timeline["unit"]
     step = {"hour": timedelta(hours=1), "day": timedelta(days=1), "week": timedelta(days=7),
             "month": timedelta(days=30.4)}[unit]
-    points = [(datetime.fromisoformat(k if unit != "month" else k + "-01"), v) for k, v in series.items()]
+    spans = [(parse_span(k), v) for k, v in series.items()]  # "2025-04", "2025-04-06", "2025-04-06T12:00"
+    points = [(span.start, v) for span, v in spans if span is not None]
     fig = _figure(9.5, 3.2)
     ax = fig.add_subplot()
     _style_axes(ax)
