@@ -26,10 +26,10 @@ import os
 from pathlib import Path
 from typing import Any, Iterable
 
-FORMATS = ("parquet", "csv")
-
 from .output import atomic_output, refuse_existing
 from .selection import ExportError
+
+FORMATS = ("parquet", "csv")
 
 __all__ = ["FORMATS", "write_tables", "to_arrow", "ExportError"]
 

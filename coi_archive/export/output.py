@@ -16,9 +16,10 @@ from __future__ import annotations
 import errno
 import os
 import tempfile
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO, Iterable, Iterator
+from typing import BinaryIO
 
 from .selection import ExportError
 

@@ -37,8 +37,19 @@ from email.utils import format_datetime, formataddr
 from coi_archive.ingest.decode import decode_any
 from coi_archive.ingest.dialects.dcbackup import blob_bytes
 from coi_archive.ingest.events import (
-    Attachment, Delete, Edit, Envelope, EphemeralTimer, GroupAvatar, GroupDescription, GroupRenamed, MemberAdded,
-    MemberLeft, MemberRemoved, Post, Reaction,
+    Attachment,
+    Delete,
+    Edit,
+    Envelope,
+    EphemeralTimer,
+    GroupAvatar,
+    GroupDescription,
+    GroupRenamed,
+    MemberAdded,
+    MemberLeft,
+    MemberRemoved,
+    Post,
+    Reaction,
 )
 from coi_archive.ingest.mime import sha256_hex
 

@@ -20,6 +20,7 @@ from urllib.parse import quote, urlencode
 
 from flask import Flask, Response, g, redirect, request
 from markupsafe import escape
+from werkzeug.wrappers import Response as BaseResponse
 
 from coi_archive.net.loopback import is_loopback
 
@@ -116,17 +117,17 @@ def install(app: Flask, *, password: str | None, token: str | None, check_host: 
                 g.session_id = cookie
                 return True
         if password_digest:
-            auth = request.authorization
-            if auth is not None and auth.type == "basic" and auth.password is not None and \
-                    hmac.compare_digest(_digest(auth.password), password_digest):
+            basic = request.authorization
+            if basic is not None and basic.type == "basic" and basic.password is not None and \
+                    hmac.compare_digest(_digest(basic.password), password_digest):
                 return True
         return False
 
-    def set_session_cookie(resp: Response, session_id: str) -> None:
+    def set_session_cookie(resp: BaseResponse, session_id: str) -> None:
         resp.set_cookie(TOKEN_COOKIE, session_id, max_age=int(sessions.idle), httponly=True,
                         samesite="Strict", secure=request.is_secure, path="/")
 
-    def log_in(target: str) -> Response:
+    def log_in(target: str) -> BaseResponse:
         resp = redirect(target, code=303)
         set_session_cookie(resp, sessions.new())
         return resp
