@@ -1,0 +1,14 @@
+"""Reading contacts from the catalog.  :class:`index.api.Archive`
+delegates here."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from typing import Any
+
+__all__ = ["contacts"]
+
+
+def contacts(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+    return [json.loads(r[0]) for r in conn.execute("SELECT data FROM contacts ORDER BY address")]

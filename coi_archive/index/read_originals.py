@@ -1,0 +1,177 @@
+"""Reading the stored originals: the bytes of a message (or the mail
+rebuilt from a backup record), its HTML body, its copies and where they
+were read, what a migration copies, and the re-hash that verifies them.
+:class:`index.api.Archive` delegates here."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from datetime import datetime, timezone
+from typing import Any, Iterable
+
+from coi_archive.ingest.mime import leaves, parse_bytes, part_text
+
+from .catalog import decompress
+from .dates import parse_iso
+from .errors import ArchiveError
+from .read_chats import chat
+from .recordmail import MailCopy, mail_from_record
+
+__all__ = ["copies", "count_originals", "html_body", "mail", "originals_to_copy", "raw", "raw_format",
+           "verify"]
+
+
+def raw(conn: sqlite3.Connection, message_id: str) -> bytes:
+    """The original bytes of the canonical copy of a message."""
+    row = conn.execute(
+        "SELECT o.data, o.compression FROM wire w JOIN originals o ON o.sha256=w.sha256"
+        " WHERE w.message_id=?", (message_id.strip("<>"),)).fetchone()
+    if row is None:
+        raise ArchiveError(f"no message with id {message_id}")
+    return decompress(row["data"], row["compression"])
+
+
+def raw_format(conn: sqlite3.Connection, message_id: str) -> str:
+    """How ``raw(message_id)`` is stored: ``rfc822`` (a mail message) or a
+    record format such as ``dcbackup-json`` (a message known only from a
+    Delta Chat backup): exporters of mail write :func:`mail` instead."""
+    row = conn.execute(
+        "SELECT o.format FROM wire w JOIN originals o ON o.sha256=w.sha256 WHERE w.message_id=?",
+        (message_id.strip("<>"),)).fetchone()
+    if row is None:
+        raise ArchiveError(f"no message with id {message_id}")
+    return row[0]
+
+
+def mail(conn: sqlite3.Connection, message_id: str) -> MailCopy:
+    """A message as mail, for the mbox, EML and IMAP exports: the stored
+    original when it is mail; for a message known only from a backup
+    record, an RFC 5322 message rebuilt from the record (``rebuilt``,
+    see :mod:`.recordmail`) -- the record itself is never a mail body."""
+    data = raw(conn, message_id)
+    fmt = raw_format(conn, message_id)
+    if fmt == "rfc822":
+        return MailCopy(data)
+    return MailCopy(mail_from_record(data, fmt), rebuilt=True)
+
+
+def html_body(conn: sqlite3.Connection, message_id: str) -> str | None:
+    """The HTML body of a message (the first inline ``text/html`` part),
+    unsanitised: callers that display it must sanitise it."""
+    for leaf in leaves(parse_bytes(raw(conn, message_id))):
+        if leaf.mime == "text/html" and leaf.is_body_text():
+            return part_text(leaf.part)
+    return None
+
+
+def copies(conn: sqlite3.Connection, message_id: str) -> list[dict[str, Any]]:
+    """Every stored copy of a message with its provenances."""
+    out = []
+    for o in conn.execute(
+            "SELECT sha256, size, dialect FROM originals WHERE message_id=? ORDER BY sha256",
+            (message_id,)):
+        provs = [dict(p) for p in conn.execute(
+            "SELECT source, folder, key, flags, internaldate, gone, first_seen FROM provenance"
+            " WHERE sha256=? ORDER BY source, folder, key", (o["sha256"],))]
+        out.append({"sha256": o["sha256"], "size": o["size"], "dialect": o["dialect"],
+                    "provenance": provs})
+    return out
+
+
+def originals_to_copy(conn: sqlite3.Connection, chat_ids: Iterable[str] | None = None,
+                      since: datetime | None = None) -> list[dict[str, Any]]:
+    """What a migration copies: one entry per wire message (every
+    Message-ID, its canonical original) of these chats -- the listed
+    messages and everything folded into them (edits, deletes, reactions,
+    receipts) -- or of the whole archive.  ``since`` (aware datetime)
+    keeps messages dated at or after it.  Each entry: ``message_id``,
+    ``sha256``, ``date``, ``flags`` (IMAP flag names gathered from every
+    provenance: IMAP flags as stored, Maildir letters translated) and
+    ``internaldate`` (ISO: the earliest IMAP INTERNALDATE, else the
+    earliest Maildir file time, else None).  Read bytes with :func:`raw`."""
+    if chat_ids is None:
+        mids = {r[0] for r in conn.execute("SELECT message_id FROM wire")}
+    else:
+        wanted = sorted(set(chat_ids))
+        for cid in wanted:
+            chat(conn, cid)  # ArchiveError for an unknown chat
+        mids = {r[0] for r in conn.execute(
+            "SELECT message_id FROM wire WHERE chat_id IN (SELECT value FROM json_each(?))",
+            (json.dumps(wanted),))}
+        frontier = set(mids)
+        for _ in range(8):  # controls that target them, and controls of those
+            found = {r[0] for r in conn.execute(
+                "SELECT DISTINCT message_id FROM wire_targets WHERE target IN (SELECT value FROM json_each(?))",
+                (json.dumps(sorted(frontier)),))} - mids
+            if not found:
+                break
+            mids |= found
+            frontier = found
+    out: list[dict[str, Any]] = []
+    ids = sorted(mids)
+    for i in range(0, len(ids), 900):
+        chunk = json.dumps(ids[i:i + 900])
+        meta: dict[str, dict[str, Any]] = {}
+        for r in conn.execute(
+                "SELECT o.message_id, p.flags, p.internaldate, p.mtime, s.kind FROM originals o"
+                " JOIN provenance p ON p.sha256=o.sha256 LEFT JOIN sources s ON s.source=p.source"
+                " WHERE o.message_id IN (SELECT value FROM json_each(?))", (chunk,)):
+            m = meta.setdefault(r["message_id"], {"flags": set(), "idate": [], "mtime": []})
+            m["flags"] |= _imap_flags(r["flags"], r["kind"])
+            if r["internaldate"]:
+                m["idate"].append(r["internaldate"])
+            if r["mtime"] and r["kind"] == "maildir":
+                m["mtime"].append(r["mtime"])
+        for r in conn.execute(
+                "SELECT message_id, sha256, date FROM wire WHERE message_id IN (SELECT value FROM json_each(?))"
+                " ORDER BY date IS NULL, date, message_id", (chunk,)):
+            if since is not None:
+                d = parse_iso(r["date"])
+                if d is None or (d if d.tzinfo else d.replace(tzinfo=timezone.utc)) < since:
+                    continue
+            m = meta.get(r["message_id"], {"flags": set(), "idate": [], "mtime": []})
+            idate = min(m["idate"], key=_date_key) if m["idate"] else (
+                datetime.fromtimestamp(min(m["mtime"]), timezone.utc).isoformat() if m["mtime"] else None)
+            out.append({"message_id": r["message_id"], "sha256": r["sha256"], "date": r["date"],
+                        "flags": sorted(m["flags"]), "internaldate": idate})
+    out.sort(key=lambda e: (e["date"] is None, e["date"] or "", e["message_id"]))
+    return out
+
+
+def verify(conn: sqlite3.Connection) -> list[dict[str, str]]:
+    """Re-hash every stored original; returns the mismatches."""
+    bad = []
+    for row in conn.execute("SELECT sha256, data, compression, message_id FROM originals"):
+        try:
+            data = decompress(row["data"], row["compression"])
+            digest = hashlib.sha256(data).hexdigest()
+        except Exception as exc:  # zlib.error and friends: damaged storage
+            digest = f"unreadable: {type(exc).__name__}"
+        if digest != row["sha256"]:
+            bad.append({"message_id": row["message_id"], "sha256": row["sha256"], "actual": digest})
+    return bad
+
+
+def count_originals(conn: sqlite3.Connection) -> int:
+    return conn.execute("SELECT count(*) FROM originals").fetchone()[0]
+
+
+_MAILDIR_FLAGS = {"S": "\\Seen", "R": "\\Answered", "F": "\\Flagged", "D": "\\Draft"}
+
+
+def _imap_flags(flags: str | None, kind: str | None) -> set[str]:
+    """Provenance flags as IMAP flag names (Maildir letters translated;
+    ``\\Deleted``/trashed and ``\\Recent`` are never carried over)."""
+    if not flags:
+        return set()
+    if kind == "maildir":
+        return {_MAILDIR_FLAGS[c] for c in flags if c in _MAILDIR_FLAGS}
+    if kind == "imap":
+        return {f for f in flags.split() if f.lower() not in ("\\deleted", "\\recent")}
+    return set()
+
+
+def _date_key(value: str) -> datetime:
+    return parse_iso(value) or datetime.max.replace(tzinfo=timezone.utc)
