@@ -2,7 +2,9 @@
 prints.  It holds no archive logic of its own.
 
 Exit codes: 0 success, 1 a check failed (``verify``), 2 unusable arguments
-(bad path, unknown chat or message id) with one line on stderr.
+(bad path, unknown chat or message id, an export file that exists without
+``--force``, a search query beyond the parser's limits) with one line on
+stderr.
 """
 
 from __future__ import annotations
@@ -391,6 +393,8 @@ def cmd_export_imap(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from coi_archive.webui.server import ServeError, serve
 
+    if not args.session_idle > 0:
+        raise UsageError(f"--session-idle must be a positive number of hours, not {args.session_idle}")
     try:
         return serve(args.archive or default_archive_dir(), host=args.host, port=args.port,
                      password=args.password, token=args.token, session_idle=args.session_idle * 3600)
