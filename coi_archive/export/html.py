@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import base64
 from datetime import datetime
-from typing import Any, BinaryIO
-
 from pathlib import Path
+from typing import Any, BinaryIO
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 

@@ -36,13 +36,21 @@ reach the index as :class:`ImapSourceError`, a :class:`SourceError`.
 from __future__ import annotations
 
 import imaplib
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from coi_archive.net.imap import (
-    CONNECTION_ERRORS, META_CHUNK, Counters, ImapError, ImapOptions, Session, one_line, parse_url,
+    CONNECTION_ERRORS,
+    META_CHUNK,
+    Counters,
+    ImapError,
+    ImapOptions,
+    Session,
+    one_line,
+    parse_url,
 )
 
 from .events import Provenance
@@ -209,7 +217,7 @@ class ImapSource:
         out: dict[int, str] = {}
         for i in range(0, len(todo), META_CHUNK):
             chunk = todo[i:i + META_CHUNK]
-            res = s.call(lambda c: c.fetch(chunk, ["FLAGS"]), self.folder, uidvalidity)
+            res = s.call(lambda c, chunk=chunk: c.fetch(chunk, ["FLAGS"]), self.folder, uidvalidity)
             s.counters.flag_fetches += 1
             for uid, data in res.items():
                 if b"FLAGS" in data:
@@ -223,7 +231,7 @@ class ImapSource:
         s = self.session
         for i in range(0, len(uids), META_CHUNK):
             chunk = uids[i:i + META_CHUNK]
-            sizes = s.call(lambda c: c.fetch(chunk, ["RFC822.SIZE"]), self.folder, uidvalidity)
+            sizes = s.call(lambda c, chunk=chunk: c.fetch(chunk, ["RFC822.SIZE"]), self.folder, uidvalidity)
             batch: list[int] = []
             total = 0
             for u in chunk:
