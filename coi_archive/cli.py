@@ -10,15 +10,20 @@ stderr.
 from __future__ import annotations
 
 import argparse
+import errno
 import json
+import re
+import sqlite3
 import sys
 import time
+from collections import Counter
 from typing import Any, Callable, NoReturn
 
 from coi_archive.index.api import (
     CHAT_KINDS, TICK, Archive, ArchiveBusy, ArchiveError, CatalogError, QueryError, SourceError, Span,
     default_archive_dir, parse_span,
 )
+from coi_archive.ingest.safeio import Limits
 
 
 class UsageError(Exception):
@@ -75,7 +80,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             raise UsageError(str(exc)) from None
         decryptor = _decryptor(args, archive)
         progress = _Progress()
-        report = archive.ingest(sources=sources, decryptor=decryptor, progress=progress)
+        report = archive.ingest(sources=sources, decryptor=decryptor, progress=progress, limits=_limits(args))
         progress.done()
         stats = archive.stats()
     print(
@@ -87,9 +92,60 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     )
     if decryptor is not None:
         _print_crypto(stats, report.decrypted_stored)
+    _print_skipped(report.skipped, args.verbose)
     for error in report.source_errors:
         print(f"coi-archive: incomplete: {error}", file=sys.stderr)
     return 1 if report.source_errors else 0
+
+
+def _print_skipped(skipped: list, verbose: bool) -> None:
+    """Files not read: one line each with --verbose, else one count line."""
+    if verbose:
+        for r in skipped:
+            print(f"coi-archive: skipped ({r.reason}): {r.path}", file=sys.stderr)
+    elif skipped:
+        counts = Counter(r.reason for r in skipped)
+        detail = ", ".join(f"{reason}: {n}" for reason, n in sorted(counts.items()))
+        print(f"coi-archive: skipped {len(skipped)} file(s) ({detail}); --verbose lists them", file=sys.stderr)
+
+
+def _size(text: str) -> int:
+    """A byte count such as 1048576, 64M, 64MiB or 8G (argparse type)."""
+    match = re.fullmatch(r"\s*(\d+)\s*([kmgt]?)(?:i?b)?\s*", text, re.I)
+    if not match:
+        raise argparse.ArgumentTypeError(f"not a size: {text!r} (bytes, or with K, M, G, T)")
+    return int(match[1]) << (10 * "kmgt".find(match[2].lower()) + 10 if match[2] else 0)
+
+
+def _limits(args: argparse.Namespace) -> Limits:
+    return Limits(max_message_size=args.max_message_size, max_expand_ratio=args.max_expand_ratio,
+                  max_decompressed=args.max_decompressed)
+
+
+def _add_limit_arguments(p: argparse.ArgumentParser) -> None:
+    d = Limits()
+    g = p.add_argument_group("limits (hostile or damaged input)")
+    g.add_argument("--max-message-size", type=_size, default=d.max_message_size, metavar="SIZE",
+                   help="keep at most SIZE bytes of one message; a larger one is kept that far and"
+                        " flagged MessageTruncated (default 64M)")
+    g.add_argument("--max-expand-ratio", type=float, default=d.max_expand_ratio, metavar="N",
+                   help="a .gz/.bz2 mbox may expand to N times its size, at least 16M (default 100);"
+                        " beyond that the source is incomplete")
+    g.add_argument("--max-decompressed", type=_size, default=d.max_decompressed, metavar="SIZE",
+                   help="and never beyond SIZE (default 8G)")
+    p.add_argument("-v", "--verbose", action="store_true", help="list every file that was not read")
+
+
+def _write_failure(exc: BaseException) -> str | None:
+    """The reason when ``exc`` is a failure to write (disk or quota full,
+    file too large, I/O error), else None."""
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO):
+        return exc.strerror or str(exc)
+    code = getattr(exc, "sqlite_errorcode", None)
+    if isinstance(exc, sqlite3.OperationalError) and code is not None and code & 0xFF in (
+            sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR):
+        return str(exc)
+    return None
 
 
 def _imap_options(args: argparse.Namespace) -> dict:
@@ -469,6 +525,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("sources", nargs="+", metavar="SOURCE")
     _add_key_arguments(p)
     _add_imap_arguments(p)
+    _add_limit_arguments(p)
     p = add("decrypt", cmd_decrypt, "open stored encrypted messages with keys (no source is read)")
     _add_key_arguments(p)
     p = add("chats", cmd_chats, "list chats")
@@ -551,6 +608,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except BrokenPipeError:
         return 0
+    except (OSError, sqlite3.OperationalError) as exc:
+        reason = _write_failure(exc)
+        if reason is None:
+            raise
+        print(f"coi-archive: error: cannot write the archive ({reason}); what was stored is kept,"
+              " and sources not finished are read again by the next run", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("coi-archive: interrupted", file=sys.stderr)
         return 130

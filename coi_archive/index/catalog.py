@@ -42,6 +42,10 @@ CREATE TABLE IF NOT EXISTS provenance(
 CREATE INDEX IF NOT EXISTS provenance_sha ON provenance(sha256);
 CREATE TABLE IF NOT EXISTS sources(
     source TEXT PRIMARY KEY, kind TEXT NOT NULL, fingerprint TEXT, last_scan TEXT, state TEXT);
+CREATE TABLE IF NOT EXISTS source_issues(
+    source TEXT NOT NULL, path TEXT NOT NULL, reason TEXT NOT NULL, detail TEXT NOT NULL,
+    incomplete INTEGER NOT NULL, seen TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS source_issues_source ON source_issues(source);
 CREATE TABLE IF NOT EXISTS runs(
     id INTEGER PRIMARY KEY, started TEXT, finished TEXT, sources TEXT,
     copies_seen INTEGER, copies_new INTEGER, messages_new INTEGER, errors INTEGER);
@@ -56,7 +60,6 @@ CREATE TABLE IF NOT EXISTS wire_targets(message_id TEXT NOT NULL, target TEXT NO
 CREATE INDEX IF NOT EXISTS wire_targets_target ON wire_targets(target);
 CREATE INDEX IF NOT EXISTS wire_targets_mid ON wire_targets(message_id);
 CREATE TABLE IF NOT EXISTS wire_refs(message_id TEXT NOT NULL, ref TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS wire_conflicts(message_id TEXT PRIMARY KEY, versions TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS wire_conflicts(message_id TEXT PRIMARY KEY, versions TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS wire_refs_ref ON wire_refs(ref);
 CREATE INDEX IF NOT EXISTS wire_refs_mid ON wire_refs(message_id);

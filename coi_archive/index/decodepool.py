@@ -13,11 +13,12 @@ from __future__ import annotations
 import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Iterator
 
 from coi_archive.ingest.decode import Decryptor, decode_any
-from coi_archive.ingest.events import Quality, envelope_to_json
+from coi_archive.ingest.events import Defect, Envelope, Quality, envelope_to_json
+from coi_archive.ingest.safeio import TRUNCATED
 
 from .catalog import compress
 
@@ -39,9 +40,20 @@ class Decoded:
     compression: str
 
 
-def decode_one(job: tuple[bytes, str]) -> Decoded:
-    raw, fmt = job
-    env = decode_any(raw, fmt, _worker_decryptor)
+def decode_stored(raw: bytes, fmt: str, size: int, decryptor: Decryptor | None) -> Envelope:
+    """Decode a stored copy; ``size`` is its size in the source, larger than
+    ``raw`` when only the first bytes were kept (``ingest.safeio`` limits):
+    such a copy carries a defect that says so, at every decode."""
+    env = decode_any(raw, fmt, decryptor)
+    if size > len(raw):
+        cut = Defect(TRUNCATED, "ingest.safeio", f"kept the first {len(raw)} of {size} bytes")
+        env = replace(env, defects=(*env.defects, cut))
+    return env
+
+
+def decode_one(job: tuple[bytes, str, int]) -> Decoded:
+    raw, fmt, size = job
+    env = decode_stored(raw, fmt, size, _worker_decryptor)
     data, method = compress(raw)
     return Decoded(env.message_id, env.dialect, env.quality, envelope_to_json(env), data, method)
 
@@ -54,7 +66,7 @@ class DecodePool:
         self.workers = workers if workers is not None else _default_workers()
         self._executor: ProcessPoolExecutor | None = None
 
-    def submit(self, jobs: list[tuple[bytes, str]]) -> Iterator[Decoded]:
+    def submit(self, jobs: list[tuple[bytes, str, int]]) -> Iterator[Decoded]:
         """Start decoding; the iterator yields results in job order (in
         worker processes the work has begun before it is iterated)."""
         global _worker_decryptor
@@ -67,7 +79,7 @@ class DecodePool:
         chunk = max(1, len(jobs) // (self.workers * 4))
         return self._executor.map(decode_one, jobs, chunksize=chunk)
 
-    def decode(self, jobs: list[tuple[bytes, str]]) -> list[Decoded]:
+    def decode(self, jobs: list[tuple[bytes, str, int]]) -> list[Decoded]:
         return list(self.submit(jobs))
 
     def close(self) -> None:

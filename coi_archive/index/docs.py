@@ -10,6 +10,11 @@ from typing import Any, Iterable, Iterator
 from .dates import parse_iso
 from .fulltext import SearchDoc
 
+#: Characters of a message's text that are indexed: a hostile message may
+#: be up to ``ingest.safeio.Limits.max_message_size`` of one word, and
+#: tokenizing it whole needs several times its size in memory.
+MAX_INDEXED_TEXT = 1 << 20
+
 
 def search_docs(conn: sqlite3.Connection, message_ids: Iterable[str]) -> Iterator[SearchDoc]:
     """The search documents of these messages, read in chunks."""
@@ -43,8 +48,8 @@ def search_doc(msg: dict[str, Any], chat: sqlite3.Row) -> SearchDoc:
         recipients=tuple(msg.get("recipients") or ()),
         date=parse_iso(msg["date"]),
         subject=msg.get("subject") or "",
-        text=msg["text"] or "",
-        history="\n".join(history),
+        text=(msg["text"] or "")[:MAX_INDEXED_TEXT],
+        history="\n".join(history)[:MAX_INDEXED_TEXT],
         kind=msg["kind"],
         attachments=tuple(a["filename"] for a in msg["attachments"]),
         edited=bool(msg["edited"]),

@@ -19,9 +19,10 @@ from typing import Callable, Iterator
 
 from coi_archive.ingest.decode import Decryptor
 from coi_archive.ingest.mime import sha256_hex
+from coi_archive.ingest.safeio import UNREADABLE, Limits, Refused
 from coi_archive.ingest.sources import Candidate, Source, SourceError
 
-from . import derived
+from . import derived, issues
 from .decodepool import Decoded, DecodePool
 from .wire import refresh
 
@@ -29,6 +30,9 @@ Progress = Callable[[int, str], None]
 BATCH = 2000
 #: New copies decoded together (by the worker processes).
 DECODE_BATCH = 256
+#: ... or fewer when they are this large together (memory stays bounded
+#: with messages up to ``Limits.max_message_size``).
+DECODE_BYTES = 128 << 20
 
 
 @dataclass
@@ -51,12 +55,15 @@ class IngestReport:
     #: sources that failed mid-scan (e.g. a lost IMAP connection): what was
     #: read is kept, nothing is marked gone, the next run resumes
     source_errors: list[str] = field(default_factory=list)
+    #: files of sources that were not read (see ``index.issues``)
+    skipped: list[Refused] = field(default_factory=list)
     seconds: float = 0.0
     dirty_chats: set[str] = field(default_factory=set)
 
     def as_dict(self) -> dict:
         d = dict(self.__dict__)
         d["dirty_chats"] = len(self.dirty_chats)
+        d["skipped"] = [{"path": r.path, "reason": r.reason} for r in self.skipped]
         return d
 
 
@@ -68,15 +75,18 @@ class Intake:
     """One ingest run over one catalog connection."""
 
     def __init__(self, conn: sqlite3.Connection, decryptor: Decryptor | None = None,
-                 progress: Progress | None = None):
+                 progress: Progress | None = None, limits: Limits | None = None):
         self.conn = conn
+        self.limits = limits or Limits()
+        self._scan = issues.ScanIssues("")
+        self._job_bytes = 0
         self.decryptor = decryptor
         self.progress = progress
         self.report = IngestReport()
         self._pending: set[str] = set()
         self._since_commit = 0
         self._pool = DecodePool(decryptor)
-        self._jobs: list[tuple[bytes, str]] = []
+        self._jobs: list[tuple[bytes, str, int]] = []  # bytes, format, size in the source
         self._job_meta: list[tuple[str, str]] = []
         self._job_shas: set[str] = set()  # queued or being decoded
         self._inflight: tuple[list, list, Iterator[Decoded]] | None = None
@@ -95,6 +105,14 @@ class Intake:
 
     def _source(self, source: Source) -> None:
         stamp = now()
+        self._scan = issues.ScanIssues(source.id)
+        if source.kind == "skipped":
+            self._scan.skip([Refused(source.reason, source.id)])
+            if self._scan.incomplete:
+                self._finish_incomplete(stamp)
+            else:
+                self._finish_scan(stamp)
+            return
         fingerprint = source.fingerprint() if source.kind in ("mbox", "dcbackup") else None
         row = self.conn.execute("SELECT fingerprint, state FROM sources WHERE source=?", (source.id,)).fetchone()
         if fingerprint and row and row["fingerprint"] == fingerprint:
@@ -103,7 +121,8 @@ class Intake:
         known = {(r["folder"], r["key"]): (r["flags"], r["size"]) for r in self.conn.execute(
             "SELECT folder, key, flags, size FROM provenance WHERE source=?", (source.id,))}
         seen: set[tuple[str, str]] = set()
-        state = {"known": known, "cursor": json.loads(row["state"]) if row and row["state"] else None}
+        state = {"known": known, "cursor": json.loads(row["state"]) if row and row["state"] else None,
+                 "limits": self.limits}
         failed: list[str] = []
         for cand in _guarded(source.candidates(state), failed):
             p = cand.provenance
@@ -120,10 +139,12 @@ class Intake:
             self._take(cand, stamp)
             if self.progress and self.report.copies_read % 500 == 0:
                 self.progress(self.report.copies_read, source.id)
-        if failed:  # an incomplete scan: keep what was read, mark nothing gone
-            self._flush()
-            self.report.source_errors.append(f"{source.id}: {failed[0]}")
+        self._scan.skip(state.get("skipped", ()))
+        self._scan.broken = failed[0] if failed else ""
+        if self._scan.incomplete:  # keep what was read, mark nothing gone or done
+            self._finish_incomplete(stamp)
             return
+        self._finish_scan(stamp)
         gone = [k for k in known if k not in seen]
         for folder, key in gone:  # counted once: when a copy is first missed
             self.report.gone += self.conn.execute(
@@ -135,25 +156,42 @@ class Intake:
              json.dumps(state["cursor"]) if state.get("cursor") is not None else None))
         self._flush()
 
+    def _finish_scan(self, stamp: str) -> None:
+        """Record what the scan skipped (in the transaction that marks it done)."""
+        issues.record(self.conn, self._scan, stamp)
+        self.report.skipped.extend(self._scan.skipped)
+
+    def _finish_incomplete(self, stamp: str) -> None:
+        """Store what was read; the source stays not done (read again next run)."""
+        self._finish_scan(stamp)
+        self._flush()
+        self.report.source_errors.append(f"{self._scan.source}: {self._scan.summary()}")
+
     def _take(self, cand: Candidate, stamp: str) -> None:
         p = cand.provenance
         try:
             raw = cand.read()
-        except OSError:
+        except Refused as exc:
+            self._scan.skip([exc])
+            return
+        except OSError as exc:
             self.report.read_errors += 1
+            path = exc.filename or f"{p.source}/{p.folder}/{p.key}"
+            self._scan.skip([Refused(UNREADABLE, str(path), exc.strerror or str(exc))])
             return
         self.report.copies_read += 1
         sha = sha256_hex(raw)
         if sha not in self._job_shas and not self.conn.execute(
                 "SELECT 1 FROM originals WHERE sha256=?", (sha,)).fetchone():
-            self._jobs.append((raw, cand.format))
+            self._jobs.append((raw, cand.format, cand.truncated_from or len(raw)))
             self._job_meta.append((sha, stamp))
             self._job_shas.add(sha)
+            self._job_bytes += len(raw)
         self.conn.execute(
             "INSERT OR REPLACE INTO provenance(source, folder, key, sha256, flags, internaldate, mtime,"
             " size, gone, first_seen, last_seen) VALUES(?,?,?,?,?,?,?,?,0,?,?)",
             (p.source, p.folder, p.key, sha, p.flags, p.internaldate, p.mtime, p.size, stamp, stamp))
-        if len(self._jobs) >= DECODE_BATCH:
+        if len(self._jobs) >= DECODE_BATCH or self._job_bytes >= DECODE_BYTES:
             self._submit()
         self._since_commit += 1
         if self._since_commit >= BATCH:
@@ -163,7 +201,7 @@ class Intake:
         """Hand the queued copies to the decoders, then store the batch
         decoded before: the workers decode while this process writes."""
         jobs, meta = self._jobs, self._job_meta
-        self._jobs, self._job_meta = [], []
+        self._jobs, self._job_meta, self._job_bytes = [], [], 0
         previous = self._inflight
         self._inflight = (jobs, meta, self._pool.submit(jobs)) if jobs else None
         if previous is not None:
@@ -177,12 +215,12 @@ class Intake:
             self._store(*inflight)
 
     def _store(self, jobs: list, meta: list, results: Iterator[Decoded]) -> None:
-        for (raw, fmt), (sha, stamp), d in zip(jobs, meta, results):
+        for (raw, fmt, size), (sha, stamp), d in zip(jobs, meta, results):
             is_new = self.conn.execute(
                 "SELECT 1 FROM originals WHERE message_id=? LIMIT 1", (d.message_id,)).fetchone() is None
             self.conn.execute(
                 "INSERT INTO originals VALUES(?,?,?,?,?,?,?,?,?,?)",
-                (sha, d.message_id, len(raw), d.data, d.compression, d.dialect, d.quality,
+                (sha, d.message_id, size, d.data, d.compression, d.dialect, d.quality,
                  d.envelope_json, stamp, fmt))
             self._job_shas.discard(sha)
             self.report.copies_new += 1

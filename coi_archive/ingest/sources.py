@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
+from . import safeio
 from .events import Provenance
 
 
@@ -62,16 +63,22 @@ class Candidate:
     #: How the bytes are stored and decoded: ``rfc822`` (a mail message) or
     #: a source-specific record format such as ``dcbackup-json``.
     format: str = "rfc822"
+    #: Set when the copy was over the size limit (``ingest.safeio``): its
+    #: size in the source; ``read()`` then gives only the first bytes.
+    truncated_from: int | None = None
 
 
 @dataclass(frozen=True)
 class Source:
     """A mailbox file or folder: ``kind`` names its registered reader
     (maildir, mbox, eml, dcbackup); ``id`` is stable across runs (the
-    absolute path) and keys the per-source cursor."""
+    absolute path) and keys the per-source cursor.  Kind ``skipped`` is a
+    path discovery found and does not read; ``reason`` says why (one of the
+    skip reasons of ``ingest.safeio``)."""
 
     kind: str
     path: Path
+    reason: str = ""
 
     @property
     def id(self) -> str:
@@ -149,17 +156,40 @@ def discover(path_text: str, options: dict | None = None) -> list[Source]:
     return found
 
 
-def _walk(root: Path) -> Iterator[Source]:
+def _walk(root: Path, top: Path | None = None, seen: set[tuple[int, int]] | None = None) -> Iterator[Source]:
+    """The sources below ``root``.  Symlinks are not followed: one that
+    leads out of ``top`` (the walked path) or back to a directory above it
+    is yielded as skipped, one to a place inside is read at that place.  A
+    directory met twice (bind mounts) is a loop; an unreadable file or
+    directory is skipped, and the walk goes on."""
+    top = top or root
+    seen = set() if seen is None else seen
+    try:
+        st = root.stat()
+        if (st.st_dev, st.st_ino) in seen:
+            yield Source("skipped", root, safeio.DIRECTORY_LOOP)
+            return
+        seen.add((st.st_dev, st.st_ino))
+        entries = sorted(root.iterdir())
+    except OSError:
+        yield Source("skipped", root, safeio.UNREADABLE)
+        return
     eml_dirs: set[Path] = set()
-    for entry in sorted(root.iterdir()):
+    for entry in entries:
         if entry.name.startswith("."):
             continue
-        if entry.is_dir():
+        if entry.is_symlink():
+            yield from _symlink(entry, top)
+        elif entry.is_dir():
             if is_maildir(entry):
                 yield Source("maildir", entry)
             else:
-                yield from _walk(entry)
-        elif entry.is_file():
+                yield from _walk(entry, top, seen)
+        elif not entry.is_file():
+            yield Source("skipped", entry, safeio.NOT_REGULAR)
+        elif not os.access(entry, os.R_OK):
+            yield Source("skipped", entry, safeio.UNREADABLE)
+        else:
             claimed = _claimed(entry)
             if claimed:
                 yield claimed
@@ -171,6 +201,17 @@ def _walk(root: Path) -> Iterator[Source]:
                 eml_dirs.add(root)
     for d in sorted(eml_dirs):
         yield Source("eml", d)
+
+
+def _symlink(link: Path, top: Path) -> Iterator[Source]:
+    """A symlink met in a walk, as a skipped source when it leads out of
+    ``top`` or to a directory holding it; nothing when its target is read
+    at its own place inside ``top``."""
+    real = Path(os.path.realpath(link))
+    if not safeio.is_inside(str(real), str(top)):
+        yield Source("skipped", link, safeio.SYMLINK_OUTSIDE)
+    elif real.is_dir() and safeio.is_inside(str(link), str(real)):
+        yield Source("skipped", link, safeio.DIRECTORY_LOOP)
 
 
 def _claimed(path: Path) -> Source | None:
