@@ -76,7 +76,7 @@ INGEST_POINTS = [
     ("coi_archive.index.state:write_fold", 7, "after"),             # folding, half way
     ("coi_archive.index.settle:rebuild_contacts", 1, "after"),      # contacts built, not yet committed
     ("coi_archive.index.docs:search_doc", 40, "kill"),              # writing the search index
-    ("coi_archive.index.whoosh_engine:WhooshEngine.add", 2, "after"),    # index committed, debt not yet paid
+    ("coi_archive.index.whoosh_engine:WhooshEngine.add", 1, "after"),    # index committed, debt not yet paid
 ]
 
 

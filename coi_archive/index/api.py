@@ -22,13 +22,11 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from coi_archive.ingest.decode import Decryptor
-from coi_archive.ingest.events import Quality, envelope_to_json
-from coi_archive.ingest.mime import find_part, parse_bytes, part_bytes
+from coi_archive.ingest.events import envelope_to_json
 from coi_archive.ingest.readers import Source, SourceError, discover
 from coi_archive.ingest.safeio import Limits
 
-from . import derived, issues, private
-from . import read_chats, read_contacts, read_messages, read_originals
+from . import derived, private, read_chats, read_contacts, read_messages, read_originals, read_stats
 from .catalog import CatalogError, connect, decompress
 from .errors import ArchiveError
 from .recordmail import REBUILT, MailCopy
@@ -44,7 +42,7 @@ from .dates import TICK, Span, format_iso, parse_iso, parse_span
 from .docs import search_docs
 from .intake import Intake, IngestReport, Progress
 from .query import QueryError
-from .wire import READABLE_ROLES, refresh
+from .wire import refresh
 
 
 log = logging.getLogger(__name__)
@@ -302,16 +300,9 @@ class Archive:
         return {r[0] for r in rows}
 
     def rebuild(self) -> None:
-        """Recompute every derived layer from the stored originals."""
-        self.conn.execute("DELETE FROM wire")
-        self.conn.execute("DELETE FROM wire_targets")
-        self.conn.execute("DELETE FROM wire_refs")
-        mids = [r[0] for r in self.conn.execute("SELECT DISTINCT message_id FROM originals")]
-        dirty = refresh(self.conn, mids)
-        old = {r[0] for r in self.conn.execute("SELECT chat_id FROM chats")}
-        derived.owe(self.conn, derived.FOLD, sorted(dirty | old))
-        derived.owe(self.conn, derived.CONTACTS, [derived.ALL])
-        derived.owe_all_fts(self.conn)
+        """Recompute every derived layer from the stored originals (recorded
+        as owed first, so a killed rebuild is finished by the next writer)."""
+        derived.owe(self.conn, derived.WIRE, [derived.ALL])
         self.conn.commit()
         self.settle()
 
@@ -343,23 +334,10 @@ class Archive:
 
     def show(self, chat_id: str, offset: int = 0, limit: int | None = None) -> dict[str, Any]:
         """A chat and its messages in effective-date order."""
-        chat = self.chat(chat_id)
-        sql = "SELECT data FROM messages WHERE chat_id=? ORDER BY seq"
-        args: tuple = (chat_id,)
-        if limit is not None:
-            sql += " LIMIT ? OFFSET ?"
-            args += (limit, offset)
-        messages = [_public_message(json.loads(r[0]), self.conn) for r in self.conn.execute(sql, args)]
-        return {"chat": chat, "messages": messages}
+        return read_messages.show(self.conn, chat_id, offset, limit)
 
     def message(self, message_id: str) -> dict[str, Any]:
-        row = self.conn.execute(
-            "SELECT data, chat_id FROM messages WHERE message_id=?", (message_id,)).fetchone()
-        if row is None:
-            raise ArchiveError(f"no message with id {message_id}")
-        msg = _public_message(json.loads(row[0]), self.conn)
-        msg["chat_id"] = row[1]
-        return msg
+        return read_messages.message(self.conn, message_id)
 
     def search(self, query: str, limit: int = 50, history: bool = False) -> list[dict[str, Any]]:
         hits = self.engine.search(query, limit=limit, history=history)
@@ -379,17 +357,7 @@ class Archive:
 
     def messages(self, message_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
         """Several messages by id (unknown ids are left out), each with ``chat_id``."""
-        ids = sorted(set(message_ids))
-        out: dict[str, dict[str, Any]] = {}
-        for i in range(0, len(ids), 900):
-            chunk = ids[i:i + 900]
-            for row in self.conn.execute(
-                    f"SELECT data, chat_id FROM messages WHERE message_id IN ({','.join('?' * len(chunk))})",
-                    chunk):
-                msg = _public_message(json.loads(row[0]), self.conn)
-                msg["chat_id"] = row[1]
-                out[msg["message_id"]] = msg
-        return out
+        return read_messages.messages(self.conn, message_ids)
 
     def position(self, message_id: str) -> tuple[str, int]:
         """``(chat_id, index)``: where a message sits in ``show(chat_id)``."""
@@ -424,80 +392,7 @@ class Archive:
 
     def stats(self) -> dict[str, Any]:
         """The completeness report: every input copy is in exactly one bucket."""
-        q = lambda sql: self.conn.execute(sql).fetchone()[0]  # noqa: E731
-        roles = dict(self.conn.execute("SELECT role, count(*) FROM wire GROUP BY role").fetchall())
-        dialects = dict(self.conn.execute("SELECT dialect, count(*) FROM wire GROUP BY dialect").fetchall())
-        # Each bucket is counted from its own predicate, none by subtraction,
-        # so the identities in the README (seen = unique + duplicates, unique =
-        # chat + mail + encrypted + errors) are checks that can fail.
-        seen = q("SELECT count(*) FROM provenance")
-        unique = q("SELECT count(*) FROM wire")
-        duplicates = q(
-            "SELECT count(*) FROM (SELECT row_number() OVER (PARTITION BY o.message_id"
-            " ORDER BY p.source, p.folder, p.key) AS n FROM provenance p JOIN originals o"
-            " ON o.sha256=p.sha256) WHERE n > 1")
-        encrypted = q("SELECT count(*) FROM wire WHERE role='encrypted'")
-        errors = q("SELECT count(*) FROM wire WHERE role='unparseable'")
-        readable = f"role IN ({', '.join(repr(r) for r in READABLE_ROLES)})"
-        mail = q(f"SELECT count(*) FROM wire WHERE {readable} AND"
-                 " (substr(chat_id, 1, 5) IN ('mail-', 'list-') OR (chat_id IS NULL AND dialect='mail'))")
-        chat = q(f"SELECT count(*) FROM wire WHERE {readable} AND"
-                 " ((chat_id IS NOT NULL AND substr(chat_id, 1, 5) NOT IN ('mail-', 'list-'))"
-                 " OR (chat_id IS NULL AND dialect!='mail'))")
-        return {
-            "messages_seen": seen,
-            "unique_messages": unique,
-            "duplicates": duplicates,
-            "chat_messages": chat,
-            "mail_messages": mail,
-            "encrypted_undecrypted": encrypted,
-            "parse_errors": errors,
-            "chats": q("SELECT count(*) FROM chats"),
-            "originals": q("SELECT count(*) FROM originals"),
-            "copies_gone_from_source": q("SELECT count(*) FROM provenance WHERE gone=1"),
-            "messages_with_defects": q(
-                "SELECT count(*) FROM wire w JOIN originals o ON o.sha256=w.sha256"
-                " WHERE o.envelope NOT LIKE '%\"defects\":[]%'"),
-            "defects_by_kind": self._defects_by_kind(),
-            "orphan_actions": q(
-                "SELECT count(DISTINCT t.message_id) FROM wire_targets t"
-                " LEFT JOIN wire w ON w.message_id=t.target WHERE w.message_id IS NULL"),
-            "conflicting_messages": q("SELECT count(*) FROM wire_conflicts"),
-            "by_role": roles,
-            "by_dialect": dialects,
-            "sources": q("SELECT count(*) FROM sources"),
-            **issues.stats(self.conn),
-            **self._crypto_stats(),
-        }
-
-    def _defects_by_kind(self) -> dict[str, int]:
-        """Messages per defect kind (``ingest.events.Defect``); envelopes
-        stored before defects had a structure hold ``Kind:detail`` strings."""
-        return dict(self.conn.execute(
-            "SELECT CASE d.type WHEN 'object' THEN json_extract(d.value, '$.kind')"
-            " ELSE substr(d.value, 1, instr(d.value || ':', ':') - 1) END AS kind,"
-            " count(DISTINCT w.message_id)"
-            " FROM wire w JOIN originals o ON o.sha256=w.sha256, json_each(o.envelope, '$.defects') d"
-            " WHERE o.envelope NOT LIKE '%\"defects\":[]%' GROUP BY kind ORDER BY kind").fetchall())
-
-    def _crypto_stats(self) -> dict[str, Any]:
-        """``decrypted`` (canonical copies opened with a key),
-        ``undecryptable_by_reason`` and signature verdicts of the decrypted."""
-        canon = "FROM wire w JOIN originals o ON o.sha256=w.sha256"
-        reasons = dict(self.conn.execute(
-            "SELECT coalesce(json_extract(o.envelope, '$.events[0].reason'), 'unknown'), count(*)"
-            f" {canon} WHERE w.role='encrypted' GROUP BY 1 ORDER BY 1").fetchall())
-        sigs = {"valid": 0, "invalid": 0, "unknown": 0, "unsigned": 0}
-        for status, n in self.conn.execute(
-                "SELECT coalesce(json_extract(o.envelope, '$.signature[0]'), 'unsigned'), count(*)"
-                f" {canon} WHERE o.quality=? GROUP BY 1", (Quality.DECRYPTED,)):
-            sigs[status] = sigs.get(status, 0) + n
-        return {
-            "decrypted": self.conn.execute(f"SELECT count(*) {canon} WHERE o.quality=?",
-                                         (Quality.DECRYPTED,)).fetchone()[0],
-            "undecryptable_by_reason": reasons,
-            "signatures": sigs,
-        }
+        return read_stats.stats(self.conn)
 
     # ------------------------------------------------------------ analytics (pandas)
 
@@ -557,21 +452,7 @@ class Archive:
 
     def attachment(self, message_id: str, part: str) -> tuple[str, str, bytes]:
         """(filename, mime, bytes) of an attachment named in a message."""
-        msg = self.message(message_id)
-        for att in msg["attachments"]:
-            if att.get("part") == part:
-                if part == "blob":  # a Delta Chat backup record keeps the file itself
-                    from coi_archive.ingest.dialects.dcbackup import blob_bytes
-
-                    found = blob_bytes(self.raw(message_id))
-                    if found is None:
-                        break
-                    return att["filename"], att["mime"], found[1]
-                node = find_part(parse_bytes(self.raw(message_id)), part)
-                if node is None:
-                    break
-                return att["filename"], att["mime"], part_bytes(node)
-        raise ArchiveError(f"no attachment {part} in {message_id}")
+        return read_messages.attachment(self.conn, message_id, part)
 
     def verify(self) -> list[dict[str, str]]:
         """Re-hash every stored original; returns the mismatches."""
@@ -589,19 +470,4 @@ class Archive:
 
     def count_originals(self) -> int:
         return read_originals.count_originals(self.conn)
-
-
-def _public_message(msg: dict[str, Any], conn: sqlite3.Connection) -> dict[str, Any]:
-    msg.pop("seq", None)
-    for version in msg.get("conflicts", ()):
-        version["sources"] = _sources(conn, version.pop("copies", []))
-    return msg
-
-
-def _sources(conn: sqlite3.Connection, shas: list[str]) -> list[dict[str, Any]]:
-    """Where the copies of a conflicting version were read (read when
-    shown: a version's provenance grows without the version changing)."""
-    return [dict(r) for r in conn.execute(
-        "SELECT source, folder, key, sha256, gone FROM provenance WHERE sha256 IN"
-        " (SELECT value FROM json_each(?)) ORDER BY source, folder, key", (json.dumps(shas),))]
 

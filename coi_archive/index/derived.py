@@ -12,6 +12,9 @@ run again gives the archive one clean run would have given.
 
 Kinds of debt:
 
+``wire``      the whole wire layer must be recomputed from the originals, and
+              with it everything below (``reindex --full``, an upgrade that
+              changed how copies are read; key: ``*``).
 ``fold``      a chat whose messages changed: refold it (key: chat id).
 ``contacts``  the contact list must be recomputed (key: ``*``).
 ``fts``       a message whose search document may differ (key: Message-ID;
@@ -25,11 +28,12 @@ from __future__ import annotations
 import sqlite3
 from typing import Iterable
 
+WIRE = "wire"
 FOLD = "fold"
 CONTACTS = "contacts"
 FTS = "fts"
 FTS_CLEAR = "fts-clear"
-KINDS = (FOLD, CONTACTS, FTS, FTS_CLEAR)
+KINDS = (WIRE, FOLD, CONTACTS, FTS, FTS_CLEAR)
 ALL = "*"
 
 DDL = ("CREATE TABLE IF NOT EXISTS owed("

@@ -29,14 +29,15 @@ def _columns(conn: sqlite3.Connection, table: str) -> set[str]:
 
 def _v2_format_and_owed(conn: sqlite3.Connection) -> None:
     """``originals.format`` (added to release 0.1 without a bump, so early
-    archives lack it); the ``owed`` table of derived work; and the search
-    index, whose pickled schema named the old top-level ``index`` package,
-    is rebuilt from the catalog."""
+    archives lack it); the ``owed`` table of derived work; every derived
+    layer recomputed (copies of one Message-ID are now grouped into versions,
+    group changes need a member, dates are held to delivery evidence); and
+    the search index, whose pickled schema named the old top-level ``index``
+    package, rebuilt from the catalog."""
     if "format" not in _columns(conn, "originals"):
         conn.execute("ALTER TABLE originals ADD COLUMN format TEXT NOT NULL DEFAULT 'rfc822'")
     conn.execute(derived.DDL)
-    derived.owe(conn, derived.FOLD, [r[0] for r in conn.execute("SELECT chat_id FROM chats")])
-    derived.owe(conn, derived.CONTACTS, [derived.ALL])
+    derived.owe(conn, derived.WIRE, [derived.ALL])
     derived.owe_all_fts(conn)
 
 

@@ -19,6 +19,7 @@ from .docs import search_docs
 from .fulltext import SearchEngine
 from .ftsfeed import FulltextFeed
 from .state import rebuild_contacts, refold
+from .wire import refresh
 
 #: Fold-and-index in two processes when this many chats are owed a fold.
 PARALLEL_FTS_CHATS = 200
@@ -28,6 +29,7 @@ def settle(conn: sqlite3.Connection, root: Path, engine: Callable[[], SearchEngi
            drop_engine: Callable[[], None]) -> None:
     """Pay every debt; ``engine()`` gives the open search engine,
     ``drop_engine()`` closes it so a child process may write the index."""
+    _wire(conn)
     if derived.is_owed(conn, derived.FTS_CLEAR):
         engine().clear()
         derived.paid(conn, derived.FTS_CLEAR, [derived.ALL])
@@ -35,6 +37,23 @@ def settle(conn: sqlite3.Connection, root: Path, engine: Callable[[], SearchEngi
     _fold(conn, root, drop_engine)
     _contacts(conn)
     _index(conn, engine())
+
+
+def _wire(conn: sqlite3.Connection) -> None:
+    """Recompute the wire layer from the originals; everything below it is
+    then owed (one transaction: a kill leaves the debt, not half a layer)."""
+    if not derived.is_owed(conn, derived.WIRE):
+        return
+    for table in ("wire", "wire_targets", "wire_refs"):
+        conn.execute(f"DELETE FROM {table}")
+    mids = [r[0] for r in conn.execute("SELECT DISTINCT message_id FROM originals")]
+    dirty = refresh(conn, mids)
+    old = {r[0] for r in conn.execute("SELECT chat_id FROM chats")}
+    derived.owe(conn, derived.FOLD, sorted(dirty | old))
+    derived.owe(conn, derived.CONTACTS, [derived.ALL])
+    derived.owe_all_fts(conn)
+    derived.paid(conn, derived.WIRE, [derived.ALL])
+    conn.commit()
 
 
 def _fold(conn: sqlite3.Connection, root: Path, drop_engine: Callable[[], None]) -> None:
