@@ -28,15 +28,22 @@ import hashlib
 import imaplib
 import re
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from email.parser import BytesHeaderParser
 from email import policy
-from typing import Callable, Iterable
+from email.errors import MessageError
+from email.parser import BytesHeaderParser
 
 from coi_archive.index.api import Archive
 from coi_archive.net.imap import (
-    CONNECTION_ERRORS, META_CHUNK, ImapError, ImapInterrupted, ImapOptions, Session, parse_url,
+    CONNECTION_ERRORS,
+    META_CHUNK,
+    ImapError,
+    ImapInterrupted,
+    ImapOptions,
+    Session,
+    parse_url,
 )
 
 Progress = Callable[[int, str], None]
@@ -70,7 +77,7 @@ def header_message_id(raw: bytes) -> str | None:
     head = raw.split(b"\r\n\r\n", 1)[0] if b"\r\n\r\n" in raw[:65536] else raw.split(b"\n\n", 1)[0]
     try:
         value = BytesHeaderParser(policy=policy.compat32).parsebytes(head + b"\n\n").get("Message-ID")
-    except Exception:
+    except (ValueError, LookupError, MessageError):  # a header the email package refuses
         return None
     if value is None:
         return None

@@ -20,8 +20,9 @@ import imaplib
 import os
 import ssl
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import quote, unquote
 
 from .loopback import is_loopback
@@ -38,6 +39,9 @@ TIMEOUT = 60.0
 
 #: Errors that mean the connection is gone (worth a reconnect).
 CONNECTION_ERRORS = (imaplib.IMAP4.abort, OSError, EOFError)
+#: What a goodbye to a server may raise: the connection errors, or a NO/BAD
+#: answer (``imaplib.IMAP4.error``, also imapclient's error family).
+CLOSING_ERRORS = (imaplib.IMAP4.error, OSError, EOFError)
 
 
 class ImapError(Exception):
@@ -191,7 +195,7 @@ class ImapOptions:
     condstore: bool = True
 
     @classmethod
-    def from_dict(cls, d: dict | None) -> "ImapOptions":
+    def from_dict(cls, d: dict | None) -> ImapOptions:
         d = dict(d or {})
         pw = d.get("password")
         if isinstance(pw, str):
@@ -309,7 +313,7 @@ class Session:
         if client is not None:
             try:
                 client.logout()
-            except Exception:  # the connection may be gone already
+            except CLOSING_ERRORS:  # the connection may be gone already
                 _quietly(client.shutdown)
 
     def release(self, folder: str) -> None:
@@ -350,7 +354,7 @@ class Session:
                     rows = client._proc_folder_list(dat)
             except imaplib.IMAP4.abort:
                 raise
-            except Exception:
+            except (imaplib.IMAP4.error, ValueError, IndexError):  # refused or unreadable: plain LIST below
                 rows = None
         if rows is None:
             rows = client.list_folders()
@@ -392,7 +396,7 @@ def one_line(exc: BaseException) -> str:
 def _quietly(fn: Callable[[], Any]) -> None:
     try:
         fn()
-    except Exception:
-        pass
+    except CLOSING_ERRORS:
+        pass  # best effort: the connection is being thrown away
 
 
