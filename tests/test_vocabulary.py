@@ -9,6 +9,7 @@ from datetime import date, datetime, timezone
 import pytest
 
 from coi_archive.cli import build_parser
+from coi_archive.index.api import Archive
 from coi_archive.index.dates import TICK, format_iso, parse_iso, parse_period, parse_span
 from coi_archive.index.query import DateRange, parse
 from coi_archive.ingest.events import Envelope, Quality, envelope_from_json, envelope_to_json
@@ -174,12 +175,11 @@ def _edit_chain() -> dict[str, bytes]:
 
 
 def _shown(archive_dir) -> dict:
-    from coi_archive.index.api import Archive
-
+    """The one message of the one chat, with its chat id."""
     with Archive.open(archive_dir, readonly=True) as archive:
         (chat,) = archive.chats()
         (msg,) = archive.show(chat["id"])["messages"]
-    return msg
+    return {**msg, "chat_id": chat["id"]}
 
 
 def test_an_edit_chain_longer_than_eight_is_folded_whole(tmp_path):
@@ -188,6 +188,12 @@ def test_an_edit_chain_longer_than_eight_is_folded_whole(tmp_path):
     ingest(tmp_path / "a", make_maildir(tmp_path / "all", _edit_chain()), inprocess=True)
     msg = _shown(tmp_path / "a")
     assert msg["text"] == f"version {EDITS}" and msg["edited"]
+    edits = [f"chat$edit{i}@example.com" for i in range(1, EDITS + 1)]
+    with Archive.open(tmp_path / "a", readonly=True) as archive:
+        # what exports write after the message, and what a migration copies
+        assert archive.folded([msg["message_id"]]) == {msg["message_id"]: edits}
+        copied = archive.originals_to_copy(chat_ids=[msg["chat_id"]])
+        assert sorted(e["message_id"] for e in copied) == sorted([msg["message_id"], *edits])
 
 
 def test_the_last_link_of_a_long_chain_finds_its_chat(tmp_path):

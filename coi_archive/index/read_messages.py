@@ -4,6 +4,7 @@ here."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from typing import Iterable
 
@@ -23,28 +24,27 @@ def position(conn: sqlite3.Connection, message_id: str) -> tuple[str, int]:
     return row[0], index
 
 
+#: Each root with every wire message aimed at it, directly or through other
+#: such messages (a delete of an edit ...), however long the chain; UNION
+#: (not UNION ALL) drops a row seen before, so a cycle ends.
+_FOLDED = """
+WITH RECURSIVE roots(message_id) AS (SELECT DISTINCT value FROM json_each(?)),
+chain(root, message_id) AS (
+    SELECT message_id, message_id FROM roots
+    UNION
+    SELECT chain.root, t.message_id FROM chain JOIN wire_targets t ON t.target=chain.message_id
+)
+SELECT chain.root, chain.message_id, w.date FROM chain JOIN wire w ON w.message_id=chain.message_id
+WHERE chain.message_id NOT IN (SELECT message_id FROM roots)
+"""
+
+
 def folded(conn: sqlite3.Connection, message_ids: Iterable[str]) -> dict[str, list[str]]:
     """The wire messages folded into these messages (edits, deletes,
     reactions, read receipts, and such messages aimed at those):
-    ``{message_id: [wire message ids in date order]}``."""
-    roots = sorted(set(message_ids))
-    root_of = {mid: mid for mid in roots}
+    ``{message_id: [wire message ids in date order]}``.  A message aimed at
+    several of them (one delete of two messages) is listed under each."""
     found: dict[str, list[tuple[str, str]]] = {}
-    frontier = roots
-    for _ in range(8):  # controls of controls (a delete of an edit...)
-        nxt: list[str] = []
-        for i in range(0, len(frontier), 900):
-            chunk = frontier[i:i + 900]
-            for target, mid, date in conn.execute(
-                    "SELECT t.target, t.message_id, w.date FROM wire_targets t"
-                    " JOIN wire w ON w.message_id=t.message_id"
-                    f" WHERE t.target IN ({','.join('?' * len(chunk))})", chunk):
-                if mid in root_of:
-                    continue
-                root_of[mid] = root_of[target]
-                found.setdefault(root_of[target], []).append((date or "", mid))
-                nxt.append(mid)
-        if not nxt:
-            break
-        frontier = sorted(set(nxt))
-    return {root: [mid for _d, mid in sorted(items)] for root, items in found.items()}
+    for root, mid, date in conn.execute(_FOLDED, (json.dumps(sorted(set(message_ids))),)):
+        found.setdefault(root, []).append((date or "", mid))
+    return {root: [mid for _d, mid in sorted(items)] for root, items in sorted(found.items())}

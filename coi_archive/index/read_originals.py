@@ -80,6 +80,19 @@ def copies(conn: sqlite3.Connection, message_id: str) -> list[dict[str, Any]]:
     return out
 
 
+#: The wire messages of some chats and every message aimed at them, directly
+#: or through other such messages, however long the chain; UNION (not
+#: UNION ALL) drops a row seen before, so a cycle ends.
+_WITH_CONTROLS = """
+WITH RECURSIVE chain(message_id) AS (
+    SELECT message_id FROM wire WHERE chat_id IN (SELECT value FROM json_each(?))
+    UNION
+    SELECT t.message_id FROM chain JOIN wire_targets t ON t.target=chain.message_id
+)
+SELECT message_id FROM chain
+"""
+
+
 def originals_to_copy(conn: sqlite3.Connection, chat_ids: Iterable[str] | None = None,
                       since: datetime | None = None) -> list[dict[str, Any]]:
     """What a migration copies: one entry per wire message (every
@@ -97,18 +110,7 @@ def originals_to_copy(conn: sqlite3.Connection, chat_ids: Iterable[str] | None =
         wanted = sorted(set(chat_ids))
         for cid in wanted:
             chat(conn, cid)  # ArchiveError for an unknown chat
-        mids = {r[0] for r in conn.execute(
-            "SELECT message_id FROM wire WHERE chat_id IN (SELECT value FROM json_each(?))",
-            (json.dumps(wanted),))}
-        frontier = set(mids)
-        for _ in range(8):  # controls that target them, and controls of those
-            found = {r[0] for r in conn.execute(
-                "SELECT DISTINCT message_id FROM wire_targets WHERE target IN (SELECT value FROM json_each(?))",
-                (json.dumps(sorted(frontier)),))} - mids
-            if not found:
-                break
-            mids |= found
-            frontier = found
+        mids = {r[0] for r in conn.execute(_WITH_CONTROLS, (json.dumps(wanted),))}
     out: list[dict[str, Any]] = []
     ids = sorted(mids)
     for i in range(0, len(ids), 900):
