@@ -14,7 +14,7 @@ from typing import Any, Iterable
 from coi_archive.ingest.mime import leaves, parse_bytes, part_text
 
 from .catalog import decompress
-from .dates import parse_iso
+from .dates import format_iso, parse_iso
 from .errors import ArchiveError
 from .read_chats import chat
 from .recordmail import MailCopy, mail_from_record
@@ -131,11 +131,11 @@ def originals_to_copy(conn: sqlite3.Connection, chat_ids: Iterable[str] | None =
                 " ORDER BY date IS NULL, date, message_id", (chunk,)):
             if since is not None:
                 d = parse_iso(r["date"])
-                if d is None or (d if d.tzinfo else d.replace(tzinfo=timezone.utc)) < since:
+                if d is None or d < since:  # parse_iso: aware, naive taken as UTC
                     continue
             m = meta.get(r["message_id"], {"flags": set(), "idate": [], "mtime": []})
             idate = min(m["idate"], key=_date_key) if m["idate"] else (
-                datetime.fromtimestamp(min(m["mtime"]), timezone.utc).isoformat() if m["mtime"] else None)
+                format_iso(datetime.fromtimestamp(min(m["mtime"]), timezone.utc)) if m["mtime"] else None)
             out.append({"message_id": r["message_id"], "sha256": r["sha256"], "date": r["date"],
                         "flags": sorted(m["flags"]), "internaldate": idate})
     out.sort(key=lambda e: (e["date"] is None, e["date"] or "", e["message_id"]))
