@@ -1,16 +1,76 @@
-"""Reading messages from the catalog: where a message sits in its chat and
-the wire messages folded into it.  :class:`index.api.Archive` delegates
-here."""
+"""Reading messages from the catalog: a chat's messages, messages by id,
+their attachments, where a message sits in its chat and the wire messages
+folded into it.  :class:`index.api.Archive` delegates here."""
 
 from __future__ import annotations
 
 import json
+import json
 import sqlite3
-from typing import Iterable
+from typing import Any, Iterable
+
+from coi_archive.ingest.dialects.dcbackup import blob_bytes
+from coi_archive.ingest.mime import find_part, parse_bytes, part_bytes
 
 from .errors import ArchiveError
+from .read_chats import chat
+from .read_originals import raw
 
-__all__ = ["folded", "position"]
+__all__ = ["attachment", "folded", "message", "messages", "position", "show"]
+
+
+def show(conn: sqlite3.Connection, chat_id: str, offset: int = 0, limit: int | None = None) -> dict[str, Any]:
+    """A chat and its messages in effective-date order."""
+    info = chat(conn, chat_id)
+    sql = "SELECT data FROM messages WHERE chat_id=? ORDER BY seq"
+    args: tuple = (chat_id,)
+    if limit is not None:
+        sql += " LIMIT ? OFFSET ?"
+        args += (limit, offset)
+    listed = [_public_message(json.loads(r[0]), conn) for r in conn.execute(sql, args)]
+    return {"chat": info, "messages": listed}
+
+
+def message(conn: sqlite3.Connection, message_id: str) -> dict[str, Any]:
+    row = conn.execute(
+        "SELECT data, chat_id FROM messages WHERE message_id=?", (message_id,)).fetchone()
+    if row is None:
+        raise ArchiveError(f"no message with id {message_id}")
+    msg = _public_message(json.loads(row[0]), conn)
+    msg["chat_id"] = row[1]
+    return msg
+
+
+def messages(conn: sqlite3.Connection, message_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """Several messages by id (unknown ids are left out), each with ``chat_id``."""
+    ids = sorted(set(message_ids))
+    out: dict[str, dict[str, Any]] = {}
+    for i in range(0, len(ids), 900):
+        chunk = ids[i:i + 900]
+        for row in conn.execute(
+                f"SELECT data, chat_id FROM messages WHERE message_id IN ({','.join('?' * len(chunk))})",
+                chunk):
+            msg = _public_message(json.loads(row[0]), conn)
+            msg["chat_id"] = row[1]
+            out[msg["message_id"]] = msg
+    return out
+
+
+def attachment(conn: sqlite3.Connection, message_id: str, part: str) -> tuple[str, str, bytes]:
+    """(filename, mime, bytes) of an attachment named in a message."""
+    msg = message(conn, message_id)
+    for att in msg["attachments"]:
+        if att.get("part") == part:
+            if part == "blob":  # a Delta Chat backup record keeps the file itself
+                found = blob_bytes(raw(conn, message_id))
+                if found is None:
+                    break
+                return att["filename"], att["mime"], found[1]
+            node = find_part(parse_bytes(raw(conn, message_id)), part)
+            if node is None:
+                break
+            return att["filename"], att["mime"], part_bytes(node)
+    raise ArchiveError(f"no attachment {part} in {message_id}")
 
 
 def position(conn: sqlite3.Connection, message_id: str) -> tuple[str, int]:
@@ -48,3 +108,18 @@ def folded(conn: sqlite3.Connection, message_ids: Iterable[str]) -> dict[str, li
     for root, mid, date in conn.execute(_FOLDED, (json.dumps(sorted(set(message_ids))),)):
         found.setdefault(root, []).append((date or "", mid))
     return {root: [mid for _d, mid in sorted(items)] for root, items in sorted(found.items())}
+
+
+def _public_message(msg: dict[str, Any], conn: sqlite3.Connection) -> dict[str, Any]:
+    msg.pop("seq", None)
+    for version in msg.get("conflicts", ()):
+        version["sources"] = _sources(conn, version.pop("copies", []))
+    return msg
+
+
+def _sources(conn: sqlite3.Connection, shas: list[str]) -> list[dict[str, Any]]:
+    """Where the copies of a conflicting version were read (read when
+    shown: a version's provenance grows without the version changing)."""
+    return [dict(r) for r in conn.execute(
+        "SELECT source, folder, key, sha256, gone FROM provenance WHERE sha256 IN"
+        " (SELECT value FROM json_each(?)) ORDER BY source, folder, key", (json.dumps(shas),))]
