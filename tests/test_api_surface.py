@@ -45,7 +45,7 @@ def test_pandas_names_come_from_the_api_on_first_use():
     from coi_archive.index import frames, report
 
     assert api.Frames is frames.Frames and api.COLUMNS is frames.COLUMNS
-    assert api.report_text is report.report_text and api.human_bytes is report.human_bytes
+    assert api.report_text is report.report_text and api.human_duration is report.human_duration
     with pytest.raises(AttributeError):
         api.no_such_name  # noqa: B018 - only the names of the pandas modules are served
     code = "import sys, coi_archive.index.api; print('pandas' in sys.modules)"

@@ -70,9 +70,10 @@ class SearchHit:
 #: Names served from the pandas modules on first use (PEP 562), so that
 #: ``import coi_archive.index.api`` stays light: ``Frames`` and ``COLUMNS``
 #: (the tables and what their columns mean), ``report_text`` (the terminal
-#: form of :meth:`Archive.report`), ``human_bytes`` and ``human_duration``.
+#: form of :meth:`Archive.report`) and ``human_duration``.  (Byte counts
+#: are written by :func:`coi_archive.units.human_bytes`, which needs no pandas.)
 _PANDAS_NAMES = {"Frames": "frames", "COLUMNS": "frames", "report_text": "report",
-                 "human_bytes": "report", "human_duration": "report"}
+                 "human_duration": "report"}
 
 
 def __getattr__(name: str) -> Any:
