@@ -20,8 +20,17 @@ from collections import Counter
 from typing import Any, Callable, NoReturn
 
 from coi_archive.index.api import (
-    CHAT_KINDS, TICK, Archive, ArchiveBusy, ArchiveError, CatalogError, QueryError, SourceError, Span,
-    default_archive_dir, parse_span,
+    CHAT_KINDS,
+    TICK,
+    Archive,
+    ArchiveBusy,
+    ArchiveError,
+    CatalogError,
+    QueryError,
+    SourceError,
+    Span,
+    default_archive_dir,
+    parse_span,
 )
 from coi_archive.ingest.safeio import Limits
 

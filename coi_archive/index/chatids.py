@@ -37,7 +37,7 @@ _SAFE_GROUP = re.compile(r"^[0-9A-Za-z_-]{6,64}$")
 
 
 def chat_id(ref: ChatRef) -> str:
-    prefix = PREFIX.get(ref.kind, PREFIX[ChatKind.MAIL])
+    prefix = PREFIX[ChatKind(ref.kind)] if ref.kind in CHAT_KINDS else PREFIX[ChatKind.MAIL]
     if ref.kind == ChatKind.GROUP and _SAFE_GROUP.match(ref.key):
         return f"{prefix}-{ref.key}"
     digest = hashlib.sha256(f"{ref.kind}\0{ref.key}".encode("utf-8", "surrogatepass")).hexdigest()[:16]

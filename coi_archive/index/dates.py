@@ -58,7 +58,8 @@ def parse_period(text: str) -> Span | None:
     m = _PERIOD_RE.match(text.strip())
     if not m:
         return None
-    year, month, day = (int(g) if g else None for g in m.groups())
+    year = int(m.group(1))
+    month, day = (int(g) if g else None for g in m.groups()[1:])
     try:
         if month is None:
             first, last = date(year, 1, 1), date(year, 12, 31)

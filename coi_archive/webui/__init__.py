@@ -24,8 +24,7 @@ from flask import Flask, g, jsonify, render_template, request
 from werkzeug.exceptions import BadRequest, HTTPException
 
 from coi_archive import present
-from coi_archive.index.api import CHAT_KINDS
-from coi_archive.index.api import QueryError
+from coi_archive.index.api import CHAT_KINDS, QueryError
 
 from . import security
 from .sessions import DEFAULT_IDLE_SECONDS

@@ -30,8 +30,7 @@ from typing import Any, Sequence
 
 from flask import Blueprint, abort, jsonify, render_template
 
-from coi_archive.index.api import ArchiveError
-from coi_archive.index.api import parse_iso, parse_span
+from coi_archive.index.api import ArchiveError, parse_iso, parse_span
 from coi_archive.units import human_bytes
 
 from .state import all_chats, archive, chat_index, display_name, state
