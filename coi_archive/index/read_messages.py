@@ -5,7 +5,6 @@ folded into it.  :class:`index.api.Archive` delegates here."""
 from __future__ import annotations
 
 import json
-import json
 import sqlite3
 from typing import Any, Iterable
 
