@@ -386,7 +386,3 @@ def _duration(seconds: float | None) -> str:
     from coi_archive.index.api import human_duration
 
     return human_duration(seconds)
-
-
-def _size(n: int | float) -> str:
-    return human_bytes(n)
