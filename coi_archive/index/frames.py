@@ -39,9 +39,10 @@ from __future__ import annotations
 import gc
 import json
 import sqlite3
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, ClassVar, Iterable, Sequence
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -375,9 +376,7 @@ def _sort_key(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
         rank[-1] = len(dictionary)
         indices = encoded.indices.fill_null(len(dictionary)).to_numpy(zero_copy_only=False)
         return rank[indices]
-    if pa.types.is_timestamp(column.type):
-        values = column.cast(pa.int64()).fill_null(0).to_numpy(zero_copy_only=False).copy()
-    elif pa.types.is_boolean(column.type):
+    if pa.types.is_timestamp(column.type) or pa.types.is_boolean(column.type):
         values = column.cast(pa.int64()).fill_null(0).to_numpy(zero_copy_only=False).copy()
     else:
         values = column.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64, copy=True)

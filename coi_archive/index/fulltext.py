@@ -20,9 +20,9 @@ The parts, one concern each:
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Iterable
 
 from coi_archive.index import query as q
 

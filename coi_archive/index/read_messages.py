@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from coi_archive.ingest.dialects.dcbackup import blob_bytes
 from coi_archive.ingest.mime import find_part, parse_bytes, part_bytes

@@ -8,8 +8,9 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
+from collections.abc import Iterable
 from datetime import datetime, timezone
-from typing import Any, Iterable
+from typing import Any
 
 from coi_archive.ingest.mime import leaves, parse_bytes, part_text
 

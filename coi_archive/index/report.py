@@ -9,7 +9,8 @@ lines; rates are over them.
 from __future__ import annotations
 
 import sqlite3
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import pandas as pd
 
@@ -183,8 +184,10 @@ def report(frames: Frames, chat: str | Iterable[str] | None = None, limit: int =
                         "buckets": buckets, "pairs": pairs},
         "reactions": {"total": int(len(reactions)),
                       "by_emoji": {str(k): int(v) for k, v in by_emoji.items()},
-                      "top_reactors": [{"sender": str(k), "reactions": int(v)} for k, v in reactors.head(limit).items()],
-                      "most_reacted": [{"sender": str(k), "reactions": int(v)} for k, v in reacted.head(limit).items()]},
+                      "top_reactors": [{"sender": str(k), "reactions": int(v)}
+                                       for k, v in reactors.head(limit).items()],
+                      "most_reacted": [{"sender": str(k), "reactions": int(v)}
+                                       for k, v in reacted.head(limit).items()]},
         "groups": active_groups,
         "attachments": {"by_type": att_types, "by_mime": att_mimes},
     }

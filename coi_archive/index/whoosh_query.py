@@ -20,8 +20,8 @@ import calendar
 import threading
 from bisect import bisect_left, bisect_right
 from collections import OrderedDict
+from collections.abc import Sequence
 from datetime import date, timedelta
-from typing import Sequence
 
 from whoosh import query as wq
 from whoosh.matching import ListMatcher, NullMatcher
@@ -60,7 +60,7 @@ class _SortedIdsMatcher(ListMatcher):
         return _SortedIdsMatcher(self._ids, position=self._i, all_weights=1.0)
 
 
-_TS_CACHE: "OrderedDict[tuple, tuple[list[int], list[int]]]" = OrderedDict()
+_TS_CACHE: OrderedDict[tuple, tuple[list[int], list[int]]] = OrderedDict()
 _TS_CACHE_SEGMENTS = 64
 _TS_LOCK = threading.Lock()
 

@@ -25,8 +25,9 @@ synthetic chat messages, CPU time on a shared 2-core machine):
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterator
 from datetime import datetime, timezone
-from typing import Iterator, NamedTuple
+from typing import Any, NamedTuple
 
 from whoosh import columns, fields
 from whoosh.analysis import Token, Tokenizer
@@ -175,12 +176,12 @@ def _utc(value: datetime) -> datetime:
     return value.astimezone(timezone.utc)
 
 
-def fields_of(doc: SearchDoc) -> dict:
+def fields_of(doc: SearchDoc) -> dict[str, Any]:
     """Keyword arguments for ``writer.add_document``."""
     ts = int(_utc(doc.date).timestamp()) if doc.date is not None else None
     stored = Stored(doc.message_id, doc.chat_id, doc.sender, ts, doc.text,
                     doc.subject, tuple(doc.attachments), doc.history)
-    out = {
+    out: dict[str, Any] = {
         "id": doc.message_id,
         "content": (doc.subject, doc.text, *doc.attachments),
         "meta": meta_terms(doc),

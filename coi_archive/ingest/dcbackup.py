@@ -46,13 +46,24 @@ import posixpath
 import sqlite3
 import tarfile
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from .dialects.dcbackup import (
-    CONTACT_DEVICE, CONTACT_INFO, CONTACT_SELF, FORMAT, RECORD_VERSION, SYS_ADDED, SYS_AVATAR,
-    SYS_REMOVED, SYS_RENAMED, SYS_TIMER, TRASH_CHAT, norm_mid,
+    CONTACT_DEVICE,
+    CONTACT_INFO,
+    CONTACT_SELF,
+    FORMAT,
+    RECORD_VERSION,
+    SYS_ADDED,
+    SYS_AVATAR,
+    SYS_REMOVED,
+    SYS_RENAMED,
+    SYS_TIMER,
+    TRASH_CHAT,
+    norm_mid,
 )
 from .events import Provenance
 from .sources import Candidate, Source, SourceError

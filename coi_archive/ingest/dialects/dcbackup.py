@@ -24,8 +24,23 @@ from typing import Any
 
 from ..defects import describe
 from ..events import (
-    Attachment, ChatRef, ContactState, Defect, Delete, Edit, Envelope, EphemeralTimer, GroupAvatar,
-    GroupDescription, GroupRenamed, MemberAdded, MemberLeft, MemberRemoved, Post, Quality, Reaction,
+    Attachment,
+    ChatRef,
+    ContactState,
+    Defect,
+    Delete,
+    Edit,
+    Envelope,
+    EphemeralTimer,
+    GroupAvatar,
+    GroupDescription,
+    GroupRenamed,
+    MemberAdded,
+    MemberLeft,
+    MemberRemoved,
+    Post,
+    Quality,
+    Reaction,
 )
 from ..mime import sha256_hex
 from .common import vcard_contacts
