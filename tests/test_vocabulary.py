@@ -115,10 +115,12 @@ def test_other_hosts_are_not_loopback(host):
     assert not is_loopback(host)
 
 
-def test_the_web_ui_uses_the_rule():
+def test_the_web_ui_and_imap_use_the_rule():
+    from coi_archive.net import imap
     from coi_archive.webui import security, server
 
     assert server.is_loopback is is_loopback and security.is_loopback is is_loopback
+    assert imap.is_loopback is is_loopback
 
 
 # --------------------------------------------------------------------------
