@@ -328,9 +328,11 @@ class Archive:
     # ------------------------------------------------------------ reading
 
     def chats(self, kind: str | None = None) -> list[dict[str, Any]]:
+        """Every chat (or every chat of one ``kind``), the most recently active first."""
         return read_chats.chats(self.conn, kind)
 
     def chat(self, chat_id: str) -> dict[str, Any]:
+        """One chat by id; ArchiveError for an unknown id."""
         return read_chats.chat(self.conn, chat_id)
 
     def show(self, chat_id: str, offset: int = 0, limit: int | None = None) -> dict[str, Any]:
@@ -338,6 +340,7 @@ class Archive:
         return read_messages.show(self.conn, chat_id, offset, limit)
 
     def message(self, message_id: str) -> dict[str, Any]:
+        """One message by id, with its ``chat_id``; ArchiveError for an unknown id."""
         return read_messages.message(self.conn, message_id)
 
     def search(self, query: str, limit: int = 50, history: bool = False) -> list[dict[str, Any]]:
@@ -352,6 +355,7 @@ class Archive:
                 for h in self.engine.search(query, limit=limit, history=history)]
 
     def contacts(self) -> list[dict[str, Any]]:
+        """Every address seen, with its newest name and state, by address."""
         return read_contacts.contacts(self.conn)
 
     # ------------------------------------------------------------ reading: web UI and export helpers

@@ -14,6 +14,7 @@ __all__ = ["chat", "chats", "memberships", "name_history", "unread_counts"]
 
 
 def chats(conn: sqlite3.Connection, kind: str | None = None) -> list[dict[str, Any]]:
+    """Every chat (or every chat of one ``kind``), the most recently active first."""
     sql = "SELECT data FROM chats"
     args: tuple = ()
     if kind:
@@ -24,6 +25,7 @@ def chats(conn: sqlite3.Connection, kind: str | None = None) -> list[dict[str, A
 
 
 def chat(conn: sqlite3.Connection, chat_id: str) -> dict[str, Any]:
+    """One chat by id; ArchiveError for an unknown id."""
     row = conn.execute("SELECT data FROM chats WHERE chat_id=?", (chat_id,)).fetchone()
     if row is None:
         raise ArchiveError(f"no chat with id {chat_id}")

@@ -11,4 +11,5 @@ __all__ = ["contacts"]
 
 
 def contacts(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+    """Every address seen, with its newest name and state, by address."""
     return [json.loads(r[0]) for r in conn.execute("SELECT data FROM contacts ORDER BY address")]

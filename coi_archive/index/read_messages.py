@@ -32,6 +32,7 @@ def show(conn: sqlite3.Connection, chat_id: str, offset: int = 0, limit: int | N
 
 
 def message(conn: sqlite3.Connection, message_id: str) -> dict[str, Any]:
+    """One message by id, with its ``chat_id``; ArchiveError for an unknown id."""
     row = conn.execute(
         "SELECT data, chat_id FROM messages WHERE message_id=?", (message_id,)).fetchone()
     if row is None:
