@@ -30,7 +30,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli_helpers import REPO_ROOT, Archive, Result, make_maildir
+from tests.cli_helpers import REPO_ROOT, Result, make_maildir
 
 MiB = 1 << 20
 
@@ -54,7 +54,7 @@ def run(archive: Path, *args, prefix: tuple[str, ...] = (), preexec=None, timeou
     """The CLI in a subprocess (limits and capabilities apply to it alone)."""
     argv = [*prefix, sys.executable, "-m", "coi_archive", "--archive", str(archive), *map(str, args)]
     proc = subprocess.run(argv, cwd=str(REPO_ROOT), env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
-                          stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          stdin=subprocess.DEVNULL, capture_output=True,
                           preexec_fn=preexec, timeout=timeout)
     return Result([str(a) for a in args], proc.returncode, proc.stdout, proc.stderr.decode("utf-8", "replace"))
 

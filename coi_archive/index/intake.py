@@ -215,7 +215,7 @@ class Intake:
             self._store(*inflight)
 
     def _store(self, jobs: list, meta: list, results: Iterator[Decoded]) -> None:
-        for (raw, fmt, size), (sha, stamp), d in zip(jobs, meta, results):
+        for (_raw, fmt, size), (sha, stamp), d in zip(jobs, meta, results):
             is_new = self.conn.execute(
                 "SELECT 1 FROM originals WHERE message_id=? LIMIT 1", (d.message_id,)).fetchone() is None
             self.conn.execute(

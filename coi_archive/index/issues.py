@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import sqlite3
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 from coi_archive.ingest.safeio import INCOMPLETE_REASONS, TRUNCATED, Refused
+
 
 @dataclass
 class ScanIssues:

@@ -26,8 +26,9 @@ import gzip
 import os
 import re
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import BinaryIO, Iterator
+from typing import BinaryIO
 
 from .events import Provenance
 from .safeio import Limits, limits_of, open_inside
