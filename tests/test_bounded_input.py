@@ -304,3 +304,24 @@ def test_disk_full_is_a_clear_error_and_nothing_is_marked_done(tmp_path, kind):
     st = stats(archive)
     assert st["messages_seen"] == 300 and st["incomplete_sources"] == []
     assert run(archive, "raw", "bounded-399@example.org").stdout == messages[-1]
+
+
+def test_full_temporary_disk_is_not_taken_for_a_damaged_backup(tmp_path):
+    """A Delta Chat backup's database is copied to a temporary file first;
+    when that write fails the error says so (it used to say "truncated
+    backup"), and the next run reads the backup."""
+    backup = next((REPO_ROOT / "tests" / "data" / "deltachat-dev" / "keys" / "backups" / "frank").glob("*.tar"))
+
+    def small_files() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (256 * 1024, 256 * 1024))
+
+    archive = tmp_path / "archive"
+    (tmp_path / "first.mbox").write_bytes(mbox_of([mail(500)]))
+    assert run(archive, "ingest", tmp_path / "first.mbox").returncode == 0  # the catalog exists
+    res = run(archive, "ingest", backup, preexec=small_files)
+    lines = error_lines(res)
+    assert res.returncode in (1, 2), res.describe()
+    assert len(lines) == 1 and "temporary directory" in lines[0] and "truncated" not in lines[0], res.describe()
+    res = run(archive, "ingest", backup)
+    assert res.returncode == 0, res.describe()
+    assert stats(archive)["messages_seen"] > 0

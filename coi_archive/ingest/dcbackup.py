@@ -142,6 +142,29 @@ def _read_member(tar: tarfile.TarFile, member: tarfile.TarInfo) -> bytes | None:
     return data
 
 
+def _copy(fh, db_path: Path, path: Path) -> int:
+    """Copy the database member to the temporary file; returns the bytes
+    read.  A failure to write there (a full temporary disk) raises
+    SourceError saying so, instead of passing for a damaged backup."""
+    copied = 0
+    out = open(db_path, "wb")
+    try:
+        while chunk := fh.read(1 << 20):  # read errors: the caller's (a damaged tar)
+            _written(lambda: out.write(chunk), path)
+            copied += len(chunk)
+    finally:
+        _written(out.close, path)
+    return copied
+
+
+def _written(write, path: Path) -> None:
+    try:
+        write()
+    except OSError as exc:
+        raise SourceError(f"{path}: cannot copy its database to a temporary directory"
+                          f" ({exc.strerror or exc})") from None
+
+
 class _OpenBackup:
     """An opened backup: the tar, its index and the database copied into a
     private temporary directory (removed on close)."""
@@ -164,14 +187,7 @@ class _OpenBackup:
         db_path = Path(self._tmp.name) / "backup.sqlite"
         try:
             fh = self.tar.extractfile(self.index.db)
-            copied = 0
-            with open(db_path, "wb") as out:
-                while True:
-                    chunk = fh.read(1 << 20) if fh is not None else b""
-                    if not chunk:
-                        break
-                    out.write(chunk)
-                    copied += len(chunk)
+            copied = _copy(fh, db_path, path) if fh is not None else -1
         except (tarfile.TarError, EOFError, OSError):
             copied = -1
         if copied != self.index.db.size:
