@@ -98,6 +98,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         f"{report.parse_errors} unparseable, {report.encrypted} encrypted unread, "
         f"{report.gone} gone from source, {report.seconds:.1f}s; archive: "
         f"{stats['unique_messages']} messages in {stats['chats']} chats"
+        + (f"; {len(report.skipped)} files skipped (see stats)" if report.skipped else "")
     )
     if decryptor is not None:
         _print_crypto(stats, report.decrypted_stored)
@@ -111,7 +112,8 @@ def _print_skipped(skipped: list, verbose: bool) -> None:
     """Files not read: one line each with --verbose, else one count line."""
     if verbose:
         for r in skipped:
-            print(f"coi-archive: skipped ({r.reason}): {r.path}", file=sys.stderr)
+            detail = f" ({r.detail})" if r.detail and r.detail != r.reason else ""
+            print(f"coi-archive: skipped ({r.reason}): {r.path}{detail}", file=sys.stderr)
     elif skipped:
         counts = Counter(r.reason for r in skipped)
         detail = ", ".join(f"{reason}: {n}" for reason, n in sorted(counts.items()))

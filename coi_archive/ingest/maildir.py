@@ -1,51 +1,102 @@
-"""Maildir and Maildir++ reading through the stdlib ``mailbox`` module.
+"""Maildir reading, in the layouts mail tools write.
 
-Subfolders (``.Sent``, ``.COI.Chats``, ``.DeltaChat`` ...) are read too; the
-folder name is part of each copy's provenance.  A copy whose file name is
-already known with the same flags is skipped without being opened, which is
-what makes a re-scan of an unchanged Maildir cheap.
+* **Maildir++** (Courier, Dovecot's default): subfolders are dot folders
+  beside ``cur`` (``.Sent``, ``.COI.Chats``); the folder is ``COI.Chats``.
+* **Nested** (Dovecot ``LAYOUT=fs``, mbsync ``SubFolders Verbatim``,
+  notmuch's own test corpora): a subfolder is a Maildir in a plain
+  subdirectory (``foo/cur``, ``foo/baz/cur``); the folder is ``foo/baz``.
+  A directory without ``cur`` on the way is only walked through.
+* **Only ``cur/``**: git and sync tools drop the empty ``new/`` and
+  ``tmp/``; a directory with ``cur`` is a Maildir (``new`` is read when
+  there).
+
+The folder name is part of each copy's provenance.  A copy whose file name
+is already known with the same flags is skipped without being opened,
+which is what makes a re-scan of an unchanged Maildir cheap.  A file in a
+Maildir's root (or in a directory walked through) that looks like a
+message is read as one (key ``./name``); any other file there is reported
+as ``not-mail``, except the bookkeeping files of Dovecot and Courier
+(:data:`METADATA`).  Hidden files are the tools' own (``.mbsyncstate``,
+``.uidvalidity``) and are not looked at.
 
 Files are opened through :mod:`.safeio`: a subfolder or ``cur``/``new``
-that leads out of the Maildir is not read, an entry that is a symlink is
-read only when its target is inside the Maildir, FIFOs and devices are
-never opened, and a message is kept up to the size limit.  What is not
-read is reported to the ingest (``safeio.note_skip``).
+that is a symlink is not read, an entry that is a symlink is read only when
+its target is inside the Maildir, FIFOs and devices are never opened, and a
+message is kept up to the size limit.  What is not read is reported to the
+ingest (``safeio.note_skip``).
 """
 
 from __future__ import annotations
 
-import mailbox
 import os
+import stat
+from pathlib import Path
 from typing import Iterator
 
 from .events import Provenance
 from .safeio import (
-    SYMLINK_OUTSIDE, SYMLINKED_DIRECTORY, UNREADABLE, Limits, Refused, is_inside, limits_of, note_skip, read_message,
+    NOT_MAIL, NOT_REGULAR, SYMLINK_OUTSIDE, SYMLINKED_DIRECTORY, UNREADABLE, Limits, Refused, is_inside, limits_of,
+    note_skip, read_message,
 )
-from .sources import Candidate, Source
+from .sources import Candidate, Source, sniff_file
+
+#: Subdirectories of one Maildir folder that hold messages (``tmp`` holds
+#: deliveries in progress and is never read).
+MESSAGE_DIRS = ("new", "cur")
+#: Directories of a Maildir that are not folders.
+_NOT_FOLDERS = frozenset({"cur", "new", "tmp", "courierimapkeywords"})
+#: Bookkeeping files Dovecot and Courier keep beside ``cur``: not mail and
+#: not worth a report.
+METADATA = frozenset({"dovecot-uidlist", "dovecot-keywords", "dovecot-uidvalidity", "subscriptions",
+                      "maildirfolder", "courierimapuiddb", "courierimapsubscribed", "courierimapacl"})
+#: Deepest nesting of folders read (a guard against bind-mount mazes).
+MAX_DEPTH = 32
 
 
-def _folders(box: mailbox.Maildir) -> Iterator[tuple[str, mailbox.Maildir]]:
-    yield "", box
-    try:
-        names = sorted(box.list_folders())
-    except OSError:
-        names = []
-    for name in names:
-        try:
-            yield name, box.get_folder(name)
-        except (OSError, mailbox.NoSuchMailboxError):
+def _folders(root: str, state: dict) -> Iterator[tuple[str, str]]:
+    """(folder name, directory) of every folder: the root, its Maildir++
+    dot folders, then nested Maildirs below plain subdirectories."""
+    yield "", root
+    entries = _listdir(root, state)
+    for name in entries:
+        path = os.path.join(root, name)
+        if name.startswith(".") and name not in (".", "..") and len(name) > 1 and os.path.isdir(path):
+            yield name[1:], path
+    yield from _nested(root, "", entries, state, 0)
+
+
+def _nested(directory: str, prefix: str, entries: list[str], state: dict, depth: int) -> Iterator[tuple[str, str]]:
+    """Nested Maildirs below ``directory`` (LAYOUT=fs); a symlinked one is
+    yielded so that :func:`_leads_out` notes it."""
+    if depth >= MAX_DEPTH:
+        return
+    for name in entries:
+        path = os.path.join(directory, name)
+        if name.startswith(".") or name in _NOT_FOLDERS or not os.path.isdir(path):
             continue
+        folder = f"{prefix}{name}"
+        if os.path.islink(path) or os.path.isdir(os.path.join(path, "cur")):
+            yield folder, path
+        if not os.path.islink(path):
+            yield from _nested(path, folder + "/", _listdir(path, state), state, depth + 1)
+
+
+def _listdir(path: str, state: dict) -> list[str]:
+    try:
+        return sorted(os.listdir(path))
+    except OSError as exc:
+        note_skip(state, Refused(UNREADABLE, path, exc.strerror or str(exc)))
+        return []
 
 
 def candidates(source: Source, state: dict) -> Iterator[Candidate]:
     """``state`` maps folder -> {key: flags} already stored for this source."""
-    box = mailbox.Maildir(str(source.path), factory=None, create=False)
     root = os.path.realpath(source.path)
-    for folder, sub in _folders(box):
-        if _leads_out(sub._path, root, state):
+    for folder, path in _folders(str(source.path), state):
+        if _leads_out(path, root, state):
             continue
-        yield from _folder_candidates(source, folder, sub, root, state)
+        yield from _folder_candidates(source, folder, path, root, state)
+        yield from _loose_files(source, folder, path, root, state)
 
 
 def _leads_out(folder: str, root: str, state: dict) -> bool:
@@ -60,33 +111,86 @@ def _leads_out(folder: str, root: str, state: dict) -> bool:
     return False
 
 
-def _folder_candidates(source: Source, folder: str, box: mailbox.Maildir, root: str,
-                       state: dict) -> Iterator[Candidate]:
-    try:
-        box._refresh()  # builds the key -> subpath table with one listdir per subdir
-        toc = dict(box._toc)
-    except OSError as exc:
-        note_skip(state, Refused(UNREADABLE, box._path, exc.strerror or str(exc)))
-        return
-    base = box._path
-    limits = limits_of(state)
-    for key in sorted(toc):
-        if key.startswith("."):
+def _toc(path: str, state: dict) -> dict[str, str]:
+    """Key -> file path of the messages of one folder, as ``mailbox.Maildir``
+    builds it (the key is the file name up to ``:``), without requiring
+    ``new`` to exist; a later duplicate key (``cur`` after ``new``) wins."""
+    toc: dict[str, str] = {}
+    for sub in MESSAGE_DIRS:
+        subdir = os.path.join(path, sub)
+        if not os.path.isdir(subdir):
             continue
-        subpath = toc[key]
-        full = os.path.join(base, subpath)
-        flags = subpath.rsplit(":2,", 1)[1] if ":2," in subpath else ""
+        for entry in _listdir(subdir, state):
+            full = os.path.join(subdir, entry)
+            if not entry.startswith(".") and not os.path.isdir(full):
+                toc[entry.split(":", 1)[0]] = full
+    return toc
+
+
+def _folder_candidates(source: Source, folder: str, path: str, root: str,
+                       state: dict) -> Iterator[Candidate]:
+    limits = limits_of(state)
+    for key, full in sorted(_toc(path, state).items()):
+        name = os.path.basename(full)
+        flags = name.rsplit(":2,", 1)[1] if ":2," in name else ""
+        yield from _candidate(source, folder, key, flags, full, root, limits)
+
+
+def _candidate(source: Source, folder: str, key: str, flags: str, full: str, root: str,
+               limits: Limits) -> Iterator[Candidate]:
+    try:
+        st = os.stat(full)
+    except OSError:
         try:
-            st = os.stat(full)
+            st = os.lstat(full)  # a dangling or looping symlink: read() says why
         except OSError:
-            try:
-                st = os.lstat(full)  # a dangling or looping symlink: read() says why
-            except OSError:
-                continue  # gone since the listing
-        prov = Provenance(source=source.id, folder=folder, key=key, flags=flags,
-                          mtime=st.st_mtime, size=st.st_size)
-        truncated = st.st_size if st.st_size > limits.max_message_size else None
-        yield Candidate(prov, _reader(full, root, limits), truncated_from=truncated)
+            return  # gone since the listing
+    prov = Provenance(source=source.id, folder=folder, key=key, flags=flags,
+                      mtime=st.st_mtime, size=st.st_size)
+    truncated = st.st_size if st.st_size > limits.max_message_size else None
+    yield Candidate(prov, _reader(full, root, limits), truncated_from=truncated)
+
+
+def _loose_files(source: Source, folder: str, path: str, root: str, state: dict) -> Iterator[Candidate]:
+    """Files beside ``cur`` in a folder: a message is read (key ``./name``,
+    which no Maildir file name can be), anything else is reported."""
+    limits = limits_of(state)
+    for name in _listdir(path, state):
+        full = os.path.join(path, name)
+        if name.startswith(".") or name in METADATA or os.path.isdir(full) and not os.path.islink(full):
+            continue
+        refused = _loose_refusal(full, root)
+        if refused is not None:
+            if refused.reason != SYMLINKED_DIRECTORY:  # a symlinked folder: noted by _leads_out
+                note_skip(state, refused)
+            continue
+        yield from _candidate(source, folder, f"./{name}", "", full, root, limits)
+
+
+def _loose_refusal(full: str, root: str) -> Refused | None:
+    """Why a loose file is not read as a message, or None when it is one."""
+    try:
+        st = os.lstat(full)
+    except OSError as exc:
+        return Refused(UNREADABLE, full, exc.strerror or str(exc))
+    if stat.S_ISLNK(st.st_mode):
+        real = os.path.realpath(full)
+        if not is_inside(real, root):
+            return Refused(SYMLINK_OUTSIDE, full, f"symlink to {real}")
+        if os.path.isdir(real):
+            return Refused(SYMLINKED_DIRECTORY, full, f"symlink to {real}")
+        try:
+            st = os.stat(real)
+        except OSError as exc:
+            return Refused(UNREADABLE, full, exc.strerror or str(exc))
+    if not stat.S_ISREG(st.st_mode):
+        return Refused(NOT_REGULAR, full)
+    if not os.access(full, os.R_OK):
+        return Refused(UNREADABLE, full, "permission denied")
+    kind = sniff_file(Path(full))
+    if kind != "eml":
+        return Refused(NOT_MAIL, full, "a mailbox file inside a Maildir" if kind else "not a message")
+    return None
 
 
 def _reader(path: str, root: str, limits: Limits):

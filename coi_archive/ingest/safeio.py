@@ -37,6 +37,9 @@ SYMLINK_OUTSIDE = "symlink-outside-source"
 SYMLINKED_DIRECTORY = "symlinked-directory"
 DIRECTORY_LOOP = "directory-loop"
 NOT_REGULAR = "not-a-regular-file"
+#: A file that is neither a message nor a mailbox we know (sniffed by
+#: ``sources.sniff_file``), or a mailbox file inside a Maildir's root.
+NOT_MAIL = "not-mail"
 #: Skip reasons that leave the source incomplete: its content may hold
 #: messages the archive lacks, so the run exits 1 and the next run reads the
 #: source again.  The others are refusals by rule, counted and reported.

@@ -16,6 +16,7 @@ them all and is what callers import.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
@@ -101,7 +102,9 @@ class Source:
 
 
 def is_maildir(path: Path) -> bool:
-    return path.is_dir() and (path / "cur").is_dir() and (path / "new").is_dir()
+    """A directory with ``cur``: ``new`` and ``tmp`` are often dropped by
+    git and sync tools when empty (see ``ingest.maildir``)."""
+    return path.is_dir() and (path / "cur").is_dir()
 
 
 def sniff_file(path: Path) -> str | None:
@@ -120,10 +123,15 @@ def sniff_file(path: Path) -> str | None:
         return None
     if head.startswith(b"From "):
         return "mbox"
-    first = head.split(b"\n", 1)[0]
-    if b":" in first and not first.startswith((b" ", b"\t")) and b"\0" not in head:
+    if _HEADER_RE.match(head) and b"\0" not in head:
         return "eml"
     return None
+
+
+#: A first line that is a header field (RFC 5322: a name of printable
+#: characters without space or colon, then a colon): ``notes: milk`` is one,
+#: ``shopping list: milk`` is not.
+_HEADER_RE = re.compile(rb"[!-9;-~]+:")
 
 
 def discover(path_text: str, options: dict | None = None) -> list[Source]:
@@ -199,6 +207,8 @@ def _walk(root: Path, top: Path | None = None, seen: set[tuple[int, int]] | None
                 yield Source("mbox", entry)
             elif kind == "eml":
                 eml_dirs.add(root)
+            else:
+                yield Source("skipped", entry, safeio.NOT_MAIL)
     for d in sorted(eml_dirs):
         yield Source("eml", d)
 
