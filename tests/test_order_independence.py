@@ -20,6 +20,12 @@ Chat ids are compared after renaming them canonically (by chat content);
 that ids themselves do not depend on arrival order is checked separately by
 ``test_chat_ids_do_not_depend_on_order``.
 
+A second property test (``test_collisions_forgeries_and_extreme_dates_in_any_order``)
+builds a small synthetic world with what an attacker sends: other versions
+under existing Message-IDs, two edits sharing one Message-ID, group changes
+by a non-member, dates from year 0001 to 9999 and none; every order, and
+``reindex --full`` after it, must give the archive of one sorted run.
+
 Set COI_TEST_INPROCESS=0 to force subprocess CLI calls (slower).
 """
 
@@ -208,3 +214,169 @@ def test_chat_ids_do_not_depend_on_order(tmp_path):
     for cid, show in fwd["shows"].items():
         assert [m["message_id"] for m in rev["shows"][cid]["messages"]] == \
                [m["message_id"] for m in show["messages"]]
+
+
+# ---------------------------------------------------------------- hostile collisions
+#
+# A small synthetic world (a group founded by alice with bob and carol, a
+# 1:1 chat, two posts) plus what hypothesis adds: other versions under an
+# existing Message-ID (forged sender or text, ground padding, with and
+# without delivery evidence), edits that share one Message-ID, group
+# changes by members and by a non-member, and dates from 0001, 1990, 2100,
+# 9999, garbage or none.  Every arrival order, split into runs and with
+# duplicates, and ``reindex --full`` afterwards must give the archive that
+# one sorted run gives: chats, every show, stats and search results.
+
+PEOPLE = ("alice", "bob", "carol", "mallory")
+WORDS = ("apple", "banana", "cherry", "harbour", "midnight")
+GROUP = "HypoGroup0123456789abcd"
+T0 = 1795860000  # 2026-11-28T09:20:00Z
+EXTREME_DATES = ("Mon, 01 Jan 0001 00:00:00 +0000", "Mon, 01 Jan 1990 00:00:00 +0000",
+                 "Fri, 31 Dec 2100 00:00:00 +0000", "Fri, 31 Dec 9999 23:59:59 +0000", "soon", None)
+
+
+def _rfc(ts: int) -> str:
+    from email.utils import formatdate
+
+    return formatdate(ts, usegmt=True)
+
+
+def _wire(mid: str, sender: str, to: tuple[str, ...], body: str, date: str | None, received: int | None,
+          headers: tuple[str, ...] = ()) -> bytes:
+    lines = [f"Received: by mail.example.org with LMTP; {_rfc(received)}"] if received is not None else []
+    lines += [f"From: <{sender}@example.org>", "To: " + ", ".join(f"<{p}@example.org>" for p in to)]
+    lines += [f"Date: {date}"] if date is not None else []
+    lines += [f"Message-ID: <{mid}@hypo.example>", "Chat-Version: 1.0", *headers, "MIME-Version: 1.0",
+              "Content-Type: text/plain; charset=utf-8", "", body, ""]
+    return "\r\n".join(lines).encode()
+
+
+def _group_headers(name: str = "Hikers") -> tuple[str, ...]:
+    return (f"Chat-Group-ID: {GROUP}", f"Chat-Group-Name: {name}")
+
+
+BASE = (
+    _wire("g1", "alice", ("bob", "carol"), "apple and banana for everyone", _rfc(T0), T0 + 1, _group_headers()),
+    _wire("g2", "bob", ("alice", "carol"), "cherry on top", _rfc(T0 + 600), T0 + 601, _group_headers()),
+    _wire("d1", "alice", ("bob",), "banana bread tonight", _rfc(T0 + 300), T0 + 301),
+)
+
+
+@st.composite
+def _when(draw) -> tuple[str | None, int | None]:
+    """(Date header, Received stamp): ordinary, extreme, or without evidence."""
+    offset = draw(st.integers(0, 3600))
+    date = draw(st.one_of(st.just(_rfc(T0 + offset)), st.sampled_from(EXTREME_DATES)))
+    received = draw(st.one_of(st.none(), st.just(T0 + offset + draw(st.integers(0, 5)))))
+    return date, received
+
+
+@st.composite
+def _other_version(draw) -> bytes:
+    mid = draw(st.sampled_from(("g2", "d1")))
+    sender = draw(st.sampled_from(PEOPLE))
+    date, received = draw(_when())
+    group = mid == "g2" or draw(st.booleans())
+    pad = (f"X-Pad: {draw(st.integers(0, 99))}",) if draw(st.booleans()) else ()
+    return _wire(mid, sender, ("alice", "bob", "carol"), " ".join(draw(st.lists(st.sampled_from(WORDS), min_size=1,
+                                                                             max_size=3))),
+                 date, received, (_group_headers() if group else ()) + pad)
+
+
+@st.composite
+def _edit(draw) -> bytes:
+    target = draw(st.sampled_from(("g2", "d1")))
+    owner = "bob" if target == "g2" else "alice"
+    sender = draw(st.sampled_from((owner, owner, "mallory")))
+    date, received = draw(_when())
+    to = ("alice", "carol") if target == "g2" else ("bob",)
+    extra = _group_headers() if target == "g2" else ()
+    return _wire("e1", sender, to, draw(st.sampled_from(WORDS)), date, received,
+                 (f"Chat-Edit: <{target}@hypo.example>", *extra))
+
+
+@st.composite
+def _group_change(draw) -> bytes:
+    sender = draw(st.sampled_from(("mallory", "carol", "bob")))
+    date, received = draw(_when())
+    who = draw(st.sampled_from(PEOPLE))
+    change = draw(st.sampled_from(("rename", "remove", "add")))
+    name = "Hikers"
+    if change == "rename":
+        name, extra = draw(st.sampled_from(("Pwned", "Walkers"))), ("Chat-Group-Name-Changed: Hikers",)
+    elif change == "remove":
+        extra = (f"Chat-Group-Member-Removed: {who}@example.org",)
+    else:
+        extra = (f"Chat-Group-Member-Added: {who}@example.org",)
+    mid = f"c{draw(st.integers(0, 3))}"
+    return _wire(mid, sender, ("alice", "bob", "carol", who), "", date, received, (*_group_headers(name), *extra))
+
+
+@st.composite
+def _edit_pair(draw) -> list[bytes]:
+    """Two edits under one Message-ID aimed at messages of different chats
+    (the shown one decides which chat carries the edit)."""
+    out = []
+    for target, owner, to, extra in (("g2", "bob", ("alice", "carol"), _group_headers()), ("d1", "alice", ("bob",), ())):
+        date, received = draw(_when())
+        out.append(_wire("e1", owner, to, draw(st.sampled_from(WORDS)), date, received,
+                         (f"Chat-Edit: <{target}@hypo.example>", *extra)))
+    return out
+
+
+hostile_messages = st.tuples(_edit_pair(), st.lists(st.one_of(_other_version(), _edit(), _group_change()),
+                                                     max_size=6)).map(lambda t: [*t[0], *t[1]])
+
+
+def _without_sources(obj):
+    if isinstance(obj, dict):
+        return {k: _without_sources(v) for k, v in obj.items() if k != "sources"}
+    if isinstance(obj, list):
+        return [_without_sources(v) for v in obj]
+    return obj
+
+
+def full_snapshot(arch: Archive) -> dict:
+    """``snapshot`` plus conflicts (their sources name the arrival files, so
+    they are left out), search results and the conflict count."""
+    snap = _without_sources(snapshot(arch))
+    queries = [*WORDS, "from:mallory"]
+    snap["search"] = {f"{q} {h}": sorted(norm_mid(x["message_id"]) for x in arch.json(
+        "search", q, *(["--history"] if h else []))) for q in queries for h in (False, True)}
+    snap["conflicting_messages"] = arch.stats["conflicting_messages"]
+    return snap
+
+
+@st.composite
+def hostile_arrivals(draw) -> tuple[list[bytes], list[list[int]]]:
+    world = [*BASE, *draw(hostile_messages)]
+    seq = list(draw(st.permutations(range(len(world)))))
+    for dup in draw(st.lists(st.integers(0, len(world) - 1), max_size=3)):
+        seq.insert(draw(st.integers(0, len(seq))), dup)
+    k = draw(st.integers(2, 3))  # the one-run case is the reference itself
+    cuts = sorted(draw(st.lists(st.integers(1, len(seq) - 1), min_size=k - 1, max_size=k - 1, unique=True)))
+    bounds = [0, *cuts, len(seq)]
+    return world, [seq[a:b] for a, b in zip(bounds, bounds[1:])]
+
+
+@settings(max_examples=25, deadline=None, derandomize=False,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(case=hostile_arrivals())
+def test_collisions_forgeries_and_extreme_dates_in_any_order(case):
+    world, batches = case
+    inproc = use_inprocess()
+    with tempfile.TemporaryDirectory(prefix="coi-hostile-") as tmp:
+        root = Path(tmp)
+        pool = root / "pool"
+        pool.mkdir()
+        files = []
+        for i, raw in enumerate(world):
+            files.append(pool / f"{i:03d}.eml")
+            files[-1].write_bytes(raw)
+        want = full_snapshot(build(root / "ref", [files], inproc))
+        arch = build(root / "got", [[files[i] for i in b] for b in batches], inproc)
+        got = full_snapshot(arch)
+        assert got == want, "archive differs from the one-run reference:\n" + diff_hint(want, got)
+        arch.run("reindex", "--full")
+        rebuilt = full_snapshot(Archive(arch.path, inprocess=inproc))
+        assert rebuilt == want, "reindex --full differs:\n" + diff_hint(want, rebuilt)

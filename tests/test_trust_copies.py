@@ -335,3 +335,24 @@ def test_conflict_json_is_documented_shape(tmp_path):
                              "readable", "sha256", "sources"}
     assert conflict["role"] == "control"
     assert json.dumps(conflict)  # plain JSON
+
+
+def test_edits_sharing_one_message_id_aimed_at_different_messages(tmp_path):
+    """When the shown version of an edit changes target, the chat of the
+    message it no longer edits is folded again (no stale edit is left)."""
+    first = mail("f1@example.org", ALICE, [BOB], "Lunch at noon", received="Sat, 28 Nov 2026 10:00:01 +0000")
+    second = mail("f2@example.org", ALICE, [CAROL], "Walk at three", date="Sat, 28 Nov 2026 10:00:30 +0000",
+                  received="Sat, 28 Nov 2026 10:00:31 +0000")
+    early = mail("e9@example.org", ALICE, [BOB], "Lunch at one", date="Sat, 28 Nov 2026 10:01:00 +0000",
+                 received="Sat, 28 Nov 2026 10:01:01 +0000", headers=("Chat-Edit: <f1@example.org>",))
+    late = mail("e9@example.org", ALICE, [CAROL], "Walk at four", date="Sat, 28 Nov 2026 10:01:00 +0000",
+                received="Sat, 28 Nov 2026 10:09:01 +0000", headers=("Chat-Edit: <f2@example.org>",))
+    snaps = []
+    for name, batches in (("a", ({"1": first, "2": second, "l": late}, {"e": early})),
+                          ("b", ({"1": first, "2": second, "e": early}, {"l": late}))):
+        arch = archive_of(tmp_path, name, *batches)
+        assert arch.message("f1@example.org")["text"] == "Lunch at one", name
+        assert arch.message("f2@example.org")["text"] == "Walk at three", name
+        assert arch.message("f2@example.org")["edited"] is False, name
+        snaps.append(_snapshot(arch))
+    assert snaps[0] == snaps[1]
