@@ -325,3 +325,31 @@ def test_full_temporary_disk_is_not_taken_for_a_damaged_backup(tmp_path):
     res = run(archive, "ingest", backup)
     assert res.returncode == 0, res.describe()
     assert stats(archive)["messages_seen"] > 0
+
+
+def test_imap_message_over_the_limit_is_fetched_only_that_far(tmp_path):
+    """A message larger than --max-message-size on an IMAP server is asked
+    for with a partial FETCH: never more than the limit crosses the wire."""
+    from coi_archive.index.api import Archive as Arc
+    from coi_archive.ingest.safeio import Limits
+    from tests import imapserver
+
+    if not imapserver.available():
+        pytest.skip("dovecot-imapd is not installed")
+    user = "big@example.org"
+    server = imapserver.Dovecot({user: "pw-bounded"}, tls=False).start()
+    try:
+        big = mail(600, b"y" * 200_000 + b"\r\n").replace(b"\n", b"\r\n")
+        client = server.client(user)
+        client.append("INBOX", big)
+        client.append("INBOX", mail(601).replace(b"\n", b"\r\n"))
+        client.logout()
+        with Arc.open(tmp_path / "archive") as arc:
+            srcs = arc.discover([server.url(user)], {"password": server.users[user], "insecure": True})
+            report = arc.ingest(sources=srcs, limits=Limits(max_message_size=10_000))
+            assert report.source_errors == []
+            assert srcs[0].counters.body_bytes < 10_000 + len(big) // 10
+            assert arc.stats()["messages_truncated"] == 1
+    finally:
+        server.stop()
+    assert run(tmp_path / "archive", "raw", "bounded-600@example.org").stdout == big[:10_000]

@@ -54,6 +54,7 @@ from coi_archive.net.imap import (
 )
 
 from .events import Provenance
+from .safeio import limits_of
 from .sources import Candidate, SourceError
 
 #: SPECIAL-USE folders that only mirror mail stored elsewhere: not walked by
@@ -186,16 +187,22 @@ class ImapSource:
             yield Candidate(Provenance(source=self.id, folder=folder, key=f"{prefix}{u}",
                                        flags=changed.get(u, stored[u])), _read_none)
 
-        for batch in self._batches(new, uidvalidity):
-            got = self._fetch_bodies(batch, uidvalidity)
+        limit = limits_of(state).max_message_size
+        sizes: dict[int, int] = {}
+        for batch in self._batches(new, uidvalidity, sizes):
+            # a message over the limit is fetched only that far (a partial FETCH)
+            big = {u for u in batch if sizes.get(u, 0) > limit}
+            got = self._fetch_bodies([u for u in batch if u not in big], uidvalidity)
+            got.update(self._fetch_bodies(sorted(big), uidvalidity, limit) if big else {})
             for u in batch:
                 item = got.pop(u, None)
                 if item is None:
                     continue  # expunged since the SEARCH
                 body, flags, idate = item
+                cut = sizes[u] if u in big else None
                 prov = Provenance(source=self.id, folder=folder, key=f"{prefix}{u}", flags=flags,
-                                  internaldate=idate, size=len(body))
-                yield Candidate(prov, _constant(body))
+                                  internaldate=idate, size=cut or len(body))
+                yield Candidate(prov, _constant(body[:limit]), truncated_from=cut)
         state["cursor"] = {"uidvalidity": uidvalidity, "highestmodseq": modseq}
 
     # -- steps
@@ -224,18 +231,19 @@ class ImapSource:
                     out[uid] = flags_text(data[b"FLAGS"])
         return out
 
-    def _batches(self, uids: list[int], uidvalidity: int) -> Iterator[list[int]]:
+    def _batches(self, uids: list[int], uidvalidity: int, sizes: dict[int, int]) -> Iterator[list[int]]:
         """Batches of at most ``batch`` UIDs and about ``batch_bytes`` bytes;
-        sizes come from one cheap RFC822.SIZE FETCH per chunk."""
+        sizes come from one cheap RFC822.SIZE FETCH per chunk (and are left
+        in ``sizes``)."""
         opts = self.session.options
         s = self.session
         for i in range(0, len(uids), META_CHUNK):
             chunk = uids[i:i + META_CHUNK]
-            sizes = s.call(lambda c, chunk=chunk: c.fetch(chunk, ["RFC822.SIZE"]), self.folder, uidvalidity)
+            fetched = s.call(lambda c, chunk=chunk: c.fetch(chunk, ["RFC822.SIZE"]), self.folder, uidvalidity)
             batch: list[int] = []
             total = 0
             for u in chunk:
-                size = int(sizes.get(u, {}).get(b"RFC822.SIZE", 0) or 0)
+                size = sizes[u] = int(fetched.get(u, {}).get(b"RFC822.SIZE", 0) or 0)
                 if batch and (len(batch) >= opts.batch or total + size > opts.batch_bytes):
                     yield batch
                     batch, total = [], 0
@@ -244,8 +252,12 @@ class ImapSource:
             if batch:
                 yield batch
 
-    def _fetch_bodies(self, batch: list[int], uidvalidity: int) -> dict[int, tuple[bytes, str, str | None]]:
+    def _fetch_bodies(self, batch: list[int], uidvalidity: int,
+                      limit: int | None = None) -> dict[int, tuple[bytes, str, str | None]]:
+        """Bodies, flags and INTERNALDATE; with ``limit``, only the first
+        ``limit`` bytes of each body."""
         s = self.session
+        item, key = ("BODY.PEEK[]", b"BODY[]") if limit is None else (f"BODY.PEEK[]<0.{limit}>", b"BODY[]<0>")
         got: dict[int, tuple[bytes, str, str | None]] = {}
         missing = list(batch)
 
@@ -255,9 +267,9 @@ class ImapSource:
             if not todo:
                 return
             s.counters.fetch_commands += 1
-            res = client.fetch(todo, ["BODY.PEEK[]", "FLAGS", "INTERNALDATE"])
+            res = client.fetch(todo, [item, "FLAGS", "INTERNALDATE"])
             for uid, data in res.items():
-                body = data.get(b"BODY[]")
+                body = data.get(key, data.get(b"BODY[]"))
                 if body is None:
                     continue
                 got[uid] = (bytes(body), flags_text(data.get(b"FLAGS")),
