@@ -249,21 +249,25 @@ def test_unreadable_files_are_counted_and_the_run_goes_on(tmp_path):
     hidden.write_bytes(mbox_of([mail(42)]))
     md = make_maildir(root / "md", {"1795000000.ok": mail(43), "1795000001.locked": mail(44)})
     entry = md / "new" / "1795000001.locked"
-    for path in (locked, hidden, entry):
+    private = root / "private"
+    private.mkdir()
+    (private / "inside.mbox").write_bytes(mbox_of([mail(45)]))
+    for path in (locked, hidden, entry, private):
         path.chmod(0)
     archive = tmp_path / "archive"
     try:
         res = run(archive, "ingest", root, prefix=without_file_mode_bypass())
     finally:
-        for path in (locked, hidden, entry):
-            path.chmod(0o644)
+        for path in (locked, hidden, entry, private):
+            path.chmod(0o755)
     lines = error_lines(res)
     assert res.returncode == 1, res.describe()
     incomplete = [line for line in lines if "incomplete" in line]
-    assert {str(locked), str(hidden), str(md)} == {line.split(": ")[2] for line in incomplete}, res.describe()
+    unread = {str(locked), str(hidden), str(md), str(private)}
+    assert unread == {line.split(": ")[2] for line in incomplete}, res.describe()
     st = stats(archive)
-    assert st["skipped_files"] == {"unreadable": 3}
-    assert {s["source"] for s in st["incomplete_sources"]} == {str(locked), str(hidden), str(md)}
+    assert st["skipped_files"] == {"unreadable": 4}
+    assert {s["source"] for s in st["incomplete_sources"]} == unread
     assert run(archive, "raw", "bounded-40@example.org").stdout.startswith(b"From: alice")
     assert run(archive, "raw", "bounded-43@example.org").stdout == mail(43)
 
@@ -271,7 +275,7 @@ def test_unreadable_files_are_counted_and_the_run_goes_on(tmp_path):
     assert res.returncode == 0 and error_lines(res) == [], res.describe()
     st = stats(archive)
     assert st["skipped_files"] == {} and st["incomplete_sources"] == []
-    assert st["messages_seen"] == 5
+    assert st["messages_seen"] == 6
 
 
 # --------------------------------------------------------------------------

@@ -51,8 +51,12 @@ class ScanIssues:
 
 def record(conn: sqlite3.Connection, scan: ScanIssues, stamp: str) -> None:
     """Replace what the catalog knows of the source's unread parts (in the
-    caller's transaction)."""
+    caller's transaction).  A directory that a walk could not enter is
+    forgotten once a source inside it is read: it was entered this time."""
     conn.execute("DELETE FROM source_issues WHERE source=?", (scan.source,))
+    conn.execute(
+        "DELETE FROM source_issues WHERE source IN (SELECT source FROM source_issues WHERE path=source)"
+        " AND substr(?, 1, length(source) + 1) = source || '/'", (scan.source,))
     conn.executemany(
         "INSERT INTO source_issues(source, path, reason, detail, incomplete, seen) VALUES(?,?,?,?,?,?)",
         [(scan.source, r.path, r.reason, r.detail, int(r.reason in INCOMPLETE_REASONS), stamp)

@@ -103,8 +103,13 @@ class Source:
 
 def is_maildir(path: Path) -> bool:
     """A directory with ``cur``: ``new`` and ``tmp`` are often dropped by
-    git and sync tools when empty (see ``ingest.maildir``)."""
-    return path.is_dir() and (path / "cur").is_dir()
+    git and sync tools when empty (see ``ingest.maildir``).  A directory
+    that cannot be searched is not one (the walk then reports it unreadable;
+    ``Path.is_dir`` raises on EACCES)."""
+    try:
+        return path.is_dir() and (path / "cur").is_dir()
+    except OSError:
+        return False
 
 
 def sniff_file(path: Path) -> str | None:
