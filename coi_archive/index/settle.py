@@ -44,7 +44,7 @@ def _wire(conn: sqlite3.Connection) -> None:
     then owed (one transaction: a kill leaves the debt, not half a layer)."""
     if not derived.is_owed(conn, derived.WIRE):
         return
-    for table in ("wire", "wire_targets", "wire_refs"):
+    for table in ("wire", "wire_targets", "wire_refs", "wire_conflicts"):
         conn.execute(f"DELETE FROM {table}")
     mids = [r[0] for r in conn.execute("SELECT DISTINCT message_id FROM originals")]
     dirty = refresh(conn, mids)
