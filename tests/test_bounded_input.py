@@ -357,3 +357,16 @@ def test_imap_message_over_the_limit_is_fetched_only_that_far(tmp_path):
     finally:
         server.stop()
     assert run(tmp_path / "archive", "raw", "bounded-600@example.org").stdout == big[:10_000]
+
+
+def test_source_below_an_unsearchable_directory_is_one_clean_error(tmp_path):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    (locked / "a.mbox").write_bytes(mbox_of([mail(700)]))
+    locked.chmod(0)
+    try:
+        res = run(tmp_path / "archive", "ingest", locked / "a.mbox", prefix=without_file_mode_bypass())
+    finally:
+        locked.chmod(0o755)
+    assert res.returncode == 2, res.describe()
+    assert error_lines(res) == [f"coi-archive: error: cannot read: {locked / 'a.mbox'} (Permission denied)"]

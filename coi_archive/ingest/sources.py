@@ -148,7 +148,11 @@ def discover(path_text: str, options: dict | None = None) -> list[Source]:
     if sep and scheme.lower() in _SCHEMES:
         return _SCHEMES[scheme.lower()](path_text, options)
     path = Path(path_text).expanduser()
-    if not path.exists():
+    try:
+        exists = path.exists()  # raises when a directory on the way cannot be searched
+    except OSError as exc:
+        raise SourceError(f"cannot read: {path_text} ({exc.strerror or exc})") from None
+    if not exists:
         raise SourceError(f"no such file or directory: {path_text}")
     path = path.resolve()
     if not os.access(path, os.R_OK):
