@@ -289,7 +289,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 def cmd_search(args: argparse.Namespace) -> int:
     with Archive.open(args.archive, readonly=True) as archive:
-        hits = archive.search(args.query, limit=args.limit, history=args.history)
+        hits = archive.search(args.query, limit=args.limit, history=args.history, quotes=not args.no_quotes)
     if args.json:
         _dump(hits)
         return 0
@@ -548,6 +548,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("search", cmd_search, "full-text search (see README for the query language)")
     p.add_argument("query", metavar="QUERY")
     p.add_argument("--history", action="store_true", help="also search earlier revisions and deleted text")
+    p.add_argument("--no-quotes", action="store_true",
+                   help="do not look for words in quoted text, attribution lines, signatures and list footers")
     p.add_argument("--limit", type=int, default=50)
     p.add_argument("--json", action="store_true")
     p = add("contacts", cmd_contacts, "list contacts with their state history")

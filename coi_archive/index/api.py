@@ -343,8 +343,9 @@ class Archive:
         """One message by id, with its ``chat_id``; ArchiveError for an unknown id."""
         return read_messages.message(self.conn, message_id)
 
-    def search(self, query: str, limit: int = 50, history: bool = False) -> list[dict[str, Any]]:
-        hits = self.engine.search(query, limit=limit, history=history)
+    def search(self, query: str, limit: int = 50, history: bool = False,
+               quotes: bool = True) -> list[dict[str, Any]]:
+        hits = self.engine.search(query, limit=limit, history=history, quotes=quotes)
         return [{"chat_id": h.chat_id, "message_id": h.message_id, "sender": h.sender,
                  "date": h.date.isoformat() if isinstance(h.date, datetime) else h.date,
                  "snippet": h.snippet} for h in hits]

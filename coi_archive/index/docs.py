@@ -1,5 +1,18 @@
 """Search documents derived from the catalog: what the full-text engine is
-given for each message (its current text, history, sender, chat...)."""
+given for each message (its current text, history, sender, chat...).
+
+Besides the catalog's message, a document reads the envelope of the copy
+the archive shows (``wire.sha256``) for what only search needs: the quoted
+and folded text of a mail, the true role of each part, the To/Cc display
+names and the List-Id.
+
+Parts (what ``has:`` finds): an *attachment* is a part the sender attached;
+a signature part (``application/pgp-signature``, ``pkcs7-signature``) and
+an OpenPGP key (``application/pgp-keys``) are not, they get their own
+``has:`` values; inline bodies never reach ``attachments`` (see
+``ingest.mime.Leaf.is_body_text``).  A part without a file name adds no
+word (the catalog calls it "unnamed"; nobody wrote that word).
+"""
 
 from __future__ import annotations
 
@@ -23,20 +36,63 @@ def search_docs(conn: sqlite3.Connection, message_ids: Iterable[str]) -> Iterato
         chunk = ids[i:i + 900]
         rows = conn.execute(
             "SELECT m.data AS mdata, c.name AS cname, c.kind AS ckind, c.chat_id AS cid,"
-            " c.group_id AS gid FROM messages m JOIN chats c ON c.chat_id=m.chat_id"
+            " c.group_id AS gid, o.envelope AS envelope FROM messages m JOIN chats c ON c.chat_id=m.chat_id"
+            " LEFT JOIN wire w ON w.message_id=m.message_id LEFT JOIN originals o ON o.sha256=w.sha256"
             f" WHERE m.message_id IN ({','.join('?' * len(chunk))})", chunk)
         for row in rows:
-            yield search_doc(json.loads(row["mdata"]), row)
+            env = json.loads(row["envelope"]) if row["envelope"] else {}
+            yield search_doc(json.loads(row["mdata"]), row, env)
 
 
-def search_doc(msg: dict[str, Any], chat: sqlite3.Row) -> SearchDoc:
+#: MIME types of signature parts (OpenPGP, S/MIME).
+SIGNATURE_TYPES = frozenset({"application/pgp-signature", "application/pkcs7-signature",
+                             "application/x-pkcs7-signature"})
+#: MIME types of key parts.
+KEY_TYPES = frozenset({"application/pgp-keys"})
+
+
+def part_facets(parts: Iterable[dict[str, Any]]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(names of the attachments that have one, ``has:`` values) of a
+    message's parts (see the module docstring)."""
+    names: list[str] = []
+    has: set[str] = set()
+    for part in parts:
+        mime = str(part.get("mime") or "").lower()
+        if mime in SIGNATURE_TYPES:
+            has.add("signature")
+        elif mime in KEY_TYPES:
+            has.add("key")
+        else:
+            has.add("attachment")
+            if mime.startswith("image/"):
+                has.add("image")
+            if part.get("filename"):
+                names.append(part["filename"])
+    return tuple(names), tuple(sorted(has))
+
+
+def _post(env: dict[str, Any]) -> dict[str, Any] | None:
+    """The Post event of a stored envelope (JSON), if it has one."""
+    return next((e for e in env.get("events") or () if e.get("type") == "Post"), None)
+
+
+def search_doc(msg: dict[str, Any], chat: sqlite3.Row, env: dict[str, Any] | None = None) -> SearchDoc:
     """One message as a search document: earlier revisions, deleted text
     and the text of conflicting versions (another copy under the same
     Message-ID that says something else) go to ``history``, which only
-    ``--history`` searches."""
+    ``--history`` searches, and so does the quoted text of a deleted
+    message.  ``env`` is the stored envelope of the shown
+    copy (JSON), when there is one."""
+    env = env or {}
     revs = [r["text"] for r in msg.get("revisions", []) if r.get("text")]
     revs += [c["text"] for c in msg.get("conflicts", []) if c.get("text")]
     history = [t for t in revs if t != msg["text"]]
+    post = _post(env)
+    names, has = part_facets(post["attachments"] if post is not None else msg["attachments"])
+    quoted = "\n".join(t for t in (msg.get("quote"), post and post.get("folded")) if t)
+    if msg["deleted"] and quoted:  # what a deleted message showed is history, as its text is
+        history.append(quoted)
+        quoted = ""
     return SearchDoc(
         message_id=msg["message_id"],
         chat_id=chat["cid"],
@@ -51,8 +107,12 @@ def search_doc(msg: dict[str, Any], chat: sqlite3.Row) -> SearchDoc:
         text=(msg["text"] or "")[:MAX_INDEXED_TEXT],
         history="\n".join(history)[:MAX_INDEXED_TEXT],
         kind=msg["kind"],
-        attachments=tuple(a["filename"] for a in msg["attachments"]),
+        attachments=names,
         edited=bool(msg["edited"]),
         deleted=bool(msg["deleted"]),
         encrypted=bool(msg["encrypted"]),
+        quoted=quoted[:MAX_INDEXED_TEXT],
+        has=has,
+        addressees=tuple(tuple(a) for a in env.get("addressees") or ()),
+        list_id=env.get("list_id") or "",
     )

@@ -199,6 +199,10 @@ def _fold_open(posts: list[Wire], kind: str) -> GroupState:
 
 # ---------------------------------------------------------------- messages
 
+#: What the catalog calls a part sent without a file name (search indexes
+#: no word for it: see ``index.docs``).
+UNNAMED = "unnamed"
+
 _SYSTEM_ACTIONS = {
     MemberAdded: "member-added",
     MemberRemoved: "member-removed",
@@ -275,7 +279,7 @@ def _post_message(wire: Wire, post: Post) -> dict[str, Any]:
         reply_to=post.reply_to,
         forwarded=post.forwarded,
         attachments=[
-            {"filename": a.filename, "mime": a.mime, "size": a.size, "sha256": a.sha256, "part": a.part}
+            {"filename": a.filename or UNNAMED, "mime": a.mime, "size": a.size, "sha256": a.sha256, "part": a.part}
             for a in post.attachments
         ],
         location={"lat": post.location[0], "lon": post.location[1]} if post.location else None,

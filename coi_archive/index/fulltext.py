@@ -53,6 +53,17 @@ class SearchDoc:
     edited: bool
     deleted: bool
     encrypted: bool
+    #: Quotes, attribution lines, signature and list footer: searched by
+    #: default, ranked below the author's own words (``quotes=False`` skips).
+    quoted: str = ""
+    #: ``has:`` values: attachment, image (an image attachment), signature
+    #: (a signature part), key (an OpenPGP key part).  ``attachments`` holds
+    #: the names of the attachments that have one.
+    has: tuple[str, ...] = ()
+    #: ``(header, display name, address)`` of each To/Cc recipient.
+    addressees: tuple[tuple[str, str, str], ...] = ()
+    #: The List-Id header as written.
+    list_id: str = ""
 
 
 @dataclass
@@ -87,10 +98,11 @@ class SearchEngine(ABC):
 
     @abstractmethod
     def search(self, query: str | q.Node, limit: int = 50, history: bool = False,
-               *, order: str = "relevance") -> list[Hit]:
+               *, order: str = "relevance", quotes: bool = True) -> list[Hit]:
         """Run a query (string or parsed AST); ``order`` is one of
         :data:`ORDERS`.  With ``history`` the query also matches earlier
-        revisions and deleted text."""
+        revisions and deleted text; without ``quotes`` words are not looked
+        for in quoted text (:attr:`SearchDoc.quoted`)."""
 
     @abstractmethod
     def count(self) -> int:

@@ -27,9 +27,13 @@ Grammar (EBNF; ``AND``/``OR``/``NOT`` are operators only in UPPER case, so
 
 Terms and fields (all matching is case-insensitive, without stemming):
 
-``word``            message text, subject and attachment names (plus earlier
-                    revisions and deleted text when searching with
-                    ``history``).  A word containing punctuation (``e-mail``,
+``word``            message text, subject and attachment names, and the text a
+                    mail quotes, its attribution lines ("On ... wrote:"),
+                    signature and list footer (ranked below the author's own
+                    words; not searched with ``quotes=False``, the CLI's
+                    ``--no-quotes``), plus earlier revisions and deleted
+                    text when searching with ``history``.  Words never
+                    match addresses or names (use ``from:``/``to:``).  A word containing punctuation (``e-mail``,
                     ``report.pdf``) matches its parts in order.  ``word*``
                     (two or more characters before ``*``) is a prefix search.
 ``"some words"``    the words next to each other, in this order.
@@ -38,8 +42,14 @@ Terms and fields (all matching is case-insensitive, without stemming):
                     of it (``from:alice``), its domain (``from:example.org``)
                     or words of the sender's name (``from:"Frank Müller"``,
                     all words required).  ``from:ali*`` is a prefix search.
-``to:X``            any recipient address, matched like ``from:`` (addresses
-                    only; names of recipients are not known).
+``to:X``            any To or Cc recipient, matched like ``from:`` (address,
+                    its parts, or words of the recipient's display name).
+``cc:X``            the same, for Cc recipients only.
+``subject:X``       words of the subject (all words of a quoted value, in
+                    any order; ``subject:plan*`` is a prefix search).
+``list:X``          the mailing list (List-Id): its id
+                    (``list:dev.lists.example.org``), a dot-separated part of
+                    it, or a word of its description.
 ``chat:X``          the chat: its id, its group id, or words of its name.
 ``group:X``         like ``chat:X`` but only group chats.
 ``kind:K``          message kind: text image audio video file sticker location
@@ -55,7 +65,10 @@ Terms and fields (all matching is case-insensitive, without stemming):
                     ends on 2025-12-31).
 ``after:D``         strictly after the last day of D (``after:2026-01-01``
                     starts on 2026-01-02, ``after:2026-01`` on 2026-02-01).
-``has:attachment``  messages carrying at least one file.
+``has:attachment``  messages carrying at least one file the sender attached
+                    (not a signature part, not a key, not an inline body).
+``has:image``       an attached image.  ``has:signature``: a signature part
+                    (OpenPGP or S/MIME); ``has:key``: an OpenPGP key part.
 ``is:edited``  ``is:deleted``  ``is:encrypted``
 ``is:mail``         classic e-mail: message kind ``mail``, or any message in a
                     ``mail`` or ``mailinglist`` chat.  ``is:chat`` is the rest.
@@ -110,8 +123,8 @@ MESSAGE_KINDS = frozenset(
     "text image audio video file sticker location contact system mail poll".split()
 )
 CHAT_KINDS = frozenset(chatids.CHAT_KINDS)
-FLAGS = frozenset("edited deleted encrypted mail chat attachment".split())
-TEXT_FIELDS = frozenset("from to chat group".split())
+FLAGS = frozenset("edited deleted encrypted mail chat attachment image signature key".split())
+TEXT_FIELDS = frozenset("from to cc subject list chat group".split())
 
 _KIND_ALIASES = {
     "photo": "image",
@@ -133,7 +146,8 @@ class QueryError(ValueError):
 
 
 _IS_VALUES = frozenset("edited deleted encrypted mail chat".split())
-_HAS_VALUES = {"attachment": "attachment", "attachments": "attachment", "file": "attachment"}
+_HAS_VALUES = {"attachment": "attachment", "attachments": "attachment", "file": "attachment",
+               "image": "image", "signature": "signature", "key": "key"}
 
 
 # --------------------------------------------------------------------------
@@ -164,7 +178,8 @@ class Phrase:
 
 @dataclass(frozen=True)
 class Field:
-    """A value searched in a people/place field: from, to, chat, group."""
+    """A value searched in a people/place/header field: from, to, cc,
+    subject, list, chat, group."""
 
     name: str
     value: str
@@ -187,7 +202,8 @@ class ChatKind:
 
 @dataclass(frozen=True)
 class Flag:
-    """A yes/no property: edited, deleted, encrypted, mail, chat, attachment."""
+    """A yes/no property: edited, deleted, encrypted, mail, chat, attachment,
+    image, signature, key."""
 
     name: str
 

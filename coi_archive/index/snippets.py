@@ -126,12 +126,13 @@ def _render(text: str, spans: list[tuple[int, int]], start: int, end: int) -> tu
 
 
 def hit_snippet(hl: HighlightTerms, text: str, subject: str, attachments: Sequence[str],
-                history: str | None = None) -> tuple[str, str]:
+                history: str | None = None, quoted: str = "") -> tuple[str, str]:
     """Snippet from the first text of a hit that contains a match: text,
-    subject, attachment names, then earlier revisions (``history``, given
-    only when the query searched them); else the beginning of the first
-    non-empty one of text, subject and attachment names."""
-    sources = [text, subject, ", ".join(attachments)]
+    subject, attachment names, quoted text (quotes, attribution lines,
+    signature), then earlier revisions (``history``, given only when the
+    query searched them); else the beginning of the first non-empty one of
+    text, subject and attachment names."""
+    sources = [text, subject, ", ".join(attachments), quoted]
     if history is not None:
         sources.append(history)
     for source in sources:

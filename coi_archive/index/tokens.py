@@ -17,10 +17,12 @@ synthetic chat messages, CPU time on a shared 2-core machine):
   plain functions (:func:`text_positions`) that an engine's field types can
   take directly, skipping the engine's per-token object chain.
 * **Facet terms**: every people/place/facet term of a document is one term
-  under a prefix (``from:alice``, ``to:…``, ``chat:…``, ``ckind:group``,
-  ``kind:image``, ``is:edited``, :func:`meta_terms`), so an engine needs one
-  unscored field for all of them.  An address is indexed as the full
-  address, its local part, its domain and the words of its local part.
+  under a prefix (``from:alice``, ``to:…``, ``cc:…``, ``subject:…``,
+  ``list:…``, ``chat:…``, ``ckind:group``, ``kind:image``, ``is:edited``,
+  ``is:signature`` for ``has:signature``, :func:`meta_terms`), so an engine
+  needs one unscored field for all of them.  An address is indexed as the
+  full address, its local part, its domain and the words of its local
+  part; a display name as its words.
 """
 
 from __future__ import annotations
@@ -144,11 +146,31 @@ def _sender_meta(sender: str, sender_name: str) -> tuple[str, ...]:
 
 
 @lru_cache(maxsize=16384)
-def _recipient_meta(recipients: tuple[str, ...]) -> tuple[str, ...]:
-    terms: set[str] = set()
+def _recipient_meta(recipients: tuple[str, ...], addressees: tuple[tuple[str, str, str], ...]) -> tuple[str, ...]:
+    """``to:`` terms (every To and Cc recipient: address and name words)
+    and ``cc:`` terms (the Cc recipients alone)."""
+    to: set[str] = set()
+    cc: set[str] = set()
     for rcpt in recipients:
-        terms |= address_terms(rcpt)
-    return _prefixed("to", terms)
+        to |= address_terms(rcpt)
+    for header, name, address in addressees:
+        terms = address_terms(address) | word_set(name)
+        to |= terms
+        if header == "cc":
+            cc |= terms
+    return _prefixed("to", to) + _prefixed("cc", cc)
+
+
+def list_terms(list_id: str) -> frozenset[str]:
+    """A List-Id (``"Dev list" <dev.lists.example.org>``) as terms: the id,
+    its dot-separated words and the words of its description."""
+    norm = normalize(list_id)
+    start, end = norm.rfind("<"), norm.rfind(">")
+    ident = norm[start + 1:end].strip() if 0 <= start < end else norm.strip()
+    description = norm[:start] if 0 <= start < end else ""
+    terms = {ident, *TOKEN_RE.findall(ident), *TOKEN_RE.findall(description)}
+    terms.discard("")
+    return frozenset(terms)
 
 
 @lru_cache(maxsize=16384)
@@ -161,10 +183,10 @@ def _chat_meta(chat_id: str, chat_name: str, chat_kind: str, group_id: str) -> t
 
 
 def _flags(doc: SearchDoc) -> list[str]:
-    """``is:``/``has:`` values of a document."""
+    """``is:``/``has:`` values of a document (a named attachment is an
+    attachment even when ``has`` was not filled in)."""
     out = [name for name in ("edited", "deleted", "encrypted") if getattr(doc, name)]
-    if doc.attachments:
-        out.append("attachment")
+    out.extend(sorted(set(doc.has) | ({"attachment"} if doc.attachments else set())))
     is_mail = doc.kind == "mail" or doc.chat_kind in MAIL_KINDS
     out.append("mail" if is_mail else "chat")
     return out
@@ -175,7 +197,9 @@ def meta_terms(doc: SearchDoc) -> list[str]:
     flags), each under its ``name:`` prefix."""
     return [
         *_sender_meta(doc.sender, doc.sender_name),
-        *_recipient_meta(tuple(doc.recipients)),
+        *_recipient_meta(tuple(doc.recipients), tuple(doc.addressees)),
+        *_prefixed("subject", word_set(doc.subject)),
+        *_prefixed("list", list_terms(doc.list_id)),
         *_chat_meta(doc.chat_id, doc.chat_name, doc.chat_kind, doc.group_id),
         "kind:" + normalize(doc.kind),
         *_prefixed("is", _flags(doc)),

@@ -126,7 +126,7 @@ class WhooshEngine(SearchEngine):
     waits up to ``lock_timeout`` seconds for the write lock.
     """
 
-    INDEX_NAME = "coi_v1"
+    INDEX_NAME = "coi_v2"
 
     def __init__(self, path: Path, *, limitmb: int = 128, lock_timeout: float = 30.0) -> None:
         self.path = Path(path)
@@ -292,18 +292,19 @@ class WhooshEngine(SearchEngine):
             self._searcher = None
 
     def search(self, query: str | q.Node, limit: int = 50, history: bool = False,
-               *, order: str = "relevance") -> list[Hit]:
+               *, order: str = "relevance", quotes: bool = True) -> list[Hit]:
         """Run a query (string or parsed AST).
 
         ``order`` is ``relevance`` (BM25), ``newest`` or ``oldest``; messages
         without a date sort as oldest.  A query without words (only filters
         such as ``from:alice date:2026``) has no relevance and is ordered
         newest first.  With ``history`` the query also matches earlier
-        revisions and deleted text."""
+        revisions and deleted text; without ``quotes`` words are not looked
+        for in quoted text."""
         if order not in ORDERS:
             raise ValueError(f"order must be one of {', '.join(ORDERS)}, not {order!r}")
         node = q.parse(query) if isinstance(query, str) else query
-        wquery = to_whoosh(node, history)
+        wquery = to_whoosh(node, history, quotes)
         if wquery is None or limit <= 0:
             return []
         hl = highlight_terms(node)
@@ -322,7 +323,7 @@ class WhooshEngine(SearchEngine):
         ts = stored.ts
         when = datetime.fromtimestamp(ts, tz=timezone.utc) if ts is not None else None
         snippet, snippet_html = hit_snippet(hl, stored.text, stored.subject, stored.attachments,
-                                            stored.history if history else None)
+                                            stored.history if history else None, stored.quoted)
         return Hit(
             message_id=stored.message_id,
             chat_id=stored.chat_id,

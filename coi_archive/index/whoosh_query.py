@@ -133,19 +133,26 @@ class TimeRange(wq.Query):
 # --------------------------------------------------------------------------
 
 
+#: Weight of a match per text field: a word the author quoted or signed
+#: with counts, but less than one the author wrote (BM25 scores are summed
+#: over the fields of the Or).
+FIELD_BOOST = {"content": 1.0, "quoted": 0.4, "hist": 1.0}
+
+
 def _text_query(tokens: list[str], prefix: bool, fieldnames: Sequence[str]) -> wq.Query:
     """Match ``tokens`` (a phrase if several) in any of ``fieldnames``."""
     per_field: list[wq.Query] = []
     for f in fieldnames:
+        boost = FIELD_BOOST.get(f, 1.0)
         if prefix and len(tokens) == 1:
-            per_field.append(wq.Prefix(f, tokens[0]))
+            per_field.append(wq.Prefix(f, tokens[0], boost=boost))
         elif prefix:
             parts = [wq.Term(f, t) for t in tokens[:-1]] + [wq.Prefix(f, tokens[-1])]
-            per_field.append(wq.And(parts))
+            per_field.append(wq.And(parts, boost=boost))
         elif len(tokens) == 1:
-            per_field.append(wq.Term(f, tokens[0]))
+            per_field.append(wq.Term(f, tokens[0], boost=boost))
         else:
-            per_field.append(wq.Phrase(f, tokens))
+            per_field.append(wq.Phrase(f, tokens, boost=boost))
     return per_field[0] if len(per_field) == 1 else wq.Or(per_field)
 
 
@@ -176,17 +183,17 @@ def _date_query(node: q.DateRange) -> wq.Query:
     return TimeRange(start, end)
 
 
-def _bool_query(node: q.And | q.Or, history: bool) -> wq.Query | None:
+def _bool_query(node: q.And | q.Or, history: bool, quotes: bool) -> wq.Query | None:
     """And/Or with untranslatable children dropped; And with negated
     children becomes AndNot so pure negations work."""
     if isinstance(node, q.Or):
-        kids = [k for k in (to_whoosh(c, history) for c in node.children) if k is not None]
+        kids = [k for k in (to_whoosh(c, history, quotes) for c in node.children) if k is not None]
         return None if not kids else kids[0] if len(kids) == 1 else wq.Or(kids)
     pos: list[wq.Query] = []
     neg: list[wq.Query] = []
     for child in node.children:
         target, inner = (neg, child.child) if isinstance(child, q.Not) else (pos, child)
-        translated = to_whoosh(inner, history)
+        translated = to_whoosh(inner, history, quotes)
         if translated is not None:
             target.append(translated)
     if not pos and not neg:
@@ -197,10 +204,12 @@ def _bool_query(node: q.And | q.Or, history: bool) -> wq.Query | None:
     return wq.AndNot(positive, neg[0] if len(neg) == 1 else wq.Or(neg))
 
 
-def to_whoosh(node: q.Node, history: bool = False) -> wq.Query | None:
+def to_whoosh(node: q.Node, history: bool = False, quotes: bool = True) -> wq.Query | None:
     """Translate an AST to a Whoosh query; ``None`` means "matches nothing"
-    (e.g. a word made only of punctuation)."""
-    text_fields = ("content", "hist") if history else ("content",)
+    (e.g. a word made only of punctuation).  Words are looked for in the
+    text, in quoted text unless ``quotes`` is False, and in earlier
+    revisions with ``history``."""
+    text_fields = ("content", *(("quoted",) if quotes else ()), *(("hist",) if history else ()))
     if isinstance(node, (q.Word, q.Phrase)):
         tokens = query_terms(node.text)
         prefix = isinstance(node, q.Word) and node.prefix
@@ -216,7 +225,7 @@ def to_whoosh(node: q.Node, history: bool = False) -> wq.Query | None:
     if isinstance(node, q.DateRange):
         return _date_query(node)
     if isinstance(node, (q.And, q.Or)):
-        return _bool_query(node, history)
+        return _bool_query(node, history, quotes)
     if isinstance(node, q.Not):
-        return _bool_query(q.And((node,)), history)
+        return _bool_query(q.And((node,)), history, quotes)
     return None

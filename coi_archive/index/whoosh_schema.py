@@ -6,7 +6,9 @@ synthetic chat messages, CPU time on a shared 2-core machine):
 
 * **Fields**: ``content`` = subject + text + attachment names, positional,
   with a position gap between the parts so a phrase cannot span them;
-  ``hist`` = earlier revisions and deleted text, searched only with
+  ``quoted`` = quotes, attribution lines, signature and list footer of a
+  mail, searched by default with a lower weight (``quotes=False`` skips
+  it); ``hist`` = earlier revisions and deleted text, searched only with
   ``history=True``; ``meta`` = every people/place/facet term under a prefix
   (:func:`index.tokens.meta_terms`).  One field instead of seven because
   Whoosh's per-field, per-document overhead is a large part of indexing
@@ -147,6 +149,7 @@ def build_schema() -> fields.Schema:
     return fields.Schema(
         id=Key(unique=True),
         content=ChatText(),
+        quoted=ChatText(),
         hist=ChatText(),
         meta=TermSet(),
         ts=Timestamp(),
@@ -167,6 +170,7 @@ class Stored(NamedTuple):
     subject: str
     attachments: tuple[str, ...]
     history: str
+    quoted: str
 
 
 def _utc(value: datetime) -> datetime:
@@ -180,7 +184,7 @@ def fields_of(doc: SearchDoc) -> dict[str, Any]:
     """Keyword arguments for ``writer.add_document``."""
     ts = int(_utc(doc.date).timestamp()) if doc.date is not None else None
     stored = Stored(doc.message_id, doc.chat_id, doc.sender, ts, doc.text,
-                    doc.subject, tuple(doc.attachments), doc.history)
+                    doc.subject, tuple(doc.attachments), doc.history, doc.quoted)
     out: dict[str, Any] = {
         "id": doc.message_id,
         "content": (doc.subject, doc.text, *doc.attachments),
@@ -191,4 +195,6 @@ def fields_of(doc: SearchDoc) -> dict[str, Any]:
         out["ts"] = ts
     if doc.history:
         out["hist"] = (doc.history,)
+    if doc.quoted:
+        out["quoted"] = (doc.quoted,)
     return out

@@ -92,7 +92,9 @@ class Post:
 
     ``kind`` is text|image|audio|video|file|sticker|location|contact|mail|poll.
     ``text`` is the user text with quotes, footers and pencil marks removed;
-    ``quote`` the quoted text, if any.
+    ``quote`` the quoted text, if any; ``folded`` the rest of what a mail
+    client shows that ``text`` leaves out (attribution lines such as "On ...
+    wrote:", the signature and list footer after ``-- ``), kept for search.
     """
 
     text: str
@@ -108,6 +110,7 @@ class Post:
     mentions: tuple[str, ...] = ()
     pinned_until: str | None = None
     contact: "ContactState | None" = None
+    folded: str | None = None
 
 
 @dataclass(frozen=True)
@@ -326,6 +329,11 @@ class Envelope:
     signature: tuple[str, str] | None = None
     delivered: str | None = None
     payload_sha256: str | None = None
+    #: ``(header, display name, address)`` of each To and Cc recipient
+    #: (header ``to`` or ``cc``), for search; ``recipients`` is their addresses.
+    addressees: tuple[tuple[str, str, str], ...] = ()
+    #: The ``List-Id`` header as written (``"Dev list" <dev.lists.example.org>``).
+    list_id: str = ""
 
     def of_type(self, *types: type) -> Iterator[Event]:
         return (e for e in self.events if isinstance(e, types))

@@ -341,12 +341,17 @@ class Leaf:
         return header(self.part, "Chat-Content").lower()
 
     def is_body_text(self) -> bool:
-        return self.mime in ("text/plain", "text/html") and self.disposition != "attachment" and not self.filename
+        """A text part the sender did not attach: a file name alone does not
+        make an attachment (notmuch and mail clients show an inline
+        ``text/html; name=x.html`` part as the body)."""
+        return self.mime in ("text/plain", "text/html") and self.disposition != "attachment"
 
     def attachment(self) -> Attachment:
+        """The part as an :class:`Attachment`; a nameless part keeps the
+        empty name (the catalog shows it as unnamed, search has no word for it)."""
         data = part_bytes(self.part)
         return Attachment(
-            filename=self.filename or "unnamed",
+            filename=self.filename or "",
             mime=self.mime,
             size=len(data),
             sha256=sha256_hex(data),
@@ -389,11 +394,16 @@ def find_part(msg: Message, path: str) -> Message | None:
 
 def split_footer(text: str) -> str:
     """Drop a signature/footer after a ``-- `` line."""
+    return split_signature(text)[0]
+
+
+def split_signature(text: str) -> tuple[str, str | None]:
+    """(text before the ``-- `` line, signature and footer after it)."""
     lines = text.split("\n")
     for i, line in enumerate(lines):
         if line == "-- ":
-            return "\n".join(lines[:i]).rstrip()
-    return text
+            return "\n".join(lines[:i]).rstrip(), "\n".join(lines[i + 1:]).strip("\n") or None
+    return text, None
 
 
 _QUOTE_HEAD_RE = re.compile(
@@ -408,21 +418,29 @@ def fold_quotes(text: str) -> tuple[str, str | None]:
     that introduces them, wherever they stand (top- or bottom-posting), so a
     reply from an ordinary mail client reads like a chat message.
     """
+    own, quote, _attribution = fold_quotes_with_attribution(text)
+    return own, quote
+
+
+def fold_quotes_with_attribution(text: str) -> tuple[str, str | None, str | None]:
+    """:func:`fold_quotes`, plus the attribution lines it removed."""
     lines = text.split("\n")
     own: list[str] = []
     quoted: list[str] = []
+    heads: list[str] = []
     for i, line in enumerate(lines):
         if line.startswith(">"):
             quoted.append(line[2:] if line.startswith("> ") else line[1:])
             continue
         if _QUOTE_HEAD_RE.match(line.strip()) and _next_is_quote(lines, i):
+            heads.append(line.strip())
             continue
         own.append(line)
     if not quoted:
-        return text.strip("\n"), None
+        return text.strip("\n"), None, None
     cleaned = "\n".join(own)
     cleaned = re.sub(r"\n{3,}", "\n\n", cleaned)
-    return cleaned.strip("\n").rstrip(), "\n".join(quoted).strip("\n")
+    return cleaned.strip("\n").rstrip(), "\n".join(quoted).strip("\n"), "\n".join(heads) or None
 
 
 def _next_is_quote(lines: list[str], i: int) -> bool:
@@ -516,6 +534,12 @@ class ParsedMail:
         return tuple(a for _, a in self.to_pairs)
 
     @cached_property
+    def addressees(self) -> tuple[tuple[str, str, str], ...]:
+        """``(header, display name, address)`` of each To and Cc recipient."""
+        return tuple((name.lower(), display, addr)
+                     for name in ("To", "Cc") for display, addr in addresses(self.msg, name))
+
+    @cached_property
     def subject(self) -> str:
         return self.header("Subject")
 
@@ -575,5 +599,7 @@ class ParsedMail:
             events=events,
             defects=self.defects,
             delivered=iso(self.received_date),
+            addressees=self.addressees,
+            list_id=self.header("List-Id"),
             **kw,
         )

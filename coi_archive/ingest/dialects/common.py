@@ -6,30 +6,70 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from email.message import Message
+from html.parser import HTMLParser
 
 from .. import defects
 from ..events import Attachment, ChatRef, ContactState, Reaction, Receipt
 from ..mime import Leaf, ParsedMail, msgid, part_bytes, part_text
 
-_TAG_RE = re.compile(r"<[^>]+>")
-_SCRIPT_RE = re.compile(r"<(script|style)\b.*?</\1\s*>", re.I | re.S)
-_BR_RE = re.compile(r"<\s*(br|/p|/div|/li|/tr|/h\d)\b[^>]*>", re.I)
+#: Elements whose content is never shown (``template`` is inert markup,
+#: ``head`` holds ``title`` and ``meta``).
+_HIDDEN = frozenset({"script", "style", "head", "title", "template", "noscript", "object", "iframe", "svg"})
+#: Elements that end a line where they close (``br`` and ``hr`` where they stand).
+_BLOCKS = frozenset({"br", "p", "div", "li", "ul", "ol", "tr", "table", "h1", "h2", "h3", "h4", "h5", "h6",
+                     "blockquote", "pre", "hr", "section", "article", "header", "footer", "dd", "dt"})
+#: Void elements: they never close, so they never open a hidden span.
+_VOID = frozenset({"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source",
+                   "track", "wbr"})
+
+
+class _VisibleText(HTMLParser):
+    """The text a reader of an HTML body sees: character data outside
+    hidden elements, entities decoded (``convert_charrefs``); attribute
+    values (``value=``, ``alt=``, ``title=``) and comments are never text."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self.hidden: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        if tag in _HIDDEN and tag not in _VOID:
+            self.hidden.append(tag)
+        elif tag in ("br", "hr"):
+            self.parts.append("\n")
+
+    def handle_startendtag(self, tag: str, attrs: list) -> None:
+        if tag in ("br", "hr"):
+            self.parts.append("\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self.hidden:
+            while self.hidden and self.hidden.pop() != tag:
+                pass
+        elif tag in _BLOCKS:
+            self.parts.append("\n")
+
+    def handle_data(self, data: str) -> None:
+        if not self.hidden:
+            self.parts.append(data)
 
 
 def html_to_text(html: str) -> str:
-    """Plain text of an HTML body, for search and previews only (the HTML
-    itself is kept in the original and sanitised where it is shown)."""
-    import html as htmllib
-
-    text = _SCRIPT_RE.sub(" ", html)
-    text = _BR_RE.sub("\n", text)
-    text = _TAG_RE.sub("", text)
-    text = htmllib.unescape(text)
-    lines = [ln.strip() for ln in text.split("\n")]
+    """Plain text of an HTML body, for search and previews only (the HTML itself is kept in the original and sanitised
+    where it is shown).  Read with the stdlib ``html.parser``, which never
+    raises on broken markup."""
+    parser = _VisibleText()
+    try:
+        parser.feed(html)
+        parser.close()
+    except AssertionError as exc:  # html.parser asserts on a few malformed declarations
+        defects.note("UnreadableHtml", "common.html_to_text", f"{defects.describe(exc)}; text up to there kept")
+    text = re.sub(r"[ \t\r\f\v\xa0]+", " ", "".join(parser.parts))
     out: list[str] = []
-    for ln in lines:
-        if ln or (out and out[-1]):
-            out.append(ln)
+    for line in (ln.strip() for ln in text.split("\n")):
+        if line or (out and out[-1]):  # at most one empty line in a row
+            out.append(line)
     return "\n".join(out).strip()
 
 

@@ -1,11 +1,12 @@
 """Ordinary email: kept as mail, threaded by its References root; a reply
 whose references reach a chat message is moved into that chat by the index
-(``follow_refs``), with the quote and signature folded away."""
+(``follow_refs``), with the quote and signature folded away (and kept
+in ``Post.folded`` for search)."""
 
 from __future__ import annotations
 
 from ..events import ChatRef, Envelope, Post
-from ..mime import ParsedMail, fold_quotes, header, split_footer, strip_reply_prefix
+from ..mime import ParsedMail, fold_quotes_with_attribution, header, split_signature, strip_reply_prefix
 from .common import extract_body, is_report, receipt_events
 
 
@@ -23,7 +24,9 @@ def decode(pm: ParsedMail) -> Envelope:
     if is_report(pm):
         return pm.envelope("mail", None, tuple(receipt_events(pm)))
     body = extract_body(pm)
-    own, quote = fold_quotes(split_footer(body.text))
+    text, signature = split_signature(body.text)
+    own, quote, attribution = fold_quotes_with_attribution(text)
+    folded = "\n".join(p for p in (attribution, signature) if p) or None
     list_id = header(pm.msg, "List-Id")
     if list_id:
         name = list_id.split("<", 1)[0].strip().strip('"') or list_id
@@ -39,6 +42,7 @@ def decode(pm: ParsedMail) -> Envelope:
         kind="mail",
         html=body.html,
         quote=quote,
+        folded=folded,
         reply_to=pm.in_reply_to,
         attachments=tuple(body.attachments),
     )
