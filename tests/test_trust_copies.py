@@ -356,3 +356,68 @@ def test_edits_sharing_one_message_id_aimed_at_different_messages(tmp_path):
         assert arch.message("f2@example.org")["edited"] is False, name
         snaps.append(_snapshot(arch))
     assert snaps[0] == snaps[1]
+
+
+# ---------------------------------------------------------------- the rule itself (pure functions)
+
+
+def _copy(sha: str, text: str = "hi", *, sender: str = ALICE, delivered: str | None = None,
+          date: str | None = "2026-11-28T10:00:00+00:00", **env):
+    from coi_archive.index.versions import Copy
+    from coi_archive.ingest.events import Envelope, Post
+
+    events = env.pop("events", (Post(text=text),))
+    return Copy(sha, "rfc822", Envelope(message_id="m@x", sha256=sha, dialect=env.pop("dialect", "deltachat"),
+                                        sender=sender, date=date, delivered=delivered, events=events, **env))
+
+
+def test_version_choice_is_a_pure_function_of_the_set():
+    from itertools import permutations
+
+    from coi_archive.index.versions import versions
+
+    copies = [_copy("a", "real", delivered="2026-11-28T10:00:01+00:00"),
+              _copy("b", "real", delivered="2026-11-28T10:00:02+00:00"),
+              _copy("0", "forged", delivered="2026-11-28T10:03:00+00:00"),
+              _copy("c", "other", sender=MALLORY)]
+    results = {tuple((v.identity, tuple(c.sha256 for c in v.copies)) for v in versions(p))
+               for p in permutations(copies)}
+    assert len(results) == 1
+    shown = versions(copies)
+    assert [c.sha256 for c in shown[0].copies] == ["a", "b"]  # earliest delivery first, one version
+    assert len(shown) == 3
+
+
+def test_authenticity_outranks_delivery_time():
+    from coi_archive.index.versions import versions
+    from coi_archive.ingest.events import Unreadable
+
+    early = "2026-11-28T09:00:00+00:00"
+    late = "2026-11-28T11:00:00+00:00"
+    plain = _copy("p", "plain", delivered=early)
+    sealed = _copy("s", delivered=late, dialect="encrypted", encrypted=True, payload_sha256="ff",
+                   events=(Unreadable("no key"),))
+    bad = _copy("i", "bad sig", delivered=late, encrypted=True, signature=("invalid", "AA"))
+    unknown = _copy("u", "unknown sig", delivered=late, encrypted=True, signature=("unknown", "BB"))
+    valid = _copy("v", "valid sig", delivered=late, encrypted=True, signature=("valid", "CC"))
+    order = [v.best.sha256 for v in versions([plain, sealed, bad, unknown, valid])]
+    assert order == ["v", "u", "i", "s", "p"]
+
+
+def test_effective_date_is_held_to_the_first_delivery():
+    from coi_archive.index.versions import effective_date
+
+    delivered = "2026-11-28T12:00:00+00:00"
+    assert effective_date([_copy("a", date="2026-11-28T11:59:00+00:00", delivered=delivered)]) == \
+        "2026-11-28T11:59:00+00:00"
+    assert effective_date([_copy("a", date="2026-11-23T12:00:00+00:00", delivered=delivered)]) == \
+        "2026-11-23T12:00:00+00:00"  # Delta Chat's outer dates: up to a week back is believed
+    assert effective_date([_copy("a", date="2026-11-20T12:00:00+00:00", delivered=delivered)]) == delivered
+    assert effective_date([_copy("a", date="2027-01-01T00:00:00+00:00", delivered=delivered)]) == delivered
+    assert effective_date([_copy("a", date=None, delivered=delivered)]) == delivered
+    assert effective_date([_copy("a", date="1990-01-01T00:00:00+00:00")]) == "1990-01-01T00:00:00+00:00"
+    # a replayed copy (delivered later) cannot lend the real message its date
+    for replayed in ("1990-01-01T00:00:00+00:00", "2026-11-27T00:00:00+00:00"):
+        assert effective_date([_copy("b", date=replayed, delivered="2026-11-29T00:00:00+00:00"),
+                               _copy("a", date="2026-11-28T11:59:00+00:00", delivered=delivered)]) \
+            == "2026-11-28T11:59:00+00:00"

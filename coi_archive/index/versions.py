@@ -19,9 +19,12 @@ Which version is shown (:func:`versions` returns them best first) depends
 on nothing an attacker can grind:
 
 1. authenticity (:func:`authenticity`): decrypted with a valid signature >
-   decrypted with the user's key > sealed (not readable) > plaintext >
-   a client database record > unparseable.  A plaintext copy never hides
-   a sealed encrypted one;
+   decrypted with the user's key > decrypted with a bad signature > sealed
+   (not readable) > plaintext > a client database record > unparseable.
+   A plaintext copy never hides a sealed encrypted one.  (Decryption shows
+   that a copy was written for the user's key, not by whom: anyone can
+   encrypt to a published key.  Only a valid signature names the author;
+   every other version stays listed either way.);
 2. the earliest delivery evidence (the receiving server's ``Received``
    stamp): a forger learns a Message-ID only from a delivered message, so
    his copy is delivered later; a version with evidence ranks before one
@@ -109,7 +112,8 @@ def authenticity(copy: Copy) -> int:
     if env.dialect == "encrypted":
         return 3
     if env.encrypted:  # opened with the user's key
-        return 5 if env.signature and env.signature[0] == "valid" else 4
+        status = env.signature[0] if env.signature else "unsigned"
+        return {"valid": 6, "invalid": 4}.get(status, 5)
     return 2
 
 
@@ -157,14 +161,14 @@ def versions(copies: Iterable[Copy]) -> list[Version]:
 
 
 def effective_date(copies: Iterable[Copy]) -> str | None:
-    """The date a version is listed at: the earliest date its copies claim,
-    held to the evidence of delivery -- never after the first delivery,
-    never more than :data:`EARLIEST_BEFORE_DELIVERY` before it (then the
-    delivery itself).  Without evidence the claim stands."""
-    copies = list(copies)
-    claims = [d for d in (_utc(c.env.date) for c in copies) if d is not None]
-    stamps = [d for d in (_utc(c.env.delivered) for c in copies) if d is not None]
-    claim = min(claims) if claims else None
+    """The date a version is listed at: the date its best copy claims
+    (most authentic, then first delivered: a replay cannot lend its date),
+    held to the evidence of delivery -- a claim after the first delivery,
+    or more than :data:`EARLIEST_BEFORE_DELIVERY` before it, gives way to
+    the delivery itself.  Without evidence the claim stands."""
+    ranked = sorted(copies, key=_copy_rank)
+    claim = next((d for d in (_utc(c.env.date) for c in ranked) if d is not None), None)
+    stamps = [d for d in (_utc(c.env.delivered) for c in ranked) if d is not None]
     if not stamps:
         return claim.isoformat() if claim else None
     first = min(stamps)
