@@ -154,6 +154,8 @@ def versions(copies: Iterable[Copy]) -> list[Version]:
     wire = [c for c in pool if c.format == "rfc822"]
     if not wire:  # client records: one view each, never a conflict
         return [Version(identity="records", copies=tuple(sorted(pool, key=_copy_rank)))]
+    if len(wire) == 1:  # most messages: nothing to compare
+        return [Version(identity="single", copies=tuple(wire))]
     groups = _group(wire)
     out = [Version(identity=ident, copies=tuple(sorted(members, key=_copy_rank)))
            for ident, members in groups.items()]
