@@ -370,3 +370,21 @@ def test_source_below_an_unsearchable_directory_is_one_clean_error(tmp_path):
         locked.chmod(0o755)
     assert res.returncode == 2, res.describe()
     assert error_lines(res) == [f"coi-archive: error: cannot read: {locked / 'a.mbox'} (Permission denied)"]
+
+
+def test_backup_attachment_over_the_limit_is_not_read(tmp_path):
+    """A Delta Chat backup's attachment larger than --max-message-size is
+    not read into memory: the message is kept without it, flagged and
+    counted as truncated."""
+    import tarfile
+
+    backup = next((REPO_ROOT / "tests" / "data" / "deltachat-dev" / "keys" / "backups" / "frank").glob("*.tar"))
+    with tarfile.open(backup) as tar:
+        big = {Path(m.name).name for m in tar if m.name.startswith("blobs_backup/") and m.size > 10_000}
+    assert big
+    archive = tmp_path / "archive"
+    res = run(archive, "ingest", backup, "--max-message-size", "10000")
+    assert res.returncode == 0, res.describe()
+    st = stats(archive)
+    assert st["messages_truncated"] >= 1 and st["defects_by_kind"]["MessageTruncated"] >= 1
+    assert st["incomplete_sources"] == []

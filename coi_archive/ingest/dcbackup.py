@@ -66,6 +66,7 @@ from .dialects.dcbackup import (
     norm_mid,
 )
 from .events import Provenance
+from .safeio import limits_of
 from .sources import Candidate, Source, SourceError
 
 DB_NAME = "dc_database_backup.sqlite"
@@ -147,7 +148,7 @@ def _copy(fh, db_path: Path, path: Path) -> int:
     read.  A failure to write there (a full temporary disk) raises
     SourceError saying so, instead of passing for a damaged backup."""
     copied = 0
-    out = open(db_path, "wb")
+    out = open(db_path, "wb")  # noqa: SIM115 - closed below, where a failed close is a write error
     try:
         while chunk := fh.read(1 << 20):  # read errors: the caller's (a damaged tar)
             _written(lambda: out.write(chunk), path)
@@ -411,7 +412,7 @@ def _is_local_only(row: sqlite3.Row, chat: dict[str, Any] | None) -> bool:
     return bool(chat and chat["param"].get("D") == "1")
 
 
-def _record(db: _Db, backup: _OpenBackup, row: sqlite3.Row, missing: list[str]) -> dict[str, Any]:
+def _record(db: _Db, backup: _OpenBackup, row: sqlite3.Row, missing: list[str], limit: int) -> dict[str, Any]:
     p = parse_params(row["param"])
     chat = db.chats.get(row["chat_id"])
     sender = db.contacts.get(row["from_id"], {"addr": "", "name": ""})
@@ -447,8 +448,10 @@ def _record(db: _Db, backup: _OpenBackup, row: sqlite3.Row, missing: list[str]) 
     if blob_ref:
         name = posixpath.basename(blob_ref.replace("$BLOBDIR/", ""))
         member = backup.index.blobs.get(name)
-        data = _read_member(backup.tar, member) if member is not None else None
-        if data is None:
+        data = _read_member(backup.tar, member) if member is not None and member.size <= limit else None
+        if member is not None and member.size > limit:  # not read: memory stays bounded
+            facts["blob"] = {"name": name, "over_limit": True, "size": member.size}
+        elif data is None:
             missing.append(name)
             facts["blob"] = {"name": name, "missing": True}
         else:
@@ -475,7 +478,7 @@ def candidates(source: Source, state: dict) -> Iterator[Candidate]:
             chat = db.chats.get(row["chat_id"])
             if _is_local_only(row, chat):
                 continue
-            record = _record(db, backup, row, missing)
+            record = _record(db, backup, row, missing, limits_of(state).max_message_size)
             data = json.dumps(record, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode("utf-8")
             prov = Provenance(source=source.id, folder="msgs", key=str(row["id"]),
                               mtime=st.st_mtime, size=len(data))

@@ -43,6 +43,7 @@ from ..events import (
     Reaction,
 )
 from ..mime import sha256_hex
+from ..safeio import TRUNCATED
 from .common import vcard_contacts
 
 FORMAT = "dcbackup-json"
@@ -162,7 +163,10 @@ def _post(rec: dict[str, Any], row: dict[str, Any], p: dict[str, str], defects: 
     if blob:
         filename = p.get("v") or blob["name"]
         mime = p.get("m") or "application/octet-stream"
-        if blob.get("missing"):
+        if blob.get("over_limit"):
+            defects.append(Defect(TRUNCATED, "dcbackup", f"{blob['name']} ({blob['size']} bytes) is over the"
+                                  " message size limit and was not kept"))
+        elif blob.get("missing"):
             defects.append(Defect("BlobMissing", "dcbackup", f"{blob['name']} was not in the backup"))
         else:
             attachments.append(Attachment(filename=filename, mime=mime, size=blob["size"],
