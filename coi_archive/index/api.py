@@ -41,7 +41,9 @@ from .decodepool import decode_stored
 from .dates import TICK, Span, format_iso, parse_iso, parse_span
 from .docs import search_docs
 from .intake import Intake, IngestReport, Progress
+from . import query as _query
 from .query import QueryError
+from .query_check import query_warnings
 from .wire import refresh
 
 
@@ -49,7 +51,7 @@ log = logging.getLogger(__name__)
 
 __all__ = ["Archive", "ArchiveBusy", "ArchiveError", "CHAT_KINDS", "CatalogError", "ChatKind", "MAIL_KINDS",
            "SourceError", "Span", "TICK", "default_archive_dir", "format_iso", "parse_iso", "parse_span",
-           "QueryError", "SearchHit", "MailCopy", "REBUILT"]
+           "QueryError", "SearchHit", "MailCopy", "REBUILT", "query_warnings"]
 
 
 @dataclass(frozen=True)
@@ -350,10 +352,20 @@ class Archive:
                  "date": h.date.isoformat() if isinstance(h.date, datetime) else h.date,
                  "snippet": h.snippet} for h in hits]
 
-    def search_hits(self, query: str, limit: int = 50, history: bool = False) -> list[SearchHit]:
-        """Hits with ``snippet_html`` and score (for the web UI)."""
+    def search_hits(self, query: str, limit: int = 50, history: bool = False,
+                    zone: str | None = None) -> list[SearchHit]:
+        """Hits with ``snippet_html`` and score (for the web UI).  With
+        ``zone`` (an IANA name the caller has checked) ``date:``,
+        ``before:`` and ``after:`` count days of that zone, not UTC days."""
+        node = _query.in_zone(_query.parse(query), zone) if zone else query
         return [SearchHit(h.message_id, h.chat_id, h.sender, h.date, h.snippet, h.snippet_html, h.score)
-                for h in self.engine.search(query, limit=limit, history=history)]
+                for h in self.engine.search(node, limit=limit, history=history)]
+
+    def search_count(self, query: str, history: bool = False, zone: str | None = None) -> int:
+        """How many messages match ``query`` in all (``search_hits`` returns
+        only the best ``limit``)."""
+        node = _query.in_zone(_query.parse(query), zone) if zone else query
+        return self.engine.matches(node, history=history)
 
     def contacts(self) -> list[dict[str, Any]]:
         """Every address seen, with its newest name and state, by address."""

@@ -104,6 +104,12 @@ class SearchEngine(ABC):
         revisions and deleted text; without ``quotes`` words are not looked
         for in quoted text (:attr:`SearchDoc.quoted`)."""
 
+    def matches(self, query: str | q.Node, history: bool = False) -> int:
+        """How many documents match ``query`` in all (the total a result page
+        is a part of).  This default asks :meth:`search` for everything;
+        engines that can count without ranking override it."""
+        return len(self.search(query, limit=10**9, history=history))
+
     @abstractmethod
     def count(self) -> int:
         """How many documents the index holds."""

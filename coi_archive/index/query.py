@@ -59,7 +59,9 @@ Terms and fields (all matching is case-insensitive, without stemming):
 ``date:D``          a day ``2026-01-15``, a month ``2026-01``, a year ``2026``,
                     or a range ``D1..D2`` (inclusive: from the first day of D1
                     to the last day of D2; either end may be left open:
-                    ``2026-01-01..``, ``..2026-02``).  Days are UTC days;
+                    ``2026-01-01..``, ``..2026-02``).  Days are UTC days, or
+                    days of the searcher's zone where one is given (the web
+                    UI passes the browser's; :func:`in_zone`);
                     messages without a date never match a date filter.
 ``before:D``        strictly before the first day of D (``before:2026-01-01``
                     ends on 2025-12-31).
@@ -69,6 +71,8 @@ Terms and fields (all matching is case-insensitive, without stemming):
                     (not a signature part, not a key, not an inline body).
 ``has:image``       an attached image.  ``has:signature``: a signature part
                     (OpenPGP or S/MIME); ``has:key``: an OpenPGP key part.
+``has:audio``  ``has:video``  ``has:location``  ``has:contact``  ``has:sticker``  ``has:poll``
+                    the message kind (``kind:audio`` ...; ``has:voice`` = audio).
 ``is:edited``  ``is:deleted``  ``is:encrypted``
 ``is:mail``         classic e-mail: message kind ``mail``, or any message in a
                     ``mail`` or ``mailinglist`` chat.  ``is:chat`` is the rest.
@@ -102,6 +106,7 @@ __all__ = [
     "MAX_QUERY_LENGTH",
     "MAX_DEPTH",
     "walk",
+    "in_zone",
     "Node",
     "Empty",
     "Word",
@@ -145,6 +150,10 @@ class QueryError(ValueError):
     one line to show the user."""
 
 
+#: ``has:`` values that name what a message is (its kind): a voice message
+#: *has* audio, a shared location *has* a location.
+_HAS_KINDS = {"audio": "audio", "voice": "audio", "video": "video", "location": "location",
+              "contact": "contact", "sticker": "sticker", "poll": "poll"}
 _IS_VALUES = frozenset("edited deleted encrypted mail chat".split())
 _HAS_VALUES = {"attachment": "attachment", "attachments": "attachment", "file": "attachment",
                "image": "image", "signature": "signature", "key": "key"}
@@ -210,10 +219,14 @@ class Flag:
 
 @dataclass(frozen=True)
 class DateRange:
-    """Inclusive range of UTC days; ``None`` leaves that end open."""
+    """Inclusive range of days; ``None`` leaves that end open.  The days
+    are those of ``zone`` (an IANA name such as ``Europe/Berlin``): UTC
+    unless the searcher's zone was given (:func:`in_zone`), so that a day
+    means the day a reader saw on their clock."""
 
     start: date | None
     end: date | None
+    zone: str = "UTC"
 
 
 @dataclass(frozen=True)
@@ -376,6 +389,8 @@ def _field_node(tok: _Tok) -> Node | None:
         return Flag(value.lower())
     if name == "has" and value.lower() in _HAS_VALUES:
         return Flag(_HAS_VALUES[value.lower()])
+    if name == "has" and value.lower() in _HAS_KINDS:
+        return MessageKind(_HAS_KINDS[value.lower()])
     return None
 
 
@@ -513,6 +528,18 @@ def parse(query: str) -> Node:
     if len(query) > MAX_QUERY_LENGTH:
         raise QueryError(f"query too long: {len(query)} characters, at most {MAX_QUERY_LENGTH}")
     return _Parser(_lex(query)).parse()
+
+
+def in_zone(node: Node, zone: str) -> Node:
+    """The same query with every date filter counted in days of ``zone``
+    (an IANA zone name the caller has checked)."""
+    if isinstance(node, DateRange):
+        return DateRange(node.start, node.end, zone)
+    if isinstance(node, (And, Or)):
+        return type(node)(tuple(in_zone(c, zone) for c in node.children))
+    if isinstance(node, Not):
+        return Not(in_zone(node.child, zone))
+    return node
 
 
 def walk(node: Node) -> Iterator[tuple[Node, bool]]:

@@ -318,6 +318,15 @@ class WhooshEngine(SearchEngine):
             return [self._hit(Stored(*r.fields()["doc"]), r.score, hl, history)
                     for r in results]
 
+    def matches(self, query: str | q.Node, history: bool = False) -> int:
+        """Count every match without ranking or reading stored fields."""
+        node = q.parse(query) if isinstance(query, str) else query
+        wquery = to_whoosh(node, history)
+        if wquery is None:
+            return 0
+        with self._lock:
+            return len(self._get_searcher().search(wquery, limit=1, scored=False))
+
     @staticmethod
     def _hit(stored: Stored, score: float | None, hl: HighlightTerms, history: bool) -> Hit:
         ts = stored.ts

@@ -21,7 +21,9 @@ import threading
 from bisect import bisect_left, bisect_right
 from collections import OrderedDict
 from collections.abc import Sequence
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
+from datetime import time as dtime
+from zoneinfo import ZoneInfo
 
 from whoosh import query as wq
 from whoosh.matching import ListMatcher, NullMatcher
@@ -35,9 +37,12 @@ from .whoosh_schema import NO_DATE
 __all__ = ["TimeRange", "day_start", "to_whoosh"]
 
 
-def day_start(d: date) -> int:
-    """Epoch seconds of 00:00 UTC on ``d``."""
-    return calendar.timegm(d.timetuple())
+def day_start(d: date, zone: str = "UTC") -> int:
+    """Epoch seconds of the first moment of ``d`` in ``zone`` (00:00 UTC
+    by default; a zone's own midnight otherwise, DST included)."""
+    if zone == "UTC":
+        return calendar.timegm(d.timetuple())
+    return int(datetime.combine(d, dtime(), ZoneInfo(zone)).timestamp())
 
 
 # --------------------------------------------------------------------------
@@ -177,9 +182,9 @@ def _field_query(node: q.Field) -> wq.Query:
 
 
 def _date_query(node: q.DateRange) -> wq.Query:
-    """Inclusive UTC days -> half-open range of epoch seconds."""
-    start = day_start(node.start) if node.start else None
-    end = day_start(node.end + timedelta(days=1)) if node.end else None
+    """Inclusive days of the node's zone -> half-open range of epoch seconds."""
+    start = day_start(node.start, node.zone) if node.start else None
+    end = day_start(node.end + timedelta(days=1), node.zone) if node.end else None
     return TimeRange(start, end)
 
 
