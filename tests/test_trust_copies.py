@@ -421,3 +421,18 @@ def test_effective_date_is_held_to_the_first_delivery():
         assert effective_date([_copy("b", date=replayed, delivered="2026-11-29T00:00:00+00:00"),
                                _copy("a", date="2026-11-28T11:59:00+00:00", delivered=delivered)]) \
             == "2026-11-28T11:59:00+00:00"
+
+
+def test_conflict_is_visible_in_the_html_view(tmp_path):
+    """The chat page (shared by the web UI and the HTML export) shows the
+    other version, escaped like any mail text, and marks a non-member."""
+    real = mail("v@example.org", ALICE, [BOB], "the real words", received="Sat, 28 Nov 2026 10:00:02 +0000")
+    fake = mail("v@example.org", ALICE, [BOB], "<script>alert(1)</script> forged words",
+                received="Sat, 28 Nov 2026 10:04:00 +0000")
+    arch = archive_of(tmp_path, "a", {"1": real, "2": fake})
+    out = tmp_path / "chat.html"
+    arch.run("export", arch.chat_of("v@example.org")["id"], "--format", "html", "--out", out)
+    page = out.read_text("utf-8")
+    assert "conflicting copies" in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; forged words" in page
+    assert "<script>alert" not in page
