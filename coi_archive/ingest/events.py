@@ -280,9 +280,11 @@ class Defect:
 
 
 class Quality(IntEnum):
-    """How much of a message one stored copy shows, to choose among the
-    copies of one Message-ID (higher wins).  An ``IntEnum`` because the
-    catalog stores and compares it as an integer (``originals.quality``)."""
+    """How much of a message one stored copy shows.  An ``IntEnum``
+    because the catalog stores and compares it as an integer
+    (``originals.quality``; ``stats`` counts the decrypted by it).  Which
+    copy of a Message-ID is shown is decided by ``index.versions``
+    (authenticity, then delivery evidence), not by this number alone."""
 
     UNREADABLE = 0  # sealed (not decrypted) or unparseable
     RECORD = 1  # a record from a client database (Delta Chat backup)
@@ -296,9 +298,10 @@ class Envelope:
 
     ``dialect`` is ``deltachat``, ``coi``, ``coi-early``, ``mail``,
     ``encrypted`` (sealed, not readable) or ``unparseable``.
-    ``quality`` orders copies of one Message-ID: the index decodes the copy
-    with the highest quality (then the lowest sha256), so the result does
-    not depend on which copy came first (:class:`Quality`).
+    ``quality`` says how much of the message this copy shows
+    (:class:`Quality`); the index groups the copies of one Message-ID into
+    versions and chooses among them (``index.versions``), so the result
+    does not depend on which copy came first.
     ``signature`` is set on decrypted messages only: ``(status, signer)``
     with status ``valid``, ``invalid``, ``unknown`` or ``unsigned`` and the
     signer's primary key fingerprint (upper-case hex, ``""`` if none); see
