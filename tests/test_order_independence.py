@@ -317,7 +317,8 @@ def _edit_pair(draw) -> list[bytes]:
     """Two edits under one Message-ID aimed at messages of different chats
     (the shown one decides which chat carries the edit)."""
     out = []
-    for target, owner, to, extra in (("g2", "bob", ("alice", "carol"), _group_headers()), ("d1", "alice", ("bob",), ())):
+    aims = (("g2", "bob", ("alice", "carol"), _group_headers()), ("d1", "alice", ("bob",), ()))
+    for target, owner, to, extra in aims:
         date, received = draw(_when())
         out.append(_wire("e1", owner, to, draw(st.sampled_from(WORDS)), date, received,
                          (f"Chat-Edit: <{target}@hypo.example>", *extra)))

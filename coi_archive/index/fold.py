@@ -137,7 +137,7 @@ def _fold_group(posts: list[Wire]) -> GroupState:
             state.group_id = ref.key
         if not started:
             started = True
-            first_rename = next(env.of_type(GroupRenamed), None)
+            first_rename = next((e for e in env.events if isinstance(e, GroupRenamed)), None)
             if first_rename is not None and first_rename.old_name:
                 state.rename(first_rename.old_name, date, wire.message_id)
             for member in (env.sender, *(ref.members if ref else ())):

@@ -49,13 +49,23 @@ import dataclasses
 import hashlib
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any, Iterable
+from typing import Any
 
 from coi_archive.ingest.events import (
-    Edit, Envelope, GroupAvatar, GroupDescription, GroupRenamed, MemberAdded, MemberLeft,
-    MemberRemoved, Post, Reaction, Unreadable,
+    Edit,
+    Envelope,
+    GroupAvatar,
+    GroupDescription,
+    GroupRenamed,
+    MemberAdded,
+    MemberLeft,
+    MemberRemoved,
+    Post,
+    Reaction,
+    Unreadable,
 )
 
 #: How far before its first delivery a message may claim to be written:
