@@ -26,7 +26,7 @@ from datetime import time as dtime
 from zoneinfo import ZoneInfo
 
 from whoosh import query as wq
-from whoosh.matching import ListMatcher, NullMatcher
+from whoosh.matching import AndNotMatcher, ListMatcher, NullMatcher
 
 from coi_archive.index import query as q
 
@@ -133,6 +133,24 @@ class TimeRange(wq.Query):
         return _SortedIdsMatcher(ids, all_weights=1.0) if ids else NullMatcher()
 
 
+class _AndNotMatcher(AndNotMatcher):
+    """Whoosh 2.7's AndNotMatcher checks the first document of the positive
+    side only when the excluded side happens to start on the same one, so
+    ``list:x -has:attachment`` returned an excluded first document whenever
+    an earlier document was excluded too.  Check it always."""
+
+    def _find_first(self) -> None:
+        if self.a.is_active() and self.b.is_active():
+            self._find_next()
+
+
+class AndNot(wq.AndNot):
+    """``a`` without the documents of ``b``, through :class:`_AndNotMatcher`."""
+
+    def matcher(self, searcher, context=None):
+        return _AndNotMatcher(self.a.matcher(searcher, context), self.b.matcher(searcher, searcher.boolean_context()))
+
+
 # --------------------------------------------------------------------------
 # AST -> Whoosh query
 # --------------------------------------------------------------------------
@@ -206,7 +224,7 @@ def _bool_query(node: q.And | q.Or, history: bool, quotes: bool) -> wq.Query | N
     positive = wq.Every() if not pos else pos[0] if len(pos) == 1 else wq.And(pos)
     if not neg:
         return positive
-    return wq.AndNot(positive, neg[0] if len(neg) == 1 else wq.Or(neg))
+    return AndNot(positive, neg[0] if len(neg) == 1 else wq.Or(neg))
 
 
 def to_whoosh(node: q.Node, history: bool = False, quotes: bool = True) -> wq.Query | None:
