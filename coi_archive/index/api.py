@@ -27,6 +27,7 @@ from coi_archive.ingest.readers import Source, SourceError, discover
 from coi_archive.ingest.safeio import Limits
 
 from . import derived, private, read_chats, read_contacts, read_messages, read_originals, read_stats
+from . import read_plain
 from .catalog import CatalogError, connect, decompress
 from .errors import ArchiveError
 from .recordmail import REBUILT, MailCopy
@@ -381,6 +382,11 @@ class Archive:
         """``(chat_id, index)``: where a message sits in ``show(chat_id)``."""
         return read_messages.position(self.conn, message_id)
 
+    def offset_at(self, chat_id: str, when: datetime) -> int:
+        """Where the first message at or after ``when`` sits in
+        ``show(chat_id)`` (a jump to a date; the message count when none is)."""
+        return read_messages.offset_at(self.conn, chat_id, format_iso(when))
+
     def memberships(self, chat_id: str) -> list[dict[str, Any]]:
         """Members of a chat over time: ``{member, since, until, added_by,
         removed_by}`` (``until`` is None while the member is in)."""
@@ -468,9 +474,18 @@ class Archive:
         """Every stored copy of a message with its provenances."""
         return read_originals.copies(self.conn, message_id)
 
-    def attachment(self, message_id: str, part: str) -> tuple[str, str, bytes]:
-        """(filename, mime, bytes) of an attachment named in a message."""
-        return read_messages.attachment(self.conn, message_id, part)
+    def attachment(self, message_id: str, part: str,
+                   decryptor: Decryptor | None = None) -> tuple[str, str, bytes]:
+        """(filename, mime, bytes) of an attachment named in a message; of an
+        encrypted message, read inside it when ``decryptor`` opens it."""
+        return read_plain.attachment(self.conn, message_id, part, decryptor)
+
+    def autocrypt_keys(self, message_ids: Iterable[str],
+                       decryptor: Decryptor | None = None) -> dict[str, tuple[str, bytes]]:
+        """``{address: (fingerprint, binary public key)}``: the newest
+        Autocrypt key of each address in these messages (oldest first),
+        looking inside those ``decryptor`` opens (see :mod:`.read_plain`)."""
+        return read_plain.autocrypt_keys(self.conn, message_ids, decryptor)
 
     def verify(self) -> list[dict[str, str]]:
         """Re-hash every stored original; returns the mismatches."""
