@@ -383,6 +383,8 @@ def cmd_reindex(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    if args.format == "deltachat-backup":
+        return cmd_export_dcbackup(args)
     if args.format == "imap":
         if getattr(args, "chat_id", None):
             args.chat = (args.chat or []) + [args.chat_id]
@@ -455,6 +457,34 @@ def cmd_export_imap(args: argparse.Namespace) -> int:
     for error in report.errors:
         print(f"coi-archive: failed: {error}", file=sys.stderr)
     return 1 if report.failed else 0
+
+
+def cmd_export_dcbackup(args: argparse.Namespace) -> int:
+    """``export --format deltachat-backup --as ADDRESS --key KEYFILE --out FILE.tar``."""
+    from pathlib import Path
+
+    from coi_archive import export
+    from coi_archive.export.dcbackup_writer import CORE_VERSION, load_key, write_backup
+    from coi_archive.export.output import atomic_output
+
+    if not args.as_address or not args.key or not args.out or args.out == "-":
+        raise UsageError("--format deltachat-backup needs --as ADDRESS, --key KEYFILE (the account's"
+                         " secret key) and --out FILE.tar")
+    chats = list(args.chat or []) + ([args.chat_id] if args.chat_id else [])
+    out = Path(args.out).expanduser()
+    with Archive.open(args.archive, readonly=True) as archive:
+        try:
+            key = load_key(args.key)
+            with atomic_output(out, force=args.force) as f:
+                report = write_backup(archive, args.as_address, key, f, chat_ids=chats or None,
+                                      since=args.since.start if args.since else None)
+        except (ArchiveError, export.ExportError) as exc:
+            raise UsageError(str(exc)) from None
+        except OSError as exc:
+            raise UsageError(f"cannot write {out}: {exc.strerror or exc}") from None
+    print(f"wrote a Delta Chat {CORE_VERSION} backup of {args.as_address} to {out}: {report.chats} chats,"
+          f" {report.messages} messages, {report.blobs} files, {report.keys} contact keys", file=sys.stderr)
+    return 0
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -565,12 +595,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("export", cmd_export, "export a chat or search results to a file (json, html, mbox, eml, csv),"
                                   " or copy chats into an IMAP account (--format imap)")
     p.add_argument("chat_id", nargs="?", metavar="CHAT_ID", help="the chat to export (file formats)")
-    p.add_argument("--format", required=True, choices=["json", "html", "mbox", "eml", "csv", "parquet", "imap"],
+    p.add_argument("--format", required=True,
+                   choices=["json", "html", "mbox", "eml", "csv", "parquet", "imap", "deltachat-backup"],
                    help="json: the show --json shape; html: one self-contained page; mbox: the original"
                         " messages as mboxrd; eml: a zip of the originals; csv: one row per message;"
                         " imap: APPEND the originals to --to; parquet (and csv without CHAT_ID, --out DIR/):"
                         " the analysis tables (messages, revisions, reactions, receipts, memberships,"
-                        " contacts, ...) of the archive or of --chat, one file per table")
+                        " contacts, ...) of the archive or of --chat, one file per table;"
+                        " deltachat-backup: a backup Delta Chat 2.65 imports, of --as's chats (needs --key)")
+    p.add_argument("--as", dest="as_address", metavar="ADDRESS",
+                   help="deltachat-backup: the account whose chats to write, as that account sees them")
+    p.add_argument("--key", metavar="KEYFILE",
+                   help="deltachat-backup: the account's OpenPGP secret key (written into the backup only)")
     p.add_argument("--to", metavar="URL", help="target, for imap: imap://USER@HOST[:PORT]/FOLDER")
     p.add_argument("--chat", action="append", metavar="ID", help="only this chat (repeatable; default: all)")
     p.add_argument("--since", metavar="DATE", type=_date_arg,
