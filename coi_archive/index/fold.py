@@ -262,7 +262,7 @@ def _base_fields(wire: Wire) -> dict[str, Any]:
 
 def _messages_of(wire: Wire, group: GroupState) -> list[dict[str, Any]]:
     env = wire.env
-    post = next(env.of_type(Post), None)
+    post = next((e for e in env.events if isinstance(e, Post)), None)
     if post is not None:
         return [_post_message(wire, post)]
     system = next((e for e in env.events if type(e) in _SYSTEM_ACTIONS), None)
@@ -316,7 +316,7 @@ def _contact_card(state: ContactState) -> dict[str, Any]:
 def _system_message(wire: Wire, ev: Any) -> dict[str, Any]:
     msg = _base_message(wire)
     action = _SYSTEM_ACTIONS[type(ev)]
-    system = {"action": action, "member": None, "old_name": None, "new_name": None, "value": None}
+    system: dict[str, Any] = {"action": action, "member": None, "old_name": None, "new_name": None, "value": None}
     who = _person(wire.env)
     if isinstance(ev, (MemberAdded, MemberRemoved, MemberLeft)):
         system["member"] = ev.member
@@ -368,7 +368,7 @@ def _controls_by_root(posts: list[Wire], controls: list[Wire]) -> dict[str, list
 def _apply_controls(msg: dict[str, Any], wire: Wire, actions: list[tuple[Wire, Any]],
                     result: ChatFold, chat_id: str) -> None:
     owner = wire.env.sender
-    reactions: dict[str, tuple[tuple[str, str], str, str | None, str]] = {}
+    reactions: dict[str, tuple[tuple[bool, str, str], str, str | None, str]] = {}
     readers: dict[str, tuple[str | None, str]] = {}
     for ctl, ev in actions:  # already in (date, message-id) order
         env = ctl.env
