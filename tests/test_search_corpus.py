@@ -9,7 +9,6 @@ is off (so a change that loses recall says where)."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from typing import Any, Iterable, Iterator
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 from .dates import parse_iso
 from .fulltext import SearchDoc

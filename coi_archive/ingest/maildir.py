@@ -30,13 +30,22 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from .events import Provenance
 from .safeio import (
-    NOT_MAIL, NOT_REGULAR, SYMLINK_OUTSIDE, SYMLINKED_DIRECTORY, UNREADABLE, Limits, Refused, is_inside, limits_of,
-    note_skip, read_message,
+    NOT_MAIL,
+    NOT_REGULAR,
+    SYMLINK_OUTSIDE,
+    SYMLINKED_DIRECTORY,
+    UNREADABLE,
+    Limits,
+    Refused,
+    is_inside,
+    limits_of,
+    note_skip,
+    read_message,
 )
 from .sources import Candidate, Source, sniff_file
 
