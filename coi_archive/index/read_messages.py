@@ -85,6 +85,15 @@ def position(conn: sqlite3.Connection, message_id: str) -> tuple[str, int]:
     return row[0], index
 
 
+def offset_at(conn: sqlite3.Connection, chat_id: str, iso: str) -> int:
+    """The index in ``show(chat_id)`` of the first message dated at or after
+    ``iso`` (the catalog's UTC form), or the number of messages when none is."""
+    first = conn.execute("SELECT min(seq) FROM messages WHERE chat_id=? AND date>=?", (chat_id, iso)).fetchone()[0]
+    if first is None:
+        return conn.execute("SELECT count(*) FROM messages WHERE chat_id=?", (chat_id,)).fetchone()[0]
+    return conn.execute("SELECT count(*) FROM messages WHERE chat_id=? AND seq<?", (chat_id, first)).fetchone()[0]
+
+
 #: Each root with every wire message aimed at it, directly or through other
 #: such messages (a delete of an edit ...), however long the chain; UNION
 #: (not UNION ALL) drops a row seen before, so a cycle ends.

@@ -21,7 +21,7 @@ import hashlib
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -48,6 +48,12 @@ _MAGIC = {
 }
 
 
+#: Audio and video types browsers play in ``<audio>``/``<video>``.
+PLAYABLE_TYPES = frozenset({"audio/ogg", "audio/opus", "audio/mpeg", "audio/mp3", "audio/mp4", "audio/aac",
+                            "audio/x-m4a", "audio/m4a", "audio/wav", "audio/x-wav", "audio/wave", "audio/webm",
+                            "audio/flac", "video/mp4", "video/webm", "video/ogg", "video/quicktime"})
+
+
 def is_inline_image(mime: str | None, data: bytes) -> bool:
     """True when ``data`` really is an image of an inline type ``mime``."""
     return mime in INLINE_IMAGE_TYPES and data.startswith(_MAGIC[mime]) and (
@@ -71,25 +77,72 @@ def anchor(message_id: str) -> str:
 
 
 
-def local(value: str | None) -> datetime | None:
-    """An ISO date in the local time zone of the machine rendering it."""
+def utc(value: str | None) -> datetime | None:
+    """An ISO date in UTC: pages are rendered in UTC (and say so), and the
+    web UI's script rewrites every ``<time>`` into the reader's own zone."""
     dt = parse_iso(value)
-    return dt.astimezone() if dt else None
+    return dt.astimezone(timezone.utc) if dt else None
 
 
 def fmt_time(value: str | None) -> str:
-    dt = local(value)
+    dt = utc(value)
     return dt.strftime("%H:%M") if dt else ""
 
 
 def fmt_datetime(value: str | None) -> str:
-    dt = local(value)
-    return dt.strftime("%Y-%m-%d %H:%M") if dt else ""
+    dt = utc(value)
+    return dt.strftime("%Y-%m-%d %H:%M UTC") if dt else ""
 
 
 def fmt_day(value: str | None) -> str:
-    dt = local(value)
+    dt = utc(value)
     return dt.strftime("%A, %d %B %Y") if dt else "Undated"
+
+
+_TIME_STYLES = {"time": fmt_time, "datetime": fmt_datetime, "day": fmt_day}
+
+
+def when(value: str | None, style: str = "datetime") -> Markup:
+    """A ``<time>`` element for an ISO date: its text in UTC (saying so, for
+    readers without script), ``data-style`` telling the script how to
+    rewrite it in the reader's zone (``time``, ``datetime`` or ``day``)."""
+    if not value or utc(value) is None:
+        return Markup("")
+    text = _TIME_STYLES[style](value)
+    return Markup('<time datetime="{0}" data-style="{1}" title="{2}">{3}</time>').format(
+        value, style, fmt_datetime(value), text)
+
+
+_DURATION_UNITS = (("year", 365 * 86400), ("week", 7 * 86400), ("day", 86400), ("hour", 3600),
+                   ("minute", 60), ("second", 1))
+
+
+def fmt_duration(seconds: float | int | None) -> str:
+    """Seconds in words, at most two units: 86400 -> "1 day", 5400 ->
+    "1 hour 30 minutes" (a message timer or a voice message's length)."""
+    if seconds is None:
+        return ""
+    left = int(round(float(seconds)))
+    if left <= 0:
+        return "0 seconds"
+    parts = []
+    for name, size in _DURATION_UNITS:
+        if left >= size and len(parts) < 2:
+            n, left = divmod(left, size)
+            parts.append(f"{n} {name}{'s' if n != 1 else ''}")
+        elif parts:
+            break
+    return " ".join(parts)
+
+
+def fmt_clock(seconds: float | int | None) -> str:
+    """A media length as a player shows it: 0:42, 3:05, 1:02:03."""
+    if seconds is None:
+        return ""
+    s = int(round(float(seconds)))
+    h, rest = divmod(s, 3600)
+    m, sec = divmod(rest, 60)
+    return f"{h}:{m:02d}:{sec:02d}" if h else f"{m}:{sec:02d}"
 
 
 def fmt_size(size: int | None) -> str:
@@ -211,6 +264,11 @@ class Links:
         """Where clicking an inline image leads (None: nowhere)."""
         return None
 
+    def media(self, msg: dict[str, Any], att: dict[str, Any]) -> str | None:
+        """URL of an audio or video file to play in the page (None: show
+        it as a file)."""
+        return None
+
     def message(self, message_id: str) -> str | None:
         return None
 
@@ -282,10 +340,16 @@ class Row:
     read_by: list[str] = field(default_factory=list)
     images: list[tuple[dict[str, Any], str, str | None]] = field(default_factory=list)
     files: list[tuple[dict[str, Any], str | None]] = field(default_factory=list)
+    #: Audio and video to play: (attachment, URL to play, URL to download).
+    media: list[tuple[dict[str, Any], str, str | None]] = field(default_factory=list)
     reply: dict[str, Any] | None = None
     html: CleanHtml | None = None
     highlight: bool = False
     icon: str = ""
+    #: Lower-cased address -> name, for names inside the message (votes, mentions).
+    names: dict[str, str] = field(default_factory=dict)
+    #: What a screen reader says when the message has focus: who, when.
+    aria: str = ""
 
 
 def build_rows(messages: list[dict[str, Any]], *, me: set[str], names: dict[str, str],
@@ -311,12 +375,13 @@ def build_rows(messages: list[dict[str, Any]], *, me: set[str], names: dict[str,
     for m in messages:
         day = _day_key(m.get("date"))
         if day != last_day:
-            rows.append(Row("day", label=fmt_day(m.get("date"))))
+            rows.append(Row("day", label=fmt_day(m.get("date")), m={"date": m.get("date")}))
             last_day = day
             last_sender = None
         if m.get("kind") == "system" and not m.get("deleted"):
             sysinfo = m.get("system") or {}
-            rows.append(Row("system", m=m, anchor=anchor(m["message_id"]), label=m.get("text") or "",
+            rows.append(Row("system", m=m, anchor=anchor(m["message_id"]),
+                            label=human_system_text(m.get("text") or "", names),
                             icon=_SYSTEM_ICONS.get(sysinfo.get("action", ""), "•"),
                             highlight=m["message_id"] == highlight))
             last_sender = None
@@ -326,6 +391,8 @@ def build_rows(messages: list[dict[str, Any]], *, me: set[str], names: dict[str,
                   name=display(sender, m.get("sender_name")), hue=hue(sender),
                   highlight=m["message_id"] == highlight)
         row.show_name = mail_style or sender != last_sender
+        row.names = names
+        row.aria = f"{'You' if row.own else row.name}, {fmt_datetime(m.get('date')) or 'undated'}"
         last_sender = sender
         by_emoji: dict[str, list[str]] = {}
         for who, emoji in sorted((m.get("reactions") or {}).items()):
@@ -334,8 +401,11 @@ def build_rows(messages: list[dict[str, Any]], *, me: set[str], names: dict[str,
         row.read_by = [display(a) for a in m.get("read_by") or ()]
         for att in m.get("attachments") or ():
             img = links.inline_image(m, att) if att.get("mime") in INLINE_IMAGE_TYPES else None
+            play = links.media(m, att) if (att.get("mime") or "").lower() in PLAYABLE_TYPES else None
             if img:
                 row.images.append((att, img, links.image_link(m, att, img)))
+            elif play:
+                row.media.append((att, play, links.attachment(m, att)))
             else:
                 row.files.append((att, links.attachment(m, att)))
         if m.get("reply_to"):
@@ -347,6 +417,8 @@ def build_rows(messages: list[dict[str, Any]], *, me: set[str], names: dict[str,
             }
         elif m.get("quote"):
             row.reply = {"href": None, "name": None, "text": m["quote"]}
+        if row.reply is not None and not row.reply["text"] and not row.reply["name"]:
+            row.reply["text"] = "an earlier message (not in the archive)"
         if m.get("has_html") and not m.get("deleted"):
             row.html = links.html_body(m)
         rows.append(row)
@@ -363,8 +435,69 @@ def _preview(msg: dict[str, Any]) -> str:
 
 
 def _day_key(value: str | None) -> str:
-    dt = local(value)
+    dt = utc(value)
     return dt.strftime("%Y-%m-%d") if dt else ""
+
+
+_ADDRESS_RE = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+_SECONDS_RE = re.compile(r"\b(\d+) ?s\b")
+
+
+def human_system_text(text: str, names: dict[str, str]) -> str:
+    """A system line in words: known addresses as names ("removed Иван
+    Петров"), timers as durations ("1 day" for 86400 s)."""
+    text = _ADDRESS_RE.sub(lambda m: names.get(m.group(0).lower()) or m.group(0), text)
+    return _SECONDS_RE.sub(lambda m: fmt_duration(int(m.group(1))), text)
+
+
+#: A COI mention in message text: ``@"John Doe":john.doe@example.org`` (or
+#: without the quoted name, ``@:john@example.org``).
+_MENTION_RE = re.compile(r'@(?:"([^"\n]{1,200})")?:([\w.+-]+@[\w-]+(?:\.[\w-]+)+)')
+
+
+def mentions(text: str | None, names: dict[str, str] | None = None) -> Markup:
+    """Message text with links (:func:`linkify`) and COI mentions shown as
+    "@Name" (the address stays in the title)."""
+    if not text:
+        return Markup("")
+    out: list[str] = []
+    pos = 0
+    for m in _MENTION_RE.finditer(text):
+        out.append(str(linkify(text[pos:m.start()])))
+        address = m.group(2)
+        name = (names or {}).get(address.lower()) or m.group(1) or address
+        out.append(str(Markup('<span class="mention" title="{0}">@{1}</span>').format(address, name)))
+        pos = m.end()
+    out.append(str(linkify(text[pos:])))
+    return Markup("".join(out))
+
+
+#: Chat and message kinds in words.
+KIND_LABELS = {"direct": "direct chat", "group": "group", "self": "saved messages", "mailinglist": "mailing list",
+               "mail": "e-mail", "text": "text", "image": "photo", "audio": "voice or audio", "video": "video",
+               "file": "file", "sticker": "sticker", "location": "location", "contact": "contact",
+               "system": "system message", "poll": "poll"}
+
+
+_FILE_KINDS = {"application/pdf": "PDF", "text/plain": "text", "text/vcard": "contact card", "text/x-vcard": "contact card",
+               "application/zip": "ZIP archive", "text/html": "web page", "text/calendar": "calendar entry",
+               "application/pgp-keys": "OpenPGP key", "application/octet-stream": "file"}
+
+
+def file_kind(mime: str | None) -> str:
+    """A MIME type in words ("PDF", "PNG image", "WAV audio")."""
+    mime = (mime or "").lower()
+    if mime in _FILE_KINDS:
+        return _FILE_KINDS[mime]
+    major, _, minor = mime.partition("/")
+    if major in ("image", "audio", "video") and minor:
+        sub = minor.removeprefix("x-").split("+")[0].split(".")[-1]
+        return f"{sub.upper()} {major}"
+    return mime or "file"
+
+
+def kind_label(kind: str | None) -> str:
+    return KIND_LABELS.get(kind or "", kind or "")
 
 
 def name_map(contacts: Iterable[dict[str, Any]]) -> dict[str, str]:
@@ -376,6 +509,12 @@ JINJA_FILTERS: dict[str, Callable[..., Any]] = {
     "fmt_datetime": fmt_datetime,
     "fmt_day": fmt_day,
     "fmt_size": fmt_size,
+    "fmt_duration": fmt_duration,
+    "fmt_clock": fmt_clock,
+    "when": when,
+    "mentions": mentions,
+    "kind_label": kind_label,
+    "file_kind": file_kind,
     "linkify": linkify,
     "osm_url": osm_url,
     "initials": initials,

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import date, datetime, time
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, abort, current_app, g, jsonify, make_response, redirect, render_template, request, url_for
 
 from coi_archive import present
 from coi_archive.index.api import CHAT_KINDS, MAIL_KINDS, ArchiveError
 
-from . import security
-from .state import all_chats, archive, display_name, names, ranking, state, unread
+from . import security, thumbs
+from .state import all_chats, archive, contact_rows, display_name, names, ranking, state, unread, viewer_zone
 
 bp = Blueprint("chats", __name__)
 
@@ -37,10 +39,13 @@ class WebLinks(present.Links):
         return url_for("chats.attachment", m=msg["message_id"], part=att["part"], download=1)
 
     def inline_image(self, msg: dict[str, Any], att: dict[str, Any]) -> str | None:
-        return url_for("chats.attachment", m=msg["message_id"], part=att["part"])
+        return url_for("chats.thumbnail", m=msg["message_id"], part=att["part"])
 
     def image_link(self, msg: dict[str, Any], att: dict[str, Any], src: str) -> str | None:
-        return src
+        return url_for("chats.attachment", m=msg["message_id"], part=att["part"])
+
+    def media(self, msg: dict[str, Any], att: dict[str, Any]) -> str | None:
+        return url_for("chats.attachment", m=msg["message_id"], part=att["part"], play=1)
 
     def message(self, message_id: str) -> str | None:
         return url_for("chats.goto", m=message_id)
@@ -138,6 +143,7 @@ def chat_list():
         view[name] = {"rows": rows, "total": len(items), "first": offset + 1, "last": offset + len(shown),
                       "more": more}
     return render_template("chat_list.html", kind=data["kind"], q=data["q"], total=len(all_chats()),
+                           contacts=contact_rows() if section is None else [],
                            matching=len(data["chats"]), section=section, view=view,
                            overview=url_for("chats.chat_list", **args))
 
@@ -189,7 +195,13 @@ def chat_window(chat_id: str) -> dict[str, Any]:
     limit = int_arg("limit", cfg["PAGE_SIZE"], 1, cfg["MAX_PAGE_SIZE"])
     total = chat.get("message_count") or 0
     highlight = request.args.get("at") or None
-    if highlight:
+    found = find_in_chat(chat_id)
+    if found and not highlight:
+        highlight = found["current"]
+    jump = _day_offset(chat_id, total) if not highlight else None
+    if jump is not None:
+        offset = min(jump, max(0, total - 1))
+    elif highlight:
         try:
             where, pos = archive().position(highlight)
         except ArchiveError:
@@ -207,9 +219,54 @@ def chat_window(chat_id: str) -> dict[str, Any]:
     previous = messages[0] if offset > 0 and messages else None
     if previous is not None:
         messages = messages[1:]
+    if jump is not None and messages:
+        highlight = messages[0]["message_id"]
     me = present.me_in_chat(chat, ranking(), _chosen_me())
     return {"chat": chat, "messages": messages, "previous": previous, "offset": offset, "limit": limit,
-            "total": total, "highlight": highlight, "me": sorted(me)}
+            "total": total, "highlight": highlight, "me": sorted(me), "found": found,
+            "day": request.args.get("day") or ""}
+
+
+def _day_offset(chat_id: str, total: int) -> int | None:
+    """Where ``day=YYYY-MM-DD`` (a day of the reader's zone) starts in the
+    chat, or None when no day was asked for (400 for a day that is not one)."""
+    raw = (request.args.get("day") or "").strip()
+    if not raw:
+        return None
+    try:
+        day = date.fromisoformat(raw)
+    except ValueError:
+        abort(400, f"“{raw}” is not a day: use the form 2026-11-27")
+    start = datetime.combine(day, time(), ZoneInfo(viewer_zone() or "UTC"))
+    return archive().offset_at(chat_id, start)
+
+
+#: Most matches a search inside one chat steps through.
+FIND_LIMIT = 1000
+
+
+def find_in_chat(chat_id: str) -> dict[str, Any] | None:
+    """The matches of ``find`` in this chat, oldest first, and which one is
+    shown (``hit``, default: the newest): the "search in chat" bar with its
+    previous and next links."""
+    text = (request.args.get("find") or "").strip()
+    if not text:
+        return None
+    history = request.args.get("history", "") in ("1", "on")
+    quoted = chat_id.replace('"', "")
+    hits = archive().search_hits(f'chat:"{quoted}" ({text})', limit=FIND_LIMIT, history=history,
+                                 zone=viewer_zone())
+    hits = [h for h in hits if h.chat_id == chat_id]
+    hits.sort(key=lambda h: (h.date is None, h.date or datetime.min, h.message_id))
+    if not hits:
+        return {"text": text, "count": 0, "index": 0, "current": None, "prev": None, "next": None}
+    index = int_arg("hit", len(hits), 1, len(hits))
+
+    def link(i: int) -> str:
+        return url_for("chats.chat", chat_id=chat_id, find=text, hit=i, tz=viewer_zone(),
+                       history=1 if history else None, _anchor=present.anchor(hits[i - 1].message_id))
+    return {"text": text, "count": len(hits), "index": index, "current": hits[index - 1].message_id,
+            "prev": link(index - 1) if index > 1 else None, "next": link(index + 1) if index < len(hits) else None}
 
 
 def _rows(win: dict[str, Any], links: WebLinks) -> list[present.Row]:
@@ -252,7 +309,7 @@ def chat(chat_id: str):
         "chat.html", chat=chat, rows=rows, links=links, paging=_paging(win, chat_id), names=names(),
         memberships=archive().memberships(chat_id), name_history=archive().name_history(chat_id),
         me=win["me"], chosen_me=_chosen_me(), people=people, blocked_images=blocked, remote_images=remote,
-        highlight=win["highlight"]))
+        highlight=win["highlight"], found=win["found"], day=win["day"]))
     return _remember_me(resp)
 
 
@@ -319,13 +376,59 @@ def attachment():
         filename, mime, data = archive().attachment(mid, part)
     except ArchiveError:
         abort(404, "no such attachment")
-    inline = request.args.get("download") is None and present.is_inline_image(mime, data)
+    playable = request.args.get("play") is not None and (mime or "").lower() in present.PLAYABLE_TYPES
+    inline = request.args.get("download") is None and (present.is_inline_image(mime, data) or playable)
     resp = Response(data, mimetype=mime if inline else "application/octet-stream")
+    if playable:  # players ask for byte ranges to read the length and to seek
+        resp.make_conditional(request, accept_ranges=True, complete_length=len(data))
     resp.headers["Content-Disposition"] = security.content_disposition("inline" if inline else "attachment",
                                                                       filename or "attachment")
     resp.headers["Content-Security-Policy"] = security.CSP_ATTACHMENT
     resp.headers["Cache-Control"] = "private, max-age=3600"
     return resp
+
+
+@bp.get("/thumbnail")
+def thumbnail():
+    """A picture at most ``thumbs.EDGE`` pixels wide or high (made once,
+    cached under the archive); the original when it is small already or
+    cannot be decoded, and the same download as ``/attachment`` when it is
+    not an image at all."""
+    mid, part = request.args.get("m", ""), request.args.get("part", "")
+    try:
+        filename, mime, data = archive().attachment(mid, part)
+    except ArchiveError:
+        abort(404, "no such attachment")
+    if not present.is_inline_image(mime, data):
+        return redirect(url_for("chats.attachment", m=mid, part=part, download=1))
+    small = thumbs.thumbnail(state().root, data)
+    body, kind = small if small else (data, mime)
+    resp = Response(body, mimetype=kind)
+    resp.headers["Content-Disposition"] = security.content_disposition("inline", filename or "image")
+    resp.headers["Content-Security-Policy"] = security.CSP_ATTACHMENT
+    resp.headers["Cache-Control"] = "private, max-age=86400"
+    return resp
+
+
+@bp.get("/chats/<path:chat_id>/media")
+def media(chat_id: str):
+    """A chat's pictures, voice messages, videos and files on one page,
+    newest first, each linking to its message."""
+    chat = _get_chat(chat_id)
+    links = WebLinks()
+    items: list[dict[str, Any]] = []
+    for m in reversed(archive().show(chat_id)["messages"]):
+        if m.get("deleted"):
+            continue
+        for att in m.get("attachments") or ():
+            mime = (att.get("mime") or "").lower()
+            kind = ("image" if mime in present.INLINE_IMAGE_TYPES else
+                    "media" if mime in present.PLAYABLE_TYPES else "file")
+            items.append({"att": att, "kind": kind, "m": m, "goto": links.message(m["message_id"]),
+                          "thumb": links.inline_image(m, att) if kind == "image" else None,
+                          "play": links.media(m, att) if kind == "media" else None,
+                          "download": links.attachment(m, att), "anchor": present.anchor(m["message_id"])})
+    return render_template("media.html", chat=chat, items=items, names=names())
 
 
 @bp.get("/assets/chat.css")

@@ -1,5 +1,9 @@
 """Search page: the query language in one box, highlighted snippets,
-facets (chat, sender, year) and links that open the chat at the hit."""
+facets (chat, sender, year) and links that open the chat at the hit.
+Above the messages it lists the chats and contacts whose name holds the
+words typed, says how many messages match in all, and explains the parts of
+the query that were not read as they look (:func:`query_warnings`).  Date
+filters count the reader's days (``tz``, sent by the page's script)."""
 
 from __future__ import annotations
 
@@ -10,9 +14,10 @@ from typing import Any
 from flask import Blueprint, current_app, jsonify, render_template, request, url_for
 
 from coi_archive import present
+from coi_archive.index.api import query_warnings
 
 from .chats import int_arg
-from .state import archive, chat_index, display_name
+from .state import all_chats, archive, chat_index, contact_rows, display_name, viewer_zone
 
 bp = Blueprint("search", __name__)
 
@@ -38,7 +43,9 @@ def run_search() -> dict[str, Any]:
     cfg = current_app.config
     limit = int_arg("limit", cfg["SEARCH_LIMIT"], 1, cfg["MAX_SEARCH_LIMIT"])
     fetch = max(limit, cfg["FACET_HITS"])
-    hits = archive().search_hits(query, limit=fetch, history=history) if query else []
+    zone = viewer_zone()
+    hits = archive().search_hits(query, limit=fetch, history=history, zone=zone) if query else []
+    total = len(hits) if len(hits) < fetch else archive().search_count(query, history=history, zone=zone)
     chats = chat_index()
     by_chat: Counter[str] = Counter()
     by_sender: Counter[str] = Counter()
@@ -55,7 +62,7 @@ def run_search() -> dict[str, Any]:
             "chat_id": h.chat_id, "chat_name": chat.get("name") or h.chat_id, "chat_kind": chat.get("kind"),
             "message_id": h.message_id, "sender": h.sender, "sender_name": display_name(h.sender),
             "date": date, "snippet": h.snippet, "snippet_html": str(present.safe_snippet(h.snippet_html)),
-            "url": url_for("chats.chat", chat_id=h.chat_id, at=h.message_id,
+            "url": url_for("chats.chat", chat_id=h.chat_id, at=h.message_id, tz=zone,
                            _anchor=present.anchor(h.message_id)),
         })
 
@@ -65,7 +72,7 @@ def run_search() -> dict[str, Any]:
             item = {"value": value, "label": label(value), "count": count}
             if value and value != "undated":
                 refined = _refine(query, _term(field, value))
-                item["url"] = url_for("search.search", q=refined, history=1 if history else None,
+                item["url"] = url_for("search.search", q=refined, history=1 if history else None, tz=zone,
                                       limit=limit if limit != cfg["SEARCH_LIMIT"] else None)
             items.append(item)
         return items
@@ -75,8 +82,30 @@ def run_search() -> dict[str, Any]:
         "sender": facet(by_sender, "from", lambda v: display_name(v) if v else "unknown"),
         "year": facet(by_year, "date", lambda v: v),
     }
-    return {"query": query, "history": history, "limit": limit, "hits": out, "facets": facets,
+    return {"query": query, "history": history, "limit": limit, "zone": zone or "UTC", "total": total,
+            "warnings": query_warnings(query), "names": name_matches(query), "hits": out, "facets": facets,
             "facet_hits": len(hits), "more": len(hits) > limit or len(hits) >= fetch}
+
+
+#: How many chats and contacts whose name matches are listed above the messages.
+NAME_MATCHES = 8
+
+
+def name_matches(query: str) -> dict[str, list[dict[str, Any]]]:
+    """Chats and contacts whose name (or address) holds every plain word of
+    the query: the way to a person or a group is their name, not a message
+    that happens to mention it."""
+    words = [w.casefold() for w in query.split() if ":" not in w and not w.startswith(("-", '"', "("))
+             and w not in ("AND", "OR", "NOT")]
+    if not words:
+        return {"chats": [], "contacts": []}
+    chats = [{"id": c["id"], "name": c.get("name") or c["id"], "kind": c["kind"],
+              "url": url_for("chats.chat", chat_id=c["id"])}
+             for c in all_chats() if all(w in (c.get("name") or "").casefold() for w in words)]
+    contacts = [{"address": c["address"], "name": c["name"] or c["address"],
+                 "url": url_for("contacts.contact", address=c["address"])}
+                for c in contact_rows() if all(w in c["haystack"] for w in words)]
+    return {"chats": chats[:NAME_MATCHES], "contacts": contacts[:NAME_MATCHES]}
 
 
 @bp.get("/search")
@@ -85,14 +114,17 @@ def search():
     more_url = None
     if data["more"] and data["limit"] < current_app.config["MAX_SEARCH_LIMIT"]:
         more_url = url_for("search.search", q=data["query"], history=1 if data["history"] else None,
+                           tz=viewer_zone(),
                            limit=min(max(data["limit"] * 4, 200), current_app.config["MAX_SEARCH_LIMIT"]))
     return render_template("search.html", more_url=more_url, snippet=present.safe_snippet, **data)
 
 
 @bp.get("/api/search")
 def api_search():
-    """``{"query", "history", "limit", "hits": [...], "facets": {...},
-    "facet_hits", "more"}``;
+    """``{"query", "history", "limit", "zone", "total", "warnings": [...],
+    "names": {"chats", "contacts"}, "hits": [...], "facets": {...},
+    "facet_hits", "more"}``; ``total`` counts every matching message,
+    ``warnings`` explains what in the query was not read as it looks;
     each hit is the ``search --json`` shape plus ``chat_name``, ``chat_kind``,
     ``sender_name``, ``snippet_html`` and ``url``."""
     return jsonify(run_search())

@@ -5,10 +5,11 @@ page needs."""
 from __future__ import annotations
 
 import threading
+import zoneinfo
 from pathlib import Path
 from typing import Any, Callable
 
-from flask import current_app, g
+from flask import current_app, g, request
 
 from coi_archive import present
 from coi_archive.index.api import Archive
@@ -137,6 +138,22 @@ def names() -> dict[str, str]:
     return state().cached("names", lambda: present.name_map(archive().contacts()))
 
 
+#: Contacts the landing page offers while typing (the rest are one Enter away).
+LANDING_CONTACTS = 1000
+
+
+def contact_rows() -> list[dict[str, str]]:
+    """Contacts for the landing page's live filter: address, name and the
+    casefolded text a typed name is looked for in."""
+    def build() -> list[dict[str, str]]:
+        rows = [{"address": c["address"], "name": c.get("name") or "",
+                 "haystack": f"{c.get('name') or ''} {c['address']}".casefold()}
+                for c in archive().contacts()]
+        rows.sort(key=lambda r: (not r["name"], r["name"].casefold() or r["address"]))
+        return rows[:LANDING_CONTACTS]
+    return state().cached("contact_rows", build)
+
+
 def ranking() -> dict[str, int]:
     return state().cached("ranking", lambda: present.owner_ranking(all_chats()))
 
@@ -152,3 +169,17 @@ def display_name(address: str | None, fallback: str | None = None) -> str:
     if not address:
         return fallback or "unknown"
     return names().get(address.lower()) or fallback or address
+
+
+def viewer_zone() -> str | None:
+    """The reader's time zone as the page's script sent it (``tz``, an IANA
+    name such as ``Europe/Berlin``), or None for UTC (no script, or a name
+    this machine's zone database does not know)."""
+    name = (request.args.get("tz") or "").strip()
+    if not name or name == "UTC" or len(name) > 64:
+        return None
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (ValueError, zoneinfo.ZoneInfoNotFoundError):
+        return None
+    return name

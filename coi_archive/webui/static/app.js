@@ -3,14 +3,123 @@
    - instant filtering of lists (chat list, contacts) while typing,
    - endless scrolling in the chat view (older/newer pages are fetched as
      HTML fragments from the same server and inserted),
-   - opening a chat at its newest message, or centred on a search hit.
+   - opening a chat at its newest message, or centred on a search hit,
+   - every <time> in the reader's own zone (the page is rendered in UTC and
+     says so), day separators regrouped by the reader's days, and the zone
+     sent with every search (so that date: means the reader's days),
+   - moving through a chat's messages with the keyboard (j/k, arrows).
    No inline script anywhere (the Content-Security-Policy forbids it). */
 (function () {
   "use strict";
 
+  var ZONE = (function () {
+    try { return Intl.DateTimeFormat().resolvedOptions().timeZone || ""; } catch (e) { return ""; }
+  })();
+
+  function pad(n) { return (n < 10 ? "0" : "") + n; }
+  function fmtClock(d) { return pad(d.getHours()) + ":" + pad(d.getMinutes()); }
+  function fmtDate(d) { return d.getFullYear() + "-" + pad(d.getMonth() + 1) + "-" + pad(d.getDate()); }
+  function fmtDay(d) {
+    return d.toLocaleDateString(undefined, { weekday: "long", day: "numeric", month: "long", year: "numeric" });
+  }
+  function parseTime(t) {
+    var d = new Date(t.getAttribute("datetime") || "");
+    return isNaN(d.getTime()) ? null : d;
+  }
+
+  function localizeTimes(root) {
+    root.querySelectorAll("time[data-style]").forEach(function (t) {
+      var d = parseTime(t);
+      if (!d) return;
+      var style = t.getAttribute("data-style");
+      t.textContent = style === "time" ? fmtClock(d) : style === "day" ? fmtDay(d) : fmtDate(d) + " " + fmtClock(d);
+      t.title = fmtDate(d) + " " + fmtClock(d) + (ZONE ? " (" + ZONE + ")" : "");
+      t.setAttribute("data-local", "1");
+    });
+  }
+
+  function ownTime(el) {
+    return el.querySelector(el.classList.contains("sys") ? ":scope > span > time" : ":scope > .bubble > .meta > time");
+  }
+
+  // the server grouped messages by UTC days; group them by the reader's days
+  function regroupDays(chat) {
+    var last = null;
+    Array.prototype.slice.call(chat.children).forEach(function (el) {
+      if (el.classList.contains("day")) {
+        if (el.querySelector("time")) el.remove(); else last = "undated";
+        return;
+      }
+      if (!el.classList.contains("msg") && !el.classList.contains("sys")) return;
+      var t = ownTime(el), d = t && parseTime(t);
+      if (!d) return;
+      var key = fmtDate(d);
+      if (key === last) return;
+      last = key;
+      var sep = document.createElement("div");
+      sep.className = "day";
+      sep.setAttribute("role", "separator");
+      var span = document.createElement("span");
+      var time = document.createElement("time");
+      time.setAttribute("datetime", t.getAttribute("datetime"));
+      time.setAttribute("data-style", "day");
+      time.textContent = fmtDay(d);
+      span.appendChild(time);
+      sep.appendChild(span);
+      chat.insertBefore(sep, el);
+    });
+  }
+
+  function announceZone() {
+    document.querySelectorAll("[data-zone-name]").forEach(function (el) { el.textContent = ZONE || "UTC"; });
+    if (!ZONE) return;
+    document.querySelectorAll("form[data-zone]").forEach(function (form) {
+      var input = form.querySelector("input[name=tz]");
+      if (!input) {
+        input = document.createElement("input");
+        input.type = "hidden";
+        input.name = "tz";
+        form.appendChild(input);
+      }
+      input.value = ZONE;
+    });
+    // links the server made without the zone (facets, more results) carry it too
+    document.querySelectorAll("a[data-zone-link]").forEach(function (a) {
+      var url = new URL(a.href, location.href);
+      if (!url.searchParams.get("tz")) { url.searchParams.set("tz", ZONE); a.href = url.pathname + url.search + url.hash; }
+    });
+  }
+
+  // j / k / arrow keys move between messages once one has focus
+  function keyboard(chat) {
+    chat.addEventListener("keydown", function (e) {
+      var el = e.target;
+      if (!el.matches || !el.matches(".msg, .sys") || e.altKey || e.ctrlKey || e.metaKey) return;
+      var step = { j: 1, ArrowDown: 1, k: -1, ArrowUp: -1 }[e.key];
+      if (!step) return;
+      var all = Array.prototype.slice.call(chat.querySelectorAll(".msg, .sys"));
+      var next = all[all.indexOf(el) + step];
+      if (next) { e.preventDefault(); next.focus(); }
+    });
+  }
+
+  // a media player shows its length once the browser has read it
+  function durations(root) {
+    root.querySelectorAll("audio[data-duration-for], video[data-duration-for]").forEach(function (m) {
+      m.addEventListener("loadedmetadata", function () {
+        var out = document.getElementById(m.getAttribute("data-duration-for"));
+        if (!out || !isFinite(m.duration)) return;
+        var s = Math.round(m.duration), h = Math.floor(s / 3600), mm = Math.floor(s % 3600 / 60);
+        out.textContent = (h ? h + ":" + pad(mm) : mm) + ":" + pad(s % 60);
+      });
+    });
+  }
+
   function instantFilter(input) {
     var selector = input.getAttribute("data-filter");
     var rows = Array.prototype.slice.call(document.querySelectorAll(selector));
+    var sections = document.querySelectorAll("section[data-while-typing] " + selector);
+    Array.prototype.forEach.call(sections, function (r) { r.hidden = true; });
     var empty = document.querySelector(".filtered-empty");
     input.addEventListener("input", function () {
       var needle = input.value.trim().toLowerCase();
@@ -25,8 +134,10 @@
         var inSection = section.querySelectorAll(selector);
         if (!inSection.length) return;
         var any = Array.prototype.some.call(inSection, function (r) { return !r.hidden; });
-        section.hidden = !any;
+        section.hidden = !any || (section.hasAttribute("data-while-typing") && !needle);
       });
+      var total = document.querySelector("[data-filter-count]");
+      if (total) total.textContent = needle ? shown + " match" + (shown === 1 ? "" : "es") : "";
       if (empty) empty.hidden = shown !== 0;
     });
   }
@@ -51,10 +162,15 @@
             var before = root.scrollHeight, y = window.scrollY;
             var first = chat.firstChild;
             nodes.forEach(function (n) { chat.insertBefore(document.adoptNode(n), first); });
+            localizeTimes(chat);
+            regroupDays(chat);
             window.scrollTo(0, y + (root.scrollHeight - before));
           } else {
             nodes.forEach(function (n) { chat.appendChild(document.adoptNode(n)); });
+            localizeTimes(chat);
+            regroupDays(chat);
           }
+          durations(chat);
           var range = document.querySelector(".head-sub .range");
           if (range) {
             var m = /(\d+)\D+(\d+)/.exec(range.textContent);
@@ -139,9 +255,14 @@
   }, true);
 
   document.addEventListener("DOMContentLoaded", function () {
+    announceZone();
+    localizeTimes(document);
+    durations(document);
     document.querySelectorAll("input[data-filter]").forEach(instantFilter);
     var chat = document.getElementById("chat");
     if (chat) {
+      regroupDays(chat);
+      keyboard(chat);
       pager(chat);
       initialScroll();
     }
