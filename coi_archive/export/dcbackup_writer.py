@@ -207,7 +207,11 @@ class _Writer:
         avatar = self._avatar(chat, messages)
         if avatar:
             params["i"] = f"$BLOBDIR/{avatar}"
-        chat_id = self._insert_chat(CHAT_GROUP, chat.get("name") or "", chat.get("group_id") or "", params,
+        # core 2.x: a group with a group id is an encrypted group (key-contacts
+        # only, sending needs every member's key); an unencrypted group (COI,
+        # classic mail) is an ad-hoc group, matched by its members and subject
+        grpid = (chat.get("group_id") or "") if encrypted else ""
+        chat_id = self._insert_chat(CHAT_GROUP, chat.get("name") or "", grpid, params,
                                     created, chat.get("ephemeral_timer") or 0)
         self._members(chat_id, chat, encrypted, created)
         if chat.get("description"):
@@ -244,15 +248,20 @@ class _Writer:
                 " VALUES(?, ?, ?, ?)", (chat_id, self.contact(member, encrypted), add, remove))
 
     def _avatar(self, chat: dict[str, Any], messages: list[dict[str, Any]]) -> str | None:
-        """The group image: the file of the last avatar change that carries one."""
+        """The group image: the one the last group-image change set."""
         if not chat.get("avatar"):
             return None
         for m in reversed(messages):
             if (m.get("system") or {}).get("action") == "group-avatar":
-                for att in m.get("attachments") or ():
-                    return self._blob(m["message_id"], att)
-                return None
+                return self._avatar_blob(m["message_id"])
         return None
+
+    def _avatar_blob(self, mid: str) -> str | None:
+        data = self.archive.group_avatar(mid, self.decryptor)
+        if not data:
+            return None
+        ext = ".png" if data.startswith(b"\x89PNG") else ".jpg" if data.startswith(b"\xff\xd8") else ""
+        return self._keep(data, ext)
 
     # messages ------------------------------------------------------------
 
@@ -279,7 +288,7 @@ class _Writer:
         system = m.get("system") or {}
         to_id = 0 if own else CONTACT_SELF
         if m.get("kind") == "system":
-            self._system_params(params, system)
+            self._system_params(params, system, mid)
             if "S" not in params:
                 to_id = CONTACT_INFO  # an info message core has no command for
         attachments = list(m.get("attachments") or ()) if m.get("kind") != "system" else []
@@ -312,12 +321,20 @@ class _Writer:
         self._reactions(first, m, encrypted)
         return first
 
-    def _system_params(self, params: dict[str, Any], system: dict[str, Any]) -> None:
+    def _system_params(self, params: dict[str, Any], system: dict[str, Any], mid: str = "") -> None:
         action = system.get("action")
         if action not in SYSTEM_CMD:
             return
         params["S"] = str(SYSTEM_CMD[action])
-        if action == "group-renamed" and system.get("old_name"):
+        if action == "group-avatar" and system.get("value") and mid:
+            name = self._avatar_blob(mid)
+            if name:
+                params["E"] = f"$BLOBDIR/{name}"
+        elif action == "ephemeral-timer":
+            # the value, where core's own rows have none; not ``ephemeral_timer``,
+            # which would make core delete the migrated messages once read
+            params["E"] = str(int(system.get("value") or 0))
+        elif action == "group-renamed" and system.get("old_name"):
             params["E"] = system["old_name"]
         elif action in ("member-added", "member-removed", "member-left") and system.get("member"):
             params["5"] = str(self.contact(system["member"], False))
@@ -349,7 +366,9 @@ class _Writer:
         except ArchiveError:
             return None
         ext = posixpath.splitext(filename or "")[1].lower()
-        ext = ext if ext[1:].isalnum() and len(ext) <= 8 else ""
+        return self._keep(data, ext if ext[1:].isalnum() and len(ext) <= 8 else "")
+
+    def _keep(self, data: bytes, ext: str) -> str:
         name = hashlib.sha256(data).hexdigest()[:31] + ext
         if name not in self.blobs:
             self.blobs[name] = data

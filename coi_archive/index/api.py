@@ -487,6 +487,11 @@ class Archive:
         looking inside those ``decryptor`` opens (see :mod:`.read_plain`)."""
         return read_plain.autocrypt_keys(self.conn, message_ids, decryptor)
 
+    def group_avatar(self, message_id: str, decryptor: Decryptor | None = None) -> bytes | None:
+        """The image a group-image change carries; None if it removed the
+        image or cannot be read (see :mod:`.read_plain`)."""
+        return read_plain.group_avatar(self.conn, message_id, decryptor)
+
     def verify(self) -> list[dict[str, str]]:
         """Re-hash every stored original; returns the mismatches."""
         return read_originals.verify(self.conn)

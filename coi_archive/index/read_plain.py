@@ -7,6 +7,8 @@ export, which is given the account's own key; nothing decrypted is stored.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import email
 import email.policy
 import sqlite3
@@ -84,3 +86,26 @@ def _key(value: str) -> tuple[str, tuple[str, bytes]] | None:
     if not addr or not data or not fpr:
         return None
     return addr, (fpr.upper(), data)
+
+
+def group_avatar(conn: sqlite3.Connection, message_id: str, decryptor: Decryptor | None) -> bytes | None:
+    """The image a group-image change carries (``Chat-Group-Avatar``:
+    inline ``base64:...``, or the name of an attached file); None when it
+    carries none (the image was removed) or cannot be read."""
+    try:
+        data = plain(conn, message_id, decryptor)
+    except ArchiveError:
+        return None
+    pm = ParsedMail(data)
+    value = "".join(pm.header("Chat-Group-Avatar").split())
+    if not value or value == "0":
+        return None
+    if value.startswith("base64:"):
+        try:
+            return base64.b64decode(value[7:] + "=" * (-len(value[7:]) % 4))
+        except (binascii.Error, ValueError):
+            return None
+    for leaf in pm.leaves:
+        if leaf.filename == value:
+            return part_bytes(leaf.part)
+    return None

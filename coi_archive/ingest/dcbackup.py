@@ -428,8 +428,9 @@ def _record(db: _Db, backup: _OpenBackup, row: sqlite3.Row, missing: list[str], 
     if cmd == SYS_RENAMED:
         old_name, facts["rename_new"] = db.rename_names(row["chat_id"]).get(row["id"], ("", ""))
         facts["rename_old"] = old_name
-    elif cmd == SYS_TIMER:
-        facts["timer_after"] = db.timer_after(row["chat_id"], row["id"], row["timestamp"])
+    elif cmd == SYS_TIMER:  # the value, when a backup written by coi-archive names it
+        facts["timer_after"] = int(p["E"]) if p.get("E", "").isdigit() else \
+            db.timer_after(row["chat_id"], row["id"], row["timestamp"])
     elif cmd == SYS_AVATAR:
         facts["avatar_after"] = db.avatar_after(row["chat_id"], row["id"], p.get("E", ""))
     elif cmd in (SYS_ADDED, SYS_REMOVED) and p.get("5", "").isdigit():
