@@ -5,7 +5,9 @@ Streaming: copies are read one at a time and committed in batches; only
 per-batch sets of Message-IDs and the set of dirty chat ids are held in
 memory.  A copy whose (source, folder, key) is already stored is not read
 again (only its flags are refreshed), and a whole-file source whose size and
-mtime are unchanged is skipped without being opened.
+mtime are unchanged is skipped without being opened.  A source that could
+not be read whole is never marked so: it is read again next run (see
+:mod:`.issues`).
 """
 
 from __future__ import annotations
@@ -108,12 +110,14 @@ class Intake:
         self._scan = issues.ScanIssues(source.id)
         if source.kind == "skipped":
             self._scan.skip([Refused(source.reason, source.id)])
-            if self._scan.incomplete:
-                self._finish_incomplete(stamp)
-            else:
-                self._finish_scan(stamp)
+            self._end_unread(stamp)
             return
-        fingerprint = source.fingerprint() if source.kind in ("mbox", "dcbackup") else None
+        try:
+            fingerprint = source.fingerprint() if source.kind in ("mbox", "dcbackup") else None
+        except OSError as exc:  # gone or locked since discovery
+            self._scan.broken = f"cannot read: {exc.strerror or exc}"
+            self._end_unread(stamp)
+            return
         row = self.conn.execute("SELECT fingerprint, state FROM sources WHERE source=?", (source.id,)).fetchone()
         if fingerprint and row and row["fingerprint"] == fingerprint:
             self.report.sources_unchanged += 1
@@ -155,6 +159,13 @@ class Intake:
             (source.id, source.kind, fingerprint, stamp,
              json.dumps(state["cursor"]) if state.get("cursor") is not None else None))
         self._flush()
+
+    def _end_unread(self, stamp: str) -> None:
+        """A source that was not read at all: incomplete, or refused by rule."""
+        if self._scan.incomplete:
+            self._finish_incomplete(stamp)
+        else:
+            self._finish_scan(stamp)
 
     def _finish_scan(self, stamp: str) -> None:
         """Record what the scan skipped (in the transaction that marks it done)."""
