@@ -15,9 +15,9 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Callable, Iterator
 
 from coi_archive.ingest.decode import Decryptor
 from coi_archive.ingest.mime import sha256_hex
