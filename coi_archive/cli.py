@@ -17,7 +17,8 @@ import sqlite3
 import sys
 import time
 from collections import Counter
-from typing import Any, Callable, NoReturn
+from collections.abc import Callable
+from typing import Any, NoReturn
 
 from coi_archive.index.api import (
     CHAT_KINDS,

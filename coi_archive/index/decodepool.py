@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
-from typing import Iterator
 
 from coi_archive.ingest.decode import Decryptor, decode_any
 from coi_archive.ingest.events import Defect, Envelope, Quality, envelope_to_json

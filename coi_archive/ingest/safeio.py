@@ -27,6 +27,7 @@ import errno
 import os
 import stat
 from dataclasses import dataclass
+
 MiB = 1 << 20
 GiB = 1 << 30
 
