@@ -49,6 +49,7 @@ def build_tree(top: Path) -> None:
     put(top / "foo" / "maildirfolder", b"")
     put(top / "archive.mbox", b"From alice@example.org Sat Nov 28 10:00:00 2026\n" + mail("inmbox"))
     (top / "outside-link").symlink_to("/etc/hostname")
+    (top / "linked-folder").symlink_to(top / "foo")  # a folder twice: never followed
     os.mkfifo(top / "pipe")
 
 
@@ -72,15 +73,16 @@ def test_what_is_not_read_is_counted_listed_and_summed_up(tmp_path):
     archive = Archive(tmp_path / "archive")
     res = archive.run("ingest", top, check=False)
     assert res.returncode == 0, res.describe()
-    assert "; 4 files skipped (see stats)" in res.text
+    assert "; 5 files skipped (see stats)" in res.text
     assert "inmbox@layout.example" not in archive.messages
     assert archive.stats["skipped_files"] == {
-        "not-a-regular-file": 1, "not-mail": 2, "symlink-outside-source": 1}
+        "not-a-regular-file": 1, "not-mail": 2, "symlink-outside-source": 1, "symlinked-directory": 1}
     res = archive.run("ingest", "--verbose", top, check=False)
     listed = {line.split(": ", 2)[2].split(" (")[0]: line.split("(", 1)[1].split(")")[0]
               for line in res.stderr.splitlines() if line.startswith("coi-archive: skipped (")}
     assert listed == {str(top / "notes.txt"): "not-mail", str(top / "archive.mbox"): "not-mail",
-                      str(top / "outside-link"): "symlink-outside-source", str(top / "pipe"): "not-a-regular-file"}
+                      str(top / "outside-link"): "symlink-outside-source", str(top / "pipe"): "not-a-regular-file",
+                      str(top / "linked-folder"): "symlinked-directory"}
 
 
 def test_a_walked_directory_counts_files_that_are_not_mail(tmp_path):
