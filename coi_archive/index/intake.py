@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from typing import Any
 
 from coi_archive.ingest.decode import Decryptor
 from coi_archive.ingest.mime import sha256_hex
@@ -125,7 +126,7 @@ class Intake:
         known = {(r["folder"], r["key"]): (r["flags"], r["size"]) for r in self.conn.execute(
             "SELECT folder, key, flags, size FROM provenance WHERE source=?", (source.id,))}
         seen: set[tuple[str, str]] = set()
-        state = {"known": known, "cursor": json.loads(row["state"]) if row and row["state"] else None,
+        state: dict[str, Any] = {"known": known, "cursor": json.loads(row["state"]) if row and row["state"] else None,
                  "limits": self.limits}
         failed: list[str] = []
         for cand in _guarded(source.candidates(state), failed):
