@@ -242,8 +242,8 @@ def _copy_rank(copy: Copy) -> tuple:
 
 
 def _version_rank(version: Version) -> tuple:
-    first = version.first_delivery
-    return (-version.tier, first is None, first or "", version.identity)
+    first = _utc(version.first_delivery)
+    return (-version.tier, first is None, first or _EPOCH, version.identity)
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
