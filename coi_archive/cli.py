@@ -284,7 +284,10 @@ def cmd_show(args: argparse.Namespace) -> int:
         flags = " (edited)" if m["edited"] else ""
         files = "".join(f" [{a['filename']}]" for a in m["attachments"])
         reacts = " " + " ".join(sorted(m["reactions"].values())) if m["reactions"] else ""
-        print(f"{when}  {who}: {text}{files}{flags}{reacts}")
+        outsider = " (not a member)" if m.get("non_member") else ""
+        print(f"{when}  {who}{outsider}: {text}{files}{flags}{reacts}")
+        for c in m.get("conflicts", ()):
+            print(f"{'':16}  ! conflicting copy of {c['message_id']} from {c['sender']}: {c['text']}")
     return 0
 
 

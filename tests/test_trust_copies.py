@@ -107,6 +107,9 @@ def test_forged_lower_hash_copy_does_not_replace_the_real_message(tmp_path):
         assert search(arch, "oak") == {"oak@example.org"}
         assert search(arch, "harbour") == set()  # the forgery is not the current text...
         assert search(arch, "harbour", history=True) == {"oak@example.org"}  # ...but it is found
+        text = arch.run("show", arch.chat_of("oak@example.org")["id"]).stdout.decode()
+        assert "Meet at the old oak at noon." in text
+        assert "! conflicting copy of oak@example.org from alice@example.org: Meet at the harbour" in text
         shown[name] = without_sources(arch.show(arch.chat_of("oak@example.org")["id"]))
     assert shown["victim-first"] == shown["forged-first"] == shown["together"]
 
@@ -224,6 +227,7 @@ def test_group_takeover_by_a_non_member_changes_nothing(tmp_path):
         assert msgs[mid]["non_member"] is True  # listed, as a non-member's message
     assert msgs["m2@example.org"]["text"].endswith("(not a member: ignored)")
     assert msgs["m4@example.org"]["text"] == "I am in charge now"
+    assert "mallory@example.org (not a member): I am in charge now" in arch.run("show", chat["id"]).stdout.decode()
     assert "non_member" not in msgs["g2@example.org"]
     info = arch.json("show", chat["id"])  # the same from a fresh read
     assert info["chat"]["members"] == [ALICE, BOB, CAROL]
