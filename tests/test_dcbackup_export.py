@@ -240,7 +240,8 @@ def test_coi_samples_as_alice(coi_archive: Archive, tmp_path: Path) -> None:
 
 def test_round_trip_gives_the_same_chats(dev_archive: Archive, tmp_path: Path) -> None:
     """The written backup, read back by the backup reader: the same chats
-    (group, 1:1 and self chats keep their ids), members and texts."""
+    (group, 1:1 and self chats keep their ids), members and messages (texts,
+    reactions, read receipts, quotes, locations, attachments)."""
     me = "frank@example.org"
     backup = tmp_path / "in" / "frank.tar"
     backup.parent.mkdir()
@@ -256,9 +257,10 @@ def test_round_trip_gives_the_same_chats(dev_archive: Archive, tmp_path: Path) -
             assert new[chat["id"]]["name"] == chat["name"]
             assert sorted(new[chat["id"]]["members"]) == sorted(chat["members"])
 
-            def texts(a: Archive, cid: str) -> list[tuple[str, str, str]]:
-                return [(m["message_id"], m["sender"], m["text"]) for m in a.show(cid)["messages"]
-                        if not m.get("deleted")]
+            def texts(a: Archive, cid: str) -> list[tuple[Any, ...]]:
+                return [(m["message_id"], m["sender"], m["text"], m["reactions"], m["read_by"], m["quote"],
+                         m["location"], [x["sha256"] for x in m["attachments"]])
+                        for m in a.show(cid)["messages"] if not m.get("deleted")]
 
             assert texts(back, chat["id"]) == texts(dev_archive, chat["id"])
 

@@ -51,6 +51,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .decode import decode_parsed
 from .dialects.dcbackup import (
     CONTACT_DEVICE,
     CONTACT_INFO,
@@ -65,7 +66,8 @@ from .dialects.dcbackup import (
     TRASH_CHAT,
     norm_mid,
 )
-from .events import Provenance
+from .events import Post, Provenance
+from .mime import ParsedMail
 from .safeio import limits_of
 from .sources import Candidate, Source, SourceError
 
@@ -295,6 +297,11 @@ class _Db:
         self.reactions = {(r["msg_id"], r["contact_id"]): r["reaction"]
                           for r in q("SELECT msg_id, contact_id, reaction FROM reactions")}
         self.id_of_mid: dict[str, int] = {}
+        self.mid_of_id: dict[int, tuple[str, int]] = {}  # row id -> (Message-ID, timestamp)
+        self.own_reactions: set[str] = set()  # targets of the owner's reaction rows
+        self.receipts = [(r["msg_id"], r["contact_id"], r["timestamp_sent"] or 0)
+                         for r in q("SELECT msg_id, contact_id, timestamp_sent FROM msgs_mdns ORDER BY rowid")] \
+            if _has_table(conn, "msgs_mdns") else []
         rows = q("SELECT id, rfc724_mid, chat_id, from_id, timestamp, hidden, txt, param,"
                  " mime_in_reply_to, ephemeral_timer, subject FROM msgs ORDER BY timestamp, id").fetchall()
         self.renames: dict[int, list[tuple[int, int, str, str]]] = {}
@@ -307,7 +314,10 @@ class _Db:
         for r in rows:
             if r["rfc724_mid"]:
                 self.id_of_mid.setdefault(r["rfc724_mid"], r["id"])
+                self.mid_of_id[r["id"]] = (r["rfc724_mid"], r["timestamp"] or 0)
             p = parse_params(r["param"])
+            if p.get("x") == "1" and r["from_id"] == CONTACT_SELF:
+                self.own_reactions.add(norm_mid(r["mime_in_reply_to"]))
             cmd = int(p.get("S", "0") or 0) if p.get("S", "0").isdigit() else 0
             if cmd == SYS_RENAMED:
                 self.renames.setdefault(r["chat_id"], []).append(
@@ -437,6 +447,9 @@ def _record(db: _Db, backup: _OpenBackup, row: sqlite3.Row, missing: list[str], 
         facts["member"] = db.contacts.get(int(p["5"]))
     if row["location_id"] and row["location_id"] in db.locations:
         facts["location"] = db.locations[row["location_id"]]
+    full = _full_text(row)
+    if full:
+        facts["full_text"] = full
     mid = row["rfc724_mid"]
     if mid in db.edit_quotes:
         facts["text_before_edits"] = db.edit_quotes[mid]
@@ -468,6 +481,67 @@ def _record(db: _Db, backup: _OpenBackup, row: sqlite3.Row, missing: list[str], 
     }
 
 
+def _full_text(row: sqlite3.Row) -> str | None:
+    """The whole text of a long message: core shows (and keeps in ``txt``)
+    its start, ending in ``[...]``, and keeps the full MIME message in
+    ``mime_headers`` (brotli-compressed when ``mime_compressed``)."""
+    if not (row["txt"] or "").rstrip().endswith("[...]") or not row["mime_headers"]:
+        return None
+    data = row["mime_headers"]
+    data = data.encode("utf-8", "surrogateescape") if isinstance(data, str) else bytes(data)
+    try:
+        if row["mime_compressed"]:
+            import brotli
+
+            data = brotli.decompress(data)
+        env = decode_parsed(ParsedMail(data))
+    except Exception:  # brotli.error, a hostile MIME message: keep the shown text  # noqa: BLE001
+        return None
+    texts = [ev.text for ev in env.events if isinstance(ev, Post) and ev.text]
+    return texts[0] if texts else None
+
+
+#: Message-IDs of the records made from table rows (they have no wire message)
+TABLE_MID = "{kind}-{digest}@dcbackup.coi-archive.invalid"
+
+
+def _table_record(db: _Db, backup: _OpenBackup, kind: str, msg_id: int, contact_id: int, ts: int,
+                  emoji: str = "") -> dict[str, Any] | None:
+    """A record for a reaction (``reactions``) or read receipt
+    (``msgs_mdns``) that no message row carries: its sender is the contact,
+    its Message-ID derived from what it says (the same fact in two backups
+    is one message)."""
+    target = db.mid_of_id.get(msg_id)
+    sender = db.contacts.get(contact_id)
+    if target is None or not sender or not sender["addr"]:
+        return None
+    digest = hashlib.sha256(f"{target[0]} {sender['addr']} {emoji}".encode()).hexdigest()[:32]
+    facts: dict[str, Any] = {"account": {"addr": db.self_addr, "name": db.self_name}, "sender": sender,
+                             "chat": None, kind: {"target": norm_mid(target[0]), "emoji": emoji}}
+    row = {"rfc724_mid": TABLE_MID.format(kind=kind, digest=digest), "timestamp": ts or target[1],
+           "timestamp_sent": ts or target[1], "subject": "", "mime_in_reply_to": target[0], "mime_references": ""}
+    return {"format": FORMAT, "record_version": RECORD_VERSION, "dbversion": backup.dbversion,
+            "table": "reactions" if kind == "reaction" else "msgs_mdns", "row": row, "param": {}, "facts": facts}
+
+
+def _table_records(db: _Db, backup: _OpenBackup) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(provenance key, record) of the reactions no row carries (the
+    owner's own when its reaction message is gone, and any written by
+    another tool) and of every read receipt."""
+    for (msg_id, contact_id), emoji in sorted(db.reactions.items()):
+        target = norm_mid(db.mid_of_id.get(msg_id, ("", 0))[0])
+        if not emoji or (contact_id, target) in db.last_reaction_row or (
+                contact_id == CONTACT_SELF and target in db.own_reactions):
+            continue
+        rec = _table_record(db, backup, "reaction", msg_id, contact_id, 0, emoji)
+        if rec is not None:
+            yield f"reactions/{msg_id}:{contact_id}", rec
+    for msg_id, contact_id, ts in db.receipts:
+        rec = _table_record(db, backup, "receipt", msg_id, contact_id, ts)
+        if rec is not None:
+            yield f"msgs_mdns/{msg_id}:{contact_id}", rec
+
+
 def candidates(source: Source, state: dict) -> Iterator[Candidate]:
     backup = _OpenBackup(source.path)
     st = source.path.stat()
@@ -483,6 +557,11 @@ def candidates(source: Source, state: dict) -> Iterator[Candidate]:
             data = json.dumps(record, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode("utf-8")
             prov = Provenance(source=source.id, folder="msgs", key=str(row["id"]),
                               mtime=st.st_mtime, size=len(data))
+            yield Candidate(provenance=prov, read=lambda data=data: data, format=FORMAT)
+        for key, record in _table_records(db, backup):
+            data = json.dumps(record, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode("utf-8")
+            folder, _, rowkey = key.partition("/")
+            prov = Provenance(source=source.id, folder=folder, key=rowkey, mtime=st.st_mtime, size=len(data))
             yield Candidate(provenance=prov, read=lambda data=data: data, format=FORMAT)
     except sqlite3.Error as exc:
         raise SourceError(f"damaged Delta Chat backup database ({exc})") from None

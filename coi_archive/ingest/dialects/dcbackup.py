@@ -41,6 +41,7 @@ from ..events import (
     Post,
     Quality,
     Reaction,
+    Receipt,
 )
 from ..mime import sha256_hex
 from ..safeio import TRUNCATED
@@ -122,6 +123,10 @@ def _events(rec: dict[str, Any], row: dict[str, Any], p: dict[str, str], cmd: in
             sender: str) -> tuple[list, list[Defect]]:
     facts = rec["facts"]
     defects: list[Defect] = []
+    if rec.get("table") == "reactions":  # a reaction no message row carries
+        return [Reaction(target=facts["reaction"]["target"], emoji=facts["reaction"]["emoji"])], defects
+    if rec.get("table") == "msgs_mdns":  # a read receipt (core keeps no MDN message)
+        return [Receipt(target=facts["receipt"]["target"])], defects
     if facts.get("chat") is None:
         return [], defects
     if "I" in p:
@@ -175,7 +180,7 @@ def _post(rec: dict[str, Any], row: dict[str, Any], p: dict[str, str], defects: 
                 contacts = vcard_contacts(_blob_data(blob, defects))
     location = facts.get("location")
     kind = VIEW_KIND.get(vtype, "text")
-    text = facts.get("text_before_edits", row["txt"] or "")
+    text = facts.get("text_before_edits", facts.get("full_text", row["txt"] or ""))
     if kind == "text" and location and not text.strip():
         kind = "location"
     quote = p.get("q")
