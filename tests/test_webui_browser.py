@@ -64,11 +64,11 @@ def shot(page, name: str, full_page: bool = False) -> Path:
 
 def test_chat_list_filter_and_open_group(page, samples_url):
     page.goto(f"{samples_url}/chats")
-    assert page.locator(".chat-row").count() == 22
+    assert page.locator(".chat-row:not(.contact-row)").count() == 22
     assert page.get_by_role("heading", name=re.compile("Mail threads")).is_visible()
     shot(page, "01-chat-list", full_page=True)
-    page.get_by_label("Filter chats").fill("garden")  # instant filter (JS), no reload
-    visible = page.locator(".chat-row:visible")
+    page.get_by_label("Search all chats").fill("garden")  # instant filter (JS), no reload
+    visible = page.locator(".chat-row:not(.contact-row):visible")
     assert 1 <= visible.count() < 22
     assert page.locator(".chat-row:visible", has_text="Garden Crew & Friends").count() == 1
     shot(page, "02-chat-list-filtered")
@@ -204,7 +204,7 @@ def test_xss_mailbox_runs_no_script_and_fetches_nothing(page, xss_url):
 
     page.goto(f"{xss_url}/chats")
     urls = [f"{xss_url}/chats"] + [xss_url + a for a in page.eval_on_selector_all(
-        ".chat-row a", "els => els.map(e => e.getAttribute('href'))")]
+        ".chat-row:not(.contact-row) a", "els => els.map(e => e.getAttribute('href'))")]
     urls += [f"{xss_url}/search?q=pwned", f"{xss_url}/search?q=script&history=1", f"{xss_url}/contacts",
              f"{xss_url}/contacts/mallory@evil.example", f"{xss_url}/stats"]
     assert len(urls) >= 8
