@@ -167,7 +167,7 @@ def test_audio_and_image_in_one_message():
     assert env.events == (Post(
         text="", kind="audio",
         attachments=(
-            Attachment("unnamed", "audio/webm", voice[0], voice[1], "1", "inline"),
+            Attachment("", "audio/webm", voice[0], voice[1], "1", "inline"),  # no name (the catalog says unnamed)
             Attachment("venus.jpg", "image/jpeg", pic[0], pic[1], "2", "inline"),
         ),
     ),)
