@@ -221,6 +221,23 @@ def test_own_reaction_without_its_message_row(tmp_path):
         assert arch.message(target)["reactions"].get("frank@example.org") == emoji
 
 
+def test_group_image_named_as_its_mail_copy(alone):
+    """Core 2.x sends a group image inline and keeps it under a hash: the
+    backup names it as the mail copy does, not by the hash; an older
+    core's blob keeps the file's own name."""
+    from coi_archive.ingest.dcbackup import INLINE_AVATAR, avatar_name
+
+    assert avatar_name("$BLOBDIR/9ec0eeeb59b9bdb226b05656cee1f23.png") == INLINE_AVATAR
+    assert avatar_name("$BLOBDIR/team-photo.jpg") == "team-photo.jpg"
+    user, arch = alone
+    hike = [c for c in arch.chats if c.get("group_id") == GT["chats"]["hike"]["chat_group_id"]]
+    if hike and hike[0].get("avatar"):
+        assert hike[0]["avatar"] == INLINE_AVATAR
+        values = [m["system"]["value"] for m in arch.show(hike[0]["id"])["messages"]
+                  if (m["system"] or {}).get("action") == "group-avatar"]
+        assert values and all(v in (INLINE_AVATAR, "group image") for v in values)
+
+
 def test_backup_group_history(alone):
     """Renames, removals and re-adds in the backup become the same system
     lines as on the wire."""

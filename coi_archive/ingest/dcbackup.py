@@ -43,6 +43,7 @@ import base64
 import hashlib
 import json
 import posixpath
+import re
 import sqlite3
 import tarfile
 import tempfile
@@ -380,11 +381,10 @@ class _Db:
         for incoming ones the chat's current image if it is the last change
         (none now = removed), else only that an image was set."""
         if value:
-            return posixpath.basename(value.replace("$BLOBDIR/", "")) or None
+            return avatar_name(value)
         seq = self.avatar_changes.get(chat_id, [])
         if seq and seq[-1] == row_id:
-            current = self.chats.get(chat_id, {}).get("param", {}).get("i", "")
-            return posixpath.basename(current.replace("$BLOBDIR/", "")) or None
+            return avatar_name(self.chats.get(chat_id, {}).get("param", {}).get("i", ""))
         return "group image"
 
     def timer_after(self, chat_id: int, row_id: int, ts: int) -> int:
@@ -397,6 +397,23 @@ class _Db:
                 vals = [v for t, v in self.timer_values.get(chat_id, []) if ts <= t <= nxt]
                 return max(vals) if vals else 0
         return 0
+
+
+#: a blob core 2.x named by its content hash (the file's own name is not kept)
+_HASHED_BLOB = re.compile(r"[0-9a-f]{31}(\.[A-Za-z0-9]{1,8})?")
+#: what the mail copy of a group-image change calls an image sent inline (core 2.x)
+INLINE_AVATAR = "avatar (inline image)"
+
+
+def avatar_name(blob_ref: str) -> str | None:
+    """A group image's name as the wire gave it: core 2.x sends group
+    images inline (no file name) and keeps them under a hash, so such a
+    blob is named as its mail copy is; an older core's blob keeps the
+    original file name."""
+    name = posixpath.basename((blob_ref or "").replace("$BLOBDIR/", ""))
+    if not name:
+        return None
+    return INLINE_AVATAR if _HASHED_BLOB.fullmatch(name) else name
 
 
 def _subject_name(subject: str | None) -> str:
