@@ -17,7 +17,8 @@ import sqlite3
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, NoReturn
 
 from coi_archive.index.api import (
@@ -26,6 +27,7 @@ from coi_archive.index.api import (
     Archive,
     ArchiveBusy,
     ArchiveError,
+    AuditError,
     CatalogError,
     QueryError,
     SourceError,
@@ -264,7 +266,7 @@ def cmd_chats(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    with Archive.open(args.archive, readonly=True) as archive:
+    with Archive.open(args.archive, readonly=True) as archive, _audited(archive, "chat.view", args.chat_id):
         try:
             data = archive.show(args.chat_id)
         except ArchiveError as exc:
@@ -292,8 +294,9 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    with Archive.open(args.archive, readonly=True) as archive:
+    with Archive.open(args.archive, readonly=True) as archive, _audited(archive, "search", args.query) as outcome:
         hits = archive.search(args.query, limit=args.limit, history=args.history, quotes=not args.no_quotes)
+        outcome["result"] = f"ok: {len(hits)} hits"
     if args.json:
         _dump(hits)
         return 0
@@ -351,7 +354,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_raw(args: argparse.Namespace) -> int:
-    with Archive.open(args.archive, readonly=True) as archive:
+    with Archive.open(args.archive, readonly=True) as archive, _audited(archive, "raw", args.message_id):
         try:
             data = archive.raw(args.message_id)
         except ArchiveError as exc:
@@ -386,7 +389,196 @@ def cmd_reindex(args: argparse.Namespace) -> int:
     return 0
 
 
+def actor() -> str:
+    """Who runs this command, for the audit trail: ``cli:<unix user>``."""
+    import getpass
+    import os
+
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (OSError, KeyError):  # no name for this uid (a container)
+        return f"cli:uid {os.getuid()}"
+
+
+@contextmanager
+def _audited(archive: Archive, action: str, target: str) -> Iterator[dict[str, str]]:
+    """Record ``action`` on ``target`` in the audit trail when the block
+    ends, with its result (the block may set ``outcome["result"]``); a
+    failure is recorded as ``error: ...`` and raised on."""
+    outcome = {"result": "ok"}
+    try:
+        yield outcome
+    except (UsageError, ArchiveError, QueryError) as exc:
+        archive.audit(actor(), action, target, f"error: {exc}")
+        raise
+    archive.audit(actor(), action, target, outcome["result"])
+
+
+def _export_target(args: argparse.Namespace, chat_ids: list[str]) -> str:
+    """What an export takes, in words, for the audit trail."""
+    what = f"search {args.search!r}" if args.search else (" ".join(chat_ids + list(args.chat or [])) or "all")
+    return f"{args.format} {what} -> {args.out or args.to or '-'}"
+
+
 def cmd_export(args: argparse.Namespace) -> int:
+    """Every export, whatever its format, is recorded in the audit trail."""
+    chat_ids = list(args.chat_id or [])
+    target = _export_target(args, chat_ids)
+    if args.format == "ediscovery":
+        return cmd_export_ediscovery(args, chat_ids)
+    if len(chat_ids) > 1:
+        raise UsageError("only --format ediscovery takes several CHAT_IDs (use --chat ID for the others)")
+    args.chat_id = chat_ids[0] if chat_ids else None
+    try:
+        code = _export(args)
+    except (UsageError, ArchiveError, QueryError) as exc:
+        _audit_outside(args, "export", target, f"error: {exc}")
+        raise
+    _audit_outside(args, "export", target, "ok" if code == 0 else f"exit {code}")
+    return code
+
+
+def _audit_outside(args: argparse.Namespace, action: str, target: str, result: str) -> None:
+    """One audit entry from a command that has closed its archive handle."""
+    with Archive.open(args.archive, readonly=True) as archive:
+        archive.audit(actor(), action, target, result)
+
+
+def cmd_export_ediscovery(args: argparse.Namespace, chat_ids: list[str]) -> int:
+    """``export --format ediscovery (--search Q | CHAT_ID...) --out DIR``."""
+    from coi_archive import export
+    from coi_archive.export.ediscovery import select_chats, write_package
+
+    chat_ids += list(args.chat or [])
+    if not args.out or args.out == "-":
+        raise UsageError("--format ediscovery writes a directory: give --out DIR (it must not exist)")
+    if bool(chat_ids) == bool(args.search):
+        raise UsageError("--format ediscovery needs either --search QUERY or CHAT_ID...")
+    since = args.since.start if args.since else None
+    until = args.until.stop - TICK if args.until else None
+    target = _export_target(args, chat_ids)
+    with Archive.open(args.archive, readonly=True) as archive, _audited(archive, "export", target) as outcome:
+        try:
+            sel = (export.select_search(archive, args.search, history=args.history, limit=args.limit,
+                                        since=since, until=until) if args.search
+                   else select_chats(archive, chat_ids, since, until))
+            done = write_package(archive, sel, args.out, exported_by=actor(), query=args.search,
+                                 chat_ids=chat_ids)
+        except (ArchiveError, export.ExportError) as exc:
+            raise UsageError(str(exc)) from None
+        except OSError as exc:
+            raise UsageError(f"cannot write {args.out}: {exc.strerror or exc}") from None
+        outcome["result"] = f"ok: {done['documents']} documents, manifest sha256 {done['manifest_sha256']}"
+    print(f"exported {done['messages']} messages ({done['documents']} documents, {done['files']} files) to"
+          f" {done['out']}; manifest SHA-256 {done['manifest_sha256']}", file=sys.stderr)
+    return 0
+
+
+def cmd_verify_export(args: argparse.Namespace) -> int:
+    from coi_archive.export.ediscovery import manifest_sha256, verify_package
+
+    problems = verify_package(args.dir)
+    for line in problems:
+        print(f"BAD {line}")
+    if problems:
+        print(f"{len(problems)} problem(s) in {args.dir}")
+        return 1
+    print(f"{args.dir}: every file matches its manifest; manifest SHA-256 {manifest_sha256(args.dir)}")
+    return 0
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    """``audit show|verify|anchor``."""
+    with Archive.open(args.archive, readonly=True) as archive:
+        if args.audit_command == "anchor":
+            head = archive.audit_anchor()
+            print(head or "the audit log is empty")
+            return 0
+        if args.audit_command == "verify":
+            try:
+                problems = archive.audit_verify(args.anchor or [])
+            except ValueError as exc:
+                raise UsageError(str(exc)) from None
+            entries = len(archive.audit_entries())
+            for line in problems:
+                print(f"BAD {line}")
+            print(f"audit log: {entries} entries, " + ("intact" if not problems else f"{len(problems)} problem(s)"))
+            return 1 if problems else 0
+        entries = archive.audit_entries(since=args.since, actor=args.user)
+    if args.json:
+        _dump(entries)
+        return 0
+    for e in entries:
+        print(f"{e['seq']:>6} {e['time'][:19]} {e['actor']:<16} {e['remote'] or '-':<15} {e['action']:<12}"
+              f" {e['target']}  [{e['result']}]")
+    return 0
+
+
+def cmd_hold(args: argparse.Namespace) -> int:
+    """``hold add|list|release``."""
+    if args.hold_command == "list":
+        with Archive.open(args.archive, readonly=True) as archive:
+            holds = archive.holds(include_released=args.all)
+        if args.json:
+            _dump(holds)
+            return 0
+        for h in holds:
+            state = f"released {h['released'][:10]} by {h['released_by']}" if h["released"] else "active"
+            print(f"{h['id']:>4} {h['kind']:<8} {h['value']}  ({h['reason']}; {h['created'][:10]}"
+                  f" by {h['created_by']}; {state})")
+        return 0
+    with _open_writer(args) as archive:
+        try:
+            if args.hold_command == "release":
+                archive.release_hold(args.id, actor())
+                print(f"released hold {args.id}")
+                return 0
+            kind, value = next((k, v) for k, v in (("chat", args.chat), ("contact", args.contact),
+                                                   ("query", args.query)) if v)
+            hold_id = archive.add_hold(kind, value, args.reason, actor())
+        except ArchiveError as exc:
+            raise UsageError(str(exc)) from None
+    print(f"hold {hold_id}: {kind} {value}")
+    return 0
+
+
+def cmd_retention(args: argparse.Namespace) -> int:
+    """``retention set|clear|show``."""
+    if args.retention_command == "show":
+        with Archive.open(args.archive, readonly=True) as archive:
+            policy = archive.retention()
+        if args.json:
+            _dump(policy)
+            return 0
+        for p in policy:
+            print(f"{p['kind']:<5} older than {p['period']}  (set {p['set_at'][:10]} by {p['set_by']})")
+        if not policy:
+            print("no retention policy: nothing expires")
+        return 0
+    with _open_writer(args) as archive:
+        try:
+            archive.set_retention(args.older_than if args.retention_command == "set" else None, args.kind, actor())
+        except ArchiveError as exc:
+            raise UsageError(str(exc)) from None
+    print(f"retention {args.kind}: " + (f"older than {args.older_than}" if args.retention_command == "set"
+                                        else "none") + "; run 'coi-archive purge' to apply it")
+    return 0
+
+
+def cmd_purge(args: argparse.Namespace) -> int:
+    with _open_writer(args) as archive:
+        report = archive.purge(actor(), dry_run=args.dry_run)
+    if args.json:
+        _dump(report)
+        return 0
+    verb = "would purge" if args.dry_run else "purged"
+    print(f"{verb} {report['purged']} message(s) ({report['originals']} stored copies) in"
+          f" {len(report['chats'])} chat(s); {report['held']} expired message(s) kept under hold"
+          + (f"; {report['cache_files']} cached file(s) removed" if report["cache_files"] else ""))
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
     if args.format == "deltachat-backup":
         return cmd_export_dcbackup(args)
     if args.format == "imap":
@@ -550,7 +742,7 @@ def cmd_export_file(args: argparse.Namespace) -> int:
 
 
 #: Commands that write the archive (they take its writer lock).
-WRITERS = ("ingest", "decrypt", "reindex", "repair")
+WRITERS = ("ingest", "decrypt", "reindex", "repair", "hold", "retention", "purge")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -598,15 +790,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("message_id", metavar="MESSAGE_ID")
     p = add("export", cmd_export, "export a chat or search results to a file (json, html, mbox, eml, csv),"
                                   " or copy chats into an IMAP account (--format imap)")
-    p.add_argument("chat_id", nargs="?", metavar="CHAT_ID", help="the chat to export (file formats)")
+    p.add_argument("chat_id", nargs="*", metavar="CHAT_ID",
+                   help="the chat to export (file formats; ediscovery: one or more)")
     p.add_argument("--format", required=True,
-                   choices=["json", "html", "mbox", "eml", "csv", "parquet", "imap", "deltachat-backup"],
+                   choices=["json", "html", "mbox", "eml", "csv", "parquet", "imap", "deltachat-backup",
+                            "ediscovery"],
                    help="json: the show --json shape; html: one self-contained page; mbox: the original"
                         " messages as mboxrd; eml: a zip of the originals; csv: one row per message;"
                         " imap: APPEND the originals to --to; parquet (and csv without CHAT_ID, --out DIR/):"
                         " the analysis tables (messages, revisions, reactions, receipts, memberships,"
                         " contacts, ...) of the archive or of --chat, one file per table;"
-                        " deltachat-backup: a backup Delta Chat 2.65 imports, of --as's chats (needs --key)")
+                        " deltachat-backup: a backup Delta Chat 2.65 imports, of --as's chats (needs --key);"
+                        " ediscovery: a review package (originals, load file, HTML, manifest) in --out DIR")
     p.add_argument("--as", dest="as_address", metavar="ADDRESS",
                    help="deltachat-backup: the account whose chats to write, as that account sees them")
     p.add_argument("--key", metavar="KEYFILE",
@@ -640,12 +835,61 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--full", action="store_true", help="also recompute chats and contacts")
     add("repair", cmd_repair, "finish what an interrupted run left and upgrade an archive written by"
                               " an older version (every writing command does this first)")
+    _add_compliance_commands(add)
     for name in WRITERS:
-        sub.choices[name].add_argument(
-            "--wait", type=float, nargs="?", const=float("inf"), default=None, metavar="SECONDS",
-            help="if another command is writing this archive, wait for it (for SECONDS, or as long as it"
-                 " takes) instead of exiting with code 2")
+        for leaf in _writing_leaves(sub.choices[name]):
+            leaf.add_argument(
+                "--wait", type=float, nargs="?", const=float("inf"), default=None, metavar="SECONDS",
+                help="if another command is writing this archive, wait for it (for SECONDS, or as long as it"
+                     " takes) instead of exiting with code 2")
     return parser
+
+
+def _writing_leaves(p: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    """``p`` itself, or those of its subcommands that write (``hold add``, not ``hold list``)."""
+    subs = [a for a in p._actions if isinstance(a, argparse._SubParsersAction)]
+    if not subs:
+        return [p]
+    return [leaf for name, leaf in subs[0].choices.items() if name not in ("list", "show")]
+
+
+def _add_compliance_commands(add: Callable[[str, Callable, str], argparse.ArgumentParser]) -> None:
+    """audit, hold, retention, purge, verify-export (see README, Compliance)."""
+    p = add("audit", cmd_audit, "the audit trail: who searched, viewed, exported, held or purged what")
+    sub = p.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
+    show = sub.add_parser("show", help="list entries")
+    show.add_argument("--since", metavar="TIME", help="entries at or after this UTC time (e.g. 2026-11-30)")
+    show.add_argument("--user", metavar="ACTOR", help="only this actor (e.g. cli:alice, web)")
+    show.add_argument("--json", action="store_true")
+    verify = sub.add_parser("verify", help="check the hash chain and its anchors; exit 1 naming the first bad entry")
+    verify.add_argument("--anchor", action="append", metavar="SEQ:HASH",
+                        help="also check a head printed by 'audit anchor' and kept elsewhere (repeatable)")
+    sub.add_parser("anchor", help="print and store the current head (SEQ:HASH) of the chain")
+    p = add("hold", cmd_hold, "legal holds: what no purge may delete")
+    sub = p.add_subparsers(dest="hold_command", required=True, metavar="ACTION")
+    hold_add = sub.add_parser("add", help="hold a chat, a contact's chats and mail, or a query's messages")
+    what = hold_add.add_mutually_exclusive_group(required=True)
+    what.add_argument("--chat", metavar="ID")
+    what.add_argument("--contact", metavar="ADDR")
+    what.add_argument("--query", metavar="Q", help="a search (evaluated again at every purge)")
+    hold_add.add_argument("--reason", required=True, metavar="TEXT")
+    hold_list = sub.add_parser("list", help="active holds (--all: released ones too)")
+    hold_list.add_argument("--all", action="store_true")
+    hold_list.add_argument("--json", action="store_true")
+    sub.add_parser("release", help="release a hold (it stays listed as released)").add_argument("id", type=int)
+    p = add("retention", cmd_retention, "the retention policy (applied only by 'purge')")
+    sub = p.add_subparsers(dest="retention_command", required=True, metavar="ACTION")
+    ret_set = sub.add_parser("set", help="messages older than this expire")
+    ret_set.add_argument("--older-than", required=True, metavar="PERIOD", help="e.g. 7y, 18m, 6w, 90d")
+    ret_set.add_argument("--kind", choices=("mail", "chat", "all"), default="all")
+    sub.add_parser("clear", help="remove the period of one kind").add_argument(
+        "--kind", choices=("mail", "chat", "all"), default="all")
+    sub.add_parser("show", help="the policy").add_argument("--json", action="store_true")
+    p = add("purge", cmd_purge, "delete expired messages no hold covers, leaving tombstones (audited)")
+    p.add_argument("--dry-run", action="store_true", help="only say what would be purged")
+    p.add_argument("--json", action="store_true")
+    p = add("verify-export", cmd_verify_export, "re-check an eDiscovery package against its manifest")
+    p.add_argument("dir", metavar="DIR")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -656,7 +900,7 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as exc:
         print(f"coi-archive: error: {exc}", file=sys.stderr)
         return 2
-    except (CatalogError, QueryError, ArchiveBusy) as exc:
+    except (CatalogError, QueryError, ArchiveBusy, AuditError) as exc:
         print(f"coi-archive: error: {exc}", file=sys.stderr)
         return 2
     except BrokenPipeError:

@@ -27,7 +27,12 @@ from coi_archive.ingest.readers import Source, SourceError, discover
 from coi_archive.ingest.safeio import Limits
 
 from . import derived, private, read_chats, read_contacts, read_messages, read_originals, read_stats
+from . import holds as _holds
 from . import read_plain
+from .audit import Anchor, AuditError, AuditLog
+from .purge import plan as _purge_plan
+from .purge import purge as _purge
+from .purge import tombstones as _tombstones
 from .catalog import CatalogError, connect, decompress
 from .errors import ArchiveError
 from .recordmail import REBUILT, MailCopy
@@ -50,8 +55,8 @@ from .wire import refresh
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Archive", "ArchiveBusy", "ArchiveError", "CHAT_KINDS", "CatalogError", "ChatKind", "MAIL_KINDS",
-           "SourceError", "Span", "TICK", "default_archive_dir", "format_iso", "parse_iso", "parse_span",
+__all__ = ["Archive", "ArchiveBusy", "ArchiveError", "AuditError", "CHAT_KINDS", "CatalogError", "ChatKind",
+           "MAIL_KINDS", "SourceError", "Span", "TICK", "default_archive_dir", "format_iso", "parse_iso", "parse_span",
            "QueryError", "SearchHit", "MailCopy", "REBUILT", "query_warnings"]
 
 
@@ -107,6 +112,7 @@ class Archive:
         self._engine: SearchEngine | None = None
         self._lock = lock
         self._umask: int | None = None  # the caller's, put back on close (see .private)
+        self._audit = AuditLog(root)
 
     # ------------------------------------------------------------ lifecycle
 
@@ -165,6 +171,7 @@ class Archive:
         if self._engine is not None:
             self._engine.close()
             self._engine = None
+        self._audit.close()
         self.conn.close()
         if self._lock is not None:
             self._lock.release()
@@ -509,3 +516,94 @@ class Archive:
     def count_originals(self) -> int:
         return read_originals.count_originals(self.conn)
 
+
+    # ------------------------------------------------------------ compliance: audit trail
+
+    def audit(self, actor: str, action: str, target: str = "", result: str = "ok", where: str = "") -> None:
+        """Append one entry to the audit trail (``audit.sqlite``, see
+        :mod:`.audit`): ``actor`` a user name, ``cli:<unix user>``, ``web``
+        or ``token``; ``where`` the remote address. Works on a read-only
+        archive too; raises AuditError when the log cannot be written."""
+        self._audit.append(actor, action, target, result, where)
+
+    def audit_entries(self, since: str | None = None, actor: str | None = None) -> list[dict[str, Any]]:
+        """The audit trail, oldest first (``since``: ISO UTC time, ``actor``: exact name)."""
+        return [e.as_dict() for e in self._audit.entries(since, actor)]
+
+    def audit_anchor(self) -> str | None:
+        """Store and return the head of the audit chain as ``SEQ:HASH``
+        (None while the log is empty); keep it outside the archive too."""
+        head = self._audit.anchor()
+        return str(head) if head else None
+
+    def audit_verify(self, anchors: Iterable[str] = ()) -> list[str]:
+        """Problems of the audit chain, first bad entry first (empty: intact);
+        ``anchors``: ``SEQ:HASH`` heads kept elsewhere, checked besides the
+        stored ones. ValueError for a malformed anchor."""
+        return self._audit.verify([Anchor.parse(a) for a in anchors])
+
+    # ------------------------------------------------------------ compliance: holds, retention, purge
+
+    def holds(self, include_released: bool = False) -> list[dict[str, Any]]:
+        """Legal holds (``id, kind, value, reason, created, created_by, released, released_by``)."""
+        return _holds.list_holds(self.conn, include_released)
+
+    def add_hold(self, kind: str, value: str, reason: str, actor: str, where: str = "") -> int:
+        """Hold a chat, a contact or a query's messages against purge; audited."""
+        if kind == "query":
+            self._held_by_query(value)  # a query that cannot run is refused now (QueryError)
+        hold_id = _holds.add_hold(self.conn, kind, value, reason, actor)
+        self._audited_commit(actor, "hold.add", f"hold {hold_id}: {kind} {value}", f"ok: {reason}", where)
+        return hold_id
+
+    def _audited_commit(self, actor: str, action: str, target: str, result: str, where: str) -> None:
+        """Commit a change only once its audit entry is written (no unaudited change)."""
+        try:
+            self.audit(actor, action, target, result, where)
+        except AuditError:
+            self.conn.rollback()
+            raise
+        self.conn.commit()
+
+    def release_hold(self, hold_id: int, actor: str, where: str = "") -> None:
+        """Release a hold (it stays listed as released); audited."""
+        hold = _holds.release_hold(self.conn, hold_id, actor)
+        self._audited_commit(actor, "hold.release", f"hold {hold_id}: {hold['kind']} {hold['value']}", "ok", where)
+
+    def retention(self) -> list[dict[str, Any]]:
+        """The retention policy: ``{kind, period, set_at, set_by}`` per kind."""
+        return _holds.retention(self.conn)
+
+    def set_retention(self, period: str | None, kind: str, actor: str, where: str = "") -> None:
+        """Set the retention period of ``kind`` (``all``, ``mail``, ``chat``;
+        None removes it); audited. Nothing is purged until :meth:`purge`."""
+        if period is None:
+            _holds.clear_retention(self.conn, kind)
+        else:
+            _holds.set_retention(self.conn, period, kind, actor)
+        self._audited_commit(actor, "retention.set", kind, f"ok: {period or 'none'}", where)
+
+    def purge(self, actor: str, dry_run: bool = False, where: str = "",
+              now: datetime | None = None) -> dict[str, Any]:
+        """Delete the expired messages no hold covers (see :mod:`.purge`),
+        or with ``dry_run`` only say which; audited either way."""
+        when = now or datetime.now().astimezone()
+        the_plan = _purge_plan(self.conn, when, self._held_by_query)
+        if not dry_run and the_plan.doomed:  # on record before anything is deleted
+            self.audit(actor, "purge", f"{len(the_plan.doomed)} message(s)", "started", where)
+        report = _purge(self.conn, self.root, the_plan, actor, dry_run, self.settle)
+        if not dry_run and report.purged and hasattr(self.engine, "optimize"):
+            self.engine.optimize()  # deleted documents leave the index's files
+        self.audit(actor, "purge.dry-run" if dry_run else "purge", f"{len(report.purged)} message(s)",
+                   f"ok: {len(report.purged)} purged, {report.originals} originals, {len(report.held)} held",
+                   where)
+        return report.as_dict()
+
+    def tombstones(self) -> list[dict[str, Any]]:
+        """What purges deleted: one row per original copy."""
+        return _tombstones(self.conn)
+
+    def _held_by_query(self, query: str) -> list[str]:
+        """Every message a query hold's search finds, earlier revisions included."""
+        limit = max(self.engine.count(), 1)
+        return [h.message_id for h in self.engine.search(query, limit=limit, history=True)]

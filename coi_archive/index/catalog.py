@@ -21,7 +21,7 @@ import sqlite3
 import zlib
 from pathlib import Path
 
-from . import derived, migrations
+from . import derived, holds, migrations
 
 #: Raised with every step of :data:`migrations.LADDER`.
 SCHEMA_VERSION = migrations.LATEST
@@ -135,6 +135,7 @@ def _create_or_upgrade(conn: sqlite3.Connection, root: Path) -> None:
         migrations.upgrade(conn, found)
     conn.executescript(SCHEMA)
     conn.execute(derived.DDL)
+    conn.executescript(holds.DDL)
     if found is None:
         conn.execute("INSERT OR REPLACE INTO meta VALUES('schema', ?)", (str(SCHEMA_VERSION),))
     conn.commit()

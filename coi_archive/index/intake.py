@@ -27,6 +27,7 @@ from coi_archive.ingest.sources import Candidate, Source, SourceError
 
 from . import derived, issues
 from .decodepool import Decoded, DecodePool
+from .holds import purged_sha
 from .wire import refresh
 
 Progress = Callable[[int, str], None]
@@ -193,6 +194,8 @@ class Intake:
             return
         self.report.copies_read += 1
         sha = sha256_hex(raw)
+        if purged_sha(self.conn, sha):  # purged on purpose: never stored again
+            return
         if sha not in self._job_shas and not self.conn.execute(
                 "SELECT 1 FROM originals WHERE sha256=?", (sha,)).fetchone():
             self._jobs.append((raw, cand.format, cand.truncated_from or len(raw)))
