@@ -75,6 +75,7 @@ def axe_serious(page: Any) -> list[str]:
 
 def shot(page: Any, name: str) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
+    page.evaluate("window.scrollTo(0, 0)")  # sticky headers are drawn where the viewport is
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
 
