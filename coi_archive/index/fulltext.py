@@ -123,5 +123,9 @@ class SearchEngine(ABC):
         """Delete every document (the index stays usable)."""
 
     @abstractmethod
+    def optimize(self) -> None:
+        """Compact the index (worth it after a full rebuild or many deletes)."""
+
+    @abstractmethod
     def close(self) -> None:
         """Release the index; the engine is not used afterwards."""
