@@ -230,6 +230,19 @@ def plausible(dt: datetime | None) -> datetime | None:
     return dt if dt is not None and dt.year in PLAUSIBLE_YEARS else None
 
 
+_WRITTEN_YEAR_RE = re.compile(r"\b\d{1,2}\s+[A-Za-z]{3,}\s+(\d{3,})\b")
+
+
+def parse_stamp(value: str | None) -> datetime | None:
+    """A Date or Received date, or None when it is missing, unparsable or
+    implausible.  The year is checked as written, before the stdlib's
+    two-digit-year rule turns ``0001`` into 2001."""
+    written = _WRITTEN_YEAR_RE.search(value or "")
+    if written and len(written.group(1)) >= 4 and int(written.group(1)) not in PLAUSIBLE_YEARS:
+        return None
+    return plausible(parse_date(value))
+
+
 def iso(dt: datetime | None) -> str | None:
     return dt.isoformat() if dt else None
 
@@ -498,7 +511,7 @@ class ParsedMail:
     def date(self) -> datetime | None:
         """The effective date: Date, unless missing or far in the future of
         the newest Received stamp, in which case that stamp."""
-        dt = plausible(parse_date(self.value("Date")))
+        dt = parse_stamp(self.value("Date"))
         received = self.received_date
         if received and (dt is None or dt - received > timedelta(days=1)):
             return received
@@ -508,7 +521,7 @@ class ParsedMail:
     def received_date(self) -> datetime | None:
         value = self.value("Received")
         if value and ";" in value:
-            return plausible(parse_date(value.rsplit(";", 1)[1].strip()))
+            return parse_stamp(value.rsplit(";", 1)[1].strip())
         return None
 
     @cached_property
@@ -574,7 +587,7 @@ class ParsedMail:
         claimed = parse_date(self.value("Date"))
         if claimed is None:
             found.append(Defect("MissingOrBadDate", "headers", self.value("Date") or "no Date header"))
-        elif plausible(claimed) is None:
+        elif parse_stamp(self.value("Date")) is None:
             found.append(Defect("ImplausibleDate", "headers", f"{self.value('Date')}; the delivery date is used"))
         return tuple(found)
 
