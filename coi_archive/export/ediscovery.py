@@ -48,7 +48,6 @@ from typing import Any
 from coi_archive.index.api import Archive, ArchiveError
 
 from .html import write_html
-from .output import refuse_existing
 from .selection import ExportError, Part, Selection, select_chat
 
 MANIFEST = "manifest.json"
@@ -183,12 +182,18 @@ def _files(root: Path) -> list[dict[str, Any]]:
     return out
 
 
+def _refuse_existing(target: Path) -> None:
+    """A package is evidence: never written over, not even with --force."""
+    if os.path.lexists(target):
+        raise ExportError(f"{target} exists: an eDiscovery package is never overwritten; choose a new --out")
+
+
 def write_package(archive: Archive, sel: Selection, out: str | os.PathLike, *, exported_by: str,
                   query: str | None, chat_ids: list[str]) -> dict[str, Any]:
     """Write the package to ``out`` (which must not exist); returns
     ``{"documents", "messages", "files", "manifest_sha256", "out"}``."""
     target = Path(out).expanduser()
-    refuse_existing([target], force=False)
+    _refuse_existing(target)
     if not target.parent.is_dir():
         raise ExportError(f"{target.parent} is not a directory")
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name[:80]}.", suffix=".part", dir=target.parent))
@@ -205,7 +210,7 @@ def write_package(archive: Archive, sel: Selection, out: str | os.PathLike, *, e
                     "documents": len(rows), "files": _files(tmp)}
         body = json.dumps(manifest, ensure_ascii=False, indent=2).encode("utf-8")
         _write(tmp, MANIFEST, body)
-        refuse_existing([target], force=False)
+        _refuse_existing(target)
         os.rename(tmp, target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -8,7 +8,9 @@ has a JSON twin under ``/api/...``.
     >>> app = create_app("~/.local/share/coi-archive")
     >>> app.run()          # or: coi-archive serve
 
-The archive is opened read-only (SQLite ``mode=ro``); no route writes.
+The archive is opened read-only (SQLite ``mode=ro``); no route writes it
+(the audit trail, a file of its own, records searches, views and exports:
+:mod:`webui.audit`).
 Each request borrows its own :class:`~index.api.Archive` from a small pool
 (see :class:`webui.state.ArchivePool`), so a SQLite connection and a search
 engine handle are never used by two threads at once.
@@ -26,7 +28,7 @@ from werkzeug.exceptions import BadRequest, HTTPException
 from coi_archive import present
 from coi_archive.index.api import CHAT_KINDS, QueryError
 
-from . import security
+from . import audit, security
 from .sessions import DEFAULT_IDLE_SECONDS
 from .state import UIState
 
@@ -61,6 +63,7 @@ def create_app(archive_dir: str | os.PathLike, *, password: str | None = None, t
         MAX_SEARCH_LIMIT=2000,
         SESSION_IDLE_SECONDS=DEFAULT_IDLE_SECONDS,
         SEND_FILE_MAX_AGE_DEFAULT=3600,
+        WARM_ANALYTICS=True,  # draw the archive-wide charts as the server starts
     )
     app.json.sort_keys = False
     app.json.ensure_ascii = False
@@ -78,6 +81,9 @@ def create_app(archive_dir: str | os.PathLike, *, password: str | None = None, t
 
     for name in BLUEPRINTS:
         app.register_blueprint(importlib.import_module(name).bp)
+    if app.config["WARM_ANALYTICS"]:
+        app.extensions["coi_warm"] = importlib.import_module("coi_archive.webui.analytics").warm(app)
+    audit.install(app)  # searches, views, downloads and exports go into the audit trail
 
     @app.teardown_appcontext
     def _release(_exc: BaseException | None) -> None:
