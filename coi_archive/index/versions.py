@@ -33,6 +33,11 @@ on nothing an attacker can grind:
    still marked conflicted and every other version is listed beside it,
    so the tie-break chooses what comes first, never what is hidden.
 
+Inside one version every copy says the same thing; the copy stored as the
+wire row (its bytes are what ``raw`` and exports give) is the most
+authentic, then the first delivered, then the lowest SHA-256 -- a choice
+among equal contents, so grinding it gains nothing.
+
 Records from client backups (format other than ``rfc822``) describe a
 message as one client saw it (its text after edits, its own reactions),
 not a wire copy: two accounts' records of one message legitimately differ.
