@@ -43,7 +43,7 @@ from .settle import settle
 from .fulltext import SearchDoc, SearchEngine
 from .whoosh_engine import WhooshEngine
 from .chatids import CHAT_KINDS, MAIL_KINDS, ChatKind
-from .decodepool import decode_stored
+from .redecode import redecode
 from .dates import TICK, Span, format_iso, parse_iso, parse_span
 from .docs import search_docs
 from .intake import Intake, IngestReport, Progress
@@ -241,26 +241,7 @@ class Archive:
     def redecode(self, decryptor: Decryptor | None = None, only_sealed: bool = False) -> int:
         """Decode stored originals again (after a decoder upgrade, or with a
         key for what was sealed) without reading any source."""
-        where = " WHERE dialect='encrypted'" if only_sealed else ""
-        shas = [r[0] for r in self.conn.execute(f"SELECT sha256 FROM originals{where}")]
-        mids: set[str] = set()
-        changed = 0
-        for sha in shas:
-            row = self.conn.execute("SELECT * FROM originals WHERE sha256=?", (sha,)).fetchone()
-            raw = decompress(row["data"], row["compression"])
-            env = decode_stored(raw, row["format"], row["size"], decryptor)
-            text = envelope_to_json(env)
-            if text != row["envelope"]:
-                self.conn.execute(
-                    "UPDATE originals SET envelope=?, dialect=?, quality=?, message_id=? WHERE sha256=?",
-                    (text, env.dialect, env.quality, env.message_id, sha))
-                mids.update({env.message_id, row["message_id"]})
-                changed += 1
-        self.conn.execute("DELETE FROM wire WHERE message_id IN (SELECT value FROM json_each(?))",
-                          (json.dumps(sorted(mids)),))
-        dirty = refresh(self.conn, sorted(mids))
-        derived.owe(self.conn, derived.FOLD, sorted(dirty | self._chats_of(mids)))
-        derived.owe(self.conn, derived.CONTACTS, [derived.ALL])
+        changed = redecode(self.conn, decryptor, only_sealed)
         self.conn.commit()
         self.settle()
         return changed
@@ -303,12 +284,6 @@ class Archive:
         if not self.keys_dir.is_dir():
             return []
         return sorted(self.keys_dir.glob("*.asc"))
-
-    def _chats_of(self, mids: set[str]) -> set[str]:
-        rows = self.conn.execute(
-            "SELECT DISTINCT chat_id FROM messages WHERE message_id IN (SELECT value FROM json_each(?))",
-            (json.dumps(sorted(mids)),))
-        return {r[0] for r in rows}
 
     def rebuild(self) -> None:
         """Recompute every derived layer from the stored originals (recorded
@@ -465,10 +440,10 @@ class Archive:
         messages and everything folded into them (edits, deletes, reactions,
         receipts) -- or of the whole archive.  ``since`` (aware datetime)
         keeps messages dated at or after it.  Each entry: ``message_id``,
-        ``sha256``, ``date``, ``flags`` (IMAP flag names gathered from every
-        provenance: IMAP flags as stored, Maildir letters translated) and
-        ``internaldate`` (ISO: the earliest IMAP INTERNALDATE, else the
-        earliest Maildir file time, else None).  Read bytes with :meth:`raw`."""
+        ``sha256``, ``date``, ``flags`` (IMAP flag names of the canonical
+        copy's own provenances) and ``internaldate`` (ISO: the message's own
+        date, else its delivery time, else None; see
+        :func:`.read_originals.originals_to_copy`).  Read bytes with :meth:`raw`."""
         return read_originals.originals_to_copy(self.conn, chat_ids, since)
 
     def raw_format(self, message_id: str) -> str:
@@ -550,8 +525,11 @@ class Archive:
 
     def add_hold(self, kind: str, value: str, reason: str, actor: str, where: str = "") -> int:
         """Hold a chat, a contact or a query's messages against purge; audited."""
-        if kind == "query":
-            self._held_by_query(value)  # a query that cannot run is refused now (QueryError)
+        if kind == "query":  # a hold must hold what it says: no query that is not read as written
+            warnings = query_warnings(value)
+            if warnings:
+                raise ArchiveError(f"the hold's query is not read as written: {' '.join(warnings)}")
+            self._held_by_query(value)  # one that cannot run is refused now (QueryError)
         hold_id = _holds.add_hold(self.conn, kind, value, reason, actor)
         self._audited_commit(actor, "hold.add", f"hold {hold_id}: {kind} {value}", f"ok: {reason}", where)
         return hold_id

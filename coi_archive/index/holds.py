@@ -186,7 +186,7 @@ def expired(conn: sqlite3.Connection, now: datetime) -> dict[str, str]:
     for mid, date, chat_kind in conn.execute(_WIRE_KINDS):
         if not date:
             continue
-        kind = "mail" if chat_kind in MAIL_KINDS or chat_kind is None else "chat"
+        kind = None if chat_kind is None else "mail" if chat_kind in MAIL_KINDS else "chat"
         for rule in ("all", kind):
             if rule in cutoffs and date < format_iso(cutoffs[rule][0]):
                 out[mid] = f"retention {rule} {cutoffs[rule][1]}: dated before {format_iso(cutoffs[rule][0])}"
