@@ -14,28 +14,37 @@ govern.
 
 Charts: activity over time, a weekday × hour-of-day heat map, messages per
 participant, the reply-time distribution and, for groups, the membership
-timeline.  The report is computed once per archive state (cached until the
-catalog changes) and so are the SVGs.
+timeline.  Drawing them takes about a second at the corpus size, so a page's
+report and SVGs are made once per archive version (:meth:`Archive.generation`)
+and kept twice: in memory, and on disk under
+``<archive>/cache/analytics/`` so that a restarted server does not draw
+them again; the archive-wide page is made in the background as the server
+starts (:func:`warm`).  A first visit then takes milliseconds.
 """
 
 from __future__ import annotations
 
+import hashlib
 import html
 import io
+import json
+import logging
 import re
 import threading
 import warnings
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any, Sequence
 
-from flask import Blueprint, abort, jsonify, render_template
+from flask import Blueprint, Flask, abort, jsonify, render_template
 
-from coi_archive.index.api import ArchiveError, parse_iso, parse_span
+from coi_archive.index.api import Archive, ArchiveError, parse_iso, parse_span
 from coi_archive.units import human_bytes
 
 from .state import all_chats, archive, chat_index, display_name, state
 
 bp = Blueprint("analytics", __name__)
+log = logging.getLogger(__name__)
 
 COLOR = "#3b82f6"
 COLOR_2 = "#f59e0b"
@@ -67,22 +76,76 @@ def _chat(chat_id: str) -> dict[str, Any]:
     return chat
 
 
+def _disk_path(chat_id: str | None) -> Path:
+    """Where a page's report and charts are kept for this archive version."""
+    root = state().root
+    version = hashlib.sha256(repr(Archive.generation(root)).encode()).hexdigest()[:16]
+    name = hashlib.sha256((chat_id or "").encode()).hexdigest()[:24] if chat_id else "_archive"
+    return root / "cache" / "analytics" / version / f"{name}.json"
+
+
+def page_data(chat_id: str | None) -> dict[str, Any]:
+    """``{"report", "charts"}`` of the archive-wide page (``chat_id`` None)
+    or of one chat's, made once per archive version (memory, then disk)."""
+    def compute() -> dict[str, Any]:
+        path = _disk_path(chat_id)
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            pass
+        rep = _report(chat_id)
+        chat = _chat(chat_id) if chat_id else None
+        charts = _charts(rep, chat, _memberships(chat_id) if chat_id else None)
+        data = {"report": rep, "charts": charts}
+        _save(path, data)
+        return data
+    return state().cached(f"analytics-page:{chat_id or ''}", compute)
+
+
+def _save(path: Path, data: dict[str, Any]) -> None:
+    """Keep a page on disk (and drop the pages of older archive versions);
+    a read-only archive just makes them again after a restart."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data, ensure_ascii=False, default=str), encoding="utf-8")
+        tmp.replace(path)
+        for old in path.parent.parent.iterdir():
+            if old != path.parent and old.is_dir():
+                for f in old.iterdir():
+                    f.unlink(missing_ok=True)
+                old.rmdir()
+    except OSError as exc:
+        log.debug("analytics not cached on disk: %s", exc)
+
+
+def warm(app: Flask) -> threading.Thread:
+    """Make the archive-wide page in the background (a server that just
+    started answers its first visit from the cache)."""
+    def run() -> None:
+        with app.app_context():
+            try:
+                page_data(None)
+            except Exception:  # noqa: BLE001 - a failed warm-up only means a slower first visit
+                log.exception("analytics warm-up failed")
+    thread = threading.Thread(target=run, name="coi-webui-analytics-warm", daemon=True)
+    thread.start()
+    return thread
+
+
 @bp.get("/analytics")
 def overview():
-    rep = _report(None)
-    charts = state().cached("analytics-charts:", lambda: _charts(rep, None, None))
+    data = page_data(None)
     chats = sorted(all_chats(), key=lambda c: (-int(c.get("message_count") or 0), c["id"]))
-    return render_template("analytics.html", report=rep, charts=charts, chat=None, chats=chats[:30],
-                           name=display_name, duration=_duration, size=human_bytes)
+    return render_template("analytics.html", report=data["report"], charts=data["charts"], chat=None,
+                           chats=chats[:30], name=display_name, duration=_duration, size=human_bytes)
 
 
 @bp.get("/analytics/<path:chat_id>")
 def chat_page(chat_id: str):
     chat = _chat(chat_id)
-    rep = _report(chat_id)
-    charts = state().cached(f"analytics-charts:{chat_id}",
-                            lambda: _charts(rep, chat, _memberships(chat_id)))
-    return render_template("analytics.html", report=rep, charts=charts, chat=chat, chats=[],
+    data = page_data(chat_id)
+    return render_template("analytics.html", report=data["report"], charts=data["charts"], chat=chat, chats=[],
                            name=display_name, duration=_duration, size=human_bytes)
 
 
