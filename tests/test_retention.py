@@ -167,8 +167,8 @@ def test_contact_and_query_holds_keep_their_messages_and_release_lets_them_go(ar
     assert not (bob | pinned) & set(_all_messages(archive))
     assert "derived layers: up to date" in cli(archive, "verify", inprocess=True).text
     actions = [e["action"] for e in cli_json(archive, "audit", "show", inprocess=True)]
-    assert actions == ["search", "retention.set", "hold.add", "hold.add", "purge", "purge", "hold.release", "hold.release",
-                       "purge", "purge"]
+    assert actions == ["search", "retention.set", "hold.add", "hold.add", "purge", "purge",
+                       "hold.release", "hold.release", "purge", "purge"]
 
 
 @pytest.mark.parametrize("argv", [
