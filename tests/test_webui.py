@@ -180,7 +180,9 @@ def test_goto_contacts_stats(client, samples):
     one = get(client, "/api/contacts/alice@example.com").get_json()
     assert one["contact"]["name"] == "Alice Angel" and "grp-1234abcd4321" in one["chats"]
     assert get(client, "/api/contacts/nobody@example.com").status_code == 404
-    assert "unique messages" in ok_html(client, "/stats")
+    page = ok_html(client, "/stats")
+    assert "Different messages" in page and "edits, deletions, reactions and receipts: <b>29</b>" in page
+    assert "by role" not in page.lower().split("<details")[0]  # role codes only in the details and the JSON
     msg = get(client, "/api/message?id=Mr.hQ4vB8nK2sW.0004@example.net").get_json()
     assert msg["chat_id"] == SAMPLE_DM and msg["reply_to"] == "Mr.hQ4vB8nK2sW.0002@example.net"
 
