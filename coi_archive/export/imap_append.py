@@ -3,8 +3,10 @@
 ``coi-archive export --format imap --to imap://USER@HOST/FOLDER [--chat ID
 ...] [--since D]`` APPENDs the stored original of every wire message of the
 chosen chats (the listed messages and the edits, deletes, reactions and read
-receipts folded into them) with its INTERNALDATE and flags taken from the
-provenance.  The bytes are the stored original, or for a message known
+receipts folded into them) with the message's own date as INTERNALDATE (its
+Date; without one, when it was delivered), so a client sorts the copies by
+when they were written, and the flags of the copy it is (a version of the
+message read elsewhere lends it none).  The bytes are the stored original, or for a message known
 only from a Delta Chat backup record the mail rebuilt from it
 (``Archive.mail``, the same bytes the mbox and EML exports write); IMAP
 carries messages with CRLF line ends, so a bare-LF original (as Maildir

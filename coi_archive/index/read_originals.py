@@ -101,10 +101,14 @@ def originals_to_copy(conn: sqlite3.Connection, chat_ids: Iterable[str] | None =
     messages and everything folded into them (edits, deletes, reactions,
     receipts) -- or of the whole archive.  ``since`` (aware datetime)
     keeps messages dated at or after it.  Each entry: ``message_id``,
-    ``sha256``, ``date``, ``flags`` (IMAP flag names gathered from every
-    provenance: IMAP flags as stored, Maildir letters translated) and
-    ``internaldate`` (ISO: the earliest IMAP INTERNALDATE, else the
-    earliest Maildir file time, else None).  Read bytes with :func:`raw`."""
+    ``sha256``, ``date``, ``flags`` (IMAP flag names of the canonical
+    copy's own provenances -- IMAP flags as stored, Maildir letters
+    translated -- never those of another version of the message) and
+    ``internaldate`` (ISO: the message's own date; without one, its
+    delivery time: the earliest IMAP INTERNALDATE of the canonical copy,
+    else the time a Maildir deliverer wrote into the file's name; else
+    None).  A file's modification time is never used: it is the time of a
+    copy or checkout.  Read bytes with :func:`raw`."""
     if chat_ids is None:
         mids = {r[0] for r in conn.execute("SELECT message_id FROM wire")}
     else:
@@ -118,15 +122,14 @@ def originals_to_copy(conn: sqlite3.Connection, chat_ids: Iterable[str] | None =
         chunk = json.dumps(ids[i:i + 900])
         meta: dict[str, dict[str, Any]] = {}
         for r in conn.execute(
-                "SELECT o.message_id, p.flags, p.internaldate, p.mtime, s.kind FROM originals o"
-                " JOIN provenance p ON p.sha256=o.sha256 LEFT JOIN sources s ON s.source=p.source"
-                " WHERE o.message_id IN (SELECT value FROM json_each(?))", (chunk,)):
-            m = meta.setdefault(r["message_id"], {"flags": set(), "idate": [], "mtime": []})
+                "SELECT w.message_id, p.flags, p.internaldate, p.key, s.kind FROM wire w"
+                " JOIN provenance p ON p.sha256=w.sha256 LEFT JOIN sources s ON s.source=p.source"
+                " WHERE w.message_id IN (SELECT value FROM json_each(?))", (chunk,)):
+            m = meta.setdefault(r["message_id"], {"flags": set(), "delivered": []})
             m["flags"] |= _imap_flags(r["flags"], r["kind"])
-            if r["internaldate"]:
-                m["idate"].append(r["internaldate"])
-            if r["mtime"] and r["kind"] == "maildir":
-                m["mtime"].append(r["mtime"])
+            delivered = r["internaldate"] or (_maildir_time(r["key"]) if r["kind"] == "maildir" else None)
+            if delivered:
+                m["delivered"].append(delivered)
         for r in conn.execute(
                 "SELECT message_id, sha256, date FROM wire WHERE message_id IN (SELECT value FROM json_each(?))"
                 " ORDER BY date IS NULL, date, message_id", (chunk,)):
@@ -134,13 +137,23 @@ def originals_to_copy(conn: sqlite3.Connection, chat_ids: Iterable[str] | None =
                 d = parse_iso(r["date"])
                 if d is None or d < since:  # parse_iso: aware, naive taken as UTC
                     continue
-            m = meta.get(r["message_id"], {"flags": set(), "idate": [], "mtime": []})
-            idate = min(m["idate"], key=_date_key) if m["idate"] else (
-                format_iso(datetime.fromtimestamp(min(m["mtime"]), timezone.utc)) if m["mtime"] else None)
+            m = meta.get(r["message_id"], {"flags": set(), "delivered": []})
+            idate = r["date"] if parse_iso(r["date"]) else (
+                min(m["delivered"], key=_date_key) if m["delivered"] else None)
             out.append({"message_id": r["message_id"], "sha256": r["sha256"], "date": r["date"],
                         "flags": sorted(m["flags"]), "internaldate": idate})
     out.sort(key=lambda e: (e["date"] is None, e["date"] or "", e["message_id"]))
     return out
+
+
+def _maildir_time(key: str | None) -> str | None:
+    """The delivery time a Maildir file's unique name starts with
+    (``1575356400.M400140P2231.host:2,S``), as ISO; None for other names."""
+    name = (key or "").rsplit("/", 1)[-1]
+    stamp = name.split(".", 1)[0]
+    if not stamp.isdigit() or not 9 <= len(stamp) <= 11:
+        return None
+    return format_iso(datetime.fromtimestamp(int(stamp), timezone.utc))
 
 
 def verify(conn: sqlite3.Connection) -> list[dict[str, str]]:

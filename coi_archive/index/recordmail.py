@@ -50,6 +50,7 @@ from coi_archive.ingest.events import (
     MemberRemoved,
     Post,
     Reaction,
+    Receipt,
 )
 from coi_archive.ingest.mime import sha256_hex
 
@@ -191,11 +192,26 @@ def _control(msg: EmailMessage, event: object) -> str:
     return ""
 
 
+def _receipt(msg: EmailMessage, receipt: Receipt) -> None:
+    """A read receipt as the MDN it stands for (RFC 8098 ``multipart/report``)."""
+    target = _clean(receipt.target)
+    msg.set_content(f"The message <{target}> was {receipt.disposition}.", charset="utf-8")
+    msg.make_mixed()
+    report = EmailMessage(policy=policy.default)
+    report["Content-Type"] = "message/disposition-notification"
+    report.set_payload(f"Original-Message-ID: <{target}>\n"
+                       f"Disposition: manual-action/MDN-sent-automatically; {_clean(receipt.disposition)}\n")
+    msg.attach(report)
+    msg.set_type("multipart/report")
+    msg.set_param("report-type", "disposition-notification")
+
+
 def _build(env: Envelope, record_sha: str, files: dict[str, bytes]) -> EmailMessage:
     msg = EmailMessage(policy=policy.default)
     _headers(msg, env, record_sha)
     post = next((e for e in env.events if isinstance(e, Post)), None)
     reaction = next((e for e in env.events if isinstance(e, Reaction)), None)
+    receipt = next((e for e in env.events if isinstance(e, Receipt)), None)
     if post is not None:
         _post(msg, post, files)
     elif reaction is not None:
@@ -203,6 +219,8 @@ def _build(env: Envelope, record_sha: str, files: dict[str, bytes]) -> EmailMess
             del msg["In-Reply-To"]
         msg["In-Reply-To"] = f"<{_clean(reaction.target)}>"
         msg.set_content(reaction.emoji, charset="utf-8", disposition="reaction")
+    elif receipt is not None:
+        _receipt(msg, receipt)
     else:
         body = "\n".join(t for t in (_control(msg, e) for e in env.events) if t)
         msg.set_content(body, charset="utf-8")

@@ -536,7 +536,8 @@ def _table_record(db: _Db, backup: _OpenBackup, kind: str, msg_id: int, contact_
     facts: dict[str, Any] = {"account": {"addr": db.self_addr, "name": db.self_name}, "sender": sender,
                              "chat": None, kind: {"target": norm_mid(target[0]), "emoji": emoji}}
     row = {"rfc724_mid": TABLE_MID.format(kind=kind, digest=digest), "timestamp": ts or target[1],
-           "timestamp_sent": ts or target[1], "subject": "", "mime_in_reply_to": target[0], "mime_references": ""}
+           "timestamp_sent": ts or target[1], "subject": "", "mime_in_reply_to": target[0], "mime_references": "",
+           "hidden": 1, "txt": ""}  # protocol data, like core's own hidden reaction rows
     return {"format": FORMAT, "record_version": RECORD_VERSION, "dbversion": backup.dbversion,
             "table": "reactions" if kind == "reaction" else "msgs_mdns", "row": row, "param": {}, "facts": facts}
 
