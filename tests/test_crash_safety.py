@@ -113,7 +113,7 @@ def test_reading_after_a_kill_says_what_is_stale(tmp_path):
 
 @pytest.mark.parametrize("target,nth,action", [
     ("coi_archive.index.state:write_fold", 2, "kill"),
-    ("coi_archive.index.api:refresh", 1, "after"),
+    ("coi_archive.index.redecode:refresh", 1, "after"),
     ("coi_archive.index.docs:search_doc", 20, "kill"),
 ])
 def test_killed_decrypt_then_rerun_equals_clean_run(tmp_path, clean, target, nth, action):

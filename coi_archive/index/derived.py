@@ -12,6 +12,8 @@ run again gives the archive one clean run would have given.
 
 Kinds of debt:
 
+``redecode``  every stored original is to be decoded again (this program
+              reads mail differently from the one that stored it; key: ``*``).
 ``wire``      the whole wire layer must be recomputed from the originals, and
               with it everything below (``reindex --full``, an upgrade that
               changed how copies are read; key: ``*``).
@@ -28,12 +30,13 @@ from __future__ import annotations
 import sqlite3
 from typing import Iterable
 
+REDECODE = "redecode"
 WIRE = "wire"
 FOLD = "fold"
 CONTACTS = "contacts"
 FTS = "fts"
 FTS_CLEAR = "fts-clear"
-KINDS = (WIRE, FOLD, CONTACTS, FTS, FTS_CLEAR)
+KINDS = (REDECODE, WIRE, FOLD, CONTACTS, FTS, FTS_CLEAR)
 ALL = "*"
 
 DDL = ("CREATE TABLE IF NOT EXISTS owed("

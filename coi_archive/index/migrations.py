@@ -9,7 +9,8 @@ with a sentence that says what to do.
 Rule for whoever changes ``catalog.SCHEMA``: a new *table* needs nothing
 here (``CREATE TABLE IF NOT EXISTS`` runs on every writable open), but a new
 *column* or index on an existing table, or a change of meaning of stored
-data, is a new step here and a bump of ``SCHEMA_VERSION``.
+data, is a new step here. So is a decoder change that alters stored
+envelopes: its step owes ``derived.REDECODE``.
 """
 
 from __future__ import annotations
@@ -29,14 +30,16 @@ def _columns(conn: sqlite3.Connection, table: str) -> set[str]:
 
 def _v2_format_and_owed(conn: sqlite3.Connection) -> None:
     """``originals.format`` (added to release 0.1 without a bump, so early
-    archives lack it); the ``owed`` table of derived work; every derived
-    layer recomputed (copies of one Message-ID are now grouped into versions,
+    archives lack it); the ``owed`` table of derived work; the originals
+    decoded again (structured defects, quotes and HTML read anew) and every
+    derived layer recomputed (copies of one Message-ID are now grouped into versions,
     group changes need a member, dates are held to delivery evidence); and
     the search index, whose pickled schema named the old top-level ``index``
     package, rebuilt from the catalog."""
     if "format" not in _columns(conn, "originals"):
         conn.execute("ALTER TABLE originals ADD COLUMN format TEXT NOT NULL DEFAULT 'rfc822'")
     conn.execute(derived.DDL)
+    derived.owe(conn, derived.REDECODE, [derived.ALL])
     derived.owe(conn, derived.WIRE, [derived.ALL])
     derived.owe_all_fts(conn)
 

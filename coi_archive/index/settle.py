@@ -19,6 +19,7 @@ from .docs import search_docs
 from .fulltext import SearchEngine
 from .ftsfeed import FulltextFeed
 from .state import rebuild_contacts, refold
+from .redecode import redecode
 from .wire import refresh
 
 #: Fold-and-index in two processes when this many chats are owed a fold.
@@ -29,6 +30,10 @@ def settle(conn: sqlite3.Connection, root: Path, engine: Callable[[], SearchEngi
            drop_engine: Callable[[], None]) -> None:
     """Pay every debt; ``engine()`` gives the open search engine,
     ``drop_engine()`` closes it so a child process may write the index."""
+    if derived.is_owed(conn, derived.REDECODE):
+        redecode(conn)
+        derived.paid(conn, derived.REDECODE, [derived.ALL])
+        conn.commit()
     _wire(conn)
     if derived.is_owed(conn, derived.FTS_CLEAR):
         engine().clear()

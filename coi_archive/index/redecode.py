@@ -1,0 +1,51 @@
+"""Decode stored originals again, without reading any source.
+
+Two callers: ``decrypt`` (sealed originals, now with a key) and the
+``redecode`` debt (:mod:`.derived`), owed when this program reads mail
+differently from the one that stored it (a schema step says so). Without
+a key, a copy that an earlier run decrypted keeps its decrypted envelope:
+re-decoding it would seal it again and hide what the user already opened.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+from coi_archive.ingest.decode import Decryptor
+from coi_archive.ingest.events import Quality, envelope_to_json
+
+from . import derived
+from .catalog import decompress
+from .decodepool import decode_stored
+from .wire import refresh
+
+
+def redecode(conn: sqlite3.Connection, decryptor: Decryptor | None = None, only_sealed: bool = False) -> int:
+    """Re-decode originals, replace changed envelopes, re-place their wire
+    rows and owe the folds; returns how many envelopes changed. The caller
+    commits and settles."""
+    where = ["dialect='encrypted'"] if only_sealed else []
+    if decryptor is None:
+        where.append(f"quality != {int(Quality.DECRYPTED)}")
+    sql = "SELECT sha256 FROM originals" + (" WHERE " + " AND ".join(where) if where else "")
+    mids: set[str] = set()
+    changed = 0
+    for (sha,) in conn.execute(sql).fetchall():
+        row = conn.execute("SELECT * FROM originals WHERE sha256=?", (sha,)).fetchone()
+        raw = decompress(row["data"], row["compression"])
+        env = decode_stored(raw, row["format"], row["size"], decryptor)
+        text = envelope_to_json(env)
+        if text != row["envelope"]:
+            conn.execute("UPDATE originals SET envelope=?, dialect=?, quality=?, message_id=? WHERE sha256=?",
+                         (text, env.dialect, env.quality, env.message_id, sha))
+            mids.update({env.message_id, row["message_id"]})
+            changed += 1
+    ids = json.dumps(sorted(mids))
+    chats = {r[0] for r in conn.execute(
+        "SELECT DISTINCT chat_id FROM messages WHERE message_id IN (SELECT value FROM json_each(?))", (ids,))}
+    conn.execute("DELETE FROM wire WHERE message_id IN (SELECT value FROM json_each(?))", (ids,))
+    dirty = refresh(conn, sorted(mids))
+    derived.owe(conn, derived.FOLD, sorted(dirty | chats))
+    derived.owe(conn, derived.CONTACTS, [derived.ALL])
+    return changed
