@@ -320,6 +320,15 @@ class Archive:
         """One chat by id; ArchiveError for an unknown id."""
         return read_chats.chat(self.conn, chat_id)
 
+    def find_chats(self, text: str) -> list[dict[str, Any]]:
+        """The chats ``text`` names: an id, a unique id prefix, or (ignoring
+        case and accents) a name or a part of one; see ``read_chats.find_chats``."""
+        return read_chats.find_chats(self.conn, text)
+
+    def similar_chats(self, text: str, limit: int = 5) -> list[dict[str, Any]]:
+        """Chats whose name looks like ``text`` (for "did you mean")."""
+        return read_chats.similar_chats(self.conn, text, limit)
+
     def show(self, chat_id: str, offset: int = 0, limit: int | None = None) -> dict[str, Any]:
         """A chat and its messages in effective-date order."""
         return read_messages.show(self.conn, chat_id, offset, limit)

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import unicodedata
 from collections.abc import Iterable
+from difflib import SequenceMatcher
 from typing import Any
 
 from .errors import ArchiveError
 
-__all__ = ["chat", "chats", "memberships", "name_history", "unread_counts"]
+__all__ = ["chat", "chats", "find_chats", "memberships", "name_history", "similar_chats", "unread_counts"]
 
 
 def chats(conn: sqlite3.Connection, kind: str | None = None) -> list[dict[str, Any]]:
@@ -30,6 +32,48 @@ def chat(conn: sqlite3.Connection, chat_id: str) -> dict[str, Any]:
     if row is None:
         raise ArchiveError(f"no chat with id {chat_id}")
     return json.loads(row[0])
+
+
+def fold(text: str | None) -> str:
+    """``text`` as a person types it: case and accents ignored ("Muller"
+    finds "Müller"), compatibility forms unified."""
+    decomposed = unicodedata.normalize("NFKD", text or "")
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).casefold().strip()
+
+
+def find_chats(conn: sqlite3.Connection, text: str) -> list[dict[str, Any]]:
+    """The chats ``text`` names, as a person would name one: the chat with
+    that id; else the chats whose name is ``text``; else those whose id
+    starts with ``text`` or whose name contains it (case and accents
+    ignored), the most recently active first.  Empty when none does."""
+    text = text.strip()
+    row = conn.execute("SELECT data FROM chats WHERE chat_id=?", (text,)).fetchone()
+    if row is not None:
+        return [json.loads(row[0])]
+    needle = fold(text)
+    if not needle:
+        return []
+    every = chats(conn)
+    named = [c for c in every if fold(c.get("name")) == needle]
+    if named:
+        return named
+    prefix = text.casefold()
+    return [c for c in every if c["id"].casefold().startswith(prefix) or needle in fold(c.get("name"))]
+
+
+def similar_chats(conn: sqlite3.Connection, text: str, limit: int = 5) -> list[dict[str, Any]]:
+    """Chats whose name or one of its words looks like ``text`` (a typo:
+    "Hkie" for "Hike & Picnic"), the closest first, for a "did you mean"."""
+    needle = fold(text)
+    if not needle:
+        return []
+    scored = []
+    for c in chats(conn):
+        name = fold(c.get("name"))
+        score = max(SequenceMatcher(None, needle, w).ratio() for w in [name, c["id"].casefold(), *name.split()])
+        if score >= 0.6:
+            scored.append((-score, c["id"], c))
+    return [c for _, _, c in sorted(scored, key=lambda t: t[:2])[:limit]]
 
 
 def memberships(conn: sqlite3.Connection, chat_id: str) -> list[dict[str, Any]]:
