@@ -42,6 +42,8 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from email import policy
+from email.parser import BytesHeaderParser
 from importlib import resources
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -66,7 +68,7 @@ TRASH_CHAT = 3
 CONTACT_SELF, CONTACT_INFO = 1, 2
 ORIGIN_INCOMING = 2048  # what core gives the members of chats it took part in
 STATE_IN_SEEN, STATE_OUT_DELIVERED, STATE_OUT_MDN_RCVD = 16, 26, 28
-VIEW_TYPE = {"text": 10, "location": 10, "image": 20, "gif": 21, "sticker": 23, "audio": 40, "voice": 41,
+VIEW_TYPE = {"text": 10, "location": 10, "system": 10, "image": 20, "gif": 21, "sticker": 23, "audio": 40, "voice": 41,
              "video": 50, "file": 60, "webxdc": 80, "contact": 90}
 #: show --json system actions -> core's SystemMessage (param ``S``)
 SYSTEM_CMD = {"group-renamed": 2, "group-avatar": 3, "member-added": 4, "member-removed": 5,
@@ -125,6 +127,17 @@ def _check_owner(key: OwnKey, me: str) -> None:
     refused, rather than giving the account a key its contacts do not know."""
     if key.user_ids and not any(me in uid.lower() for uid in key.user_ids):
         raise ExportError(f"the key {key.fingerprint} is not {me}'s (its user ids: {', '.join(key.user_ids)})")
+
+
+def _view_type(kind: str | None, index: int, has_file: bool) -> int:
+    """core's view type of a message row: a row without a file is text, a
+    mail's further attachments are files, a text kind with a file a file."""
+    if not has_file:
+        return VIEW_TYPE["text"]
+    if index:
+        return VIEW_TYPE["file"]
+    vtype = VIEW_TYPE.get(kind or "text", VIEW_TYPE["file"])
+    return VIEW_TYPE["file"] if vtype == VIEW_TYPE["text"] else vtype
 
 
 def _epoch(value: str | None) -> int:
@@ -201,7 +214,7 @@ class _Writer:
                 self.single_chats[contact] = chat_id
             return self.single_chats[contact]
         if kind == "mailinglist":
-            grpid = chat.get("group_id") or chat["id"]
+            grpid = self._list_id(messages) or chat.get("group_id") or chat["id"]
             return self._insert_chat(CHAT_MAILINGLIST, chat.get("name") or grpid, grpid, {}, created)
         params: dict[str, Any] = {}
         avatar = self._avatar(chat, messages)
@@ -218,6 +231,23 @@ class _Writer:
             self.conn.execute("INSERT INTO chats_descriptions(chat_id, description) VALUES(?, ?)",
                               (chat_id, chat["description"]))
         return chat_id
+
+    def _list_id(self, messages: list[dict[str, Any]]) -> str | None:
+        """The list's id as core keeps it (``grpid``): the ``List-Id`` of
+        its mail, without the description (``Name <id>`` -> ``id``)."""
+        for m in messages:
+            try:
+                data = self.archive.mail(m["message_id"]).data
+            except ArchiveError:
+                continue
+            head = data.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
+            value = str(BytesHeaderParser(policy=policy.compat32).parsebytes(head + b"\n\n").get("List-Id") or "")
+            value = " ".join(value.split())
+            if "<" in value and ">" in value:
+                value = value[value.find("<") + 1:value.rfind(">")]
+            if value.strip():
+                return value.strip()
+        return None
 
     def _insert_chat(self, ctype: int, name: str, grpid: str, params: dict[str, Any], created: int,
                      timer: int = 0) -> int:
@@ -294,30 +324,22 @@ class _Writer:
         attachments = list(m.get("attachments") or ()) if m.get("kind") != "system" else []
         location_id = self._location(chat_id, sender, ts, m.get("location"))
         state = (STATE_OUT_MDN_RCVD if m.get("read_by") else STATE_OUT_DELIVERED) if own else STATE_IN_SEEN
-        first = None
+        first = 0
         for i in range(max(1, len(attachments))):
             row_params = dict(params)
-            vtype = VIEW_TYPE.get(m.get("kind") or "text", 60)
-            if i < len(attachments):
-                name = self._blob(mid, attachments[i])
-                if name:
-                    row_params.update(f=f"$BLOBDIR/{name}", m=attachments[i].get("mime") or "",
-                                      v=attachments[i].get("filename") or name)
-                else:
-                    vtype = 10
-                if i:
-                    vtype = VIEW_TYPE["file"]
+            name = self._blob(mid, attachments[i]) if i < len(attachments) else None
+            if name:
+                row_params.update(f=f"$BLOBDIR/{name}", m=attachments[i].get("mime") or "",
+                                  v=attachments[i].get("filename") or name)
             cur = self.conn.execute(
                 "INSERT INTO msgs(rfc724_mid, chat_id, from_id, to_id, timestamp, type, state, msgrmsg, bytes, txt,"
                 " param, timestamp_sent, timestamp_rcvd, mime_in_reply_to, location_id, subject)"
                 " VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (mid, chat_id, sender, to_id, ts, vtype, state, int(m.get("dialect") != "mail"),
-                 0, m.get("text") or "" if i == 0 else "", _params(row_params), ts, ts,
-                 m.get("reply_to") or "", location_id if i == 0 else 0, m.get("subject") or ""))
-            if first is None:
-                first = int(cur.lastrowid)
+                (mid, chat_id, sender, to_id, ts, _view_type(m.get("kind"), i, bool(name)), state,
+                 int(m.get("dialect") != "mail"), 0, m.get("text") or "" if i == 0 else "", _params(row_params),
+                 ts, ts, m.get("reply_to") or "", location_id if i == 0 else 0, m.get("subject") or ""))
+            first = first or int(cur.lastrowid)
         self.report.messages += 1
-        assert first is not None
         self._reactions(first, m, encrypted)
         return first
 
@@ -349,9 +371,12 @@ class _Writer:
         return int(cur.lastrowid)
 
     def _reactions(self, msg_id: int, m: dict[str, Any], encrypted: bool) -> None:
+        """Reactions (everyone's, the owner's too) and, on own messages, read receipts."""
         for addr, emoji in sorted((m.get("reactions") or {}).items()):
             self.conn.execute("INSERT OR REPLACE INTO reactions(msg_id, contact_id, reaction) VALUES(?, ?, ?)",
                               (msg_id, self.contact(addr, encrypted), emoji))
+        if (m.get("sender") or "").lower() != self.me:
+            return  # read receipts go to the sender only: the account never saw others'
         ts = _epoch(m.get("date"))
         for addr in m.get("read_by") or ():
             self.conn.execute("INSERT INTO msgs_mdns(msg_id, contact_id, timestamp_sent) VALUES(?, ?, ?)",
@@ -378,21 +403,29 @@ class _Writer:
 
 def account_chats(archive: Archive, me: str, chat_ids: Iterable[str] | None = None) -> list[dict[str, Any]]:
     """The chats an account sees: those given, else every chat the address
-    is or was a member of or wrote in, oldest first (core's chat ids grow
-    with time too)."""
+    is or was a member of, and the mailing lists (a list's mail is
+    addressed to the list, so its headers seldom say who received it:
+    only a list whose messages name other readers but not this one is
+    left out), oldest first (core's chat ids grow with time too)."""
     if chat_ids:
         return [archive.chat(cid) for cid in chat_ids]
     out = []
     for chat in archive.chats():
         people = set(chat.get("members") or ()) | set(chat.get("past_members") or ())
-        if me in people or (chat["kind"] == "mailinglist" and _wrote_to(archive, chat["id"], me)):
+        if me in people or (chat["kind"] == "mailinglist" and _list_reader(archive, chat, me)):
             out.append(chat)
     return sorted(out, key=lambda c: (c.get("first_date") or "", c["id"]))
 
 
-def _wrote_to(archive: Archive, chat_id: str, me: str) -> bool:
-    return any(me in (m.get("recipients") or ()) or m.get("sender") == me
-               for m in archive.show(chat_id)["messages"])
+def _list_reader(archive: Archive, chat: dict[str, Any], me: str) -> bool:
+    """Whether ``me`` may have read a list: named in one of its messages,
+    or no message names anyone but the list's own addresses."""
+    lists = set(chat.get("members") or ())
+    named: set[str] = set()
+    for m in archive.show(chat["id"])["messages"]:
+        named |= {a for a in (m.get("recipients") or ()) if a not in lists}
+        named |= {m.get("sender")} - lists - {None}
+    return me in named or not named
 
 
 def _new_database(path: Path) -> sqlite3.Connection:
