@@ -347,10 +347,12 @@ def test_serve_refuses_public_binding_without_secret(samples, capsys):
 
 
 def _digest_tree(root: Path) -> dict[str, str]:
-    """Every file of the archive but the derived caches the UI may make
-    (``cache/``: thumbnails, analytics pages)."""
+    """Every file of the archive but what the UI is meant to write: the
+    derived caches (``cache/``: thumbnails, analytics pages) and the audit
+    trail (``audit.sqlite``, which records the views)."""
     return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file() and p.relative_to(root).parts[0] != "cache"}
+            for p in sorted(root.rglob("*")) if p.is_file() and p.relative_to(root).parts[0] != "cache"
+            and not p.name.startswith("audit.sqlite")}
 
 
 def test_read_only_and_thread_safe(samples):
