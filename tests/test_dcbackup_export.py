@@ -327,6 +327,7 @@ def test_since_keeps_later_messages_only(dev_archive: Archive, tmp_path: Path) -
     with open(tmp_path / "late.tar", "wb") as f:
         late = write_backup(dev_archive, "ivan@example.org", load_key(_key_file("ivan")), f, since=since)
     assert 0 < late.messages < everything.messages
+    assert 0 < late.chats < everything.chats  # no chat is left empty by --since
 
 
 def test_refuses_someone_elses_key_and_public_keys(dev_archive: Archive, tmp_path: Path) -> None:

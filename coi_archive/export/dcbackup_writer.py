@@ -46,7 +46,7 @@ from email import policy
 from email.parser import BytesHeaderParser
 from importlib import resources
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 
 from coi_archive.index.api import Archive, ArchiveError, parse_iso
 from coi_archive.ingest.decode import Decryptor
@@ -119,7 +119,7 @@ def load_key(path: str | Path) -> OwnKey:
         raise ExportError(f"{path} holds no secret key (give the private-key-*.asc file)")
     return OwnKey(cert.fingerprint.upper(), bytes(secrets), bytes(cert),
                   tuple(str(u.value) if hasattr(u, "value") else str(u) for u in cert.user_ids),
-                  keyring_decryptor([Path(path).expanduser()]))
+                  cast(Decryptor, keyring_decryptor([Path(path).expanduser()])))
 
 
 def _check_owner(key: OwnKey, me: str) -> None:
@@ -193,8 +193,8 @@ class _Writer:
         cur = self.conn.execute(
             "INSERT INTO contacts(name, addr, origin, authname, fingerprint) VALUES('', ?, ?, ?, ?)",
             (addr, ORIGIN_INCOMING, self.names.get(addr, ""), fpr))
-        self.contact_ids[(addr, fpr)] = int(cur.lastrowid)
-        return int(cur.lastrowid)
+        self.contact_ids[(addr, fpr)] = int(cur.lastrowid or 0)
+        return int(cur.lastrowid or 0)
 
     # chats ---------------------------------------------------------------
 
@@ -255,7 +255,7 @@ class _Writer:
             "INSERT INTO chats(type, name, grpid, param, created_timestamp, ephemeral_timer) VALUES(?, ?, ?, ?, ?, ?)",
             (ctype, name, grpid, _params(params), created, timer))
         self.report.chats += 1
-        return int(cur.lastrowid)
+        return int(cur.lastrowid or 0)
 
     def _members(self, chat_id: int, chat: dict[str, Any], encrypted: bool, created: int) -> None:
         """Each member with core's latest add and remove time (a current
@@ -338,7 +338,7 @@ class _Writer:
                 (mid, chat_id, sender, to_id, ts, _view_type(m.get("kind"), i, bool(name)), state,
                  int(m.get("dialect") != "mail"), 0, m.get("text") or "" if i == 0 else "", _params(row_params),
                  ts, ts, m.get("reply_to") or "", location_id if i == 0 else 0, m.get("subject") or ""))
-            first = first or int(cur.lastrowid)
+            first = first or int(cur.lastrowid or 0)
         self.report.messages += 1
         self._reactions(first, m, encrypted)
         return first
@@ -368,7 +368,7 @@ class _Writer:
         cur = self.conn.execute(
             "INSERT INTO locations(latitude, longitude, timestamp, chat_id, from_id, independent)"
             " VALUES(?, ?, ?, ?, ?, 1)", (location["lat"], location["lon"], ts, chat_id, sender))
-        return int(cur.lastrowid)
+        return int(cur.lastrowid or 0)
 
     def _reactions(self, msg_id: int, m: dict[str, Any], encrypted: bool) -> None:
         """Reactions (everyone's, the owner's too) and, on own messages, read receipts."""
@@ -472,10 +472,14 @@ def write_backup(archive: Archive, me: str, key: OwnKey, out: BinaryIO, *, chat_
     if "@" not in me:
         raise ExportError(f"--as needs the account's e-mail address, not {me!r}")
     _check_owner(key, me)
-    chats = [(chat, _messages(archive, chat["id"], since)) for chat in account_chats(archive, me, chat_ids)]
-    every = sorted((m for _, msgs in chats for m in msgs), key=lambda m: (m.get("date") or "", m["message_id"]))
+    shown = [(chat, archive.show(chat["id"])["messages"]) for chat in account_chats(archive, me, chat_ids)]
+    # contacts' keys from the whole history, even with --since
+    every = sorted((m for _, msgs in shown for m in msgs), key=lambda m: (m.get("date") or "", m["message_id"]))
     keys = archive.autocrypt_keys([m["message_id"] for m in every], key.decryptor)
     keys.pop(me, None)  # the owner's key is the one given
+    chats = [(chat, _since(msgs, since)) for chat, msgs in shown]
+    if since is not None:
+        chats = [(chat, msgs) for chat, msgs in chats if msgs]  # no chat left empty by --since
     with tempfile.TemporaryDirectory(prefix="coi-dcbackup-out-") as tmp:
         db_path = Path(tmp) / DB_NAME
         conn = _new_database(db_path)
@@ -492,8 +496,7 @@ def write_backup(archive: Archive, me: str, key: OwnKey, out: BinaryIO, *, chat_
     return writer.report
 
 
-def _messages(archive: Archive, chat_id: str, since: datetime | None) -> list[dict[str, Any]]:
-    messages = archive.show(chat_id)["messages"]
+def _since(messages: list[dict[str, Any]], since: datetime | None) -> list[dict[str, Any]]:
     if since is None:
         return messages
     return [m for m in messages if (parse_iso(m.get("date")) or since) >= since]
