@@ -30,11 +30,17 @@ backup is kept byte-exact inside the archive and ``verify`` covers it.
 The record is decoded into events by its dialect,
 :mod:`coi_archive.ingest.dialects.dcbackup`, like a mail by its own.
 
-Not recoverable from a backup (documented limits): read receipts of other
-people (``msgs_mdns`` would need a wire Message-ID), the history of others'
+Read receipts (``msgs_mdns``) and reactions that only the ``reactions``
+table holds (the owner's own when its reaction message is gone, any in a
+backup coi-archive wrote) become records of their own: the contact is the
+sender, the Message-ID is derived from what they say (core keeps no wire
+Message-ID for them).  A long message, shortened by core to ``[...]``, is
+read whole from ``mime_headers``.
+
+Not recoverable from a backup (documented limits): the history of others'
 reactions (only the current one per person is stored), the text before an
-edit made by someone else, and the HTML of long messages (stored
-brotli-compressed).
+edit made by someone else, the HTML of long messages, and a group image's
+own file name (core 2.x keeps it under a hash).
 """
 
 from __future__ import annotations
