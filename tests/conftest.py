@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from coi_archive.index.api import Archive
+from coi_archive.index.engines import ENGINES
 from tests.webui_support import (
     CHROMIUM,
     CHROMIUM_ARGS,
@@ -32,6 +33,18 @@ from tests.webui_support import (
     make_big_chat,
     make_xss_mailbox,
 )
+
+# --------------------------------------------------------------------------
+# Full-text engines: a test that takes ``engine_name`` runs on each
+# --------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module", params=ENGINES)
+def engine_name(request: pytest.FixtureRequest) -> str:
+    """The name of each full-text engine (``index.engines.ENGINES``), so
+    the engine-neutral tests cannot pass on one engine and rot on another."""
+    return request.param
+
 
 # --------------------------------------------------------------------------
 # Archives (read-only for the tests that use them)

@@ -1,7 +1,9 @@
-"""The Whoosh full-text engine on a dozen hand-made messages: every operator
-and field returns exactly the expected message ids (checked by hand against
-the table below), plus unicode, dates at UTC day boundaries, history,
-upsert/delete and snippet escaping."""
+"""The full-text engines (Whoosh and tantivy, each test on both through the
+``engine_name`` fixture) on a dozen hand-made messages: every operator and
+field returns exactly the expected message ids (checked by hand against the
+table below), plus unicode, dates at UTC day boundaries, history,
+upsert/delete and snippet escaping.  Tests of one engine's own files
+(Whoosh's TOC and segments, tantivy's meta.json) say so in their name."""
 
 from __future__ import annotations
 
@@ -16,6 +18,8 @@ from hypothesis import strategies as st
 from coi_archive.index.fulltext import SearchDoc, SearchEngine
 from coi_archive.index.snippets import HighlightTerms, hit_snippet, make_snippet
 from coi_archive.index.tokens import query_terms, tokenize
+from coi_archive.index.engines import open_engine
+from coi_archive.index.tantivy_engine import TantivyEngine
 from coi_archive.index.whoosh_engine import WhooshEngine
 
 UTC = timezone.utc
@@ -79,28 +83,28 @@ AB_CHAT = {"m1", "m2", "m6", "m7", "m10"}
 
 
 @pytest.fixture(scope="module")
-def engine(tmp_path_factory) -> WhooshEngine:
+def engine(tmp_path_factory, engine_name: str) -> SearchEngine:
     """Read-only index of DOCS shared by the query tests."""
-    eng = WhooshEngine(tmp_path_factory.mktemp("fulltext"))
+    eng = open_engine(engine_name, tmp_path_factory.mktemp("fulltext"))
     assert eng.add(DOCS) == len(DOCS)
     yield eng
     eng.close()
 
 
 @pytest.fixture
-def fresh(tmp_path: Path) -> WhooshEngine:
+def fresh(tmp_path: Path, engine_name: str) -> SearchEngine:
     """A private index of DOCS for tests that change it."""
-    eng = WhooshEngine(tmp_path / "ix")
+    eng = open_engine(engine_name, tmp_path / "ix")
     eng.add(DOCS)
     yield eng
     eng.close()
 
 
-def ids(engine: WhooshEngine, query: str, history: bool = False, limit: int = 100) -> set[str]:
+def ids(engine: SearchEngine, query: str, history: bool = False, limit: int = 100) -> set[str]:
     return {h.message_id for h in engine.search(query, limit=limit, history=history)}
 
 
-def hit(engine: WhooshEngine, query: str, mid: str, history: bool = False):
+def hit(engine: SearchEngine, query: str, mid: str, history: bool = False):
     return next(h for h in engine.search(query, limit=100, history=history) if h.message_id == mid)
 
 
@@ -397,7 +401,7 @@ def test_hit_snippet_reads_history_only_when_searched():
     assert hit_snippet(hl, "", "", ("secret.pdf",)) == ("[secret].pdf", "<mark>secret</mark>.pdf")
 
 
-def test_whoosh_engine_is_a_search_engine(engine):
+def test_engine_is_a_search_engine(engine):
     assert isinstance(engine, SearchEngine)
 
 
@@ -464,20 +468,20 @@ def test_clear(fresh):
     assert ids(fresh, "lunch OR bahnhof") == {"m1", "m2"}
 
 
-def test_reopen_keeps_the_index(tmp_path):
+def test_reopen_keeps_the_index(tmp_path, engine_name):
     path = tmp_path / "ix"
-    first = WhooshEngine(path)
+    first = open_engine(engine_name, path)
     assert first.created
     first.add(DOCS)
     first.close()
-    again = WhooshEngine(path)
+    again = open_engine(engine_name, path)
     assert not again.created
     assert again.count() == len(DOCS)
     assert ids(again, "lunch") == {"m1", "m13"}
     again.close()
 
 
-def test_unreadable_index_is_recreated_empty(tmp_path):
+def test_unreadable_whoosh_index_is_recreated_empty(tmp_path):
     path = tmp_path / "ix"
     WhooshEngine(path).close()
     for toc in path.glob("_*.toc"):
@@ -489,8 +493,8 @@ def test_unreadable_index_is_recreated_empty(tmp_path):
     eng.close()
 
 
-def test_dates_are_converted_to_utc(tmp_path):
-    eng = WhooshEngine(tmp_path / "ix")
+def test_dates_are_converted_to_utc(tmp_path, engine_name):
+    eng = open_engine(engine_name, tmp_path / "ix")
     plus2 = timezone(timedelta(hours=2))
     eng.add([
         replace(DOCS[0], message_id="naive", date=datetime(2026, 5, 5, 23, 30)),
@@ -509,7 +513,7 @@ def _many(n: int, start: int = 0) -> list[SearchDoc]:
             for i in range(start, start + n)]
 
 
-def test_many_segments_small_pool(tmp_path):
+def test_whoosh_many_segments_small_pool(tmp_path):
     """A tiny pool forces segment rollover and the merge policy; results
     must not depend on how the index is split."""
     eng = WhooshEngine(tmp_path / "ix", limitmb=1)

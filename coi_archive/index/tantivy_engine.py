@@ -1,0 +1,265 @@
+"""The full-text engine on tantivy: :class:`TantivyEngine`.
+
+tantivy (a Rust library, through its official Python binding) indexes and
+searches several times faster than Whoosh (numbers in ``BENCHMARKS.md``),
+so it is the default for new archives; Whoosh stays for platforms without
+a tantivy wheel (see the README).  Both read the same query AST and the
+same tokens, and give the same hits and snippets.
+
+Design choices:
+
+* **Writing**: one writer per :meth:`TantivyEngine.add` call (it holds the
+  index's writer lock file; a second writer, also in another process,
+  waits up to ``lock_timeout``), one indexing thread (the machine is shared
+  with folding), a heap of ``heap_mb`` after which tantivy writes a segment
+  by itself, so memory stays bounded however many documents stream in.
+  Upsert is "delete the id term, add": a delete applies to every earlier
+  operation, so repeating an id within one call keeps its last version.
+* **Reading**: the reader is reloaded by hand before each search (no
+  watcher thread, which would not survive the indexing child's fork);
+  a reload of an unchanged index costs microseconds.
+* **Order**: relevance is tantivy's BM25; ties, and the date orders, are
+  broken by date and then Message-ID (:func:`_ranked`), the same rule as
+  the Whoosh engine's.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import threading
+import time
+from collections.abc import Iterable
+from datetime import datetime, timezone
+from pathlib import Path
+
+import tantivy
+
+from coi_archive.index import query as q
+
+from .fulltext import ORDERS, Hit, SearchDoc, SearchEngine
+from .snippets import HighlightTerms, highlight_terms, hit_snippet
+from .tantivy_query import to_tantivy
+from .tantivy_schema import build_schema, doc_of, document_of, epoch
+
+__all__ = ["TantivyEngine"]
+
+log = logging.getLogger(__name__)
+
+_LOCK_POLL = 0.05
+
+
+class TantivyEngine(SearchEngine):
+    """:class:`SearchEngine` on a tantivy index in ``path/INDEX_NAME``.
+
+    ``created`` is True when this instance had to create an empty index
+    (missing, unreadable or of an older layout): the caller rebuilds it."""
+
+    INDEX_NAME = "tantivy_coi_v2"
+
+    def __init__(self, path: Path, *, heap_mb: int = 64, lock_timeout: float = 30.0) -> None:
+        self.path = Path(path)
+        self.dir = self.path / self.INDEX_NAME
+        self.heap_mb = heap_mb
+        self.lock_timeout = lock_timeout
+        self.created = False
+        self._lock = threading.RLock()
+        self._schema = build_schema()
+        self._ix = self._open_or_create()
+        self._ix.config_reader(reload_policy="manual")
+
+    # -- lifecycle ----------------------------------------------------------
+
+    def _open_or_create(self) -> tantivy.Index:
+        for stale in self.path.glob("tantivy_*"):
+            if stale.is_dir() and stale.name != self.INDEX_NAME:
+                shutil.rmtree(stale, ignore_errors=True)  # an older layout: derived, rebuilt
+        try:
+            if tantivy.Index.exists(str(self.dir)):
+                ix = tantivy.Index.open(str(self.dir))
+                ix.searcher()
+                return ix
+        except Exception as exc:  # any unreadable index: it is derived, so it is rebuilt from the catalog
+            log.warning("full-text index at %s is unreadable (%s: %s); rebuilding it",
+                        self.dir, type(exc).__name__, exc)
+            shutil.rmtree(self.dir, ignore_errors=True)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.created = True
+        return tantivy.Index(self._schema, path=str(self.dir), reuse=False)
+
+    def close(self) -> None:
+        with self._lock:
+            self._ix = None
+
+    def _writer(self) -> tantivy.IndexWriter:
+        """The index's one writer, waiting up to ``lock_timeout`` seconds
+        while another holds it."""
+        deadline = time.monotonic() + self.lock_timeout
+        while True:
+            try:
+                return self._ix.writer(heap_size=self.heap_mb * 1_000_000, num_threads=1)
+            except ValueError as exc:
+                if "lock" not in str(exc).lower() or time.monotonic() > deadline:
+                    raise
+                time.sleep(_LOCK_POLL)
+
+    @staticmethod
+    def _finish(writer: tantivy.IndexWriter) -> None:
+        writer.commit()
+        writer.wait_merging_threads()  # also drops the writer and its lock
+
+    def _searcher(self) -> tantivy.Searcher:
+        self._ix.reload()
+        return self._ix.searcher()
+
+    def clear(self) -> None:
+        with self._lock:
+            writer = self._writer()
+            writer.delete_all_documents()
+            self._finish(writer)
+
+    def _deleted_count(self) -> int:
+        """Deleted documents still in the segment files (tantivy's own
+        ``meta.json`` says how many per segment)."""
+        try:
+            meta = json.loads((self.dir / "meta.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return 0
+        return sum((seg.get("deletes") or {}).get("num_deleted_docs", 0) for seg in meta.get("segments", []))
+
+    def optimize(self) -> None:
+        """Let pending merges finish; when deleted documents remain in the
+        files, write the live ones again into fresh segments, so a purged
+        message's text leaves the disk (the binding offers no forced merge)."""
+        with self._lock:
+            if self._deleted_count():
+                live = [doc_of(self._searcher().doc(addr)) for addr in self._addresses()]
+                writer = self._writer()
+                writer.delete_all_documents()
+                for doc in live:
+                    writer.add_document(document_of(doc))
+                self._finish(writer)
+            writer = self._writer()
+            writer.garbage_collect_files()
+            writer.wait_merging_threads()
+
+    def count(self) -> int:
+        with self._lock:
+            return self._searcher().num_docs
+
+    def _addresses(self) -> list[tantivy.DocAddress]:
+        searcher = self._searcher()
+        if not searcher.num_docs:
+            return []
+        return [addr for _, addr in searcher.search(tantivy.Query.all_query(), limit=searcher.num_docs,
+                                                   count=False).hits]
+
+    def ids(self) -> set[str]:
+        """The Message-IDs of every live document (for ``verify``)."""
+        with self._lock:
+            searcher = self._searcher()
+            return {json.loads(searcher.doc(addr).get_first("doc"))["message_id"]
+                    for addr in self._addresses()}
+
+    # -- writing ------------------------------------------------------------
+
+    def add(self, docs: Iterable[SearchDoc]) -> int:
+        """Upsert documents by ``message_id``; return how many distinct ids
+        were written.  Streams: ``docs`` may be a generator over the whole
+        catalog (tantivy writes a segment whenever its heap is full)."""
+        with self._lock:
+            replace = self._searcher().num_docs > 0
+            written: set[str] = set()
+            writer = self._writer()
+            try:
+                for doc in docs:
+                    if replace or doc.message_id in written:
+                        writer.delete_documents_by_term("id", doc.message_id)
+                    writer.add_document(document_of(doc))
+                    written.add(doc.message_id)
+            except BaseException:
+                writer.rollback()
+                writer.wait_merging_threads()
+                raise
+            self._finish(writer)
+            return len(written)
+
+    def delete(self, message_ids: Iterable[str]) -> int:
+        """Remove documents by id; return how many existed."""
+        ids = sorted(set(message_ids))
+        if not ids:
+            return 0
+        with self._lock:
+            existing = self._count(tantivy.Query.term_set_query(self._schema, "id", ids))
+            if not existing:
+                return 0
+            writer = self._writer()
+            for mid in ids:
+                writer.delete_documents_by_term("id", mid)
+            self._finish(writer)
+            return existing
+
+    # -- searching ----------------------------------------------------------
+
+    def _count(self, query: tantivy.Query) -> int:
+        return self._searcher().search(query, limit=1, count=True).count
+
+    def search(self, query: str | q.Node, limit: int = 50, history: bool = False,
+               *, order: str = "relevance", quotes: bool = True) -> list[Hit]:
+        """Run a query (string or parsed AST); see :meth:`SearchEngine.search`.
+        A query without words is ordered newest first."""
+        if order not in ORDERS:
+            raise ValueError(f"order must be one of {', '.join(ORDERS)}, not {order!r}")
+        node = q.parse(query) if isinstance(query, str) else query
+        tquery = to_tantivy(self._schema, node, history, quotes)
+        if tquery is None or limit <= 0:
+            return []
+        hl = highlight_terms(node)
+        if order == "relevance" and not hl:
+            order = "newest"
+        with self._lock:
+            searcher = self._searcher()
+            if not searcher.num_docs:
+                return []
+            if order == "relevance":
+                found = searcher.search(tquery, limit=min(limit, searcher.num_docs), count=False).hits
+            else:
+                found = searcher.search(tquery, limit=min(limit, searcher.num_docs), count=False,
+                                        order_by_field="ts",
+                                        order=tantivy.Order.Desc if order == "newest" else tantivy.Order.Asc).hits
+            docs = [(score if order == "relevance" else 0.0, doc_of(searcher.doc(addr))) for score, addr in found]
+        return [self._hit(doc, score, hl, history) for score, doc in _ranked(docs, order)]
+
+    def matches(self, query: str | q.Node, history: bool = False) -> int:
+        """Count every match without ranking or reading stored fields."""
+        node = q.parse(query) if isinstance(query, str) else query
+        tquery = to_tantivy(self._schema, node, history)
+        if tquery is None:
+            return 0
+        with self._lock:
+            return self._count(tquery)
+
+    @staticmethod
+    def _hit(doc: SearchDoc, score: float, hl: HighlightTerms, history: bool) -> Hit:
+        ts = epoch(doc.date)
+        when = datetime.fromtimestamp(ts, tz=timezone.utc) if ts is not None else None
+        snippet, snippet_html = hit_snippet(hl, doc.text, doc.subject, doc.attachments,
+                                            doc.history if history else None, doc.quoted)
+        return Hit(message_id=doc.message_id, chat_id=doc.chat_id, sender=doc.sender, date=when,
+                   snippet=snippet, snippet_html=snippet_html, score=float(score))
+
+
+def _ranked(docs: list[tuple[float, SearchDoc]], order: str) -> list[tuple[float, SearchDoc]]:
+    """Hits in ``order``, ties broken by date (newest first for relevance)
+    and then Message-ID, so a result page does not depend on how the index
+    happens to be split into segments."""
+    def stamp(doc: SearchDoc) -> float:
+        ts = epoch(doc.date)
+        return float("-inf") if ts is None else ts
+
+    if order == "oldest":
+        return sorted(docs, key=lambda sd: (stamp(sd[1]), sd[1].message_id))
+    if order == "newest":
+        return sorted(docs, key=lambda sd: (-stamp(sd[1]), sd[1].message_id))
+    return sorted(docs, key=lambda sd: (-round(sd[0], 5), -stamp(sd[1]), sd[1].message_id))

@@ -1,0 +1,109 @@
+"""The tantivy layout of the full-text index: the schema and the tantivy
+document of a :class:`~index.fulltext.SearchDoc`.
+
+It mirrors :mod:`index.whoosh_schema` field for field, so one query
+translation rule holds for both engines:
+
+* **Fields**: ``content`` (subject + text + attachment names), ``quoted``
+  and ``hist`` are positional text fields; ``meta`` holds every
+  people/place/facet term under its ``name:`` prefix
+  (:func:`index.tokens.meta_terms`); ``id`` is the Message-ID as one term;
+  ``ts`` is epoch seconds in a fast integer column (undated messages carry
+  :data:`NO_DATE`, so they sort as oldest and no date range reaches them);
+  ``doc`` is the whole :class:`~index.fulltext.SearchDoc` as JSON: a hit
+  and its snippet need its text, and :meth:`TantivyEngine.optimize` rewrites
+  the live documents from it (tantivy's Python binding cannot force a merge,
+  so this is how deleted text leaves the files).
+* **Tokens are ours**: text goes in as a ``PreTokenizedString`` built by
+  :func:`index.tokens.text_positions`, with the positions it gives (Han and
+  kana pairs share their first character's position; parts are
+  :data:`POSITION_GAP` apart), so CJK, diacritics and emoji behave exactly as
+  in Whoosh.  tantivy's own tokenizers never see a document; the ``raw``
+  tokenizer named in the schema only matters to tantivy's query parser,
+  which is not used.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import datetime, timezone
+
+import tantivy
+
+from .fulltext import SearchDoc
+from .tokens import meta_terms, text_positions
+from .whoosh_schema import NO_DATE, POSITION_GAP
+
+__all__ = ["NO_DATE", "TEXT_FIELDS", "build_schema", "doc_of", "document_of"]
+
+#: The positional text fields.
+TEXT_FIELDS = ("content", "quoted", "hist")
+
+
+def build_schema() -> tantivy.Schema:
+    """The index layout; change ``TantivyEngine.INDEX_NAME`` when it changes."""
+    builder = tantivy.SchemaBuilder()
+    builder.add_text_field("id", tokenizer_name="raw", index_option="basic")
+    for name in TEXT_FIELDS:
+        builder.add_text_field(name, tokenizer_name="raw", index_option="position")
+    builder.add_text_field("meta", tokenizer_name="raw", index_option="basic")
+    builder.add_integer_field("ts", indexed=True, fast=True)
+    builder.add_bytes_field("doc", stored=True)
+    return builder.build()
+
+
+def pre_tokenized(parts: Sequence[str]) -> tantivy.PreTokenizedString | None:
+    """Our tokens of ``parts`` with our positions (parts kept apart by
+    :data:`POSITION_GAP`), in position order; None when there are none."""
+    poses: dict[str, list[int]] = defaultdict(list)
+    base = 0
+    for part in parts:
+        if part:
+            base = text_positions(part, base, poses) + POSITION_GAP
+    if not poses:
+        return None
+    ordered = sorted((pos, term) for term, plist in poses.items() for pos in plist)
+    return tantivy.PreTokenizedString("", [tantivy.Token(term, pos, 0, 0) for pos, term in ordered])
+
+
+def epoch(when: datetime | None) -> int | None:
+    """Epoch seconds of ``when``; a naive datetime is taken to be UTC."""
+    if when is None:
+        return None
+    return int((when if when.tzinfo else when.replace(tzinfo=timezone.utc)).timestamp())
+
+
+def _dumps(doc: SearchDoc) -> bytes:
+    data = dataclasses.asdict(doc)
+    data["date"] = doc.date.isoformat() if doc.date is not None else None
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def doc_of(document: tantivy.Document) -> SearchDoc:
+    """The :class:`SearchDoc` stored with a document read back from the index."""
+    data = json.loads(document.get_first("doc"))
+    date = data.pop("date")
+    for name in ("recipients", "attachments", "has"):
+        data[name] = tuple(data[name])
+    data["addressees"] = tuple(tuple(a) for a in data["addressees"])
+    return SearchDoc(date=datetime.fromisoformat(date) if date else None, **data)
+
+
+def document_of(doc: SearchDoc) -> tantivy.Document:
+    """The tantivy document of ``doc``."""
+    ts = epoch(doc.date)
+    out = tantivy.Document()
+    out.add_text("id", doc.message_id)
+    out.add_integer("ts", NO_DATE if ts is None else ts)
+    out.add_bytes("doc", _dumps(doc))
+    for name, parts in (("content", (doc.subject, doc.text, *doc.attachments)),
+                        ("quoted", (doc.quoted,)), ("hist", (doc.history,))):
+        tokens = pre_tokenized(parts)
+        if tokens is not None:
+            out.add_pre_tokenized_text(name, tokens)
+    for term in set(meta_terms(doc)):
+        out.add_text("meta", term)
+    return out
