@@ -15,6 +15,7 @@ Each test starts its own rpc server and stops it when it ends.
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import sqlite3
 import sys
@@ -35,9 +36,19 @@ from coi_archive.index.api import Archive, parse_iso
 from tests.cli_helpers import cli
 from tests.webui_support import REPO
 
-rpc_client = pytest.importorskip("deltachat_rpc_client")
+try:
+    import deltachat_rpc_client as rpc_client
+except ImportError:  # the test extra is not installed
+    rpc_client = None
 SERVER = shutil.which("deltachat-rpc-server") or str(Path(sys.executable).parent / "deltachat-rpc-server")
-pytestmark = pytest.mark.skipif(not Path(SERVER).exists(), reason="deltachat-rpc-server is not installed")
+
+
+def need_core() -> None:
+    """Skip without the real core (locally); in CI its absence is a failure."""
+    if rpc_client is None or not Path(SERVER).exists():
+        if os.environ.get("CI"):
+            pytest.fail("deltachat-rpc-server/-client 2.65 are not installed (pip install -e '.[test]')")
+        pytest.skip("deltachat-rpc-server/-client 2.65 are not installed")
 
 DC_DEV = REPO / "tests" / "data" / "deltachat-dev"
 ACCOUNTS = ("frank", "grace", "heidi", "ivan", "judy")
@@ -74,6 +85,7 @@ def coi_archive(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Archive]:
 @contextmanager
 def core(tmp: Path) -> Iterator[Any]:
     """A deltachat-rpc-server of its own, stopped (and checked) on exit."""
+    need_core()
     rpc = rpc_client.Rpc(accounts_dir=str(tmp / "dc-accounts"), rpc_server_path=SERVER)
     rpc.start()
     try:
@@ -350,6 +362,7 @@ def test_cli_writes_a_backup_and_says_what_it_needs(dev_archive: Archive, tmp_pa
 
 
 def test_shipped_template_is_what_core_creates(tmp_path: Path) -> None:
+    need_core()
     sys.path.insert(0, str(REPO / "scripts"))
     try:
         from dcbackup_template import TEMPLATE, core_dump
