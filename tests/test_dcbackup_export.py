@@ -53,6 +53,10 @@ def need_core() -> None:
 DC_DEV = REPO / "tests" / "data" / "deltachat-dev"
 ACCOUNTS = ("frank", "grace", "heidi", "ivan", "judy")
 PAST_MEMBERS_SHOWN = 60 * 24 * 3600
+SYSTEM_TYPE = {"group-renamed": "GroupNameChanged", "group-avatar": "GroupImageChanged",
+               "member-added": "MemberAddedToGroup", "member-removed": "MemberRemovedFromGroup",
+               "member-left": "MemberRemovedFromGroup", "ephemeral-timer": "EphemeralTimerChanged",
+               "group-description": "GroupDescriptionChanged"}
 VIEW_TYPE = {"image": "Image", "gif": "Gif", "sticker": "Sticker", "audio": "Audio", "video": "Video",
              "file": "File", "contact": "Vcard", "text": "File"}
 CHAT_TYPE = {"self": "Single", "direct": "Single", "group": "Group", "mailinglist": "Mailinglist"}
@@ -118,6 +122,8 @@ def imported(rpc: Any, backup: Path) -> tuple[int, dict[int, dict[str, Any]]]:
         found = rpc.get_messages(account, ids)
         messages = [found[str(i)] for i in ids]
         for m in messages:
+            info = m.get("infoContactId")
+            m["info_contact"] = rpc.get_contact(account, info) if info else None
             m["receipts"] = sorted(address(r["contactId"]) for r in rpc.get_message_read_receipts(account, m["id"]))
             m["reactors"] = {address(int(c)): " ".join(e) for c, e in
                              ((m.get("reactions") or {}).get("reactionsByContact") or {}).items()}
@@ -198,6 +204,12 @@ def _compare_message(archive: Archive, want: dict[str, Any], have: dict[str, Any
     label = want["message_id"]
     assert have["sender"]["address"] == (want.get("sender") or ""), label
     assert have["isInfo"] == (want["kind"] == "system"), label
+    if want["kind"] == "system":
+        system = want["system"]
+        assert have["systemMessageType"] == SYSTEM_TYPE[system["action"]], label
+        if system.get("member"):  # the member is the chat's own contact (a key-contact in an encrypted chat)
+            assert have["info_contact"]["address"] == system["member"], label
+            assert have["info_contact"]["isKeyContact"] == bool(want.get("encrypted") or system["member"] == me), label
     assert have["reactors"] == {(a if a != me else me): e for a, e in (want.get("reactions") or {}).items()}, label
     assert bool(have.get("isEdited")) == bool(want.get("edited")), label
     assert bool(have.get("isForwarded")) == bool(want.get("forwarded")), label

@@ -318,7 +318,7 @@ class _Writer:
         system = m.get("system") or {}
         to_id = 0 if own else CONTACT_SELF
         if m.get("kind") == "system":
-            self._system_params(params, system, mid)
+            self._system_params(params, system, mid, encrypted)
             if "S" not in params:
                 to_id = CONTACT_INFO  # an info message core has no command for
         attachments = list(m.get("attachments") or ()) if m.get("kind") != "system" else []
@@ -343,7 +343,10 @@ class _Writer:
         self._reactions(first, m, encrypted)
         return first
 
-    def _system_params(self, params: dict[str, Any], system: dict[str, Any], mid: str = "") -> None:
+    def _system_params(self, params: dict[str, Any], system: dict[str, Any], mid: str, encrypted: bool) -> None:
+        """core's command (``S``) and its value for an info line: the member
+        (``5``, the same contact as in the member list), the old name, the
+        new image, the timer."""
         action = system.get("action")
         if action not in SYSTEM_CMD:
             return
@@ -359,7 +362,7 @@ class _Writer:
         elif action == "group-renamed" and system.get("old_name"):
             params["E"] = system["old_name"]
         elif action in ("member-added", "member-removed", "member-left") and system.get("member"):
-            params["5"] = str(self.contact(system["member"], False))
+            params["5"] = str(self.contact(system["member"], encrypted))
             params["E"] = system["member"]
 
     def _location(self, chat_id: int, sender: int, ts: int, location: dict[str, Any] | None) -> int:
