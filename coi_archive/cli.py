@@ -17,10 +17,11 @@ import sqlite3
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, NoReturn
 
+from coi_archive import cli_help, completion
 from coi_archive.index.api import (
     CHAT_KINDS,
     TICK,
@@ -36,6 +37,7 @@ from coi_archive.index.api import (
     parse_span,
 )
 from coi_archive.ingest.safeio import Limits
+from coi_archive.present import name_map, terminal
 
 
 class UsageError(Exception):
@@ -63,6 +65,10 @@ def _date_arg(text: str) -> Span:
 def _dump(data: Any) -> None:
     json.dump(data, sys.stdout, ensure_ascii=False, indent=2)
     sys.stdout.write("\n")
+
+
+def _lines(lines: Iterable[str]) -> None:
+    sys.stdout.write("".join(f"{line}\n" for line in lines))
 
 
 class _Progress:
@@ -258,38 +264,50 @@ def cmd_chats(args: argparse.Namespace) -> int:
     if args.json:
         _dump(chats)
         return 0
-    for c in chats:
-        enc = " [encrypted]" if c["encrypted"] else ""
-        print(f"{c['id']:<34} {c['kind']:<11} {c['message_count']:>6}  {(c['last_date'] or '')[:10]}  "
-              f"{c['name']}{enc}")
+    if not chats:
+        print("coi-archive: no chats" + (f" of kind {args.kind}" if args.kind else "")
+              + " (coi-archive ingest --help says how to add mail)", file=sys.stderr)
+        return 0
+    _lines(terminal.chat_table(chats))
     return 0
 
 
+class ChatChoice(UsageError):
+    """A chat name that names no chat or several: the error line, then the
+    chats the user may have meant (exit code 2)."""
+
+    def __init__(self, message: str, candidates: list[dict[str, Any]]):
+        super().__init__(message)
+        self.candidates = candidates
+
+
+def _one_chat(archive: Archive, text: str) -> str:
+    """The id of the chat ``text`` names (an id, an id prefix, a name or
+    part of one); ChatChoice when it names none or several."""
+    found = archive.find_chats(text)
+    if len(found) == 1:
+        return found[0]["id"]
+    if found:
+        raise ChatChoice(f"{text!r} matches {len(found)} chats; did you mean one of these?", found)
+    similar = archive.similar_chats(text)
+    if similar:
+        raise ChatChoice(f"no chat is named {text!r}; did you mean one of these?", similar)
+    raise UsageError(f"no chat is named {text!r} (coi-archive chats lists them)")
+
+
 def cmd_show(args: argparse.Namespace) -> int:
-    with Archive.open(args.archive, readonly=True) as archive, _audited(archive, "chat.view", args.chat_id):
+    with Archive.open(args.archive, readonly=True) as archive, \
+            _audited(archive, "chat.view", args.chat_id) as outcome:
+        chat_id = outcome["target"] = _one_chat(archive, args.chat_id)
         try:
-            data = archive.show(args.chat_id)
+            data = archive.show(chat_id)
         except ArchiveError as exc:
             raise UsageError(str(exc)) from None
+        names = {} if args.json else name_map(archive.contacts())
     if args.json:
         _dump(data)
         return 0
-    chat = data["chat"]
-    print(f"# {chat['name']} ({chat['kind']}, {len(chat['members'])} members)")
-    for m in data["messages"]:
-        who = m["sender_name"] or m["sender"]
-        when = (m["date"] or "")[:16].replace("T", " ")
-        if m["kind"] == "system":
-            print(f"{when}  -- {m['text']} --")
-            continue
-        text = "[message deleted]" if m["deleted"] else m["text"]
-        flags = " (edited)" if m["edited"] else ""
-        files = "".join(f" [{a['filename']}]" for a in m["attachments"])
-        reacts = " " + " ".join(sorted(m["reactions"].values())) if m["reactions"] else ""
-        outsider = " (not a member)" if m.get("non_member") else ""
-        print(f"{when}  {who}{outsider}: {text}{files}{flags}{reacts}")
-        for c in m.get("conflicts", ()):
-            print(f"{'':16}  ! conflicting copy of {c['message_id']} from {c['sender']}: {c['text']}")
+    _lines(terminal.chat_lines(data, names, terminal.terminal_width(), history=args.history))
     return 0
 
 
@@ -297,11 +315,17 @@ def cmd_search(args: argparse.Namespace) -> int:
     with Archive.open(args.archive, readonly=True) as archive, _audited(archive, "search", args.query) as outcome:
         hits = archive.search(args.query, limit=args.limit, history=args.history, quotes=not args.no_quotes)
         outcome["result"] = f"ok: {len(hits)} hits"
-    if args.json:
+        chat_names = {} if args.json else {c["id"]: c["name"] for c in archive.chats()}
+        names = {} if args.json else name_map(archive.contacts())
+    if args.json:  # an empty list is a complete answer: exit 0 (see the module docstring)
         _dump(hits)
         return 0
-    for h in hits:
-        print(f"{(h['date'] or '')[:16]}  {h['chat_id']}  {h['sender']}: {h['snippet']}")
+    if not hits:
+        print("no matches", file=sys.stderr)
+        return 1
+    _lines(terminal.hit_lines(hits, chat_names, names, terminal.terminal_width()))
+    if len(hits) == args.limit:
+        print(f"coi-archive: the best {args.limit} matches; --limit N shows more", file=sys.stderr)
     return 0
 
 
@@ -330,8 +354,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
         _dump({**stats, "report": report} if report is not None else stats)
         return 0
     if not chats:
-        for key, value in stats.items():
-            print(f"{key:<26} {value}")
+        _lines(terminal.mapping_lines(stats))
         print()
     from coi_archive.index.api import report_text
 
@@ -405,13 +428,13 @@ def _audited(archive: Archive, action: str, target: str) -> Iterator[dict[str, s
     """Record ``action`` on ``target`` in the audit trail when the block
     ends, with its result (the block may set ``outcome["result"]``); a
     failure is recorded as ``error: ...`` and raised on."""
-    outcome = {"result": "ok"}
+    outcome = {"result": "ok", "target": target}
     try:
         yield outcome
     except (UsageError, ArchiveError, QueryError) as exc:
         archive.audit(actor(), action, target, f"error: {exc}")
         raise
-    archive.audit(actor(), action, target, outcome["result"])
+    archive.audit(actor(), action, outcome["target"], outcome["result"])
 
 
 def _export_target(args: argparse.Namespace, chat_ids: list[str]) -> str:
@@ -683,6 +706,11 @@ def cmd_export_dcbackup(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_completion(args: argparse.Namespace) -> int:
+    sys.stdout.write(completion.script(build_parser(), args.shell))
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from coi_archive.webui.server import ServeError, serve
 
@@ -748,38 +776,44 @@ WRITERS = ("ingest", "decrypt", "reindex", "repair", "hold", "retention", "purge
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="coi-archive",
-        description="Archive, search and export chat-over-email (COI, Delta Chat) mailboxes.")
+        description="Archive, search and export chat-over-email (COI, Delta Chat) mailboxes.",
+        epilog=cli_help.epilog(""), formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--archive", metavar="DIR",
                         help=f"archive directory (default: $COI_ARCHIVE or {default_archive_dir()})")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     def add(name: str, func: Callable, help_text: str) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help_text, description=help_text)
+        p = sub.add_parser(name, help=help_text, description=help_text, epilog=cli_help.epilog(name),
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
         p.set_defaults(func=func)
         return p
 
     p = add("ingest", cmd_ingest, "read mailboxes (Maildir, mbox, .eml, imap://) into the archive")
-    p.add_argument("sources", nargs="+", metavar="SOURCE")
+    p.add_argument("sources", nargs="+", metavar="SOURCE",
+                   help="a Maildir, mbox (.gz/.bz2), .eml, Delta Chat backup .tar, imap:// URL, or a directory of them")
     _add_key_arguments(p)
     _add_imap_arguments(p)
     _add_limit_arguments(p)
     p = add("decrypt", cmd_decrypt, "open stored encrypted messages with keys (no source is read)")
     _add_key_arguments(p)
-    p = add("chats", cmd_chats, "list chats")
-    p.add_argument("--kind", choices=CHAT_KINDS)
-    p.add_argument("--json", action="store_true")
-    p = add("show", cmd_show, "show one chat")
-    p.add_argument("chat_id", metavar="CHAT_ID")
-    p.add_argument("--json", action="store_true")
-    p = add("search", cmd_search, "full-text search (see README for the query language)")
-    p.add_argument("query", metavar="QUERY")
+    p = add("chats", cmd_chats, "list chats, the most recently active first")
+    p.add_argument("--kind", choices=CHAT_KINDS, help="only chats of this kind")
+    p.add_argument("--json", action="store_true", help="print JSON (README: JSON shapes)")
+    p = add("show", cmd_show, "read one chat: replies, reactions, receipts, files, system lines")
+    p.add_argument("chat_id", metavar="CHAT",
+                   help="a chat id, a prefix of one, or a chat's name or part of it (case and accents ignored)")
+    p.add_argument("--history", action="store_true",
+                   help="also print the earlier texts of edited messages and the text of deleted ones")
+    p.add_argument("--json", action="store_true", help="print JSON (README: JSON shapes)")
+    p = add("search", cmd_search, "full-text search: date, chat, sender and a snippet per hit")
+    p.add_argument("query", metavar="QUERY", help="words and filters (query language below); quote it for the shell")
     p.add_argument("--history", action="store_true", help="also search earlier revisions and deleted text")
     p.add_argument("--no-quotes", action="store_true",
                    help="do not look for words in quoted text, attribution lines, signatures and list footers")
-    p.add_argument("--limit", type=int, default=50)
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--limit", type=int, default=50, metavar="N", help="at most N hits, the best first (default 50)")
+    p.add_argument("--json", action="store_true", help="print JSON (README: JSON shapes)")
     p = add("contacts", cmd_contacts, "list contacts with their state history")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="print JSON with status, groups and state history")
     p = add("stats", cmd_stats, "completeness report and activity report (messages per chat and sender,"
                                 " activity over time, reply times, edits, reactions, attachments)")
     p.add_argument("--json", action="store_true", help="the completeness keys (plus 'report' with --report or --chat)")
@@ -787,7 +821,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--report", action="store_true", help="with --json: add the activity report as 'report'")
     add("verify", cmd_verify, "re-hash every stored original")
     p = add("raw", cmd_raw, "print the original bytes of a message")
-    p.add_argument("message_id", metavar="MESSAGE_ID")
+    p.add_argument("message_id", metavar="MESSAGE_ID", help="a Message-ID, with or without <>")
     p = add("export", cmd_export, "export a chat or search results to a file (json, html, mbox, eml, csv),"
                                   " or copy chats into an IMAP account (--format imap)")
     p.add_argument("chat_id", nargs="*", metavar="CHAT_ID",
@@ -836,6 +870,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("repair", cmd_repair, "finish what an interrupted run left and upgrade an archive written by"
                               " an older version (every writing command does this first)")
     _add_compliance_commands(add)
+    p = add("completion", cmd_completion, "print a shell completion script (bash or zsh)")
+    p.add_argument("shell", choices=completion.SHELLS, help="the shell to complete in")
     for name in WRITERS:
         for leaf in _writing_leaves(sub.choices[name]):
             leaf.add_argument(
@@ -895,10 +931,15 @@ def _add_compliance_commands(add: Callable[[str, Callable, str], argparse.Argume
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command is None:  # as git does: the help, and exit code 1
+        parser.print_help()
+        return 1
     try:
         return args.func(args)
     except UsageError as exc:
         print(f"coi-archive: error: {exc}", file=sys.stderr)
+        if isinstance(exc, ChatChoice):
+            print("\n".join(terminal.candidate_lines(exc.candidates)), file=sys.stderr)
         return 2
     except (CatalogError, QueryError, ArchiveBusy, AuditError) as exc:
         print(f"coi-archive: error: {exc}", file=sys.stderr)
