@@ -16,7 +16,16 @@ from typing import Any
 
 import pytest
 
-from tests.webui_support import ARTIFACTS, CORPUS_GROUP, CORPUS_HIKE, REPO, SAMPLE_DM, SAMPLE_GROUP
+from tests.webui_support import (
+    ARTIFACTS,
+    BIG_CHAT,
+    CORPUS_GROUP,
+    CORPUS_HIKE,
+    REPO,
+    SAMPLE_DM,
+    SAMPLE_GROUP,
+    live_server,
+)
 
 SHOTS = ARTIFACTS / "people"
 AXE = (REPO / "tests" / "vendor" / "axe-core" / "axe.min.js").read_text()
@@ -223,3 +232,34 @@ def test_a_hit_in_deleted_text_opens_expanded(page, corpus_url):
     preserved = page.locator(".msg.hit details.preserved")
     assert preserved.count() == 1 and preserved.get_attribute("open") is not None
     assert preserved.locator(".preserved-body").is_visible()
+
+
+@pytest.fixture(scope="module")
+def big_url(big) -> Iterator[str]:
+    with live_server(big, config={"WARM_ANALYTICS": False}) as url:
+        yield url
+
+
+@pytest.mark.parametrize("width", [1280, 700])
+def test_sticky_headers_do_not_overlap(browser, big_url, width):
+    context = _context(browser, viewport={"width": width, "height": 800})
+    page = context.new_page()
+    page.goto(f"{big_url}/chats/{BIG_CHAT}")
+    page.wait_for_timeout(400)
+    page.mouse.wheel(0, -1500)  # somewhere in the middle of the newest page
+    page.wait_for_timeout(300)
+    head = page.locator(".chat-head").bounding_box()
+    tops = page.eval_on_selector_all(".chat .day", "ds => ds.map(d => d.getBoundingClientRect().top)")
+    stuck = [t for t in tops if 0 <= t <= head["y"] + head["height"] + 1]
+    assert head["y"] == 0 and stuck and all(t >= head["height"] - 1 for t in stuck), (head, stuck)
+    context.close()
+
+
+def test_login_page_has_a_heading_and_passes_axe(browser, samples):
+    context = _context(browser, bypass_csp=True)
+    page = context.new_page()
+    with live_server(samples, token="secret-token", config={"WARM_ANALYTICS": False}) as url:
+        page.goto(f"{url}/login")
+        assert page.locator("h1").count() == 1
+        assert axe_serious(page) == []
+    context.close()

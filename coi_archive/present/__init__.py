@@ -125,7 +125,7 @@ def fmt_duration(seconds: float | int | None) -> str:
     left = int(round(float(seconds)))
     if left <= 0:
         return "0 seconds"
-    parts = []
+    parts: list[str] = []
     for name, size in _DURATION_UNITS:
         if left >= size and len(parts) < 2:
             n, left = divmod(left, size)
@@ -479,7 +479,8 @@ KIND_LABELS = {"direct": "direct chat", "group": "group", "self": "saved message
                "system": "system message", "poll": "poll"}
 
 
-_FILE_KINDS = {"application/pdf": "PDF", "text/plain": "text", "text/vcard": "contact card", "text/x-vcard": "contact card",
+_FILE_KINDS = {"application/pdf": "PDF", "text/plain": "text", "text/vcard": "contact card",
+               "text/x-vcard": "contact card",
                "application/zip": "ZIP archive", "text/html": "web page", "text/calendar": "calendar entry",
                "application/pgp-keys": "OpenPGP key", "application/octet-stream": "file"}
 

@@ -81,11 +81,13 @@ def _local_path(value: str | None) -> str:
 def _login_form(status: int = 200) -> Response:
     """The token form (POST ``/login``): a token typed here never appears in a URL."""
     nxt = escape(_local_path(request.values.get("next")))
-    page = ("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>coi-archive: log in</title>"
-            "</head><body><form method=\"post\" action=\"" + LOGIN_PATH + "\">"
+    page = ("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+            "<title>coi-archive: log in</title></head><body><main><h1>coi-archive: log in</h1>"
+            "<form method=\"post\" action=\"" + LOGIN_PATH + "\">"
             "<label>Access token <input type=\"password\" name=\"token\" autocomplete=\"current-password\""
             " autofocus></label><input type=\"hidden\" name=\"next\" value=\"" + str(nxt) + "\">"
-            "<button type=\"submit\">Log in</button></form></body></html>\n")
+            "<button type=\"submit\">Log in</button></form></main></body></html>\n")
     return Response(page, status, {"Content-Type": "text/html; charset=utf-8"})
 
 

@@ -63,10 +63,10 @@ def _make(data: bytes) -> bytes | None:
     from PIL import Image, ImageOps
 
     try:
-        with Image.open(io.BytesIO(data)) as img:
-            if img.width * img.height > MAX_PIXELS or getattr(img, "is_animated", False):
+        with Image.open(io.BytesIO(data)) as source:
+            if source.width * source.height > MAX_PIXELS or getattr(source, "is_animated", False):
                 return None
-            img = ImageOps.exif_transpose(img)
+            img = ImageOps.exif_transpose(source)
             img.thumbnail((EDGE, EDGE))
             if img.mode not in ("RGB", "RGBA"):
                 img = img.convert("RGBA")

@@ -90,6 +90,15 @@
     });
   }
 
+  // sticky day separators sit just below the chat's own sticky header, however tall it wraps
+  function stickyOffset() {
+    var head = document.querySelector(".chat-head");
+    if (!head) return;
+    var set = function () { document.documentElement.style.setProperty("--chat-head", head.offsetHeight + "px"); };
+    set();
+    window.addEventListener("resize", set);
+  }
+
   // j / k / arrow keys move between messages once one has focus
   function keyboard(chat) {
     chat.addEventListener("keydown", function (e) {
@@ -262,6 +271,7 @@
     var chat = document.getElementById("chat");
     if (chat) {
       regroupDays(chat);
+      stickyOffset();
       keyboard(chat);
       pager(chat);
       initialScroll();
