@@ -24,6 +24,7 @@ from typing import Any, NoReturn
 from coi_archive import cli_help, completion
 from coi_archive.index.api import (
     CHAT_KINDS,
+    SEARCH_ENGINES,
     TICK,
     Archive,
     ArchiveBusy,
@@ -404,11 +405,11 @@ def cmd_repair(args: argparse.Namespace) -> int:
 def cmd_reindex(args: argparse.Namespace) -> int:
     with _open_writer(args) as archive:
         if args.full:
-            archive.rebuild()
-            print("rebuilt chats, contacts and the search index from the stored originals")
+            archive.rebuild(engine=args.engine)
+            print(f"rebuilt chats, contacts and the search index ({archive.engine_name}) from the stored originals")
         else:
-            n = archive.reindex()
-            print(f"reindexed {n} messages")
+            n = archive.reindex(engine=args.engine)
+            print(f"reindexed {n} messages ({archive.engine_name})")
     return 0
 
 
@@ -522,10 +523,10 @@ def cmd_audit(args: argparse.Namespace) -> int:
                 problems = archive.audit_verify(args.anchor or [])
             except ValueError as exc:
                 raise UsageError(str(exc)) from None
-            entries = len(archive.audit_entries())
+            count = len(archive.audit_entries())
             for line in problems:
                 print(f"BAD {line}")
-            print(f"audit log: {entries} entries, " + ("intact" if not problems else f"{len(problems)} problem(s)"))
+            print(f"audit log: {count} entries, " + ("intact" if not problems else f"{len(problems)} problem(s)"))
             return 1 if problems else 0
         entries = archive.audit_entries(since=args.since, actor=args.user)
     if args.json:
@@ -867,6 +868,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a token login session ends after this many hours without a request (default 12)")
     p = add("reindex", cmd_reindex, "rebuild the search index from the catalog")
     p.add_argument("--full", action="store_true", help="also recompute chats and contacts")
+    p.add_argument("--engine", choices=SEARCH_ENGINES, default=None,
+                   help="switch the archive's search engine (tantivy: fast, the default for new archives;"
+                        " whoosh: pure Python) and rebuild the index with it")
     add("repair", cmd_repair, "finish what an interrupted run left and upgrade an archive written by"
                               " an older version (every writing command does this first)")
     _add_compliance_commands(add)

@@ -203,11 +203,12 @@ def write_package(archive: Archive, sel: Selection, out: str | os.PathLike, *, e
         review = io.BytesIO()
         write_html(archive, sel, review)
         _write(tmp, REVIEW, review.getvalue())
-        manifest = {"format": FORMAT, "exported_by": exported_by,
-                    "exported_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                    "query": query, "chat_ids": chat_ids, "scope": sel.scope, "archive": str(archive.root),
-                    "messages": sum(1 for r in rows if r["family_id"] == r["document_id"]),
-                    "documents": len(rows), "files": _files(tmp)}
+        manifest: dict[str, Any] = {
+            "format": FORMAT, "exported_by": exported_by,
+            "exported_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "query": query, "chat_ids": chat_ids, "scope": sel.scope, "archive": str(archive.root),
+            "messages": sum(1 for r in rows if r["family_id"] == r["document_id"]),
+            "documents": len(rows), "files": _files(tmp)}
         body = json.dumps(manifest, ensure_ascii=False, indent=2).encode("utf-8")
         _write(tmp, MANIFEST, body)
         _refuse_existing(target)

@@ -25,7 +25,7 @@ import json
 import os
 import sqlite3
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -135,10 +135,10 @@ class AuditLog:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 head = conn.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
-                fields = {"seq": (head[0] + 1) if head else 1, "time": _now(), "actor": str(actor),
-                          "remote": str(remote or ""), "action": str(action), "target": str(target or ""),
-                          "result": str(result), "prev_hash": head[1] if head else GENESIS}
-                entry = Entry(**fields, hash=entry_hash(fields))
+                draft = Entry(seq=(head[0] + 1) if head else 1, time=_now(), actor=str(actor),
+                              remote=str(remote or ""), action=str(action), target=str(target or ""),
+                              result=str(result), prev_hash=head[1] if head else GENESIS, hash="")
+                entry = replace(draft, hash=entry_hash(draft.as_dict()))
                 conn.execute("INSERT INTO audit VALUES(?,?,?,?,?,?,?,?,?)", tuple(entry.as_dict().values()))
                 conn.execute("COMMIT")
             except BaseException:
