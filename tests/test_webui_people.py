@@ -60,11 +60,14 @@ def _context(browser: Any, **kwargs: Any) -> Any:
 
 @pytest.fixture(scope="module")
 def views(browser: Any) -> Iterator[dict[str, Any]]:
-    """One page per (colour scheme, size): light desktop, dark desktop, light phone."""
+    """One page per (colour scheme, size): light desktop, dark desktop, light
+    phone (390 px), dark small phone (360 px)."""
     contexts = {
         "light": _context(browser, color_scheme="light", bypass_csp=True),
         "dark": _context(browser, color_scheme="dark", bypass_csp=True),
         "phone": _context(browser, color_scheme="light", viewport={"width": 390, "height": 844},
+                          device_scale_factor=1, is_mobile=True, has_touch=True),
+        "small": _context(browser, color_scheme="dark", viewport={"width": 360, "height": 740},
                           device_scale_factor=1, is_mobile=True, has_touch=True),
     }
     out = {name: c.new_page() for name, c in contexts.items()}
@@ -88,7 +91,7 @@ def shot(page: Any, name: str) -> None:
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
 
-def test_every_page_accessible_fits_a_phone_and_has_a_heading(views, samples_url, corpus_url):
+def test_every_page_accessible_fits_phones_and_has_a_heading(views, samples_url, corpus_url):
     problems: list[str] = []
     for name, url in pages(samples_url, corpus_url).items():
         for scheme in ("light", "dark"):
@@ -100,13 +103,14 @@ def test_every_page_accessible_fits_a_phone_and_has_a_heading(views, samples_url
             problems += [f"{name} {scheme}: {v}" for v in axe_serious(page)]
             if scheme == "light":
                 shot(page, f"{name}-1280")
-        phone = views["phone"]
-        phone.goto(url)
-        phone.wait_for_load_state("load")
-        wide = phone.evaluate("() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]")
-        if wide[0] > wide[1]:
-            problems.append(f"{name}: {wide[0]} px wide at {wide[1]} px")
-        shot(phone, f"{name}-390")
+        for size in ("phone", "small"):
+            phone = views[size]
+            phone.goto(url)
+            phone.wait_for_load_state("load")
+            wide = phone.evaluate("() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+            if wide[0] > wide[1]:
+                problems.append(f"{name}: {wide[0]} px wide at {wide[1]} px")
+        shot(views["phone"], f"{name}-390")
     assert problems == [], "\n".join(problems)
 
 
