@@ -73,3 +73,12 @@ def test_search_count_is_the_total_and_zone_shifts_days(corpus_archive):
     same_day_there = {h.message_id for h in corpus_archive.search_hits(f"date:{day}", limit=10_000, zone=zone)}
     assert hit.message_id in in_utc and hit.message_id in shifted and hit.message_id not in same_day_there
     assert corpus_archive.search_count(f"date:{there}", zone=zone) == len(shifted)
+
+
+def test_search_json_form_takes_the_zone_too(corpus_archive):
+    hit = corpus_archive.search_hits("date:2000..2099", limit=1)[0]
+    zone, shift = ("Pacific/Kiritimati", 1) if hit.date.hour >= 10 else ("Pacific/Pago_Pago", -1)
+    there = date.fromordinal(hit.date.date().toordinal() + shift).isoformat()
+    ids = {h["message_id"] for h in corpus_archive.search(f"date:{there}", limit=10_000, zone=zone)}
+    assert hit.message_id in ids
+    assert hit.message_id not in {h["message_id"] for h in corpus_archive.search(f"date:{there}", limit=10_000)}

@@ -338,8 +338,10 @@ class Archive:
         return read_messages.message(self.conn, message_id)
 
     def search(self, query: str, limit: int = 50, history: bool = False,
-               quotes: bool = True) -> list[dict[str, Any]]:
-        hits = self.engine.search(query, limit=limit, history=history, quotes=quotes)
+               quotes: bool = True, zone: str | None = None) -> list[dict[str, Any]]:
+        """The ``search --json`` hits; ``zone`` as in :meth:`search_hits`."""
+        node = _query.in_zone(_query.parse(query), zone) if zone else query
+        hits = self.engine.search(node, limit=limit, history=history, quotes=quotes)
         return [{"chat_id": h.chat_id, "message_id": h.message_id, "sender": h.sender,
                  "date": h.date.isoformat() if isinstance(h.date, datetime) else h.date,
                  "snippet": h.snippet} for h in hits]
