@@ -7,6 +7,7 @@ a dry run changes nothing, and nothing is ever purged implicitly."""
 from __future__ import annotations
 
 import hashlib
+import mailbox
 import shutil
 import sqlite3
 from datetime import datetime, timezone
@@ -78,6 +79,9 @@ def test_purge_removes_exactly_the_expired_unheld_messages_everywhere(archive: P
     for key in (gone_key, kept_key):
         (cache / key[:2]).mkdir(parents=True, exist_ok=True)
         (cache / key[:2] / f"{key}.webp").write_bytes(b"thumb")
+    report_page = archive / "cache" / "analytics" / "0123456789abcdef" / "_archive.json"
+    report_page.parent.mkdir(parents=True)
+    report_page.write_text("{}", encoding="utf-8")  # made from the archive before the purge
     with Archive.open(archive) as a:
         shas = {mid: [c["sha256"] for c in a.copies(mid)] for mid in doomed}
         a.set_retention("1d", "mail", "tester")
@@ -108,7 +112,19 @@ def test_purge_removes_exactly_the_expired_unheld_messages_everywhere(archive: P
     assert all(s["purged_by"] == "tester" and s["why"].startswith("retention mail 1d") for s in stones)
     assert not (cache / gone_key[:2] / f"{gone_key}.webp").exists()
     assert (cache / kept_key[:2] / f"{kept_key}.webp").exists()
+    assert not report_page.exists()
+    _assert_exports_leave_out(archive, doomed)
     assert "0 mismatches; derived layers: up to date" in cli(archive, "verify", inprocess=True).text
+
+
+def _assert_exports_leave_out(archive: Path, doomed: set[str]) -> None:
+    """What exports and the IMAP migration copy no longer includes purged mail."""
+    with Archive.open(archive, readonly=True) as a:
+        assert not doomed & {o["message_id"] for o in a.originals_to_copy()}
+    out = archive.parent / "thread.mbox"
+    cli(archive, "export", SPLIT_THREAD, "--format", "mbox", "--out", out, inprocess=True)
+    exported = {str(m["Message-ID"]).strip("<>") for m in mailbox.mbox(str(out))}
+    assert exported and not exported & doomed
 
 
 def test_verify_stays_green_and_an_ingest_does_not_bring_purged_mail_back(archive: Path) -> None:

@@ -7,7 +7,8 @@ each copy was read (``provenance``), its wire rows (``wire``,
 ``wire_targets``, ``wire_refs``, ``wire_conflicts``), and, through the
 owed-work queue (:mod:`.derived`), its place in the folded chats and its
 search document; cached files named by the content hash of one of its
-attachments (thumbnails under ``<archive>/cache/``) are removed too. What
+attachments (thumbnails under ``<archive>/cache/``) are removed too, and
+so is every cached file made per archive version (analytics pages). What
 stays: a row in ``tombstones`` per copy (Message-ID, SHA-256, date, first
 seen, chat, why, when, by whom), so the deletion itself is on record and a
 later ingest of the same bytes does not bring the message back.
@@ -22,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -34,6 +36,8 @@ from .holds import Searcher, expired, held_ids, now_iso
 from .read_messages import attachment
 
 CACHE_DIR = "cache"
+#: The name of a content-addressed cached file: the SHA-256 of what it was made from.
+_CONTENT_KEY = re.compile(r"[0-9a-f]{64}")
 
 
 @dataclass
@@ -98,13 +102,15 @@ def _attachment_hashes(conn: sqlite3.Connection, doomed: list[str]) -> set[str]:
 
 
 def _remove_cached(root: Path, hashes: set[str]) -> int:
-    """Remove files under ``<root>/cache`` named ``<hash>.<ext>``."""
+    """Remove the cached files that may hold purged content: a file named
+    by a content hash (``<sha256>.<ext>``, a thumbnail) when the hash is one
+    of ``hashes``; any other cached file (made per archive version, such as
+    the analytics pages, all stale once the archive changed) always."""
     count = 0
-    if not hashes:
-        return 0
     for folder, _dirs, files in os.walk(root / CACHE_DIR):
         for name in files:
-            if name.split(".", 1)[0] in hashes:
+            stem = name.split(".", 1)[0]
+            if stem in hashes or not _CONTENT_KEY.fullmatch(stem):
                 os.unlink(os.path.join(folder, name))
                 count += 1
     return count
