@@ -97,7 +97,7 @@ def write_html(archive: Archive, sel: Selection, out: BinaryIO, *, me: set[str] 
     html = environment().get_template("export.html").render(
         title=sel.title, parts=parts, names=names, links=links, scope=sel.scope,
         message_count=sel.message_count, exported=now.strftime("%Y-%m-%d %H:%M %Z"),
-        tz=f"local time of the exporting machine ({now.strftime('%Z, UTC%z')})",
+        tz="UTC (the page has no script to show them in the reader's zone)",
         chat_css=present.CHAT_CSS.read_text(encoding="utf-8"))
     out.write(html.encode("utf-8"))
     return sel.message_count
