@@ -275,15 +275,9 @@ def test_core_imports_dev_account(dev_archive: Archive, tmp_path: Path, user: st
 
 
 def test_coi_samples_as_alice(coi_archive: Archive, tmp_path: Path) -> None:
-    from pysequoia import Cert
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        cert = Cert.generate("<alice@example.com>")
-        (tmp_path / "alice.asc").write_text(str(cert.secrets))
     me = "alice@example.com"
     backup = tmp_path / "alice.tar"
-    report = export(coi_archive, me, tmp_path / "alice.asc", backup)
+    report = export(coi_archive, me, _made_key(tmp_path, me), backup)
     kinds = {c["kind"] for c in account_chats(coi_archive, me)}
     assert {"group", "direct"} <= kinds  # COI groups and 1:1 chats become Delta Chat chats
     with core(tmp_path) as rpc:
@@ -291,6 +285,28 @@ def test_coi_samples_as_alice(coi_archive: Archive, tmp_path: Path) -> None:
         compare(coi_archive, me, report, shown)
         groups = [s["chat"] for s in shown.values() if s["chat"]["chatType"] == "Group"]
         assert any(g["name"] == "Crew Night Out" for g in groups)
+
+
+def _made_key(tmp_path: Path, me: str) -> Path:
+    from pysequoia import Cert
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        cert = Cert.generate(f"<{me}>")
+        (tmp_path / "key.asc").write_text(str(cert.secrets))
+    return tmp_path / "key.asc"
+
+
+@pytest.mark.parametrize("me", ["anna@example.net", "me@example.com"])
+def test_other_samples_accounts(samples_archive: Archive, tmp_path: Path, me: str) -> None:
+    """Every sample: anna's Delta Chat mailbox and mail, the early COI
+    dialect of the FOSDEM talk."""
+    backup = tmp_path / "b.tar"
+    report = export(samples_archive, me, _made_key(tmp_path, me), backup)
+    assert report.chats and report.messages
+    with core(tmp_path) as rpc:
+        _, shown = imported(rpc, backup)
+        compare(samples_archive, me, report, shown)
 
 
 def test_round_trip_gives_the_same_chats(dev_archive: Archive, tmp_path: Path) -> None:
