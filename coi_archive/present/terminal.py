@@ -83,8 +83,8 @@ def chat_lines(data: Mapping[str, Any], names: dict[str, str], width: int, histo
             lines += message_lines(row, width, history)
     kept = sum(1 for r in rows if r.type == "message" and _has_history(r.m))
     if kept and not history:
-        lines += ["", f"({kept} edited or deleted message{'s' if kept != 1 else ''} keep earlier text:"
-                      " show --history prints it)"]
+        lines += ["", *wrap(f"({kept} edited or deleted message{'s keep' if kept != 1 else ' keeps'} earlier text:"
+                            " show --history prints it)", width)]
     return lines
 
 
@@ -94,7 +94,8 @@ def _header(chat: Mapping[str, Any], names: dict[str, str], width: int) -> list[
             "mail": "e-mail"}.get(chat.get("kind"), chat.get("kind") or "chat")
     count = chat.get("message_count", 0)
     about = f"{kind}, {count} message{'s' if count != 1 else ''}, {len(members)} member{'s' if len(members) != 1 else ''}"
-    lines = [f"# {chat.get('name') or chat.get('id')}", f"  {about} · {chat.get('id')}"]
+    lines = wrap(f"# {chat.get('name') or chat.get('id')}", width, rest="  ") + wrap(f"{about} · {chat.get('id')}",
+                                                                                   width, "  ")
     if members:
         lines += wrap(", ".join(members), width, "  members: ", "    ")
     return lines
@@ -123,7 +124,8 @@ def message_lines(row: Row, width: int, history: bool = False) -> list[str]:
         lines += wrap(text, width, GUTTER) if text else []
     else:
         lines = wrap(f"{who}: {text}".rstrip(), width, f"{_time(m)}  ", GUTTER)
-    lines += [GUTTER + _file(att) for att in _attachments(row)]
+    for att in _attachments(row):
+        lines += wrap(_file(att), width, GUTTER, GUTTER + "   ")
     if m.get("location"):
         loc = m["location"]
         lines.append(f"{GUTTER}📍 location {loc.get('lat')}, {loc.get('lon')}")
