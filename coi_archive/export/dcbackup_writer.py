@@ -11,28 +11,32 @@ the installed core), so tables, indexes and reserved rows are exactly
 core's; this module only inserts rows.  Only that schema is written:
 :data:`DBVERSION` (core 2.65); no other version is claimed.
 
-What goes in, per chat of the account (a chat it is or was a member of):
+What goes in, per chat of the account (a chat it is or was a member of,
+and the mailing lists it may have read: see :func:`account_chats`):
 contacts (key-contacts with their public key where the archive holds the
 Autocrypt key of an encrypted chat's member, address-contacts otherwise,
-as core itself keeps both), the chat (1:1, group with its group id, name,
-avatar and description, mailing list; members with add/remove times),
+as core itself keeps both), the chat (1:1; group with its name, image and
+description, and its group id when encrypted -- core 2.x keeps unencrypted
+groups as ad-hoc groups without one; mailing list with its List-Id;
+members with add/remove times),
 messages in order with their current text (``L`` = edited), attachments as
 blobs, quotes, forwarded flags, locations, vCards, reactions (the owner's
-too), read receipts (``msgs_mdns``) and states (own: delivered, or read
+too), read receipts of own messages (``msgs_mdns``) and states (own: delivered, or read
 when someone read it; incoming: seen), system events as core's info
 messages, deleted messages as core keeps them (a row in the trash chat with
 only the Message-ID, so the deleted message never comes back).  The owner's
 key pair is the supplied key file: it is written into this database only.
 
-The account is written *not configured*: a backup has no server password,
-so after importing, the user logs in once with the account's password (core
-keeps the imported chats and the key).
+The account has its address (a ``transports`` row naming no server) but no
+server login: a backup cannot know the password, so after importing the
+user enters the login once in the account settings (core keeps the
+imported chats and the key).  Incoming messages are written as seen: the
+archive cannot tell which of several mailboxes' flags were this account's.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import posixpath
 import sqlite3
@@ -159,7 +163,7 @@ class _Writer:
     """One backup database being filled, plus the blobs it refers to."""
 
     def __init__(self, conn: sqlite3.Connection, archive: Archive, me: str, keys: dict[str, tuple[str, bytes]],
-                 decryptor: Decryptor | None):
+                 decryptor: Decryptor | None, blob_dir: Path):
         self.conn = conn
         self.archive = archive
         self.me = me
@@ -169,7 +173,7 @@ class _Writer:
         self.names = {c["address"]: c.get("name") or "" for c in archive.contacts()}
         self.contact_ids: dict[tuple[str, str], int] = {}
         self.single_chats: dict[int, int] = {}
-        self.blobs: dict[str, bytes] = {}
+        self.blob_dir = blob_dir  # the files, one per content, until they go into the tar
         self.report = BackupReport()
 
     # contacts ------------------------------------------------------------
@@ -398,8 +402,9 @@ class _Writer:
 
     def _keep(self, data: bytes, ext: str) -> str:
         name = hashlib.sha256(data).hexdigest()[:31] + ext
-        if name not in self.blobs:
-            self.blobs[name] = data
+        path = self.blob_dir / name
+        if not path.exists():
+            path.write_bytes(data)
             self.report.blobs += 1
         return name
 
@@ -484,17 +489,18 @@ def write_backup(archive: Archive, me: str, key: OwnKey, out: BinaryIO, *, chat_
     if since is not None:
         chats = [(chat, msgs) for chat, msgs in chats if msgs]  # no chat left empty by --since
     with tempfile.TemporaryDirectory(prefix="coi-dcbackup-out-") as tmp:
-        db_path = Path(tmp) / DB_NAME
+        db_path, blob_dir = Path(tmp) / DB_NAME, Path(tmp) / BLOB_DIR
+        blob_dir.mkdir()
         conn = _new_database(db_path)
         try:
-            writer = _Writer(conn, archive, me, keys, key.decryptor)
+            writer = _Writer(conn, archive, me, keys, key.decryptor, blob_dir)
             _configure(conn, me, writer.names.get(me, ""), key)
             for chat, messages in chats:
                 _write_chat(writer, chat, messages)
             conn.commit()
         finally:
             conn.close()
-        _write_tar(out, db_path, writer.blobs)
+        _write_tar(out, db_path, blob_dir)
     writer.report.keys = len(writer.used_keys)
     return writer.report
 
@@ -512,15 +518,19 @@ def _write_chat(writer: _Writer, chat: dict[str, Any], messages: list[dict[str, 
         writer.message(chat_id, m, bool(chat.get("encrypted")))
 
 
-def _write_tar(out: BinaryIO, db_path: Path, blobs: dict[str, bytes]) -> None:
-    """The database first (readers sniff it), then the blobs."""
-    now = int(time.time())
+def _write_tar(out: BinaryIO, db_path: Path, blob_dir: Path) -> None:
+    """The database first (readers sniff it), then the blobs; owned by
+    nobody in particular (uid 0, mode 0644), as core writes them."""
+    def plain(info: tarfile.TarInfo) -> tarfile.TarInfo:
+        info.uid = info.gid = 0
+        info.uname = info.gname = ""
+        info.mode = 0o644
+        return info
+
     with tarfile.open(fileobj=out, mode="w", format=tarfile.USTAR_FORMAT) as tar:
-        tar.add(db_path, arcname=DB_NAME)
-        for name, data in sorted(blobs.items()):
-            info = tarfile.TarInfo(f"{BLOB_DIR}/{name}")
-            info.size, info.mtime, info.mode = len(data), now, 0o644
-            tar.addfile(info, io.BytesIO(data))
+        tar.add(db_path, arcname=DB_NAME, filter=plain)
+        for path in sorted(blob_dir.iterdir()):
+            tar.add(path, arcname=f"{BLOB_DIR}/{path.name}", filter=plain)
 
 
 __all__ = ["BackupReport", "CORE_VERSION", "DBVERSION", "OwnKey", "account_chats", "load_key", "write_backup"]
