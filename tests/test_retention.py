@@ -206,3 +206,23 @@ def test_retention_show_lists_the_policy(archive: Path) -> None:
     assert [(p["kind"], p["period"]) for p in policy] == [("all", "10y"), ("chat", "7y")]
     cli(archive, "retention", "clear", "--kind", "chat", inprocess=True)
     assert [p["kind"] for p in cli_json(archive, "retention", "show", inprocess=True)] == ["all"]
+
+
+@pytest.mark.parametrize(("target", "nth"), [
+    ("coi_archive.index.settle:refold", 1),  # committed, chats not yet folded again
+    ("coi_archive.index.settle:_index", 2),  # chats folded, search index not yet (#1: opening the archive)
+])
+def test_a_killed_purge_is_finished_by_the_next_writer(pristine: Path, tmp_path: Path, target: str,
+                                                       nth: int) -> None:
+    from tests.golden import outputs
+    from tests.test_crash_safety import run_killed
+
+    clean, killed = tmp_path / "clean", tmp_path / "killed"
+    for path in (clean, killed):
+        shutil.copytree(pristine, path)
+        cli(path, "retention", "set", "--older-than", "3y", inprocess=True)
+    assert cli_json(clean, "purge", inprocess=True)["purged"] > 0
+    run_killed(killed, target, nth, "kill", "purge")
+    cli(killed, "repair", inprocess=True)
+    assert outputs(killed) == outputs(clean)
+    assert "derived layers: up to date" in cli(killed, "verify", inprocess=True).text

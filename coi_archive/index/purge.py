@@ -116,6 +116,23 @@ def _remove_cached(root: Path, hashes: set[str]) -> int:
     return count
 
 
+def _bury(conn: sqlite3.Connection, the_plan: PurgePlan, by: str) -> None:
+    """Tombstone each stored copy of the doomed messages, then delete the
+    copies, their provenance and their wire rows (in the caller's transaction)."""
+    ids = _json(the_plan.doomed)
+    conn.execute("PRAGMA secure_delete=ON")  # deleted pages are zeroed, not left in the free list
+    conn.execute(
+        "INSERT INTO tombstones(message_id, sha256, date, first_seen, chat_id, why, purged_at, purged_by)"
+        " SELECT o.message_id, o.sha256, w.date, o.first_seen, w.chat_id, j.value, ?, ?"
+        " FROM originals o JOIN json_each(?) j ON j.key=o.message_id LEFT JOIN wire w ON w.message_id=o.message_id",
+        (now_iso(), by, json.dumps({m: the_plan.expired[m] for m in the_plan.doomed})))
+    in_ids = "IN (SELECT value FROM json_each(?))"
+    conn.execute(f"DELETE FROM provenance WHERE sha256 IN (SELECT sha256 FROM originals WHERE message_id {in_ids})",
+                 (ids,))
+    for table in ("originals", "wire", "wire_targets", "wire_refs", "wire_conflicts"):
+        conn.execute(f"DELETE FROM {table} WHERE message_id {in_ids}", (ids,))
+
+
 def purge(conn: sqlite3.Connection, root: Path, the_plan: PurgePlan, by: str, dry_run: bool,
           settle: Callable[[], None]) -> PurgeReport:
     """Carry out ``the_plan`` (or only report it with ``dry_run``);
@@ -129,18 +146,7 @@ def purge(conn: sqlite3.Connection, root: Path, the_plan: PurgePlan, by: str, dr
     if dry_run or not doomed:
         return report
     hashes = _attachment_hashes(conn, doomed)
-    conn.execute("PRAGMA secure_delete=ON")
-    stamp = now_iso()
-    conn.execute(
-        "INSERT INTO tombstones(message_id, sha256, date, first_seen, chat_id, why, purged_at, purged_by)"
-        " SELECT o.message_id, o.sha256, w.date, o.first_seen, w.chat_id, j.value, ?, ?"
-        " FROM originals o JOIN json_each(?) j ON j.key=o.message_id LEFT JOIN wire w ON w.message_id=o.message_id",
-        (stamp, by, json.dumps({m: the_plan.expired[m] for m in doomed})))
-    in_ids = "IN (SELECT value FROM json_each(?))"
-    conn.execute(f"DELETE FROM provenance WHERE sha256 IN (SELECT sha256 FROM originals WHERE message_id {in_ids})",
-                 (ids,))
-    for table in ("originals", "wire", "wire_targets", "wire_refs", "wire_conflicts"):
-        conn.execute(f"DELETE FROM {table} WHERE message_id {in_ids}", (ids,))
+    _bury(conn, the_plan, by)
     derived.owe(conn, derived.FOLD, report.chats)
     derived.owe(conn, derived.FTS, doomed)
     derived.owe(conn, derived.CONTACTS, [derived.ALL])
