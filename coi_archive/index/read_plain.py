@@ -1,8 +1,9 @@
 """Reading inside encrypted originals with a key the caller holds: the
 archive stores what arrived (ciphertext for an encrypted message), so the
 bytes of an attachment and the Autocrypt keys an encrypted message carries
-can only be had by decrypting it again.  Used by the Delta Chat backup
-export, which is given the account's own key; nothing decrypted is stored.
+can only be had from the inner message kept when a key opened it
+(:mod:`.decrypted`) or by decrypting it again.  Used by the Delta Chat
+backup export, which is given the account's own key.
 """
 
 from __future__ import annotations
@@ -16,25 +17,30 @@ from collections.abc import Iterable
 
 from coi_archive.ingest.autocrypt import fingerprint, key_bytes, parse_header
 from coi_archive.ingest.decode import Decryptor
+from coi_archive.ingest.dialects import encrypted
 from coi_archive.ingest.mime import ParsedMail, find_part, norm_addr, parse_bytes, part_bytes
 
 from .errors import ArchiveError
 from .read_messages import attachment as stored_attachment
 from .read_messages import message
+from .decrypted import opened
 from .read_originals import raw, raw_format
 
 
 def plain(conn: sqlite3.Connection, message_id: str, decryptor: Decryptor | None) -> bytes:
     """The canonical copy of a mail message, decrypted when it is
-    encrypted and ``decryptor`` opens it (else as stored)."""
+    encrypted and was opened at ingest (its kept inner message) or
+    ``decryptor`` opens it (else as stored)."""
+    kept = opened(conn, message_id)
+    if kept is not None:
+        return kept
     data = raw(conn, message_id)
     if decryptor is None or raw_format(conn, message_id) != "rfc822":
         return data
     try:
-        pm = ParsedMail(data)
-        if pm.content_type != "multipart/encrypted":
+        if not encrypted.matches(ParsedMail(data)):
             return data
-        return decryptor(data).inner  # type: ignore[attr-defined]
+        return decryptor(data).inner  # type: ignore[attr-defined]  # a crypto.Keyring gives Decrypted
     except (ValueError, TypeError, AttributeError):  # not ours to open, or damaged
         return data
 
@@ -43,7 +49,7 @@ def attachment(conn: sqlite3.Connection, message_id: str, part: str,
                decryptor: Decryptor | None) -> tuple[str, str, bytes]:
     """(filename, mime, bytes) of an attachment, read from the decrypted
     message when the stored copy is encrypted."""
-    if decryptor is None or raw_format(conn, message_id) != "rfc822":
+    if decryptor is None or raw_format(conn, message_id) != "rfc822" or opened(conn, message_id) is not None:
         return stored_attachment(conn, message_id, part)
     msg = message(conn, message_id)
     for att in msg["attachments"]:
