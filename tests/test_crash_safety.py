@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from coi_archive.index.api import Archive
 from tests.cli_helpers import REPO_ROOT, cli
 from tests.golden import outputs, sources
 
@@ -76,7 +77,7 @@ INGEST_POINTS = [
     ("coi_archive.index.state:write_fold", 7, "after"),             # folding, half way
     ("coi_archive.index.settle:rebuild_contacts", 1, "after"),      # contacts built, not yet committed
     ("coi_archive.index.docs:search_doc", 40, "kill"),              # writing the search index
-    ("coi_archive.index.whoosh_engine:WhooshEngine.add", 1, "after"),    # index committed, debt not yet paid
+    ("coi_archive.index.tantivy_engine:TantivyEngine.add", 1, "after"),  # index committed, debt not yet paid
 ]
 
 
@@ -125,7 +126,7 @@ def test_killed_decrypt_then_rerun_equals_clean_run(tmp_path, clean, target, nth
 
 
 @pytest.mark.parametrize("args,target,nth,action", [
-    (("reindex",), "coi_archive.index.whoosh_engine:WhooshEngine.clear", 1, "after"),
+    (("reindex",), "coi_archive.index.tantivy_engine:TantivyEngine.clear", 1, "after"),
     (("reindex",), "coi_archive.index.docs:search_doc", 30, "kill"),
     (("reindex", "--full"), "coi_archive.index.state:write_fold", 3, "kill"),
     (("reindex", "--full"), "coi_archive.index.docs:search_doc", 100, "kill"),
@@ -136,6 +137,24 @@ def test_killed_reindex_then_any_writer_finishes_it(tmp_path, clean, args, targe
     run_killed(archive, target, nth, action, *args)
     cli(archive, "ingest", *CORPUS)  # not the same command: any writing run finishes the work
     assert_same(archive, clean)
+
+
+def test_killed_engine_switch_is_finished_on_the_new_engine(tmp_path, clean):
+    """``reindex --engine whoosh`` killed while indexing: the next writer
+    indexes everything with Whoosh, and every search finds what the clean
+    (default engine) archive finds."""
+    archive = tmp_path / "archive"
+    cli(archive, "ingest", *CORPUS)
+    run_killed(archive, "coi_archive.index.docs:search_doc", 30, "kill", "reindex", "--engine", "whoosh")
+    cli(archive, "ingest", *CORPUS)
+    with Archive.open(archive, readonly=True) as reader:
+        assert reader.engine_name == "whoosh"
+    got = json.loads(json.dumps(outputs(archive)))
+    for part in ("search", "search_history"):
+        for query, hits in clean[part].items():
+            assert sorted(h["message_id"] for h in got[part][query]) == sorted(h["message_id"] for h in hits), query
+    verify = cli(archive, "verify", check=False)
+    assert verify.returncode == 0 and "derived layers: up to date" in verify.text, verify.describe()
 
 
 def test_second_writer_is_refused_then_waits(tmp_path, clean):

@@ -41,7 +41,7 @@ from .derived import outstanding
 from .lock import ArchiveBusy, WriterLock
 from .settle import settle
 from .fulltext import SearchDoc, SearchEngine
-from .whoosh_engine import WhooshEngine
+from . import engines
 from .chatids import CHAT_KINDS, MAIL_KINDS, ChatKind
 from .redecode import redecode
 from .dates import TICK, Span, format_iso, parse_iso, parse_span
@@ -57,7 +57,10 @@ log = logging.getLogger(__name__)
 
 __all__ = ["Archive", "ArchiveBusy", "ArchiveError", "AuditError", "CHAT_KINDS", "CatalogError", "ChatKind",
            "MAIL_KINDS", "SourceError", "Span", "TICK", "default_archive_dir", "format_iso", "parse_iso", "parse_span",
-           "QueryError", "SearchHit", "MailCopy", "REBUILT", "query_warnings"]
+           "QueryError", "SEARCH_ENGINES", "SearchHit", "MailCopy", "REBUILT", "query_warnings"]
+
+#: The full-text engines an archive can use (``reindex --engine``).
+SEARCH_ENGINES = engines.ENGINES
 
 
 @dataclass(frozen=True)
@@ -197,9 +200,19 @@ class Archive:
         self.close()
 
     @property
+    def engine_name(self) -> str:
+        """The full-text engine this archive uses (``tantivy`` or ``whoosh``;
+        see :mod:`.engines`)."""
+        return engines.engine_of(self.conn, self.root / "fulltext")
+
+    @property
     def engine(self) -> SearchEngine:
         if self._engine is None:
-            self._engine = WhooshEngine(self.root / "fulltext")
+            name = self.engine_name
+            if not self.readonly and engines.recorded(self.conn) != name:
+                engines.record(self.conn, name)
+                self.conn.commit()
+            self._engine = engines.open_engine(name, self.root / "fulltext")
             if self._engine.created and not self.readonly and not derived.is_owed(self.conn, derived.FTS_CLEAR):
                 derived.owe_all_fts(self.conn)
                 self.conn.commit()
@@ -285,27 +298,47 @@ class Archive:
             return []
         return sorted(self.keys_dir.glob("*.asc"))
 
-    def rebuild(self) -> None:
+    def rebuild(self, engine: str | None = None) -> None:
         """Recompute every derived layer from the stored originals (recorded
-        as owed first, so a killed rebuild is finished by the next writer)."""
+        as owed first, so a killed rebuild is finished by the next writer),
+        with search ``engine`` from now on when given (see :meth:`reindex`)."""
+        old = self._switch_engine(engine)
         derived.owe(self.conn, derived.WIRE, [derived.ALL])
         self.conn.commit()
         self.settle()
+        if old is not None:
+            engines.discard(old, self.root / "fulltext")
 
-    def reindex(self) -> int:
-        """Rebuild the full-text index from the catalog; returns the number
-        of documents. Recorded as owed first, so a killed reindex is
-        finished by the next writing run."""
+    def reindex(self, engine: str | None = None) -> int:
+        """Rebuild the full-text index from the catalog, with ``engine``
+        (one of :data:`SEARCH_ENGINES`) from now on when given; returns the
+        number of documents. Recorded as owed first (with the engine
+        choice, in one transaction), so a killed reindex is finished by the
+        next writing run; the other engine's files go once it is done."""
+        old = self._switch_engine(engine)
         derived.owe_all_fts(self.conn)
         self.conn.commit()
         self.settle()
+        if old is not None:
+            engines.discard(old, self.root / "fulltext")
         return self.engine.count()
+
+    def _switch_engine(self, engine: str | None) -> str | None:
+        """Record ``engine`` as the archive's search engine (uncommitted) and
+        owe a full index; return the engine it replaces, None if none."""
+        old = self.engine_name
+        if engine is None or engine == old:
+            return None
+        self._drop_engine()
+        engines.record(self.conn, engine)
+        derived.owe_all_fts(self.conn)
+        return old
 
     def _docs(self, message_ids: Iterable[str]) -> Iterator[SearchDoc]:
         return search_docs(self.conn, message_ids)
 
     def _drop_engine(self) -> None:
-        """Close our Whoosh handle so another process can hold the writer."""
+        """Close our engine handle so another process can hold the writer."""
         if self._engine is not None:
             self._engine.close()
             self._engine = None

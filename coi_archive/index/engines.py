@@ -9,11 +9,13 @@ made before tantivy arrived and keeps Whoosh (its index is already there).
 
 from __future__ import annotations
 
+import shutil
+import sqlite3
 from pathlib import Path
 
 from .fulltext import SearchEngine
 
-__all__ = ["DEFAULT", "ENGINES", "LEGACY", "META_KEY", "open_engine"]
+__all__ = ["DEFAULT", "ENGINES", "LEGACY", "META_KEY", "discard", "engine_of", "open_engine", "record", "recorded"]
 
 #: Engine names, as the catalog records them and ``--engine`` takes them.
 ENGINES = ("tantivy", "whoosh")
@@ -37,3 +39,40 @@ def open_engine(name: str, path: Path, *, memory_mb: int | None = None) -> Searc
         from .whoosh_engine import WhooshEngine
         return WhooshEngine(path) if memory_mb is None else WhooshEngine(path, limitmb=memory_mb)
     raise ValueError(f"unknown search engine {name!r}: one of {', '.join(ENGINES)}")
+
+
+def recorded(conn: sqlite3.Connection) -> str | None:
+    """The engine name the catalog records, if any."""
+    row = conn.execute("SELECT value FROM meta WHERE key=?", (META_KEY,)).fetchone()
+    return row[0] if row is not None and row[0] in ENGINES else None
+
+
+def engine_of(conn: sqlite3.Connection, path: Path) -> str:
+    """The engine the archive uses: the one its catalog records; for an
+    archive that records none, Whoosh if a Whoosh index is already at
+    ``path`` (an archive made before the choice existed), else :data:`DEFAULT`."""
+    name = recorded(conn)
+    if name is not None:
+        return name
+    return LEGACY if any(Path(path).glob("*.toc")) else DEFAULT
+
+
+def record(conn: sqlite3.Connection, name: str) -> None:
+    """Record ``name`` as the archive's engine (the caller commits)."""
+    if name not in ENGINES:
+        raise ValueError(f"unknown search engine {name!r}: one of {', '.join(ENGINES)}")
+    conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES(?, ?)", (META_KEY, name))
+
+
+def discard(name: str, path: Path) -> None:
+    """Delete engine ``name``'s index files under ``path`` (after a switch
+    to the other engine).  tantivy keeps its index in a subdirectory of
+    its own; every plain file directly in ``path`` is Whoosh's."""
+    path = Path(path)
+    if name == "tantivy":
+        for sub in path.glob("tantivy_*"):
+            shutil.rmtree(sub, ignore_errors=True)
+    elif name == "whoosh":
+        for file in path.iterdir() if path.is_dir() else ():
+            if file.is_file():
+                file.unlink(missing_ok=True)

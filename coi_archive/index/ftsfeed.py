@@ -1,8 +1,8 @@
 """Index search documents in a second process while chats are folded.
 
-After a large ingest, folding chats and writing the Whoosh index are the
+After a large ingest, folding chats and writing the search index are the
 two long single-core steps.  The feed forks a child that owns the one
-Whoosh writer; the folding process commits each few thousand folded
+index writer (of the archive's engine, opened by :func:`.engines.open_engine`); the folding process commits each few thousand folded
 messages and sends their ids through a pipe, and the child reads their
 documents from the committed catalog (SQLite WAL lets it read while the
 parent writes).  Small updates stay in-process: a fork costs more.
@@ -16,17 +16,17 @@ from pathlib import Path
 from typing import Iterator
 
 from .docs import search_docs
-from .whoosh_engine import WhooshEngine
+from .engines import open_engine
 
 #: Message ids sent to the child at once.
 CHUNK = 2000
-#: The child's Whoosh pool: smaller than the default, because the child
-#: runs beside the folding process (more, smaller segments cost searches
-#: little).
+#: The child's writer memory (Whoosh's pool, tantivy's heap): smaller than
+#: the default, because the child runs beside the folding process (more,
+#: smaller segments cost searches little).
 CHILD_LIMITMB = 64
 
 
-def _child(db_path: str, fts_path: str, pipe) -> None:
+def _child(engine_name: str, db_path: str, fts_path: str, pipe) -> None:
     conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
     conn.row_factory = sqlite3.Row
 
@@ -37,7 +37,7 @@ def _child(db_path: str, fts_path: str, pipe) -> None:
                 return
             yield from search_docs(conn, mids)
 
-    engine = WhooshEngine(Path(fts_path), limitmb=CHILD_LIMITMB)
+    engine = open_engine(engine_name, Path(fts_path), memory_mb=CHILD_LIMITMB)
     try:
         written = engine.add(docs())
     finally:
@@ -50,13 +50,13 @@ class FulltextFeed:
     """``offer(mids)`` as chats are folded, then ``finish()``; returns False
     from ``finish`` if the child failed (the caller then indexes itself)."""
 
-    def __init__(self, conn: sqlite3.Connection, db_path: Path, fts_path: Path):
+    def __init__(self, conn: sqlite3.Connection, db_path: Path, fts_path: Path, engine_name: str):
         self.conn = conn
         self._buffer: list[str] = []
         ctx = multiprocessing.get_context("fork")
         self._pipe, child_end = ctx.Pipe()
         conn.commit()
-        self._proc = ctx.Process(target=_child, args=(str(db_path), str(fts_path), child_end),
+        self._proc = ctx.Process(target=_child, args=(engine_name, str(db_path), str(fts_path), child_end),
                                  daemon=True)
         self._proc.start()
         child_end.close()

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Callable
 
 from . import derived
+from .engines import engine_of
 from .docs import search_docs
 from .fulltext import SearchEngine
 from .ftsfeed import FulltextFeed
@@ -68,7 +69,8 @@ def _fold(conn: sqlite3.Connection, root: Path, drop_engine: Callable[[], None])
     feed = offered = None
     if len(chats) >= PARALLEL_FTS_CHATS:
         drop_engine()
-        feed = FulltextFeed(conn, root / "catalog.sqlite", root / "fulltext")
+        feed = FulltextFeed(conn, root / "catalog.sqlite", root / "fulltext",
+                            engine_of(conn, root / "fulltext"))
         offered = set()
 
     def offer(ids: set[str]) -> None:

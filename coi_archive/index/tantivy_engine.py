@@ -18,9 +18,8 @@ Design choices:
 * **Reading**: the reader is reloaded by hand before each search (no
   watcher thread, which would not survive the indexing child's fork);
   a reload of an unchanged index costs microseconds.
-* **Order**: relevance is tantivy's BM25; ties, and the date orders, are
-  broken by date and then Message-ID (:func:`_ranked`), the same rule as
-  the Whoosh engine's.
+* **Order**: relevance is tantivy's BM25; ties, and the date orders, follow
+  :mod:`index.ranking`, the same rules as the Whoosh engine's.
 """
 
 from __future__ import annotations
@@ -35,13 +34,15 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import tantivy
+from tantivy import Occur, Query
 
 from coi_archive.index import query as q
 
 from .fulltext import ORDERS, Hit, SearchDoc, SearchEngine
 from .snippets import HighlightTerms, highlight_terms, hit_snippet
 from .tantivy_query import to_tantivy
-from .tantivy_schema import build_schema, doc_of, document_of, epoch
+from .ranking import complete
+from .tantivy_schema import NO_DATE, build_schema, doc_of, document_of, epoch
 
 __all__ = ["TantivyEngine"]
 
@@ -76,7 +77,7 @@ class TantivyEngine(SearchEngine):
             if stale.is_dir() and stale.name != self.INDEX_NAME:
                 shutil.rmtree(stale, ignore_errors=True)  # an older layout: derived, rebuilt
         try:
-            if tantivy.Index.exists(str(self.dir)):
+            if self.dir.is_dir() and tantivy.Index.exists(str(self.dir)):
                 ix = tantivy.Index.open(str(self.dir))
                 ix.searcher()
                 return ix
@@ -152,7 +153,7 @@ class TantivyEngine(SearchEngine):
         searcher = self._searcher()
         if not searcher.num_docs:
             return []
-        return [addr for _, addr in searcher.search(tantivy.Query.all_query(), limit=searcher.num_docs,
+        return [addr for _, addr in searcher.search(Query.all_query(), limit=searcher.num_docs,
                                                    count=False).hits]
 
     def ids(self) -> set[str]:
@@ -191,7 +192,7 @@ class TantivyEngine(SearchEngine):
         if not ids:
             return 0
         with self._lock:
-            existing = self._count(tantivy.Query.term_set_query(self._schema, "id", ids))
+            existing = self._count(Query.term_set_query(self._schema, "id", ids))
             if not existing:
                 return 0
             writer = self._writer()
@@ -202,7 +203,7 @@ class TantivyEngine(SearchEngine):
 
     # -- searching ----------------------------------------------------------
 
-    def _count(self, query: tantivy.Query) -> int:
+    def _count(self, query: Query) -> int:
         return self._searcher().search(query, limit=1, count=True).count
 
     def search(self, query: str | q.Node, limit: int = 50, history: bool = False,
@@ -222,14 +223,26 @@ class TantivyEngine(SearchEngine):
             searcher = self._searcher()
             if not searcher.num_docs:
                 return []
-            if order == "relevance":
-                found = searcher.search(tquery, limit=min(limit, searcher.num_docs), count=False).hits
-            else:
-                found = searcher.search(tquery, limit=min(limit, searcher.num_docs), count=False,
-                                        order_by_field="ts",
-                                        order=tantivy.Order.Desc if order == "newest" else tantivy.Order.Asc).hits
-            docs = [(score if order == "relevance" else 0.0, doc_of(searcher.doc(addr))) for score, addr in found]
-        return [self._hit(doc, score, hl, history) for score, doc in _ranked(docs, order)]
+            hits = self._run(searcher, tquery, min(limit, searcher.num_docs), order, hl, history)
+
+            def same_date(when: datetime | None) -> list[Hit]:
+                ts = NO_DATE if when is None else int(when.timestamp())
+                tied = Query.boolean_query([(Occur.Must, tquery), (Occur.Must, Query.range_query(
+                    self._schema, "ts", tantivy.FieldType.Integer, ts, ts, include_lower=True, include_upper=True))])
+                return self._run(searcher, tied, searcher.num_docs, order, hl, history)
+
+            return complete(hits, limit, order, same_date)
+
+    def _run(self, searcher: tantivy.Searcher, tquery: Query, limit: int, order: str,
+             hl: HighlightTerms, history: bool) -> list[Hit]:
+        """The first ``limit`` hits of ``tquery`` by score or by date."""
+        if order == "relevance":
+            found = searcher.search(tquery, limit=limit, count=False).hits
+        else:
+            found = searcher.search(tquery, limit=limit, count=False, order_by_field="ts",
+                                    order=tantivy.Order.Desc if order == "newest" else tantivy.Order.Asc).hits
+        return [self._hit(doc_of(searcher.doc(addr)), score if order == "relevance" else 0.0, hl, history)
+                for score, addr in found]
 
     def matches(self, query: str | q.Node, history: bool = False) -> int:
         """Count every match without ranking or reading stored fields."""
@@ -249,17 +262,3 @@ class TantivyEngine(SearchEngine):
         return Hit(message_id=doc.message_id, chat_id=doc.chat_id, sender=doc.sender, date=when,
                    snippet=snippet, snippet_html=snippet_html, score=float(score))
 
-
-def _ranked(docs: list[tuple[float, SearchDoc]], order: str) -> list[tuple[float, SearchDoc]]:
-    """Hits in ``order``, ties broken by date (newest first for relevance)
-    and then Message-ID, so a result page does not depend on how the index
-    happens to be split into segments."""
-    def stamp(doc: SearchDoc) -> float:
-        ts = epoch(doc.date)
-        return float("-inf") if ts is None else ts
-
-    if order == "oldest":
-        return sorted(docs, key=lambda sd: (stamp(sd[1]), sd[1].message_id))
-    if order == "newest":
-        return sorted(docs, key=lambda sd: (-stamp(sd[1]), sd[1].message_id))
-    return sorted(docs, key=lambda sd: (-round(sd[0], 5), -stamp(sd[1]), sd[1].message_id))

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from whoosh import index as whoosh_index
 from whoosh.codec.whoosh3 import W3Codec
+from whoosh.query import And, Query
 from whoosh.reading import SegmentReader
 from whoosh.writing import CLEAR, NO_MERGE, OPTIMIZE
 
@@ -34,8 +35,9 @@ from coi_archive.index import query as q
 
 from .fulltext import ORDERS, Hit, SearchDoc, SearchEngine
 from .snippets import HighlightTerms, highlight_terms, hit_snippet
-from .whoosh_query import to_whoosh
-from .whoosh_schema import Stored, build_schema, fields_of
+from .ranking import complete
+from .whoosh_query import TimeRange, to_whoosh
+from .whoosh_schema import NO_DATE, Stored, build_schema, fields_of
 
 __all__ = ["FlushCodec", "WhooshEngine", "tiered_merge_policy"]
 
@@ -298,9 +300,9 @@ class WhooshEngine(SearchEngine):
         ``order`` is ``relevance`` (BM25), ``newest`` or ``oldest``; messages
         without a date sort as oldest.  A query without words (only filters
         such as ``from:alice date:2026``) has no relevance and is ordered
-        newest first.  With ``history`` the query also matches earlier
-        revisions and deleted text; without ``quotes`` words are not looked
-        for in quoted text."""
+        newest first; ties follow :mod:`index.ranking`.  With ``history``
+        the query also matches earlier revisions and deleted text; without
+        ``quotes`` words are not looked for in quoted text."""
         if order not in ORDERS:
             raise ValueError(f"order must be one of {', '.join(ORDERS)}, not {order!r}")
         node = q.parse(query) if isinstance(query, str) else query
@@ -314,9 +316,17 @@ class WhooshEngine(SearchEngine):
         if order in ("newest", "oldest"):
             sort = {"sortedby": "ts", "reverse": order == "newest"}
         with self._lock:
-            results = self._get_searcher().search(wquery, limit=limit, **sort)
-            return [self._hit(Stored(*r.fields()["doc"]), r.score, hl, history)
-                    for r in results]
+            searcher = self._get_searcher()
+
+            def run(wq_: Query, n: int) -> list[Hit]:
+                return [self._hit(Stored(*r.fields()["doc"]), r.score, hl, history)
+                        for r in searcher.search(wq_, limit=n, **sort)]
+
+            def same_date(when: datetime | None) -> list[Hit]:
+                ts = NO_DATE if when is None else int(when.timestamp())
+                return run(And([wquery, TimeRange(ts, ts + 1)]), max(searcher.doc_count(), 1))
+
+            return complete(run(wquery, limit), limit, order, same_date)
 
     def matches(self, query: str | q.Node, history: bool = False) -> int:
         """Count every match without ranking or reading stored fields."""
