@@ -1,10 +1,14 @@
 """The ``coi-archive`` command: parses arguments, calls ``index.api`` and
 prints.  It holds no archive logic of its own.
 
-Exit codes: 0 success, 1 a check failed (``verify``), 2 unusable arguments
-(bad path, unknown chat or message id, an export file that exists without
-``--force``, a search query beyond the parser's limits) with one line on
-stderr.
+Exit codes: 0 success, 1 a check failed (``verify``), ``search`` found
+nothing (as grep; with ``--json`` the empty list is the answer, exit 0) or
+no command was given (the help is printed, as git does), 2 unusable
+arguments (bad path, unknown chat or message id, an export file that exists
+without ``--force``, a search query beyond the parser's limits) with one
+line on stderr; a chat name that fits several chats or none is followed by
+the chats meant, indented.  What people read is written by
+``present.terminal``; examples for ``--help`` are in ``cli_help``.
 """
 
 from __future__ import annotations
