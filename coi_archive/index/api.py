@@ -28,7 +28,7 @@ from coi_archive.ingest.safeio import Limits
 
 from . import derived, private, read_chats, read_contacts, read_messages, read_originals, read_stats
 from . import holds as _holds
-from . import read_plain
+from . import decrypted, read_plain
 from .audit import Anchor, AuditError, AuditLog
 from .purge import plan as _purge_plan
 from .purge import purge as _purge
@@ -265,7 +265,7 @@ class Archive:
         opened messages replace their sealed selves (no duplicates)."""
         sealed = "SELECT count(*) FROM originals WHERE dialect='encrypted'"
         before = self.conn.execute(sealed).fetchone()[0]
-        if before:
+        if before or decrypted.missing(self.conn):  # also keeps what earlier versions opened
             self.redecode(decryptor, only_sealed=True)
         return before - self.conn.execute(sealed).fetchone()[0]
 

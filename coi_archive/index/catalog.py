@@ -4,7 +4,9 @@ Three layers, each derived from the one before and rebuildable:
 
 1. ``originals`` + ``provenance`` + ``sources``: the bytes of every copy we
    ever read (zlib-compressed, content-addressed by SHA-256) and where each
-   copy was found.  Nothing ever deletes from here.
+   copy was found.  Nothing ever deletes from here.  Beside them
+   ``decrypted``: the inner message of each encrypted copy a key opened
+   (derived, see :mod:`.decrypted`).
 2. ``wire``: one row per Message-ID, the canonical decoded copy and where
    it is placed (``chat_id``), plus ``wire_targets``/``wire_refs`` and
    ``wire_conflicts`` (the other versions of a Message-ID, see ``versions``).
@@ -34,6 +36,11 @@ CREATE TABLE IF NOT EXISTS originals(
     quality INTEGER NOT NULL, envelope TEXT NOT NULL, first_seen TEXT NOT NULL,
     format TEXT NOT NULL DEFAULT 'rfc822');
 CREATE INDEX IF NOT EXISTS originals_mid ON originals(message_id);
+CREATE TABLE IF NOT EXISTS decrypted(
+    sha256 TEXT PRIMARY KEY, inner_sha256 TEXT NOT NULL,
+    data BLOB NOT NULL, compression TEXT NOT NULL);
+CREATE TRIGGER IF NOT EXISTS decrypted_goes_with_original AFTER DELETE ON originals
+BEGIN DELETE FROM decrypted WHERE sha256=OLD.sha256; END;
 CREATE TABLE IF NOT EXISTS provenance(
     source TEXT NOT NULL, folder TEXT NOT NULL, key TEXT NOT NULL, sha256 TEXT NOT NULL,
     flags TEXT NOT NULL DEFAULT '', internaldate TEXT, mtime REAL, size INTEGER,

@@ -15,12 +15,15 @@ import os
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
+from typing import Any
 
 from coi_archive.ingest.decode import Decryptor, decode_any
+from coi_archive.ingest.dialects.encrypted import with_outer_headers
 from coi_archive.ingest.events import Defect, Envelope, Quality, envelope_to_json
 from coi_archive.ingest.safeio import TRUNCATED
 
 from .catalog import compress
+from .decrypted import Packed, pack
 
 #: Below this many new copies in a batch, decode in-process.
 PARALLEL_MIN = 64
@@ -38,6 +41,33 @@ class Decoded:
     envelope_json: str
     data: bytes
     compression: str
+    #: the decrypted inner message, packed (see :mod:`.decrypted`)
+    inner: Packed | None = None
+
+
+class _Opening:
+    """A decryptor that remembers the inner bytes it returned, so the
+    message the decoder read can be kept without decrypting twice."""
+
+    def __init__(self, decryptor: Decryptor):
+        self.decryptor = decryptor
+        self.inner: bytes | None = None
+
+    def __call__(self, raw: bytes) -> Any:
+        result = self.decryptor(raw)
+        self.inner = getattr(result, "inner", result)
+        return result
+
+
+def decode_opened(raw: bytes, fmt: str, size: int,
+                  decryptor: Decryptor | None) -> tuple[Envelope, bytes | None]:
+    """:func:`decode_stored`, and the inner message of a copy the
+    decryptor opened, exactly as the decoder parsed it (None otherwise)."""
+    opening = _Opening(decryptor) if decryptor is not None else None
+    env = decode_stored(raw, fmt, size, opening)
+    if opening is None or opening.inner is None or env.quality != Quality.DECRYPTED:
+        return env, None
+    return env, with_outer_headers(raw, opening.inner)
 
 
 def decode_stored(raw: bytes, fmt: str, size: int, decryptor: Decryptor | None) -> Envelope:
@@ -53,9 +83,10 @@ def decode_stored(raw: bytes, fmt: str, size: int, decryptor: Decryptor | None) 
 
 def decode_one(job: tuple[bytes, str, int]) -> Decoded:
     raw, fmt, size = job
-    env = decode_stored(raw, fmt, size, _worker_decryptor)
+    env, inner = decode_opened(raw, fmt, size, _worker_decryptor)
     data, method = compress(raw)
-    return Decoded(env.message_id, env.dialect, env.quality, envelope_to_json(env), data, method)
+    return Decoded(env.message_id, env.dialect, env.quality, envelope_to_json(env), data, method,
+                   pack(inner) if inner is not None else None)
 
 
 class DecodePool:

@@ -25,7 +25,7 @@ from coi_archive.ingest.mime import sha256_hex
 from coi_archive.ingest.safeio import UNREADABLE, Limits, Refused
 from coi_archive.ingest.sources import Candidate, Source, SourceError
 
-from . import derived, issues
+from . import decrypted, derived, issues
 from .decodepool import Decoded, DecodePool
 from .holds import purged_sha
 from .wire import refresh
@@ -237,6 +237,8 @@ class Intake:
                 "INSERT INTO originals VALUES(?,?,?,?,?,?,?,?,?,?)",
                 (sha, d.message_id, size, d.data, d.compression, d.dialect, d.quality,
                  d.envelope_json, stamp, fmt))
+            if d.inner is not None:
+                decrypted.store(self.conn, sha, d.inner)
             self._job_shas.discard(sha)
             self.report.copies_new += 1
             self.report.messages_new += int(is_new)

@@ -14,7 +14,7 @@ from coi_archive.ingest.mime import find_part, parse_bytes, part_bytes
 
 from .errors import ArchiveError
 from .read_chats import chat
-from .read_originals import raw
+from .read_originals import raw, readable
 
 __all__ = ["attachment", "folded", "message", "messages", "position", "show"]
 
@@ -58,7 +58,8 @@ def messages(conn: sqlite3.Connection, message_ids: Iterable[str]) -> dict[str, 
 
 
 def attachment(conn: sqlite3.Connection, message_id: str, part: str) -> tuple[str, str, bytes]:
-    """(filename, mime, bytes) of an attachment named in a message."""
+    """(filename, mime, bytes) of an attachment named in a message; of a
+    decrypted message, from its kept inner message (never ciphertext)."""
     msg = message(conn, message_id)
     for att in msg["attachments"]:
         if att.get("part") == part:
@@ -67,7 +68,11 @@ def attachment(conn: sqlite3.Connection, message_id: str, part: str) -> tuple[st
                 if found is None:
                     break
                 return att["filename"], att["mime"], found[1]
-            node = find_part(parse_bytes(raw(conn, message_id)), part)
+            parsed = parse_bytes(readable(conn, message_id))
+            if parsed.get_content_type() == "multipart/encrypted":
+                raise ArchiveError(f"{message_id} was opened by an earlier version that did not keep"
+                                   " its plaintext: run 'coi-archive decrypt --key FILE' once")
+            node = find_part(parsed, part)
             if node is None:
                 break
             return att["filename"], att["mime"], part_bytes(node)

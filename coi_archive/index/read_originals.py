@@ -16,12 +16,14 @@ from coi_archive.ingest.mime import leaves, parse_bytes, part_text
 
 from .catalog import decompress
 from .dates import format_iso, parse_iso
+from .decrypted import opened
+from .decrypted import verify as verify_decrypted
 from .errors import ArchiveError
 from .read_chats import chat
 from .recordmail import MailCopy, mail_from_record
 
 __all__ = ["copies", "count_originals", "html_body", "mail", "originals_to_copy", "raw", "raw_format",
-           "verify"]
+           "readable", "verify"]
 
 
 def raw(conn: sqlite3.Connection, message_id: str) -> bytes:
@@ -46,6 +48,13 @@ def raw_format(conn: sqlite3.Connection, message_id: str) -> str:
     return row[0]
 
 
+def readable(conn: sqlite3.Connection, message_id: str) -> bytes:
+    """The bytes to read a message's parts from: for a copy a key opened,
+    the decrypted inner message kept beside it (:mod:`.decrypted`); else
+    the stored original."""
+    return opened(conn, message_id) or raw(conn, message_id)
+
+
 def mail(conn: sqlite3.Connection, message_id: str) -> MailCopy:
     """A message as mail, for the mbox, EML and IMAP exports: the stored
     original when it is mail; for a message known only from a backup
@@ -61,7 +70,7 @@ def mail(conn: sqlite3.Connection, message_id: str) -> MailCopy:
 def html_body(conn: sqlite3.Connection, message_id: str) -> str | None:
     """The HTML body of a message (the first inline ``text/html`` part),
     unsanitised: callers that display it must sanitise it."""
-    for leaf in leaves(parse_bytes(raw(conn, message_id))):
+    for leaf in leaves(parse_bytes(readable(conn, message_id))):
         if leaf.mime == "text/html" and leaf.is_body_text():
             return part_text(leaf.part)
     return None
@@ -157,7 +166,8 @@ def _maildir_time(key: str | None) -> str | None:
 
 
 def verify(conn: sqlite3.Connection) -> list[dict[str, str]]:
-    """Re-hash every stored original; returns the mismatches."""
+    """Re-hash every stored original and every kept decrypted inner
+    message; returns the mismatches."""
     bad = []
     for row in conn.execute("SELECT sha256, data, compression, message_id FROM originals"):
         try:
@@ -167,7 +177,7 @@ def verify(conn: sqlite3.Connection) -> list[dict[str, str]]:
             digest = f"unreadable: {type(exc).__name__}"
         if digest != row["sha256"]:
             bad.append({"message_id": row["message_id"], "sha256": row["sha256"], "actual": digest})
-    return bad
+    return bad + verify_decrypted(conn)
 
 
 def count_originals(conn: sqlite3.Connection) -> int:

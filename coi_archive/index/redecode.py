@@ -17,7 +17,8 @@ from coi_archive.ingest.events import Quality, envelope_to_json
 
 from . import derived
 from .catalog import decompress
-from .decodepool import decode_stored
+from .decodepool import decode_opened
+from .decrypted import pack, store
 from .wire import refresh
 
 
@@ -25,7 +26,9 @@ def redecode(conn: sqlite3.Connection, decryptor: Decryptor | None = None, only_
     """Re-decode originals, replace changed envelopes, re-place their wire
     rows and owe the folds; returns how many envelopes changed. The caller
     commits and settles."""
-    where = ["dialect='encrypted'"] if only_sealed else []
+    # a copy opened before its inner message was kept counts as sealed here
+    where = ["(dialect='encrypted' OR (quality=%d AND sha256 NOT IN (SELECT sha256 FROM decrypted)))"
+             % int(Quality.DECRYPTED)] if only_sealed else []
     if decryptor is None:
         where.append(f"quality != {int(Quality.DECRYPTED)}")
     sql = "SELECT sha256 FROM originals" + (" WHERE " + " AND ".join(where) if where else "")
@@ -34,7 +37,8 @@ def redecode(conn: sqlite3.Connection, decryptor: Decryptor | None = None, only_
     for (sha,) in conn.execute(sql).fetchall():
         row = conn.execute("SELECT * FROM originals WHERE sha256=?", (sha,)).fetchone()
         raw = decompress(row["data"], row["compression"])
-        env = decode_stored(raw, row["format"], row["size"], decryptor)
+        env, inner = decode_opened(raw, row["format"], row["size"], decryptor)
+        store(conn, sha, pack(inner) if inner is not None else None)
         text = envelope_to_json(env)
         if text != row["envelope"]:
             conn.execute("UPDATE originals SET envelope=?, dialect=?, quality=?, message_id=? WHERE sha256=?",
