@@ -94,7 +94,7 @@ examples:
   coi-archive raw 'abc123@example.org' > message.eml
                                                    the original bytes of a message""",
     "export": """\
-  coi-archive export hike-chat-id --format html --out hike.html
+  coi-archive export grp-Z2Awmb5mUzGzDsdPavcQByHb --format html --out hike.html
   coi-archive export --search 'from:frank' --format mbox --out frank.mbox
   coi-archive export --format parquet --out tables/ --since 2026
   coi-archive export --format imap --to imap://me@mail.example.org/Archive

@@ -264,7 +264,8 @@ def test_search_prints_date_chat_sender_and_snippet(corpus, wide):
     [final] = [e for e in BY_LABEL.values() if e["chat"] == "hike" and "Final plan" in (e["text"] or "")]
     out = cli(corpus, "search", '"final plan"').text.splitlines()
     i = next(i for i, line in enumerate(out) if GT["chats"]["hike"]["final_name"] in line)
-    assert out[i] == f"{final['time'][:10]} {out[i][11:16]} UTC  {GT['chats']['hike']['final_name']} · {NAMES[final['sender']]}"
+    hike, frank = GT["chats"]["hike"]["final_name"], NAMES[final["sender"]]
+    assert out[i] == f"{final['time'][:10]} {out[i][11:16]} UTC  {hike} · {frank}"
     assert out[i + 1].startswith("    ") and "[Final] [plan]" in out[i + 1]
     assert not any("@" in line for line in out if not line.startswith("    "))
 

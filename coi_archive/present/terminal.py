@@ -21,10 +21,21 @@ from __future__ import annotations
 
 import shutil
 import textwrap
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-from coi_archive.present import Links, Row, build_rows, file_kind, fmt_clock, fmt_day, fmt_size, fmt_time, utc
+from coi_archive.present import (
+    Links,
+    Row,
+    build_rows,
+    file_kind,
+    fmt_clock,
+    fmt_day,
+    fmt_size,
+    fmt_time,
+    kind_label,
+    utc,
+)
 
 #: The indent of everything under a message's first line: "HH:MM  ".
 GUTTER = " " * 7
@@ -90,15 +101,16 @@ def chat_lines(data: Mapping[str, Any], names: dict[str, str], width: int, histo
 
 def _header(chat: Mapping[str, Any], names: dict[str, str], width: int) -> list[str]:
     members = [names.get(a.lower()) or a for a in chat.get("members") or ()]
-    kind = {"direct": "direct chat", "self": "saved messages", "mailinglist": "mailing list",
-            "mail": "e-mail"}.get(chat.get("kind"), chat.get("kind") or "chat")
-    count = chat.get("message_count", 0)
-    about = f"{kind}, {count} message{'s' if count != 1 else ''}, {len(members)} member{'s' if len(members) != 1 else ''}"
-    lines = wrap(f"# {chat.get('name') or chat.get('id')}", width, rest="  ") + wrap(f"{about} · {chat.get('id')}",
-                                                                                   width, "  ")
+    about = (f"{kind_label(chat.get('kind')) or 'chat'}, {_count(chat.get('message_count') or 0, 'message')},"
+             f" {_count(len(members), 'member')} · {chat.get('id')}")
+    lines = wrap(f"# {chat.get('name') or chat.get('id')}", width, rest="  ") + wrap(about, width, "  ")
     if members:
         lines += wrap(", ".join(members), width, "  members: ", "    ")
     return lines
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
 
 
 def _time(m: Mapping[str, Any]) -> str:
