@@ -10,9 +10,9 @@ from datetime import datetime, timezone
 import pytest
 
 from coi_archive.index.docs import part_facets
-from coi_archive.index.fulltext import SearchDoc
+from coi_archive.index.fulltext import SearchDoc, SearchEngine
 from coi_archive.index.tokens import list_terms
-from coi_archive.index.whoosh_engine import WhooshEngine
+from coi_archive.index.engines import open_engine
 from coi_archive.ingest.decode import decode
 from coi_archive.ingest.dialects.common import html_to_text
 from coi_archive.ingest.events import Post
@@ -100,8 +100,8 @@ def doc(mid: str, **extra) -> SearchDoc:
 
 
 @pytest.fixture()
-def engine(tmp_path):
-    eng = WhooshEngine(tmp_path / "ft")
+def engine(tmp_path, engine_name):
+    eng = open_engine(engine_name, tmp_path / "ft")
     eng.add([
         doc("a", text="own words", quoted="quoted words", has=("attachment",), list_id="<x.example>"),
         doc("b", text="words only", has=("signature",), list_id="<x.example>", subject="Weekly plan",
@@ -112,7 +112,7 @@ def engine(tmp_path):
     eng.close()
 
 
-def ids(engine: WhooshEngine, query: str, **kw) -> set[str]:
+def ids(engine: SearchEngine, query: str, **kw) -> set[str]:
     return {h.message_id for h in engine.search(query, **kw)}
 
 
