@@ -756,7 +756,8 @@ def cmd_export_file(args: argparse.Namespace) -> int:
             raise UsageError(str(exc)) from None
         me = {a.strip() for a in (args.me or "").split(",") if a.strip()} or None
         if args.out == "-":
-            n = export.write(archive, sel, args.format, sys.stdout.buffer, me=me, folded=not args.visible_only)
+            n = export.write(archive, sel, args.format, sys.stdout.buffer, me=me, folded=not args.visible_only,
+                             decrypted=args.decrypted)
             sys.stdout.flush()
             return 0
         out = Path(args.out).expanduser()
@@ -764,7 +765,8 @@ def cmd_export_file(args: argparse.Namespace) -> int:
             out = out / export.filename(sel, args.format)
         try:
             with atomic_output(out, force=args.force) as f:
-                n = export.write(archive, sel, args.format, f, me=me, folded=not args.visible_only)
+                n = export.write(archive, sel, args.format, f, me=me, folded=not args.visible_only,
+                                 decrypted=args.decrypted)
         except export.ExportError as exc:
             raise UsageError(str(exc)) from None
         except OSError as exc:
@@ -860,6 +862,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--visible-only", action="store_true",
                    help="mbox/eml: only the messages shown in the chat, without the edits, deletes,"
                         " reactions and receipts folded into them")
+    p.add_argument("--decrypted", action="store_true",
+                   help="eml: also a decrypted copy (NAME.decrypted.eml, plaintext) of each encrypted original"
+                        " a key opened")
     _add_imap_arguments(p, all_folders=False)
     p = add("serve", cmd_serve, "browse, search and export the archive in a web browser (read-only)")
     p.add_argument("--host", default="127.0.0.1",

@@ -154,3 +154,30 @@ def test_without_key_nothing_is_kept_in_clear(tmp_path):
         arch.ingest([str(s) for s in SOURCES])
     with sqlite3.connect(root / "catalog.sqlite") as db:
         assert db.execute("SELECT count(*) FROM decrypted").fetchone()[0] == 0
+
+
+def test_eml_export_adds_decrypted_copies_on_request_only(archive_dir, tmp_path):
+    import json
+    import zipfile
+    from email import message_from_bytes
+
+    from tests.cli_helpers import cli
+
+    chat_id = next(m["chat_id"] for m, _a in attachments_of(archive_dir) if m["encrypted"])
+    for flag, name in (([], "plain.zip"), (["--decrypted"], "with.zip")):
+        res = cli(archive_dir, "export", chat_id, "--format", "eml", "--out", str(tmp_path / name), *flag,
+                  inprocess=True)
+        assert res.returncode == 0, res.describe()
+    with zipfile.ZipFile(tmp_path / "plain.zip") as zf:
+        assert not [n for n in zf.namelist() if n.endswith(".decrypted.eml")]
+    with zipfile.ZipFile(tmp_path / "with.zip") as zf:
+        files = json.loads(zf.read("manifest.json"))["files"]
+        copies = [f for f in files if f["source"] == "decrypted copy"]
+        assert copies
+        for entry in copies:
+            outer = message_from_bytes(zf.read(entry["of"]))
+            inner = zf.read(entry["file"])
+            assert outer.get_content_type() == "multipart/encrypted"  # the original stays as it arrived
+            assert message_from_bytes(inner).get_content_type() != "multipart/encrypted"
+            assert b"BEGIN PGP MESSAGE" not in inner
+            assert hashlib.sha256(inner).hexdigest() == entry["sha256"]

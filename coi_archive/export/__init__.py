@@ -45,9 +45,10 @@ _EXTENSIONS = {"json": "json", "html": "html", "mbox": "mbox", "eml": "zip", "cs
 
 
 def write(archive: Archive, sel: Selection, fmt: str, out: BinaryIO, *, me: set[str] | None = None,
-          folded: bool = True) -> int:
+          folded: bool = True, decrypted: bool = False) -> int:
     """Write ``sel`` in format ``fmt`` to the binary stream ``out``; returns
-    the number of messages (for mbox/eml: originals) written."""
+    the number of messages (for mbox/eml: originals) written.  ``decrypted``
+    (eml): add the decrypted copy of each opened encrypted original."""
     if fmt == "json":
         return write_json(archive, sel, out)
     if fmt == "csv":
@@ -55,7 +56,7 @@ def write(archive: Archive, sel: Selection, fmt: str, out: BinaryIO, *, me: set[
     if fmt == "mbox":
         return write_mbox(archive, sel, out, folded=folded)
     if fmt == "eml":
-        return write_eml_zip(archive, sel, out, folded=folded)
+        return write_eml_zip(archive, sel, out, folded=folded, decrypted=decrypted)
     if fmt == "html":
         return write_html(archive, sel, out, me=me)
     raise ExportError(f"unknown export format {fmt!r} (choose from {', '.join(FORMATS)})")

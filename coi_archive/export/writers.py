@@ -157,12 +157,16 @@ def _eml_name(i: int, mid: str, msg: dict[str, Any], role: str) -> str:
     return f"{i:05d}_{stamp}_{safe}.eml"
 
 
-def write_eml_zip(archive: Archive, sel: Selection, out: BinaryIO, folded: bool = True) -> int:
+def write_eml_zip(archive: Archive, sel: Selection, out: BinaryIO, folded: bool = True,
+                  decrypted: bool = False) -> int:
     """A zip of ``.eml`` files (byte-exact originals, numbered in chat
     order; folded originals follow their message) plus ``manifest.json``
     mapping file names to Message-IDs, roles, SHA-256 (of the file) and
     ``source``: ``stored original``, or ``rebuilt from backup record`` for
-    a message known only from a backup record (``Archive.mail``)."""
+    a message known only from a backup record (``Archive.mail``).  With
+    ``decrypted``, each encrypted original a key opened is followed by its
+    decrypted inner message (``….decrypted.eml``, source ``decrypted copy``,
+    ``of``: the original's file): plaintext, on request only."""
     import hashlib
 
     manifest = []
@@ -180,6 +184,14 @@ def write_eml_zip(archive: Archive, sel: Selection, out: BinaryIO, folded: bool 
                              "target": msg["message_id"] if role == "folded" else None,
                              "sha256": hashlib.sha256(copy.data).hexdigest(),
                              "source": REBUILT if copy.rebuilt else "stored original"})
+            inner = archive.decrypted(mid) if decrypted else None
+            if inner is not None:
+                plain_name = name[:-len(".eml")] + ".decrypted.eml"
+                zf.writestr(plain_name, inner)
+                manifest.append({"file": plain_name, "message_id": mid, "role": role,
+                                 "target": msg["message_id"] if role == "folded" else None,
+                                 "sha256": hashlib.sha256(inner).hexdigest(), "source": "decrypted copy",
+                                 "of": name})
         zf.writestr("manifest.json", json.dumps({"title": sel.title, "scope": sel.scope, "files": manifest},
                                                 ensure_ascii=False, indent=2))
     return n

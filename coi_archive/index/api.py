@@ -490,6 +490,12 @@ class Archive:
         :func:`.read_originals.originals_to_copy`).  Read bytes with :meth:`raw`."""
         return read_originals.originals_to_copy(self.conn, chat_ids, since)
 
+    def decrypted(self, message_id: str) -> bytes | None:
+        """The decrypted inner message of a message's canonical copy, as a
+        key opened it at ingest (plaintext kept in the archive, see
+        :mod:`.decrypted`); None for a copy that is not one a key opened."""
+        return decrypted.opened(self.conn, message_id)
+
     def raw_format(self, message_id: str) -> str:
         """How ``raw(message_id)`` is stored: ``rfc822`` (a mail message) or a
         record format such as ``dcbackup-json`` (a message known only from a
