@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from coi_archive.cli import build_parser
-from tests.cli_helpers import assert_clean_error, cli, load_ground_truth
+from tests.cli_helpers import assert_clean_error, cli, load_ground_truth, make_maildir
 from tests.webui_support import SAMPLES, build_archive
 
 GT = load_ground_truth()
@@ -369,3 +369,30 @@ def test_zsh_completion_is_the_bash_function_through_bashcompinit(tmp_path):
     res = subprocess.run(["zsh", "-c", f"autoload -U compinit && compinit -u && source {script} && "
                           "complete -p coi-archive"], capture_output=True, text=True, timeout=60)
     assert res.returncode == 0 and "coi-archive" in res.stdout, res.stderr
+
+
+# --------------------------------------------------------------------------
+# Hostile text never drives the terminal
+# --------------------------------------------------------------------------
+
+#: What a terminal acts on: set the window title, clear the screen, ring,
+#: CSI as one C1 byte, a carriage return that hides the line, a bidi override.
+TERMINAL_ATTACKS = "\x1b]0;pwned\x07", "\x1b[2J", "\x9b31m", "\r", "\u202e"
+
+
+def test_control_characters_are_shown_as_escapes(tmp_path):
+    body = "Hello " + " and ".join(TERMINAL_ATTACKS) + " world"
+    mail = ("From: =?utf-8?q?Eve=1B=5B31mRed?= <eve@evil.example>\nTo: bob@example.org\n"
+            "Subject: =?utf-8?q?Invoice=1B[5m?=\nMessage-ID: <esc.1@evil.example>\n"
+            "Date: Sat, 28 Nov 2026 10:00:00 +0000\nMIME-Version: 1.0\n"
+            "Content-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: 8bit\n\n" + body + "\n")
+    archive = tmp_path / "archive"
+    cli(archive, "ingest", make_maildir(tmp_path / "mail", {"1.eml": mail.encode()}))
+    chat = cli(archive, "chats", "--json").json()[0]["id"]
+    outputs = {"show": cli(archive, "show", chat).text, "search": cli(archive, "search", "world").text,
+               "chats": cli(archive, "chats").text}
+    for name, text in outputs.items():
+        assert not re.search("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]", text), (name, text)
+    assert "Hello \\x1b]0;pwned\\x07 and \\x1b[2J and \\x9b31m and" in outputs["show"]
+    assert "and \\u202e world" in outputs["show"]  # after the CR, on a line of its own: nothing hidden
+    assert "\\x1b[5m" in outputs["chats"] and "Eve\\x1b[31mRed" in outputs["show"]

@@ -11,6 +11,10 @@ forwarded messages, system lines in words ("Frank Müller removed Иван
 Петров"), edited and deleted markers and, on request, every earlier text.
 
 Every function returns lines without a newline; the caller prints them.
+Mail is hostile and a terminal obeys what it prints: control characters
+(ESC sequences that recolour, retitle or rewrite the screen, BEL, a lone
+CR that hides what came before) and bidirectional overrides are shown as
+``\\x1b``-style escapes, never passed through (:func:`printable`).
 Text is wrapped to the width the caller passes (the CLI passes the
 terminal's, :func:`terminal_width`).  Times are UTC and say so, like the
 CLI's date filters.  Wrapping counts characters, not terminal cells: a line
@@ -19,6 +23,7 @@ of CJK text or emoji may run a little past the edge.
 
 from __future__ import annotations
 
+import re
 import shutil
 import textwrap
 from collections.abc import Iterable, Mapping
@@ -42,6 +47,22 @@ GUTTER = " " * 7
 #: Narrowest width text is wrapped to, however small the terminal.
 MIN_WIDTH = 40
 
+#: What a terminal would act on instead of show: C0 controls but tab, DEL,
+#: C1 controls (CSI U+009B among them) and the bidirectional embeddings,
+#: overrides and isolates (text that reads differently than it is).
+_UNPRINTABLE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(line: str) -> str:
+    """``line`` with every character a terminal would act on written as an
+    escape (``\\x1b``, ``\\u202e``)."""
+    return _UNPRINTABLE.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100
+                            else f"\\u{ord(m.group()):04x}", line)
+
+
+def _printable(lines: list[str]) -> list[str]:
+    return [printable(line) for line in lines]
+
 
 def terminal_width() -> int:
     """The terminal's columns ($COLUMNS, else the terminal, else 80)."""
@@ -55,7 +76,7 @@ def wrap(text: str, width: int, first: str = "", rest: str | None = None) -> lis
     stays indented)."""
     rest = " " * len(first) if rest is None else rest
     out: list[str] = []
-    for n, para in enumerate((text or "").split("\n")):
+    for n, para in enumerate(re.split(r"\r\n|\r|\n", text or "")):
         lead = rest if n or out else first
         if not para.strip():
             out.append(lead.rstrip())
@@ -96,7 +117,7 @@ def chat_lines(data: Mapping[str, Any], names: dict[str, str], width: int, histo
     if kept and not history:
         lines += ["", *wrap(f"({kept} edited or deleted message{'s keep' if kept != 1 else ' keeps'} earlier text:"
                             " show --history prints it)", width)]
-    return lines
+    return _printable(lines)
 
 
 def _header(chat: Mapping[str, Any], names: dict[str, str], width: int) -> list[str]:
@@ -207,7 +228,7 @@ def hit_lines(hits: Iterable[Mapping[str, Any]], chat_names: Mapping[str, str], 
         chat = chat_names.get(h.get("chat_id") or "") or h.get("chat_id") or "no chat"
         lines.append(f"{when}  {chat} · {who}")
         lines += wrap(" ".join((h.get("snippet") or "").split()), width, "    ")
-    return lines
+    return _printable(lines)
 
 
 def chat_table(chats: Iterable[Mapping[str, Any]]) -> list[str]:
@@ -218,7 +239,7 @@ def chat_table(chats: Iterable[Mapping[str, Any]]) -> list[str]:
         enc = " [encrypted]" if c.get("encrypted") else ""
         lines.append(fmt.format(c["id"], c.get("kind") or "", c.get("message_count", 0),
                                 (c.get("last_date") or "")[:10], f"{c.get('name') or ''}{enc}"))
-    return lines
+    return _printable(lines)
 
 
 def candidate_lines(chats: Iterable[Mapping[str, Any]], limit: int = 10) -> list[str]:
@@ -228,7 +249,7 @@ def candidate_lines(chats: Iterable[Mapping[str, Any]], limit: int = 10) -> list
     lines = [f"  {c['id']:<34} {c.get('kind') or '':<11} {c.get('name') or ''}" for c in chats[:limit]]
     if len(chats) > limit:
         lines.append(f"  ... and {len(chats) - limit} more (coi-archive chats lists them all)")
-    return lines
+    return _printable(lines)
 
 
 def mapping_lines(data: Mapping[str, Any], indent: int = 0) -> list[str]:
@@ -252,4 +273,4 @@ def mapping_lines(data: Mapping[str, Any], indent: int = 0) -> list[str]:
         else:
             shown = "none" if isinstance(value, (Mapping, list, tuple)) or value is None else value
             lines.append(f"{pad}{str(key):<{width}}{shown}")
-    return lines
+    return _printable(lines)
