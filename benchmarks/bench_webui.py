@@ -138,6 +138,36 @@ def run(archive: Path, reps: int, http: bool) -> dict:
     if http:
         out["http"] = run_http(app, pages, reps)
     app.extensions["coi"].pool.close()
+    out["analytics"] = run_analytics(archive)
+    return out
+
+
+def run_analytics(archive: Path) -> dict:
+    """First load of ``/analytics`` three ways: drawn in the request (no
+    cache, no warm-up), after the start-up warm-up, and on a restarted
+    server that reads this archive version's page from disk."""
+    import shutil
+
+    shutil.rmtree(archive / "cache" / "analytics", ignore_errors=True)
+    out = {}
+    for label, config, wait in (("drawn in the request", {"WARM_ANALYTICS": False}, False),
+                                ("after the start-up warm-up", None, True),
+                                ("restarted server, page on disk", {"WARM_ANALYTICS": False}, False)):
+        if label == "after the start-up warm-up":
+            shutil.rmtree(archive / "cache" / "analytics", ignore_errors=True)
+        t0 = time.perf_counter()
+        app = create_app(archive, config=config)
+        if wait:
+            app.extensions["coi_warm"].join()
+        warm = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        r = app.test_client().get("/analytics", headers=HOST)
+        first = time.perf_counter() - t0
+        assert r.status_code == 200
+        app.extensions["coi"].pool.close()
+        out[label] = {"first_ms": first * 1000, "warm_up_s": warm if wait else None}
+        print(f"/analytics first load, {label:<34} {first * 1000:8.1f} ms"
+              + (f"  (warm-up {warm:.1f} s)" if wait else ""), flush=True)
     return out
 
 

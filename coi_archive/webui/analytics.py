@@ -36,7 +36,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Sequence
 
-from flask import Blueprint, Flask, abort, jsonify, render_template
+from flask import Blueprint, Flask, abort, current_app, jsonify, render_template
 
 from coi_archive.index.api import Archive, ArchiveError, parse_iso, parse_span
 from coi_archive.units import human_bytes
@@ -45,6 +45,9 @@ from .state import all_chats, archive, chat_index, display_name, state
 
 bp = Blueprint("analytics", __name__)
 log = logging.getLogger(__name__)
+
+#: Longest a visit waits for the warm-up to finish the same page, in seconds.
+WARM_WAIT = 30.0
 
 COLOR = "#3b82f6"
 COLOR_2 = "#f59e0b"
@@ -135,6 +138,9 @@ def warm(app: Flask) -> threading.Thread:
 
 @bp.get("/analytics")
 def overview():
+    warming = current_app.extensions.get("coi_warm")
+    if warming is not None and warming.is_alive():
+        warming.join(WARM_WAIT)  # the same page is being made: wait for it rather than draw it twice
     data = page_data(None)
     chats = sorted(all_chats(), key=lambda c: (-int(c.get("message_count") or 0), c["id"]))
     return render_template("analytics.html", report=data["report"], charts=data["charts"], chat=None,
