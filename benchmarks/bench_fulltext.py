@@ -1,9 +1,11 @@
-"""Micro-benchmark of the Whoosh full-text engine on synthetic chat messages.
+"""Micro-benchmark of the full-text engines (tantivy and Whoosh, one after
+the other in one run, or one with ``--engine``) on synthetic chat messages.
 
 Indexes N short multilingual messages (one ``add`` call, as a full rebuild
 does, or in batches, as incremental ingest does) and times typical queries.
 
     .venv/bin/python benchmarks/bench_fulltext.py --docs 100000
+    .venv/bin/python benchmarks/bench_fulltext.py --docs 100000 --engine tantivy
     .venv/bin/python benchmarks/bench_fulltext.py --docs 100000 --batch 5000
     .venv/bin/python benchmarks/bench_fulltext.py --docs 100000 --limitmb 256
 """
@@ -24,7 +26,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from coi_archive.index.fulltext import SearchDoc  # noqa: E402
-from coi_archive.index.whoosh_engine import WhooshEngine  # noqa: E402
+from coi_archive.index.engines import ENGINES, open_engine  # noqa: E402
+from coi_archive.index.fulltext import SearchEngine  # noqa: E402
 
 WORDS = (
     "hello meeting tomorrow lunch project deadline coffee weekend photo call "
@@ -94,7 +97,7 @@ def percentile(values: list[float], pct: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(pct / 100 * (len(ordered) - 1))))]
 
 
-def bench_index(engine: WhooshEngine, n: int, batch: int) -> tuple[float, float]:
+def bench_index(engine: SearchEngine, n: int, batch: int) -> tuple[float, float]:
     """(wall, CPU) seconds to index n docs; generating them is not counted
     (they are materialised first)."""
     docs = list(synthetic_docs(n))
@@ -107,7 +110,7 @@ def bench_index(engine: WhooshEngine, n: int, batch: int) -> tuple[float, float]
     return time.perf_counter() - wall, time.process_time() - cpu
 
 
-def bench_queries(engine: WhooshEngine, rounds: int, order: str) -> None:
+def bench_queries(engine: SearchEngine, rounds: int, order: str) -> None:
     """Per query group: wall and CPU p50/p95 (CPU time is what the query
     costs on an idle machine; wall time includes other load)."""
     for group, queries in QUERIES.items():
@@ -130,15 +133,23 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--docs", type=int, default=100_000)
     ap.add_argument("--batch", type=int, default=0, help="add() batch size; 0 = one call")
-    ap.add_argument("--limitmb", type=int, default=128)
+    ap.add_argument("--limitmb", type=int, default=None,
+                    help="writer memory in MB (Whoosh's pool, tantivy's heap; default: each engine's own)")
+    ap.add_argument("--engine", choices=ENGINES, action="append",
+                    help="engine to measure (repeatable; default: every engine)")
     ap.add_argument("--rounds", type=int, default=10)
     ap.add_argument("--optimize", action="store_true", help="merge segments before querying")
     ap.add_argument("--keep", type=Path, help="index directory to keep (default: temp)")
     args = ap.parse_args()
+    for name in args.engine or ENGINES:
+        print(f"== {name}")
+        bench_engine(name, args)
 
-    path = args.keep or Path(tempfile.mkdtemp(prefix="bench-fulltext-"))
+
+def bench_engine(name: str, args: argparse.Namespace) -> None:
+    path = args.keep / name if args.keep else Path(tempfile.mkdtemp(prefix=f"bench-fulltext-{name}-"))
     try:
-        engine = WhooshEngine(path, limitmb=args.limitmb)
+        engine = open_engine(name, path, memory_mb=args.limitmb)
         engine.clear()
         wall, cpu = bench_index(engine, args.docs, args.batch)
         print(f"indexed {args.docs} docs (batch={args.batch or 'all'}, "
@@ -148,8 +159,8 @@ def main() -> None:
             t0 = time.perf_counter()
             engine.optimize()
             print(f"optimize: {time.perf_counter() - t0:.1f} s")
-        size = sum(f.stat().st_size for f in path.iterdir()) / 1e6
-        print(f"index size {size:.1f} MB, {len(list(path.glob('*.seg')))} segment(s)")
+        size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 1e6
+        print(f"index size {size:.1f} MB")
         again = list(synthetic_docs(2000, seed=2))
         w0, c0 = time.perf_counter(), time.process_time()
         engine.add(again)

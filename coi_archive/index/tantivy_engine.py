@@ -160,8 +160,7 @@ class TantivyEngine(SearchEngine):
         """The Message-IDs of every live document (for ``verify``)."""
         with self._lock:
             searcher = self._searcher()
-            return {json.loads(searcher.doc(addr).get_first("doc"))["message_id"]
-                    for addr in self._addresses()}
+            return {doc_of(searcher.doc(addr)).message_id for addr in self._addresses()}
 
     # -- writing ------------------------------------------------------------
 
