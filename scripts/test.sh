@@ -32,4 +32,9 @@ if [ ! -x /usr/bin/chromium ]; then
         echo "scripts/test.sh: /usr/bin/chromium not found; the browser tests need it (apt-get install chromium)" >&2
     fi
 fi
+# The zsh completion script is loaded in a real zsh (tests/test_cli_people.py).
+if ! command -v zsh >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq zsh >/dev/null; } \
+        || echo "scripts/test.sh: could not install zsh" >&2
+fi
 exec .venv/bin/python -m pytest -q "$@"

@@ -366,9 +366,16 @@ def test_zsh_completion_is_the_bash_function_through_bashcompinit(tmp_path):
         pytest.skip("zsh is not installed; the script's zsh part is only checked for its shape")
     script = tmp_path / "_coi-archive"
     script.write_text(text)
+    assert subprocess.run(["zsh", "-n", str(script)], timeout=60).returncode == 0
+    # loaded after compinit as ~/.zshrc would; then the function run as zsh's bash layer runs it
     res = subprocess.run(["zsh", "-c", f"autoload -U compinit && compinit -u && source {script} && "
-                          "complete -p coi-archive"], capture_output=True, text=True, timeout=60)
-    assert res.returncode == 0 and "coi-archive" in res.stdout, res.stderr
+                          "print $_comps[coi-archive] && COMP_WORDS=(coi-archive audit '') COMP_CWORD=2 && "
+                          "_coi_archive coi-archive '' audit && print -l -- $COMPREPLY"],
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    registered, *offered = res.stdout.splitlines()
+    assert registered.startswith("_bash_complete ") and registered.endswith(" -F _coi_archive")
+    assert offered == ["show", "verify", "anchor"]
 
 
 # --------------------------------------------------------------------------
