@@ -527,10 +527,13 @@ def cmd_audit(args: argparse.Namespace) -> int:
                 problems = archive.audit_verify(args.anchor or [])
             except ValueError as exc:
                 raise UsageError(str(exc)) from None
-            count = len(archive.audit_entries())
             for line in problems:
                 print(f"BAD {line}")
-            print(f"audit log: {count} entries, " + ("intact" if not problems else f"{len(problems)} problem(s)"))
+            try:
+                count = f"{len(archive.audit_entries())} entries"
+            except AuditError:
+                count = "unreadable"
+            print(f"audit log: {count}, " + ("intact" if not problems else f"{len(problems)} problem(s)"))
             return 1 if problems else 0
         entries = archive.audit_entries(since=args.since, actor=args.user)
     if args.json:

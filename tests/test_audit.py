@@ -233,3 +233,12 @@ def test_show_filters_by_user_and_time(archive: Path) -> None:
     assert [e["actor"] for e in cli_json(archive, "audit", "show", "--user", "alice", inprocess=True)] == ["alice"]
     since = cli_json(archive, "audit", "show", "--since", later, inprocess=True)
     assert [e["seq"] for e in since] == [2] and first <= later
+
+
+def test_a_log_overwritten_with_garbage_fails_verify(archive: Path) -> None:
+    cli(archive, "search", "hedge", inprocess=True)
+    (archive / AUDIT_NAME).write_bytes(b"not a database at all" * 100)
+    for suffix in ("-wal", "-shm"):
+        (archive / (AUDIT_NAME + suffix)).unlink(missing_ok=True)
+    res = cli(archive, "audit", "verify", check=False, inprocess=True)
+    assert res.returncode == 1 and res.text.startswith("BAD the audit log cannot be read")

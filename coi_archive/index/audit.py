@@ -191,7 +191,7 @@ class AuditLog:
         try:
             rows = self.entries()
             anchors = [*self.anchors(), *extra]
-        except sqlite3.Error as exc:
+        except (AuditError, sqlite3.Error) as exc:  # overwritten with something else
             return [f"the audit log cannot be read: {exc}"]
         problems = _chain_problems(rows)
         by_seq = {e.seq: e.hash for e in rows}
