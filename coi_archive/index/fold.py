@@ -18,7 +18,7 @@ from typing import Any
 from coi_archive.ingest.events import (
     ContactState, Delete, Edit, EphemeralTimer, Envelope, GroupAvatar, GroupDescription,
     GroupInfo, GroupRenamed, MemberAdded, MemberLeft, MemberRemoved, Pin, PollVote, Post,
-    Reaction, Receipt,
+    Reaction, Receipt, DeliveryReport,
 )
 
 from .chatids import ChatKind, kind_of
@@ -370,6 +370,7 @@ def _apply_controls(msg: dict[str, Any], wire: Wire, actions: list[tuple[Wire, A
     owner = wire.env.sender
     reactions: dict[str, tuple[tuple[bool, str, str], str, str | None, str]] = {}
     readers: dict[str, tuple[str | None, str]] = {}
+    delivery: dict[str, str] | None = None
     for ctl, ev in actions:  # already in (date, message-id) order
         env = ctl.env
         _add_conflicts(msg, ctl)
@@ -384,6 +385,8 @@ def _apply_controls(msg: dict[str, Any], wire: Wire, actions: list[tuple[Wire, A
             reactions[env.sender] = (ctl.sort_key, ev.emoji, env.date, ctl.message_id)
         elif isinstance(ev, Receipt) and ev.disposition == "displayed" and env.sender and env.sender != owner:
             readers.setdefault(env.sender, (env.date, ctl.message_id))
+        elif isinstance(ev, DeliveryReport) and owner in env.recipients:
+            delivery = _delivery(delivery, ev)
         elif isinstance(ev, Pin) and env.sender:
             msg["pinned_until"] = ev.until or "forever"
         elif isinstance(ev, PollVote):
@@ -398,6 +401,8 @@ def _apply_controls(msg: dict[str, Any], wire: Wire, actions: list[tuple[Wire, A
             msg["text"] = msg["revisions"][-1]["text"]
     msg["reactions"] = {who: emoji for who, (_, emoji, _, _) in sorted(reactions.items()) if emoji}
     msg["read_by"] = sorted(readers)
+    if delivery is not None:
+        msg["delivery"] = delivery
     mid = msg["message_id"]
     for seq, rev in enumerate(msg["revisions"]):
         result.revisions.append((mid, chat_id, seq, rev["text"], rev["date"], rev["message_id"]))
@@ -406,6 +411,17 @@ def _apply_controls(msg: dict[str, Any], wire: Wire, actions: list[tuple[Wire, A
             result.reactions.append((mid, chat_id, who, emoji, date, rmid))
     for who, (date, rmid) in sorted(readers.items()):
         result.receipts.append((mid, chat_id, who, date, rmid))
+
+
+def _delivery(known: dict[str, str] | None, report: DeliveryReport) -> dict[str, str]:
+    """The delivery state after one more report (taken in date order): a
+    failure stays a failure (a later delay notice cannot undo it); else
+    the latest report wins.  Only a report sent to the message's author
+    counts (a bounce goes back to the sender), so a third party cannot
+    mark someone else's message failed."""
+    if known is not None and known["state"] == "failed" and report.state != "failed":
+        return known
+    return {"state": report.state, "reason": report.reason}
 
 
 def _delete(msg: dict[str, Any], date: str | None) -> None:

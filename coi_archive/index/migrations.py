@@ -44,9 +44,17 @@ def _v2_format_and_owed(conn: sqlite3.Connection) -> None:
     derived.owe_all_fts(conn)
 
 
+def _v3_delivery_reports(conn: sqlite3.Connection) -> None:
+    """Bounces and delay notices (RFC 3464 reports, a mailer daemon's plain
+    bounce) now decode to ``DeliveryReport`` events aimed at the message
+    they report on: the originals are decoded again."""
+    derived.owe(conn, derived.REDECODE, [derived.ALL])
+
+
 #: version reached -> (what it does, the step). Never edit a released step.
 LADDER: dict[int, tuple[str, Step]] = {
     2: ("originals.format, owed derived work, search index rebuilt", _v2_format_and_owed),
+    3: ("delivery reports decoded: originals decoded again", _v3_delivery_reports),
 }
 
 LATEST = max(LADDER)

@@ -146,6 +146,20 @@ class Receipt:
 
 
 @dataclass(frozen=True)
+class DeliveryReport:
+    """A delivery status notification about ``target`` (RFC 3464, or a
+    provider's plain bounce from the mailer daemon, read as Delta Chat
+    core reads them): ``state`` is ``failed`` or ``delayed``, ``reason``
+    the report's human-readable text, ``recipient`` the failed address
+    when the report names exactly one (``X-Failed-Recipients``)."""
+
+    target: str
+    state: str
+    reason: str = ""
+    recipient: str = ""
+
+
+@dataclass(frozen=True)
 class MemberAdded:
     member: str
 
@@ -228,7 +242,7 @@ class Unreadable:
 
 
 Event = (
-    Post | Edit | Delete | Reaction | Receipt | MemberAdded | MemberRemoved | MemberLeft
+    Post | Edit | Delete | Reaction | Receipt | DeliveryReport | MemberAdded | MemberRemoved | MemberLeft
     | GroupRenamed | GroupAvatar | GroupDescription | GroupInfo | EphemeralTimer
     | ContactState | Pin | PollVote | Unreadable
 )
@@ -236,14 +250,14 @@ Event = (
 EVENT_TYPES: dict[str, type] = {
     cls.__name__: cls
     for cls in (
-        Post, Edit, Delete, Reaction, Receipt, MemberAdded, MemberRemoved, MemberLeft,
+        Post, Edit, Delete, Reaction, Receipt, DeliveryReport, MemberAdded, MemberRemoved, MemberLeft,
         GroupRenamed, GroupAvatar, GroupDescription, GroupInfo, EphemeralTimer,
         ContactState, Pin, PollVote, Unreadable,
     )
 }
 
 #: Events that act on another message instead of being one.
-CONTROL_TYPES = (Edit, Delete, Reaction, Receipt, Pin, PollVote)
+CONTROL_TYPES = (Edit, Delete, Reaction, Receipt, DeliveryReport, Pin, PollVote)
 #: Events that change a group and show up as system lines.
 GROUP_TYPES = (
     MemberAdded, MemberRemoved, MemberLeft, GroupRenamed, GroupAvatar,

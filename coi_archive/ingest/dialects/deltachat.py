@@ -22,6 +22,7 @@ from .common import (
     adhoc_group, direct_chat, extract_body, is_report, kind_of, reaction_event, receipt_events,
     vcard_contacts,
 )
+from .dsn import delivery_events
 
 _GROUP_ID_RE = re.compile(r"^[0-9A-Za-z_-]{11,32}$")
 _GR_MSGID_RE = re.compile(r"^Gr\.([0-9A-Za-z_-]{11,32})\.")
@@ -43,7 +44,7 @@ def decode(pm: ParsedMail) -> Envelope:
     if _is_hidden(pm):
         return pm.envelope("deltachat", None, ())
     if is_report(pm):
-        return pm.envelope("deltachat", None, tuple(receipt_events(pm)))
+        return pm.envelope("deltachat", None, (*receipt_events(pm), *delivery_events(pm)))
     chat = chat_ref(pm)
     control = _control_events(pm)
     if control:

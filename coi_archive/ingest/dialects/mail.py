@@ -8,6 +8,7 @@ from __future__ import annotations
 from ..events import ChatRef, Envelope, Post
 from ..mime import ParsedMail, fold_quotes_with_attribution, header, split_signature, strip_reply_prefix
 from .common import extract_body, is_report, receipt_events
+from .dsn import delivery_events
 
 
 def matches(pm: ParsedMail) -> bool:
@@ -21,8 +22,9 @@ def thread_root(pm: ParsedMail) -> str:
 
 
 def decode(pm: ParsedMail) -> Envelope:
-    if is_report(pm):
-        return pm.envelope("mail", None, tuple(receipt_events(pm)))
+    bounced = delivery_events(pm)
+    if is_report(pm) or bounced:  # read receipts and bounces: protocol traffic, in no chat (as core trashes them)
+        return pm.envelope("mail", None, (*receipt_events(pm), *bounced))
     body = extract_body(pm)
     text, signature = split_signature(body.text)
     own, quote, attribution = fold_quotes_with_attribution(text)
