@@ -22,6 +22,7 @@ from coi_archive.ingest.events import (
 )
 
 from .chatids import ChatKind, kind_of
+from .order import NO_ARRIVAL, Arrival, chat_order
 
 
 @dataclass
@@ -33,6 +34,8 @@ class Wire:
     env: Envelope
     #: the other versions of this Message-ID (``versions.describe``)
     conflicts: list[dict[str, Any]] = field(default_factory=list)
+    #: the earliest arrival evidence over its copies (``order.arrival``)
+    arrival: Arrival = NO_ARRIVAL
 
     @property
     def sort_key(self) -> tuple[bool, str, str]:
@@ -59,7 +62,7 @@ def _person(env: Envelope) -> str:
 def fold_chat(chat_id: str, posts: list[Wire], controls: list[Wire]) -> ChatFold:
     """Fold one chat.  ``posts`` are the wires placed in the chat,
     ``controls`` the edits/deletes/reactions/receipts that target them."""
-    posts = sorted(posts, key=lambda w: w.sort_key)
+    posts = chat_order(posts)
     controls = sorted(controls, key=lambda w: w.sort_key)
     kind = kind_of(chat_id)
     group = _fold_group(posts) if kind == ChatKind.GROUP else _fold_open(posts, kind)

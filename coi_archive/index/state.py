@@ -14,6 +14,7 @@ from coi_archive.ingest.events import ContactState, envelope_from_json
 from . import derived
 from .chatids import kind_of
 from .fold import ChatFold, Wire, fold_chat
+from .order import NO_ARRIVAL, Arrival, arrival
 
 _DERIVED = ("messages", "revisions", "reactions", "receipts", "memberships", "name_history")
 
@@ -21,13 +22,30 @@ _DERIVED = ("messages", "revisions", "reactions", "receipts", "memberships", "na
 def _wires(conn: sqlite3.Connection, sql: str, args: tuple) -> list[Wire]:
     rows = conn.execute(sql, args).fetchall()
     facts = _wire_facts(conn, [r["message_id"] for r in rows])
+    arrivals = _arrivals(conn, [r["message_id"] for r in rows])
     out = []
     for row in rows:
         env = envelope_from_json(row["envelope"])
         date, conflicts = facts.get(row["message_id"], (env.date, None))
         out.append(Wire(message_id=row["message_id"], role=row["role"], env=replace(env, date=date),
-                        conflicts=json.loads(conflicts) if conflicts else []))
+                        conflicts=json.loads(conflicts) if conflicts else [],
+                        arrival=arrivals.get(row["message_id"], NO_ARRIVAL)))
     return out
+
+
+def _arrivals(conn: sqlite3.Connection, mids: list[str]) -> dict[str, Arrival]:
+    """Per Message-ID the earliest arrival evidence over all its copies
+    (``order.arrival``: Maildir delivery time, else a container position),
+    which orders messages of the same second that no reply links."""
+    copies: dict[str, list[tuple[str, str, str, str]]] = {}
+    for i in range(0, len(mids), 500):
+        chunk = mids[i:i + 500]
+        for r in conn.execute(
+                "SELECT o.message_id, s.kind, p.source, p.folder, p.key FROM originals o"
+                " JOIN provenance p ON p.sha256=o.sha256 LEFT JOIN sources s ON s.source=p.source"
+                f" WHERE o.message_id IN ({','.join('?' * len(chunk))})", chunk):
+            copies.setdefault(r[0], []).append((r[1] or "", r[2], r[3], r[4]))
+    return {mid: arrival(found) for mid, found in copies.items()}
 
 
 def _wire_facts(conn: sqlite3.Connection, mids: list[str]) -> dict[str, tuple[str | None, str | None]]:
