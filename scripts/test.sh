@@ -22,6 +22,22 @@ if ! command -v dovecot >/dev/null 2>&1 && [ ! -x /usr/sbin/dovecot ]; then
         echo "scripts/test.sh: dovecot not found; the IMAP tests need it (apt-get install dovecot-imapd)" >&2
     fi
 fi
+# The differential test against Delta Chat core (tests/test_differential.py)
+# chats through its own loopback Postfix + Dovecot LMTP (tests/mailserver.py):
+# same way, the packages without the system services.
+if { [ ! -x /usr/sbin/postfix ] || [ ! -x /usr/lib/dovecot/lmtp ]; } \
+        && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    policy=/usr/sbin/policy-rc.d
+    own_policy=0
+    if [ ! -e "$policy" ]; then
+        printf '#!/bin/sh\nexit 101\n' > "$policy" && chmod +x "$policy" && own_policy=1
+    fi
+    echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections 2>/dev/null || true
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postfix dovecot-lmtpd >/dev/null; } \
+        || echo "scripts/test.sh: could not install postfix dovecot-lmtpd" >&2
+    if [ "$own_policy" = 1 ]; then rm -f "$policy"; fi
+    if command -v systemctl >/dev/null 2>&1; then systemctl stop postfix >/dev/null 2>&1 || true; fi
+fi
 # The web UI tests drive a real headless Chromium through Playwright
 # (executable_path=/usr/bin/chromium; `playwright install` is never used).
 if [ ! -x /usr/bin/chromium ]; then

@@ -138,6 +138,8 @@ class Dovecot:
         self.port = 0
         self.tls_port = 0
         self.cafile: Path | None = None
+        #: appended to the configuration (tests/mailserver.py adds LMTP and auth listeners)
+        self.extra_config = ""
 
     # ------------------------------------------------------------ lifecycle
 
@@ -170,7 +172,7 @@ class Dovecot:
                 internal=internal.pw_name, internal_group=_group_name(internal.pw_gid),
                 login=login.pw_name, mail_uid=mail.pw_uid, mail_gid=mail.pw_gid,
                 ssl="yes" if self.tls else "no", imaps_ssl="yes" if self.tls else "no",
-                ssl_files=ssl_files, logout_format=LOGOUT_FORMAT)
+                ssl_files=ssl_files, logout_format=LOGOUT_FORMAT) + self.extra_config
             (self.root / "dovecot.conf").write_text(conf)
             self.proc = subprocess.Popen(
                 [DOVECOT, "-F", "-c", str(self.root / "dovecot.conf")],
