@@ -1,6 +1,7 @@
 """The search-correctness suite (issue 16, item 6): every query of
 ``tests/data/search-corpus/queries.json`` against the hand-written corpus
-beside it, compared message by message with the expected set.
+beside it, compared message by message with the expected set, on each
+full-text engine.
 
 One archive is built for the module; each query reports its recall and
 precision, and the test fails on any difference, listing every query that
@@ -21,10 +22,12 @@ ALL_IDS = {mid for q in QUERIES for mid in q["expect"]}
 
 
 @pytest.fixture(scope="module")
-def archive(tmp_path_factory) -> Archive:
+def archive(tmp_path_factory, engine_name) -> Archive:
+    """The corpus archive on each full-text engine (``reindex --engine``)."""
     arch = Archive(tmp_path_factory.mktemp("search-corpus") / "archive", inprocess=True)
     res = arch.run("ingest", CORPUS / "mail")
     assert "skipped" not in res.text + res.stderr, res.describe()
+    arch.run("reindex", "--engine", engine_name)
     return arch
 
 
