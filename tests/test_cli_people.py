@@ -68,6 +68,13 @@ def chat_of_label(label: str) -> str:
     return {"hike": HIKE, "koch": KOCH}.get(BY_LABEL[label]["chat"], "frank müller & grace")
 
 
+def columns(line: str) -> int:
+    """Terminal columns of a line: two for East Asian wide characters and
+    emoji, none for combining marks, joiners and variation selectors."""
+    return sum(0 if unicodedata.category(c) in ("Mn", "Me", "Cf")
+               else 2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in line)
+
+
 def fold(text: str) -> str:
     return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c)).casefold()
 
@@ -248,11 +255,11 @@ def test_show_marks_edited_messages(samples, wide):
 def test_show_wraps_to_the_terminal_width(corpus, monkeypatch):
     monkeypatch.setenv("COLUMNS", "44")
     out = show(corpus, KOCH, "--history")
-    assert max(len(line) for line in out.splitlines()) <= 44
+    assert max(columns(line) for line in out.splitlines()) <= 44
     [recipe] = [e for e in BY_LABEL.values() if e["chat"] == "koch" and len(e["text"] or "") > 1000]
     [block] = [b for b in blocks(out) if "Ramen-Abend" in b[0]]
-    words = " ".join(" ".join(line[7:] for line in block).split())
-    assert " ".join(recipe["text"].split()) in words  # every word kept, in order
+    shown = "".join("".join(line[7:] for line in block).split())
+    assert "".join(recipe["text"].split()) in shown  # every character kept, in order (CJK breaks anywhere)
 
 
 # --------------------------------------------------------------------------

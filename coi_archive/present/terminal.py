@@ -17,16 +17,17 @@ CR that hides what came before) and bidirectional overrides are shown as
 ``\\x1b``-style escapes, never passed through (:func:`printable`).
 Text is wrapped to the width the caller passes (the CLI passes the
 terminal's, :func:`terminal_width`).  Times are UTC and say so, like the
-CLI's date filters.  Wrapping counts characters, not terminal cells: a line
-of CJK text or emoji may run a little past the edge.
+CLI's date filters.  Widths are counted in terminal columns (a CJK
+character or an emoji takes two), from the Unicode tables of the stdlib.
 """
 
 from __future__ import annotations
 
 import re
 import shutil
-import textwrap
+import unicodedata
 from collections.abc import Iterable, Mapping
+from functools import lru_cache
 from typing import Any
 
 from coi_archive.present import (
@@ -69,28 +70,94 @@ def terminal_width() -> int:
     return max(shutil.get_terminal_size((80, 24)).columns, MIN_WIDTH)
 
 
+def cells(text: str) -> int:
+    """How many terminal columns ``text`` takes (as wcwidth counts them,
+    closely enough): East Asian wide and fullwidth characters, CJK and most
+    emoji, two; combining marks, joiners and variation selectors none."""
+    return sum(_cell(ch) for ch in text)
+
+
+@lru_cache(maxsize=8192)
+def _cell(ch: str) -> int:
+    if unicodedata.combining(ch) or unicodedata.category(ch) in ("Mn", "Me", "Cf"):
+        return 0
+    return 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
+
+
+#: What a line may break around: runs of white space, single wide
+#: characters (CJK text breaks between any two), and runs of the rest.
+_TOKEN = re.compile(r"\s+|[^\s]")
+
+
+def _tokens(para: str) -> list[str]:
+    """``para`` as words and spaces; a wide character is a word of its own,
+    a zero-width one stays with the character before it."""
+    out: list[str] = []
+    for tok in _TOKEN.findall(para):
+        prev = out[-1] if out else ""
+        joins = prev and not tok.isspace() and not prev.isspace() and (
+            _cell(tok) == 0 or (_cell(tok) == 1 and _cell(prev[-1]) == 1))
+        if joins:
+            out[-1] += tok
+        else:
+            out.append(tok)
+    return out
+
+
+def _fill(para: str, width: int, first: str, hang: str) -> list[str]:
+    """One paragraph filled greedily into lines of at most ``width`` cells;
+    a word wider than a line is cut where the line ends."""
+    lines: list[str] = []
+    line, used, space = first, cells(first), ""
+    for tok in _tokens(para):
+        if tok.isspace():
+            space = tok
+            continue
+        need = cells(tok)
+        gap = space if line.strip() else ""  # no space at the start of a line
+        if used + cells(gap) + need <= width:
+            line, used = line + gap + tok, used + cells(gap) + need
+        elif need <= width - cells(hang):
+            lines.append(line.rstrip())
+            line, used = hang + tok, cells(hang) + need
+        else:  # longer than any line: cut it
+            for ch in tok:
+                if used + _cell(ch) > width and line.strip():
+                    lines.append(line.rstrip())
+                    line, used = hang, cells(hang)
+                line, used = line + ch, used + _cell(ch)
+        space = ""
+    lines.append(line.rstrip())
+    return lines
+
+
 def wrap(text: str, width: int, first: str = "", rest: str | None = None) -> list[str]:
-    """``text`` wrapped to ``width``, its own line breaks kept: the first
-    line starts with ``first``, every other with ``rest`` (default: as many
-    spaces), plus the leading spaces of its paragraph (an indented list
-    stays indented)."""
-    rest = " " * len(first) if rest is None else rest
+    """``text`` wrapped to ``width`` terminal columns, its own line breaks
+    kept: the first line starts with ``first``, every other with ``rest``
+    (default: as many spaces), plus the leading spaces of its paragraph (an
+    indented list stays indented)."""
+    rest = " " * cells(first) if rest is None else rest
+    width = max(width, MIN_WIDTH)
     out: list[str] = []
     for n, para in enumerate(re.split(r"\r\n|\r|\n", text or "")):
         lead = rest if n or out else first
-        if not para.strip():
+        para = para.expandtabs(4).rstrip()
+        indent = " " * (len(para) - len(para.lstrip(" ")))
+        if not para:
             out.append(lead.rstrip())
             continue
-        hang = rest + " " * (len(para) - len(para.lstrip(" ")))
-        out.extend(textwrap.wrap(para.rstrip(), max(width, MIN_WIDTH), initial_indent=lead, subsequent_indent=hang,
-                                 break_on_hyphens=False, break_long_words=True) or [lead.rstrip()])
+        out += _fill(para.lstrip(" "), width, lead + indent, rest + indent)
     return out or [first.rstrip()]
 
 
 def clip(text: str, width: int) -> str:
-    """The first line of ``text``, cut to ``width`` characters with "…"."""
+    """The first line of ``text``, cut to ``width`` columns with "…"."""
     line = (text or "").strip().split("\n", 1)[0]
-    return line if len(line) <= width else line[: max(width - 1, 1)].rstrip() + "…"
+    if cells(line) <= width:
+        return line
+    while line and cells(line) > width - 1:
+        line = line[:-1]
+    return line.rstrip() + "…"
 
 
 # --------------------------------------------------------------------------
