@@ -88,6 +88,8 @@ class Intake:
         self.progress = progress
         self.report = IngestReport()
         self._pending: set[str] = set()
+        #: stored originals that gained a copy: their chat's order may move
+        self._recopied: set[str] = set()
         self._since_commit = 0
         self._pool = DecodePool(decryptor)
         self._jobs: list[tuple[bytes, str, int]] = []  # bytes, format, size in the source
@@ -196,8 +198,10 @@ class Intake:
         sha = sha256_hex(raw)
         if purged_sha(self.conn, sha):  # purged on purpose: never stored again
             return
-        if sha not in self._job_shas and not self.conn.execute(
-                "SELECT 1 FROM originals WHERE sha256=?", (sha,)).fetchone():
+        queued = sha in self._job_shas
+        if not queued and self.conn.execute("SELECT 1 FROM originals WHERE sha256=?", (sha,)).fetchone():
+            self._recopied.add(sha)
+        elif not queued:
             self._jobs.append((raw, cand.format, cand.truncated_from or len(raw)))
             self._job_meta.append((sha, stamp))
             self._job_shas.add(sha)
@@ -246,6 +250,19 @@ class Intake:
             self.report.encrypted += int(d.dialect == "encrypted")
             self._pending.add(d.message_id)
 
+    def _refold_recopied(self) -> None:
+        """A new copy of a stored message can carry earlier arrival evidence
+        (``order.arrival``, the minimum over copies), which orders messages
+        of one second: its chat is folded again, so the order does not
+        depend on which copy was read first."""
+        shas = json.dumps(sorted(self._recopied))
+        chats = {r[0] for r in self.conn.execute(
+            "SELECT DISTINCT w.chat_id FROM originals o JOIN wire w ON w.message_id=o.message_id"
+            " WHERE o.sha256 IN (SELECT value FROM json_each(?)) AND w.chat_id IS NOT NULL", (shas,))}
+        derived.owe(self.conn, derived.FOLD, sorted(chats))
+        self.report.dirty_chats |= chats
+        self._recopied.clear()
+
     def _flush(self) -> None:
         self._drain()
         if self._pending:
@@ -254,6 +271,8 @@ class Intake:
             derived.owe(self.conn, derived.CONTACTS, [derived.ALL])
             self.report.dirty_chats |= dirty
             self._pending.clear()
+        if self._recopied:
+            self._refold_recopied()
         self.conn.commit()
         self._since_commit = 0
 

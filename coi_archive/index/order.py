@@ -23,8 +23,8 @@ only properties of the *set* of copies (never which copy came first):
 Measured on the deltachat-dev corpus: dates and Message-IDs alone put 507
 of 23,824 message pairs in the opposite order to Delta Chat's display; the
 reply graph leaves one (two messages to oneself, no ``In-Reply-To``), the
-Maildir times none.  A reply cycle (hostile mail) is cut at its earliest
-arrival, so it cannot stop the sort.
+Maildir times none.  A reply cycle (hostile mail) is broken at the
+earliest message left, so it cannot stop the sort.
 """
 
 from __future__ import annotations
