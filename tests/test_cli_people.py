@@ -410,3 +410,14 @@ def test_control_characters_are_shown_as_escapes(tmp_path):
     assert "Hello \\x1b]0;pwned\\x07 and \\x1b[2J and \\x9b31m and" in outputs["show"]
     assert "and \\u202e world" in outputs["show"]  # after the CR, on a line of its own: nothing hidden
     assert "\\x1b[5m" in outputs["chats"] and "Eve\\x1b[31mRed" in outputs["show"]
+
+
+def test_show_writes_coi_mentions_as_names(samples, wide):
+    """The sample's text says ``@"John Doe":john.doe@example.org``; people
+    read "@John Doe"."""
+    source = SAMPLES / "coi" / ".COI.Chats" / "cur" / "1575533520.M200120P2231.mail.example.com:2,S"
+    sent = next(line for line in source.read_text("utf-8").splitlines() if '@"John Doe":' in line)
+    chat = next(c for c in cli(samples, "chats", "--json").json() if c["name"] == "Crew Night Out")
+    out = show(samples, chat["id"])
+    assert sent.replace('@"John Doe":john.doe@example.org', "@John Doe") in out
+    assert '@"John Doe":' not in out

@@ -455,6 +455,13 @@ def human_system_text(text: str, names: dict[str, str]) -> str:
 _MENTION_RE = re.compile(r'@(?:"([^"\n]{1,200})")?:([\w.+-]+@[\w-]+(?:\.[\w-]+)+)')
 
 
+def mention_names(text: str | None, names: dict[str, str] | None = None) -> str:
+    """Plain text with COI mentions as "@Name" (the terminal's form of
+    :func:`mentions`)."""
+    return _MENTION_RE.sub(lambda m: "@" + ((names or {}).get(m.group(2).lower()) or m.group(1) or m.group(2)),
+                           text or "")
+
+
 def mentions(text: str | None, names: dict[str, str] | None = None) -> Markup:
     """Message text with links (:func:`linkify`) and COI mentions shown as
     "@Name" (the address stays in the title)."""

@@ -40,6 +40,7 @@ from coi_archive.present import (
     fmt_size,
     fmt_time,
     kind_label,
+    mention_names,
     utc,
 )
 
@@ -215,10 +216,10 @@ def message_lines(row: Row, width: int, history: bool = False) -> list[str]:
     copies."""
     m = row.m
     who = row.name + (" (not a member)" if m.get("non_member") else "")
-    text = "[message deleted]" if m.get("deleted") else (m.get("text") or "")
+    text = "[message deleted]" if m.get("deleted") else mention_names(m.get("text"), row.names)
     if m.get("edited") and not m.get("deleted"):
         text += " (edited)"
-    before = (["↪ forwarded"] if m.get("forwarded") else []) + ([_reply(row.reply)] if row.reply else [])
+    before = (["↪ forwarded"] if m.get("forwarded") else []) + ([_reply(row.reply, row.names)] if row.reply else [])
     if before:
         lines = [f"{_time(m)}  {who}:"] + [GUTTER + clip(b, width - len(GUTTER)) for b in before]
         lines += wrap(text, width, GUTTER) if text else []
@@ -241,8 +242,8 @@ def message_lines(row: Row, width: int, history: bool = False) -> list[str]:
     return lines
 
 
-def _reply(reply: Mapping[str, Any]) -> str:
-    text = " ".join((reply.get("text") or "").split())
+def _reply(reply: Mapping[str, Any], names: dict[str, str]) -> str:
+    text = " ".join(mention_names(reply.get("text"), names).split())
     return f"> {reply['name']}: {text}" if reply.get("name") else f"> {text}"
 
 
