@@ -233,7 +233,7 @@ def message_lines(row: Row, width: int, history: bool = False) -> list[str]:
     if history and _has_history(m):
         lines += _revision_lines(m, width)
     if row.reactions:
-        lines += wrap("   ".join(f"{emoji} {', '.join(who)}" for emoji, who in row.reactions), width, GUTTER)
+        lines += wrap("   ".join(f"{emoji} {', '.join(people)}" for emoji, people in row.reactions), width, GUTTER)
     if row.read_by:
         lines += wrap("✓ read by " + ", ".join(row.read_by), width, GUTTER)
     # one line each, never wrapped: a forensic finding to grep for
