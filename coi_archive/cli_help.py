@@ -24,7 +24,7 @@ query language (words are ANDed; case never matters, accents do):
                             (direct group self mailinglist mail)
   date:2026-01  date:2026-01-01..2026-03-31  before:2026  after:2026-01-15
                             UTC calendar days; ranges include both ends
-  has:attachment|image|audio|video|location|contact|signature|key
+  has:attachment|image|audio|video|sticker|location|contact|poll|signature|key
   is:edited|deleted|encrypted|mail|chat
 
   Without --history only the current text is searched; with it, earlier

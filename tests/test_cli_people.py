@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from coi_archive.cli import build_parser
+from coi_archive.index import query
 from tests.cli_helpers import assert_clean_error, cli, load_ground_truth, make_maildir
 from tests.webui_support import SAMPLES, build_archive
 
@@ -331,9 +332,11 @@ def test_every_command_help_has_examples(command):
 def test_search_help_summarises_the_query_language():
     text = cli(None, "search", "--help").text
     assert "see README" not in text
-    for field in ("from", "to", "cc", "subject", "list", "chat", "group", "kind", "date", "before", "after",
-                  "has", "is"):
+    for field in query._KNOWN_FIELDS:  # every field the parser knows, so the help cannot fall behind
         assert re.search(rf"\b{field}:", text), field
+    has = re.search(r"has:(\S+)", text)[1].split("|")
+    assert set(has) == set(query._HAS_VALUES.values()) | set(query._HAS_KINDS.values())
+    assert set(re.search(r"is:(\S+)", text)[1].split("|")) == set(query._IS_VALUES)
     assert "OR" in text and '"lunch tomorrow"' in text
 
 
