@@ -181,11 +181,15 @@ def find_message(w: World, name: str, text: str) -> Any:
     acc = w.accounts[name]
 
     def look() -> Any:
-        for chat in acc.get_chatlist():
-            for msg in chat.get_messages():
-                snap = msg.get_snapshot()
-                if snap.text == text:
-                    return msg
+        from deltachat_rpc_client.rpc import JsonRpcError
+
+        try:  # a message may vanish between listing and reading (deleted, ephemeral)
+            for chat in acc.get_chatlist():
+                for msg in chat.get_messages():
+                    if msg.get_snapshot().text == text:
+                        return msg
+        except JsonRpcError:
+            return None
         return None
     return wait_for(look, f"{text!r} at {name}")
 
@@ -410,3 +414,245 @@ def export_keys(w: World) -> list[Path]:
         acc.export_self_keys(str(d))
         out += sorted(p for p in d.iterdir() if p.name.startswith("private-key"))
     return out
+
+
+# --------------------------------------------------------------------------
+# The archive, compared with core
+# --------------------------------------------------------------------------
+
+SYSTEM_TYPE = {"group-renamed": "GroupNameChanged", "group-avatar": "GroupImageChanged",
+               "member-added": "MemberAddedToGroup", "member-removed": "MemberRemovedFromGroup",
+               "member-left": "MemberRemovedFromGroup", "ephemeral-timer": "EphemeralTimerChanged",
+               "group-description": "GroupDescriptionChanged"}
+CHAT_TYPE = {"direct": "Single", "mail": "Single", "group": "Group", "mailinglist": "Mailinglist"}
+FAILED = 24
+
+
+@dataclass
+class Report:
+    """Facts compared and differences found, by category."""
+
+    facts: Counter = field(default_factory=Counter)
+    differences: list[dict[str, str]] = field(default_factory=list)
+
+    def check(self, category: str, where: str, core: Any, archive: Any) -> None:
+        self.facts[category] += 1
+        if core != archive:
+            self.differ(category, where, core, archive)
+
+    def differ(self, category: str, where: str, core: Any, archive: Any) -> None:
+        self.differences.append({"category": category, "where": where,
+                                 "core": _short(core), "archive": _short(archive)})
+
+    def new(self) -> list[dict[str, str]]:
+        return [d for d in self.differences if d["category"] not in KNOWN_GAPS]
+
+    def summary(self) -> str:
+        by_cat = Counter(d["category"] for d in self.differences)
+        lines = [f"differential test against Delta Chat core: {sum(self.facts.values())} facts compared, "
+                 f"{len(self.differences)} differences ({len(self.new())} not in the known gaps)"]
+        lines += [f"  compared {n:4d} x {cat}" for cat, n in sorted(self.facts.items())]
+        for cat, n in sorted(by_cat.items()):
+            known = KNOWN_GAPS.get(cat)
+            lines.append(f"  differ   {n:4d} x {cat}: " + (f"known gap: {known}" if known else "NEW"))
+        return "\n".join(lines)
+
+    def write(self, directory: Path) -> Path:
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / "differential-report.json").write_text(json.dumps(
+            {"facts": dict(self.facts), "differences": self.differences, "known_gaps": KNOWN_GAPS},
+            indent=1, ensure_ascii=False))
+        lines = [self.summary(), ""] + [f"[{d['category']}] {d['where']}: core={d['core']} archive={d['archive']}"
+                                        for d in self.differences]
+        path = directory / "differential-report.txt"
+        path.write_text("\n".join(lines) + "\n")
+        return path
+
+
+def _short(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+    return text if len(text) <= 160 else text[:157] + "..."
+
+
+def ingest(w: World, keys: list[Path], archive_path: Path) -> None:
+    from tests.cli_helpers import cli
+
+    assert w.server.dovecot.root is not None
+    maildirs = sorted((w.server.dovecot.root / "mail").iterdir())
+    args = [x for k in keys for x in ("--key", str(k))]
+    cli(archive_path, "ingest", *map(str, maildirs), *args, inprocess=True)
+
+
+def compare(archive: Any, views: dict[str, list[dict[str, Any]]], domain: str = DOMAIN) -> Report:
+    """Every account's chats as core shows them against the archive."""
+    report = Report()
+    where_is: dict[str, str] = {}
+    shown: dict[str, list[dict[str, Any]]] = {}
+    for chat in archive.chats():
+        shown[chat["id"]] = archive.show(chat["id"])["messages"]
+        for m in shown[chat["id"]]:
+            where_is[m["message_id"]] = chat["id"]
+    for name, chats in views.items():
+        me = f"{name}@{domain}"
+        for chat in chats:
+            mids = [m["mid"] for m in chat["messages"] if m["mid"]]
+            votes = Counter(where_is[m] for m in mids if m in where_is)
+            label = f"{name}: {chat['type']} {chat['name']!r}"
+            report.facts["chat"] += 1
+            if not votes:
+                if mids:
+                    report.differ("chat-missing", label, mids[:3], None)
+                continue
+            cid = votes.most_common(1)[0][0]
+            _compare_chat(report, label, chat, archive.chat(cid), me)
+            _compare_messages(report, label, chat["messages"], shown[cid], archive, me)
+    return report
+
+
+def _compare_chat(report: Report, label: str, core: dict[str, Any], chat: dict[str, Any], me: str) -> None:
+    report.check("chat-kind", label, core["type"], CHAT_TYPE.get(chat["kind"], chat["kind"]))
+    if core["type"] != "Group":
+        others = [a for a in core["members"] if a != me]
+        report.check("chat-members", label, others, [a for a in chat.get("members") or () if a != me])
+        return
+    report.check("chat-name", label, core["name"], chat.get("name"))
+    report.check("chat-members", label, core["members"], sorted(chat.get("members") or ()))
+    report.check("chat-description", label, core["description"], chat.get("description") or "")
+
+
+def _compare_messages(report: Report, label: str, core: list[dict[str, Any]], archive: list[dict[str, Any]],
+                      arc: Any, me: str) -> None:
+    ours = {m["message_id"]: m for m in archive}
+    for m in core:
+        if not m["mid"]:
+            report.facts["core-only-local-info"] += 1
+            report.differ("core-only-local-info", label, m["text"], None)
+            continue
+        if m["mid"] not in ours:
+            report.differ("message-missing", f"{label} {m['mid']}", m["text"], None)
+            continue
+        _compare_message(report, f"{label} {m['text'][:30]!r}", m, ours[m["mid"]], arc, me)
+    core_mids = {m["mid"] for m in core if m["mid"]}
+    for m in archive:
+        if m["message_id"] not in core_mids:
+            report.facts["archive-only"] += 1
+            category = "archive-only-history" if _history(m, me) else "archive-only"
+            report.differ(category, f"{label} {m['message_id']}", None,
+                          ("deleted " if m.get("deleted") else "") + (m.get("text") or m["kind"]))
+    common = [m["mid"] for m in core if m["mid"] in ours]
+    order = {mid: i for i, mid in enumerate(m["message_id"] for m in archive)}
+    archive_order = sorted(common, key=order.__getitem__)
+    report.facts["order"] += len(common)
+    if archive_order != common:
+        keep = _longest_common_subsequence(common, archive_order)
+        for mid in common:
+            if mid not in keep:
+                report.differ("order", f"{label} {mid}", common.index(mid), archive_order.index(mid))
+
+
+def _history(m: dict[str, Any], me: str) -> bool:
+    """An archive message core does not show this account, for a reason
+    the archive keeps on purpose: deleted for everyone, or never delivered
+    to this account (it was not a recipient, e.g. before joining a group)."""
+    return bool(m.get("deleted")) or (m.get("sender") != me and me not in (m.get("recipients") or ()))
+
+
+def _compare_message(report: Report, label: str, core: dict[str, Any], m: dict[str, Any], arc: Any,
+                     me: str) -> None:
+    report.check("sender", label, core["sender"], m.get("sender"))
+    report.check("info-flag", label, core["info"], m["kind"] == "system")
+    if core["info"]:
+        report.check("system-type", label, core["system"], SYSTEM_TYPE.get((m.get("system") or {}).get("action")))
+    else:
+        report.check("text", label, core["text"], m.get("text") or "")
+    report.check("reactions", label, core["reactions"], m.get("reactions") or {})
+    report.check("edited", label, core["edited"], bool(m.get("edited")))
+    report.check("forwarded", label, core["forwarded"], bool(m.get("forwarded")))
+    report.check("quote", label, core["quote"], m.get("quote"))
+    report.check("location", label, core["has_location"], m.get("location") is not None)
+    report.check("delivery-failed", label, core["state"] == FAILED,
+                 (m.get("delivery") or {}).get("state") == "failed")
+    if core["sender"] == me:
+        report.check("read-receipts", label, core["receipts"], sorted(m.get("read_by") or ()))
+    _compare_attachment(report, label, core, m, arc)
+
+
+def _compare_attachment(report: Report, label: str, core: dict[str, Any], m: dict[str, Any], arc: Any) -> None:
+    atts = m.get("attachments") or []
+    if m["kind"] == "system":
+        return  # a group image travels as an attachment core keeps as the chat's image, not the message's
+    if not core["file"]:
+        report.check("attachment", label, None, [a["filename"] for a in atts] or None)
+        return
+    blob = Path(core["file"]).read_bytes()
+    if not atts:
+        report.check("attachment", label, core["file_name"], None)
+        return
+    report.facts["attachment"] += 1
+    try:
+        _name, _mime, data = arc.attachment(m["message_id"], atts[0]["part"])
+    except Exception as exc:  # a served attachment that cannot be read is a difference, not a crash
+        data = f"error: {exc}".encode()
+    if hashlib.sha256(blob).hexdigest() != hashlib.sha256(data).hexdigest():
+        report.differ("attachment-bytes", label, f"{len(blob)} bytes", f"{len(data)} bytes")
+    report.check("attachment-name", label, core["file_name"], atts[0]["filename"])
+
+
+def _longest_common_subsequence(a: list[str], b: list[str]) -> set[str]:
+    """The elements of a longest common subsequence: the rest is out of place."""
+    n, m = len(a), len(b)
+    table = [[0] * (m + 1) for _ in range(n + 1)]
+    for i in range(n - 1, -1, -1):
+        for j in range(m - 1, -1, -1):
+            table[i][j] = table[i + 1][j + 1] + 1 if a[i] == b[j] else max(table[i + 1][j], table[i][j + 1])
+    out, i, j = set(), 0, 0
+    while i < n and j < m:
+        if a[i] == b[j]:
+            out.add(a[i])
+            i, j = i + 1, j + 1
+        elif table[i + 1][j] >= table[i][j + 1]:
+            i += 1
+        else:
+            j += 1
+    return out
+
+
+# --------------------------------------------------------------------------
+# The whole run
+# --------------------------------------------------------------------------
+
+
+def run(work: Path, long: bool = False) -> Report:
+    """Scenario, core's view, ingest, comparison; the report is written to ``work``."""
+    from coi_archive.index.api import Archive
+
+    names = DC_NAMES
+    with world(work, names) as w:
+        scenario(w, rounds=5 if long else 1)
+        views = {name: core_view(w, name) for name in names}
+        keys = export_keys(w)
+        (work / "steps.txt").write_text("\n".join(w.steps) + "\n")
+        (work / "core-view.json").write_text(json.dumps(views, indent=1, ensure_ascii=False))
+        # the blobs core's view points to live in the accounts dir: compare while it exists
+        ingest(w, keys, work / "archive")
+        with Archive.open(work / "archive", readonly=True) as archive:
+            report = compare(archive, views)
+    report.write(work)
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tests.differential", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--long", action="store_true", help="the longer scenario (more rounds)")
+    parser.add_argument("--work", type=Path, help="keep everything in this directory (default: a temporary one)")
+    args = parser.parse_args(argv)
+    work = args.work or Path(tempfile.mkdtemp(prefix="coi-differential-"))
+    work.mkdir(parents=True, exist_ok=True)
+    report = run(work, long=args.long)
+    print(report.summary())
+    print(f"report: {work / 'differential-report.txt'}")
+    return 1 if report.new() else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
