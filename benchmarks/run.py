@@ -11,8 +11,9 @@ Steps (see BENCHMARKS.md for the why):
    ``bench-out/maildir-n<N>-s<SEED>/`` (a ``.json`` manifest next to it marks
    it complete); then read every file once so the page cache is warm and the
    ingest is not timed against a cold disk.
-2. ``coi-archive --archive bench-out/archive-n<N>-s<SEED> ingest MAILDIR`` in
-   a fresh archive, as a subprocess: wall time (``time.perf_counter`` around
+2. ``coi-archive --archive bench-out/archive-n<N>-s<SEED>-<ENGINE> ingest MAILDIR``
+   in a fresh archive made for each search engine (``--engine``; default:
+   tantivy, then whoosh, in the same invocation), as a subprocess: wall time (``time.perf_counter`` around
    spawn..exit) -> files/s; its peak RSS (``ru_maxrss`` from ``os.wait4`` on
    that child; the same number ``/usr/bin/time -v`` prints) and CPU time
    (reaped decode workers included); a sampler thread adds the process
@@ -26,6 +27,10 @@ Steps (see BENCHMARKS.md for the why):
    wall time and of thread CPU time.
 5. Bare stdlib parse: read each file and ``email.message_from_bytes`` it
    (compat32, what the ingest itself uses) -> files/s.
+6. Peers, on the very same Maildir before our runs (``--no-peers`` skips
+   them): ``notmuch new`` into a fresh database and ``mu init`` + ``mu index``
+   (Debian ``notmuch``, ``maildir-utils``), measured like the ingest, with
+   their database size; the table gives each of our runs as a ratio to them.
 
 Results: a markdown table on stdout, ``bench-out/results-<N>.md`` and
 ``.json``; ``--update-md`` also rewrites the table for this N in BENCHMARKS.md.
@@ -53,13 +58,14 @@ sys.path.insert(0, str(HERE))
 
 import gen_mailbox  # noqa: E402
 
+from coi_archive.index.engines import ENGINES  # noqa: E402
+
 TARGETS = {  # at N=100,000 on the 2-core reference machine
     "ingest_rate": 1500.0,  # files/s, at least
     "ingest_rss_mb": 400.0,  # at most
     "rescan_s": 5.0,  # at most
     "search_p95_ms": 150.0,  # at most
 }
-PEERS = "notmuch ~2,700 msgs/s, mu ~5,100 msgs/s, bare stdlib parse ~18,000 msgs/s (project brief, 20k chat-sized msgs)"
 
 
 # ---------------------------------------------------------------- helpers
@@ -294,6 +300,36 @@ def bench_stdlib(files: list[Path]) -> dict:
     return {"seconds": secs, "rate": len(files) / secs, "cpu_s": cpu, "cpu_rate": len(files) / cpu}
 
 
+def bench_peers(box: Path, n_files: int, out: Path) -> dict:
+    """notmuch (``notmuch new``) and mu (``mu index``) indexing the very same
+    Maildir into fresh databases under ``out``, measured like the ingest
+    (wall, CPU, peak memory) plus their database size on disk.  A peer that
+    is not installed (Debian: ``notmuch``, ``maildir-utils``) is skipped."""
+    peers: dict = {}
+    if shutil.which("notmuch"):
+        db = out / "peer-notmuch"
+        shutil.rmtree(db, ignore_errors=True)
+        db.mkdir(parents=True)
+        cfg = out / "peer-notmuch.cfg"
+        cfg.write_text(f"[database]\npath={db}\nmail_root={box}\n[new]\ntags=inbox;\n"
+                       "[maildir]\nsynchronize_flags=false\n")
+        print("peer: notmuch new", file=sys.stderr, flush=True)
+        peers["notmuch"] = run_measured(["notmuch", f"--config={cfg}", "new"], out / "peer-notmuch.log")
+        peers["notmuch"]["index_bytes"] = dir_size(db)
+    if shutil.which("mu"):
+        home = out / "peer-mu"
+        shutil.rmtree(home, ignore_errors=True)
+        subprocess.run(["mu", "init", f"--maildir={box}", f"--muhome={home}"], check=True, capture_output=True)
+        print("peer: mu index", file=sys.stderr, flush=True)
+        peers["mu"] = run_measured(["mu", "index", f"--muhome={home}"], out / "peer-mu.log")
+        peers["mu"]["index_bytes"] = dir_size(home)
+    for peer in peers.values():
+        peer["rate"] = n_files / peer["seconds"]
+        peer["cpu_rate"] = n_files / max(peer["user_s"] + peer["sys_s"], 1e-9)
+        peer.pop("output", None)
+    return peers
+
+
 def archive_stats(archive_dir: Path) -> dict:
     from coi_archive.index.api import Archive
 
@@ -308,10 +344,13 @@ def dir_size(path: Path) -> int:
 # ---------------------------------------------------------------- one run
 
 def one_run(box: Path, files: list[Path], archive_dir: Path, out: Path, n: int, reps: int,
-            queries: dict[str, list[str]], k: int) -> dict:
-    res: dict = {"loadavg_start": os.getloadavg()}
+            queries: dict[str, list[str]], k: int, engine: str) -> dict:
+    res: dict = {"loadavg_start": os.getloadavg(), "engine": engine}
     if archive_dir.exists():
         shutil.rmtree(archive_dir)
+    # an empty archive that records its search engine, so the timed ingest uses it
+    subprocess.run(coi_archive_cmd() + ["--archive", str(archive_dir), "reindex", "--engine", engine],
+                   check=True, capture_output=True)
     cmd = coi_archive_cmd() + ["--archive", str(archive_dir), "ingest", str(box)]
     print(f"[run {k}] ingest: {' '.join(cmd)}", file=sys.stderr, flush=True)
     ing = run_measured(cmd, out / f"ingest-n{n}-run{k}.log")
@@ -443,14 +482,15 @@ def render(n: int, seed: int, info: dict, runs: list[dict], queries: dict[str, l
                  join([f"{r['stdlib']['rate']:,.0f} msgs/s ({r['stdlib']['cpu_rate']:,.0f} per CPU-s)" for r in runs]),
                  "~18,000 msgs/s (brief)",
                  f"ingest is {slower:.1f}x slower per CPU-s"))
-    rows.append(("Peers: notmuch / mu", "from the project brief (same machines, 20k chat-sized msgs)", "not run here",
-                 "~2,700 / ~5,100 msgs/s", "–"))
+    rows.extend(peer_rows(info.get("peers") or {}, runs))
 
     lines = [f"#### N = {n:,} (seed {seed})", ""]
     lines.append(f"Measured {runs[0]['when']}{' and ' + runs[-1]['when'] if len(runs) > 1 else ''} "
                  f"on {os.cpu_count()} CPUs, Python {platform.python_version()}, git {runs[0]['git']}"
                  + (f" (run {len(runs)}: {runs[-1]['git']})" if runs[-1]['git'] != runs[0]['git'] else "") + ". "
-                 + (f"Results of {len(runs)} runs are separated by ` / `. " if len(runs) > 1 else "")
+                 + (f"Results of {len(runs)} runs are separated by ` / ` (search engine of each run: "
+                    f"{join([r.get('engine', 'whoosh') for r in runs])}). " if len(runs) > 1
+                    else f"Search engine: {runs[0].get('engine', 'whoosh')}. ")
                  + "Load average at start of each run: "
                  + join([f"{r['loadavg_start'][0]:.2f}" for r in runs]) + ".")
     lines.append("")
@@ -477,6 +517,30 @@ def render(n: int, seed: int, info: dict, runs: list[dict], queries: dict[str, l
     lines.append("Queries (hits at limit 20; median ms per query): " + "; ".join(
         f"`{q}` {h} hits, {join([f'{v:.0f}' for v in per_q[q]])} ms" for q, h in hits.items()) + ".")
     return "\n".join(lines) + "\n"
+
+
+def peer_rows(peers: dict, runs: list[dict]) -> list[tuple[str, ...]]:
+    """One row per peer run on the same Maildir in this invocation: its rate,
+    CPU, memory and index size, and how each of our runs compares."""
+    rows = []
+    for name, cmd in (("notmuch", "`notmuch new` into a fresh database"), ("mu", "`mu init` + `mu index`")):
+        p = peers.get(name)
+        if p is None:
+            rows.append((f"Peer: {name}", "not installed", "not run", "–", "–"))
+            continue
+        ours = join_runs([f"{r.get('engine', 'whoosh')} {r['ingest']['rate'] / p['rate']:.2f}x its rate, "
+                          f"{r['ingest']['cpu_rate'] / p['cpu_rate']:.2f}x per CPU-s, archive "
+                          f"{r['archive_bytes'] / max(p['index_bytes'], 1):.1f}x its size" for r in runs])
+        rows.append((f"Peer: {name}", f"{cmd} on the same Maildir, same invocation; wall, CPU, `ru_maxrss`, "
+                     "database size",
+                     f"{p['rate']:,.0f} msgs/s ({p['seconds']:.1f} s; {p['cpu_rate']:,.0f} per CPU-s; "
+                     f"{p['rss_mb']:.0f} MB; database {p['index_bytes'] / 1e6:.0f} MB)",
+                     "ingest faster (issue 11)", "coi-archive: " + ours))
+    return rows
+
+
+def join_runs(vals: list[str]) -> str:
+    return " / ".join(vals)
 
 
 def update_md(md: Path, n: int, table: str) -> None:
@@ -525,6 +589,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--runs", type=int, default=1, help="repeat the measurements (fresh archive each time)")
     ap.add_argument("--reps", type=int, default=50, help="timed searches per query class")
     ap.add_argument("--regen", action="store_true", help="regenerate the Maildir even if cached")
+    ap.add_argument("--no-peers", action="store_true", help="do not run notmuch and mu on the same Maildir")
+    ap.add_argument("--engine", choices=ENGINES, action="append",
+                    help="search engine of the archive (repeatable; default: every engine, one run each)")
     ap.add_argument("--keep-archive", action="store_true", help="keep bench-out/archive-* afterwards")
     ap.add_argument("--update-md", action="store_true", help="rewrite this N's table in BENCHMARKS.md")
     ap.add_argument("--rerender", action="store_true",
@@ -551,15 +618,18 @@ def main(argv: list[str] | None = None) -> int:
     nbytes = warm_cache(files)
     info.setdefault("bytes", nbytes)
     queries = build_queries(args.seed)
-    archive_dir = args.out / f"archive-n{args.n}-s{args.seed}"
+    if not args.no_peers:
+        info["peers"] = bench_peers(box, len(files), args.out)
     runs = []
-    for k in range(1, args.runs + 1):
-        r = one_run(box, files, archive_dir, args.out, args.n, args.reps, queries, k)
-        r["when"] = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-        r["git"] = f"{git_rev()}, code {code_fingerprint()}"
-        runs.append(r)
-    if not args.keep_archive:
-        shutil.rmtree(archive_dir, ignore_errors=True)
+    for engine in args.engine or ENGINES:
+        archive_dir = args.out / f"archive-n{args.n}-s{args.seed}-{engine}"
+        for k in range(1, args.runs + 1):
+            r = one_run(box, files, archive_dir, args.out, args.n, args.reps, queries, k, engine)
+            r["when"] = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+            r["git"] = f"{git_rev()}, code {code_fingerprint()}"
+            runs.append(r)
+        if not args.keep_archive:
+            shutil.rmtree(archive_dir, ignore_errors=True)
 
     table = render(args.n, args.seed, info, runs, queries)
     print(table)
