@@ -424,3 +424,11 @@ def test_show_writes_coi_mentions_as_names(samples, wide):
     out = show(samples, chat["id"])
     assert sent.replace('@"John Doe":john.doe@example.org', "@John Doe") in out
     assert '@"John Doe":' not in out
+
+
+def test_search_says_when_the_limit_cut_the_hits(corpus):
+    on_the_day = [e for e in BY_LABEL.values() if e["time"].startswith("2026-11-28")]
+    assert len(on_the_day) > 3
+    res = cli(corpus, "search", "date:2026-11-28", "--limit", "3")
+    assert len([line for line in res.text.splitlines() if not line.startswith("    ")]) == 3
+    assert res.stderr == "coi-archive: the best 3 matches; --limit N shows more\n"
