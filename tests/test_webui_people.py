@@ -42,6 +42,9 @@ def pages(samples_url: str, corpus_url: str) -> dict[str, str]:
         "chat-group": f"{corpus_url}/chats/{CORPUS_HIKE}",
         "chat-dm": f"{samples_url}/chats/{SAMPLE_DM}",
         "chat-media": f"{corpus_url}/chats/{CORPUS_DM}/media",
+        "chat-find": f"{corpus_url}/chats/{CORPUS_LONG}?find=found",
+        "chat-day": f"{corpus_url}/chats/{CORPUS_LONG}?day=2026-11-28",
+        "not-found": f"{samples_url}/chats/grp-nope",
         "contacts": f"{samples_url}/contacts",
         "contact": f"{samples_url}/contacts/anna@example.net",
         "stats": f"{samples_url}/stats",
@@ -118,8 +121,11 @@ def test_landing_search_finds_names_as_you_type_and_messages_on_enter(page, corp
     page.goto(f"{corpus_url}/chats")
     box = page.get_by_label("Search all chats")
     box.fill("heidi")
-    contact = page.locator(".contact-row:visible", has_text="Heidi Sørensen")
-    assert contact.count() == 1
+    contact = page.locator(".contact-row", has_text="Heidi Sørensen")
+    contact.wait_for()  # asked from /api/names while typing
+    assert contact.count() == 1 and contact.is_visible()
+    names = page.request.get(f"{corpus_url}/api/names?q=heidi").json()
+    assert [c["name"] for c in names["contacts"]] == ["Heidi Sørensen"] and names["chats"]
     assert page.locator(".chat-row:not(.contact-row):visible", has_text="Heidi").count() >= 1
     box.fill("found it")  # words of a message body: no chat is called that
     box.press("Enter")

@@ -24,7 +24,7 @@ from coi_archive import present
 from coi_archive.index.api import CHAT_KINDS, MAIL_KINDS, ArchiveError
 
 from . import security, thumbs
-from .state import all_chats, archive, contact_rows, display_name, names, ranking, state, unread, viewer_zone
+from .state import all_chats, archive, display_name, names, ranking, state, unread, viewer_zone
 
 bp = Blueprint("chats", __name__)
 
@@ -155,7 +155,6 @@ def chat_list():
         view[name] = {"rows": rows, "total": len(items), "first": offset + 1, "last": offset + len(shown),
                       "more": more}
     return render_template("chat_list.html", kind=data["kind"], q=data["q"], total=len(all_chats()),
-                           contacts=contact_rows() if section is None else [],
                            matching=len(data["chats"]), section=section, view=view,
                            overview=url_for("chats.chat_list", **args))
 

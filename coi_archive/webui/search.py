@@ -102,7 +102,8 @@ def name_matches(query: str) -> dict[str, list[dict[str, Any]]]:
     chats = [{"id": c["id"], "name": c.get("name") or c["id"], "kind": c["kind"],
               "url": url_for("chats.chat", chat_id=c["id"])}
              for c in all_chats() if all(w in (c.get("name") or "").casefold() for w in words)]
-    contacts = [{"address": c["address"], "name": c["name"] or c["address"],
+    contacts = [{"address": c["address"], "name": c["name"] or c["address"], "hue": present.hue(c["address"]),
+                 "initial": present.initials(c["name"] or c["address"]),
                  "url": url_for("contacts.contact", address=c["address"])}
                 for c in contact_rows() if all(w in c["haystack"] for w in words)]
     return {"chats": chats[:NAME_MATCHES], "contacts": contacts[:NAME_MATCHES]}
@@ -117,6 +118,15 @@ def search():
                            tz=viewer_zone(),
                            limit=min(max(data["limit"] * 4, 200), current_app.config["MAX_SEARCH_LIMIT"]))
     return render_template("search.html", more_url=more_url, snippet=present.safe_snippet, **data)
+
+
+@bp.get("/api/names")
+def api_names():
+    """``{"chats": [{id, name, kind, url}], "contacts": [{address, name,
+    url}]}``: chats and contacts whose name or address holds every word of
+    ``q`` (at most :data:`NAME_MATCHES` each), for the landing page's
+    search while typing."""
+    return jsonify(name_matches((request.args.get("q") or "").strip()))
 
 
 @bp.get("/api/search")

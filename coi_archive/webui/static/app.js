@@ -127,8 +127,6 @@
   function instantFilter(input) {
     var selector = input.getAttribute("data-filter");
     var rows = Array.prototype.slice.call(document.querySelectorAll(selector));
-    var sections = document.querySelectorAll("section[data-while-typing] " + selector);
-    Array.prototype.forEach.call(sections, function (r) { r.hidden = true; });
     var empty = document.querySelector(".filtered-empty");
     input.addEventListener("input", function () {
       var needle = input.value.trim().toLowerCase();
@@ -148,6 +146,53 @@
       var total = document.querySelector("[data-filter-count]");
       if (total) total.textContent = needle ? shown + " match" + (shown === 1 ? "" : "es") : "";
       if (empty) empty.hidden = shown !== 0;
+    });
+  }
+
+  // contacts whose name holds the typed text, asked from the server (the
+  // landing page does not carry every contact of a large archive)
+  function nameSearch(input) {
+    var section = document.querySelector("section[data-names]");
+    if (!section) return;
+    var list = section.querySelector("ul");
+    var empty = document.querySelector(".filtered-empty");
+    var timer = null, asked = "";
+    function el(tag, cls, text) {
+      var e = document.createElement(tag);
+      if (cls) e.className = cls;
+      if (text) e.textContent = text;
+      return e;
+    }
+    function show(data, q) {
+      if (!data || asked !== q) return;
+      list.textContent = "";
+      data.contacts.forEach(function (c) {
+        var li = el("li", "chat-row contact-row"), a = el("a");
+        a.href = c.url;
+        var avatar = el("span", "avatar h" + c.hue, c.initial);
+        avatar.setAttribute("aria-hidden", "true");
+        var main = el("span", "row-main");
+        main.appendChild(el("span", "chat-name", c.name));
+        if (c.name !== c.address) main.appendChild(el("span", "row-people", c.address));
+        a.appendChild(avatar);
+        a.appendChild(main);
+        li.appendChild(a);
+        list.appendChild(li);
+      });
+      section.hidden = !data.contacts.length;
+      if (data.contacts.length && empty) empty.hidden = true;
+    }
+    input.addEventListener("input", function () {
+      clearTimeout(timer);
+      timer = setTimeout(function () {
+        var q = input.value.trim();
+        asked = q;
+        if (!q) { section.hidden = true; list.textContent = ""; return; }
+        fetch(section.getAttribute("data-names") + "?q=" + encodeURIComponent(q), { credentials: "same-origin" })
+          .then(function (r) { return r.ok ? r.json() : null; })
+          .then(function (data) { show(data, q); })
+          .catch(function () { /* Enter still searches everything */ });
+      }, 120);
     });
   }
 
@@ -267,7 +312,10 @@
     announceZone();
     localizeTimes(document);
     durations(document);
-    document.querySelectorAll("input[data-filter]").forEach(instantFilter);
+    document.querySelectorAll("input[data-filter]").forEach(function (input) {
+      instantFilter(input);
+      nameSearch(input);
+    });
     var chat = document.getElementById("chat");
     if (chat) {
       regroupDays(chat);
