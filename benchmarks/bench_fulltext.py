@@ -25,9 +25,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from coi_archive.index.fulltext import SearchDoc  # noqa: E402
 from coi_archive.index.engines import ENGINES, open_engine  # noqa: E402
-from coi_archive.index.fulltext import SearchEngine  # noqa: E402
+from coi_archive.index.fulltext import SearchDoc, SearchEngine  # noqa: E402
 
 WORDS = (
     "hello meeting tomorrow lunch project deadline coffee weekend photo call "

@@ -15,11 +15,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from coi_archive.index.engines import open_engine
 from coi_archive.index.fulltext import SearchDoc, SearchEngine
 from coi_archive.index.snippets import HighlightTerms, hit_snippet, make_snippet
 from coi_archive.index.tokens import query_terms, tokenize
-from coi_archive.index.engines import open_engine
-from coi_archive.index.tantivy_engine import TantivyEngine
 from coi_archive.index.whoosh_engine import WhooshEngine
 
 UTC = timezone.utc

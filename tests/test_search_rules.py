@@ -10,9 +10,9 @@ from datetime import datetime, timezone
 import pytest
 
 from coi_archive.index.docs import part_facets
+from coi_archive.index.engines import open_engine
 from coi_archive.index.fulltext import SearchDoc, SearchEngine
 from coi_archive.index.tokens import list_terms
-from coi_archive.index.engines import open_engine
 from coi_archive.ingest.decode import decode
 from coi_archive.ingest.dialects.common import html_to_text
 from coi_archive.ingest.events import Post

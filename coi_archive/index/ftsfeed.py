@@ -2,8 +2,9 @@
 
 After a large ingest, folding chats and writing the search index are the
 two long single-core steps.  The feed forks a child that owns the one
-index writer (of the archive's engine, opened by :func:`.engines.open_engine`); the folding process commits each few thousand folded
-messages and sends their ids through a pipe, and the child reads their
+index writer (of the archive's engine, :func:`.engines.open_engine`); the
+folding process commits each few thousand folded messages and sends their
+ids through a pipe, and the child reads their
 documents from the committed catalog (SQLite WAL lets it read while the
 parent writes).  Small updates stay in-process: a fork costs more.
 """
@@ -12,8 +13,8 @@ from __future__ import annotations
 
 import multiprocessing
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from .docs import search_docs
 from .engines import open_engine

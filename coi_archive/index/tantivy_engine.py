@@ -39,9 +39,9 @@ from tantivy import Occur, Query
 from coi_archive.index import query as q
 
 from .fulltext import ORDERS, Hit, SearchDoc, SearchEngine
+from .ranking import complete
 from .snippets import HighlightTerms, highlight_terms, hit_snippet
 from .tantivy_query import to_tantivy
-from .ranking import complete
 from .tantivy_schema import NO_DATE, build_schema, doc_of, document_of, epoch
 
 __all__ = ["TantivyEngine"]
@@ -67,7 +67,7 @@ class TantivyEngine(SearchEngine):
         self.created = False
         self._lock = threading.RLock()
         self._schema = build_schema()
-        self._ix = self._open_or_create()
+        self._ix: tantivy.Index | None = self._open_or_create()
         self._ix.config_reader(reload_policy="manual")
 
     # -- lifecycle ----------------------------------------------------------
@@ -93,13 +93,18 @@ class TantivyEngine(SearchEngine):
         with self._lock:
             self._ix = None
 
+    def _index(self) -> tantivy.Index:
+        if self._ix is None:
+            raise ValueError("the full-text engine is closed")
+        return self._ix
+
     def _writer(self) -> tantivy.IndexWriter:
         """The index's one writer, waiting up to ``lock_timeout`` seconds
         while another holds it."""
         deadline = time.monotonic() + self.lock_timeout
         while True:
             try:
-                return self._ix.writer(heap_size=self.heap_mb * 1_000_000, num_threads=1)
+                return self._index().writer(heap_size=self.heap_mb * 1_000_000, num_threads=1)
             except ValueError as exc:
                 if "lock" not in str(exc).lower() or time.monotonic() > deadline:
                     raise
@@ -111,8 +116,9 @@ class TantivyEngine(SearchEngine):
         writer.wait_merging_threads()  # also drops the writer and its lock
 
     def _searcher(self) -> tantivy.Searcher:
-        self._ix.reload()
-        return self._ix.searcher()
+        index = self._index()
+        index.reload()
+        return index.searcher()
 
     def clear(self) -> None:
         with self._lock:
@@ -203,7 +209,7 @@ class TantivyEngine(SearchEngine):
     # -- searching ----------------------------------------------------------
 
     def _count(self, query: Query) -> int:
-        return self._searcher().search(query, limit=1, count=True).count
+        return self._searcher().search(query, limit=1, count=True).count  # type: ignore[attr-defined]  # the stub omits it
 
     def search(self, query: str | q.Node, limit: int = 50, history: bool = False,
                *, order: str = "relevance", quotes: bool = True) -> list[Hit]:

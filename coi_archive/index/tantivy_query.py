@@ -66,7 +66,8 @@ def _text_query(schema: tantivy.Schema, tokens: list[str], prefix: bool,
         elif len(tokens) == 1:
             one = _term(schema, f, tokens[0])
         else:
-            one = Query.phrase_query(schema, f, tokens)
+            words: list[str | tuple[int, str]] = list(tokens)
+            one = Query.phrase_query(schema, f, words)
         per_field.append(one if boost == 1.0 else Query.boost_query(one, boost))
     return _any(per_field)
 

@@ -91,7 +91,10 @@ def _dumps(doc: SearchDoc) -> bytes:
 
 def doc_of(document: tantivy.Document) -> SearchDoc:
     """The :class:`SearchDoc` stored with a document read back from the index."""
-    data = dict(zip(_DOC_FIELDS, json.loads(document.get_first("doc"))))
+    raw = document.get_first("doc")
+    if raw is None:  # every document is written with one; an index that lacks it is damaged
+        raise ValueError("a full-text document without its stored data")
+    data = dict(zip(_DOC_FIELDS, json.loads(raw)))
     date = data.pop("date")
     for name in ("recipients", "attachments", "has"):
         data[name] = tuple(data[name])

@@ -34,8 +34,8 @@ from whoosh.writing import CLEAR, NO_MERGE, OPTIMIZE
 from coi_archive.index import query as q
 
 from .fulltext import ORDERS, Hit, SearchDoc, SearchEngine
-from .snippets import HighlightTerms, highlight_terms, hit_snippet
 from .ranking import complete
+from .snippets import HighlightTerms, highlight_terms, hit_snippet
 from .whoosh_query import TimeRange, to_whoosh
 from .whoosh_schema import NO_DATE, Stored, build_schema, fields_of
 
