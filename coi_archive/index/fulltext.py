@@ -12,6 +12,10 @@ The parts, one concern each:
 
 * :mod:`index.tokens`: how text and documents become terms (engine-neutral);
 * :mod:`index.snippets`: the plain and HTML snippets of a hit (engine-neutral);
+* :mod:`index.ranking`: the order of a result page, ties included (engine-neutral);
+* :mod:`index.engines`: which engines exist, the archive's choice, :func:`open_engine`;
+* :mod:`index.tantivy_schema`, :mod:`index.tantivy_query`,
+  :mod:`index.tantivy_engine`: the tantivy engine (the default);
 * :mod:`index.whoosh_schema`: Whoosh field types, schema and documents;
 * :mod:`index.whoosh_query`: query AST -> Whoosh query, the date filter;
 * :mod:`index.whoosh_engine`: :class:`WhooshEngine`, writing and merging.

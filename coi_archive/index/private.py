@@ -6,7 +6,7 @@ encrypted chats, and ``keys/`` holds secret keys; with the usual umask
 
 * while an archive is open for writing the process umask is 077, so every
   file created meanwhile -- the catalog, SQLite's ``-wal``/``-shm`` files
-  (SQLite gives them the catalog's mode as well), Whoosh segments written by
+  (SQLite gives them the catalog's mode as well), search index files written by
   this process or a forked child, the lock file -- is born private;
 * on a writable open :func:`tighten` takes away group and other bits from
   what an earlier version (or another umask) left.

@@ -10,8 +10,8 @@ than one that searches a little more broadly.  The one error is
 accident, and a bound keeps every later recursive step (simplifying,
 engine translation) far from Python's recursion limit.
 
-The AST knows nothing about Whoosh, so another engine can translate the same
-tree (see :func:`index.whoosh_query.to_whoosh` for the Whoosh translation).
+The AST knows nothing about an engine: :func:`index.tantivy_query.to_tantivy`
+and :func:`index.whoosh_query.to_whoosh` translate the same tree.
 
 Grammar (EBNF; ``AND``/``OR``/``NOT`` are operators only in UPPER case, so
 "rock and roll" stays three words)::
