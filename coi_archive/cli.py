@@ -609,6 +609,21 @@ def cmd_purge(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_tombstones(args: argparse.Namespace) -> int:
+    """What purges deleted: one row per stored copy."""
+    with Archive.open(args.archive, readonly=True) as archive:
+        stones = archive.tombstones()
+    if args.json:
+        _dump(stones)
+        return 0
+    for t in stones:
+        print(f"{t['purged_at'][:19]} {t['purged_by']:<16} {(t['date'] or '?')[:10]}  {t['message_id']}"
+              f"  sha256 {t['sha256'][:16]}...  {t['why']}")
+    if not stones:
+        print("nothing was ever purged")
+    return 0
+
+
 def _export(args: argparse.Namespace) -> int:
     if args.format == "deltachat-backup":
         return cmd_export_dcbackup(args)
@@ -939,6 +954,8 @@ def _add_compliance_commands(add: Callable[[str, Callable, str], argparse.Argume
     sub.add_parser("show", help="the policy").add_argument("--json", action="store_true")
     p = add("purge", cmd_purge, "delete expired messages no hold covers, leaving tombstones (audited)")
     p.add_argument("--dry-run", action="store_true", help="only say what would be purged")
+    p.add_argument("--json", action="store_true")
+    p = add("tombstones", cmd_tombstones, "what purges deleted (Message-ID, SHA-256, date, why, when, by whom)")
     p.add_argument("--json", action="store_true")
     p = add("verify-export", cmd_verify_export, "re-check an eDiscovery package against its manifest")
     p.add_argument("dir", metavar="DIR")

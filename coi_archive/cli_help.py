@@ -125,6 +125,9 @@ examples:
     "purge": """\
   coi-archive purge --dry-run                      what would be deleted
   coi-archive purge                                delete it, leaving tombstones""",
+    "tombstones": """\
+  coi-archive tombstones                           every purged copy: when, by whom, why
+  coi-archive tombstones --json""",
     "verify-export": """\
   coi-archive verify-export case-7/                re-check a package against its manifest""",
     "completion": """\

@@ -110,6 +110,7 @@ def test_purge_removes_exactly_the_expired_unheld_messages_everywhere(archive: P
     assert sorted((s["message_id"], s["sha256"]) for s in stones) == sorted(
         (m, s) for m, v in shas.items() for s in v)
     assert all(s["purged_by"] == "tester" and s["why"].startswith("retention mail 1d") for s in stones)
+    assert cli_json(archive, "tombstones", inprocess=True) == stones
     assert not (cache / gone_key[:2] / f"{gone_key}.webp").exists()
     assert (cache / kept_key[:2] / f"{kept_key}.webp").exists()
     assert not report_page.exists()
