@@ -542,3 +542,17 @@ def test_unknown_order_is_an_error(engine):
 def test_delete_nothing(fresh):
     assert fresh.delete([]) == 0
     assert fresh.count() == len(DOCS)
+
+
+def test_hostile_text_is_indexed_on_every_engine(fresh):
+    """Lone surrogates (which UTF-8 cannot carry), NUL characters and a
+    200,000-letter word neither fail the batch nor hide the message."""
+    fresh.add([
+        replace(DOCS[0], message_id="sur", text="bad \udcff surrogate", subject="\ud800"),
+        replace(DOCS[0], message_id="nul\x00", text="nul \x00 character"),
+        replace(DOCS[0], message_id="long", text="longword " + "x" * 200_000),
+    ])
+    assert ids(fresh, "surrogate") == {"sur"}
+    assert ids(fresh, "character") == {"nul\x00"}
+    assert ids(fresh, "longword") == {"long"}
+    assert fresh.count() == len(DOCS) + 3

@@ -102,8 +102,28 @@ def doc_of(document: tantivy.Document) -> SearchDoc:
     return SearchDoc(date=datetime.fromisoformat(date) if date else None, **data)
 
 
+def _scrubbed(value):
+    """``value`` with lone surrogates (which UTF-8, and so tantivy, cannot
+    carry) replaced by U+FFFD, inside tuples too."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+    if isinstance(value, tuple):
+        return tuple(_scrubbed(v) for v in value)
+    return value
+
+
 def document_of(doc: SearchDoc) -> tantivy.Document:
-    """The tantivy document of ``doc``."""
+    """The tantivy document of ``doc``; text that UTF-8 cannot carry (lone
+    surrogates: hostile input that Whoosh's pickles would keep) is indexed
+    with U+FFFD in its place rather than failing the whole batch."""
+    try:
+        return _document(doc)
+    except UnicodeEncodeError:
+        return _document(dataclasses.replace(
+            doc, **{f: _scrubbed(getattr(doc, f)) for f in _DOC_FIELDS if f != "date"}))
+
+
+def _document(doc: SearchDoc) -> tantivy.Document:
     ts = epoch(doc.date)
     out = tantivy.Document()
     out.add_text("id", doc.message_id)
