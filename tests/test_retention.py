@@ -63,6 +63,12 @@ def _table_dump(path: Path) -> list[str]:
         db.close()
 
 
+def _bytes_on_disk(archive: Path, needle: bytes) -> int:
+    """How often ``needle`` occurs in the catalog's files (database and WAL)."""
+    files = [archive / "catalog.sqlite", archive / "catalog.sqlite-wal"]
+    return sum(p.read_bytes().count(needle) for p in files if p.exists())
+
+
 def _attachment_hash(path: Path, chat_id: str) -> str:
     with Archive.open(path, readonly=True) as a:
         msg = next(m for m in a.show(chat_id)["messages"] if m["attachments"])
@@ -82,6 +88,8 @@ def test_purge_removes_exactly_the_expired_unheld_messages_everywhere(archive: P
     report_page = archive / "cache" / "analytics" / "0123456789abcdef" / "_archive.json"
     report_page.parent.mkdir(parents=True)
     report_page.write_text("{}", encoding="utf-8")  # made from the archive before the purge
+    phrase = b"attached is the annual statement for plot 17"  # the text of the purged attachment's mail
+    assert _bytes_on_disk(archive, phrase)
     with Archive.open(archive) as a:
         shas = {mid: [c["sha256"] for c in a.copies(mid)] for mid in doomed}
         a.set_retention("1d", "mail", "tester")
@@ -114,6 +122,7 @@ def test_purge_removes_exactly_the_expired_unheld_messages_everywhere(archive: P
     assert not (cache / gone_key[:2] / f"{gone_key}.webp").exists()
     assert (cache / kept_key[:2] / f"{kept_key}.webp").exists()
     assert not report_page.exists()
+    assert _bytes_on_disk(archive, phrase) == 0  # deleted rows are overwritten, not left in free pages
     _assert_exports_leave_out(archive, doomed)
     assert "0 mismatches; derived layers: up to date" in cli(archive, "verify", inprocess=True).text
 
