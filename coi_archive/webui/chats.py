@@ -78,9 +78,9 @@ class WebLinks(present.Links):
 # --------------------------------------------------------------------------
 
 
-def _people(chat: dict[str, Any]) -> str:
+def _people(chat: dict[str, Any], known: dict[str, str]) -> str:
     members = chat.get("members") or []
-    shown = [display_name(a) for a in members[:6]]
+    shown = [known.get(a.lower()) or a for a in members[:6]]
     more = len(members) - len(shown)
     return ", ".join(shown) + (f" +{more}" if more > 0 else "")
 
@@ -144,7 +144,8 @@ def chat_list():
         if section and name != section:
             continue
         shown = items[offset:offset + limit]
-        rows = [{**c, "people": _people(c), "haystack": _haystack(c)} for c in _with_unread(shown)]
+        known, stacks = names(), _haystacks()  # (unread counts are left to /api/chats: see README)
+        rows = [{**c, "people": _people(c, known), "haystack": stacks.get(c["id"], "")} for c in shown]
         more = {}
         if section is None and len(items) > limit:
             more["all"] = url_for("chats.chat_list", section=name, **args)
