@@ -410,8 +410,13 @@ def core_view(w: World, name: str) -> list[dict[str, Any]]:
         chats.append({"id": chat_id, "name": chat["name"], "type": chat["chatType"],
                       "members": sorted(address(c) for c in chat["contactIds"]),
                       "description": rpc.get_chat_description(acc.id, chat_id) or "",
+                      "image_sha256": _sha256_file(chat.get("profileImage")) if chat["chatType"] == "Group" else None,
                       "messages": messages})
     return chats
+
+
+def _sha256_file(path: str | None) -> str | None:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest() if path and Path(path).is_file() else None
 
 
 def _message_id(info: str) -> str | None:
@@ -525,12 +530,20 @@ def compare(archive: Any, views: dict[str, list[dict[str, Any]]], domain: str = 
         me = f"{name}@{domain}"
         label = f"{name}: {chat['type']} {chat['name']!r}"
         others = [o for n, o in orders[cid].items() if n != name]
-        _compare_chat(report, label, chat, archive.chat(cid), me)
+        _compare_chat(report, label, chat, archive.chat(cid), me, _group_image(archive, shown[cid]))
         _compare_messages(report, label, chat["messages"], shown[cid], archive, me, others)
     return report
 
 
-def _compare_chat(report: Report, label: str, core: dict[str, Any], chat: dict[str, Any], me: str) -> None:
+def _group_image(arc: Any, messages: list[dict[str, Any]]) -> str | None:
+    """sha256 of the image the group's last image change set (None: none set)."""
+    changes = [m for m in messages if (m.get("system") or {}).get("action") == "group-avatar"]
+    data = arc.group_avatar(changes[-1]["message_id"]) if changes else None
+    return hashlib.sha256(data).hexdigest() if data else None
+
+
+def _compare_chat(report: Report, label: str, core: dict[str, Any], chat: dict[str, Any], me: str,
+                  image: str | None) -> None:
     report.check("chat-kind", label, core["type"], CHAT_TYPE.get(chat["kind"], chat["kind"]))
     if core["type"] != "Group":
         others = [a for a in core["members"] if a != me]
@@ -539,7 +552,8 @@ def _compare_chat(report: Report, label: str, core: dict[str, Any], chat: dict[s
     removed = me in (chat.get("past_members") or ()) and me not in (chat.get("members") or ())
     state = {"chat-name": (core["name"], chat.get("name")),
              "chat-members": (core["members"], sorted(chat.get("members") or ())),
-             "chat-description": (core["description"], chat.get("description") or "")}
+             "chat-description": (core["description"], chat.get("description") or ""),
+             "group-image": (core.get("image_sha256"), image)}
     for category, (theirs, ours) in state.items():
         report.facts[category] += 1
         if theirs != ours:
