@@ -1,10 +1,13 @@
 """Fold the wire messages of one chat into its state.
 
-The fold is a pure function of the *set* of wire messages: everything is
-sorted by (effective date, Message-ID) first, so arrival order and
-duplicates cannot change the result.  The effective date is the wire
-layer's (the sender's Date held to the delivery evidence), and a message
-without any date comes last: an undated message cannot found a group.
+The fold is a pure function of the *set* of wire messages: the posts are
+put in Delta Chat's order first (:func:`.order.chat_order`: effective date,
+the reply graph within one second, the earliest arrival evidence over the
+copies, Message-ID), the controls in (effective date, Message-ID) order, so
+arrival order and duplicates cannot change the result.  The effective
+date is the wire layer's (the sender's Date held to the delivery
+evidence), and a message without any date comes last: an undated message
+cannot found a group.
 Edits, deletes, reactions and receipts are applied to their targets
 here; group changes become system lines; nothing is dropped (every
 revision and deleted text stays in ``revisions``).
