@@ -142,3 +142,24 @@ def test_tantivy_second_writer_waits_for_the_lock_then_gives_up(tmp_path):
     assert first.count() == 2
     first.close()
     second.close()
+
+
+@pytest.mark.parametrize("damage", ["meta", "segments"])
+def test_an_unreadable_tantivy_index_is_recreated_empty(tmp_path, damage):
+    """The index is derived: a damaged one is thrown away (and the archive
+    then owes a full index) instead of failing every search."""
+    eng = TantivyEngine(tmp_path)
+    eng.add([doc("m1", "one")])
+    eng.close()
+    index_dir = tmp_path / TantivyEngine.INDEX_NAME
+    if damage == "meta":
+        (index_dir / "meta.json").write_text("not json")
+    else:
+        for f in index_dir.iterdir():
+            if f.name != "meta.json" and not f.name.startswith("."):
+                f.unlink()
+    again = TantivyEngine(tmp_path)
+    assert again.created and again.count() == 0
+    again.add([doc("m2", "two")])
+    assert [h.message_id for h in again.search("two")] == ["m2"]
+    again.close()
