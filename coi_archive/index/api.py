@@ -29,6 +29,7 @@ from coi_archive.ingest.safeio import Limits
 from . import derived, private, read_chats, read_contacts, read_messages, read_originals, read_stats
 from . import holds as _holds
 from . import decrypted, read_plain
+from .accounts import ROLES, Account, AccountError, Accounts, LoginResult
 from .audit import Anchor, AuditError, AuditLog
 from .purge import plan as _purge_plan
 from .purge import purge as _purge
@@ -57,7 +58,8 @@ log = logging.getLogger(__name__)
 
 __all__ = ["Archive", "ArchiveBusy", "ArchiveError", "AuditError", "CHAT_KINDS", "CatalogError", "ChatKind",
            "MAIL_KINDS", "SourceError", "Span", "TICK", "default_archive_dir", "format_iso", "parse_iso", "parse_span",
-           "QueryError", "SEARCH_ENGINES", "SearchHit", "MailCopy", "REBUILT", "query_warnings"]
+           "QueryError", "SEARCH_ENGINES", "SearchHit", "MailCopy", "REBUILT", "query_warnings",
+           "Account", "AccountError", "LoginResult", "ROLES", "Scope", "EVERYTHING"]
 
 #: The full-text engines an archive can use (``reindex --engine``).
 SEARCH_ENGINES = engines.ENGINES
@@ -76,6 +78,22 @@ class SearchHit:
     snippet: str
     snippet_html: str
     score: float
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What one reader may see, handed to the read methods so that a
+    member's chat list, search hits and contacts are cut in one place:
+    the chats in ``chats`` (None: everything). See :meth:`Archive.scope`."""
+
+    chats: frozenset[str] | None = None
+
+    def allows(self, chat_id: str | None) -> bool:
+        return self.chats is None or (chat_id is not None and chat_id in self.chats)
+
+
+#: The scope of a reader who may see everything (auditors, the one-person modes).
+EVERYTHING = Scope()
 
 
 #: Names served from the pandas modules on first use (PEP 562), so that
@@ -345,9 +363,17 @@ class Archive:
 
     # ------------------------------------------------------------ reading
 
-    def chats(self, kind: str | None = None) -> list[dict[str, Any]]:
-        """Every chat (or every chat of one ``kind``), the most recently active first."""
-        return read_chats.chats(self.conn, kind)
+    def chats(self, kind: str | None = None, scope: Scope = EVERYTHING) -> list[dict[str, Any]]:
+        """Every chat (or every chat of one ``kind``) ``scope`` allows, the most recently active first."""
+        return [c for c in read_chats.chats(self.conn, kind) if scope.allows(c["id"])]
+
+    def scope(self, addresses: Iterable[str]) -> Scope:
+        """The scope of a member: the chats in which one of ``addresses``
+        takes part or took part (members and past members; a mail thread's
+        members are its correspondents)."""
+        mine = {a.strip().lower() for a in addresses}
+        return Scope(frozenset(c["id"] for c in read_chats.chats(self.conn, None)
+                               if mine & {m.lower() for m in [*(c.get("members") or []), *(c.get("past_members") or [])]}))
 
     def chat(self, chat_id: str) -> dict[str, Any]:
         """One chat by id; ArchiveError for an unknown id."""
@@ -371,32 +397,49 @@ class Archive:
         return read_messages.message(self.conn, message_id)
 
     def search(self, query: str, limit: int = 50, history: bool = False,
-               quotes: bool = True, zone: str | None = None) -> list[dict[str, Any]]:
+               quotes: bool = True, zone: str | None = None, scope: Scope = EVERYTHING) -> list[dict[str, Any]]:
         """The ``search --json`` hits; ``zone`` as in :meth:`search_hits`."""
         node = _query.in_zone(_query.parse(query), zone) if zone else query
-        hits = self.engine.search(node, limit=limit, history=history, quotes=quotes)
+        hits = self._scoped(node, limit, history, scope, quotes=quotes)
         return [{"chat_id": h.chat_id, "message_id": h.message_id, "sender": h.sender,
                  "date": h.date.isoformat() if isinstance(h.date, datetime) else h.date,
                  "snippet": h.snippet} for h in hits]
 
     def search_hits(self, query: str, limit: int = 50, history: bool = False,
-                    zone: str | None = None) -> list[SearchHit]:
+                    zone: str | None = None, scope: Scope = EVERYTHING) -> list[SearchHit]:
         """Hits with ``snippet_html`` and score (for the web UI).  With
         ``zone`` (an IANA name the caller has checked) ``date:``,
         ``before:`` and ``after:`` count days of that zone, not UTC days."""
         node = _query.in_zone(_query.parse(query), zone) if zone else query
         return [SearchHit(h.message_id, h.chat_id, h.sender, h.date, h.snippet, h.snippet_html, h.score)
-                for h in self.engine.search(node, limit=limit, history=history)]
+                for h in self._scoped(node, limit, history, scope)]
 
-    def search_count(self, query: str, history: bool = False, zone: str | None = None) -> int:
+    def search_count(self, query: str, history: bool = False, zone: str | None = None,
+                     scope: Scope = EVERYTHING) -> int:
         """How many messages match ``query`` in all (``search_hits`` returns
         only the best ``limit``)."""
         node = _query.in_zone(_query.parse(query), zone) if zone else query
-        return self.engine.matches(node, history=history)
+        if scope.chats is None:
+            return self.engine.matches(node, history=history)
+        return len(self._scoped(node, None, history, scope))
 
-    def contacts(self) -> list[dict[str, Any]]:
-        """Every address seen, with its newest name and state, by address."""
-        return read_contacts.contacts(self.conn)
+    def _scoped(self, node: Any, limit: int | None, history: bool, scope: Scope, **kw: Any) -> list[Any]:
+        """The engine's hits in ``scope``, best first: a narrowed scope asks
+        for every hit and keeps its own (the engines filter on no chat set),
+        so a member's best ``limit`` hits are never lost behind others'."""
+        if scope.chats is None and limit is not None:
+            return list(self.engine.search(node, limit=limit, history=history, **kw))
+        every = self.engine.search(node, limit=max(self.engine.count(), 1), history=history, **kw)
+        return [h for h in every if scope.allows(h.chat_id)][:limit]
+
+    def contacts(self, scope: Scope = EVERYTHING) -> list[dict[str, Any]]:
+        """Every address seen (those who take part in a chat ``scope``
+        allows), with its newest name and state, by address."""
+        every = read_contacts.contacts(self.conn)
+        if scope.chats is None:
+            return every
+        seen = {m.lower() for c in self.chats(scope=scope) for m in [*(c.get("members") or []), *(c.get("past_members") or [])]}
+        return [c for c in every if c["address"].lower() in seen]
 
     # ------------------------------------------------------------ reading: web UI and export helpers
 
@@ -566,6 +609,45 @@ class Archive:
         ``anchors``: ``SEQ:HASH`` heads kept elsewhere, checked besides the
         stored ones. ValueError for a malformed anchor."""
         return self._audit.verify([Anchor.parse(a) for a in anchors])
+
+    # ------------------------------------------------------------ compliance: accounts
+
+    @property
+    def _accounts(self) -> Accounts:
+        return Accounts(self.root)
+
+    def accounts(self) -> list[Account]:
+        """The people who may log in to the web UI (``accounts.sqlite``; see :mod:`.accounts`)."""
+        return self._accounts.list()
+
+    def add_account(self, name: str, role: str, addresses: list[str], password: str, actor: str,
+                    where: str = "") -> Account:
+        """Store an account (AccountError when invalid or taken); audited,
+        and undone when the audit entry cannot be written."""
+        account = self._accounts.add(name, role, addresses, password)
+        try:
+            self.audit(actor, "account.add", name, f"ok: {role} {' '.join(account.addresses)}".strip(), where)
+        except AuditError:
+            self._accounts.remove(name)
+            raise
+        return account
+
+    def remove_account(self, name: str, actor: str, where: str = "") -> Account:
+        """Delete an account (AccountError when there is none); audited."""
+        account = self._accounts.remove(name)
+        self.audit(actor, "account.remove", name, f"ok: {account.role}", where)
+        return account
+
+    def log_in(self, name: str, password: str, where: str) -> LoginResult:
+        """Check a web login (throttled per account and per address, see
+        :mod:`.accounts`); every attempt is audited. Works read-only."""
+        result = self._accounts.log_in(name, password, where)
+        if result.account is not None:
+            self.audit(name, "login", name, "ok", where)
+        else:
+            why = f"refused: {result.reason}" + (f", retry in {result.wait:.0f} s" if result.wait else "")
+            self.audit(name, "login.failed", name, why, where)
+        return result
 
     # ------------------------------------------------------------ compliance: holds, retention, purge
 
