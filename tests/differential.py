@@ -247,6 +247,8 @@ def scenario(w: World, rounds: int = 1) -> None:
     group_chat(w)
     for r in range(rounds):
         burst(w, r)
+        if rounds > 1:
+            group_round(w, r)
     classic_mail(w)
     bounce(w)
     settle(w)
@@ -327,6 +329,22 @@ def burst(w: World, r: int) -> None:
         b.send_text(f"answer {r}.{i}")
     find_message(w, "alice", f"answer {r}.2")
     assert sent
+
+
+def group_round(w: World, r: int) -> None:
+    """Long scenario: two members write to the group at the same time,
+    then one replies to and reacts on the other's message."""
+    w.step(f"group round {r}: alice and bob write at once, reply, react")
+    ga = find_message(w, "alice", "Thanks for the group").get_snapshot().chat
+    gb = find_message(w, "bob", "Welcome to the trip group").get_snapshot().chat
+    for i in range(3):
+        ga.send_text(f"group {r}.alice.{i}")
+        gb.send_text(f"group {r}.bob.{i}")
+    last = find_message(w, "bob", f"group {r}.alice.2")
+    find_message(w, "alice", f"group {r}.bob.2")
+    gb.send_message(text=f"reply {r}", quoted_msg=last)
+    last.send_reaction("🚀")
+    find_message(w, "alice", f"reply {r}")
 
 
 def classic_mail(w: World) -> None:
