@@ -28,8 +28,10 @@ from typing import Any, NoReturn
 from coi_archive import cli_help, completion
 from coi_archive.index.api import (
     CHAT_KINDS,
+    ROLES,
     SEARCH_ENGINES,
     TICK,
+    AccountError,
     Archive,
     ArchiveBusy,
     ArchiveError,
@@ -573,6 +575,52 @@ def cmd_hold(args: argparse.Namespace) -> int:
     return 0
 
 
+def _new_password(args: argparse.Namespace) -> str:
+    """A new account's password: ``--password-file``, ``$COI_ARCHIVE_USER_PASSWORD``
+    or a prompt (twice); never a command-line argument, which other users see."""
+    import getpass
+    import os
+
+    if args.password_file:
+        try:
+            with open(args.password_file, encoding="utf-8") as f:
+                return f.readline().rstrip("\r\n")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UsageError(f"cannot read --password-file {args.password_file}: {exc}") from None
+    env = os.environ.get("COI_ARCHIVE_USER_PASSWORD")
+    if env:
+        return env
+    if not sys.stdin.isatty():
+        raise UsageError("no password: give --password-file FILE, set $COI_ARCHIVE_USER_PASSWORD, or run in a terminal")
+    first = getpass.getpass(f"password for {args.name}: ")
+    if getpass.getpass("again: ") != first:
+        raise UsageError("the two passwords differ")
+    return first
+
+
+def cmd_user(args: argparse.Namespace) -> int:
+    """``user add|list|remove``: the accounts of the web UI (README, Compliance)."""
+    with Archive.open(args.archive, readonly=True) as archive:
+        try:
+            if args.user_command == "list":
+                accounts = [a.as_dict() for a in archive.accounts()]
+                if args.json:
+                    _dump(accounts)
+                for a in accounts if not args.json else []:
+                    print(f"{a['name']:<20} {a['role']:<8} {' '.join(a['addresses']) or '-'}"
+                          f"  (last login: {a['last_login'] or 'never'})")
+                return 0
+            if args.user_command == "remove":
+                archive.remove_account(args.name, actor())
+                print(f"removed {args.name}")
+                return 0
+            account = archive.add_account(args.name, args.role, args.address or [], _new_password(args), actor())
+        except AccountError as exc:
+            raise UsageError(str(exc)) from None
+    print(f"added {account.name} ({account.role}{': ' + ' '.join(account.addresses) if account.addresses else ''})")
+    return 0
+
+
 def cmd_retention(args: argparse.Namespace) -> int:
     """``retention set|clear|show``."""
     if args.retention_command == "show":
@@ -959,6 +1007,16 @@ def _add_compliance_commands(add: Callable[[str, Callable, str], argparse.Argume
     p.add_argument("--json", action="store_true")
     p = add("verify-export", cmd_verify_export, "re-check an eDiscovery package against its manifest")
     p.add_argument("dir", metavar="DIR")
+    p = add("user", cmd_user, "accounts of the web UI: admin, auditor, member (audited)")
+    sub = p.add_subparsers(dest="user_command", required=True, metavar="ACTION")
+    user_add = sub.add_parser("add", help="add an account (password from a prompt, a file or the environment)")
+    user_add.add_argument("name", metavar="NAME")
+    user_add.add_argument("--role", required=True, choices=ROLES)
+    user_add.add_argument("--address", action="append", metavar="ADDR",
+                          help="a member sees the chats this address takes part in (repeatable)")
+    user_add.add_argument("--password-file", metavar="FILE", help="read the password from the first line of FILE")
+    sub.add_parser("list", help="the accounts").add_argument("--json", action="store_true")
+    sub.add_parser("remove", help="remove an account").add_argument("name", metavar="NAME")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from coi_archive.index.api import TICK, Archive, parse_iso, parse_span
+from coi_archive.index.api import EVERYTHING, TICK, Archive, Scope, parse_iso, parse_span
 
 
 class ExportError(ValueError):
@@ -86,10 +86,12 @@ def select_chat(archive: Archive, chat_id: str, since: datetime | None = None,
 
 
 def select_search(archive: Archive, query: str, history: bool = False, limit: int = 1000,
-                  since: datetime | None = None, until: datetime | None = None) -> Selection:
-    """The messages a search finds (at most ``limit``), grouped by chat in
-    order of each chat's best hit, each chat's messages in date order."""
-    hits = archive.search(query, limit=limit, history=history)
+                  since: datetime | None = None, until: datetime | None = None,
+                  scope: Scope = EVERYTHING) -> Selection:
+    """The messages a search finds (at most ``limit``; only in the chats
+    ``scope`` allows), grouped by chat in order of each chat's best hit,
+    each chat's messages in date order."""
+    hits = archive.search(query, limit=limit, history=history, scope=scope)
     found = archive.messages(h["message_id"] for h in hits)
     order: list[str] = []
     by_chat: dict[str, list[dict[str, Any]]] = {}

@@ -28,13 +28,14 @@ from werkzeug.exceptions import BadRequest, HTTPException
 from coi_archive import present
 from coi_archive.index.api import CHAT_KINDS, QueryError
 
-from . import audit, security
+from . import audit, permissions, security
 from .sessions import DEFAULT_IDLE_SECONDS
 from .state import UIState
 
 __all__ = ["create_app"]
 
-BLUEPRINTS = tuple(f"coi_archive.webui.{name}" for name in ("chats", "search", "contacts", "exports", "analytics", "stats"))
+BLUEPRINTS = tuple(f"coi_archive.webui.{name}" for name in ("chats", "search", "contacts", "exports", "analytics", "stats",
+                                                              "auditlog", "people"))
 
 
 def create_app(archive_dir: str | os.PathLike, *, password: str | None = None, token: str | None = None,
@@ -45,7 +46,11 @@ def create_app(archive_dir: str | os.PathLike, *, password: str | None = None, t
     ``password`` (HTTP Basic) and ``token`` (``Authorization: Bearer``, the
     ``/login`` form, or ``?token=`` once; the last two start a session that
     ends after ``SESSION_IDLE_SECONDS`` idle) protect every route when given.
-    ``check_host`` (default: on when neither is given) only answers requests
+    When neither is given and the archive has accounts (``coi-archive user
+    add``; looked at once, as the app is built), every route but the login
+    page and ``/healthz`` needs an account's session, and each role sees
+    what :mod:`webui.permissions` allows.
+    ``check_host`` (default: on when nothing protects the server) only answers requests
     whose Host header is a loopback name, which defeats DNS rebinding
     against an unprotected server on 127.0.0.1.  Raises ``CatalogError``
     when there is no archive."""
@@ -76,14 +81,27 @@ def create_app(archive_dir: str | os.PathLike, *, password: str | None = None, t
 
     state = UIState(Path(archive_dir).expanduser())
     app.extensions["coi"] = state
-    security.install(app, password=password, token=token,
-                     check_host=(password is None and token is None) if check_host is None else check_host)
+    accounts = not (password or token) and _has_accounts(state)
+    security.install(app, password=password, token=token, accounts=accounts,
+                     check_host=not (password or token or accounts) if check_host is None else check_host)
+
+    @app.get("/healthz", endpoint="healthz")
+    def _healthz():
+        """For a load balancer or a supervisor: the server answers (no data, no login)."""
+        return jsonify({"status": "ok"})
+
+    permissions.install(app)  # after the login guard: it reads g.actor
 
     for name in BLUEPRINTS:
         app.register_blueprint(importlib.import_module(name).bp)
     if app.config["WARM_ANALYTICS"]:
         app.extensions["coi_warm"] = importlib.import_module("coi_archive.webui.analytics").warm(app)
     audit.install(app)  # searches, views, downloads and exports go into the audit trail
+
+    @app.context_processor
+    def _may() -> dict[str, Any]:
+        return {"may": lambda action, resource=None: permissions.allowed(permissions.actor(), action, resource),
+                "user": g.get("user")}
 
     @app.teardown_appcontext
     def _release(_exc: BaseException | None) -> None:
@@ -103,3 +121,11 @@ def create_app(archive_dir: str | os.PathLike, *, password: str | None = None, t
         return _http_error(BadRequest(f"This search cannot be run: {exc}. Try a shorter, flatter query."))
 
     return app
+
+
+def _has_accounts(state: UIState) -> bool:
+    archive = state.pool.acquire()
+    try:
+        return bool(archive.accounts())
+    finally:
+        state.pool.release(archive)

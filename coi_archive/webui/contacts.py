@@ -7,13 +7,13 @@ from typing import Any
 
 from flask import Blueprint, abort, jsonify, render_template, request
 
-from .state import all_chats, archive, state
+from .state import all_chats, archive, scope, state
 
 bp = Blueprint("contacts", __name__)
 
 
 def _contacts() -> list[dict[str, Any]]:
-    return state().cached("contacts", lambda: archive().contacts())
+    return state().cached("contacts", lambda: archive().contacts(scope()))
 
 
 def list_contacts() -> list[dict[str, Any]]:

@@ -11,7 +11,7 @@ from coi_archive import export
 from coi_archive.index.api import ArchiveError
 
 from .chats import _chosen_me
-from .state import archive
+from .state import archive, scope
 
 bp = Blueprint("exports", __name__)
 
@@ -37,7 +37,7 @@ def download():
         elif query:
             limit = current_app.config["MAX_SEARCH_LIMIT"]
             sel = export.select_search(archive(), query, history=request.args.get("history") in ("1", "on"),
-                                       limit=limit, since=since, until=until)
+                                       limit=limit, since=since, until=until, scope=scope())
         else:
             abort(400, "nothing to export: give chat=ID or q=QUERY")
     except ArchiveError as exc:

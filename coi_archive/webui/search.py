@@ -17,7 +17,7 @@ from coi_archive import present
 from coi_archive.index.api import query_warnings
 
 from .chats import int_arg
-from .state import all_chats, archive, chat_index, contact_rows, display_name, viewer_zone
+from .state import all_chats, archive, chat_index, contact_rows, display_name, scope, viewer_zone
 
 bp = Blueprint("search", __name__)
 
@@ -44,8 +44,9 @@ def run_search() -> dict[str, Any]:
     limit = int_arg("limit", cfg["SEARCH_LIMIT"], 1, cfg["MAX_SEARCH_LIMIT"])
     fetch = max(limit, cfg["FACET_HITS"])
     zone = viewer_zone()
-    hits = archive().search_hits(query, limit=fetch, history=history, zone=zone) if query else []
-    total = len(hits) if len(hits) < fetch else archive().search_count(query, history=history, zone=zone)
+    hits = archive().search_hits(query, limit=fetch, history=history, zone=zone, scope=scope()) if query else []
+    total = len(hits) if len(hits) < fetch else archive().search_count(query, history=history, zone=zone,
+                                                                        scope=scope())
     chats = chat_index()
     by_chat: Counter[str] = Counter()
     by_sender: Counter[str] = Counter()

@@ -1,6 +1,17 @@
 """Security for the web UI: response headers (a strict Content-Security-
-Policy, no sniffing, no framing, no referrer), access control (password or
-token) and the Host check against DNS rebinding.
+Policy, no sniffing, no framing, no referrer), access control (password,
+token or accounts), CSRF tokens on every form, and the Host check against
+DNS rebinding.
+
+Three ways in: the one-person modes (``--password``: HTTP Basic;
+``--token``: a Bearer header, the token form or ``?token=`` once), whose
+reader is the owner; and accounts (``coi-archive user add``), used when the
+archive has any and neither is given: a name and password form at
+``/login`` (failed logins are throttled and every attempt audited, see
+:meth:`Archive.log_in`), whose reader is the account's role and scope
+(:mod:`webui.permissions`). Every POST must carry the ``csrf`` field:
+the session's token once logged in, before that a random token in the
+``coi_archive_csrf`` cookie (double submit; the cookie is SameSite=Strict).
 
 Mail is untrusted input.  Defence in depth: message text is escaped by the
 templates, mail HTML is sanitised with nh3 (:func:`coi_archive.present.sanitize_html`),
@@ -16,15 +27,19 @@ import base64
 import hashlib
 import hmac
 import re
+import secrets
 from urllib.parse import quote, urlencode
 
-from flask import Flask, Response, g, redirect, request
+from flask import Flask, Response, abort, g, redirect, request
 from markupsafe import escape
 from werkzeug.wrappers import Response as BaseResponse
 
 from coi_archive.net.loopback import is_loopback
 
-from .sessions import DEFAULT_IDLE_SECONDS, Sessions
+from . import permissions
+from .permissions import OWNER, Actor
+from .sessions import DEFAULT_IDLE_SECONDS, Session, Sessions
+from .state import archive, state
 
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
        "media-src 'self'; connect-src 'self'; font-src 'self'; form-action 'self'; "
@@ -44,7 +59,10 @@ HEADERS = {
 }
 
 TOKEN_COOKIE = "coi_archive_auth"
+CSRF_COOKIE = "coi_archive_csrf"
 LOGIN_PATH = "/login"
+#: The reader of the one-person modes.
+OWNER_ACTOR = Actor("owner", OWNER)
 
 
 def content_disposition(kind: str, filename: str) -> str:
@@ -78,21 +96,62 @@ def _local_path(value: str | None) -> str:
     return value
 
 
-def _login_form(status: int = 200) -> Response:
-    """The token form (POST ``/login``): a token typed here never appears in a URL."""
+def csrf_token() -> str:
+    """The token a form on this page must post back as ``csrf``."""
+    session: Session | None = g.get("session")
+    if session is not None:
+        return session.csrf
+    if "csrf_new" not in g:
+        g.csrf_new = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(32)
+    return str(g.csrf_new)
+
+
+def csrf_ok() -> bool:
+    """True when the posted ``csrf`` field is this session's (or this browser's) token."""
+    given = request.form.get("csrf", "")
+    session: Session | None = g.get("session")
+    expected = session.csrf if session is not None else request.cookies.get(CSRF_COOKIE, "")
+    return bool(given and expected) and hmac.compare_digest(given, expected)
+
+
+def _login_form(status: int = 200, accounts: bool = False, message: str = "") -> Response:
+    """The login form (POST ``/login``): an account's name and password, or
+    the access token; a secret typed here never appears in a URL."""
     nxt = escape(_local_path(request.values.get("next")))
+    if accounts:
+        fields = ("<p><label>Name <input name=\"name\" autocomplete=\"username\" required autofocus></label></p>"
+                  "<p><label>Password <input type=\"password\" name=\"password\" autocomplete=\"current-password\""
+                  " required></label></p>")
+    else:
+        fields = ("<label>Access token <input type=\"password\" name=\"token\" autocomplete=\"current-password\""
+                  " autofocus></label>")
+    note = f"<p role=\"alert\">{escape(message)}</p>" if message else ""
     page = ("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-            "<title>coi-archive: log in</title></head><body><main><h1>coi-archive: log in</h1>"
-            "<form method=\"post\" action=\"" + LOGIN_PATH + "\">"
-            "<label>Access token <input type=\"password\" name=\"token\" autocomplete=\"current-password\""
-            " autofocus></label><input type=\"hidden\" name=\"next\" value=\"" + str(nxt) + "\">"
+            "<title>coi-archive: log in</title></head><body><main><h1>coi-archive: log in</h1>" + note +
+            "<form method=\"post\" action=\"" + LOGIN_PATH + "\">" + fields +
+            "<input type=\"hidden\" name=\"next\" value=\"" + str(nxt) + "\">"
+            "<input type=\"hidden\" name=\"csrf\" value=\"" + str(escape(csrf_token())) + "\">"
             "<button type=\"submit\">Log in</button></form></main></body></html>\n")
     return Response(page, status, {"Content-Type": "text/html; charset=utf-8"})
 
 
-def install(app: Flask, *, password: str | None, token: str | None, check_host: bool) -> None:
-    """Guard every route: Host check, then password (HTTP Basic) or token.
+def _account_actor(name: str) -> Actor | None:
+    """The actor of a logged-in account (None when it was removed since)."""
+    account = next((a for a in archive().accounts() if a.name == name), None)
+    if account is None:
+        return None
+    if account.role != "member":
+        return Actor(account.name, account.role)
+    scope = state().cached("scope:" + account.name, lambda: archive().scope(account.addresses))
+    return Actor(account.name, account.role, scope)
+
+
+def install(app: Flask, *, password: str | None, token: str | None, check_host: bool,
+            accounts: bool = False) -> None:
+    """Guard every route: Host check, then password (HTTP Basic), token or
+    (``accounts``, only when neither is given) an account's session; then
+    CSRF on every POST. Sets ``g.actor`` (:mod:`webui.permissions`).
 
     A token is accepted as ``Authorization: Bearer``, from the form at
     ``/login`` (POST), or once as ``?token=`` in a URL; the last two start a
@@ -102,7 +161,8 @@ def install(app: Flask, *, password: str | None, token: str | None, check_host: 
     Referer and (see :mod:`webui.server`) no access log."""
     password_digest = _digest(password) if password else None
     token_digest = _digest(token) if token else None
-    protected = bool(password or token)
+    accounts = accounts and not (password or token)
+    protected = bool(password or token or accounts)
     sessions = Sessions(app.config.get("SESSION_IDLE_SECONDS", DEFAULT_IDLE_SECONDS))
     app.extensions["coi_sessions"] = sessions
 
@@ -114,9 +174,18 @@ def install(app: Flask, *, password: str | None, token: str | None, check_host: 
             auth = request.headers.get("Authorization", "")
             if auth.lower().startswith("bearer ") and token_ok(auth[7:].strip()):
                 return True
+        if token_digest or accounts:
             cookie = request.cookies.get(TOKEN_COOKIE, "")
-            if cookie and sessions.touch(cookie):
-                g.session_id = cookie
+            session = sessions.touch(cookie) if cookie else None
+            if session is not None:
+                g.session_id, g.session = cookie, session
+                if session.user is None:
+                    return not accounts
+                who = _account_actor(session.user)
+                if who is None:
+                    sessions.end(cookie)
+                    return False
+                g.actor, g.user = who, who.name
                 return True
         if password_digest:
             basic = request.authorization
@@ -129,9 +198,44 @@ def install(app: Flask, *, password: str | None, token: str | None, check_host: 
         resp.set_cookie(TOKEN_COOKIE, session_id, max_age=int(sessions.idle), httponly=True,
                         samesite="Strict", secure=request.is_secure, path="/")
 
-    def log_in(target: str) -> BaseResponse:
+    def log_in(target: str, user: str | None = None) -> BaseResponse:
         resp = redirect(target, code=303)
-        set_session_cookie(resp, sessions.new())
+        set_session_cookie(resp, sessions.new(user))
+        return resp
+
+    def account_login() -> BaseResponse:
+        """The name and password form; throttled answers are 429 with Retry-After."""
+        if request.method != "POST":
+            return _login_form(accounts=True)
+        result = archive().log_in(request.form.get("name", "")[:64], request.form.get("password", "")[:1024],
+                                  request.remote_addr or "")
+        if result.account is not None:
+            return log_in(_local_path(request.form.get("next")), result.account.name)
+        if result.wait:
+            resp = _login_form(429, True, f"Too many failed logins: try again in {result.wait:.0f} seconds.")
+            resp.headers["Retry-After"] = str(int(result.wait) + 1)
+            return resp
+        return _login_form(401, True, "Wrong name or password.")
+
+    @app.route(LOGIN_PATH, methods=["GET", "POST"], endpoint="login")
+    def login() -> BaseResponse:
+        if accounts:
+            return account_login()
+        if token_digest:
+            if request.method != "POST":
+                return _login_form()
+            if token_ok(request.form.get("token")):
+                return log_in(_local_path(request.form.get("next")))
+            return _login_form(401)
+        return redirect("/", code=303)
+
+    @app.post("/logout", endpoint="logout")
+    def logout() -> BaseResponse:
+        session_id = g.get("session_id")
+        if session_id:
+            sessions.end(session_id)
+        resp = redirect(LOGIN_PATH, code=303)
+        resp.delete_cookie(TOKEN_COOKIE, path="/")
         return resp
 
     def unauthorised() -> Response:
@@ -139,6 +243,10 @@ def install(app: Flask, *, password: str | None, token: str | None, check_host: 
         if password_digest:
             headers["WWW-Authenticate"] = 'Basic realm="coi-archive", charset="UTF-8"'
         how = f": send Authorization: Bearer TOKEN, or log in at {LOGIN_PATH}" if token_digest else ""
+        if accounts:
+            if request.method == "GET" and not request.path.startswith("/api/"):
+                return redirect(f"{LOGIN_PATH}?{urlencode({'next': request.full_path.rstrip('?')})}", code=303)
+            how = f": log in at {LOGIN_PATH}"
         return Response(f"authentication required{how}\n", 401, headers)
 
     @app.before_request
@@ -146,19 +254,27 @@ def install(app: Flask, *, password: str | None, token: str | None, check_host: 
         if check_host and not is_loopback(_host_only(request.host)):
             return Response("forbidden: this server only answers to localhost\n", 403,
                             {"Content-Type": "text/plain; charset=utf-8"})
-        if token_digest and request.path == LOGIN_PATH:
-            if request.method != "POST":
-                return _login_form()
-            if token_ok(request.form.get("token")):
-                return log_in(_local_path(request.form.get("next")))
-            return _login_form(401)
         if token_digest and "token" in request.args:
             if token_ok(request.args.get("token")):
                 return log_in(_url_without_token())
             return redirect(_url_without_token(), code=303) if authorised() else unauthorised()
-        if not protected or authorised():
+        known = authorised() if protected else True
+        if known and "actor" not in g:
+            g.actor = OWNER_ACTOR
+        if request.method == "POST" and not csrf_ok():
+            abort(400, "this form has expired or did not come from this site: reload the page and try again")
+        if known or permissions.ROUTES.get(request.endpoint or "", ("",))[0] == "public":
             return None
         return unauthorised()
+
+    @app.after_request
+    def _csrf_cookie(resp: Response) -> Response:
+        if "csrf_new" in g and request.cookies.get(CSRF_COOKIE) != g.csrf_new:
+            resp.set_cookie(CSRF_COOKIE, g.csrf_new, httponly=True, samesite="Strict", secure=request.is_secure,
+                            path="/")
+        return resp
+
+    app.jinja_env.globals["csrf_token"] = csrf_token
 
     @app.after_request
     def _renew_cookie(resp: Response) -> Response:

@@ -7,6 +7,10 @@ and a restart of the server ends every session.  A session is forgotten
 after ``idle`` seconds without a request (default 12 hours, the
 ``SESSION_IDLE_SECONDS`` setting; ``serve --session-idle``).  The store is
 in memory: the server is one process, and sessions need not survive it.
+
+A session started by an account login carries the account's name
+(``user``); every session carries its own CSRF token (``csrf``), which
+each form posts back (:mod:`webui.security`).
 """
 
 from __future__ import annotations
@@ -15,9 +19,9 @@ import hashlib
 import secrets
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-__all__ = ["DEFAULT_IDLE_SECONDS", "Sessions"]
+__all__ = ["DEFAULT_IDLE_SECONDS", "Session", "Sessions"]
 
 DEFAULT_IDLE_SECONDS = 12 * 3600
 #: More live sessions than this drops the least recently used one.
@@ -25,9 +29,11 @@ MAX_SESSIONS = 1000
 
 
 @dataclass
-class _Session:
+class Session:
     last_seen: float
     cookie_set: float
+    user: str | None = None
+    csrf: str = field(default_factory=lambda: secrets.token_urlsafe(32))
 
 
 def _key(session_id: str) -> str:
@@ -44,27 +50,38 @@ class Sessions:
         self._live: dict[str, _Session] = {}
         self._lock = threading.Lock()
 
-    def new(self) -> str:
-        """Start a session; returns its id (the cookie value)."""
+    def new(self, user: str | None = None) -> str:
+        """Start a session (of account ``user``, if any); returns its id (the cookie value)."""
         session_id = secrets.token_urlsafe(32)
         now = time.monotonic()
         with self._lock:
             self._prune(now)
-            self._live[_key(session_id)] = _Session(now, now)
+            self._live[_key(session_id)] = Session(now, now, user)
         return session_id
 
-    def touch(self, session_id: str) -> bool:
-        """True when ``session_id`` is a live session (and keep it alive)."""
+    def touch(self, session_id: str) -> Session | None:
+        """The live session ``session_id`` (kept alive), or None."""
         now = time.monotonic()
         with self._lock:
             session = self._live.get(_key(session_id))
             if session is None:
-                return False
+                return None
             if now - session.last_seen > self.idle:
                 del self._live[_key(session_id)]
-                return False
+                return None
             session.last_seen = now
-            return True
+            return session
+
+    def end(self, session_id: str) -> None:
+        """Forget a session (log out)."""
+        with self._lock:
+            self._live.pop(_key(session_id), None)
+
+    def end_user(self, user: str) -> None:
+        """Forget every session of account ``user`` (it was removed)."""
+        with self._lock:
+            for key in [k for k, s in self._live.items() if s.user == user]:
+                del self._live[key]
 
     def cookie_due(self, session_id: str) -> bool:
         """True when the cookie's own lifetime (``Max-Age`` = idle) should

@@ -9,10 +9,10 @@ import zoneinfo
 from pathlib import Path
 from typing import Any, Callable
 
-from flask import current_app, g, request
+from flask import current_app, g, has_request_context, request
 
 from coi_archive import present
-from coi_archive.index.api import Archive
+from coi_archive.index.api import EVERYTHING, Archive, Scope
 
 
 class ArchivePool:
@@ -65,10 +65,13 @@ class UIState:
         self.pool = ArchivePool(root)
         self._lock = threading.Lock()
         self._stamp: tuple | None = None
-        self._cache: dict[str, Any] = {}
+        self._cache: dict[Any, Any] = {}
         self._jobs: dict[tuple, threading.Thread] = {}
 
     def cached(self, key: str, compute: Callable[[], Any]) -> Any:
+        """``compute()`` once per catalog version and per reader's scope
+        (a member's chat list is not an auditor's)."""
+        key = (key, scope().chats)  # type: ignore[assignment]
         stamp = Archive.generation(self.root)
         with self._lock:
             if stamp != self._stamp:
@@ -115,6 +118,13 @@ class UIState:
             return self._cache.get(key) if self._stamp == stamp else None
 
 
+def scope() -> Scope:
+    """What the current request's reader may see (``g.actor``, set by the
+    login guard: :mod:`webui.permissions`); everything outside a request."""
+    who = g.get("actor") if has_request_context() else None
+    return who.scope if who is not None else EVERYTHING
+
+
 def state() -> UIState:
     return current_app.extensions["coi"]
 
@@ -127,7 +137,7 @@ def archive() -> Archive:
 
 
 def all_chats() -> list[dict[str, Any]]:
-    return state().cached("chats", lambda: archive().chats())
+    return state().cached("chats", lambda: archive().chats(scope=scope()))
 
 
 def chat_index() -> dict[str, dict[str, Any]]:
@@ -135,7 +145,7 @@ def chat_index() -> dict[str, dict[str, Any]]:
 
 
 def names() -> dict[str, str]:
-    return state().cached("names", lambda: present.name_map(archive().contacts()))
+    return state().cached("names", lambda: present.name_map(archive().contacts(scope())))
 
 
 #: Contacts the landing page offers while typing (the rest are one Enter away).
@@ -148,7 +158,7 @@ def contact_rows() -> list[dict[str, str]]:
     def build() -> list[dict[str, str]]:
         rows = [{"address": c["address"], "name": c.get("name") or "",
                  "haystack": f"{c.get('name') or ''} {c['address']}".casefold()}
-                for c in archive().contacts()]
+                for c in archive().contacts(scope())]
         rows.sort(key=lambda r: (not r["name"], r["name"].casefold() or r["address"]))
         return rows[:LANDING_CONTACTS]
     return state().cached("contact_rows", build)
