@@ -46,7 +46,7 @@ def built(tmp_path_factory) -> Path:
 def test_a_new_archive_records_the_default_engine(built):
     assert DEFAULT == "tantivy"
     assert recorded(built) == "tantivy"
-    assert [p.name for p in (built / "fulltext").iterdir()] == ["tantivy_coi_v2"]
+    assert [p.name for p in (built / "fulltext").iterdir()] == [TantivyEngine.INDEX_NAME]
 
 
 def test_reindex_switches_engine_and_back(built, tmp_path):
@@ -58,13 +58,13 @@ def test_reindex_switches_engine_and_back(built, tmp_path):
     res = cli(archive, "reindex", "--engine", "whoosh")
     assert "(whoosh)" in res.text
     assert recorded(archive) == "whoosh"
-    assert not (archive / "fulltext" / "tantivy_coi_v2").exists()
+    assert not (archive / "fulltext" / TantivyEngine.INDEX_NAME).exists()
     assert list((archive / "fulltext").glob("*.toc"))
     assert {q: sorted(hits(archive, q)) for q in QUERIES} == before
 
     cli(archive, "reindex", "--engine", "tantivy")
     assert recorded(archive) == "tantivy"
-    assert [p.name for p in (archive / "fulltext").iterdir()] == ["tantivy_coi_v2"]
+    assert [p.name for p in (archive / "fulltext").iterdir()] == [TantivyEngine.INDEX_NAME]
     assert {q: sorted(hits(archive, q)) for q in QUERIES} == before
     assert "derived layers: up to date" in cli(archive, "verify").text
 

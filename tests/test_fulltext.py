@@ -7,6 +7,7 @@ upsert/delete and snippet escaping.  Tests of one engine's own files
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -18,7 +19,7 @@ from hypothesis import strategies as st
 from coi_archive.index.engines import open_engine
 from coi_archive.index.fulltext import SearchDoc, SearchEngine
 from coi_archive.index.snippets import HighlightTerms, hit_snippet, make_snippet
-from coi_archive.index.tokens import query_terms, tokenize
+from coi_archive.index.tokens import placed_tokens, query_terms, text_positions, tokenize
 from coi_archive.index.whoosh_engine import WhooshEngine
 
 UTC = timezone.utc
@@ -414,6 +415,21 @@ def test_tokenize():
     assert tokenize("東京 👍🏽❤️") == ["東", "京", "👍", "❤"]
 
 
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.sampled_from("ab É-.東京タワー会議 👍🏽\u0301x"), max_size=40))
+def test_placed_tokens_place_terms_as_text_positions_does(text):
+    """The tantivy engine indexes :func:`placed_tokens`, the Whoosh engine
+    :func:`text_positions`: the same terms at the same positions."""
+    expected: dict[str, list[int]] = defaultdict(list)
+    text_positions(text, 0, expected)
+    terms, positions = placed_tokens(text)
+    got: dict[str, list[int]] = defaultdict(list)
+    for i, term in enumerate(terms):
+        got[term].append(i if positions is None else positions[i])
+    assert got == expected
+    assert positions is None or positions == sorted(positions)
+
+
 def test_query_terms_pair_han_and_kana():
     assert query_terms("東京タワー") == ["東京", "京タ", "タワ", "ワー"]
     assert query_terms("東") == ["東"]
@@ -556,3 +572,15 @@ def test_hostile_text_is_indexed_on_every_engine(fresh):
     assert ids(fresh, "character") == {"nul\x00"}
     assert ids(fresh, "longword") == {"long"}
     assert fresh.count() == len(DOCS) + 3
+
+
+def test_a_phrase_does_not_span_two_parts(fresh):
+    """Subject, text and each attachment name are apart: the last word of
+    one and the first of the next are not a phrase."""
+    fresh.add([replace(DOCS[0], message_id="parts", subject="alpha", text="beta gamma",
+                       attachments=("delta.pdf", "東京.txt"))])
+    assert ids(fresh, '"beta gamma"') == {"parts"}
+    assert ids(fresh, '"alpha beta"') == set()
+    assert ids(fresh, '"gamma delta"') == set()
+    assert ids(fresh, '"pdf 東京"') == set()
+    assert ids(fresh, '"東京 txt"') == {"parts"}

@@ -14,28 +14,28 @@ translation rule holds for both engines:
   and its snippet need its text, and :meth:`TantivyEngine.optimize` rewrites
   the live documents from it (tantivy's Python binding cannot force a merge,
   so this is how deleted text leaves the files).
-* **Tokens are ours**: text goes in as a ``PreTokenizedString`` built by
-  :func:`index.tokens.text_positions`, with the positions it gives (Han and
-  kana pairs share their first character's position; parts are
-  :data:`POSITION_GAP` apart), so CJK, diacritics and emoji behave exactly as
-  in Whoosh.  tantivy's own tokenizers never see a document; the ``raw``
-  tokenizer named in the schema only matters to tantivy's query parser,
-  which is not used.
+* **Tokens are ours**: text goes in as our tokens (:mod:`index.tokens`),
+  so CJK, diacritics and emoji behave exactly as in Whoosh: joined by
+  spaces for the whitespace tokenizer when each token takes one position,
+  else as a ``PreTokenizedString`` with the positions of
+  :func:`index.tokens.placed_tokens` (Han and kana pairs share their first
+  character's position, as in Whoosh).  Each part of a field (subject, text, each
+  attachment name) is a value of its own, and tantivy leaves a gap between
+  values, so a phrase cannot span two parts.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime, timezone
 
 import tantivy
 
 from .fulltext import SearchDoc
-from .tokens import meta_terms, text_positions
-from .whoosh_schema import NO_DATE, POSITION_GAP
+from .tokens import meta_terms, placed_tokens
+from .whoosh_schema import NO_DATE
 
 __all__ = ["NO_DATE", "TEXT_FIELDS", "build_schema", "doc_of", "document_of"]
 
@@ -48,25 +48,28 @@ def build_schema() -> tantivy.Schema:
     builder = tantivy.SchemaBuilder()
     builder.add_text_field("id", tokenizer_name="raw", index_option="basic")
     for name in TEXT_FIELDS:
-        builder.add_text_field(name, tokenizer_name="raw", index_option="position")
+        builder.add_text_field(name, tokenizer_name="whitespace", index_option="position")
     builder.add_text_field("meta", tokenizer_name="raw", index_option="basic")
     builder.add_integer_field("ts", indexed=True, fast=True)
     builder.add_bytes_field("doc", stored=True)
     return builder.build()
 
 
-def pre_tokenized(parts: Sequence[str]) -> tantivy.PreTokenizedString | None:
-    """Our tokens of ``parts`` with our positions (parts kept apart by
-    :data:`POSITION_GAP`), in position order; None when there are none."""
-    poses: dict[str, list[int]] = defaultdict(list)
-    base = 0
+def _add_parts(out: tantivy.Document, name: str, parts: Sequence[str]) -> None:
+    """Each part of a text field as one value (tantivy keeps values apart,
+    so a phrase cannot span two parts).  Text whose terms each take the
+    next position goes in as our terms joined by spaces (the field's
+    whitespace tokenizer splits them again): cheaper than a token object per
+    word; text with Han/kana runs goes in pre-tokenised with its positions."""
     for part in parts:
-        if part:
-            base = text_positions(part, base, poses) + POSITION_GAP
-    if not poses:
-        return None
-    ordered = sorted((pos, term) for term, plist in poses.items() for pos in plist)
-    return tantivy.PreTokenizedString("", [tantivy.Token(term, pos, 0, 0) for pos, term in ordered])
+        if not part:
+            continue
+        terms, positions = placed_tokens(part)
+        if positions is not None:
+            out.add_pre_tokenized_text(name, tantivy.PreTokenizedString(
+                "", [tantivy.Token(t, p, 0, 0) for t, p in zip(terms, positions)]))
+        elif terms:
+            out.add_text(name, " ".join(terms))
 
 
 def epoch(when: datetime | None) -> int | None:
@@ -129,11 +132,9 @@ def _document(doc: SearchDoc) -> tantivy.Document:
     out.add_text("id", doc.message_id)
     out.add_integer("ts", NO_DATE if ts is None else ts)
     out.add_bytes("doc", _dumps(doc))
-    for name, parts in (("content", (doc.subject, doc.text, *doc.attachments)),
-                        ("quoted", (doc.quoted,)), ("hist", (doc.history,))):
-        tokens = pre_tokenized(parts)
-        if tokens is not None:
-            out.add_pre_tokenized_text(name, tokens)
+    _add_parts(out, "content", (doc.subject, doc.text, *doc.attachments))
+    _add_parts(out, "quoted", (doc.quoted,))
+    _add_parts(out, "hist", (doc.history,))
     for term in set(meta_terms(doc)):
         out.add_text("meta", term)
     return out

@@ -35,7 +35,7 @@ from functools import lru_cache
 from .chatids import MAIL_KINDS
 from .fulltext import SearchDoc
 
-__all__ = ["TOKEN_RE", "address_terms", "ident_terms", "meta_terms", "normalize", "query_terms",
+__all__ = ["TOKEN_RE", "address_terms", "ident_terms", "meta_terms", "normalize", "placed_tokens", "query_terms",
            "text_positions", "tokenize", "word_set"]
 
 _CJK = (
@@ -92,6 +92,34 @@ def text_positions(text: str, base: int, poses: dict[str, list[int]]) -> int:
             poses[tok].append(pos)
             pos += 1
     return pos
+
+
+def placed_tokens(text: str) -> tuple[list[str], list[int] | None]:
+    """The terms of ``text`` in position order with their positions, as
+    :func:`text_positions` places them; the positions are None when each
+    term simply takes the next one (no run of two or more Han/kana
+    characters), so an engine can index such text as terms split at spaces
+    without building a position per term."""
+    runs = _RUN_RE.findall(normalize(text))
+    if not any(len(t) > 1 and _is_cjk_run(t) for t in runs):
+        return runs, None
+    terms: list[str] = []
+    positions: list[int] = []
+    pos = 0
+    for tok in runs:
+        if len(tok) > 1 and _is_cjk_run(tok):
+            for i, ch in enumerate(tok):
+                terms.append(ch)
+                positions.append(pos + i)
+                if i + 1 < len(tok):
+                    terms.append(tok[i : i + 2])
+                    positions.append(pos + i)
+            pos += len(tok)
+        else:
+            terms.append(tok)
+            positions.append(pos)
+            pos += 1
+    return terms, positions
 
 
 def query_terms(text: str) -> list[str]:
