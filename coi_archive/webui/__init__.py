@@ -82,6 +82,7 @@ def create_app(archive_dir: str | os.PathLike, *, password: str | None = None, t
     state = UIState(Path(archive_dir).expanduser())
     app.extensions["coi"] = state
     accounts = not (password or token) and _has_accounts(state)
+    app.config["ACCOUNTS"] = accounts
     security.install(app, password=password, token=token, accounts=accounts,
                      check_host=not (password or token or accounts) if check_host is None else check_host)
 

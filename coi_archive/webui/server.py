@@ -1,22 +1,44 @@
-"""Running the web UI (``coi-archive serve``): a threaded WSGI server from
-Werkzeug, which is plenty for one person or a small team browsing an
-archive.  Binding to anything but a loopback address needs a password or a
-token."""
+"""Running the web UI (``coi-archive serve``) on waitress, a production
+WSGI server in pure Python (no compiler, no C extension; maintained by the
+Pylons project): a fixed pool of :data:`THREADS` worker threads, idle
+connections closed after :data:`CHANNEL_TIMEOUT` seconds, request bodies
+capped (the UI only takes login and account forms), and a graceful stop on
+SIGTERM or SIGINT (no new connections; requests in flight get
+:data:`SHUTDOWN_GRACE` seconds to finish). TLS is left to a reverse proxy
+in front (README: Serving).
+
+Binding to anything but a loopback address needs a password, a token or
+accounts. Waitress writes no access log; :class:`AccessLog` writes one
+line per request to stderr, with every ``?token=`` value redacted."""
 
 from __future__ import annotations
 
 import os
 import re
 import secrets
+import signal
 import sys
+import threading
+import time
+from collections.abc import Callable, Iterable
 from typing import Any, TextIO
 from urllib.parse import unquote_plus
-
-from werkzeug.serving import WSGIRequestHandler, make_server
 
 from coi_archive.net.loopback import is_loopback
 
 from .sessions import DEFAULT_IDLE_SECONDS
+
+#: Worker threads: requests served at once (SQLite readers and the search
+#: engine release the GIL for much of their work; more threads mostly queue).
+THREADS = 8
+#: Seconds an idle keep-alive connection is kept open.
+CHANNEL_TIMEOUT = 60
+#: Open connections at most; more wait in the listen backlog.
+CONNECTION_LIMIT = 200
+#: Request bodies larger than this are refused (forms only).
+MAX_BODY = 1024 * 1024
+#: Seconds requests in flight get to finish after SIGTERM/SIGINT.
+SHUTDOWN_GRACE = 10
 
 #: A query parameter in a logged request line: separator, name, value.
 _QUERY_PARAM = re.compile(r"([?&;])([^=&;\s\"]*)=([^&;\s\"]*)")
@@ -26,11 +48,12 @@ class ServeError(Exception):
     """A refusal to start (one line for the user)."""
 
 
-def check_binding(host: str, password: str | None, token: str | None) -> None:
-    if not is_loopback(host) and not (password or token):
+def check_binding(host: str, password: str | None, token: str | None, accounts: bool = False) -> None:
+    if not is_loopback(host) and not (password or token or accounts):
         raise ServeError(
-            f"refusing to serve on {host or 'all interfaces'} without --password or --token: "
-            "anyone who can reach this address could read the archive (use --host 127.0.0.1 for local use)")
+            f"refusing to serve on {host or 'all interfaces'} without --password, --token or accounts "
+            "(coi-archive user add): anyone who can reach this address could read the archive "
+            "(use --host 127.0.0.1 for local use)")
 
 
 def redact_token(text: str) -> str:
@@ -44,13 +67,32 @@ def redact_token(text: str) -> str:
     return _QUERY_PARAM.sub(one, text)
 
 
-class RedactingRequestHandler(WSGIRequestHandler):
-    """Werkzeug's request handler, but no log line (access or error, which
-    may quote a malformed request line) carries a ``?token=`` value."""
+class AccessLog:
+    """WSGI middleware: one line per request (remote, time, request line,
+    status, seconds) to ``out``, the request line passed through
+    :func:`redact_token`."""
 
-    def log(self, type: str, message: str, *args: Any) -> None:
-        super().log(type, redact_token(message),
-                    *(redact_token(a) if isinstance(a, str) else a for a in args))
+    def __init__(self, app: Callable, out: TextIO):
+        self.app, self.out = app, out
+        self._lock = threading.Lock()
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
+        started = time.monotonic()
+        status: list[str] = ["-"]
+
+        def recording_start(code: str, headers: list, exc_info: Any = None) -> Callable:
+            status[0] = code.split(" ", 1)[0]
+            return start_response(code, headers, exc_info)
+
+        try:
+            return self.app(environ, recording_start)
+        finally:
+            uri = environ.get("REQUEST_URI") or environ.get("PATH_INFO", "")
+            line = f"{environ.get('REQUEST_METHOD', '-')} {uri} {environ.get('SERVER_PROTOCOL', '-')}"
+            stamp = time.strftime("%d/%b/%Y %H:%M:%S")
+            with self._lock:
+                print(f"{environ.get('REMOTE_ADDR', '-')} - - [{stamp}] \"{redact_token(line)}\" {status[0]}"
+                      f" {time.monotonic() - started:.3f}", file=self.out, flush=True)
 
 
 def url_for_host(host: str, port: int) -> str:
@@ -67,19 +109,47 @@ def serve(archive_dir: str | os.PathLike, host: str = "127.0.0.1", port: int = 8
     token = token or os.environ.get("COI_ARCHIVE_TOKEN") or None
     if token == "generate":
         token = secrets.token_urlsafe(24)
-    check_binding(host, password, token)
     app = create_app(archive_dir, password=password, token=token,
                      config={"SESSION_IDLE_SECONDS": session_idle})
-    server = make_server(host, port, app, threaded=True, request_handler=RedactingRequestHandler)
-    url = url_for_host(host, server.port)
+    check_binding(host, password, token, accounts=app.config["ACCOUNTS"])
+    server = make_server(host, port, AccessLog(app, out))
+    url = url_for_host(host, server.effective_port)  # type: ignore[union-attr]
     if token:
         url += f"?token={token}"
     print(f"coi-archive: serving {archive_dir} read-only on {url}  (Ctrl-C to stop)", file=out, flush=True)
+    stop = _stop_on_signals()
     try:
-        server.serve_forever()
-    except KeyboardInterrupt:
+        server.run()
+    except _Stop:
         pass
     finally:
-        server.server_close()
+        stop()
+        server.close()
+        server.task_dispatcher.shutdown(cancel_pending=False, timeout=SHUTDOWN_GRACE)
         app.extensions["coi"].pool.close()
     return 0
+
+
+def make_server(host: str, port: int, app: Callable) -> Any:
+    """A waitress server bound to ``host``:``port`` (0: any free port) with this module's limits."""
+    from waitress.server import create_server
+
+    return create_server(app, host=host, port=port, threads=THREADS, channel_timeout=CHANNEL_TIMEOUT,
+                         connection_limit=CONNECTION_LIMIT, max_request_body_size=MAX_BODY,
+                         cleanup_interval=10, ident="coi-archive", clear_untrusted_proxy_headers=True)
+
+
+class _Stop(Exception):
+    """Raised in the main thread by SIGTERM or SIGINT to leave the server loop."""
+
+
+def _stop_on_signals() -> Callable[[], None]:
+    """Make SIGTERM and SIGINT stop the server loop; returns the undo."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def handler(signum: int, _frame: Any) -> None:
+        raise _Stop(signal.Signals(signum).name)
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
+    return lambda: [signal.signal(sig, old) for sig, old in previous.items()] and None
