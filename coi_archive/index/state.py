@@ -19,10 +19,12 @@ from .order import NO_ARRIVAL, Arrival, arrival
 _DERIVED = ("messages", "revisions", "reactions", "receipts", "memberships", "name_history")
 
 
-def _wires(conn: sqlite3.Connection, sql: str, args: tuple) -> list[Wire]:
+def _wires(conn: sqlite3.Connection, sql: str, args: tuple, posts: bool) -> list[Wire]:
+    """The wires ``sql`` selects; only ``posts`` need their arrival
+    evidence (controls are applied in date order)."""
     rows = conn.execute(sql, args).fetchall()
     facts = _wire_facts(conn, [r["message_id"] for r in rows])
-    arrivals = _arrivals(conn, [r["message_id"] for r in rows])
+    arrivals = _arrivals(conn, [r["message_id"] for r in rows]) if posts else {}
     out = []
     for row in rows:
         env = envelope_from_json(row["envelope"])
@@ -83,8 +85,8 @@ def load_chat_wires(conn: sqlite3.Connection, chat_id: str) -> tuple[list[Wire],
     posts = _wires(
         conn,
         "SELECT w.message_id, w.role, o.envelope FROM wire w JOIN originals o ON o.sha256=w.sha256"
-        " WHERE w.chat_id=?", (chat_id,))
-    return posts, _wires(conn, _CHAT_CONTROLS, (chat_id,))
+        " WHERE w.chat_id=?", (chat_id,), posts=True)
+    return posts, _wires(conn, _CHAT_CONTROLS, (chat_id,), posts=False)
 
 
 def refold(conn: sqlite3.Connection, chat_ids: Iterable[str],
