@@ -128,6 +128,13 @@ examples:
     "tombstones": """\
   coi-archive tombstones                           every purged copy: when, by whom, why
   coi-archive tombstones --json""",
+    "user": """\
+  coi-archive user add alice --role admin          asks for the password
+  coi-archive user add bob --role member --address bob@example.org
+                                                   bob sees only the chats of that address
+  coi-archive user add audit --role auditor --password-file pw.txt
+  coi-archive user list
+  coi-archive user remove bob""",
     "verify-export": """\
   coi-archive verify-export case-7/                re-check a package against its manifest""",
     "completion": """\
