@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections import Counter
 
 import pytest
 
@@ -20,6 +21,7 @@ pd = pytest.importorskip("pandas")
 pa = pytest.importorskip("pyarrow")
 pq = pytest.importorskip("pyarrow.parquet")
 
+from coi_archive.export.analysis import PARTITION_COLUMN, PARTITIONED  # noqa: E402
 from coi_archive.index import Archive  # noqa: E402  (the notebook entry point)
 from coi_archive.index.frames import CHAT_KINDS, COLUMNS, MESSAGE_KINDS, TABLES  # noqa: E402
 from coi_archive.index.report import report_text  # noqa: E402
@@ -399,6 +401,11 @@ def test_stats_cli(samples_archive):
 # --------------------------------------------------------------------------
 
 
+def expected_years(dates: pd.Series) -> list[float]:
+    """The year partition each row belongs in (0: no date)."""
+    return dates.dt.year.astype("float64").fillna(0).tolist()
+
+
 def test_parquet_round_trip(corpus_archive, tmp_path):
     from coi_archive.export.analysis import write_tables
 
@@ -406,19 +413,28 @@ def test_parquet_round_trip(corpus_archive, tmp_path):
     assert set(counts) == set(TABLES)
     frames = corpus_archive.frames.tables()
     for name in TABLES:
-        back = pd.read_parquet(tmp_path / "pq" / f"{name}.parquet")
+        back = pd.read_parquet(tmp_path / "pq" / name)
+        if name in PARTITIONED:  # the partition column comes back from the paths, as a category
+            years = expected_years(frames[name]["date"])
+            assert back[PARTITION_COLUMN].astype("float64").tolist() == years
+            back = back.drop(columns=[PARTITION_COLUMN])
+        else:
+            assert [p.name for p in (tmp_path / "pq" / name).iterdir()] == ["part-0.parquet"]
         expected = frames[name]
         if name == "replies":  # no duration type in Parquet for Spark: seconds instead
             expected = expected.assign(reply_time=expected["reply_time"].dt.total_seconds()) \
                                .rename(columns={"reply_time": "reply_seconds"})
         pd.testing.assert_frame_equal(back, expected, check_dtype=True)
         assert counts[name] == len(expected)
-    schema = pq.read_schema(tmp_path / "pq" / "messages.parquet")
+    years = sorted({int(y) for y in frames["messages"]["date"].dt.year.dropna()})
+    assert sorted(p.name for p in (tmp_path / "pq" / "messages").iterdir()) == [f"year={y}" for y in years]
+    first = tmp_path / "pq" / "messages" / f"year={years[0]}" / "part-0.parquet"
+    schema = pq.read_schema(first)
     assert schema.field("date").type == pa.timestamp("us", "UTC")
     assert schema.field("deleted_date").type == pa.timestamp("us", "UTC")
     assert schema.field("sender").type == pa.string() and schema.field("edited").type == pa.bool_()
     assert schema.field("attachment_bytes").type == pa.int64()
-    meta = pq.read_metadata(tmp_path / "pq" / "messages.parquet").schema
+    meta = pq.read_metadata(first).schema
     date = json.loads(meta.column(list(schema.names).index("date")).logical_type.to_json())
     assert date["Type"] == "Timestamp" and date["isAdjustedToUTC"] is True and date["timeUnit"] == "microseconds"
     doc = json.loads((tmp_path / "pq" / "schema.json").read_text())
@@ -432,13 +448,47 @@ def test_parquet_readable_by_duckdb(corpus_archive, tmp_path):
 
     write_tables(corpus_archive, tmp_path, "parquet")
     con = duckdb.connect()
-    rows = con.execute(f"DESCRIBE SELECT * FROM '{tmp_path / 'messages.parquet'}'").fetchall()
+    messages = f"read_parquet('{tmp_path / 'messages'}/**/*.parquet', hive_partitioning = true)"
+    rows = con.execute(f"DESCRIBE SELECT * FROM {messages}").fetchall()
     types = {r[0]: r[1] for r in rows}
     assert types["date"] == "TIMESTAMP WITH TIME ZONE" and types["edited"] == "BOOLEAN"
     assert types["kind"] == "VARCHAR" and types["seq"] == "BIGINT"
-    n = con.execute(f"SELECT count(*) FROM '{tmp_path / 'memberships.parquet'}' WHERE chat_id = ?",
+    # one table across the year directories; the year in the path agrees with the date
+    frame = corpus_archive.frames.messages(text=False)
+    got = con.execute(f"SELECT year, count(*) FROM {messages} GROUP BY year ORDER BY year").fetchall()
+    assert got == sorted(Counter(frame["date"].dt.year.dropna().astype(int)).items())
+    assert con.execute(f"SELECT count(*) FROM {messages} WHERE year <> year(date AT TIME ZONE 'UTC')"
+                       ).fetchone()[0] == 0
+    n = con.execute(f"SELECT count(*) FROM '{tmp_path / 'memberships'}/*.parquet' WHERE chat_id = ?",
                     [HIKE]).fetchone()[0]
     assert n == len(corpus_archive.frames.memberships(chat=HIKE))
+
+
+def test_parquet_dataset_undated_rows_and_force(tmp_path):
+    """A row without a date lands in ``year=0`` (pandas cannot read the hive
+    null partition); an existing table is replaced only
+    with ``force`` and nothing half-written stays behind."""
+    from coi_archive.export.analysis import ExportError, write_dataset
+
+    dates = pa.array([pd.Timestamp("2024-12-31 23:59:59", tz="UTC"), None,
+                      pd.Timestamp("2025-01-01", tz="UTC")], pa.timestamp("us", "UTC"))
+    table = pa.table({"message_id": ["a", "b", "c"], "date": dates})
+    write_dataset(table, tmp_path / "messages", partitioned=True)
+    assert sorted(p.name for p in (tmp_path / "messages").iterdir()) == [
+        "year=0", "year=2024", "year=2025"]
+    back = pd.read_parquet(tmp_path / "messages")
+    assert back["message_id"].tolist() == ["b", "a", "c"]
+    assert back[PARTITION_COLUMN].astype(int).tolist() == [0, 2024, 2025] and back["date"].isna().tolist()[0]
+    duckdb = pytest.importorskip("duckdb")
+    rows = duckdb.connect().execute(
+        f"SELECT message_id, year FROM read_parquet('{tmp_path / 'messages'}/**/*.parquet',"
+        " hive_partitioning = true) ORDER BY message_id").fetchall()
+    assert rows == [("a", 2024), ("b", 0), ("c", 2025)]
+    with pytest.raises(ExportError, match="exists"):
+        write_dataset(table.slice(0, 1), tmp_path / "messages", partitioned=True)
+    write_dataset(table.slice(0, 1), tmp_path / "messages", partitioned=True, force=True)
+    assert pd.read_parquet(tmp_path / "messages")["message_id"].tolist() == ["a"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["messages"]  # no .part / .old directories
 
 
 def test_csv_tables(samples_archive, tmp_path):
@@ -458,12 +508,12 @@ def test_csv_tables(samples_archive, tmp_path):
 def test_export_cli_tables(samples_archive, tmp_path):
     path = samples_archive.root
     res = cli(path, "export", "--format", "parquet", "--out", tmp_path / "all", inprocess=True)
-    assert sorted(p.name for p in (tmp_path / "all").iterdir()) == sorted(
-        [f"{t}.parquet" for t in TABLES] + ["schema.json"])
+    assert sorted(p.name for p in (tmp_path / "all").iterdir()) == sorted([*TABLES, "schema.json"])
     assert "exported 10 tables" in res.stderr
     cli(path, "export", "--format", "parquet", "--chat", S_GROUP, "--since", "2025-04-06", "--until", "2025-04-06",
         "--out", tmp_path / "grp", inprocess=True)
-    msgs = pd.read_parquet(tmp_path / "grp" / "messages.parquet")
+    msgs = pd.read_parquet(tmp_path / "grp" / "messages")
+    assert [p.name for p in (tmp_path / "grp" / "messages").iterdir()] == ["year=2025"]
     assert set(msgs["chat_id"]) == {S_GROUP} and len(msgs)
     assert (msgs["date"] >= cet("2025-04-06 00:00").tz_convert("UTC").floor("D")).all()
     assert msgs["date"].dt.strftime("%Y-%m-%d").eq("2025-04-06").all()
