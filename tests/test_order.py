@@ -194,16 +194,25 @@ def test_every_chat_is_in_delta_chats_order(tmp_path, name):
 # ==========================================================================
 
 
-def _mail(mid: str) -> bytes:
-    return (f"From: a@example.org\r\nTo: b@example.org\r\nDate: Sat, 28 Nov 2026 03:30:43 +0000\r\n"
+def _mail(mid: str, transport: str = "") -> bytes:
+    return (f"{transport}From: a@example.org\r\nTo: b@example.org\r\nDate: Sat, 28 Nov 2026 03:30:43 +0000\r\n"
             f"Message-ID: <{mid}>\r\nChat-Version: 1.0\r\nSubject: Message from a\r\n\r\n{mid}\r\n").encode()
 
 
-def test_a_copy_with_earlier_evidence_moves_its_message_whichever_mailbox_came_first(tmp_path):
-    # Message-ID order: b < a.  Mailbox X delivered b first; mailbox Y, a copy of
-    # the same bytes delivered earlier, has a first: the minimum over copies says a.
-    x = make_maildir(tmp_path / "x", {"1795836650.M200P1.h": _mail("b@x"), "1795836650.M300P1.h": _mail("a@x")})
-    y = make_maildir(tmp_path / "y", {"1795836643.M100P1.h": _mail("a@x"), "1795836643.M500P1.h": _mail("b@x")})
+RECEIVED = "Received: from mx by mx; Sat, 28 Nov 2026 03:30:{} +0000\r\n"
+
+
+@pytest.mark.parametrize("in_x, in_y", [("", ""), (RECEIVED.format(43), RECEIVED.format(44))],
+                         ids=["same-bytes", "other-bytes"])
+def test_a_copy_with_earlier_evidence_moves_its_message_whichever_mailbox_came_first(tmp_path, in_x, in_y):
+    # Message-ID order: b < a.  Mailbox X delivered b first; mailbox Y, a copy
+    # (the same bytes, or other transport headers: the same message, whose
+    # wire row stays X's copy, the first Received) delivered earlier, has a
+    # first: the minimum over copies says a.
+    x = make_maildir(tmp_path / "x", {"1795836650.M200P1.h": _mail("b@x", in_x),
+                                      "1795836650.M300P1.h": _mail("a@x", in_x)})
+    y = make_maildir(tmp_path / "y", {"1795836643.M100P1.h": _mail("a@x", in_y),
+                                      "1795836643.M500P1.h": _mail("b@x", in_y)})
 
     def order(*sources: Path, name: str) -> list[str]:
         archive = tmp_path / name

@@ -88,7 +88,8 @@ class Intake:
         self.progress = progress
         self.report = IngestReport()
         self._pending: set[str] = set()
-        #: stored originals that gained a copy: their chat's order may move
+        #: copies of stored messages (the same bytes, or other bytes under a
+        #: known Message-ID): their chat's order may move
         self._recopied: set[str] = set()
         self._since_commit = 0
         self._pool = DecodePool(decryptor)
@@ -246,6 +247,8 @@ class Intake:
             self._job_shas.discard(sha)
             self.report.copies_new += 1
             self.report.messages_new += int(is_new)
+            if not is_new:  # another copy of a known message: the same wire row, perhaps earlier evidence
+                self._recopied.add(sha)
             self.report.parse_errors += int(d.dialect == "unparseable")
             self.report.encrypted += int(d.dialect == "encrypted")
             self._pending.add(d.message_id)
