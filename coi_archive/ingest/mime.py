@@ -27,6 +27,8 @@ from .events import Attachment, ChatRef, Defect, Envelope
 _MSGID_RE = re.compile(r"<([^<>\s]+)>")
 _WS_RE = re.compile(r"\s+")
 _SURROGATE_RE = re.compile("[\udc80-\udcff]")
+#: Headers Delta Chat may carry in the first MIME part instead of the top level.
+_HIDDEN_HEADERS = ("chat-user-avatar", "chat-group-avatar")
 _REPLY_PREFIX_RE = re.compile(
     r"^\s*((re|aw|sv|vs|antw|fw|fwd|wg|tr|rif|r|ref|odp|vl)(\[\d+\])?\s*:\s*)+", re.I
 )
@@ -486,7 +488,24 @@ class ParsedMail:
         index: dict[str, str] = {}
         for key, value in getattr(self.msg, "_headers", ()):
             index.setdefault(key.lower(), value if isinstance(value, str) else str(value))
+        self._hidden_headers(index)
         return index
+
+    def _hidden_headers(self, index: dict[str, str]) -> None:
+        """Avatar headers Delta Chat hides in the first part of a
+        ``multipart/mixed`` (so other mail clients do not show them): read
+        when the top level lacks them, as core's ``MimeMessage::from_bytes``
+        does ("for now only avatar headers can be hidden")."""
+        if not self.msg.is_multipart() or content_type(self.msg) != "multipart/mixed":
+            return
+        payload = self.msg.get_payload()
+        first = payload[0] if isinstance(payload, list) and payload else None
+        if not isinstance(first, Message):
+            return
+        for key, value in getattr(first, "_headers", ()):
+            key = key.lower()
+            if key in _HIDDEN_HEADERS:
+                index.setdefault(key, value if isinstance(value, str) else str(value))
 
     def value(self, name: str) -> str | None:
         value = self._headers.get(name.lower())
