@@ -438,8 +438,16 @@ class Archive:
         every = read_contacts.contacts(self.conn)
         if scope.chats is None:
             return every
-        seen = {m.lower() for c in self.chats(scope=scope) for m in [*(c.get("members") or []), *(c.get("past_members") or [])]}
-        return [c for c in every if c["address"].lower() in seen]
+        chats = self.chats(scope=scope)
+        seen = {m.lower() for c in chats for m in [*(c.get("members") or []), *(c.get("past_members") or [])]}
+        groups = {c.get("name") for c in chats}
+        mine = [c for c in every if c["address"].lower() in seen]
+        sources = {h["message_id"] for c in mine for h in c.get("history") or [] if h.get("message_id")}
+        visible = {mid for mid, m in self.messages(sources).items() if scope.allows(m.get("chat_id"))}
+        # what a contact's state says it learnt from, and the groups it is in, only as far as the scope goes
+        return [{**c, "groups": [g for g in c.get("groups") or [] if g in groups],
+                 "history": [h for h in c.get("history") or [] if not h.get("message_id") or h["message_id"] in visible]}
+                for c in mine]
 
     # ------------------------------------------------------------ reading: web UI and export helpers
 

@@ -210,7 +210,10 @@ def install(app: Flask, *, password: str | None, token: str | None, check_host: 
         result = archive().log_in(request.form.get("name", "")[:64], request.form.get("password", "")[:1024],
                                   request.remote_addr or "")
         if result.account is not None:
-            return log_in(_local_path(request.form.get("next")), result.account.name)
+            target = _local_path(request.form.get("next"))
+            if result.account.role == "admin" and target == "/":  # an admin reads no chat: the accounts page
+                target = "/accounts"
+            return log_in(target, result.account.name)
         if result.wait:
             resp = _login_form(429, True, f"Too many failed logins: try again in {result.wait:.0f} seconds.")
             resp.headers["Retry-After"] = str(int(result.wait) + 1)
