@@ -21,6 +21,7 @@ the order does not depend on which mailbox was read first.
 from __future__ import annotations
 
 import itertools
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -224,3 +225,21 @@ def test_a_copy_with_earlier_evidence_moves_its_message_whichever_mailbox_came_f
     assert order(x, name="x") == ["b@x", "a@x"]
     assert order(x, y, name="xy") == ["a@x", "b@x"]
     assert order(y, x, name="yx") == ["a@x", "b@x"]
+
+
+def test_an_archive_of_the_previous_schema_is_put_in_order_by_the_upgrade(tmp_path):
+    # an archive folded before the rule (schema 3): its stored positions are stale
+    x = make_maildir(tmp_path / "x", {"1795836650.M300P1.h": _mail("b@x"), "1795836650.M200P1.h": _mail("a@x")})
+    archive = tmp_path / "archive"
+    cli(archive, "ingest", x, inprocess=True)
+    (chat,) = cli_json(archive, "chats", inprocess=True)
+
+    def shown() -> list[str]:
+        return [m["message_id"] for m in cli_json(archive, "show", chat["id"], inprocess=True)["messages"]]
+
+    assert shown() == ["a@x", "b@x"]
+    with sqlite3.connect(archive / "catalog.sqlite") as conn:
+        conn.execute("UPDATE messages SET seq = 1 - seq")
+        conn.execute("UPDATE meta SET value='3' WHERE key='schema'")
+    cli(archive, "repair", inprocess=True)
+    assert shown() == ["a@x", "b@x"]

@@ -51,10 +51,18 @@ def _v3_delivery_reports(conn: sqlite3.Connection) -> None:
     derived.owe(conn, derived.REDECODE, [derived.ALL])
 
 
+def _v4_chat_order(conn: sqlite3.Connection) -> None:
+    """Chats are in Delta Chat's order, also within one second (the reply
+    graph, then the arrival evidence: ``order.py``): every chat is folded
+    again, so ``seq`` means the same in an upgraded archive as in a new one."""
+    derived.owe(conn, derived.FOLD, [r[0] for r in conn.execute("SELECT chat_id FROM chats")])
+
+
 #: version reached -> (what it does, the step). Never edit a released step.
 LADDER: dict[int, tuple[str, Step]] = {
     2: ("originals.format, owed derived work, search index rebuilt", _v2_format_and_owed),
     3: ("delivery reports decoded: originals decoded again", _v3_delivery_reports),
+    4: ("chats in Delta Chat's order within one second: every chat folded again", _v4_chat_order),
 }
 
 LATEST = max(LADDER)
