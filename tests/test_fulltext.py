@@ -497,6 +497,8 @@ def test_reopen_keeps_the_index(tmp_path, engine_name):
 
 
 def test_unreadable_whoosh_index_is_recreated_empty(tmp_path):
+    """Whoosh only: it damages Whoosh's TOC file (tantivy's twin, with its
+    meta.json and segment files, is in tests/test_engines.py)."""
     path = tmp_path / "ix"
     WhooshEngine(path).close()
     for toc in path.glob("_*.toc"):
@@ -530,7 +532,9 @@ def _many(n: int, start: int = 0) -> list[SearchDoc]:
 
 def test_whoosh_many_segments_small_pool(tmp_path):
     """A tiny pool forces segment rollover and the merge policy; results
-    must not depend on how the index is split."""
+    must not depend on how the index is split.  Whoosh only: the pool, the
+    merge policy and the ``.seg`` files are Whoosh's (tantivy's smallest
+    heap, 15 MB per thread, holds far more than this test writes)."""
     eng = WhooshEngine(tmp_path / "ix", limitmb=1)
     assert eng.add(_many(3000)) == 3000
     for i in range(10):
