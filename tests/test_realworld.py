@@ -55,3 +55,25 @@ def test_avatar_header_hidden_in_first_part_sets_the_avatar(tmp_path: Path) -> N
     alice = next(c for c in archive.contacts if c["address"] == ALICE)
     assert [h["fields"] for h in alice["history"]] == [{"avatar": "set"}]
     assert archive.message("av1@example.org")["text"] == "hello with my new face"
+
+
+# -- 2. Chat-Edit hidden in the first MIME part ------------------------------------
+
+def _edit_pair(tmp_path: Path, hidden: bool) -> Archive:
+    original = _dc("orig@example.org", 1, "see you at 5\r\n")
+    edit_body = "\u270f\ufe0fsee you at 6\r\n"
+    if hidden:
+        edit = _dc("edit@example.org", 2,
+                   "--XX\r\nContent-Type: text/plain; charset=utf-8\r\nChat-Edit: <orig@example.org>\r\n\r\n"
+                   + edit_body + "--XX--\r\n", content_type='multipart/mixed; boundary="XX"')
+    else:
+        edit = _dc("edit@example.org", 2, edit_body, extra="Chat-Edit: <orig@example.org>\r\n")
+    return _archive(tmp_path, {"1.eml": original, "2.eml": edit})
+
+
+def test_chat_edit_hidden_in_first_part_is_applied(tmp_path: Path) -> None:
+    """Core 2.x sends ``Chat-Edit`` of an unencrypted message in the first
+    part of a ``multipart/mixed`` (hidden headers) and reads it there."""
+    archive = _edit_pair(tmp_path, hidden=True)
+    assert archive.message("orig@example.org")["text"] == "see you at 6"
+    assert "edit@example.org" not in archive.messages

@@ -27,8 +27,9 @@ from .events import Attachment, ChatRef, Defect, Envelope
 _MSGID_RE = re.compile(r"<([^<>\s]+)>")
 _WS_RE = re.compile(r"\s+")
 _SURROGATE_RE = re.compile("[\udc80-\udcff]")
-#: Headers Delta Chat may carry in the first MIME part instead of the top level.
-_HIDDEN_HEADERS = ("chat-user-avatar", "chat-group-avatar")
+#: Headers Delta Chat may carry in the first MIME part instead of the top level
+#: (core's ``is_hidden``).
+_HIDDEN_HEADERS = ("chat-user-avatar", "chat-group-avatar", "chat-delete", "chat-edit")
 _REPLY_PREFIX_RE = re.compile(
     r"^\s*((re|aw|sv|vs|antw|fw|fwd|wg|tr|rif|r|ref|odp|vl)(\[\d+\])?\s*:\s*)+", re.I
 )
@@ -492,10 +493,10 @@ class ParsedMail:
         return index
 
     def _hidden_headers(self, index: dict[str, str]) -> None:
-        """Avatar headers Delta Chat hides in the first part of a
+        """Chat headers Delta Chat hides in the first part of a
         ``multipart/mixed`` (so other mail clients do not show them): read
         when the top level lacks them, as core's ``MimeMessage::from_bytes``
-        does ("for now only avatar headers can be hidden")."""
+        does."""
         if not self.msg.is_multipart() or content_type(self.msg) != "multipart/mixed":
             return
         payload = self.msg.get_payload()
