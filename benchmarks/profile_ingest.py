@@ -15,7 +15,7 @@ program code is changed):
   (placement, per batch of 2,000) and SQLite writes are listed separately
 * ``refold``      recomputing chat state for the dirty chats
 * ``contacts``    ``rebuild_contacts``
-* ``fulltext``    building search docs + Whoosh ``add`` (incl. commit/merge)
+* ``fulltext``    building search docs + the engine's ``add`` (incl. commit/merge)
 
 The cProfile output (sorted by own time and by cumulative time) is written to
 ``bench-out/profile-<N>.txt`` and the raw stats to ``bench-out/profile-<N>.prof``.
@@ -79,6 +79,7 @@ def wrap(obj, name: str, label: str) -> None:
 def instrument() -> None:
     import coi_archive.index.api as api
     import coi_archive.index.intake as intake
+    from coi_archive.index.tantivy_engine import TantivyEngine
     from coi_archive.index.whoosh_engine import WhooshEngine
 
     wrap(intake.Intake, "run", "intake (total)")
@@ -97,6 +98,7 @@ def instrument() -> None:
     wrap(intake, "envelope_to_json", "intake: envelope_to_json")
     wrap(api, "refold", "settle: refold chats")
     wrap(api, "rebuild_contacts", "settle: rebuild_contacts")
+    wrap(TantivyEngine, "add", "settle: fulltext add (docs + tantivy)")
     wrap(WhooshEngine, "add", "settle: fulltext add (docs + Whoosh)")
     wrap(api.Archive, "_settle", "settle (total)")
 
