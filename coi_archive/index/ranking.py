@@ -11,7 +11,11 @@ sorts them with :func:`ranked`:
 * ``oldest``: date, then Message-ID, ascending.
 
 Messages without a date sort as oldest.  Scores are compared rounded, so
-two hits a float rounding apart count as tied.  Relevance scores still
+two hits a float rounding apart count as tied.  For relevance the group
+tied at the cut is not completed: short chat messages ("ok", "thanks") tie
+by the thousand, and reading them all to choose the last few places would
+cost more than the page; which of them make the page is the engine's
+choice, in order within it.  Relevance scores still
 differ between engines (Whoosh's BM25F and tantivy's BM25 weigh idf and
 field length a little differently), so only ties are engine-independent.
 """
