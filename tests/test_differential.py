@@ -33,7 +33,7 @@ def _need_everything() -> None:
     """Skip locally without root/Postfix/core; in CI their absence is a failure."""
     try:
         import deltachat_rpc_client  # noqa: F401
-        core = Path(differential.rpc_server_path()).exists() or shutil.which("deltachat-rpc-server")
+        core = Path(differential.rpc_server_path()).exists() or shutil.which("deltachat-rpc-server") is not None
     except ImportError:
         core = False
     missing = [what for what, ok in (("deltachat-rpc-server/-client 2.65", core),
