@@ -24,7 +24,7 @@ if ! command -v dovecot >/dev/null 2>&1 && [ ! -x /usr/sbin/dovecot ]; then
 fi
 # The differential test against Delta Chat core (tests/test_differential.py)
 # chats through its own loopback Postfix + Dovecot LMTP (tests/mailserver.py):
-# same way, the packages without the system services.
+# installed like dovecot-imapd above, without starting the system services.
 if { [ ! -x /usr/sbin/postfix ] || [ ! -x /usr/lib/dovecot/lmtp ]; } \
         && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     policy=/usr/sbin/policy-rc.d

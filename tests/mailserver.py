@@ -178,7 +178,9 @@ class MailServer:
         done = subprocess.run([POSTFIX, "-c", str(self.conf), action], env=env, capture_output=True,
                               text=True, timeout=60)
         if action == "start" and done.returncode != 0:
-            raise RuntimeError(f"postfix {action} failed:\n{done.stdout}{done.stderr}{self.log()[-3000:]}")
+            # Postfix reports a fatal configuration error to syslog only (or to a terminal)
+            raise RuntimeError(f"postfix {action} failed (run `postfix -c {self.conf} check` in a terminal "
+                               f"for the reason):\n{done.stdout}{done.stderr}{self.log()[-3000:]}")
         return done
 
     def stop(self) -> None:
