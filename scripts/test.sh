@@ -53,4 +53,9 @@ if ! command -v zsh >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get 
     { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq zsh >/dev/null; } \
         || echo "scripts/test.sh: could not install zsh" >&2
 fi
+# PySpark (tests/test_spark.py) needs a Java runtime: same way as zsh.
+if ! command -v java >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq default-jre-headless >/dev/null; } \
+        || echo "scripts/test.sh: could not install default-jre-headless" >&2
+fi
 exec .venv/bin/python -m pytest -q "$@"
