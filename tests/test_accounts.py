@@ -347,49 +347,8 @@ def test_failed_web_logins_are_throttled_and_audited(app: Flask, people: Path):
 # --------------------------------------------------------------------------
 
 
-def run_load(base: str, clients: int, seconds: float, paths: list[str]) -> dict[str, float]:
-    """``clients`` threads, each requesting ``paths`` in turn on one
-    keep-alive connection for ``seconds``: requests, errors, p50, p95."""
-    import http.client
-    from urllib.parse import urlsplit
-
-    where = urlsplit(base)
-    times: list[float] = []
-    errors: list[str] = []
-    lock = threading.Lock()
-    stop = time.monotonic() + seconds
-
-    def client(k: int) -> None:
-        conn = http.client.HTTPConnection(where.hostname, where.port, timeout=60)
-        i = k
-        while time.monotonic() < stop:
-            path = paths[i % len(paths)]
-            i += 1
-            t0 = time.monotonic()
-            try:
-                conn.request("GET", path)
-                r = conn.getresponse()
-                r.read()
-                ok = r.status == 200
-            except (OSError, http.client.HTTPException) as exc:
-                ok, conn = False, http.client.HTTPConnection(where.hostname, where.port, timeout=60)
-                path += f" ({exc})"
-            with lock:
-                (times.append(time.monotonic() - t0) if ok else errors.append(path))
-        conn.close()
-
-    threads = [threading.Thread(target=client, args=(k,)) for k in range(clients)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    times.sort()
-    return {"requests": len(times) + len(errors), "errors": len(errors),
-            "p50": times[len(times) // 2] if times else 0, "p95": times[int(len(times) * 0.95)] if times else 0,
-            "error_paths": errors[:5]}  # type: ignore[dict-item]
-
-
 def test_waitress_serves_50_clients_for_5_seconds_without_an_error(corpus: Path):
+    from benchmarks.bench_serve import run_load
     from coi_archive.webui.server import make_server
 
     app = create_app(corpus, config={"WARM_ANALYTICS": False})
