@@ -65,7 +65,8 @@ def test_core_agrees(tmp_path: Path) -> None:
     # the scenario really produced every kind it claims, as core shows it
     alice = {c["name"]: c["messages"] for c in _core_view(tmp_path)["alice"]}
     kinds = {m["view"] for c in alice.values() for m in c}
-    assert {"Image", "File", "Voice", "Sticker", "Vcard"} <= kinds
+    assert {"Image", "File", "Voice", "Sticker", "Vcard", "Webxdc"} <= kinds
+    assert any(c["type"] == "Mailinglist" for c in _core_view(tmp_path)["alice"])
     systems = {m["system"] for m in alice["Trip 2026"] if m["info"]}
     assert {"MemberAddedToGroup", "MemberRemovedFromGroup", "GroupNameChanged", "GroupImageChanged",
             "GroupDescriptionChanged", "EphemeralTimerChanged"} <= systems
