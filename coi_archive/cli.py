@@ -789,7 +789,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise UsageError(f"--session-idle must be a positive number of hours, not {args.session_idle}")
     try:
         return serve(args.archive or default_archive_dir(), host=args.host, port=args.port,
-                     password=args.password, token=args.token, session_idle=args.session_idle * 3600)
+                     password=args.password, token=args.token, session_idle=args.session_idle * 3600,
+                     trusted_proxy=args.trusted_proxy)
     except ServeError as exc:
         raise UsageError(str(exc)) from None
     except OSError as exc:  # port in use, cannot bind
@@ -941,6 +942,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    " 'generate' makes one; or $COI_ARCHIVE_TOKEN)")
     p.add_argument("--session-idle", type=float, default=12.0, metavar="HOURS",
                    help="a token login session ends after this many hours without a request (default 12)")
+    p.add_argument("--trusted-proxy", metavar="ADDR",
+                   help="the address of a TLS reverse proxy in front, whose X-Forwarded-For/-Proto are believed")
     p = add("reindex", cmd_reindex, "rebuild the search index from the catalog")
     p.add_argument("--full", action="store_true", help="also recompute chats and contacts")
     p.add_argument("--engine", choices=SEARCH_ENGINES, default=None,

@@ -102,7 +102,7 @@ def url_for_host(host: str, port: int) -> str:
 
 def serve(archive_dir: str | os.PathLike, host: str = "127.0.0.1", port: int = 8080, *,
           password: str | None = None, token: str | None = None, out: TextIO = sys.stderr,
-          session_idle: float = DEFAULT_IDLE_SECONDS) -> int:
+          session_idle: float = DEFAULT_IDLE_SECONDS, trusted_proxy: str | None = None) -> int:
     from . import create_app
 
     password = password or os.environ.get("COI_ARCHIVE_PASSWORD") or None
@@ -112,7 +112,7 @@ def serve(archive_dir: str | os.PathLike, host: str = "127.0.0.1", port: int = 8
     app = create_app(archive_dir, password=password, token=token,
                      config={"SESSION_IDLE_SECONDS": session_idle})
     check_binding(host, password, token, accounts=app.config["ACCOUNTS"])
-    server = make_server(host, port, AccessLog(app, out))
+    server = make_server(host, port, AccessLog(app, out), trusted_proxy)
     url = url_for_host(host, server.effective_port)  # type: ignore[union-attr]
     if token:
         url += f"?token={token}"
@@ -130,13 +130,21 @@ def serve(archive_dir: str | os.PathLike, host: str = "127.0.0.1", port: int = 8
     return 0
 
 
-def make_server(host: str, port: int, app: Callable) -> Any:
-    """A waitress server bound to ``host``:``port`` (0: any free port) with this module's limits."""
+def make_server(host: str, port: int, app: Callable, trusted_proxy: str | None = None) -> Any:
+    """A waitress server bound to ``host``:``port`` (0: any free port) with
+    this module's limits. Behind a reverse proxy at ``trusted_proxy`` the
+    client's address (audit trail, login throttling) and scheme (Secure
+    cookies) come from its X-Forwarded-For and X-Forwarded-Proto; from
+    anyone else those headers are dropped."""
     from waitress.server import create_server
 
+    proxy: dict[str, Any] = {}
+    if trusted_proxy:
+        proxy = {"trusted_proxy": trusted_proxy, "trusted_proxy_count": 1,
+                 "trusted_proxy_headers": {"x-forwarded-for", "x-forwarded-proto"}}
     return create_server(app, host=host, port=port, threads=THREADS, channel_timeout=CHANNEL_TIMEOUT,
                          connection_limit=CONNECTION_LIMIT, max_request_body_size=MAX_BODY,
-                         cleanup_interval=10, ident="coi-archive", clear_untrusted_proxy_headers=True)
+                         cleanup_interval=10, ident="coi-archive", clear_untrusted_proxy_headers=True, **proxy)
 
 
 class _Stop(Exception):
