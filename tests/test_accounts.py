@@ -73,6 +73,23 @@ def test_failed_logins_are_throttled_per_account_and_per_address(tmp_path: Path)
     assert store.get("judy").last_login is not None
 
 
+def test_a_scope_cuts_chats_searches_and_contacts_in_the_index_api(corpus: Path):
+    with Archive.open(corpus, readonly=True) as a:
+        judy = a.scope([JUDY.upper()])  # addresses compare case-blind
+        assert judy.chats == {CORPUS_GROUP}
+        assert [c["id"] for c in a.chats(scope=judy)] == [CORPUS_GROUP]
+        for query in ("the", "Kochclub", "Minuten", "from:frank@example.org"):
+            every = a.search_hits(query, limit=10_000)
+            mine = [h.message_id for h in every if h.chat_id == CORPUS_GROUP]
+            assert [h.message_id for h in a.search_hits(query, limit=3, scope=judy)] == mine[:3], query
+            assert a.search_count(query, scope=judy) == len(mine), query
+            assert {h["chat_id"] for h in a.search(query, scope=judy)} <= {CORPUS_GROUP}
+        contacts = {c["address"]: c for c in a.contacts(judy)}
+        assert "grace@example.org" not in contacts and JUDY in contacts
+        assert all(g == "Kochclub 🍜" for c in contacts.values() for g in c["groups"])
+        assert len(a.contacts()) > len(contacts)
+
+
 # --------------------------------------------------------------------------
 # The CLI
 # --------------------------------------------------------------------------
@@ -345,6 +362,34 @@ def test_failed_web_logins_are_throttled_and_audited(app: Flask, people: Path):
 # --------------------------------------------------------------------------
 # The server
 # --------------------------------------------------------------------------
+
+
+def test_behind_a_trusted_proxy_the_client_address_is_audited_and_throttled(people: Path):
+    import http.client
+
+    from coi_archive.webui.server import make_server
+
+    app = create_app(people, config={"WARM_ANALYTICS": False})
+    server = make_server("127.0.0.1", 0, app, trusted_proxy="127.0.0.1")
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", server.effective_port, timeout=30)
+        conn.request("GET", "/login", headers={"X-Forwarded-For": "203.0.113.7"})
+        r = conn.getresponse()
+        token, cookie = _csrf(r.read().decode()), r.getheader("Set-Cookie").split(";")[0]
+        body = f"name=judy&password=guess&csrf={quote(token)}"
+        conn.request("POST", "/login", body=body, headers={
+            "X-Forwarded-For": "203.0.113.7", "Cookie": cookie, "Content-Type": "application/x-www-form-urlencoded"})
+        assert conn.getresponse().status == 401
+        conn.close()
+    finally:
+        server.close()
+        server.task_dispatcher.shutdown(timeout=10)
+        app.extensions["coi"].pool.close()
+    with Archive.open(people, readonly=True) as a:
+        last = a.audit_entries()[-1]
+    assert (last["action"], last["remote"]) == ("login.failed", "203.0.113.7")
 
 
 def test_waitress_serves_50_clients_for_5_seconds_without_an_error(corpus: Path):

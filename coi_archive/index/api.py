@@ -424,13 +424,21 @@ class Archive:
         return len(self._scoped(node, None, history, scope))
 
     def _scoped(self, node: Any, limit: int | None, history: bool, scope: Scope, **kw: Any) -> list[Any]:
-        """The engine's hits in ``scope``, best first: a narrowed scope asks
-        for every hit and keeps its own (the engines filter on no chat set),
-        so a member's best ``limit`` hits are never lost behind others'."""
+        """The engine's best ``limit`` hits in ``scope`` (None: all of them).
+        The engines filter on no chat set, so a narrowed scope asks for four
+        times as many hits as it still lacks, and again, until it has
+        ``limit`` or the engine has no more: a member's best hits are never
+        lost behind others', and a member with many hits pays little more."""
         if scope.chats is None and limit is not None:
             return list(self.engine.search(node, limit=limit, history=history, **kw))
-        every = self.engine.search(node, limit=max(self.engine.count(), 1), history=history, **kw)
-        return [h for h in every if scope.allows(h.chat_id)][:limit]
+        everything = max(self.engine.count(), 1)
+        ask = everything if limit is None else min(max(limit * 4, 200), everything)
+        while True:
+            hits = self.engine.search(node, limit=ask, history=history, **kw)
+            mine = [h for h in hits if scope.allows(h.chat_id)]
+            if (limit is not None and len(mine) >= limit) or len(hits) < ask or ask >= everything:
+                return mine[:limit]
+            ask = min(ask * 4, everything)
 
     def contacts(self, scope: Scope = EVERYTHING) -> list[dict[str, Any]]:
         """Every address seen (those who take part in a chat ``scope``
