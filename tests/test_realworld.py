@@ -77,3 +77,50 @@ def test_chat_edit_hidden_in_first_part_is_applied(tmp_path: Path) -> None:
     archive = _edit_pair(tmp_path, hidden=True)
     assert archive.message("orig@example.org")["text"] == "see you at 6"
     assert "edit@example.org" not in archive.messages
+
+
+# -- 3. mailing-list names ------------------------------------------------------
+
+def _list_post(mid: str, minute: int, list_id: str, frm: str) -> bytes:
+    return (f"From: {frm}\r\nTo: <subscribers@lists.example.com>\r\nSubject: News\r\n"
+            f"Date: Mon, 02 Nov 2026 10:{minute:02d}:00 +0000\r\nMessage-ID: <{mid}>\r\n"
+            f"List-Id: {list_id}\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+            "This month in the club.\r\n").encode()
+
+
+def test_mailing_list_names_as_core_derives_them(tmp_path: Path) -> None:
+    """The List-Id phrase; the From name of a Mailchimp list (its phrase is
+    a number) and of a nameless notification list; else the list id without
+    a 32-hex-digit hash prefix; a ``Sender`` with ``Precedence: list``
+    (Majordomo) makes a list too."""
+    archive = _archive(tmp_path, {
+        "1.eml": _list_post("l1@example.com", 1, '"Garden Club" <garden.lists.example.com>',
+                            "Helga <helga@example.com>"),
+        "2.eml": _list_post("l2@example.com", 2, "4c0b1e0a2b9f4d1f8e7a6b5c3 <4c0b1e0a2b9f4d1f8e7a6b5c3.100.list-id.mcsv.net>",
+                            "Bike Shop Weekly <shop@bikes.example>"),
+        "3.eml": _list_post("l3@example.com", 3, "<parcel.xt.local>", "Parcel Service <noreply@parcel.example>"),
+        "4.eml": _list_post("l4@example.com", 4, "<51231231231231231231231232869f58.xing.com>",
+                            "Someone <someone@xing.example>"),
+        "5.eml": (b"From: Ann <ann@example.org>\r\nSender: owner-birds@majordomo.example\r\n"
+                  b"Precedence: bulk\r\nTo: <birds@majordomo.example>\r\nSubject: Owls\r\n"
+                  b"Date: Mon, 02 Nov 2026 10:05:00 +0000\r\nMessage-ID: <l5@example.com>\r\n\r\nhoot\r\n"),
+    })
+    names = {archive.chat_of(mid)["name"] for mid in
+             ("l1@example.com", "l2@example.com", "l3@example.com", "l4@example.com", "l5@example.com")}
+    assert names == {"Garden Club", "Bike Shop Weekly", "Parcel Service", "xing.com",
+                     "owner-birds@majordomo.example"}
+    assert {archive.chat_of(mid)["kind"] for mid in ("l1@example.com", "l5@example.com")} == {"mailinglist"}
+
+
+def test_delta_chat_message_with_list_id_goes_to_the_list(tmp_path: Path) -> None:
+    """Core checks the list header before the group id: a Delta Chat user's
+    post relayed by a mailing list belongs to the list, not a group."""
+    archive = _archive(tmp_path, {
+        "1.eml": _list_post("l1@example.com", 1, "Garden Club <garden.lists.example.com>", "Helga <helga@example.com>"),
+        "2.eml": _dc("dc-list@example.org", 2, "count me in\r\n",
+                     to="<garden@lists.example.com>",
+                     extra="List-Id: Garden Club <garden.lists.example.com>\r\n"
+                           "Chat-Group-ID: WkfXeF1bZOCmXWlq3cTtAe\r\nChat-Group-Name: Garden\r\n"),
+    })
+    assert archive.chat_of("dc-list@example.org")["id"] == archive.chat_of("l1@example.com")["id"]
+    assert archive.chat_of("dc-list@example.org")["kind"] == "mailinglist"

@@ -234,6 +234,56 @@ def direct_chat(pm: ParsedMail) -> ChatRef:
     return ChatRef(kind="direct", key=" ".join(pair), members=pair)
 
 
+_LIST_ID_RE = re.compile(r"^(.+)<(.+)>$", re.S)
+_HEX32_PREFIX_RE = re.compile(r"([0-9a-fA-F]{32})\.(.{6,})")
+_NOTIFIER_MARKS = ("noreply", "no-reply")
+_NOTIFIER_PREFIXES = ("notifications@", "newsletter@")
+
+
+def list_header(pm: ParsedMail) -> str:
+    """The header that makes a message a mailing-list post (core's
+    ``get_mailinglist_header``): ``List-Id``, else ``Sender`` when
+    ``Precedence`` is ``list`` or ``bulk`` (Majordomo); ``""`` if none."""
+    list_id = pm.header("List-Id")
+    if list_id:
+        return list_id
+    if pm.header("Precedence").strip().lower() in ("list", "bulk"):
+        return pm.header("Sender")
+    return ""
+
+
+def mailinglist_chat(pm: ParsedMail) -> ChatRef | None:
+    """The mailing-list chat of a list post, named as core names it; None
+    when the message came from no list."""
+    value = list_header(pm).strip()
+    if not value:
+        return None
+    m = _LIST_ID_RE.match(value)
+    list_id = (m.group(2) if m else value).strip().strip("<>").strip().lower()
+    if not list_id:
+        return None
+    return ChatRef(kind="mailinglist", key=list_id, name=_list_name(pm, m.group(1) if m else "", list_id))
+
+
+def _list_name(pm: ParsedMail, phrase: str, list_id: str) -> str:
+    """A readable list name (core's ``compute_mailinglist_name``): the
+    phrase of ``List-Id``; the From display name for Mailchimp lists (their
+    phrase is a number) and for nameless notification lists; else the list
+    id without a 32-hex-digit hash prefix.  Core prefers a ``[tag]`` from
+    the subject; we do not, as a tag changes from post to post."""
+    name = phrase.strip().strip('"').strip()
+    sender = pm.sender
+    if list_id.endswith(".list-id.mcsv.net") and pm.sender_name:
+        name = pm.sender_name
+    notifier = any(mark in sender for mark in _NOTIFIER_MARKS) or sender.startswith(_NOTIFIER_PREFIXES)
+    if not name and (notifier or list_id.endswith(".xt.local")) and pm.sender_name:
+        name = pm.sender_name
+    if not name:
+        hashed = _HEX32_PREFIX_RE.search(list_id)
+        name = hashed.group(2) if hashed else list_id
+    return name.replace("\u202e", "")
+
+
 def adhoc_group(pm: ParsedMail, name: str | None) -> ChatRef:
     """A group without an id: identified by its member set."""
     members = pm.members()

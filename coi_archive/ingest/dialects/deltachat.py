@@ -19,8 +19,8 @@ from ..events import (
 )
 from ..mime import ParsedMail, fold_quotes, msgid, norm_addr, part_bytes, split_footer
 from .common import (
-    adhoc_group, direct_chat, extract_body, is_report, kind_of, reaction_event, receipt_events,
-    vcard_contacts,
+    adhoc_group, direct_chat, extract_body, is_report, kind_of, mailinglist_chat, reaction_event,
+    receipt_events, vcard_contacts,
 )
 from .dsn import delivery_events
 
@@ -81,6 +81,12 @@ def group_id(pm: ParsedMail) -> str | None:
 
 
 def chat_ref(pm: ParsedMail) -> ChatRef:
+    """The chat of a message; a list post (``List-Id``) goes to its
+    mailing list even when a Delta Chat user wrote it, as core's
+    ``decide_chat_assignment`` checks the list header before the group id."""
+    listed = mailinglist_chat(pm)
+    if listed:
+        return listed
     gid = group_id(pm)
     name = pm.header("Chat-Group-Name") or None
     if gid:

@@ -6,8 +6,8 @@ in ``Post.folded`` for search)."""
 from __future__ import annotations
 
 from ..events import ChatRef, Envelope, Post
-from ..mime import ParsedMail, fold_quotes_with_attribution, header, split_signature, strip_reply_prefix
-from .common import extract_body, is_report, receipt_events
+from ..mime import ParsedMail, fold_quotes_with_attribution, split_signature, strip_reply_prefix
+from .common import extract_body, is_report, mailinglist_chat, receipt_events
 from .dsn import delivery_events
 
 
@@ -29,16 +29,10 @@ def decode(pm: ParsedMail) -> Envelope:
     text, signature = split_signature(body.text)
     own, quote, attribution = fold_quotes_with_attribution(text)
     folded = "\n".join(p for p in (attribution, signature) if p) or None
-    list_id = header(pm.msg, "List-Id")
-    if list_id:
-        name = list_id.split("<", 1)[0].strip().strip('"') or list_id
-        key = list_id[list_id.find("<") + 1: list_id.rfind(">")] if "<" in list_id else list_id
-        chat = ChatRef(kind="mailinglist", key=key.strip().lower(), name=name)
-    else:
-        chat = ChatRef(
-            kind="mail", key=thread_root(pm), name=strip_reply_prefix(pm.subject) or None,
-            members=pm.members(), follow_refs=bool(pm.references or pm.in_reply_to),
-        )
+    chat = mailinglist_chat(pm) or ChatRef(
+        kind="mail", key=thread_root(pm), name=strip_reply_prefix(pm.subject) or None,
+        members=pm.members(), follow_refs=bool(pm.references or pm.in_reply_to),
+    )
     post = Post(
         text=own,
         kind="mail",
