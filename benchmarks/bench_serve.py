@@ -121,7 +121,8 @@ def main() -> int:
     else:
         print(f"{result['clients']} clients, {result['seconds']} s, {THREADS} server threads: "
               f"{result['requests']} requests ({result['per_second']}/s), {result['errors']} errors, "
-              f"p50 {result['p50']} s, p95 {result['p95']} s, max {result['max']} s (load average {result['load_average']})")
+              f"p50 {result['p50']} s, p95 {result['p95']} s, max {result['max']} s"
+              f" (load average {result['load_average']})")
         for e in result["first_errors"]:  # type: ignore[attr-defined]
             print("  error:", e)
     return 1 if result["errors"] else 0

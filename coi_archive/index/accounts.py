@@ -149,11 +149,8 @@ class Accounts:
         conn.executescript(_DDL)
         return conn
 
-    def exist(self) -> bool:
-        """True when at least one account is stored (the web UI then asks for a login)."""
-        return bool(self.list())
-
-    def list(self) -> list[Account]:
+    def every(self) -> list[Account]:
+        """Every account, by name."""
         conn = self._connect()
         if conn is None:
             return []
@@ -162,7 +159,7 @@ class Accounts:
             return [_account(r) for r in rows.fetchall()]
 
     def get(self, name: str) -> Account | None:
-        return next((a for a in self.list() if a.name == name), None)
+        return next((a for a in self.every() if a.name == name), None)
 
     def add(self, name: str, role: str, addresses: list[str], password: str) -> Account:
         """Store a new account; AccountError when it is invalid or exists."""

@@ -96,6 +96,11 @@ class Scope:
 EVERYTHING = Scope()
 
 
+def _people_of(chat: dict[str, Any]) -> set[str]:
+    """The addresses that take or took part in ``chat``, lower case."""
+    return {m.lower() for m in [*(chat.get("members") or []), *(chat.get("past_members") or [])]}
+
+
 #: Names served from the pandas modules on first use (PEP 562), so that
 #: ``import coi_archive.index.api`` stays light: ``Frames`` and ``COLUMNS``
 #: (the tables and what their columns mean), ``report_text`` (the terminal
@@ -372,8 +377,7 @@ class Archive:
         takes part or took part (members and past members; a mail thread's
         members are its correspondents)."""
         mine = {a.strip().lower() for a in addresses}
-        return Scope(frozenset(c["id"] for c in read_chats.chats(self.conn, None)
-                               if mine & {m.lower() for m in [*(c.get("members") or []), *(c.get("past_members") or [])]}))
+        return Scope(frozenset(c["id"] for c in read_chats.chats(self.conn, None) if mine & _people_of(c)))
 
     def chat(self, chat_id: str) -> dict[str, Any]:
         """One chat by id; ArchiveError for an unknown id."""
@@ -447,14 +451,15 @@ class Archive:
         if scope.chats is None:
             return every
         chats = self.chats(scope=scope)
-        seen = {m.lower() for c in chats for m in [*(c.get("members") or []), *(c.get("past_members") or [])]}
+        seen = set().union(*(_people_of(c) for c in chats))
         groups = {c.get("name") for c in chats}
         mine = [c for c in every if c["address"].lower() in seen]
         sources = {h["message_id"] for c in mine for h in c.get("history") or [] if h.get("message_id")}
         visible = {mid for mid, m in self.messages(sources).items() if scope.allows(m.get("chat_id"))}
         # what a contact's state says it learnt from, and the groups it is in, only as far as the scope goes
         return [{**c, "groups": [g for g in c.get("groups") or [] if g in groups],
-                 "history": [h for h in c.get("history") or [] if not h.get("message_id") or h["message_id"] in visible]}
+                 "history": [h for h in c.get("history") or []
+                             if not h.get("message_id") or h["message_id"] in visible]}
                 for c in mine]
 
     # ------------------------------------------------------------ reading: web UI and export helpers
@@ -634,7 +639,7 @@ class Archive:
 
     def accounts(self) -> list[Account]:
         """The people who may log in to the web UI (``accounts.sqlite``; see :mod:`.accounts`)."""
-        return self._accounts.list()
+        return self._accounts.every()
 
     def add_account(self, name: str, role: str, addresses: list[str], password: str, actor: str,
                     where: str = "") -> Account:

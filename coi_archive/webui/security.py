@@ -241,7 +241,7 @@ def install(app: Flask, *, password: str | None, token: str | None, check_host: 
         resp.delete_cookie(TOKEN_COOKIE, path="/")
         return resp
 
-    def unauthorised() -> Response:
+    def unauthorised() -> BaseResponse:
         headers = {"Content-Type": "text/plain; charset=utf-8"}
         if password_digest:
             headers["WWW-Authenticate"] = 'Basic realm="coi-archive", charset="UTF-8"'

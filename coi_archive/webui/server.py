@@ -160,4 +160,8 @@ def _stop_on_signals() -> Callable[[], None]:
         raise _Stop(signal.Signals(signum).name)
 
     previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
-    return lambda: [signal.signal(sig, old) for sig, old in previous.items()] and None
+
+    def undo() -> None:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+    return undo

@@ -47,7 +47,7 @@ class Sessions:
 
     def __init__(self, idle: float = DEFAULT_IDLE_SECONDS) -> None:
         self.idle = float(idle)
-        self._live: dict[str, _Session] = {}
+        self._live: dict[str, Session] = {}
         self._lock = threading.Lock()
 
     def new(self, user: str | None = None) -> str:
