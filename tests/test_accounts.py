@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import threading
@@ -264,7 +265,7 @@ def test_a_member_reaches_nothing_of_others_through_any_route(app: Flask, people
     m, p = foreign["parts"][0]
     assert judy.get(f"/attachment?m={quote(m)}&part={p}", headers=HOST).status_code == 403
     assert judy.get(f"/export?chat={quote(foreign['chats'][0])}&format=json", headers=HOST).status_code == 403
-    for path in ("/stats", "/analytics", "/audit", "/accounts"):
+    for path in ("/stats", "/api/stats", "/audit", "/accounts"):
         assert judy.get(path, headers=HOST).status_code == 403, path
     token = _csrf(judy.get("/chats", headers=HOST).text)
     assert judy.post("/accounts/remove", data={"name": "audrey", "csrf": token}, headers=HOST).status_code == 403
@@ -281,6 +282,11 @@ def test_a_member_sees_their_own_chats_searches_and_exports(app: Flask):
     assert export.status_code == 200 and CORPUS_GROUP.encode() in export.data
     addresses = {c["address"] for c in judy.get("/api/contacts", headers=HOST).json}
     assert JUDY in addresses and "grace@example.org" not in addresses
+    with Archive.open(app.extensions["coi"].root, readonly=True) as a:
+        kochclub = a.report(chat=CORPUS_GROUP)
+    mine = judy.get("/api/analytics", headers=HOST).json  # the overview of her chats: Kochclub's figures
+    assert mine == json.loads(json.dumps(kochclub, default=str))
+    assert judy.get("/analytics", headers=HOST).status_code == 200
 
 
 def test_an_auditor_sees_everything_and_the_audit_trail(app: Flask, people: Path):

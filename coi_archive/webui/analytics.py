@@ -41,7 +41,7 @@ from flask import Blueprint, Flask, abort, current_app, jsonify, render_template
 from coi_archive.index.api import Archive, ArchiveError, parse_iso, parse_span
 from coi_archive.units import human_bytes
 
-from .state import all_chats, archive, chat_index, display_name, state
+from .state import all_chats, archive, chat_index, display_name, scope, state
 
 bp = Blueprint("analytics", __name__)
 log = logging.getLogger(__name__)
@@ -64,9 +64,11 @@ _LOCK = threading.Lock()  # matplotlib's rcParams are global; rendering is quick
 
 
 def _report(chat_id: str | None) -> dict[str, Any]:
+    """One chat's report, or the archive-wide one (a member's: their chats')."""
+    visible = scope().chats
     def compute() -> dict[str, Any]:
         try:
-            return archive().report(chat=chat_id)
+            return archive().report(chat=chat_id or (sorted(visible) if visible is not None else None))
         except ArchiveError:
             abort(404, description=f"no chat with id {chat_id}")
     return state().cached(f"analytics-report:{chat_id or ''}", compute)
@@ -84,6 +86,9 @@ def _disk_path(chat_id: str | None) -> Path:
     root = state().root
     version = hashlib.sha256(repr(Archive.generation(root)).encode()).hexdigest()[:16]
     name = hashlib.sha256((chat_id or "").encode()).hexdigest()[:24] if chat_id else "_archive"
+    visible = scope().chats
+    if not chat_id and visible is not None:  # a member's overview is not the archive's
+        name = "_scope-" + hashlib.sha256("\n".join(sorted(visible)).encode()).hexdigest()[:24]
     return root / "cache" / "analytics" / version / f"{name}.json"
 
 

@@ -52,7 +52,7 @@ ACTIONS: dict[str, frozenset[str]] = {
     "chat.read": frozenset({OWNER, "auditor", "member"}),
     "contact.read": frozenset({OWNER, "auditor", "member"}),
     "export": frozenset({OWNER, "auditor", "member"}),
-    "archive.read": frozenset({OWNER, "auditor"}),      # archive-wide counts and charts
+    "archive.read": frozenset({OWNER, "auditor"}),      # the archive's own counts (stats)
     "audit.read": frozenset({OWNER, "auditor"}),
     "accounts.manage": frozenset({"admin"}),
 }
@@ -108,8 +108,8 @@ ROUTES: dict[str, tuple[str, Callable[[], str | None] | None]] = {
     "contacts.contact": ("contact.read", _view("address")),
     "contacts.api_contact": ("contact.read", _view("address")),
     "exports.download": ("export", _export_target),
-    "analytics.overview": ("archive.read", None),
-    "analytics.api_overview": ("archive.read", None),
+    "analytics.overview": ("read", None),      # a member's: their chats only
+    "analytics.api_overview": ("read", None),
     "analytics.chat_page": ("chat.read", _view("chat_id")),
     "analytics.api_chat": ("chat.read", _view("chat_id")),
     "stats.stats": ("archive.read", None),
