@@ -339,6 +339,9 @@ def test_csrf_is_needed_on_every_post(app: Flask):
     token = _csrf(judy.get("/login", headers=HOST).text)
     assert judy.post("/logout", data={"csrf": token}, headers=HOST).status_code == 303
     assert judy.get("/api/chats", headers=HOST).status_code == 401
+    with Archive.open(app.extensions["coi"].root, readonly=True) as a:
+        assert [(e["actor"], e["target"]) for e in a.audit_entries() if e["action"] == "logout"][-1:] == \
+            [("judy", "judy")]
 
 
 def test_sessions_expire(people: Path):

@@ -57,6 +57,7 @@ AUDITED: dict[str, tuple[str, Callable[[], str]]] = {
     "chats.attachment": ("attachment", _attachment),
     "chats.thumbnail": ("attachment", _attachment),
     "exports.download": ("export", _export),
+    "logout": ("logout", lambda: str(g.get("user") or "")),
 }
 
 
