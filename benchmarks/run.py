@@ -300,13 +300,13 @@ def bench_stdlib(files: list[Path]) -> dict:
     return {"seconds": secs, "rate": len(files) / secs, "cpu_s": cpu, "cpu_rate": len(files) / cpu}
 
 
-def bench_peers(box: Path, n_files: int, out: Path) -> dict:
+def bench_peers(box: Path, n_files: int, out: Path, only: tuple[str, ...] = ("notmuch", "mu")) -> dict:
     """notmuch (``notmuch new``) and mu (``mu index``) indexing the very same
     Maildir into fresh databases under ``out``, measured like the ingest
     (wall, CPU, peak memory) plus their database size on disk.  A peer that
     is not installed (Debian: ``notmuch``, ``maildir-utils``) is skipped."""
     peers: dict = {}
-    if shutil.which("notmuch"):
+    if "notmuch" in only and shutil.which("notmuch"):
         db = out / "peer-notmuch"
         shutil.rmtree(db, ignore_errors=True)
         db.mkdir(parents=True)
@@ -316,7 +316,7 @@ def bench_peers(box: Path, n_files: int, out: Path) -> dict:
         print("peer: notmuch new", file=sys.stderr, flush=True)
         peers["notmuch"] = run_measured(["notmuch", f"--config={cfg}", "new"], out / "peer-notmuch.log")
         peers["notmuch"]["index_bytes"] = dir_size(db)
-    if shutil.which("mu"):
+    if "mu" in only and shutil.which("mu"):
         home = out / "peer-mu"
         shutil.rmtree(home, ignore_errors=True)
         subprocess.run(["mu", "init", f"--maildir={box}", f"--muhome={home}"], check=True, capture_output=True)
@@ -526,7 +526,8 @@ def peer_rows(peers: dict, runs: list[dict]) -> list[tuple[str, ...]]:
     for name, cmd in (("notmuch", "`notmuch new` into a fresh database"), ("mu", "`mu init` + `mu index`")):
         p = peers.get(name)
         if p is None:
-            rows.append((f"Peer: {name}", "not installed", "not run", "–", "–"))
+            rows.append((f"Peer: {name}", "not in this invocation (not installed, or --no-peers)", "not run",
+                         "–", "–"))
             continue
         ours = join_runs([f"{r.get('engine', 'whoosh')} {r['ingest']['rate'] / p['rate']:.2f}x its rate, "
                           f"{r['ingest']['cpu_rate'] / p['cpu_rate']:.2f}x per CPU-s, archive "
@@ -590,6 +591,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--reps", type=int, default=50, help="timed searches per query class")
     ap.add_argument("--regen", action="store_true", help="regenerate the Maildir even if cached")
     ap.add_argument("--no-peers", action="store_true", help="do not run notmuch and mu on the same Maildir")
+    ap.add_argument("--peer", choices=("notmuch", "mu"), action="append",
+                    help="run only this peer (repeatable; default: both)")
     ap.add_argument("--engine", choices=ENGINES, action="append",
                     help="search engine of the archive (repeatable; default: every engine, one run each)")
     ap.add_argument("--keep-archive", action="store_true", help="keep bench-out/archive-* afterwards")
@@ -619,7 +622,7 @@ def main(argv: list[str] | None = None) -> int:
     info.setdefault("bytes", nbytes)
     queries = build_queries(args.seed)
     if not args.no_peers:
-        info["peers"] = bench_peers(box, len(files), args.out)
+        info["peers"] = bench_peers(box, len(files), args.out, tuple(args.peer or ("notmuch", "mu")))
     runs = []
     for engine in args.engine or ENGINES:
         archive_dir = args.out / f"archive-n{args.n}-s{args.seed}-{engine}"
