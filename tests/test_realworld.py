@@ -48,7 +48,8 @@ def test_avatar_header_hidden_in_first_part_sets_the_avatar(tmp_path: Path) -> N
     """Core hides ``Chat-User-Avatar`` in the first part of a
     ``multipart/mixed`` so other clients do not show it, and reads it there."""
     body = ("--XX\r\nContent-Type: text/plain; charset=utf-8\r\n"
-            "Chat-User-Avatar: base64:iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==\r\n"
+            "Chat-User-Avatar: base64:iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4\r\n"
+            " 2mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==\r\n"
             "\r\nhello with my new face\r\n--XX--\r\n")
     archive = _archive(tmp_path, {"1.eml": _dc("av1@example.org", 1, body,
                                                 content_type='multipart/mixed; boundary="XX"')})
@@ -96,9 +97,10 @@ def test_mailing_list_names_as_core_derives_them(tmp_path: Path) -> None:
     archive = _archive(tmp_path, {
         "1.eml": _list_post("l1@example.com", 1, '"Garden Club" <garden.lists.example.com>',
                             "Helga <helga@example.com>"),
-        "2.eml": _list_post("l2@example.com", 2, "4c0b1e0a2b9f4d1f8e7a6b5c3 <4c0b1e0a2b9f4d1f8e7a6b5c3.100.list-id.mcsv.net>",
+        "2.eml": _list_post("l2@example.com", 2, "4c0b1e0a2b9f <4c0b1e0a2b9f.100.list-id.mcsv.net>",
                             "Bike Shop Weekly <shop@bikes.example>"),
-        "3.eml": _list_post("l3@example.com", 3, "<parcel.xt.local>", "Parcel Service <noreply@parcel.example>"),
+        "3.eml": _list_post("l3@example.com", 3, "<parcel.xt.local>",
+                            "Parcel Service <noreply@parcel.example>"),
         "4.eml": _list_post("l4@example.com", 4, "<51231231231231231231231232869f58.xing.com>",
                             "Someone <someone@xing.example>"),
         "5.eml": (b"From: Ann <ann@example.org>\r\nSender: owner-birds@majordomo.example\r\n"
@@ -124,3 +126,50 @@ def test_delta_chat_message_with_list_id_goes_to_the_list(tmp_path: Path) -> Non
     })
     assert archive.chat_of("dc-list@example.org")["id"] == archive.chat_of("l1@example.com")["id"]
     assert archive.chat_of("dc-list@example.org")["kind"] == "mailinglist"
+
+
+# -- 4. reactions and read receipts from other software -----------------------------
+
+def test_reaction_without_chat_version_is_a_reaction(tmp_path: Path) -> None:
+    """RFC 9078 needs no ``Chat-Version``: core applies a reaction from any
+    mail client (a part with ``Content-Disposition: reaction``)."""
+    reaction = (f"From: Bob <{BOB}>\r\nTo: <{ALICE}>\r\nSubject: Re: Message from Alice\r\n"
+                "Date: Mon, 02 Nov 2026 10:03:00 +0000\r\nMessage-ID: <react@example.org>\r\n"
+                "In-Reply-To: <orig@example.org>\r\nReferences: <orig@example.org>\r\nMIME-Version: 1.0\r\n"
+                "Content-Type: text/plain; charset=utf-8\r\nContent-Disposition: reaction\r\n\r\n"
+                "\U0001f44d\r\n").encode()
+    archive = _archive(tmp_path, {"1.eml": _dc("orig@example.org", 1, "lunch?\r\n"), "2.eml": reaction})
+    assert archive.message("orig@example.org")["reactions"] == {BOB: "\U0001f44d"}
+    assert "react@example.org" not in archive.messages
+
+
+def _mdn(mid: str, minute: int, fields: str, *, wrap: bool = False, in_reply_to: str = "") -> bytes:
+    """A read receipt from Bob (RFC 8098), optionally inside ``multipart/parallel``."""
+    report = ('Content-Type: multipart/report; report-type=disposition-notification; boundary="R"\r\n\r\n'
+              "--R\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nThe message was displayed.\r\n"
+              "--R\r\nContent-Type: message/disposition-notification\r\n\r\n"
+              f"Reporting-UA: Microsoft Exchange Server\r\nFinal-Recipient: rfc822;{BOB}\r\n{fields}\r\n--R--\r\n")
+    if wrap:
+        report = ('Content-Type: multipart/parallel; boundary="P"\r\n\r\n--P\r\n' + report + "--P--\r\n")
+    return (f"From: Bob <{BOB}>\r\nTo: <{ALICE}>\r\nSubject: Read: Message from Alice\r\n"
+            f"Date: Mon, 02 Nov 2026 10:{minute:02d}:00 +0000\r\nMessage-ID: <{mid}>\r\n"
+            f"{in_reply_to}MIME-Version: 1.0\r\n" + report).encode()
+
+
+def test_read_receipts_in_their_real_world_shapes(tmp_path: Path) -> None:
+    """Inside ``multipart/parallel``; with ``Additional-Message-IDs``;
+    without ``Original-Message-ID`` (Exchange puts the id in In-Reply-To)."""
+    archive = _archive(tmp_path, {
+        **{f"m{i}.eml": _dc(f"m{i}@example.org", i, f"message {i}\r\n") for i in range(1, 6)},
+        "r1.eml": _mdn("r1@example.org", 10, "Original-Message-ID: <m1@example.org>\r\n"
+                       "Disposition: manual-action/MDN-sent-automatically; displayed\r\n", wrap=True),
+        "r2.eml": _mdn("r2@example.org", 11, "Original-Message-ID: <m2@example.org>\r\n"
+                       "Additional-Message-IDs: <m3@example.org> <m4@example.org>\r\n"
+                       "Disposition: manual-action/MDN-sent-automatically; displayed\r\n"),
+        "r3.eml": _mdn("r3@example.org", 12, "Disposition: automatic-action/MDN-sent-automatically; displayed\r\n",
+                       in_reply_to="In-Reply-To: <m5@example.org>\r\n"),
+    })
+    for i in range(1, 6):
+        readers = archive.message(f"m{i}@example.org")["read_by"]
+        assert [r["address"] if isinstance(r, dict) else r for r in readers] == [BOB], i
+    assert not {"r1@example.org", "r2@example.org", "r3@example.org"} & set(archive.messages)

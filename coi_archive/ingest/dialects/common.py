@@ -10,7 +10,7 @@ from html.parser import HTMLParser
 
 from .. import defects
 from ..events import Attachment, ChatRef, ContactState, Reaction, Receipt
-from ..mime import Leaf, ParsedMail, msgid, part_bytes, part_text
+from ..mime import Leaf, ParsedMail, msgid, msgid_list, part_bytes, part_text
 
 #: Elements whose content is never shown (``template`` is inert markup,
 #: ``head`` holds ``title`` and ``meta``).
@@ -133,25 +133,35 @@ def kind_of(attachments: list[Attachment], default: str = "text") -> str:
 
 
 def is_report(pm: ParsedMail) -> bool:
-    """A delivery/read report (RFC 6522): protocol traffic, never a post."""
-    return pm.content_type == "multipart/report"
+    """A delivery/read report (RFC 6522): protocol traffic, never a post.
+    Core reads a read report wherever it stands in the MIME tree (some
+    clients wrap it in ``multipart/parallel`` or ``multipart/mixed``)."""
+    return pm.content_type == "multipart/report" or any(
+        leaf.mime == "message/disposition-notification" for leaf in pm.leaves)
 
 
 def receipt_events(pm: ParsedMail) -> list[Receipt]:
-    """Read receipts from a ``multipart/report`` (RFC 8098)."""
-    if pm.content_type != "multipart/report":
-        return []
+    """Read receipts from the ``message/disposition-notification`` parts of
+    a message (RFC 8098), as core's ``process_report`` reads them: a report
+    without ``Disposition`` is ignored; without ``Original-Message-ID``
+    (MS Exchange) the report's ``In-Reply-To`` names the message read; each
+    id of ``Additional-Message-IDs`` (Delta Chat acknowledges several
+    messages at once) is read too."""
     out: list[Receipt] = []
     for leaf in pm.leaves:
         if leaf.mime != "message/disposition-notification":
             continue
         fields = _mdn_fields(leaf.part)
-        target = msgid(fields.get("original-message-id"))
-        if not target:
-            continue
         disp = fields.get("disposition", "")
-        action = disp.split(";")[-1].strip().lower() if disp else "displayed"
-        out.append(Receipt(target=target, disposition=action or "displayed"))
+        if not disp:
+            continue
+        target = msgid(fields.get("original-message-id"))
+        if not target and pm.content_type == "multipart/report":
+            target = pm.in_reply_to
+        action = disp.split(";")[-1].strip().lower() or "displayed"
+        targets = [target] if target else []
+        targets += msgid_list(fields.get("additional-message-ids"))
+        out.extend(Receipt(target=t, disposition=action) for t in dict.fromkeys(targets))
     return out
 
 

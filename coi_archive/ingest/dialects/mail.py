@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from ..events import ChatRef, Envelope, Post
 from ..mime import ParsedMail, fold_quotes_with_attribution, split_signature, strip_reply_prefix
-from .common import extract_body, is_report, mailinglist_chat, receipt_events
+from .common import extract_body, is_report, mailinglist_chat, reaction_event, receipt_events
 from .dsn import delivery_events
 
 
@@ -25,6 +25,9 @@ def decode(pm: ParsedMail) -> Envelope:
     bounced = delivery_events(pm)
     if is_report(pm) or bounced:  # read receipts and bounces: protocol traffic, in no chat (as core trashes them)
         return pm.envelope("mail", None, (*receipt_events(pm), *bounced))
+    reaction = reaction_event(pm)
+    if reaction:  # RFC 9078 needs no Chat-Version: core applies any client's reaction
+        return pm.envelope("mail", None, (reaction,))
     body = extract_body(pm)
     text, signature = split_signature(body.text)
     own, quote, attribution = fold_quotes_with_attribution(text)
