@@ -701,12 +701,14 @@ def _wants_tables(args: argparse.Namespace) -> bool:
 
 def cmd_export_tables(args: argparse.Namespace) -> int:
     """``export --format parquet|csv --out DIR [--chat ID]...``: the analysis
-    tables (messages, revisions, reactions, ...), one file per table."""
+    tables (messages, revisions, reactions, ...), one Parquet dataset
+    directory or CSV file per table."""
     from coi_archive import export
     from coi_archive.export.analysis import write_tables
 
     if not args.out or args.out == "-":
-        raise UsageError(f"--format {args.format} writes one file per table: give --out DIR")
+        raise UsageError(f"--format {args.format} writes one {'directory' if args.format == 'parquet' else 'file'}"
+                         " per table: give --out DIR")
     if args.search:
         raise UsageError(f"--format {args.format} exports tables of chats, not search results")
     chats = list(args.chat or []) + ([args.chat_id] if args.chat_id else [])
@@ -907,7 +909,8 @@ def build_parser() -> argparse.ArgumentParser:
                         " messages as mboxrd; eml: a zip of the originals; csv: one row per message;"
                         " imap: APPEND the originals to --to; parquet (and csv without CHAT_ID, --out DIR/):"
                         " the analysis tables (messages, revisions, reactions, receipts, memberships,"
-                        " contacts, ...) of the archive or of --chat, one file per table;"
+                        " contacts, ...) of the archive or of --chat, one directory (parquet, partitioned by year)"
+                        " or file (csv) per table;"
                         " deltachat-backup: a backup Delta Chat 2.65 imports, of --as's chats (needs --key);"
                         " ediscovery: a review package (originals, load file, HTML, manifest) in --out DIR")
     p.add_argument("--as", dest="as_address", metavar="ADDRESS",

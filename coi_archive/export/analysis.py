@@ -25,7 +25,8 @@ nullable integers plain ``int64`` with nulls, flags ``boolean``, categories
 dictionary-encoded strings; durations (``replies.reply_time``) are written
 as ``reply_seconds`` (double), because Parquet has no duration type that
 Spark understands.  The pandas schema metadata is kept, so
-``pandas.read_parquet`` gives back the very frames (categoricals included).
+``pandas.read_parquet`` gives back the very frames (categoricals included),
+plus the ``year`` partition column of a partitioned table.
 
 CSV uses the same columns: one header line, UTF-8, RFC 4180 quoting,
 timestamps as ``2026-11-28 03:29:57.000000Z``, flags ``true``/``false``,
