@@ -173,3 +173,24 @@ def test_read_receipts_in_their_real_world_shapes(tmp_path: Path) -> None:
         readers = archive.message(f"m{i}@example.org")["read_by"]
         assert [r["address"] if isinstance(r, dict) else r for r in readers] == [BOB], i
     assert not {"r1@example.org", "r2@example.org", "r3@example.org"} & set(archive.messages)
+
+
+# -- 5. group changes without a group id ------------------------------------------
+
+def test_group_change_without_group_id_makes_no_phantom_group(tmp_path: Path) -> None:
+    """Core applies member changes only to a group it knows by id: a
+    ``Chat-Group-Member-Removed`` without ``Chat-Group-ID`` (an old or
+    broken client) is an ordinary message in the chat it answers."""
+    to = f"<{BOB}>, <{CAROL}>"
+    group = "Chat-Group-ID: WkfXeF1bZOCmXWlq3cTtAe\r\nChat-Group-Name: Allotment\r\n"
+    archive = _archive(tmp_path, {
+        "1.eml": _dc("g1@example.org", 1, "hello group\r\n", to=to, extra=group),
+        "2.eml": _dc("g2@example.org", 2, f"Member {CAROL} removed.\r\n", to=to,
+                     extra=f"In-Reply-To: <g1@example.org>\r\nReferences: <g1@example.org>\r\n"
+                           f"Chat-Group-Name: Allotment\r\nChat-Group-Member-Removed: {CAROL}\r\n"),
+    })
+    assert [c["kind"] for c in archive.chats] == ["group"]
+    group_chat = archive.chat_of("g1@example.org")
+    assert archive.chat_of("g2@example.org")["id"] == group_chat["id"]
+    assert CAROL in group_chat["members"]
+    assert not archive.message("g2@example.org").get("system")

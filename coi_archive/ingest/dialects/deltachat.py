@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
+from dataclasses import replace
 
 from .. import defects
 from ..events import (
@@ -29,6 +30,8 @@ _GR_MSGID_RE = re.compile(r"^Gr\.([0-9A-Za-z_-]{11,32})\.")
 _FORWARD_MARK = "---------- Forwarded message ----------"
 _PENCIL = "\u270f\ufe0f"
 _HIDDEN_REPORTS = ("multi-device-sync", "status-update")
+#: System events that change a group: they need the group's id.
+_GROUP_CHANGES = (MemberAdded, MemberRemoved, MemberLeft, GroupRenamed, GroupAvatar, GroupDescription)
 _HIDDEN_SECUREJOIN = {
     "vc-request", "vc-request-pubkey", "vc-pubkey", "vc-auth-required", "vc-request-with-auth",
     "vc-contact-confirm", "vg-request", "vg-auth-required", "vg-request-with-auth",
@@ -50,6 +53,11 @@ def decode(pm: ParsedMail) -> Envelope:
     if control:
         return pm.envelope("deltachat", chat, tuple(control))
     system = _system_events(pm)
+    if group_id(pm) is None and any(isinstance(ev, _GROUP_CHANGES) for ev in system):
+        # core changes only a group it knows by its id: without one this is
+        # a message like any other, in the chat it answers (no phantom group)
+        system = [ev for ev in system if not isinstance(ev, _GROUP_CHANGES)]
+        chat = replace(chat, follow_refs=True)
     events: list = list(system)
     if not system:
         events.extend(_post_events(pm))
