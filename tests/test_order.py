@@ -110,6 +110,13 @@ def test_a_reply_cycle_ends_and_is_decided_the_same_way_in_every_order():
     assert each_order(cycle) == [("d", "b", "c", "a")]
 
 
+def test_a_second_full_of_reply_cycles_keeps_every_message_once_in_any_order():
+    pairs = [(f"m{i:04d}", f"m{i + 1:04d}") for i in range(0, 2000, 2)]
+    msgs = [w for a, b in pairs for w in (wire(a, irt=b), wire(b, irt=a))]
+    forward, backward = ids(chat_order(msgs)), ids(chat_order(msgs[::-1]))
+    assert forward == backward and sorted(forward) == sorted(ids(msgs))
+
+
 def test_a_reply_to_a_message_of_another_second_adds_no_order():
     msgs = [wire("b", irt="elsewhere", at=2), wire("a", at=1)]
     assert each_order(msgs) == [("a", "b")]

@@ -101,9 +101,12 @@ def _by_replies(wires: list[T]) -> list[T]:
     heapq.heapify(ready)
     done: list[int] = []
     placed = [False] * len(wires)
+    first_left = 0  # every wire before it is placed
     while len(done) < len(wires):
-        if not ready:  # a cycle: its earliest member goes first
-            ready = [next(i for i, p in enumerate(placed) if not p)]
+        if not ready:  # a reply cycle: the earliest message left goes first
+            while placed[first_left]:
+                first_left += 1
+            ready = [first_left]
         i = heapq.heappop(ready)
         if placed[i]:
             continue
