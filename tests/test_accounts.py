@@ -401,6 +401,15 @@ def test_behind_a_trusted_proxy_the_client_address_is_audited_and_throttled(peop
     assert (last["action"], last["remote"]) == ("login.failed", "203.0.113.7")
 
 
+def test_accounts_let_serve_bind_beyond_loopback():
+    from coi_archive.webui.server import ServeError, check_binding
+
+    with pytest.raises(ServeError, match="without --password, --token or accounts"):
+        check_binding("0.0.0.0", None, None)
+    check_binding("0.0.0.0", None, None, accounts=True)
+    check_binding("127.0.0.1", None, None)
+
+
 def test_waitress_serves_50_clients_for_5_seconds_without_an_error(corpus: Path):
     from benchmarks.bench_serve import run_load
     from coi_archive.webui.server import make_server

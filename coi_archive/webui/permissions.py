@@ -28,7 +28,7 @@ from coi_archive.index.api import EVERYTHING, ArchiveError, Scope
 
 __all__ = ["ACTIONS", "ROUTES", "Actor", "allowed", "actor", "install", "scope"]
 
-from .state import archive, scope
+from .state import archive, scope, state
 
 OWNER = "owner"
 #: Nobody logged in: only the public routes.
@@ -136,9 +136,14 @@ def allowed(actor: Actor | None, action: str, resource: str | None = None) -> bo
     if action == "chat.read" or (action == "export" and resource is not None):
         return actor.scope.allows(resource)
     if action == "contact.read":
-        return resource is not None and any(c["address"].lower() == resource.lower()
-                                            for c in archive().contacts(actor.scope))
+        return resource is not None and resource.lower() in _visible_addresses(actor.scope)
     return True
+
+
+def _visible_addresses(scope: Scope) -> frozenset[str]:
+    """The contacts ``scope`` shows, once per catalog version and scope."""
+    return state().cached(f"addresses:{hash(scope)}", lambda: frozenset(  # cached() keys by scope too
+        c["address"].lower() for c in archive().contacts(scope)))
 
 
 def actor() -> Actor | None:
