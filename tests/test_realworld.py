@@ -194,3 +194,31 @@ def test_group_change_without_group_id_makes_no_phantom_group(tmp_path: Path) ->
     assert archive.chat_of("g2@example.org")["id"] == group_chat["id"]
     assert CAROL in group_chat["members"]
     assert not archive.message("g2@example.org").get("system")
+
+
+# -- 9. COI details -----------------------------------------------------------------
+
+def _coi(mid: str, minute: int, frm: str, to: str, body: str, extra: str = "") -> bytes:
+    """A COI group message as the COI draft writes it (``chat$group.<id>.`` ids)."""
+    return (f"From: {frm}\r\nTo: {to}\r\nSubject: Crew Night Out\r\n"
+            f"Date: Fri, 06 Dec 2019 12:{minute:02d}:00 +0100\r\nMessage-ID: <{mid}>\r\n"
+            f"Chat-Version: 1.0\r\n{extra}MIME-Version: 1.0\r\nContent-Type: text/plain; charset=UTF-8\r\n\r\n"
+            + body).encode()
+
+
+def test_coi_groupleft_is_a_system_line_keeping_the_farewell(tmp_path: Path) -> None:
+    gid = "chat$group.1234abcd4321"
+    archive = _archive(tmp_path, {
+        "1.eml": _coi(f"{gid}.m1@example.org", 1, f"Alice <{ALICE}>", f"{BOB}; {CAROL}", "Friday at 8?\r\n"),
+        "2.eml": _coi(f"{gid}.m2@example.org", 2, f"Bob Barr <{BOB}>", f"{ALICE}; {CAROL}",
+                      "hi guys, I think you can now roll this project on your own! Bye!\r\n",
+                      extra=f"Chat-Content: groupleft\r\nIn-Reply-To: <{gid}.m1@example.org>\r\n"
+                            f"References: <{gid}.m1@example.org>\r\n"),
+    })
+    left = archive.message(f"{gid}.m2@example.org")
+    farewell = "hi guys, I think you can now roll this project on your own! Bye!"
+    assert left["kind"] == "system"
+    assert left["system"]["action"] == "member-left" and left["system"]["member"] == BOB
+    assert left["system"]["value"] == farewell
+    assert left["text"].startswith("Bob Barr left the group") and left["text"].endswith(farewell)
+    assert BOB not in archive.chat_of(f"{gid}.m1@example.org")["members"]

@@ -269,11 +269,12 @@ def _base_fields(wire: Wire) -> dict[str, Any]:
 def _messages_of(wire: Wire, group: GroupState) -> list[dict[str, Any]]:
     env = wire.env
     post = next((e for e in env.events if isinstance(e, Post)), None)
-    if post is not None:
+    left = any(isinstance(e, MemberLeft) for e in env.events)
+    if post is not None and not left:
         return [_post_message(wire, post)]
     system = next((e for e in env.events if type(e) in _SYSTEM_ACTIONS), None)
-    if system is not None:
-        return [_system_message(wire, system)]
+    if system is not None:  # a farewell (COI ``groupleft``) stays with its system line
+        return [_system_message(wire, system, said=post.text if post else None)]
     return []
 
 
@@ -319,7 +320,9 @@ def _contact_card(state: ContactState) -> dict[str, Any]:
     return {"address": state.address, "name": fields.get("name", "")}
 
 
-def _system_message(wire: Wire, ev: Any) -> dict[str, Any]:
+def _system_message(wire: Wire, ev: Any, said: str | None = None) -> dict[str, Any]:
+    """A system line; ``said``, the text the member wrote when leaving,
+    is its ``value`` and follows the line in the text."""
     msg = _base_message(wire)
     action = _SYSTEM_ACTIONS[type(ev)]
     system: dict[str, Any] = {"action": action, "member": None, "old_name": None, "new_name": None, "value": None}
@@ -344,6 +347,9 @@ def _system_message(wire: Wire, ev: Any) -> dict[str, Any]:
         "ephemeral-timer": f"{who} set the message timer to {system['value']} s" if system["value"]
         else f"{who} turned the message timer off",
     }[action]
+    if said and said.strip():
+        system["value"] = said
+        text = f"{text}\n\n{said}"
     msg.update(kind="system", system=system, text=text)
     msg["revisions"] = []
     return msg
