@@ -222,3 +222,39 @@ def test_coi_groupleft_is_a_system_line_keeping_the_farewell(tmp_path: Path) -> 
     assert left["system"]["value"] == farewell
     assert left["text"].startswith("Bob Barr left the group") and left["text"].endswith(farewell)
     assert BOB not in archive.chat_of(f"{gid}.m1@example.org")["members"]
+
+
+def _vcard_message(mid: str, minute: int, card: str) -> bytes:
+    """A COI message sharing a contact: a ``Chat-Content: contact`` vCard part."""
+    return _coi(mid, minute, f"Alice <{ALICE}>", BOB, "").replace(
+        b"Content-Type: text/plain; charset=UTF-8\r\n\r\n",
+        ('Content-Type: multipart/mixed; boundary="V"\r\n\r\n--V\r\nContent-Type: text/plain; charset=UTF-8\r\n\r\n'
+         "Here is the card.\r\n--V\r\nContent-Type: text/vcard; charset=UTF-8\r\nChat-Content: contact\r\n"
+         'Content-Disposition: attachment; filename="card.vcf"\r\n\r\n' + card + "\r\n--V--\r\n").encode())
+
+
+def test_vcard_with_several_emails_belongs_to_the_preferred_one(tmp_path: Path) -> None:
+    """``PREF=1`` (vCard 4) or ``TYPE=pref`` (vCard 3) picks the address;
+    a card about the sender belongs to the sender's address; the other
+    addresses are aliases."""
+    v4 = ("BEGIN:VCARD\r\nVERSION:4.0\r\nFN:Dana Diaz\r\nEMAIL;TYPE=work:dana@work.example\r\n"
+          "EMAIL;PREF=1:dana@home.example\r\nEND:VCARD")
+    v3 = ("BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Evan Eck\r\nEMAIL;TYPE=INTERNET:evan@old.example\r\n"
+          "EMAIL;TYPE=INTERNET,pref:evan@new.example\r\nEND:VCARD")
+    own = (f"BEGIN:VCARD\r\nVERSION:4.0\r\nFN:Alice\r\nEMAIL:alice@old.example\r\nEMAIL:{ALICE}\r\nEND:VCARD")
+    archive = _archive(tmp_path, {"1.eml": _vcard_message("chat$v1.x@example.org", 1, v4),
+                                  "2.eml": _vcard_message("chat$v2.x@example.org", 2, v3),
+                                  "3.eml": _vcard_message("chat$v3.x@example.org", 3, own)})
+    assert archive.message("chat$v1.x@example.org")["contact"]["address"] == "dana@home.example"
+    assert archive.message("chat$v2.x@example.org")["contact"]["address"] == "evan@new.example"
+    assert archive.message("chat$v3.x@example.org")["contact"]["address"] == ALICE
+
+
+def test_vcard_aliases_are_the_other_addresses() -> None:
+    from coi_archive.ingest.dialects.common import vcard_contacts
+
+    card = (b"BEGIN:VCARD\r\nVERSION:4.0\r\nFN:Dana Diaz\r\nEMAIL;TYPE=work:dana@work.example\r\n"
+            b"EMAIL;PREF=1:dana@home.example\r\nEND:VCARD\r\n")
+    (dana,) = vcard_contacts(card)
+    assert dana.address == "dana@home.example"
+    assert ("email", "dana@work.example") in dana.fields

@@ -343,8 +343,9 @@ def top_cards(html: str) -> list[mf.Item]:
     return [it for it in mf.items(html) if "h-card" in it.types]
 
 
-def contact_states(content: Content, extra: list[tuple[str, str]]) -> list[ContactState]:
-    """Contacts from h-cards and vCards of ``contact`` parts."""
+def contact_states(content: Content, extra: list[tuple[str, str]], sender: str = "") -> list[ContactState]:
+    """Contacts from h-cards and vCards of ``contact`` parts (``sender``
+    picks the address of a vCard with several, when none is preferred)."""
     out: list[ContactState] = []
     for _raw, html in content.parts("contact"):
         for card in top_cards(html):
@@ -352,7 +353,7 @@ def contact_states(content: Content, extra: list[tuple[str, str]]) -> list[Conta
             if emails:
                 out.append(ContactState(emails[0], tuple(card_fields(card, emails[0]) + extra)))
     for _raw, data in content.vcards:
-        out.extend(ContactState(c.address, c.fields + tuple(extra)) for c in vcard_contacts(data))
+        out.extend(ContactState(c.address, c.fields + tuple(extra)) for c in vcard_contacts(data, sender))
     return out
 
 
@@ -466,7 +467,7 @@ def decode_with(pm: ParsedMail, flavour: Flavour) -> Envelope:
     if reaction:
         return envelope(known_group(pm, flavour), [reaction])
     if top == "contact" and is_storage(pm):
-        return envelope(None, list(contact_states(content, storage_fields(pm))))
+        return envelope(None, list(contact_states(content, storage_fields(pm), pm.sender)))
     if top == "profile":
         return envelope(None, list(profile_states(pm, content)))
     if top == "group":
@@ -538,7 +539,7 @@ def _post(pm: ParsedMail, top: str, content: Content) -> Post | None:
     if not pm.has("Chat-Version"):
         text, quote = fold_quotes(split_footer(text))
     location = location_of(content)
-    contacts = contact_states(content, [])
+    contacts = contact_states(content, [], pm.sender)
     is_poll = top == "poll" or bool(content.parts("poll"))
     if not (text.strip() or content.attachments or location or contacts or is_poll):
         return None

@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass, field
 from email.message import Message
 from html.parser import HTMLParser
+from typing import Any
 
 from .. import defects
 from ..events import Attachment, ChatRef, ContactState, Reaction, Receipt
@@ -195,13 +196,15 @@ def reaction_event(pm: ParsedMail) -> Reaction | None:
     return None
 
 
-def vcard_contacts(data: bytes) -> list[ContactState]:
+def vcard_contacts(data: bytes, sender: str = "") -> list[ContactState]:
     """Contacts from a vCard file (one or several cards), via vobject; the
-    cards before one vobject cannot read are kept."""
+    cards before one vobject cannot read are kept.  A card with several
+    ``EMAIL`` lines belongs to the preferred one (:func:`_card_emails`);
+    the others are its aliases (``email`` fields)."""
     out: list[ContactState] = []
     for card in _vcards(data.decode("utf-8", "replace")):
         fields: list[tuple[str, str]] = []
-        emails = [str(e.value).strip().lower() for e in card.contents.get("email", [])]
+        emails = _card_emails(card, sender)
         if not emails:
             continue
         fn = card.contents.get("fn")
@@ -219,6 +222,25 @@ def vcard_contacts(data: bytes) -> list[ContactState]:
             fields.append(("email", extra))
         out.append(ContactState(address=emails[0], fields=tuple(fields)))
     return out
+
+
+def _card_emails(card: object, sender: str) -> list[str]:
+    """The addresses of a card, the one it belongs to first: the one marked
+    preferred (vCard 4 ``PREF=1``, vCard 3 ``TYPE=pref``), else the one of
+    the sender (a card about oneself), else the first."""
+    lines = card.contents.get("email", [])  # type: ignore[attr-defined]
+    emails = [str(e.value).strip().lower() for e in lines]
+
+    def preferred(line: Any) -> bool:
+        params = {k.upper(): [str(v).lower() for v in vs] for k, vs in line.params.items()}
+        return "1" in params.get("PREF", ()) or "pref" in params.get("TYPE", ())
+
+    chosen = next((a for a, line in zip(emails, lines) if preferred(line)), None)
+    if chosen is None and sender in emails:
+        chosen = sender
+    if chosen is None:
+        return list(dict.fromkeys(emails))
+    return list(dict.fromkeys([chosen, *emails]))
 
 
 def _vcards(text: str) -> list:

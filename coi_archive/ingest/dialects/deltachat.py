@@ -191,7 +191,7 @@ def _post_events(pm: ParsedMail) -> list:
             if point is not None:
                 continue  # read as the location; a KML not understood stays an attachment
         if att.mime in ("text/vcard", "text/x-vcard") or lower.endswith(".vcf"):
-            contacts.extend(vcard_contacts(_leaf_bytes(pm, att.part)))
+            contacts.extend(vcard_contacts(_leaf_bytes(pm, att.part), pm.sender))
         attachments.append(att)
     content = pm.header("Chat-Content").lower()
     voice = pm.header("Chat-Voice-Message").strip() == "1"
