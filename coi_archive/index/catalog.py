@@ -23,7 +23,7 @@ import sqlite3
 import zlib
 from pathlib import Path
 
-from . import derived, holds, migrations
+from . import derived, engines, holds, migrations
 
 #: Raised with every step of :data:`migrations.LADDER`.
 SCHEMA_VERSION = migrations.LATEST
@@ -139,7 +139,8 @@ def _create_or_upgrade(conn: sqlite3.Connection, root: Path) -> None:
         conn.close()
         raise CatalogError(_newer(found, root))
     if found is not None and found < SCHEMA_VERSION:
-        migrations.upgrade(conn, found)
+        if 2 in migrations.upgrade(conn, found):
+            engines.discard(engines.LEGACY, root / "fulltext")  # unreadable since the package move
     conn.executescript(SCHEMA)
     conn.execute(derived.DDL)
     conn.executescript(holds.DDL)

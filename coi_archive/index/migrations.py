@@ -19,7 +19,7 @@ import sqlite3
 from datetime import datetime, timezone
 from typing import Callable
 
-from . import derived
+from . import derived, engines
 
 Step = Callable[[sqlite3.Connection], None]
 
@@ -35,13 +35,16 @@ def _v2_format_and_owed(conn: sqlite3.Connection) -> None:
     derived layer recomputed (copies of one Message-ID are now grouped into versions,
     group changes need a member, dates are held to delivery evidence); and
     the search index, whose pickled schema named the old top-level ``index``
-    package, rebuilt from the catalog."""
+    package, rebuilt from the catalog with the default engine (the old
+    Whoosh files are removed after the upgrade, see ``catalog``)."""
     if "format" not in _columns(conn, "originals"):
         conn.execute("ALTER TABLE originals ADD COLUMN format TEXT NOT NULL DEFAULT 'rfc822'")
     conn.execute(derived.DDL)
     derived.owe(conn, derived.REDECODE, [derived.ALL])
     derived.owe(conn, derived.WIRE, [derived.ALL])
     derived.owe_all_fts(conn)
+    # the old index cannot be read anyway: rebuild it with the engine a new archive gets
+    engines.record(conn, engines.DEFAULT)
 
 
 def _v3_delivery_reports(conn: sqlite3.Connection) -> None:
