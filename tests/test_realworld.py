@@ -258,3 +258,38 @@ def test_vcard_aliases_are_the_other_addresses() -> None:
     (dana,) = vcard_contacts(card)
     assert dana.address == "dana@home.example"
     assert ("email", "dana@work.example") in dana.fields
+
+
+# -- 6. text as its reader sees it -------------------------------------------------
+
+def _thunderbird(mid: str, minute: int, content_type: str, body: str) -> bytes:
+    return (f"From: Alice <{ALICE}>\r\nTo: Bob <{BOB}>\r\nSubject: Allotment\r\n"
+            f"Date: Mon, 02 Nov 2026 10:{minute:02d}:00 +0000\r\nMessage-ID: <{mid}>\r\n"
+            "User-Agent: Mozilla Thunderbird\r\nMIME-Version: 1.0\r\n"
+            f"Content-Type: {content_type}\r\nContent-Transfer-Encoding: 7bit\r\n\r\n{body}").encode()
+
+
+def test_format_flowed_is_unwrapped(tmp_path: Path) -> None:
+    """RFC 3676: a line ending in a space goes on; ``delsp=yes`` drops it;
+    a space-stuffed line loses its first space."""
+    archive = _archive(tmp_path, {
+        "1.eml": _thunderbird("f1@example.org", 1, "text/plain; charset=UTF-8; format=flowed",
+                              "The shed key is under the blue pot next to \r\nthe rain barrel.\r\n"
+                              " From now on we lock it.\r\n"),
+        "2.eml": _thunderbird("f2@example.org", 2, "text/plain; charset=UTF-8; format=flowed; delsp=yes",
+                              "Anmelde \r\nschluss ist Freitag.\r\n"),
+    })
+    assert archive.message("f1@example.org")["text"] == (
+        "The shed key is under the blue pot next to the rain barrel.\nFrom now on we lock it.")
+    assert archive.message("f2@example.org")["text"] == "Anmeldeschluss ist Freitag."
+
+
+def test_header_protection_legacy_display_block_is_not_text(tmp_path: Path) -> None:
+    """RFC 9788: a part with ``hp-legacy-display=1`` starts with copies of
+    the protected headers for old clients; core removes them."""
+    archive = _archive(tmp_path, {
+        "1.eml": _thunderbird("hp1@example.org", 1,
+                              'text/plain; charset=UTF-8; hp-legacy-display="1"',
+                              "Subject: Allotment\r\n\r\nWater the beans on Tuesday, please.\r\n"),
+    })
+    assert archive.message("hp1@example.org")["text"] == "Water the beans on Tuesday, please."

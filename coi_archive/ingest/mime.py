@@ -304,6 +304,46 @@ def part_text(part: Message) -> str:
     return decode_bytes(data, charset).replace("\r\n", "\n")
 
 
+def unflow(text: str, delsp: bool = False) -> str:
+    """Undo ``format=flowed`` (RFC 3676) as core's ``unformat_flowed``
+    does: a line ending in a space goes on with the next one (the space
+    dropped with ``delsp=yes``), a leading space-stuffing space goes; the
+    signature separator ``-- `` stays a line of its own."""
+    out: list[str] = []
+    joining = False
+    for line in text.split("\n"):
+        line = line[1:] if line.startswith(" ") else line
+        piece = line
+        flowed = line.endswith(" ") and line != "-- "
+        if flowed and delsp:
+            piece = line[:-1]
+        if joining:
+            out[-1] += piece
+        else:
+            out.append(piece)
+        joining = flowed
+    return "\n".join(out)
+
+
+def part_body_text(part: Message) -> str:
+    """The text of a ``text/plain`` body part as its reader sees it:
+    ``format=flowed`` unwrapped, and the legacy-display block of header
+    protection (RFC 9788 ``hp-legacy-display=1``: copies of the protected
+    headers, then an empty line) removed, as core does."""
+    text = part_text(part)
+    try:
+        pairs = part.get_params(failobj=[], header="content-type")
+    except PARSE_ERRORS as exc:
+        defects.note("BadContentType", "mime.part_body_text", defects.describe(exc))
+        pairs = []
+    params = {k.lower(): v.strip().lower() for k, v in pairs if isinstance(v, str)}
+    if params.get("hp-legacy-display") == "1" and "\n\n" in text:
+        text = text.split("\n\n", 1)[1]
+    if params.get("format") == "flowed":
+        text = unflow(text, params.get("delsp") == "yes")
+    return text
+
+
 def part_filename(part: Message) -> str | None:
     try:
         name = part.get_filename()

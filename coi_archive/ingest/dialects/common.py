@@ -11,7 +11,7 @@ from typing import Any
 
 from .. import defects
 from ..events import Attachment, ChatRef, ContactState, Reaction, Receipt
-from ..mime import Leaf, ParsedMail, msgid, msgid_list, part_bytes, part_text
+from ..mime import Leaf, ParsedMail, msgid, msgid_list, part_body_text, part_bytes, part_text
 
 #: Elements whose content is never shown (``template`` is inert markup,
 #: ``head`` holds ``title`` and ``meta``).
@@ -101,7 +101,7 @@ def extract_body(pm: ParsedMail, skip_mimes: tuple[str, ...] = ()) -> Body:
         if leaf.chat_content in SKIP_CHAT_CONTENT or leaf.mime in skip_mimes:
             continue
         if leaf.mime == "text/plain" and leaf.is_body_text():
-            plain.append(part_text(leaf.part))
+            plain.append(part_body_text(leaf.part))
             body.leaves_used.append(leaf)
         elif leaf.mime == "text/html" and leaf.is_body_text() and body.html is None:
             body.html = part_text(leaf.part)
