@@ -293,3 +293,18 @@ def test_header_protection_legacy_display_block_is_not_text(tmp_path: Path) -> N
                               "Subject: Allotment\r\n\r\nWater the beans on Tuesday, please.\r\n"),
     })
     assert archive.message("hp1@example.org")["text"] == "Water the beans on Tuesday, please."
+
+
+def test_list_footer_sent_as_a_separate_text_part_is_not_text(tmp_path: Path) -> None:
+    """Mailman adds its footer as a second text part when the post is not
+    plain text only; core drops it (we keep it, folded, for search)."""
+    post = (f"From: Helga <helga@example.com>\r\nTo: <garden@lists.example.com>\r\nSubject: [Garden] Seeds\r\n"
+            "Date: Mon, 02 Nov 2026 10:01:00 +0000\r\nMessage-ID: <lf1@example.com>\r\n"
+            "List-Id: Garden Club <garden.lists.example.com>\r\nMIME-Version: 1.0\r\n"
+            'Content-Type: multipart/mixed; boundary="M"\r\n\r\n'
+            "--M\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nWho wants tomato seeds?\r\n"
+            "--M\r\nContent-Type: text/plain; charset=us-ascii\r\nContent-Disposition: inline\r\n\r\n"
+            "_______________________________________________\r\nGarden mailing list\r\n"
+            "https://lists.example.com/mailman/listinfo/garden\r\n--M--\r\n").encode()
+    archive = _archive(tmp_path, {"1.eml": post})
+    assert archive.message("lf1@example.com")["text"] == "Who wants tomato seeds?"

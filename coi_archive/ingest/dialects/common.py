@@ -82,6 +82,8 @@ class Body:
     html: str | None = None
     attachments: list[Attachment] = field(default_factory=list)
     leaves_used: list[Leaf] = field(default_factory=list)
+    #: the inline text parts ``text`` joins, in order
+    plain_parts: list[str] = field(default_factory=list)
 
 
 SKIP_CHAT_CONTENT = {"ignore", "preview"}
@@ -114,8 +116,9 @@ def extract_body(pm: ParsedMail, skip_mimes: tuple[str, ...] = ()) -> Body:
                 body.leaves_used.append(leaf)
         else:
             body.attachments.append(leaf.attachment())
+    body.plain_parts = [p.strip("\n") for p in plain if p.strip()]
     if plain:
-        body.text = "\n\n".join(p.strip("\n") for p in plain if p.strip())
+        body.text = "\n\n".join(body.plain_parts)
     elif body.html:
         body.text = html_to_text(body.html)
     return body

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from ..events import ChatRef, Envelope, Post
 from ..mime import ParsedMail, fold_quotes_with_attribution, split_signature, strip_reply_prefix
-from .common import extract_body, is_report, mailinglist_chat, reaction_event, receipt_events
+from .common import Body, extract_body, is_report, mailinglist_chat, reaction_event, receipt_events
 from .dsn import delivery_events
 
 
@@ -29,10 +29,12 @@ def decode(pm: ParsedMail) -> Envelope:
     if reaction:  # RFC 9078 needs no Chat-Version: core applies any client's reaction
         return pm.envelope("mail", None, (reaction,))
     body = extract_body(pm)
+    listed = mailinglist_chat(pm)
+    footer = _list_footer(pm, body) if listed else None
     text, signature = split_signature(body.text)
     own, quote, attribution = fold_quotes_with_attribution(text)
-    folded = "\n".join(p for p in (attribution, signature) if p) or None
-    chat = mailinglist_chat(pm) or ChatRef(
+    folded = "\n".join(p for p in (attribution, signature, footer) if p) or None
+    chat = listed or ChatRef(
         kind="mail", key=thread_root(pm), name=strip_reply_prefix(pm.subject) or None,
         members=pm.members(), follow_refs=bool(pm.references or pm.in_reply_to),
     )
@@ -47,3 +49,14 @@ def decode(pm: ParsedMail) -> Envelope:
     )
     return pm.envelope("mail", chat, (post,))
 
+
+
+def _list_footer(pm: ParsedMail, body: Body) -> str | None:
+    """A footer a mailing list sent as a second text part (core's
+    ``maybe_remove_inline_mailinglist_footer``): taken out of the text
+    (kept in ``Post.folded``); not for Schleuder, whose first text part
+    holds the original headers."""
+    if len(body.plain_parts) != 2 or pm.header("List-Help").strip() == "<https://schleuder.org/>":
+        return None
+    body.text, footer = body.plain_parts
+    return footer
