@@ -298,7 +298,7 @@ def test_header_protection_legacy_display_block_is_not_text(tmp_path: Path) -> N
 def test_list_footer_sent_as_a_separate_text_part_is_not_text(tmp_path: Path) -> None:
     """Mailman adds its footer as a second text part when the post is not
     plain text only; core drops it (we keep it, folded, for search)."""
-    post = (f"From: Helga <helga@example.com>\r\nTo: <garden@lists.example.com>\r\nSubject: [Garden] Seeds\r\n"
+    post = ("From: Helga <helga@example.com>\r\nTo: <garden@lists.example.com>\r\nSubject: [Garden] Seeds\r\n"
             "Date: Mon, 02 Nov 2026 10:01:00 +0000\r\nMessage-ID: <lf1@example.com>\r\n"
             "List-Id: Garden Club <garden.lists.example.com>\r\nMIME-Version: 1.0\r\n"
             'Content-Type: multipart/mixed; boundary="M"\r\n\r\n'
