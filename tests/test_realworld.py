@@ -308,3 +308,30 @@ def test_list_footer_sent_as_a_separate_text_part_is_not_text(tmp_path: Path) ->
             "https://lists.example.com/mailman/listinfo/garden\r\n--M--\r\n").encode()
     archive = _archive(tmp_path, {"1.eml": post})
     assert archive.message("lf1@example.com")["text"] == "Who wants tomato seeds?"
+
+
+# -- 8. attachments as core reads them ----------------------------------------------
+
+def test_octet_stream_photo_and_nameless_calendar(tmp_path: Path) -> None:
+    """A photo sent as ``application/octet-stream`` is a photo (its name
+    says so); a ``text/calendar`` alternative without a name is
+    ``calendar.ics``."""
+    png = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
+    photo = (f"From: Alice <{ALICE}>\r\nTo: <{BOB}>\r\nSubject: Beans\r\nDate: Mon, 02 Nov 2026 10:01:00 +0000\r\n"
+             "Message-ID: <p1@example.org>\r\nChat-Version: 1.0\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"B\"\r\n\r\n"
+             "--B\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nlook\r\n"
+             "--B\r\nContent-Type: application/octet-stream; name=\"beans.jpg\"\r\n"
+             "Content-Disposition: attachment; filename=\"beans.jpg\"\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+             f"{png}\r\n--B--\r\n").encode()
+    invite = (f"From: Carol <{CAROL}>\r\nTo: <{ALICE}>\r\nSubject: Invitation: Harvest\r\n"
+              "Date: Mon, 02 Nov 2026 10:02:00 +0000\r\nMessage-ID: <cal1@example.net>\r\nMIME-Version: 1.0\r\n"
+              "Content-Type: multipart/alternative; boundary=\"A\"\r\n\r\n"
+              "--A\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nHarvest on Saturday\r\n"
+              "--A\r\nContent-Type: text/calendar; charset=utf-8; method=REQUEST\r\n\r\n"
+              "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nMETHOD:REQUEST\r\nBEGIN:VEVENT\r\nSUMMARY:Harvest\r\n"
+              "DTSTART:20261107T090000Z\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n--A--\r\n").encode()
+    archive = _archive(tmp_path, {"1.eml": photo, "2.eml": invite})
+    photo_msg = archive.message("p1@example.org")
+    assert photo_msg["kind"] == "image"
+    assert [(a["filename"], a["mime"]) for a in photo_msg["attachments"]] == [("beans.jpg", "image/jpeg")]
+    assert [a["filename"] for a in archive.message("cal1@example.net")["attachments"]] == ["calendar.ics"]

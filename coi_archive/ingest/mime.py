@@ -10,6 +10,7 @@ dropping them as mail-parser does.
 from __future__ import annotations
 
 import hashlib
+import mimetypes
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -404,11 +405,18 @@ class Leaf:
 
     def attachment(self) -> Attachment:
         """The part as an :class:`Attachment`; a nameless part keeps the
-        empty name (the catalog shows it as unnamed, search has no word for it)."""
+        empty name (the catalog shows it as unnamed, search has no word for
+        it), except a calendar, which core calls ``calendar.ics``.  An
+        ``application/octet-stream`` part takes the type its file name says
+        (core's ``get_mime_type``: a photo sent so is still a photo)."""
         data = part_bytes(self.part)
+        name = self.filename or ("calendar.ics" if self.mime == "text/calendar" else "")
+        mime = self.mime
+        if mime == "application/octet-stream" and name:
+            mime = mimetypes.guess_type(name, strict=False)[0] or mime
         return Attachment(
-            filename=self.filename or "",
-            mime=self.mime,
+            filename=name,
+            mime=mime,
             size=len(data),
             sha256=sha256_hex(data),
             part=self.path,
