@@ -184,3 +184,16 @@ def test_tantivy_results_do_not_depend_on_how_the_index_is_split(tmp_path):
     eng.optimize()
     assert eng.count() == 500 and eng._deleted_count() == 0
     eng.close()
+
+
+def test_an_open_reader_follows_a_switch_of_engine(tmp_path):
+    """The web UI keeps read-only archives open: after another process
+    switches the engine (and removes the old files), they search the new one."""
+    archive = tmp_path / "archive"
+    cli(archive, "ingest", str(REPO_ROOT / "samples"))
+    with Archive.open(archive, readonly=True) as reader:
+        before = sorted(h["message_id"] for h in reader.search("chalk"))
+        assert before and reader.engine_name == "tantivy"
+        cli(archive, "reindex", "--engine", "whoosh")
+        assert sorted(h["message_id"] for h in reader.search("chalk")) == before
+        assert reader.engine_name == "whoosh"

@@ -136,6 +136,7 @@ class Archive:
         self.conn = conn
         self.readonly = readonly
         self._engine: SearchEngine | None = None
+        self._engine_name = ""  # the name of the open engine
         self._lock = lock
         self._umask: int | None = None  # the caller's, put back on close (see .private)
         self._audit = AuditLog(root)
@@ -230,8 +231,13 @@ class Archive:
 
     @property
     def engine(self) -> SearchEngine:
+        """The open search engine.  A reader (the web UI keeps readers open)
+        follows a writer's ``reindex --engine``: once the catalog names
+        another engine, the old one is closed and the new one opened."""
+        if self._engine is not None and self.readonly and self._engine_name != self.engine_name:
+            self._drop_engine()
         if self._engine is None:
-            name = self.engine_name
+            name = self._engine_name = self.engine_name
             if not self.readonly and engines.recorded(self.conn) != name:
                 engines.record(self.conn, name)
                 self.conn.commit()
