@@ -17,7 +17,8 @@ Design choices:
   operation, so repeating an id within one call keeps its last version.
 * **Reading**: the reader is reloaded by hand before each search (no
   watcher thread, which would not survive the indexing child's fork);
-  a reload of an unchanged index costs microseconds.
+  a reload and a fresh searcher cost about 60 us (measured at 20,000
+  documents), so every search sees the latest commit of any process.
 * **Order**: relevance is tantivy's BM25; ties, and the date orders, follow
   :mod:`index.ranking`, the same rules as the Whoosh engine's.
 """
