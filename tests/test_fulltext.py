@@ -588,3 +588,22 @@ def test_a_phrase_does_not_span_two_parts(fresh):
     assert ids(fresh, '"gamma delta"') == set()
     assert ids(fresh, '"pdf 東京"') == set()
     assert ids(fresh, '"東京 txt"') == {"parts"}
+
+
+def test_ties_at_the_cut_follow_one_rule_on_every_engine(fresh):
+    """Thirty messages of the same second and ten undated ones: whichever
+    engine and however the index was written, a page holds the same ones
+    (date, then Message-ID; undated last when newest first)."""
+    same = at(2030, 1, 1, 12)
+    docs = [replace(DOCS[0], message_id=f"t{i:02d}", date=same, text="tie") for i in range(30)]
+    docs += [replace(DOCS[0], message_id=f"u{i:02d}", date=None, text="tie") for i in range(10)]
+    fresh.add(docs[::2])
+    fresh.add(docs[1::2][::-1])
+    newest = [h.message_id for h in fresh.search("tie", limit=5, order="newest")]
+    assert newest == ["t29", "t28", "t27", "t26", "t25"]
+    oldest = [h.message_id for h in fresh.search("tie", limit=12, order="oldest")]
+    assert oldest == [f"u{i:02d}" for i in range(10)] + ["t00", "t01"]
+    tail = [h.message_id for h in fresh.search("tie", limit=33, order="newest")][30:]
+    assert tail == ["u09", "u08", "u07"]
+    relevance = [h.message_id for h in fresh.search("tie", limit=40)]
+    assert relevance == [f"t{i:02d}" for i in range(30)] + [f"u{i:02d}" for i in range(10)]
