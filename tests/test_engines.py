@@ -197,3 +197,15 @@ def test_an_open_reader_follows_a_switch_of_engine(tmp_path):
         cli(archive, "reindex", "--engine", "whoosh")
         assert sorted(h["message_id"] for h in reader.search("chalk")) == before
         assert reader.engine_name == "whoosh"
+
+
+def test_a_full_rebuild_can_switch_engine_too(tmp_path):
+    archive = tmp_path / "archive"
+    cli(archive, "ingest", str(REPO_ROOT / "samples"))
+    before = {q: sorted(hits(archive, q)) for q in QUERIES}
+    res = cli(archive, "reindex", "--full", "--engine", "whoosh")
+    assert "(whoosh)" in res.text
+    assert recorded(archive) == "whoosh"
+    assert not (archive / "fulltext" / TantivyEngine.INDEX_NAME).exists()
+    assert {q: sorted(hits(archive, q)) for q in QUERIES} == before
+    assert "derived layers: up to date" in cli(archive, "verify").text
