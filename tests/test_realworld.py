@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.cli_helpers import Archive, make_maildir
 
 ALICE = "alice@example.org"
@@ -298,14 +300,14 @@ def test_header_protection_legacy_display_block_is_not_text(tmp_path: Path) -> N
 def test_list_footer_sent_as_a_separate_text_part_is_not_text(tmp_path: Path) -> None:
     """Mailman adds its footer as a second text part when the post is not
     plain text only; core drops it (we keep it, folded, for search)."""
-    post = ("From: Helga <helga@example.com>\r\nTo: <garden@lists.example.com>\r\nSubject: [Garden] Seeds\r\n"
-            "Date: Mon, 02 Nov 2026 10:01:00 +0000\r\nMessage-ID: <lf1@example.com>\r\n"
-            "List-Id: Garden Club <garden.lists.example.com>\r\nMIME-Version: 1.0\r\n"
-            'Content-Type: multipart/mixed; boundary="M"\r\n\r\n'
-            "--M\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nWho wants tomato seeds?\r\n"
-            "--M\r\nContent-Type: text/plain; charset=us-ascii\r\nContent-Disposition: inline\r\n\r\n"
-            "_______________________________________________\r\nGarden mailing list\r\n"
-            "https://lists.example.com/mailman/listinfo/garden\r\n--M--\r\n").encode()
+    post = (b"From: Helga <helga@example.com>\r\nTo: <garden@lists.example.com>\r\nSubject: [Garden] Seeds\r\n"
+            b"Date: Mon, 02 Nov 2026 10:01:00 +0000\r\nMessage-ID: <lf1@example.com>\r\n"
+            b"List-Id: Garden Club <garden.lists.example.com>\r\nMIME-Version: 1.0\r\n"
+            b'Content-Type: multipart/mixed; boundary="M"\r\n\r\n'
+            b"--M\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nWho wants tomato seeds?\r\n"
+            b"--M\r\nContent-Type: text/plain; charset=us-ascii\r\nContent-Disposition: inline\r\n\r\n"
+            b"_______________________________________________\r\nGarden mailing list\r\n"
+            b"https://lists.example.com/mailman/listinfo/garden\r\n--M--\r\n")
     archive = _archive(tmp_path, {"1.eml": post})
     assert archive.message("lf1@example.com")["text"] == "Who wants tomato seeds?"
 
@@ -318,7 +320,8 @@ def test_octet_stream_photo_and_nameless_calendar(tmp_path: Path) -> None:
     ``calendar.ics``."""
     png = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
     photo = (f"From: Alice <{ALICE}>\r\nTo: <{BOB}>\r\nSubject: Beans\r\nDate: Mon, 02 Nov 2026 10:01:00 +0000\r\n"
-             "Message-ID: <p1@example.org>\r\nChat-Version: 1.0\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"B\"\r\n\r\n"
+             "Message-ID: <p1@example.org>\r\nChat-Version: 1.0\r\nMIME-Version: 1.0\r\n"
+             "Content-Type: multipart/mixed; boundary=\"B\"\r\n\r\n"
              "--B\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nlook\r\n"
              "--B\r\nContent-Type: application/octet-stream; name=\"beans.jpg\"\r\n"
              "Content-Disposition: attachment; filename=\"beans.jpg\"\r\nContent-Transfer-Encoding: base64\r\n\r\n"
@@ -335,3 +338,41 @@ def test_octet_stream_photo_and_nameless_calendar(tmp_path: Path) -> None:
     assert photo_msg["kind"] == "image"
     assert [(a["filename"], a["mime"]) for a in photo_msg["attachments"]] == [("beans.jpg", "image/jpeg")]
     assert [a["filename"] for a in archive.message("cal1@example.net")["attachments"]] == ["calendar.ics"]
+
+
+# -- 7. signed, then encrypted (Thunderbird) ----------------------------------------
+
+def test_signed_then_encrypted_mail_reads_its_protected_headers(tmp_path: Path) -> None:
+    """Thunderbird signs, then encrypts: inside the encryption is a
+    ``multipart/signed`` whose first part carries the protected headers
+    (the outer Subject is ``...``).  The inner Subject is the truth, the
+    signature part is no attachment, and the message is reported signed."""
+    ps = pytest.importorskip("pysequoia")
+    key = ps.Tsk.generate(f"Bob <{BOB}>")
+    (tmp_path / "bob.asc").write_text(str(key))
+    inner = ('Content-Type: multipart/signed; micalg=pgp-sha256; protocol="application/pgp-signature"; '
+             'boundary="S"\r\n\r\n'
+             '--S\r\nContent-Type: multipart/mixed; boundary="M"; protected-headers="v1"\r\n'
+             f"From: Alice <{ALICE}>\r\nTo: Bob <{BOB}>\r\nSubject: Shed key code\r\n"
+             "Message-ID: <tb1@example.org>\r\n\r\n"
+             "--M\r\nContent-Type: text/plain; charset=UTF-8; format=flowed\r\n\r\nThe code is 1234.\r\n--M--\r\n"
+             '--S\r\nContent-Type: application/pgp-signature; name="OpenPGP_signature.asc"\r\n'
+             'Content-Disposition: attachment; filename="OpenPGP_signature.asc"\r\n\r\n'
+             "-----BEGIN PGP SIGNATURE-----\r\n\r\nwnsEARYIACMWIQQ=\r\n-----END PGP SIGNATURE-----\r\n--S--\r\n")
+    armored = ps.encrypt(inner.encode(), recipients=[key.extract_certificate()])
+    armored = armored.decode() if isinstance(armored, bytes) else str(armored)
+    outer = (f"From: Alice <{ALICE}>\r\nTo: Bob <{BOB}>\r\nSubject: ...\r\n"
+             "Date: Mon, 02 Nov 2026 10:01:00 +0000\r\nMessage-ID: <tb1@example.org>\r\n"
+             "User-Agent: Mozilla Thunderbird\r\nMIME-Version: 1.0\r\n"
+             'Content-Type: multipart/encrypted; protocol="application/pgp-encrypted"; boundary="E"\r\n\r\n'
+             "--E\r\nContent-Type: application/pgp-encrypted\r\n\r\nVersion: 1\r\n\r\n"
+             '--E\r\nContent-Type: application/octet-stream; name="encrypted.asc"\r\n\r\n'
+             f"{armored}\r\n--E--\r\n")
+    maildir = make_maildir(tmp_path / "Maildir", {"1.eml": outer.encode()})
+    archive = Archive(tmp_path / "archive", inprocess=True)
+    archive.ingest(maildir, "--key", tmp_path / "bob.asc")
+    msg = archive.message("tb1@example.org")
+    assert msg["text"] == "The code is 1234."
+    assert archive.chat_of("tb1@example.org")["name"] == "Shed key code"
+    assert msg["attachments"] == []
+    assert msg["signature"]["status"] != "unsigned"

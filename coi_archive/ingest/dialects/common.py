@@ -87,6 +87,9 @@ class Body:
 
 
 SKIP_CHAT_CONTENT = {"ignore", "preview"}
+#: The signature part of ``multipart/signed`` (RFC 1847, 3156, 8551): core
+#: reads only the signed first part, so a signature is never an attachment.
+_SIGNATURE_MIMES = ("application/pgp-signature", "application/pkcs7-signature", "application/x-pkcs7-signature")
 
 
 def extract_body(pm: ParsedMail, skip_mimes: tuple[str, ...] = ()) -> Body:
@@ -100,7 +103,7 @@ def extract_body(pm: ParsedMail, skip_mimes: tuple[str, ...] = ()) -> Body:
     body = Body()
     plain: list[str] = []
     for leaf in pm.leaves:
-        if leaf.chat_content in SKIP_CHAT_CONTENT or leaf.mime in skip_mimes:
+        if leaf.chat_content in SKIP_CHAT_CONTENT or leaf.mime in skip_mimes or leaf.mime in _SIGNATURE_MIMES:
             continue
         if leaf.mime == "text/plain" and leaf.is_body_text():
             plain.append(part_body_text(leaf.part))

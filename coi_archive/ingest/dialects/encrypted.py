@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
+from email.message import Message
 from typing import Callable
 
 from .. import autocrypt
 from ..events import Envelope, Quality, Unreadable
-from ..mime import ParsedMail, iso, sha256_hex
+from ..mime import ParsedMail, iso, parse_bytes, sha256_hex
 
 _HEAD_END = re.compile(rb"\r?\n\r?\n")
 _FROM_LINE = re.compile(rb"(?i)\nfrom:")
+_SIGNED_TYPE = re.compile(rb"(?i)\ncontent-type:\s*multipart/signed")
 
 
 def matches(pm: ParsedMail) -> bool:
@@ -39,6 +41,11 @@ def decode(pm: ParsedMail, decryptor: Callable[[bytes], bytes] | None,
     # ``signature`` (ingest.crypto.Decrypted)
     inner_raw = getattr(result, "inner", result)
     signature = getattr(result, "signature", None)
+    inner_raw, detached = lift_signed_headers(inner_raw)
+    if detached and (signature is None or tuple(signature)[0] == "unsigned"):
+        # signed, then encrypted (RFC 1847 inside RFC 3156): the signature is
+        # a part of its own, which the decryptor does not check
+        signature = ("unknown", "")
     inner_pm = ParsedMail(with_outer_headers(pm.raw, inner_raw))
     inner = decode_inner(inner_pm)
     # Header protection (RFC 9788): the inner headers are the truth; the
@@ -56,13 +63,42 @@ def decode(pm: ParsedMail, decryptor: Callable[[bytes], bytes] | None,
     )
 
 
+def lift_signed_headers(inner_raw: bytes) -> tuple[bytes, bool]:
+    """(the inner message, whether it is ``multipart/signed``).
+
+    Thunderbird signs, then encrypts: the decrypted message is a
+    ``multipart/signed`` whose first part carries the protected headers
+    (``protected-headers="v1"``: From, Subject, Message-ID...).  Core reads
+    that first part as the message; its headers are copied in front, so
+    they are the truth while the MIME tree (and every part path) stays as
+    it was."""
+    head = _HEAD_END.split(inner_raw, 1)[0]
+    if not _SIGNED_TYPE.search(b"\n" + head):
+        return inner_raw, False
+    payload = parse_bytes(inner_raw).get_payload()
+    first = payload[0] if isinstance(payload, list) and payload else None
+    if not isinstance(first, Message):
+        return inner_raw, True
+    lifted = [f"{k}: {v}".replace("\r\n", "\n").replace("\n", "\r\n").encode("utf-8", "surrogateescape") + b"\r\n"
+              for k, v in first.items() if not _not_lifted(k)]
+    return b"".join(lifted) + inner_raw, True
+
+
+def _not_lifted(name: str) -> bool:
+    name = name.lower()
+    return name.startswith("content-") or name == "mime-version"
+
+
 def with_outer_headers(outer_raw: bytes, inner_raw: bytes) -> bytes:
     """The inner message, with the outer headers put in front when the
     inner part has no ``From:`` of its own (PGP/MIME without header
-    protection); content headers always come from the inner part."""
+    protection), except those the inner part has (they are the truth);
+    content headers always come from the inner part."""
     head = _HEAD_END.split(inner_raw, 1)[0]
     if _FROM_LINE.search(b"\n" + head):
         return inner_raw
+    inner_names = {line.split(b":", 1)[0].strip().lower()
+                   for line in head.splitlines() if line[:1] not in (b" ", b"\t") and b":" in line}
     outer_head = _HEAD_END.split(outer_raw, 1)[0]
     kept: list[bytes] = []
     keep = False
@@ -72,7 +108,7 @@ def with_outer_headers(outer_raw: bytes, inner_raw: bytes) -> bytes:
                 kept.append(line)
             continue
         name = line.split(b":", 1)[0].strip().lower()
-        keep = not (name.startswith(b"content-") or name == b"mime-version")
+        keep = not (name.startswith(b"content-") or name == b"mime-version" or name in inner_names)
         if keep:
             kept.append(line)
     if kept and not kept[-1].endswith(b"\n"):
