@@ -376,3 +376,20 @@ def test_signed_then_encrypted_mail_reads_its_protected_headers(tmp_path: Path) 
     assert archive.chat_of("tb1@example.org")["name"] == "Shed key code"
     assert msg["attachments"] == []
     assert msg["signature"]["status"] != "unsigned"
+
+
+def test_quote_of_an_html_only_reply_is_split_off(tmp_path: Path) -> None:
+    """Gmail's HTML-only reply: the quote (``blockquote`` inside the
+    ``gmail_quote`` block) is the quote, not the text."""
+    html = ('<div dir="ltr">Yes, Saturday works.</div><br><div class="gmail_quote"><div dir="ltr" '
+            'class="gmail_attr">On Mon, 2 Nov 2026 at 10:00, Alice &lt;alice@example.org&gt; wrote:<br></div>'
+            '<blockquote class="gmail_quote" style="margin:0px 0px 0px 0.8ex">Harvest on Saturday?<br>'
+            "Bring gloves.</blockquote></div>")
+    reply = (f"From: Carol <{CAROL}>\r\nTo: Alice <{ALICE}>\r\nSubject: Re: Harvest\r\n"
+             "Date: Mon, 02 Nov 2026 10:05:00 +0000\r\nMessage-ID: <CAgmail1@mail.gmail.com>\r\n"
+             "In-Reply-To: <h1@example.org>\r\nReferences: <h1@example.org>\r\nMIME-Version: 1.0\r\n"
+             f'Content-Type: text/html; charset="UTF-8"\r\n\r\n{html}\r\n').encode()
+    archive = _archive(tmp_path, {"1.eml": reply})
+    msg = archive.message("CAgmail1@mail.gmail.com")
+    assert msg["text"] == "Yes, Saturday works."
+    assert "Harvest on Saturday?" in msg["quote"]

@@ -29,16 +29,24 @@ class _VisibleText(HTMLParser):
     hidden elements, entities decoded (``convert_charrefs``); attribute
     values (``value=``, ``alt=``, ``title=``) and comments are never text."""
 
-    def __init__(self) -> None:
+    def __init__(self, quotes: bool = False) -> None:
         super().__init__(convert_charrefs=True)
         self.parts: list[str] = []
         self.hidden: list[str] = []
+        self.quotes = quotes
+        self.divs: list[bool] = []  # per open div: does it hold a quote?
 
     def handle_starttag(self, tag: str, attrs: list) -> None:
         if tag in _HIDDEN and tag not in _VOID:
             self.hidden.append(tag)
         elif tag in ("br", "hr"):
             self.parts.append("\n")
+        elif self.quotes and tag in ("blockquote", "div"):
+            quoting = tag == "blockquote" or _is_quote_div(attrs)
+            if tag == "div":
+                self.divs.append(quoting)
+            if quoting:
+                self.parts.append(f"\n{_QUOTE_IN}\n")
 
     def handle_startendtag(self, tag: str, attrs: list) -> None:
         if tag in ("br", "hr"):
@@ -48,6 +56,10 @@ class _VisibleText(HTMLParser):
         if tag in self.hidden:
             while self.hidden and self.hidden.pop() != tag:
                 pass
+            return
+        quoted = self.quotes and (tag == "blockquote" or (tag == "div" and self.divs and self.divs.pop()))
+        if quoted:
+            self.parts.append(f"\n{_QUOTE_OUT}\n")
         elif tag in _BLOCKS:
             self.parts.append("\n")
 
@@ -56,11 +68,43 @@ class _VisibleText(HTMLParser):
             self.parts.append(data)
 
 
-def html_to_text(html: str) -> str:
+#: Markers of where a quote starts and ends in the text being built
+#: (private-use characters: never in the markup's own text).
+_QUOTE_IN, _QUOTE_OUT = "\ue000", "\ue001"
+#: ``class``/``id`` values of the quote containers mail providers write
+#: (Gmail, Yahoo, Outlook's reply header block, Thunderbird's attribution).
+_QUOTE_CLASSES = ("gmail_quote", "yahoo_quoted", "divrplyfwdmsg", "moz-cite-prefix")
+
+
+def _is_quote_div(attrs: list) -> bool:
+    values = " ".join(str(v).lower() for k, v in attrs if k in ("class", "id") and v)
+    return any(name in values for name in _QUOTE_CLASSES)
+
+
+def _mark_quotes(text: str) -> str:
+    """Prefix each line inside quote markers with ``> `` per level, so
+    :func:`~coi_archive.ingest.mime.fold_quotes` splits them off."""
+    depth = 0
+    out: list[str] = []
+    for line in text.split("\n"):
+        if line.strip() == _QUOTE_IN:
+            depth += 1
+        elif line.strip() == _QUOTE_OUT:
+            depth = max(0, depth - 1)
+        elif line and depth:
+            out.append("> " * depth + line)
+        else:
+            out.append(line)
+    return "\n".join(out)
+
+
+def html_to_text(html: str, quotes: bool = False) -> str:
     """Plain text of an HTML body, for search and previews only (the HTML itself is kept in the original and sanitised
     where it is shown).  Read with the stdlib ``html.parser``, which never
-    raises on broken markup."""
-    parser = _VisibleText()
+    raises on broken markup.  With ``quotes``, what stands in a
+    ``blockquote`` or a provider's quote block is ``>``-quoted, as core's
+    ``dehtml`` does, so the quote of an HTML-only reply can be split off."""
+    parser = _VisibleText(quotes)
     try:
         parser.feed(html)
         parser.close()
@@ -71,7 +115,8 @@ def html_to_text(html: str) -> str:
     for line in (ln.strip() for ln in text.split("\n")):
         if line or (out and out[-1]):  # at most one empty line in a row
             out.append(line)
-    return "\n".join(out).strip()
+    joined = "\n".join(out).strip()
+    return _mark_quotes(joined).strip() if quotes else joined
 
 
 @dataclass
@@ -123,7 +168,7 @@ def extract_body(pm: ParsedMail, skip_mimes: tuple[str, ...] = ()) -> Body:
     if plain:
         body.text = "\n\n".join(body.plain_parts)
     elif body.html:
-        body.text = html_to_text(body.html)
+        body.text = html_to_text(body.html, quotes=True)
     return body
 
 
