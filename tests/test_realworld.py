@@ -393,3 +393,14 @@ def test_quote_of_an_html_only_reply_is_split_off(tmp_path: Path) -> None:
     msg = archive.message("CAgmail1@mail.gmail.com")
     assert msg["text"] == "Yes, Saturday works."
     assert "Harvest on Saturday?" in msg["quote"]
+
+
+def test_webxdc_app_is_a_kind_of_its_own(tmp_path: Path) -> None:
+    """Core shows a ``.xdc`` attachment as an app (``Viewtype::Webxdc``)."""
+    app = _dc("x1@example.org", 1,
+              "--B\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nvote here\r\n"
+              '--B\r\nContent-Type: application/octet-stream; name="poll.xdc"\r\n'
+              'Content-Disposition: attachment; filename="poll.xdc"\r\nContent-Transfer-Encoding: base64\r\n\r\n'
+              "UEsFBgAAAAAAAAAAAAAAAAAAAAAAAA==\r\n--B--\r\n", content_type='multipart/mixed; boundary="B"')
+    archive = _archive(tmp_path, {"1.eml": app})
+    assert archive.message("x1@example.org")["kind"] == "webxdc"

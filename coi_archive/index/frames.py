@@ -58,7 +58,7 @@ STRING = pd.StringDtype("pyarrow")
 UTC_US = pd.DatetimeTZDtype(unit="us", tz="UTC")
 
 MESSAGE_KINDS = ("text", "image", "audio", "video", "file", "sticker", "location", "contact",
-                 "system", "mail", "poll")
+                 "system", "mail", "poll", "webxdc")
 CHAT_KINDS = tuple(kind.value for kind in chatids.CHAT_KINDS)
 SYSTEM_ACTIONS = ("member-added", "member-removed", "member-left", "group-renamed", "group-avatar",
                   "group-description", "ephemeral-timer")

@@ -125,7 +125,7 @@ __all__ = [
 ]
 
 MESSAGE_KINDS = frozenset(
-    "text image audio video file sticker location contact system mail poll".split()
+    "text image audio video file sticker location contact system mail poll webxdc".split()
 )
 CHAT_KINDS = frozenset(chatids.CHAT_KINDS)
 FLAGS = frozenset("edited deleted encrypted mail chat attachment image signature key".split())

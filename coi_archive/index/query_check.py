@@ -27,7 +27,7 @@ _NOT_FIELDS = frozenset({"http", "https", "mailto", "ftp", "geo", "tel", "xmpp",
 _HAS_TRY = ("attachment", "image", "audio", "video", "file", "location", "contact", "sticker", "poll",
             "signature", "key")
 _IS_TRY = ("edited", "deleted", "encrypted", "mail", "chat", "forwarded", "reply")
-_KINDS = ("text image audio video file sticker location contact system mail poll "
+_KINDS = ("text image audio video file sticker location contact system mail poll webxdc "
           "direct group self mailinglist").split()
 
 _PHRASE = re.compile(r'(?<![\w:])"[^"]*"')

@@ -483,7 +483,7 @@ def mentions(text: str | None, names: dict[str, str] | None = None) -> Markup:
 KIND_LABELS = {"direct": "direct chat", "group": "group", "self": "saved messages", "mailinglist": "mailing list",
                "mail": "e-mail", "text": "text", "image": "photo", "audio": "voice or audio", "video": "video",
                "file": "file", "sticker": "sticker", "location": "location", "contact": "contact",
-               "system": "system message", "poll": "poll"}
+               "system": "system message", "poll": "poll", "webxdc": "app"}
 
 
 _FILE_KINDS = {"application/pdf": "PDF", "text/plain": "text", "text/vcard": "contact card",

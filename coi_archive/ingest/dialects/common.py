@@ -178,6 +178,8 @@ def kind_of(attachments: list[Attachment], default: str = "text") -> str:
         major = att.mime.split("/", 1)[0]
         if att.mime in ("text/vcard", "text/x-vcard") or att.filename.lower().endswith(".vcf"):
             return "contact"
+        if att.mime == "application/webxdc+zip" or att.filename.lower().endswith(".xdc"):
+            return "webxdc"  # an app, as core's Viewtype::Webxdc
         if major in ("image", "audio", "video"):
             return major
         return "file"

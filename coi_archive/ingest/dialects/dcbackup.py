@@ -55,7 +55,7 @@ CHAT_SINGLE, CHAT_GROUP, CHAT_MAILINGLIST, CHAT_OUT_BROADCAST, CHAT_IN_BROADCAST
 TRASH_CHAT = 3
 CONTACT_SELF, CONTACT_INFO, CONTACT_DEVICE = 1, 2, 5
 VIEW_KIND = {10: "text", 20: "image", 21: "image", 23: "sticker", 40: "audio", 41: "audio",
-             50: "video", 60: "file", 80: "file", 90: "contact"}
+             50: "video", 60: "file", 80: "webxdc", 90: "contact"}
 SYS_RENAMED, SYS_AVATAR, SYS_ADDED, SYS_REMOVED, SYS_TIMER, SYS_DESCRIPTION = 2, 3, 4, 5, 10, 70
 _PENCIL = "\u270f\ufe0f"
 
