@@ -404,3 +404,20 @@ def test_webxdc_app_is_a_kind_of_its_own(tmp_path: Path) -> None:
               "UEsFBgAAAAAAAAAAAAAAAAAAAAAAAA==\r\n--B--\r\n", content_type='multipart/mixed; boundary="B"')
     archive = _archive(tmp_path, {"1.eml": app})
     assert archive.message("x1@example.org")["kind"] == "webxdc"
+
+
+def test_mail_forwarded_inline_is_read_not_an_opaque_attachment(tmp_path: Path) -> None:
+    """An inline ``message/rfc822`` is parsed as part of the message (core's
+    ``parse_mime_recursive``): its text is the message's text."""
+    fwd = (f"From: Carol <{CAROL}>\r\nTo: Alice <{ALICE}>\r\nSubject: Fwd: Seed order\r\n"
+           "Date: Mon, 02 Nov 2026 10:05:00 +0000\r\nMessage-ID: <fwd1@example.net>\r\nMIME-Version: 1.0\r\n"
+           'Content-Type: multipart/mixed; boundary="F"\r\n\r\n'
+           "--F\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nSee below.\r\n"
+           "--F\r\nContent-Type: message/rfc822\r\nContent-Disposition: inline\r\n\r\n"
+           "From: Seeds Shop <shop@seeds.example>\r\nTo: Carol <carol@example.net>\r\nSubject: Seed order\r\n"
+           "Date: Sun, 01 Nov 2026 09:00:00 +0000\r\nMessage-ID: <order-77@seeds.example>\r\n"
+           "Content-Type: text/plain; charset=utf-8\r\n\r\nYour order 77 ships on Monday.\r\n--F--\r\n").encode()
+    archive = _archive(tmp_path, {"1.eml": fwd})
+    msg = archive.message("fwd1@example.net")
+    assert "See below." in msg["text"] and "Your order 77 ships on Monday." in msg["text"]
+    assert msg["attachments"] == []

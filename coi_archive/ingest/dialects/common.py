@@ -156,6 +156,8 @@ def extract_body(pm: ParsedMail, skip_mimes: tuple[str, ...] = ()) -> Body:
         elif leaf.mime == "text/html" and leaf.is_body_text() and body.html is None:
             body.html = part_text(leaf.part)
             body.leaves_used.append(leaf)
+        elif leaf.mime == "message/rfc822" and leaf.disposition != "attachment" and _forwarded(leaf, body, plain):
+            continue
         elif leaf.mime.startswith("multipart/"):
             # a multipart whose boundary is missing or never appears: the
             # parser leaves the whole body as text; show it rather than nothing
@@ -170,6 +172,25 @@ def extract_body(pm: ParsedMail, skip_mimes: tuple[str, ...] = ()) -> Body:
     elif body.html:
         body.text = html_to_text(body.html, quotes=True)
     return body
+
+
+def _forwarded(leaf: Leaf, body: Body, plain: list[str]) -> bool:
+    """An inline ``message/rfc822`` (a mail forwarded "inline") is read as
+    part of the message, as core's ``parse_mime_recursive`` does: its text
+    joins the text; the part stays an attachment only when the forwarded
+    mail has files of its own (they are reached through it).  False when
+    the part holds no message."""
+    payload = leaf.part.get_payload()
+    inner = payload[0] if isinstance(payload, list) and payload else None
+    if not isinstance(inner, Message):
+        return False
+    forwarded = extract_body(ParsedMail(b"", msg=inner, sha256="forwarded"))
+    if forwarded.text.strip():
+        plain.append(forwarded.text)
+        body.leaves_used.append(leaf)
+    if forwarded.attachments or not forwarded.text.strip():
+        body.attachments.append(leaf.attachment())
+    return True
 
 
 def kind_of(attachments: list[Attachment], default: str = "text") -> str:
