@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any, Iterator
@@ -393,31 +394,45 @@ def _to_plain(value: Any) -> Any:
 
 def _tuplify(value: Any) -> Any:
     if isinstance(value, list):
-        return tuple(_tuplify(v) for v in value)
+        return tuple(_tuplify(v) if type(v) is list else v for v in value)
     return value
 
 
+def _optional(cls: type) -> Callable[[Any], Any]:
+    return lambda v: None if v is None else _build(cls, v)
+
+
+#: How a stored field that is not a plain value (or tuple of them) is built
+#: back; every other field only has its lists turned into tuples.
+_CONVERTERS: dict[str, Callable[[Any], Any]] = {
+    "chat": _optional(ChatRef),
+    "fallback": _optional(ChatRef),
+    "contact": _optional(ContactState),
+    "attachments": lambda v: tuple(_build(Attachment, a) for a in v),
+    "events": lambda v: tuple(event_from_dict(e) for e in v),
+    "quality": lambda v: Quality(v),
+    "defects": lambda v: tuple(Defect.from_stored(d) for d in v),
+}
+_PLANS: dict[type, tuple[tuple[str, Callable[[Any], Any] | None], ...]] = {}
+
+
 def _build(cls: type, data: dict[str, Any]) -> Any:
+    """``cls`` from its stored dict.  Every stored envelope is read back at
+    least twice per ingest (placement, then the fold), so the per-class
+    field plan is computed once and plain values skip all conversion."""
+    plan = _PLANS.get(cls)
+    if plan is None:
+        plan = _PLANS[cls] = tuple((name, _CONVERTERS.get(name)) for name in _field_names(cls))
     kwargs: dict[str, Any] = {}
-    for f in dataclasses.fields(cls):
-        if f.name not in data:
+    for name, convert in plan:
+        if name not in data:
             continue
-        v = data[f.name]
-        if f.name in ("chat", "fallback") and v is not None:
-            v = _build(ChatRef, v)
-        elif f.name == "attachments":
-            v = tuple(_build(Attachment, a) for a in v)
-        elif f.name == "contact" and v is not None:
-            v = _build(ContactState, v)
-        elif f.name == "events":
-            v = tuple(event_from_dict(e) for e in v)
-        elif f.name == "quality":
-            v = Quality(v)
-        elif f.name == "defects":
-            v = tuple(Defect.from_stored(d) for d in v)
-        else:
+        v = data[name]
+        if convert is not None:
+            v = convert(v)
+        elif type(v) is list:
             v = _tuplify(v)
-        kwargs[f.name] = v
+        kwargs[name] = v
     return cls(**kwargs)
 
 
