@@ -61,11 +61,25 @@ def _v4_chat_order(conn: sqlite3.Connection) -> None:
     derived.owe(conn, derived.FOLD, [r[0] for r in conn.execute("SELECT chat_id FROM chats")])
 
 
+def _v5_real_world_mail(conn: sqlite3.Connection) -> None:
+    """Real-world mail read as Delta Chat core reads it (issue 10, item 3:
+    hidden chat headers, mailing-list names, read receipts in other shapes,
+    reactions without Chat-Version, format=flowed, protected headers of
+    signed-then-encrypted mail, HTML quotes, inline forwards, webxdc, vCard
+    addresses...): the originals are decoded again; and every chat is
+    folded again, as a COI ``groupleft`` is now a system line (a fold
+    change: its envelope is the same)."""
+    derived.owe(conn, derived.REDECODE, [derived.ALL])
+    derived.owe(conn, derived.FOLD, [r[0] for r in conn.execute("SELECT chat_id FROM chats")])
+
+
 #: version reached -> (what it does, the step). Never edit a released step.
 LADDER: dict[int, tuple[str, Step]] = {
     2: ("originals.format, owed derived work, search index rebuilt", _v2_format_and_owed),
     3: ("delivery reports decoded: originals decoded again", _v3_delivery_reports),
     4: ("chats in Delta Chat's order within one second: every chat folded again", _v4_chat_order),
+    5: ("real-world mail read as Delta Chat core reads it: originals decoded, chats folded again",
+        _v5_real_world_mail),
 }
 
 LATEST = max(LADDER)
