@@ -421,3 +421,21 @@ def test_mail_forwarded_inline_is_read_not_an_opaque_attachment(tmp_path: Path) 
     msg = archive.message("fwd1@example.net")
     assert "See below." in msg["text"] and "Your order 77 ships on Monday." in msg["text"]
     assert msg["attachments"] == []
+
+
+def test_file_names_in_the_shapes_mail_software_writes_them(tmp_path: Path) -> None:
+    """Encoded words glued to plain text, a character split over two words,
+    and undeclared UTF-8: the names as their senders wrote them."""
+    names = {
+        '"=?UTF-8?B?8J+Ruw==?=.pdf"': "\U0001f47b.pdf",
+        '"=?UTF-8?B?8J+R?= =?UTF-8?B?uw==?= report 2026.pdf"': "\U0001f47b report 2026.pdf",
+        '"Plan =?UTF-8?Q?f=C3=BCr?= 2026.pdf"': "Plan f\u00fcr 2026.pdf",
+        '"Gr\u00fc\u00dfe.pdf"': "Gr\u00fc\u00dfe.pdf",
+    }
+    parts = "".join(
+        f"--B\r\nContent-Type: application/pdf\r\nContent-Disposition: attachment; filename={raw}\r\n"
+        "Content-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQK\r\n" for raw in names)
+    mail = _dc("n1@example.org", 1, f"--B\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nfiles\r\n{parts}--B--\r\n",
+               content_type='multipart/mixed; boundary="B"')
+    archive = _archive(tmp_path, {"1.eml": mail})
+    assert [a["filename"] for a in archive.message("n1@example.org")["attachments"]] == list(names.values())

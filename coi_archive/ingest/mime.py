@@ -345,6 +345,56 @@ def part_body_text(part: Message) -> str:
     return text
 
 
+_ENCODED_WORD_RE = re.compile(r"=\?([^?\s]+)\?([bBqQ])\?([^?\s]*)\?=")
+
+
+def decode_name_words(value: str) -> str:
+    """Decode the encoded words of a file name where they stand.
+
+    Mail software writes them inside a quoted parameter, against RFC 2047,
+    often glued to plain text (``=?UTF-8?B?...?=.pdf``), and splits a
+    multi-byte character over two words: plain text keeps its spacing,
+    the whitespace between two encoded words goes (RFC 2047 6.2), and the
+    bytes of neighbouring words in one charset are decoded together."""
+    out: list[str] = []
+    pending: list[bytes] = []
+    charset = ""
+    pos = 0
+    for m in _ENCODED_WORD_RE.finditer(value):
+        between = value[pos:m.start()]
+        word_charset = m.group(1).split("*", 1)[0].lower()
+        if pending and (between.strip() or word_charset != charset):
+            out.append(decode_bytes(b"".join(pending), charset))
+            pending = []
+        if between.strip() or not out and not pending:
+            out.append(between)
+        try:
+            chunk, _cs = decode_header(m.group(0))[0]
+        except PARSE_ERRORS:
+            chunk = m.group(0).encode("utf-8", "replace")
+        pending.append(chunk if isinstance(chunk, bytes) else chunk.encode("utf-8", "replace"))
+        charset = word_charset
+        pos = m.end()
+    if pending:
+        out.append(decode_bytes(b"".join(pending), charset))
+    out.append(value[pos:])
+    return "".join(out).strip()
+
+
+def _raw_param_filename(part: Message) -> str | None:
+    """The file name read from the raw headers, undeclared 8-bit bytes kept
+    (compat32 turns a header with such bytes into replacement characters)."""
+    probe = Message()
+    for header_name in ("Content-Disposition", "Content-Type"):
+        value = raw_header(part, header_name)
+        if value is not None:
+            probe[header_name] = value
+    try:
+        return probe.get_filename()
+    except PARSE_ERRORS:
+        return None
+
+
 def part_filename(part: Message) -> str | None:
     try:
         name = part.get_filename()
@@ -361,7 +411,9 @@ def part_filename(part: Message) -> str | None:
             name = decode_bytes(name[2].encode("latin-1", "replace") if isinstance(name[2], str) else name[2], name[0])
     if name is None:
         return None
-    return decode_words(name) if "=?" in name else _fix_8bit(name)
+    if "\ufffd" in name:
+        name = _raw_param_filename(part) or name
+    return decode_name_words(name) if "=?" in name else _fix_8bit(name)
 
 
 def content_type(part: Message) -> str:
