@@ -107,7 +107,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         progress = _Progress()
         report = archive.ingest(sources=sources, decryptor=decryptor, progress=progress, limits=_limits(args))
         progress.done()
-        stats = archive.stats()
+        stats = archive.stats() if decryptor is not None else archive.totals()
     print(
         f"ingested {report.sources} source(s): {report.copies_seen} copies seen, "
         f"{report.copies_new} new, {report.messages_new} new messages, "

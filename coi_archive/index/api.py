@@ -514,6 +514,11 @@ class Archive:
         """The completeness report: every input copy is in exactly one bucket."""
         return read_stats.stats(self.conn)
 
+    def totals(self) -> dict[str, int]:
+        """``unique_messages`` and ``chats`` of :meth:`stats`, without its
+        full scans (the ingest summary line)."""
+        return read_stats.totals(self.conn)
+
     # ------------------------------------------------------------ analytics (pandas)
 
     @property

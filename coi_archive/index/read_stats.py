@@ -11,7 +11,15 @@ from coi_archive.ingest.events import Quality
 from . import issues
 from .wire import READABLE_ROLES
 
-__all__ = ["stats"]
+__all__ = ["stats", "totals"]
+
+
+def totals(conn: sqlite3.Connection) -> dict[str, int]:
+    """The two numbers the ingest summary line prints: cheap, unlike
+    :func:`stats`, whose scans of every envelope made up most of an
+    unchanged re-scan (about 2 of its 3 seconds at 20,000 messages)."""
+    return {"unique_messages": conn.execute("SELECT count(*) FROM wire").fetchone()[0],
+            "chats": conn.execute("SELECT count(*) FROM chats").fetchone()[0]}
 
 
 def stats(conn: sqlite3.Connection) -> dict[str, Any]:
