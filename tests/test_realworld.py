@@ -439,3 +439,19 @@ def test_file_names_in_the_shapes_mail_software_writes_them(tmp_path: Path) -> N
                content_type='multipart/mixed; boundary="B"')
     archive = _archive(tmp_path, {"1.eml": mail})
     assert [a["filename"] for a in archive.message("n1@example.org")["attachments"]] == list(names.values())
+
+
+def test_exchange_original_message_id_is_the_message_id(tmp_path: Path) -> None:
+    """Exchange replaces the Message-ID and keeps the sender's in
+    ``X-Microsoft-Original-Message-ID``; core takes that one, so the
+    sender's copy and the received copy are one message."""
+    def copy(extra: str) -> bytes:
+        return (f"From: Dan <dan@contoso.example>\r\nTo: Alice <{ALICE}>\r\nSubject: Invoice\r\n"
+                f"Date: Mon, 02 Nov 2026 10:01:00 +0000\r\n{extra}MIME-Version: 1.0\r\n"
+                "Content-Type: text/plain; charset=utf-8\r\n\r\nInvoice 12 attached later.\r\n").encode()
+    archive = _archive(tmp_path, {
+        "sent.eml": copy("Message-ID: <orig-12@contoso.example>\r\n"),
+        "received.eml": copy("Message-ID: <AM0PR04MB1234.eurprd04.prod.outlook.com>\r\n"
+                             "X-Microsoft-Original-Message-ID: <orig-12@contoso.example>\r\n"),
+    })
+    assert list(archive.messages) == ["orig-12@contoso.example"]

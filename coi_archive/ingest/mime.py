@@ -619,13 +619,20 @@ class ParsedMail:
         return name.lower() in self._headers
 
     @cached_property
+    def _written_message_id(self) -> str | None:
+        """The id the sender gave the message: Exchange replaces the
+        Message-ID on the way and keeps the sender's in
+        ``X-Microsoft-Original-Message-ID``, which core takes instead (so
+        the sender's copy, replies and reports name the same message)."""
+        return msgid(self.value("X-Microsoft-Original-Message-ID")) or msgid(self.value("Message-ID"))
+
+    @cached_property
     def message_id(self) -> str:
-        mid = msgid(self.value("Message-ID"))
-        return mid or f"sha256-{self.sha256[:40]}@coi-archive.invalid"
+        return self._written_message_id or f"sha256-{self.sha256[:40]}@coi-archive.invalid"
 
     @cached_property
     def has_message_id(self) -> bool:
-        return msgid(self.value("Message-ID")) is not None
+        return self._written_message_id is not None
 
     @cached_property
     def date(self) -> datetime | None:
