@@ -311,7 +311,8 @@ def bench_peers(box: Path, n_files: int, out: Path, only: tuple[str, ...] = ("no
         shutil.rmtree(db, ignore_errors=True)
         db.mkdir(parents=True)
         cfg = out / "peer-notmuch.cfg"
-        cfg.write_text(f"[database]\npath={db}\nmail_root={box}\n[new]\ntags=inbox;\n"
+        # absolute paths: notmuch reads relative ones against $HOME
+        cfg.write_text(f"[database]\npath={db.resolve()}\nmail_root={box.resolve()}\n[new]\ntags=inbox;\n"
                        "[maildir]\nsynchronize_flags=false\n")
         print("peer: notmuch new", file=sys.stderr, flush=True)
         peers["notmuch"] = run_measured(["notmuch", f"--config={cfg}", "new"], out / "peer-notmuch.log")
