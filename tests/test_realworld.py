@@ -455,3 +455,18 @@ def test_exchange_original_message_id_is_the_message_id(tmp_path: Path) -> None:
                              "X-Microsoft-Original-Message-ID: <orig-12@contoso.example>\r\n"),
     })
     assert list(archive.messages) == ["orig-12@contoso.example"]
+
+
+def test_ephemeral_timer_set_by_the_header_alone(tmp_path: Path) -> None:
+    """Core takes the chat's timer from ``Ephemeral-Timer`` on any message:
+    a group whose timer-change message is missing still has the timer."""
+    to = f"<{BOB}>, <{CAROL}>"
+    group = "Chat-Group-ID: WkfXeF1bZOCmXWlq3cTtAe\r\nChat-Group-Name: Allotment\r\n"
+    archive = _archive(tmp_path, {
+        "1.eml": _dc("e1@example.org", 1, "hello group\r\n", to=to, extra=group),
+        "2.eml": _dc("e2@example.org", 2, "this one vanishes in a day\r\n", to=to,
+                     extra=group + "Ephemeral-Timer: 86400\r\n"),
+    })
+    chat = archive.chat_of("e2@example.org")
+    assert chat["ephemeral_timer"] == 86400
+    assert archive.message("e2@example.org")["text"] == "this one vanishes in a day"

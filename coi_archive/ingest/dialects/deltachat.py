@@ -61,6 +61,7 @@ def decode(pm: ParsedMail) -> Envelope:
     events: list = list(system)
     if not system:
         events.extend(_post_events(pm))
+        events.extend(_timer_header(pm))
     events.extend(_profile_events(pm))
     return pm.envelope("deltachat", chat, tuple(events))
 
@@ -153,6 +154,15 @@ def _system_events(pm: ParsedMail) -> list:
             seconds = 0
         out.append(EphemeralTimer(seconds=seconds))
     return out
+
+
+def _timer_header(pm: ParsedMail) -> list:
+    """The chat's message timer as an ordinary message states it: core
+    sets the timer from ``Ephemeral-Timer`` on any message, not only on a
+    timer change (we read it where it is written; core also reads its
+    absence as "off")."""
+    value = pm.header("Ephemeral-Timer").strip()
+    return [EphemeralTimer(seconds=int(value))] if value.isdigit() else []
 
 
 def _avatar_is_attachment(pm: ParsedMail) -> bool:
