@@ -250,3 +250,14 @@ def test_an_archive_of_the_previous_schema_is_put_in_order_by_the_upgrade(tmp_pa
         conn.execute("UPDATE meta SET value='3' WHERE key='schema'")
     cli(archive, "repair", inprocess=True)
     assert shown() == ["a@x", "b@x"]
+
+
+def test_numbered_eml_files_give_their_position():
+    """A directory of numbered .eml files (as the EML export writes them, in
+    chat order) orders two messages of one second like the archive it came from."""
+    from coi_archive.index.order import arrival
+
+    first = arrival([("eml", "/x/chat", "", "/x/chat/00002_20261128_b.eml")])
+    second = arrival([("eml", "/x/chat", "", "/x/chat/00010_20261128_a.eml")])
+    assert first < second
+    assert arrival([("eml", "/x/chat", "", "/x/chat/notes.eml")])[0] == 2  # no number: no evidence

@@ -17,7 +17,8 @@ only properties of the *set* of copies (never which copy came first):
    delivery time in a Maildir file name (``<secs>.M<usecs>P<pid>...``,
    microseconds, comparable across mailboxes of one server), else the
    position in one container (IMAP UID, mbox offset, Delta Chat backup row
-   id), comparable only within that container;
+   id, the number of a numbered ``.eml`` file), comparable only within that
+   container;
 4. the Message-ID, so that every tie is still decided the same way.
 
 Measured on the deltachat-dev corpus: dates and Message-IDs alone put 507
@@ -47,6 +48,10 @@ NO_ARRIVAL: Arrival = (2, 0, "", 0)
 _MAILDIR_NAME = re.compile(r"(\d{9,11})\.(?:[A-Za-z0-9_#-]*?)M(\d{1,6})(?=[A-Z_.,:]|$)")
 
 
+#: ``00012_…`` or ``12-…``: a file of a numbered series of ``.eml`` files.
+_NUMBERED_EML = re.compile(r"(\d{1,9})[_.-]")
+
+
 class Orderable(Protocol):
     """What the order needs of a wire message (``fold.Wire``)."""
 
@@ -74,6 +79,10 @@ def _evidence(kind: str, source: str, folder: str, key: str) -> Arrival:
     if kind in ("imap", "mbox", "dcbackup") and position.isdigit():
         container = f"{source}\0{folder}\0{name[:-len(position)]}"
         return (1, 0, container, int(position))
+    numbered = _NUMBERED_EML.match(name)
+    if kind == "eml" and numbered:  # a directory of numbered .eml files (our own export writes them in chat order)
+        directory = key[:-len(name)]
+        return (1, 0, f"{source}\0{folder}\0{directory}", int(numbered.group(1)))
     return NO_ARRIVAL
 
 
