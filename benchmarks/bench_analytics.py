@@ -47,14 +47,31 @@ sys.path.insert(0, str(ROOT))
 
 OUT = ROOT / "bench-out"
 
-KIND_MIX = [("text", 880), ("image", 40), ("audio", 15), ("video", 5), ("file", 15), ("sticker", 10),
-            ("location", 5), ("contact", 3), ("poll", 2)]
-MIME = {"image": ("image/jpeg", 180_000), "audio": ("audio/ogg", 60_000), "video": ("video/mp4", 2_000_000),
-        "file": ("application/pdf", 400_000), "sticker": ("image/webp", 20_000),
-        "contact": ("text/vcard", 300), "location": ("application/vnd.google-earth.kml+xml", 700)}
-WORDS = ("the a to and of in we you it is on for at this that with be are have see tomorrow "
-         "train hike photo dinner meeting garden code review ok thanks great later sure maybe "
-         "weekend plan coffee late sorry yes no tonight lunch ticket music picture").split()
+KIND_MIX = [
+    ("text", 880),
+    ("image", 40),
+    ("audio", 15),
+    ("video", 5),
+    ("file", 15),
+    ("sticker", 10),
+    ("location", 5),
+    ("contact", 3),
+    ("poll", 2),
+]
+MIME = {
+    "image": ("image/jpeg", 180_000),
+    "audio": ("audio/ogg", 60_000),
+    "video": ("video/mp4", 2_000_000),
+    "file": ("application/pdf", 400_000),
+    "sticker": ("image/webp", 20_000),
+    "contact": ("text/vcard", 300),
+    "location": ("application/vnd.google-earth.kml+xml", 700),
+}
+WORDS = (
+    "the a to and of in we you it is on for at this that with be are have see tomorrow "
+    "train hike photo dinner meeting garden code review ok thanks great later sure maybe "
+    "weekend plan coffee late sorry yes no tonight lunch ticket music picture"
+).split()
 EMOJI = ["👍", "❤️", "😂", "🎉", "😮", "😢", "🙏", "🔥"]
 
 
@@ -90,8 +107,14 @@ def synthesize(root: Path, n: int, seed: int = 1) -> Path:
         else:
             kind, members = "mail", rng.sample(people, rng.randint(2, 4))
         prefix = {"direct": "dm", "group": "grp", "mailinglist": "list", "mail": "mail"}[kind]
-        chats.append({"id": f"{prefix}-{i:016x}", "kind": kind, "members": members,
-                      "name": f"Group {i}" if kind == "group" else f"Chat {i}"})
+        chats.append(
+            {
+                "id": f"{prefix}-{i:016x}",
+                "kind": kind,
+                "members": members,
+                "name": f"Group {i}" if kind == "group" else f"Chat {i}",
+            }
+        )
     weights = [1.0 / (r + 10) for r in range(len(chats))]
     rng.shuffle(weights)
     total = sum(weights)
@@ -146,21 +169,33 @@ def synthesize(root: Path, n: int, seed: int = 1) -> Path:
             system = None
             if kind == "group" and rng.random() < 0.01:
                 mkind = "system"
-                system = {"action": "member-added", "member": rng.choice(members), "old_name": None,
-                          "new_name": None, "value": None}
+                system = {
+                    "action": "member-added",
+                    "member": rng.choice(members),
+                    "old_name": None,
+                    "new_name": None,
+                    "value": None,
+                }
             text = " ".join(rng.choice(WORDS) for _ in range(rng.randint(1, 18)))
             attachments = []
             if mkind in MIME:
                 mime, size = MIME[mkind]
-                attachments.append({"filename": f"file{mid_n}.{mime.split('/')[1][:4]}", "mime": mime,
-                                    "size": int(size * (0.2 + rng.random())), "sha256": f"{mid_n:064x}",
-                                    "part": "2"})
+                attachments.append(
+                    {
+                        "filename": f"file{mid_n}.{mime.split('/')[1][:4]}",
+                        "mime": mime,
+                        "size": int(size * (0.2 + rng.random())),
+                        "sha256": f"{mid_n:064x}",
+                        "part": "2",
+                    }
+                )
             edited = mkind != "system" and rng.random() < 0.03
             deleted = mkind != "system" and rng.random() < 0.01
             revisions = [] if mkind == "system" else [{"text": text, "date": date, "message_id": mid}]
             if edited:
-                revisions.append({"text": text + " (fixed)", "date": _iso(ts + 60),
-                                  "message_id": f"e{mid_n:08x}@bench.example.org"})
+                revisions.append(
+                    {"text": text + " (fixed)", "date": _iso(ts + 60), "message_id": f"e{mid_n:08x}@bench.example.org"}
+                )
             current_text = "" if deleted else revisions[-1]["text"] if revisions else "added someone"
             reactions = {}
             read_by = []
@@ -171,19 +206,51 @@ def synthesize(root: Path, n: int, seed: int = 1) -> Path:
                 if rng.random() < 0.10:
                     read_by = sorted({rng.choice(members) for _ in range(2)} - {sender})
             reply_to = prev_mid if rng.random() < 0.1 else None
-            data = {"message_id": mid, "sender": sender, "sender_name": names[sender], "date": date,
-                    "subject": f"Message from {names[sender]}", "recipients": [m for m in members if m != sender],
-                    "text": current_text, "kind": mkind, "system": system, "reply_to": reply_to,
-                    "forwarded": rng.random() < 0.01, "edited": edited, "deleted": deleted,
-                    "revisions": revisions, "reactions": reactions, "read_by": read_by,
-                    "attachments": attachments, "location": None, "encrypted": kind != "mail",
-                    "dialect": "deltachat" if kind in ("direct", "group") else "mail", "quote": None,
-                    "seq": seq}
+            data = {
+                "message_id": mid,
+                "sender": sender,
+                "sender_name": names[sender],
+                "date": date,
+                "subject": f"Message from {names[sender]}",
+                "recipients": [m for m in members if m != sender],
+                "text": current_text,
+                "kind": mkind,
+                "system": system,
+                "reply_to": reply_to,
+                "forwarded": rng.random() < 0.01,
+                "edited": edited,
+                "deleted": deleted,
+                "revisions": revisions,
+                "reactions": reactions,
+                "read_by": read_by,
+                "attachments": attachments,
+                "location": None,
+                "encrypted": kind != "mail",
+                "dialect": "deltachat" if kind in ("direct", "group") else "mail",
+                "quote": None,
+                "seq": seq,
+            }
             if deleted:
                 data["deleted_date"] = _iso(ts + 120)
-            msg_rows.append((mid, cid, seq, date, sender, names[sender], mkind, current_text, int(edited),
-                             int(deleted), int(kind != "mail"), int(bool(attachments)), reply_to,
-                             json.dumps(data, ensure_ascii=False), f"{mid_n:024x}"))
+            msg_rows.append(
+                (
+                    mid,
+                    cid,
+                    seq,
+                    date,
+                    sender,
+                    names[sender],
+                    mkind,
+                    current_text,
+                    int(edited),
+                    int(deleted),
+                    int(kind != "mail"),
+                    int(bool(attachments)),
+                    reply_to,
+                    json.dumps(data, ensure_ascii=False),
+                    f"{mid_n:024x}",
+                )
+            )
             for r, rev in enumerate(revisions):
                 rev_rows.append((mid, cid, r, rev["text"], rev["date"], rev["message_id"]))
             for who, emoji in reactions.items():
@@ -191,14 +258,40 @@ def synthesize(root: Path, n: int, seed: int = 1) -> Path:
             for who in read_by:
                 rcpt_rows.append((mid, cid, who, _iso(ts + 30), f"m{mid_n:08x}.{who}"))
             prev_mid = mid
-        chat_rec = {"id": cid, "kind": kind, "name": chat["name"], "group_id": cid[4:] if kind == "group" else None,
-                    "members": sorted(current), "past_members": sorted(set(members) - set(current)),
-                    "message_count": count, "first_date": first, "last_date": last,
-                    "encrypted": kind != "mail", "description": None, "avatar": None,
-                    "ephemeral_timer": None, "last_preview": ""}
-        seen_chats.append((cid, kind, chat["name"], chat_rec["group_id"], json.dumps(chat_rec["members"]),
-                           json.dumps(chat_rec["past_members"]), count, first, last, int(kind != "mail"),
-                           None, None, "", json.dumps(chat_rec, ensure_ascii=False)))
+        chat_rec = {
+            "id": cid,
+            "kind": kind,
+            "name": chat["name"],
+            "group_id": cid[4:] if kind == "group" else None,
+            "members": sorted(current),
+            "past_members": sorted(set(members) - set(current)),
+            "message_count": count,
+            "first_date": first,
+            "last_date": last,
+            "encrypted": kind != "mail",
+            "description": None,
+            "avatar": None,
+            "ephemeral_timer": None,
+            "last_preview": "",
+        }
+        seen_chats.append(
+            (
+                cid,
+                kind,
+                chat["name"],
+                chat_rec["group_id"],
+                json.dumps(chat_rec["members"]),
+                json.dumps(chat_rec["past_members"]),
+                count,
+                first,
+                last,
+                int(kind != "mail"),
+                None,
+                None,
+                "",
+                json.dumps(chat_rec, ensure_ascii=False),
+            )
+        )
         if len(msg_rows) >= 50_000:
             flush()
     flush()
@@ -209,11 +302,29 @@ def synthesize(root: Path, n: int, seed: int = 1) -> Path:
     for cid, m, _s, until, _a, _r in member_rows:
         if until is None and cid.startswith("grp-"):
             groups.setdefault(m, []).append(cid)
-    conn.executemany("INSERT INTO contacts VALUES(?,?,?,?,?,?)", [
-        (p, names[p], None, 0, json.dumps(sorted(groups.get(p, []))),
-         json.dumps({"address": p, "name": names[p], "status": None, "blocked": False,
-                     "groups": sorted(groups.get(p, [])), "history": []}))
-        for p in people])
+    conn.executemany(
+        "INSERT INTO contacts VALUES(?,?,?,?,?,?)",
+        [
+            (
+                p,
+                names[p],
+                None,
+                0,
+                json.dumps(sorted(groups.get(p, []))),
+                json.dumps(
+                    {
+                        "address": p,
+                        "name": names[p],
+                        "status": None,
+                        "blocked": False,
+                        "groups": sorted(groups.get(p, [])),
+                        "history": [],
+                    }
+                ),
+            )
+            for p in people
+        ],
+    )
     conn.commit()
     conn.execute("ANALYZE")
     conn.close()
@@ -267,8 +378,13 @@ def _cli_stats(path: Path) -> dict:
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         t = time.perf_counter()
-        proc = subprocess.Popen([sys.executable, "-m", "coi_archive", "--archive", str(path), "stats"],
-                                cwd=ROOT, env=env, stdout=out, stderr=err)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "coi_archive", "--archive", str(path), "stats"],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=err,
+        )
         _, status, usage = os.wait4(proc.pid, 0)
         seconds = time.perf_counter() - t
         proc.returncode = os.waitstatus_to_exitcode(status)
@@ -302,12 +418,17 @@ def main(argv: list[str] | None = None) -> int:
             pass
 
     results = {
-        "n": args.n, "catalog_mb": size_mb, "machine": f"{os.cpu_count()} cores",
+        "n": args.n,
+        "catalog_mb": size_mb,
+        "machine": f"{os.cpu_count()} cores",
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "messages": _best(path, "archive.frames.messages()", args.runs),
         "messages_no_text": _best(path, "archive.frames.messages(text=False)", args.runs),
-        "one_chat": _best(path, "archive.frames.messages(chat=archive.frames.chats()"
-                                ".sort_values('message_count')['chat_id'].iloc[-1])", args.runs),
+        "one_chat": _best(
+            path,
+            "archive.frames.messages(chat=archive.frames.chats().sort_values('message_count')['chat_id'].iloc[-1])",
+            args.runs,
+        ),
         "report": _best(path, "archive.report()", args.runs),
         "cli_stats": min((_cli_stats(path) for _ in range(args.runs)), key=lambda r: r["seconds"]),
     }
@@ -317,20 +438,34 @@ def main(argv: list[str] | None = None) -> int:
         return f"{x['seconds']:.2f} s ({x['cpu_seconds']:.2f} s CPU)"
 
     rows = [
-        ("`frames.messages()`", timing(m),
-         f"frame {m['frame_mb']:.0f} MB; peak RSS +{m['peak_rss_mb'] - m['rss_before_mb']:.0f} MB over the"
-         f" {m['rss_before_mb']:.0f} MB of the process before the call"),
-        ("`frames.messages(text=False)`", timing(t),
-         f"frame {t['frame_mb']:.0f} MB; peak RSS +{t['peak_rss_mb'] - t['rss_before_mb']:.0f} MB"),
+        (
+            "`frames.messages()`",
+            timing(m),
+            f"frame {m['frame_mb']:.0f} MB; peak RSS +{m['peak_rss_mb'] - m['rss_before_mb']:.0f} MB over the"
+            f" {m['rss_before_mb']:.0f} MB of the process before the call",
+        ),
+        (
+            "`frames.messages(text=False)`",
+            timing(t),
+            f"frame {t['frame_mb']:.0f} MB; peak RSS +{t['peak_rss_mb'] - t['rss_before_mb']:.0f} MB",
+        ),
         ("`frames.messages(chat=…)`, the biggest chat", timing(one), f"{one['rows']:,} rows"),
-        ("`Archive.report()` (the stats report)", timing(r),
-         f"peak RSS +{r['peak_rss_mb'] - r['rss_before_mb']:.0f} MB"),
-        ("`coi-archive stats` (completeness + report, CLI)", f"{results['cli_stats']['seconds']:.2f} s",
-         f"peak RSS {results['cli_stats']['peak_rss_mb']:.0f} MB"),
+        (
+            "`Archive.report()` (the stats report)",
+            timing(r),
+            f"peak RSS +{r['peak_rss_mb'] - r['rss_before_mb']:.0f} MB",
+        ),
+        (
+            "`coi-archive stats` (completeness + report, CLI)",
+            f"{results['cli_stats']['seconds']:.2f} s",
+            f"peak RSS {results['cli_stats']['peak_rss_mb']:.0f} MB",
+        ),
     ]
     load = os.getloadavg()[0]
-    print(f"\nAnalytics at N={args.n:,} synthetic messages (catalog {size_mb:.0f} MB, best of {args.runs},"
-          f" load average {load:.1f})\n")
+    print(
+        f"\nAnalytics at N={args.n:,} synthetic messages (catalog {size_mb:.0f} MB, best of {args.runs},"
+        f" load average {load:.1f})\n"
+    )
     print("| what | time (wall, CPU) | memory |\n|---|---|---|")
     for row in rows:
         print("| " + " | ".join(row) + " |")

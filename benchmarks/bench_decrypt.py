@@ -43,8 +43,7 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=5)
     args = ap.parse_args()
     index = json.loads((DATA / "journal-index.json").read_text("utf-8"))
-    enc = [(DATA / m["file"]).read_bytes() for m in index["messages"]
-           if m.get("decrypted_with_key_of") in USERS]
+    enc = [(DATA / m["file"]).read_bytes() for m in index["messages"] if m.get("decrypted_with_key_of") in USERS]
     who = [m["decrypted_with_key_of"] for m in index["messages"] if m.get("decrypted_with_key_of") in USERS]
     ring = keyring_decryptor([key_file(u) for u in USERS])
     single = {u: keyring_decryptor([key_file(u)]) for u in USERS}
@@ -77,12 +76,16 @@ def main() -> int:
 
     plain, _ = max(ingest(None) for _ in range(3))
     e2e, opened = max(ingest(ring) for _ in range(3))
-    print(f"ingest journal/ ({len(index['messages'])} messages) without keys: {plain:,.0f} msgs/s; "
-          f"with 5 keys ({opened} decrypted): {e2e:,.0f} msgs/s end to end")
+    print(
+        f"ingest journal/ ({len(index['messages'])} messages) without keys: {plain:,.0f} msgs/s; "
+        f"with 5 keys ({opened} decrypted): {e2e:,.0f} msgs/s end to end"
+    )
     print()
-    print(f"| decryption (pysequoia, RFC 9580 v6 PKESK + SEIPDv2/OCB, {len(enc)} real messages) "
-          f"| {one_key:,.0f} msgs/s with the right key, {all_keys:,.0f} msgs/s trying 5 keys; "
-          f"ingest of journal/ end to end {e2e:,.0f} msgs/s with keys, {plain:,.0f} without |")
+    print(
+        f"| decryption (pysequoia, RFC 9580 v6 PKESK + SEIPDv2/OCB, {len(enc)} real messages) "
+        f"| {one_key:,.0f} msgs/s with the right key, {all_keys:,.0f} msgs/s trying 5 keys; "
+        f"ingest of journal/ end to end {e2e:,.0f} msgs/s with keys, {plain:,.0f} without |"
+    )
     return 0
 
 

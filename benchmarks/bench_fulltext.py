@@ -84,8 +84,12 @@ QUERIES = {
     "phrase": ['"code review"', '"hallo morgen"', '"明日 会議"'],
     "prefix": ["meet*", "gebu*"],
     "field": ["from:user7", "chat:chat-3 coffee", "kind:image", "is:edited hello"],
-    "field+date": ["from:user7 date:2024", "coffee date:2024-03", "meeting after:2025-06-01",
-                   "kind:image date:2023-01..2023-06"],
+    "field+date": [
+        "from:user7 date:2024",
+        "coffee date:2024-03",
+        "meeting after:2025-06-01",
+        "kind:image date:2023-01..2023-06",
+    ],
     "boolean": ["(coffee OR lunch) -meeting", "NOT hello date:2024-02-01"],
     "history": ["hello is:edited"],
 }
@@ -119,23 +123,29 @@ def bench_queries(engine: SearchEngine, rounds: int, order: str) -> None:
         for _ in range(rounds):
             for query in queries:
                 w0, c0 = time.perf_counter(), time.process_time()
-                hits += len(engine.search(query, limit=50, history=group == "history",
-                                          order=order))
+                hits += len(engine.search(query, limit=50, history=group == "history", order=order))
                 walls.append((time.perf_counter() - w0) * 1000)
                 cpus.append((time.process_time() - c0) * 1000)
-        print(f"  {group:11s} wall p50 {statistics.median(walls):6.1f} p95 "
-              f"{percentile(walls, 95):6.1f} ms | cpu p50 {statistics.median(cpus):6.1f} "
-              f"p95 {percentile(cpus, 95):6.1f} ms  (avg hits {hits / len(walls):.0f})")
+        print(
+            f"  {group:11s} wall p50 {statistics.median(walls):6.1f} p95 "
+            f"{percentile(walls, 95):6.1f} ms | cpu p50 {statistics.median(cpus):6.1f} "
+            f"p95 {percentile(cpus, 95):6.1f} ms  (avg hits {hits / len(walls):.0f})"
+        )
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--docs", type=int, default=100_000)
     ap.add_argument("--batch", type=int, default=0, help="add() batch size; 0 = one call")
-    ap.add_argument("--limitmb", type=int, default=None,
-                    help="writer memory in MB (Whoosh's pool, tantivy's heap; default: each engine's own)")
-    ap.add_argument("--engine", choices=ENGINES, action="append",
-                    help="engine to measure (repeatable; default: every engine)")
+    ap.add_argument(
+        "--limitmb",
+        type=int,
+        default=None,
+        help="writer memory in MB (Whoosh's pool, tantivy's heap; default: each engine's own)",
+    )
+    ap.add_argument(
+        "--engine", choices=ENGINES, action="append", help="engine to measure (repeatable; default: every engine)"
+    )
     ap.add_argument("--rounds", type=int, default=10)
     ap.add_argument("--optimize", action="store_true", help="merge segments before querying")
     ap.add_argument("--keep", type=Path, help="index directory to keep (default: temp)")
@@ -151,9 +161,11 @@ def bench_engine(name: str, args: argparse.Namespace) -> None:
         engine = open_engine(name, path, memory_mb=args.limitmb)
         engine.clear()
         wall, cpu = bench_index(engine, args.docs, args.batch)
-        print(f"indexed {args.docs} docs (batch={args.batch or 'all'}, "
-              f"limitmb={args.limitmb}): wall {wall:.1f} s = {args.docs / wall:,.0f} docs/s, "
-              f"cpu {cpu:.1f} s = {args.docs / cpu:,.0f} docs/s")
+        print(
+            f"indexed {args.docs} docs (batch={args.batch or 'all'}, "
+            f"limitmb={args.limitmb}): wall {wall:.1f} s = {args.docs / wall:,.0f} docs/s, "
+            f"cpu {cpu:.1f} s = {args.docs / cpu:,.0f} docs/s"
+        )
         if args.optimize:
             t0 = time.perf_counter()
             engine.optimize()
@@ -163,8 +175,10 @@ def bench_engine(name: str, args: argparse.Namespace) -> None:
         again = list(synthetic_docs(2000, seed=2))
         w0, c0 = time.perf_counter(), time.process_time()
         engine.add(again)
-        print(f"upsert 2000 existing ids into the full index: wall "
-              f"{time.perf_counter() - w0:.2f} s, cpu {time.process_time() - c0:.2f} s")
+        print(
+            f"upsert 2000 existing ids into the full index: wall "
+            f"{time.perf_counter() - w0:.2f} s, cpu {time.process_time() - c0:.2f} s"
+        )
         for order in ("relevance", "newest"):
             print(f"queries (limit 50, order={order}, {args.rounds} rounds):")
             bench_queries(engine, args.rounds, order)

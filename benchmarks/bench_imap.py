@@ -51,8 +51,12 @@ def maildir(n: int, seed: int, out: Path) -> Path:
     if box.exists():
         shutil.rmtree(box)
     out.mkdir(parents=True, exist_ok=True)
-    res = subprocess.run([sys.executable, str(HERE / "gen_mailbox.py"), "--n", str(n), "--out", str(box),
-                          "--seed", str(seed)], check=True, capture_output=True, text=True)
+    res = subprocess.run(
+        [sys.executable, str(HERE / "gen_mailbox.py"), "--n", str(n), "--out", str(box), "--seed", str(seed)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     manifest.write_text(res.stdout)
     return box
 
@@ -68,7 +72,7 @@ def seed_server(server: Dovecot, user: str, box: Path) -> tuple[int, float]:
             c.create_folder(folder)
         msgs = [{"msg": data, "flags": flags} for _name, data, flags in maildir_messages(path)]
         for i in range(0, len(msgs), 200):
-            c.multiappend(folder, msgs[i:i + 200])
+            c.multiappend(folder, msgs[i : i + 200])
         total += len(msgs)
     c.logout()
     return total, time.perf_counter() - started
@@ -80,8 +84,9 @@ def timed_cli(*args: str) -> dict:
     out_path = Path(tempfile.mkstemp(prefix="bench-imap-")[1])
     started = time.perf_counter()
     with open(out_path, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "coi_archive", *args], cwd=ROOT, env=env,
-                                stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "coi_archive", *args], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT
+        )
         _pid, status, usage = os.wait4(proc.pid, 0)
         proc.returncode = os.waitstatus_to_exitcode(status)
     wall = time.perf_counter() - started
@@ -89,8 +94,7 @@ def timed_cli(*args: str) -> dict:
     out_path.unlink(missing_ok=True)
     if proc.returncode != 0:
         raise SystemExit(f"coi-archive {' '.join(args)} failed ({proc.returncode}):\n{text[-2000:]}")
-    return {"seconds": wall, "rss_mb": usage.ru_maxrss / 1024, "cpu": usage.ru_utime + usage.ru_stime,
-            "summary": text}
+    return {"seconds": wall, "rss_mb": usage.ru_maxrss / 1024, "cpu": usage.ru_utime + usage.ru_stime, "summary": text}
 
 
 def logout_counter(server: Dovecot, user: str, before: int) -> list[dict]:
@@ -136,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
         c = server.client(user)
         c.select_folder("INBOX")
         everything = sorted(c.search("ALL"))
-        uids = everything[::max(1, len(everything) // 100)][:100]
+        uids = everything[:: max(1, len(everything) // 100)][:100]
         c.add_flags(uids, [b"\\Flagged", b"$bench"])
         c.logout()
         before = len(server.logout_counters(user))
@@ -153,13 +157,21 @@ def main(argv: list[str] | None = None) -> int:
     n = results["appended"]
     f, u, fl, md = results["full"], results["unchanged"], results["flags_changed"], results["maildir"]
     rows = [
-        ("IMAP ingest, end to end, empty archive", f"{n / f['seconds']:,.0f} msgs/s ({f['seconds']:.1f} s; "
-         f"{n / f['cpu']:,.0f} per CPU-s; peak RSS {f['rss_mb']:.0f} MB; {f['fetch_body_count']} bodies sent)"),
+        (
+            "IMAP ingest, end to end, empty archive",
+            f"{n / f['seconds']:,.0f} msgs/s ({f['seconds']:.1f} s; "
+            f"{n / f['cpu']:,.0f} per CPU-s; peak RSS {f['rss_mb']:.0f} MB; {f['fetch_body_count']} bodies sent)",
+        ),
         ("IMAP incremental run, nothing new", f"{u['seconds']:.2f} s ({u['fetch_body_count']} bodies sent)"),
-        (f"IMAP run after {fl['changed']} flag changes",
-         f"{fl['seconds']:.2f} s ({fl['fetch_body_count']} bodies sent)"),
-        ("same messages as a Maildir (comparison)", f"{n / md['seconds']:,.0f} msgs/s ({md['seconds']:.1f} s; "
-         f"{n / md['cpu']:,.0f} per CPU-s; peak RSS {md['rss_mb']:.0f} MB)"),
+        (
+            f"IMAP run after {fl['changed']} flag changes",
+            f"{fl['seconds']:.2f} s ({fl['fetch_body_count']} bodies sent)",
+        ),
+        (
+            "same messages as a Maildir (comparison)",
+            f"{n / md['seconds']:,.0f} msgs/s ({md['seconds']:.1f} s; "
+            f"{n / md['cpu']:,.0f} per CPU-s; peak RSS {md['rss_mb']:.0f} MB)",
+        ),
     ]
     print(f"IMAP benchmark, {n:,} messages from Dovecot on 127.0.0.1 (seeded in {results['seed_seconds']:.1f} s)\n")
     print("| what | result |\n|---|---|")

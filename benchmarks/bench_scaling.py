@@ -68,9 +68,16 @@ def fold_rate(archive: Path) -> dict[str, float]:
         messages += len(result.messages)
         biggest = max(biggest, len(posts))
     conn.close()
-    return {"chats": len(chats), "wires": wires, "messages": messages, "biggest_chat": biggest,
-            "load_cpu_s": round(load, 2), "fold_cpu_s": round(fold, 2),
-            "load_per_core": round(wires / load), "fold_per_core": round(wires / fold)}
+    return {
+        "chats": len(chats),
+        "wires": wires,
+        "messages": messages,
+        "biggest_chat": biggest,
+        "load_cpu_s": round(load, 2),
+        "fold_cpu_s": round(fold, 2),
+        "load_per_core": round(wires / load),
+        "fold_per_core": round(wires / fold),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -86,8 +93,12 @@ def main(argv: list[str] | None = None) -> int:
     archive = args.out / f"scaling-archive-{os.getpid()}"
     shutil.rmtree(archive, ignore_errors=True)
     try:
-        subprocess.run([sys.executable, "-m", "coi_archive", "--archive", str(archive), "ingest", str(box)],
-                       check=True, stdout=subprocess.DEVNULL, cwd=ROOT)
+        subprocess.run(
+            [sys.executable, "-m", "coi_archive", "--archive", str(archive), "ingest", str(box)],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            cwd=ROOT,
+        )
         result["fold"] = fold_rate(archive)
     finally:
         shutil.rmtree(archive, ignore_errors=True)

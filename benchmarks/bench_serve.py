@@ -37,9 +37,16 @@ from tests.webui_support import BIG_CHAT, CORPUS, CORPUS_GROUP, CORPUS_HIKE, bui
 
 OUT = REPO / "bench-out"
 
-PATHS = [f"/chats/{CORPUS_GROUP}", "/search?q=Kochclub", "/api/search?q=Minuten", "/chats",
-         f"/chats/{CORPUS_HIKE}", f"/chats/{BIG_CHAT}", f"/chats/{BIG_CHAT}/page?offset=5000",
-         "/search?q=pizza+deploy"]
+PATHS = [
+    f"/chats/{CORPUS_GROUP}",
+    "/search?q=Kochclub",
+    "/api/search?q=Minuten",
+    "/chats",
+    f"/chats/{CORPUS_HIKE}",
+    f"/chats/{BIG_CHAT}",
+    f"/chats/{BIG_CHAT}/page?offset=5000",
+    "/search?q=pizza+deploy",
+]
 
 
 def run_load(base: str, clients: int, seconds: float, paths: list[str]) -> dict[str, object]:
@@ -81,10 +88,17 @@ def run_load(base: str, clients: int, seconds: float, paths: list[str]) -> dict[
     wall = time.monotonic() - started
     times.sort()
     pick = (lambda q: round(times[min(int(len(times) * q), len(times) - 1)], 4)) if times else (lambda q: None)
-    return {"clients": clients, "seconds": round(wall, 1), "requests": len(times) + len(errors),
-            "per_second": round((len(times) + len(errors)) / wall, 1), "errors": len(errors),
-            "p50": pick(0.5), "p95": pick(0.95), "max": round(times[-1], 4) if times else None,
-            "first_errors": errors[:5]}
+    return {
+        "clients": clients,
+        "seconds": round(wall, 1),
+        "requests": len(times) + len(errors),
+        "per_second": round((len(times) + len(errors)) / wall, 1),
+        "errors": len(errors),
+        "p50": pick(0.5),
+        "p95": pick(0.95),
+        "max": round(times[-1], 4) if times else None,
+        "first_errors": errors[:5],
+    }
 
 
 def archive_dir() -> Path:
@@ -119,10 +133,12 @@ def main() -> int:
     if args.json:
         print(json.dumps(result, indent=2))
     else:
-        print(f"{result['clients']} clients, {result['seconds']} s, {THREADS} server threads: "
-              f"{result['requests']} requests ({result['per_second']}/s), {result['errors']} errors, "
-              f"p50 {result['p50']} s, p95 {result['p95']} s, max {result['max']} s"
-              f" (load average {result['load_average']})")
+        print(
+            f"{result['clients']} clients, {result['seconds']} s, {THREADS} server threads: "
+            f"{result['requests']} requests ({result['per_second']}/s), {result['errors']} errors, "
+            f"p50 {result['p50']} s, p95 {result['p95']} s, max {result['max']} s"
+            f" (load average {result['load_average']})"
+        )
         for e in result["first_errors"]:  # type: ignore[attr-defined]
             print("  error:", e)
     return 1 if result["errors"] else 0

@@ -57,10 +57,22 @@ def ensure_archive(n: int, seed: int, reingest: bool) -> Path:
     archive = OUT / f"webui-archive-n{n}-s{seed}"
     if not maildir.exists():
         print(f"generating {maildir} ...", flush=True)
-        subprocess.run([sys.executable, str(REPO / "benchmarks" / "gen_mailbox.py"), "--n", str(n),
-                        "--out", str(maildir), "--seed", str(seed)], check=True)
+        subprocess.run(
+            [
+                sys.executable,
+                str(REPO / "benchmarks" / "gen_mailbox.py"),
+                "--n",
+                str(n),
+                "--out",
+                str(maildir),
+                "--seed",
+                str(seed),
+            ],
+            check=True,
+        )
     if reingest and archive.exists():
         import shutil
+
         shutil.rmtree(archive)
     if not (archive / "catalog.sqlite").exists():
         print(f"ingesting into {archive} ...", flush=True)
@@ -87,8 +99,13 @@ def pick_targets(archive: Path) -> dict:
         big = a.chat(BIG_CHAT)
         middle = a.show(big["id"], offset=big["message_count"] // 2, limit=1)["messages"][0]["message_id"]
         messages = a.stats()["unique_messages"]
-    return {"chats": len(chats), "messages": messages, "big": big["id"], "big_count": big["message_count"],
-            "middle": middle}
+    return {
+        "chats": len(chats),
+        "messages": messages,
+        "big": big["id"],
+        "big_count": big["message_count"],
+        "middle": middle,
+    }
 
 
 def run(archive: Path, reps: int, http: bool) -> dict:
@@ -108,6 +125,7 @@ def run(archive: Path, reps: int, http: bool) -> dict:
         ("contacts", "/contacts"),
     ]
     import logging
+
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     app = create_app(archive)
     client = app.test_client()
@@ -125,16 +143,33 @@ def run(archive: Path, reps: int, http: bool) -> dict:
             t0 = time.perf_counter()
             r = client.get(url, headers=HOST)
             times.append(time.perf_counter() - t0)
-        results.append({"page": label, "url": url, "bytes": len(r.data), "cold_ms": cold * 1000,
-                        "p50_ms": pct(times, .5) * 1000, "p95_ms": pct(times, .95) * 1000})
-        print(f"{label:<56} p50 {results[-1]['p50_ms']:7.1f} ms  p95 {results[-1]['p95_ms']:7.1f} ms"
-              f"  cold {cold * 1000:7.1f} ms  {len(r.data) / 1024:7.1f} KB", flush=True)
+        results.append(
+            {
+                "page": label,
+                "url": url,
+                "bytes": len(r.data),
+                "cold_ms": cold * 1000,
+                "p50_ms": pct(times, 0.5) * 1000,
+                "p95_ms": pct(times, 0.95) * 1000,
+            }
+        )
+        print(
+            f"{label:<56} p50 {results[-1]['p50_ms']:7.1f} ms  p95 {results[-1]['p95_ms']:7.1f} ms"
+            f"  cold {cold * 1000:7.1f} ms  {len(r.data) / 1024:7.1f} KB",
+            flush=True,
+        )
     t0 = time.perf_counter()
     r = client.get(f"/export?chat={big}&format=html", headers=HOST)
     export_s = time.perf_counter() - t0
     print(f"HTML export of the {t['big_count']:,}-message chat: {export_s:.2f} s, {len(r.data) / 1e6:.1f} MB")
-    out = {"archive": str(archive), **t, "reps": reps, "pages": results,
-           "export_html_s": export_s, "export_html_bytes": len(r.data)}
+    out = {
+        "archive": str(archive),
+        **t,
+        "reps": reps,
+        "pages": results,
+        "export_html_s": export_s,
+        "export_html_bytes": len(r.data),
+    }
     if http:
         out["http"] = run_http(app, pages, reps)
     app.extensions["coi"].pool.close()
@@ -150,9 +185,11 @@ def run_analytics(archive: Path) -> dict:
 
     shutil.rmtree(archive / "cache" / "analytics", ignore_errors=True)
     out = {}
-    for label, config, wait in (("drawn in the request", {"WARM_ANALYTICS": False}, False),
-                                ("after the start-up warm-up", None, True),
-                                ("restarted server, page on disk", {"WARM_ANALYTICS": False}, False)):
+    for label, config, wait in (
+        ("drawn in the request", {"WARM_ANALYTICS": False}, False),
+        ("after the start-up warm-up", None, True),
+        ("restarted server, page on disk", {"WARM_ANALYTICS": False}, False),
+    ):
         if label == "after the start-up warm-up":
             shutil.rmtree(archive / "cache" / "analytics", ignore_errors=True)
         t0 = time.perf_counter()
@@ -166,8 +203,11 @@ def run_analytics(archive: Path) -> dict:
         assert r.status_code == 200
         app.extensions["coi"].pool.close()
         out[label] = {"first_ms": first * 1000, "warm_up_s": warm if wait else None}
-        print(f"/analytics first load, {label:<34} {first * 1000:8.1f} ms"
-              + (f"  (warm-up {warm:.1f} s)" if wait else ""), flush=True)
+        print(
+            f"/analytics first load, {label:<34} {first * 1000:8.1f} ms"
+            + (f"  (warm-up {warm:.1f} s)" if wait else ""),
+            flush=True,
+        )
     return out
 
 
@@ -188,7 +228,7 @@ def run_http(app, pages, reps) -> list[dict]:
                 t0 = time.perf_counter()
                 urllib.request.urlopen(full).read()
                 times.append(time.perf_counter() - t0)
-            out.append({"page": label, "p50_ms": pct(times, .5) * 1000, "p95_ms": pct(times, .95) * 1000})
+            out.append({"page": label, "p50_ms": pct(times, 0.5) * 1000, "p95_ms": pct(times, 0.95) * 1000})
             print(f"HTTP {label:<51} p50 {out[-1]['p50_ms']:7.1f} ms  p95 {out[-1]['p95_ms']:7.1f} ms", flush=True)
     finally:
         server.shutdown()

@@ -70,79 +70,213 @@ EARLY_SHARE = 0.10  # of edits/reactions/deletes: file sorts before the target
 # ---------------------------------------------------------------- vocabulary
 
 FIRST = {
-    "en": [("Emma", "emma"), ("Oliver", "oliver"), ("Grace", "grace"), ("Jack", "jack"), ("Mia", "mia"),
-           ("Noah", "noah"), ("Ava", "ava"), ("Liam", "liam"), ("Chloe", "chloe"), ("Ethan", "ethan"),
-           ("Sophie", "sophie"), ("Harry", "harry"), ("Lucy", "lucy"), ("Oscar", "oscar")],
-    "de": [("Anna", "anna"), ("Jürgen", "juergen"), ("Lukas", "lukas"), ("Sören", "soeren"), ("Lena", "lena"),
-           ("Björn", "bjoern"), ("Marie", "marie"), ("Felix", "felix"), ("Jörg", "joerg"), ("Hanna", "hanna"),
-           ("Maximilian", "max"), ("Käthe", "kaethe"), ("Paul", "paul"), ("Greta", "greta")],
-    "ru": [("Иван", "ivan"), ("Мария", "maria"), ("Алексей", "aleksey"), ("Ольга", "olga"),
-           ("Дмитрий", "dmitry"), ("Наталья", "natalya"), ("Сергей", "sergey"), ("Татьяна", "tatyana"),
-           ("Михаил", "mikhail"), ("Екатерина", "ekaterina"), ("Павел", "pavel"), ("Юлия", "yulia")],
-    "ja": [("太郎", "taro"), ("花子", "hanako"), ("健", "ken"), ("由美", "yumi"), ("翔", "sho"),
-           ("美咲", "misaki"), ("大輔", "daisuke"), ("さくら", "sakura"), ("蓮", "ren"), ("陽菜", "hina")],
+    "en": [
+        ("Emma", "emma"),
+        ("Oliver", "oliver"),
+        ("Grace", "grace"),
+        ("Jack", "jack"),
+        ("Mia", "mia"),
+        ("Noah", "noah"),
+        ("Ava", "ava"),
+        ("Liam", "liam"),
+        ("Chloe", "chloe"),
+        ("Ethan", "ethan"),
+        ("Sophie", "sophie"),
+        ("Harry", "harry"),
+        ("Lucy", "lucy"),
+        ("Oscar", "oscar"),
+    ],
+    "de": [
+        ("Anna", "anna"),
+        ("Jürgen", "juergen"),
+        ("Lukas", "lukas"),
+        ("Sören", "soeren"),
+        ("Lena", "lena"),
+        ("Björn", "bjoern"),
+        ("Marie", "marie"),
+        ("Felix", "felix"),
+        ("Jörg", "joerg"),
+        ("Hanna", "hanna"),
+        ("Maximilian", "max"),
+        ("Käthe", "kaethe"),
+        ("Paul", "paul"),
+        ("Greta", "greta"),
+    ],
+    "ru": [
+        ("Иван", "ivan"),
+        ("Мария", "maria"),
+        ("Алексей", "aleksey"),
+        ("Ольга", "olga"),
+        ("Дмитрий", "dmitry"),
+        ("Наталья", "natalya"),
+        ("Сергей", "sergey"),
+        ("Татьяна", "tatyana"),
+        ("Михаил", "mikhail"),
+        ("Екатерина", "ekaterina"),
+        ("Павел", "pavel"),
+        ("Юлия", "yulia"),
+    ],
+    "ja": [
+        ("太郎", "taro"),
+        ("花子", "hanako"),
+        ("健", "ken"),
+        ("由美", "yumi"),
+        ("翔", "sho"),
+        ("美咲", "misaki"),
+        ("大輔", "daisuke"),
+        ("さくら", "sakura"),
+        ("蓮", "ren"),
+        ("陽菜", "hina"),
+    ],
 }
 LAST = {
-    "en": [("Smith", "smith"), ("O'Neill", "oneill"), ("Brown", "brown"), ("Taylor", "taylor"),
-           ("Wilson", "wilson"), ("Evans", "evans"), ("Walker", "walker"), ("Hughes", "hughes")],
-    "de": [("Müller", "mueller"), ("Schmidt", "schmidt"), ("Weiß", "weiss"), ("Schäfer", "schaefer"),
-           ("Becker", "becker"), ("Groß", "gross"), ("Wagner", "wagner"), ("Hoffmann", "hoffmann")],
-    "ru": [("Петров", "petrov"), ("Иванова", "ivanova"), ("Смирнов", "smirnov"), ("Кузнецова", "kuznetsova"),
-           ("Попов", "popov"), ("Соколова", "sokolova"), ("Лебедев", "lebedev"), ("Козлова", "kozlova")],
-    "ja": [("山田", "yamada"), ("佐藤", "sato"), ("鈴木", "suzuki"), ("高橋", "takahashi"),
-           ("田中", "tanaka"), ("中村", "nakamura"), ("小林", "kobayashi"), ("渡辺", "watanabe")],
+    "en": [
+        ("Smith", "smith"),
+        ("O'Neill", "oneill"),
+        ("Brown", "brown"),
+        ("Taylor", "taylor"),
+        ("Wilson", "wilson"),
+        ("Evans", "evans"),
+        ("Walker", "walker"),
+        ("Hughes", "hughes"),
+    ],
+    "de": [
+        ("Müller", "mueller"),
+        ("Schmidt", "schmidt"),
+        ("Weiß", "weiss"),
+        ("Schäfer", "schaefer"),
+        ("Becker", "becker"),
+        ("Groß", "gross"),
+        ("Wagner", "wagner"),
+        ("Hoffmann", "hoffmann"),
+    ],
+    "ru": [
+        ("Петров", "petrov"),
+        ("Иванова", "ivanova"),
+        ("Смирнов", "smirnov"),
+        ("Кузнецова", "kuznetsova"),
+        ("Попов", "popov"),
+        ("Соколова", "sokolova"),
+        ("Лебедев", "lebedev"),
+        ("Козлова", "kozlova"),
+    ],
+    "ja": [
+        ("山田", "yamada"),
+        ("佐藤", "sato"),
+        ("鈴木", "suzuki"),
+        ("高橋", "takahashi"),
+        ("田中", "tanaka"),
+        ("中村", "nakamura"),
+        ("小林", "kobayashi"),
+        ("渡辺", "watanabe"),
+    ],
 }
-DOMAINS = {"en": ["mail.example.com", "example.org", "post.example.net"],
-           "de": ["example.de", "posteo.example", "web.example.de"],
-           "ru": ["example.ru", "yandex.example"],
-           "ja": ["example.jp", "docomo.example.jp"]}
+DOMAINS = {
+    "en": ["mail.example.com", "example.org", "post.example.net"],
+    "de": ["example.de", "posteo.example", "web.example.de"],
+    "ru": ["example.ru", "yandex.example"],
+    "ja": ["example.jp", "docomo.example.jp"],
+}
 TZ = {"en": 0, "de": 60, "ru": 180, "ja": 540}
 LANGS = ["en"] * 35 + ["de"] * 30 + ["ru"] * 20 + ["ja"] * 15
 
 WORDS = {
-    "en": ("hello hi thanks tomorrow today tonight meeting lunch dinner coffee project deadline release "
-           "review code train station ticket weekend photo call later soon maybe yes no sure great "
-           "awesome sorry late running office home party birthday present movie book concert music "
-           "weather rain sunny cold hot beach holiday flight hotel kids school doctor appointment "
-           "shopping groceries bread milk cheese recipe pizza pasta garden bike car parking budget "
-           "invoice report slides meeting agenda notes question answer idea plan").split(),
-    "de": ("hallo danke morgen heute abend treffen mittagessen kaffee projekt termin bahnhof zug "
-           "fahrkarte wochenende foto anruf später vielleicht ja nein gerne super entschuldigung "
-           "verspätet büro zuhause feier geburtstag geschenk kino buch konzert musik wetter regen "
-           "sonnig kalt warm strand urlaub flug kinder schule arzt einkaufen brot milch käse rezept "
-           "straße grüße schön bitte küche garten fahrrad auto parkplatz rechnung bericht frage "
-           "antwort idee plan müde hunger übermorgen").split(),
-    "ru": ("привет спасибо завтра сегодня вечером встреча обед ужин кофе проект срок вокзал поезд "
-           "билет выходные фото звонок позже может да нет конечно отлично извини опаздываю офис "
-           "дома праздник день рождения подарок кино книга концерт музыка погода дождь солнечно "
-           "холодно жарко море отпуск рейс дети школа врач магазин хлеб молоко сыр рецепт дача "
-           "машина счёт отчёт вопрос ответ идея план пожалуйста хорошо").split(),
-    "ja": ("こんにちは ありがとう 明日 今日 今晩 会議 昼ご飯 夕食 コーヒー プロジェクト 締め切り 駅 電車 "
-           "切符 週末 写真 電話 後で たぶん はい いいえ もちろん すごい ごめん 遅れる 会社 家 パーティー "
-           "誕生日 プレゼント 映画 本 音楽 天気 雨 晴れ 寒い 暑い 海 休み 東京 大阪 京都 子供 学校 "
-           "病院 買い物 パン 牛乳 料理 公園 自転車 車 資料 質問 よろしく").split(),
+    "en": (
+        "hello hi thanks tomorrow today tonight meeting lunch dinner coffee project deadline release "
+        "review code train station ticket weekend photo call later soon maybe yes no sure great "
+        "awesome sorry late running office home party birthday present movie book concert music "
+        "weather rain sunny cold hot beach holiday flight hotel kids school doctor appointment "
+        "shopping groceries bread milk cheese recipe pizza pasta garden bike car parking budget "
+        "invoice report slides meeting agenda notes question answer idea plan"
+    ).split(),
+    "de": (
+        "hallo danke morgen heute abend treffen mittagessen kaffee projekt termin bahnhof zug "
+        "fahrkarte wochenende foto anruf später vielleicht ja nein gerne super entschuldigung "
+        "verspätet büro zuhause feier geburtstag geschenk kino buch konzert musik wetter regen "
+        "sonnig kalt warm strand urlaub flug kinder schule arzt einkaufen brot milch käse rezept "
+        "straße grüße schön bitte küche garten fahrrad auto parkplatz rechnung bericht frage "
+        "antwort idee plan müde hunger übermorgen"
+    ).split(),
+    "ru": (
+        "привет спасибо завтра сегодня вечером встреча обед ужин кофе проект срок вокзал поезд "
+        "билет выходные фото звонок позже может да нет конечно отлично извини опаздываю офис "
+        "дома праздник день рождения подарок кино книга концерт музыка погода дождь солнечно "
+        "холодно жарко море отпуск рейс дети школа врач магазин хлеб молоко сыр рецепт дача "
+        "машина счёт отчёт вопрос ответ идея план пожалуйста хорошо"
+    ).split(),
+    "ja": (
+        "こんにちは ありがとう 明日 今日 今晩 会議 昼ご飯 夕食 コーヒー プロジェクト 締め切り 駅 電車 "
+        "切符 週末 写真 電話 後で たぶん はい いいえ もちろん すごい ごめん 遅れる 会社 家 パーティー "
+        "誕生日 プレゼント 映画 本 音楽 天気 雨 晴れ 寒い 暑い 海 休み 東京 大阪 京都 子供 学校 "
+        "病院 買い物 パン 牛乳 料理 公園 自転車 車 資料 質問 よろしく"
+    ).split(),
 }
 PHRASES = {
-    "en": ["see you tomorrow", "happy birthday", "on my way", "running late", "sounds good to me",
-           "let me know", "thank you so much"],
-    "de": ["bis später", "alles gute zum geburtstag", "bin unterwegs", "bis morgen", "klingt gut",
-           "vielen dank"],
+    "en": [
+        "see you tomorrow",
+        "happy birthday",
+        "on my way",
+        "running late",
+        "sounds good to me",
+        "let me know",
+        "thank you so much",
+    ],
+    "de": ["bis später", "alles gute zum geburtstag", "bin unterwegs", "bis morgen", "klingt gut", "vielen dank"],
     "ru": ["до завтра", "с днём рождения", "уже еду", "большое спасибо", "до встречи"],
     "ja": ["また明日", "お誕生日おめでとう", "よろしくお願いします", "ありがとうございます"],
 }
 EMOJI = ["👍", "😂", "❤️", "🎉", "🙏", "😊", "🔥", "☕", "🚆", "🎂", "😅", "🤔", "👋", "🌸", "🍕", "✅"]
 REACTIONS = ["👍", "❤️", "😂", "😮", "😢", "🙏", "🎉", "👎"]
-GROUP_NAMES = ["Familie", "Weekend Hike", "WG Putzplan", "Book Club 📚", "Футбол по субботам", "Team Lunch",
-               "Klassentreffen 2005", "東京旅行", "Band Practice 🎸", "Nachbarn Hof", "Dev Sync", "Dacha 🌻",
-               "Running Club", "Kita Eltern", "Board Games", "Проект Альфа", "Garden Share", "Ski Trip ⛷️",
-               "お花見", "Choir", "Umzug Helfer", "Poker Night", "Climbing", "Reading Group"]
-MAIL_SUBJECTS = ["Invoice {n}", "Your order {n} has shipped", "Meeting notes {n}", "Rechnung Nr. {n}",
-                 "Termin am {n}. des Monats", "Отчёт за период {n}", "Contract draft v{n}",
-                 "Fotos vom Ausflug", "Quarterly report", "Newsletter #{n}", "Wohnungsübergabe",
-                 "お見積りのご依頼 {n}", "Flight booking {n}", "Elternabend"]
-LIST_SUBJECTS = ["[dev-talk] Release {n} planning", "[dev-talk] CI is red again", "[dev-talk] RFC: new index format",
-                 "[dev-talk] Benchmark results {n}", "[dev-talk] Meetup in Berlin",
-                 "[dev-talk] Question about IMAP IDLE"]
+GROUP_NAMES = [
+    "Familie",
+    "Weekend Hike",
+    "WG Putzplan",
+    "Book Club 📚",
+    "Футбол по субботам",
+    "Team Lunch",
+    "Klassentreffen 2005",
+    "東京旅行",
+    "Band Practice 🎸",
+    "Nachbarn Hof",
+    "Dev Sync",
+    "Dacha 🌻",
+    "Running Club",
+    "Kita Eltern",
+    "Board Games",
+    "Проект Альфа",
+    "Garden Share",
+    "Ski Trip ⛷️",
+    "お花見",
+    "Choir",
+    "Umzug Helfer",
+    "Poker Night",
+    "Climbing",
+    "Reading Group",
+]
+MAIL_SUBJECTS = [
+    "Invoice {n}",
+    "Your order {n} has shipped",
+    "Meeting notes {n}",
+    "Rechnung Nr. {n}",
+    "Termin am {n}. des Monats",
+    "Отчёт за период {n}",
+    "Contract draft v{n}",
+    "Fotos vom Ausflug",
+    "Quarterly report",
+    "Newsletter #{n}",
+    "Wohnungsübergabe",
+    "お見積りのご依頼 {n}",
+    "Flight booking {n}",
+    "Elternabend",
+]
+LIST_SUBJECTS = [
+    "[dev-talk] Release {n} planning",
+    "[dev-talk] CI is red again",
+    "[dev-talk] RFC: new index format",
+    "[dev-talk] Benchmark results {n}",
+    "[dev-talk] Meetup in Berlin",
+    "[dev-talk] Question about IMAP IDLE",
+]
 
 DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
@@ -152,12 +286,15 @@ ALNUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 
 # ---------------------------------------------------------------- helpers
 
+
 def rfc2822_date(ts: float, tz_minutes: int) -> str:
     t = time.gmtime(int(ts) + tz_minutes * 60)
     sign = "+" if tz_minutes >= 0 else "-"
     off = abs(tz_minutes)
-    return (f"{DAYS[t.tm_wday]}, {t.tm_mday:02d} {MONTHS[t.tm_mon - 1]} {t.tm_year} "
-            f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} {sign}{off // 60:02d}{off % 60:02d}")
+    return (
+        f"{DAYS[t.tm_wday]}, {t.tm_mday:02d} {MONTHS[t.tm_mon - 1]} {t.tm_year} "
+        f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} {sign}{off // 60:02d}{off % 60:02d}"
+    )
 
 
 _Q_SAFE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789!*+-/")
@@ -215,8 +352,7 @@ def body_b64(data: bytes) -> str:
 class Contact:
     __slots__ = ("idx", "name", "addr", "lang", "tz", "mbox", "autocrypt", "first_ascii", "domain")
 
-    def __init__(self, idx: int, name: str, addr: str, lang: str, first_ascii: str, domain: str,
-                 autocrypt: str):
+    def __init__(self, idx: int, name: str, addr: str, lang: str, first_ascii: str, domain: str, autocrypt: str):
         self.idx = idx
         self.name = name
         self.addr = addr
@@ -230,7 +366,7 @@ class Contact:
 
 def _autocrypt(rng: random.Random, addr: str) -> str:
     blob = base64.b64encode(rng.randbytes(450)).decode()
-    lines = [blob[i:i + 76] for i in range(0, len(blob), 76)]
+    lines = [blob[i : i + 76] for i in range(0, len(blob), 76)]
     return f"addr={addr}; prefer-encrypt=mutual;\n keydata=" + "\n ".join(lines)
 
 
@@ -259,8 +395,9 @@ def make_contacts(seed: int) -> list[Contact]:
     return out
 
 
-OWNER = Contact(-1, OWNER_NAME, OWNER_ADDR, "de", "alex", "bench.example",
-                _autocrypt(random.Random("owner"), OWNER_ADDR))
+OWNER = Contact(
+    -1, OWNER_NAME, OWNER_ADDR, "de", "alex", "bench.example", _autocrypt(random.Random("owner"), OWNER_ADDR)
+)
 
 
 class Chat:
@@ -288,6 +425,7 @@ def _pick(rng: random.Random, items: list, cum: list[float]):
 
 # ---------------------------------------------------------------- generator
 
+
 class Generator:
     def __init__(self, n: int, seed: int, out: Path):
         self.n = n
@@ -301,8 +439,7 @@ class Generator:
         self.files = 0
         self.stats: dict[str, int] = {}
         self.pid = 4000 + seed % 1000
-        self._images = [b"\x89PNG\r\n\x1a\n" + random.Random(f"img{i}").randbytes(600 + i * 180)
-                        for i in range(16)]
+        self._images = [b"\x89PNG\r\n\x1a\n" + random.Random(f"img{i}").randbytes(600 + i * 180) for i in range(16)]
         self._images_b64 = [body_b64(b) for b in self._images]
         self.mail_threads: deque = deque(maxlen=300)  # (root_id, last_id, subject, contact_idx)
         self.list_threads: deque = deque(maxlen=100)
@@ -336,15 +473,30 @@ class Generator:
             dc.append(Chat("direct", "dc", [i % N_CONTACTS]))
         for i in range(N_DC_GROUPS):
             size = 2 + int(28 * rng.random() ** 3)
-            dc.append(Chat("group", "dc", self._members(size), gid=self._rid(rng.choice((11, 24, 24, 32))),
-                           name=f"{GROUP_NAMES[i % len(GROUP_NAMES)]} {i // len(GROUP_NAMES) + 1}"
-                           if i >= len(GROUP_NAMES) else GROUP_NAMES[i]))
+            dc.append(
+                Chat(
+                    "group",
+                    "dc",
+                    self._members(size),
+                    gid=self._rid(rng.choice((11, 24, 24, 32))),
+                    name=f"{GROUP_NAMES[i % len(GROUP_NAMES)]} {i // len(GROUP_NAMES) + 1}"
+                    if i >= len(GROUP_NAMES)
+                    else GROUP_NAMES[i],
+                )
+            )
         for i in range(N_COI_DIRECT):
             coi.append(Chat("direct", "coi", [(i * 7 + 3) % N_CONTACTS]))
         for i in range(N_COI_GROUPS):
             size = 2 + int(28 * rng.random() ** 3)
-            coi.append(Chat("group", "coi", self._members(size), gid=self._rid(16, ALNUM),
-                            name=f"COI {GROUP_NAMES[(i + 7) % len(GROUP_NAMES)]} {i + 1}"))
+            coi.append(
+                Chat(
+                    "group",
+                    "coi",
+                    self._members(size),
+                    gid=self._rid(16, ALNUM),
+                    name=f"COI {GROUP_NAMES[(i + 7) % len(GROUP_NAMES)]} {i + 1}",
+                )
+            )
         # activity: Zipf over a shuffled order
         for chats in (dc, coi):
             order = list(range(len(chats)))
@@ -428,12 +580,14 @@ class Generator:
 
     def received(self, sender: Contact, to_addr: str, date: str, mid_ts: int) -> str:
         rid = f"{mid_ts:08X}{self.seq % 0xFFFF:04X}"
-        return (f"Return-Path: <{sender.addr}>\n"
-                f"Delivered-To: {OWNER_ADDR}\n"
-                f"Received: from mx.bench.example\n\tby mx.bench.example with LMTP\n\tid {rid}\n"
-                f"\t(envelope-from <{sender.addr}>); {date}\n"
-                f"Received: from [{sender.domain}] (smtp.{sender.domain} [192.0.2.{sender.idx % 250 + 1}])\n"
-                f"\tby mx.bench.example (Postfix) with ESMTPS id {rid}\n\tfor <{to_addr}>; {date}\n")
+        return (
+            f"Return-Path: <{sender.addr}>\n"
+            f"Delivered-To: {OWNER_ADDR}\n"
+            f"Received: from mx.bench.example\n\tby mx.bench.example with LMTP\n\tid {rid}\n"
+            f"\t(envelope-from <{sender.addr}>); {date}\n"
+            f"Received: from [{sender.domain}] (smtp.{sender.domain} [192.0.2.{sender.idx % 250 + 1}])\n"
+            f"\tby mx.bench.example (Postfix) with ESMTPS id {rid}\n\tfor <{to_addr}>; {date}\n"
+        )
 
     # ------------------------------------------------------------ main loop
 
@@ -500,8 +654,17 @@ class Generator:
             return f"Gr.{chat.gid}.{self._rid(11)}@{sender.domain}"
         return f"Mr.{self._rid(11)}.{self._rid(11)}@{sender.domain}"
 
-    def _dc_head(self, chat: Chat, sender_idx: int, ts: int, mid: str, subject: str,
-                 in_reply_to: str | None, extra: str = "", recipients: list[Contact] | None = None) -> str:
+    def _dc_head(
+        self,
+        chat: Chat,
+        sender_idx: int,
+        ts: int,
+        mid: str,
+        subject: str,
+        in_reply_to: str | None,
+        extra: str = "",
+        recipients: list[Contact] | None = None,
+    ) -> str:
         s = self._c(sender_idx)
         date = rfc2822_date(ts, s.tz)
         rcpts = recipients if recipients is not None else self._recipients(chat, sender_idx)
@@ -548,11 +711,13 @@ class Generator:
                 text = ""
             cte, body = body_7bit_or_qp(text)
             fname = f"IMG_{time.strftime('%Y%m%d_%H%M%S', time.gmtime(ts))}.png"
-            msg = (head + f'Content-Type: multipart/mixed; boundary="{boundary}"\n\n\n'
-                   f"--{boundary}\nContent-Type: text/plain; charset=\"utf-8\"\nContent-Transfer-Encoding: {cte}\n\n"
-                   f"{body}\n--{boundary}\nContent-Type: image/png\n"
-                   f'Content-Disposition: attachment; filename="{fname}"\nContent-Transfer-Encoding: base64\n\n'
-                   f"{self._images_b64[k]}\n--{boundary}--\n")
+            msg = (
+                head + f'Content-Type: multipart/mixed; boundary="{boundary}"\n\n\n'
+                f'--{boundary}\nContent-Type: text/plain; charset="utf-8"\nContent-Transfer-Encoding: {cte}\n\n'
+                f"{body}\n--{boundary}\nContent-Type: image/png\n"
+                f'Content-Disposition: attachment; filename="{fname}"\nContent-Transfer-Encoding: base64\n\n'
+                f"{self._images_b64[k]}\n--{boundary}--\n"
+            )
         else:
             self._count("dc_text")
             cte, body = body_7bit_or_qp(text)
@@ -578,10 +743,13 @@ class Generator:
         s = self._c(sender)
         mid = self._dc_mid(chat, s)
         emoji = rng.choice(REACTIONS) if rng.random() > 0.03 else ""
-        head = self._dc_head(chat, sender, ts, mid, "Re: " + self._dc_subject(chat, target[1]).removeprefix("Re: "),
-                             target[0])
-        msg = (head + 'Content-Type: text/plain; charset="utf-8"\nContent-Disposition: reaction\n'
-               "Content-Transfer-Encoding: base64\n\n" + body_b64(emoji.encode()) + "\n")
+        head = self._dc_head(
+            chat, sender, ts, mid, "Re: " + self._dc_subject(chat, target[1]).removeprefix("Re: "), target[0]
+        )
+        msg = (
+            head + 'Content-Type: text/plain; charset="utf-8"\nContent-Disposition: reaction\n'
+            "Content-Transfer-Encoding: base64\n\n" + body_b64(emoji.encode()) + "\n"
+        )
         self._count("dc_reaction")
         fts = self._action_ts(target)
         self.write(msg.encode("utf-8"), fts if fts > 0 else ts, sender < 0)
@@ -595,8 +763,9 @@ class Generator:
         quote = "> " + (target[2][:80] or "…").replace("\n", "\n> ")
         body_text = f"{quote}\n\n\u270f\ufe0f{new_text}"
         cte, body = body_7bit_or_qp(body_text)
-        head = self._dc_head(chat, sender, ts, mid, self._dc_subject(chat, sender), target[0],
-                             f"Chat-Edit: <{target[0]}>\n")
+        head = self._dc_head(
+            chat, sender, ts, mid, self._dc_subject(chat, sender), target[0], f"Chat-Edit: <{target[0]}>\n"
+        )
         msg = head + f'Content-Type: text/plain; charset="utf-8"\nContent-Transfer-Encoding: {cte}\n\n{body}\n'
         self._count("dc_edit")
         fts = self._action_ts(target)
@@ -607,10 +776,15 @@ class Generator:
         sender = target[1]
         s = self._c(sender)
         mid = self._dc_mid(chat, s)
-        head = self._dc_head(chat, sender, ts, mid, self._dc_subject(chat, sender), target[0],
-                             f"Chat-Delete: <{target[0]}>\n")
-        msg = (head + 'Content-Type: text/plain; charset="utf-8"\nContent-Transfer-Encoding: base64\n\n'
-               + body_b64("🚮".encode()) + "\n")
+        head = self._dc_head(
+            chat, sender, ts, mid, self._dc_subject(chat, sender), target[0], f"Chat-Delete: <{target[0]}>\n"
+        )
+        msg = (
+            head
+            + 'Content-Type: text/plain; charset="utf-8"\nContent-Transfer-Encoding: base64\n\n'
+            + body_b64("🚮".encode())
+            + "\n"
+        )
         self._count("dc_delete")
         fts = self._action_ts(target)
         self.write(msg.encode("utf-8"), fts if fts > 0 else ts, sender < 0)
@@ -628,16 +802,18 @@ class Generator:
         date = rfc2822_date(ts, s.tz)
         boundary = f"{rng.getrandbits(64):016x}_{rng.getrandbits(64):016x}"
         head = self.received(s, OWNER_ADDR, date, ts) if sender >= 0 else ""
-        head += (f"From: {s.mbox}\nTo: {rcpt[0].mbox}\nSubject: Receipt Notification\nDate: {date}\n"
-                 f"Message-ID: <{self._uuid()}@localhost>\nAuto-Submitted: auto-replied\nChat-Version: 1.0\n"
-                 f"Autocrypt: {s.autocrypt}\nMIME-Version: 1.0\n"
-                 f'Content-Type: multipart/report; report-type=disposition-notification;\n boundary="{boundary}"\n\n\n'
-                 f'--{boundary}\nContent-Type: text/plain; charset="utf-8"\nContent-Transfer-Encoding: 7bit\n\n'
-                 "This is a receipt notification.\n"
-                 f'--{boundary}\nContent-Type: message/disposition-notification; charset="utf-8"\n'
-                 "Content-Transfer-Encoding: 7bit\n\n"
-                 f"Original-Message-ID: <{target[0]}>\nDisposition: manual-action/MDN-sent-automatically; displayed\n\n"
-                 f"--{boundary}--\n")
+        head += (
+            f"From: {s.mbox}\nTo: {rcpt[0].mbox}\nSubject: Receipt Notification\nDate: {date}\n"
+            f"Message-ID: <{self._uuid()}@localhost>\nAuto-Submitted: auto-replied\nChat-Version: 1.0\n"
+            f"Autocrypt: {s.autocrypt}\nMIME-Version: 1.0\n"
+            f'Content-Type: multipart/report; report-type=disposition-notification;\n boundary="{boundary}"\n\n\n'
+            f'--{boundary}\nContent-Type: text/plain; charset="utf-8"\nContent-Transfer-Encoding: 7bit\n\n'
+            "This is a receipt notification.\n"
+            f'--{boundary}\nContent-Type: message/disposition-notification; charset="utf-8"\n'
+            "Content-Transfer-Encoding: 7bit\n\n"
+            f"Original-Message-ID: <{target[0]}>\nDisposition: manual-action/MDN-sent-automatically; displayed\n\n"
+            f"--{boundary}--\n"
+        )
         self._count("dc_mdn")
         self.write(head.encode("utf-8"), ts, sender < 0)
 
@@ -679,14 +855,17 @@ class Generator:
             return f"chat$group.{chat.gid}.{self._rid(12, ALNUM)}@{sender.domain}"
         return f"chat${self._rid(14, ALNUM)}.{self._rid(6, ALNUM)}@{sender.domain}"
 
-    def _coi_head(self, chat: Chat, sender_idx: int, ts: int, mid: str, subject: str,
-                  in_reply_to: str | None, extra: str = "") -> str:
+    def _coi_head(
+        self, chat: Chat, sender_idx: int, ts: int, mid: str, subject: str, in_reply_to: str | None, extra: str = ""
+    ) -> str:
         s = self._c(sender_idx)
         date = rfc2822_date(ts, s.tz)
         rcpts = self._recipients(chat, sender_idx)
         head = self.received(s, OWNER_ADDR, date, ts) if sender_idx >= 0 else ""
-        head += (f"From: {s.mbox}\nTo: {fold_list([c.mbox for c in rcpts])}\n"
-                 f"Subject: {encode_words(subject)}\nDate: {date}\nMessage-ID: <{mid}>\n")
+        head += (
+            f"From: {s.mbox}\nTo: {fold_list([c.mbox for c in rcpts])}\n"
+            f"Subject: {encode_words(subject)}\nDate: {date}\nMessage-ID: <{mid}>\n"
+        )
         if in_reply_to:
             root = chat.recent[0][0]
             refs = [root] if root != in_reply_to else []
@@ -722,15 +901,20 @@ class Generator:
             cte, body = body_7bit_or_qp(text)
             esc = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
             hcte, hbody = body_7bit_or_qp(f"<html><body><p>{esc}</p></body></html>")
-            msg = (head + f'Content-Type: multipart/alternative; boundary="{boundary}"\n\n'
-                   f"--{boundary}\nContent-Type: text/plain; charset=utf-8\n"
-                   f"Content-Transfer-Encoding: {cte}\n\n{body}\n"
-                   f"--{boundary}\nContent-Type: text/html; charset=utf-8\n"
-                   f"Content-Transfer-Encoding: {hcte}\n\n{hbody}\n"
-                   f"--{boundary}--\n")
+            msg = (
+                head + f'Content-Type: multipart/alternative; boundary="{boundary}"\n\n'
+                f"--{boundary}\nContent-Type: text/plain; charset=utf-8\n"
+                f"Content-Transfer-Encoding: {cte}\n\n{body}\n"
+                f"--{boundary}\nContent-Type: text/html; charset=utf-8\n"
+                f"Content-Transfer-Encoding: {hcte}\n\n{hbody}\n"
+                f"--{boundary}--\n"
+            )
         else:
-            msg = (head + "Content-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: base64\n\n"
-                   + body_b64(text.encode("utf-8")))
+            msg = (
+                head
+                + "Content-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: base64\n\n"
+                + body_b64(text.encode("utf-8"))
+            )
         self._count("coi_text")
         self._remember(chat, mid, sender, text, ts)
         self.write(msg.encode("utf-8"), ts, sender < 0)
@@ -759,14 +943,16 @@ class Generator:
         date = rfc2822_date(ts, s.tz)
         boundary = f"mdn-{rng.getrandbits(64):016x}"
         head = self.received(s, OWNER_ADDR, date, ts) if sender >= 0 else ""
-        head += (f"From: {s.mbox}\nTo: {to.mbox}\nSubject: Read: Chat\nDate: {date}\n"
-                 f"Message-ID: <chat${self._rid(14, ALNUM)}@{s.domain}>\nChat-Version: 1.0\nMIME-Version: 1.0\n"
-                 f'Content-Type: multipart/report; report-type=disposition-notification; boundary="{boundary}"\n\n'
-                 f"--{boundary}\nContent-Type: text/plain; charset=utf-8\n\nThe message was displayed.\n"
-                 f"--{boundary}\nContent-Type: message/disposition-notification\n\n"
-                 f"Reporting-UA: COI/bench 0.9\nFinal-Recipient: rfc822;{s.addr}\n"
-                 f"Original-Message-ID: <{target[0]}>\nDisposition: manual-action/MDN-sent-manually; displayed\n\n"
-                 f"--{boundary}--\n")
+        head += (
+            f"From: {s.mbox}\nTo: {to.mbox}\nSubject: Read: Chat\nDate: {date}\n"
+            f"Message-ID: <chat${self._rid(14, ALNUM)}@{s.domain}>\nChat-Version: 1.0\nMIME-Version: 1.0\n"
+            f'Content-Type: multipart/report; report-type=disposition-notification; boundary="{boundary}"\n\n'
+            f"--{boundary}\nContent-Type: text/plain; charset=utf-8\n\nThe message was displayed.\n"
+            f"--{boundary}\nContent-Type: message/disposition-notification\n\n"
+            f"Reporting-UA: COI/bench 0.9\nFinal-Recipient: rfc822;{s.addr}\n"
+            f"Original-Message-ID: <{target[0]}>\nDisposition: manual-action/MDN-sent-manually; displayed\n\n"
+            f"--{boundary}--\n"
+        )
         self._count("coi_mdn")
         self.write(head.encode("utf-8"), ts, sender < 0)
 
@@ -790,14 +976,26 @@ class Generator:
             return f'Content-Type: text/plain; charset="utf-8"\nContent-Transfer-Encoding: {cte}\n\n{body}\n'
         esc = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("\n", "<br>\n")
         hcte, hbody = body_7bit_or_qp(f"<!DOCTYPE html><html><body><div>{esc}</div></body></html>")
-        return (f'Content-Type: multipart/alternative; boundary="{boundary}"\n\n'
-                f'--{boundary}\nContent-Type: text/plain; charset="utf-8"\nContent-Transfer-Encoding: {cte}\n\n{body}\n'
-                f'--{boundary}\nContent-Type: text/html; charset="utf-8"\n'
-                f"Content-Transfer-Encoding: {hcte}\n\n{hbody}\n"
-                f"--{boundary}--\n")
+        return (
+            f'Content-Type: multipart/alternative; boundary="{boundary}"\n\n'
+            f'--{boundary}\nContent-Type: text/plain; charset="utf-8"\nContent-Transfer-Encoding: {cte}\n\n{body}\n'
+            f'--{boundary}\nContent-Type: text/html; charset="utf-8"\n'
+            f"Content-Transfer-Encoding: {hcte}\n\n{hbody}\n"
+            f"--{boundary}--\n"
+        )
 
-    def _mail_head(self, s: Contact, to: str, ts: int, mid: str, subject: str,
-                   irt: str | None, refs: list[str], extra: str = "", cc: str = "") -> str:
+    def _mail_head(
+        self,
+        s: Contact,
+        to: str,
+        ts: int,
+        mid: str,
+        subject: str,
+        irt: str | None,
+        refs: list[str],
+        extra: str = "",
+        cc: str = "",
+    ) -> str:
         date = rfc2822_date(ts, s.tz)
         head = self.received(s, OWNER_ADDR, date, ts) if s.idx >= 0 else ""
         head += f"From: {s.mbox}\nTo: {to}\n"
@@ -807,8 +1005,10 @@ class Generator:
         if irt:
             head += f"In-Reply-To: <{irt}>\nReferences: " + "\n ".join(f"<{x}>" for x in refs) + "\n"
         head += extra
-        head += ("User-Agent: Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Thunderbird/128.5.0\n"
-                 "MIME-Version: 1.0\n")
+        head += (
+            "User-Agent: Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Thunderbird/128.5.0\n"
+            "MIME-Version: 1.0\n"
+        )
         return head
 
     def _long_text(self, lang: str) -> str:
@@ -853,12 +1053,16 @@ class Generator:
             refs = []
             subject = rng.choice(LIST_SUBJECTS).format(n=rng.randint(1, 99))
         mid = self._mail_mid(ts, s)
-        text = self._long_text(s.lang) + "\n\n_______________________________________________\n" \
-            f"{LIST_NAME} mailing list -- {LIST_ADDR}\n" \
+        text = (
+            self._long_text(s.lang) + "\n\n_______________________________________________\n"
+            f"{LIST_NAME} mailing list -- {LIST_ADDR}\n"
             "To unsubscribe send an email to dev-talk-leave@lists.bench.example\n"
-        extra = (f"List-Id: {LIST_ID}\nList-Post: <mailto:{LIST_ADDR}>\n"
-                 f"List-Unsubscribe: <mailto:dev-talk-leave@lists.bench.example>\nPrecedence: list\n"
-                 f"Sender: dev-talk-bounces@lists.bench.example\n")
+        )
+        extra = (
+            f"List-Id: {LIST_ID}\nList-Post: <mailto:{LIST_ADDR}>\n"
+            f"List-Unsubscribe: <mailto:dev-talk-leave@lists.bench.example>\nPrecedence: list\n"
+            f"Sender: dev-talk-bounces@lists.bench.example\n"
+        )
         head = self._mail_head(s, f"{LIST_NAME} <{LIST_ADDR}>", ts, mid, subject, irt, refs, extra)
         msg = head + self._mail_body(text, False, "")
         self.list_threads.append((root or mid, mid, subject))
@@ -879,8 +1083,9 @@ class Generator:
         refs = [chat.recent[0][0], target[0]] if chat.recent[0][0] != target[0] else [target[0]]
         reply = self.text(s.lang, 10, 200)
         quoted = "\n".join("> " + line for line in (target[2] or "…").split("\n"))
-        text = (f"{reply}\n\nOn {rfc2822_date(target[3], 0)}, someone wrote:\n{quoted}\n\n"
-                f"-- \n{s.name}\nSent from my phone")
+        text = (
+            f"{reply}\n\nOn {rfc2822_date(target[3], 0)}, someone wrote:\n{quoted}\n\n-- \n{s.name}\nSent from my phone"
+        )
         subject = f"Re: {chat.name}" if chat.kind == "group" else f"Re: Message from {self._c(target[1]).name}"
         if chat.kind == "group":
             to, cc = OWNER.mbox, fold_list([self.contacts[m].mbox for m in chat.members if m != sidx][:10])
@@ -907,8 +1112,9 @@ def generate(n: int, out: Path, seed: int = 1) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--n", type=int, default=20000, help="number of message files (duplicates included)")
     ap.add_argument("--out", type=Path, required=True, help="Maildir to create (must not exist)")
     ap.add_argument("--seed", type=int, default=1)

@@ -33,7 +33,7 @@ def ours(n: int, mail_bytes: int, run: dict) -> dict[str, str]:
         "peak memory": f"{peak_mb(ing):,.0f} MB",
         "unchanged re-scan": f"{rescan['seconds']:.2f} s wall, {cpu(rescan):.2f} CPU-s",
         "on disk per message": f"{run['archive_bytes'] / n / 1024:.1f} kB "
-                               f"({run['archive_bytes'] / mail_bytes:.2f}x the mail)",
+        f"({run['archive_bytes'] / mail_bytes:.2f}x the mail)",
     }
     for cls, r in run["search"]["classes"].items():
         col[f"search p95: {cls}"] = f"{r['p95_ms']:.1f} ms (CPU {r['cpu_p95_ms']:.1f})"
@@ -46,7 +46,7 @@ def peer(n: int, mail_bytes: int, m: dict) -> dict[str, str]:
         "ingest wall (secondary)": f"{m['seconds']:,.0f} s = {n / m['seconds']:,.0f} msgs/s",
         "peak memory": f"{m['rss_mb']:,.0f} MB",
         "on disk per message": f"{m['index_bytes'] / n / 1024:.1f} kB index "
-                               f"({m['index_bytes'] / mail_bytes:.2f}x the mail, which it does not hold)",
+        f"({m['index_bytes'] / mail_bytes:.2f}x the mail, which it does not hold)",
     }
 
 
@@ -62,8 +62,7 @@ def table(paths: list[Path]) -> str:
     rows: list[str] = []
     for _, col in columns:
         rows += [r for r in col if r not in rows]
-    lines = ["| what | " + " | ".join(name for name, _ in columns) + " |",
-             "|---|" + "---|" * len(columns)]
+    lines = ["| what | " + " | ".join(name for name, _ in columns) + " |", "|---|" + "---|" * len(columns)]
     lines += [f"| {r} | " + " | ".join(col.get(r, "–") for _, col in columns) + " |" for r in rows]
     return "\n".join(lines) + "\n"
 

@@ -57,8 +57,9 @@ def wrap(obj, name: str, label: str) -> None:
     no longer has that name: other people keep changing it)."""
     orig = getattr(obj, name, None)
     if orig is None:
-        print(f"profile_ingest: no {getattr(obj, '__name__', obj)}.{name}; phase '{label}' not measured",
-              file=sys.stderr)
+        print(
+            f"profile_ingest: no {getattr(obj, '__name__', obj)}.{name}; phase '{label}' not measured", file=sys.stderr
+        )
         return
 
     def timed(*a, **kw):
@@ -110,9 +111,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=ROOT / "bench-out")
     ap.add_argument("--no-cprofile", action="store_true")
     ap.add_argument("--top", type=int, default=45)
-    ap.add_argument("--workers", default="1",
-                    help="COI_ARCHIVE_WORKERS for the run (default 1: decode in-process, so cProfile and the "
-                         "phase timers see it; 'auto' = the program's default)")
+    ap.add_argument(
+        "--workers",
+        default="1",
+        help="COI_ARCHIVE_WORKERS for the run (default 1: decode in-process, so cProfile and the "
+        "phase timers see it; 'auto' = the program's default)",
+    )
     args = ap.parse_args(argv)
     if args.workers != "auto":
         os.environ["COI_ARCHIVE_WORKERS"] = args.workers
@@ -140,12 +144,15 @@ def main(argv: list[str] | None = None) -> int:
             prof.disable()
     wall = time.perf_counter() - t0
     cpu = time.process_time() - cpu0
-    lines = [f"COI_ARCHIVE_WORKERS={os.environ.get('COI_ARCHIVE_WORKERS', '(default)')}; "
-             f"ingest of {nfiles} files: wall {wall:.1f}s, process CPU {cpu:.1f}s, "
-             f"{nfiles / wall:.0f} files/s{' (under cProfile)' if prof else ''}",
-             f"report: {report.as_dict()}",
-             f"peak RSS of this process: {peak_mb():.0f} MB (before ingest: {start_mb:.0f} MB)",
-             "", "phase                                     wall s    CPU s   calls  peak-RSS rise (MB)"]
+    lines = [
+        f"COI_ARCHIVE_WORKERS={os.environ.get('COI_ARCHIVE_WORKERS', '(default)')}; "
+        f"ingest of {nfiles} files: wall {wall:.1f}s, process CPU {cpu:.1f}s, "
+        f"{nfiles / wall:.0f} files/s{' (under cProfile)' if prof else ''}",
+        f"report: {report.as_dict()}",
+        f"peak RSS of this process: {peak_mb():.0f} MB (before ingest: {start_mb:.0f} MB)",
+        "",
+        "phase                                     wall s    CPU s   calls  peak-RSS rise (MB)",
+    ]
     for label in sorted(TIMES, key=lambda k: -CPU[k]):
         lines.append(f"{label:<40} {TIMES[label]:8.2f} {CPU[label]:8.2f} {CALLS[label]:7d}  {RSS_GROWTH[label]:8.0f}")
     text = "\n".join(lines) + "\n"

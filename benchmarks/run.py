@@ -70,6 +70,7 @@ TARGETS = {  # at N=100,000 on the 2-core reference machine
 
 # ---------------------------------------------------------------- helpers
 
+
 def maildir_files(root: Path) -> list[Path]:
     out: list[Path] = []
     folders = [root] + sorted(p for p in root.iterdir() if p.name.startswith(".") and p.is_dir())
@@ -218,13 +219,19 @@ def run_measured(cmd: list[str], log: Path) -> dict:
         sampler.stop()
     proc.returncode = os.waitstatus_to_exitcode(status)
     main_wait = sampler.runqueue.get(proc.pid)
-    return {"seconds": wall, "rss_mb": usage.ru_maxrss / 1024.0, "exit": proc.returncode,
-            "user_s": usage.ru_utime, "sys_s": usage.ru_stime,
-            "tree_rss_mb": sampler.peak_rss_kb / 1024.0, "tree_pss_mb": sampler.peak_pss_kb / 1024.0,
-            "procs": max(1, sampler.max_procs),
-            "runqueue_s": sum(sampler.runqueue.values()) / 1e9 if sampler.runqueue else None,
-            "main_runqueue_s": None if main_wait is None else main_wait / 1e9,
-            "output": log.read_text(errors="replace").strip()[-2000:]}
+    return {
+        "seconds": wall,
+        "rss_mb": usage.ru_maxrss / 1024.0,
+        "exit": proc.returncode,
+        "user_s": usage.ru_utime,
+        "sys_s": usage.ru_stime,
+        "tree_rss_mb": sampler.peak_rss_kb / 1024.0,
+        "tree_pss_mb": sampler.peak_pss_kb / 1024.0,
+        "procs": max(1, sampler.max_procs),
+        "runqueue_s": sum(sampler.runqueue.values()) / 1e9 if sampler.runqueue else None,
+        "main_runqueue_s": None if main_wait is None else main_wait / 1e9,
+        "output": log.read_text(errors="replace").strip()[-2000:],
+    }
 
 
 def pct(values: list[float], p: float) -> float:
@@ -278,11 +285,17 @@ def bench_search(archive_dir: Path, queries: dict[str, list[str]], reps: int) ->
                 archive.search(q, limit=20)
                 times.append((time.perf_counter() - t) * 1000)
                 cpu.append((time.thread_time() - c) * 1000)
-            per_query = {q: statistics.median(times[j::len(qs)]) for j, q in enumerate(qs)}
-            out["classes"][cls] = {"p50_ms": statistics.median(times), "p95_ms": pct(times, 0.95),
-                                   "cpu_p50_ms": statistics.median(cpu), "cpu_p95_ms": pct(cpu, 0.95),
-                                   "max_ms": max(times), "reps": reps, "hits": hits,
-                                   "per_query_p50_ms": per_query}
+            per_query = {q: statistics.median(times[j :: len(qs)]) for j, q in enumerate(qs)}
+            out["classes"][cls] = {
+                "p50_ms": statistics.median(times),
+                "p95_ms": pct(times, 0.95),
+                "cpu_p50_ms": statistics.median(cpu),
+                "cpu_p95_ms": pct(cpu, 0.95),
+                "max_ms": max(times),
+                "reps": reps,
+                "hits": hits,
+                "per_query_p50_ms": per_query,
+            }
     finally:
         archive.close()
     return out
@@ -312,8 +325,10 @@ def bench_peers(box: Path, n_files: int, out: Path, only: tuple[str, ...] = ("no
         db.mkdir(parents=True)
         cfg = out / "peer-notmuch.cfg"
         # absolute paths: notmuch reads relative ones against $HOME
-        cfg.write_text(f"[database]\npath={db.resolve()}\nmail_root={box.resolve()}\n[new]\ntags=inbox;\n"
-                       "[maildir]\nsynchronize_flags=false\n")
+        cfg.write_text(
+            f"[database]\npath={db.resolve()}\nmail_root={box.resolve()}\n[new]\ntags=inbox;\n"
+            "[maildir]\nsynchronize_flags=false\n"
+        )
         print("peer: notmuch new", file=sys.stderr, flush=True)
         peers["notmuch"] = run_measured(["notmuch", f"--config={cfg}", "new"], out / "peer-notmuch.log")
         peers["notmuch"]["index_bytes"] = dir_size(db)
@@ -344,14 +359,27 @@ def dir_size(path: Path) -> int:
 
 # ---------------------------------------------------------------- one run
 
-def one_run(box: Path, files: list[Path], archive_dir: Path, out: Path, n: int, reps: int,
-            queries: dict[str, list[str]], k: int, engine: str) -> dict:
+
+def one_run(
+    box: Path,
+    files: list[Path],
+    archive_dir: Path,
+    out: Path,
+    n: int,
+    reps: int,
+    queries: dict[str, list[str]],
+    k: int,
+    engine: str,
+) -> dict:
     res: dict = {"loadavg_start": os.getloadavg(), "engine": engine}
     if archive_dir.exists():
         shutil.rmtree(archive_dir)
     # an empty archive that records its search engine, so the timed ingest uses it
-    subprocess.run(coi_archive_cmd() + ["--archive", str(archive_dir), "reindex", "--engine", engine],
-                   check=True, capture_output=True)
+    subprocess.run(
+        coi_archive_cmd() + ["--archive", str(archive_dir), "reindex", "--engine", engine],
+        check=True,
+        capture_output=True,
+    )
     cmd = coi_archive_cmd() + ["--archive", str(archive_dir), "ingest", str(box)]
     print(f"[run {k}] ingest: {' '.join(cmd)}", file=sys.stderr, flush=True)
     ing = run_measured(cmd, out / f"ingest-n{n}-run{k}.log")
@@ -360,8 +388,11 @@ def one_run(box: Path, files: list[Path], archive_dir: Path, out: Path, n: int, 
     ing["rate"] = len(files) / ing["seconds"]
     ing["cpu_rate"] = len(files) / (ing["user_s"] + ing["sys_s"])
     res["ingest"] = ing
-    print(f"[run {k}]   {ing['seconds']:.1f}s, {ing['rate']:.0f} files/s, peak RSS {ing['rss_mb']:.0f} MB",
-          file=sys.stderr, flush=True)
+    print(
+        f"[run {k}]   {ing['seconds']:.1f}s, {ing['rate']:.0f} files/s, peak RSS {ing['rss_mb']:.0f} MB",
+        file=sys.stderr,
+        flush=True,
+    )
     res["archive_bytes"] = dir_size(archive_dir)
     res["stats"] = archive_stats(archive_dir)
 
@@ -381,6 +412,7 @@ def one_run(box: Path, files: list[Path], archive_dir: Path, out: Path, n: int, 
 
 
 # ---------------------------------------------------------------- report
+
 
 def verdict(value: float, target: float, higher_is_better: bool) -> str:
     ok = value >= target if higher_is_better else value <= target
@@ -409,22 +441,37 @@ def render(n: int, seed: int, info: dict, runs: list[dict], queries: dict[str, l
     tsuffix = "" if is_ref else " (target is for N=100k)"
     rows = []
     ing_rates = [r["ingest"]["rate"] for r in runs]
-    rows.append(("Ingest, end to end",
-                 "wall time of `coi-archive ingest MAILDIR` into an empty archive (subprocess); files / s",
-                 join([f"{r['ingest']['rate']:,.0f} msgs/s ({r['ingest']['seconds']:.1f} s)" for r in runs]),
-                 f"≥ {TARGETS['ingest_rate']:,.0f} msgs/s{tsuffix}",
-                 worst_verdict(ing_rates, TARGETS["ingest_rate"], True)))
-    rows.append(("Ingest per CPU-second",
-                 "files / (user+sys CPU s of the ingest and its workers): machine-load-independent cost",
-                 join([f"{r['ingest']['cpu_rate']:,.0f} msgs/s "
-                       f"({r['ingest']['user_s'] + r['ingest']['sys_s']:.1f} s CPU)" for r in runs]),
-                 "–", "info (the machine is shared)"))
+    rows.append(
+        (
+            "Ingest, end to end",
+            "wall time of `coi-archive ingest MAILDIR` into an empty archive (subprocess); files / s",
+            join([f"{r['ingest']['rate']:,.0f} msgs/s ({r['ingest']['seconds']:.1f} s)" for r in runs]),
+            f"≥ {TARGETS['ingest_rate']:,.0f} msgs/s{tsuffix}",
+            worst_verdict(ing_rates, TARGETS["ingest_rate"], True),
+        )
+    )
+    rows.append(
+        (
+            "Ingest per CPU-second",
+            "files / (user+sys CPU s of the ingest and its workers): machine-load-independent cost",
+            join(
+                [
+                    f"{r['ingest']['cpu_rate']:,.0f} msgs/s ({r['ingest']['user_s'] + r['ingest']['sys_s']:.1f} s CPU)"
+                    for r in runs
+                ]
+            ),
+            "–",
+            "info (the machine is shared)",
+        )
+    )
 
     def split(i: dict) -> str:
         if i.get("runqueue_s") is None:
             return "n/a"
-        out = (f"{i['seconds']:.1f} s wall = {i['user_s'] + i['sys_s']:.1f} s CPU in {i.get('procs', 1)} "
-               f"process(es), {i['runqueue_s']:.1f} s runnable but waiting for a core")
+        out = (
+            f"{i['seconds']:.1f} s wall = {i['user_s'] + i['sys_s']:.1f} s CPU in {i.get('procs', 1)} "
+            f"process(es), {i['runqueue_s']:.1f} s runnable but waiting for a core"
+        )
         if i.get("procs", 1) > 1 and i.get("main_runqueue_s") is not None:
             out += f" ({i['main_runqueue_s']:.1f} s of it the main process)"
         return out
@@ -434,9 +481,16 @@ def render(n: int, seed: int, info: dict, runs: list[dict], queries: dict[str, l
             return ""
         return f"; {i['user_s'] + i['sys_s']:.1f} s CPU, {i['runqueue_s']:.1f} s waiting for a core"
 
-    rows.append(("Ingest: where the wall time went",
-                 "CPU from `wait4` (includes reaped workers); run-queue wait summed over the process tree "
-                 "(`/proc/<pid>/task/*/schedstat`)", join([split(r["ingest"]) for r in runs]), "–", "info"))
+    rows.append(
+        (
+            "Ingest: where the wall time went",
+            "CPU from `wait4` (includes reaped workers); run-queue wait summed over the process tree "
+            "(`/proc/<pid>/task/*/schedstat`)",
+            join([split(r["ingest"]) for r in runs]),
+            "–",
+            "info",
+        )
+    )
 
     def mem(i: dict) -> float:
         return max(i["rss_mb"], i.get("tree_pss_mb", 0.0))
@@ -444,20 +498,34 @@ def render(n: int, seed: int, info: dict, runs: list[dict], queries: dict[str, l
     def mem_txt(i: dict) -> str:
         if "tree_pss_mb" not in i or i.get("procs", 1) <= 1:
             return f"{mem(i):,.0f} MB"
-        return (f"{mem(i):,.0f} MB (main process {i['rss_mb']:,.0f} MB; tree of {i['procs']} processes: "
-                f"PSS {i['tree_pss_mb']:,.0f} MB, RSS sum {i['tree_rss_mb']:,.0f} MB)")
+        return (
+            f"{mem(i):,.0f} MB (main process {i['rss_mb']:,.0f} MB; tree of {i['procs']} processes: "
+            f"PSS {i['tree_pss_mb']:,.0f} MB, RSS sum {i['tree_rss_mb']:,.0f} MB)"
+        )
 
     rss = [mem(r["ingest"]) for r in runs]
-    rows.append(("Peak memory of the ingest",
-                 "max of the main process's `ru_maxrss` (`os.wait4`) and the peak PSS summed over its process "
-                 "tree (decode workers), sampled every 0.25 s",
-                 join([mem_txt(r["ingest"]) for r in runs]), f"≤ {TARGETS['ingest_rss_mb']:.0f} MB{tsuffix}",
-                 worst_verdict(rss, TARGETS["ingest_rss_mb"], False)))
+    rows.append(
+        (
+            "Peak memory of the ingest",
+            "max of the main process's `ru_maxrss` (`os.wait4`) and the peak PSS summed over its process "
+            "tree (decode workers), sampled every 0.25 s",
+            join([mem_txt(r["ingest"]) for r in runs]),
+            f"≤ {TARGETS['ingest_rss_mb']:.0f} MB{tsuffix}",
+            worst_verdict(rss, TARGETS["ingest_rss_mb"], False),
+        )
+    )
     rescan = [r["rescan"]["seconds"] for r in runs]
-    rows.append(("Unchanged re-scan", "the same ingest command again on the unchanged Maildir; wall time",
-                 join([f"{v:.2f} s (memory {mem(r['rescan']):.0f} MB{split_of(r['rescan'])})"
-                       for v, r in zip(rescan, runs)]),
-                 f"≤ {TARGETS['rescan_s']:.0f} s{tsuffix}", worst_verdict(rescan, TARGETS["rescan_s"], False)))
+    rows.append(
+        (
+            "Unchanged re-scan",
+            "the same ingest command again on the unchanged Maildir; wall time",
+            join(
+                [f"{v:.2f} s (memory {mem(r['rescan']):.0f} MB{split_of(r['rescan'])})" for v, r in zip(rescan, runs)]
+            ),
+            f"≤ {TARGETS['rescan_s']:.0f} s{tsuffix}",
+            worst_verdict(rescan, TARGETS["rescan_s"], False),
+        )
+    )
 
     def cpu_note(r: dict, cls: str) -> str:
         c = r["search"]["classes"][cls]
@@ -469,31 +537,55 @@ def render(n: int, seed: int, info: dict, runs: list[dict], queries: dict[str, l
         p95 = [r["search"]["classes"][cls]["p95_ms"] for r in runs]
         p50 = [r["search"]["classes"][cls]["p50_ms"] for r in runs]
         ex = queries[cls][0].replace("|", "\\|")
-        rows.append((f"Search: {cls}",
-                     f"`Archive.search(q, limit=20)`, in-process, warm, wall time (and thread CPU time); "
-                     f"{runs[0]['search']['classes'][cls]['reps']} calls over {len(queries[cls])} queries, e.g. `{ex}`",
-                     join([f"p50 {a:.1f} ms, p95 {b:.1f} ms" + cpu_note(r, cls) for a, b, r in zip(p50, p95, runs)]),
-                     f"p95 ≤ {TARGETS['search_p95_ms']:.0f} ms{tsuffix}",
-                     worst_verdict(p95, TARGETS["search_p95_ms"], False)))
-    rows.append(("Search: first query (cold)", "`Archive.open` + first `search` in a fresh process state",
-                 join([f"{r['search']['cold_first_ms']:.0f} ms" for r in runs]), "–", "info"))
-    slower = (statistics.mean(r["stdlib"]["cpu_rate"] for r in runs)
-              / statistics.mean(r["ingest"]["cpu_rate"] for r in runs))
-    rows.append(("Peer: bare stdlib parse", "read + `email.message_from_bytes` of every generated file, in-process",
-                 join([f"{r['stdlib']['rate']:,.0f} msgs/s ({r['stdlib']['cpu_rate']:,.0f} per CPU-s)" for r in runs]),
-                 "~18,000 msgs/s (brief)",
-                 f"ingest is {slower:.1f}x slower per CPU-s"))
+        rows.append(
+            (
+                f"Search: {cls}",
+                f"`Archive.search(q, limit=20)`, in-process, warm, wall time (and thread CPU time); "
+                f"{runs[0]['search']['classes'][cls]['reps']} calls over {len(queries[cls])} queries, e.g. `{ex}`",
+                join([f"p50 {a:.1f} ms, p95 {b:.1f} ms" + cpu_note(r, cls) for a, b, r in zip(p50, p95, runs)]),
+                f"p95 ≤ {TARGETS['search_p95_ms']:.0f} ms{tsuffix}",
+                worst_verdict(p95, TARGETS["search_p95_ms"], False),
+            )
+        )
+    rows.append(
+        (
+            "Search: first query (cold)",
+            "`Archive.open` + first `search` in a fresh process state",
+            join([f"{r['search']['cold_first_ms']:.0f} ms" for r in runs]),
+            "–",
+            "info",
+        )
+    )
+    slower = statistics.mean(r["stdlib"]["cpu_rate"] for r in runs) / statistics.mean(
+        r["ingest"]["cpu_rate"] for r in runs
+    )
+    rows.append(
+        (
+            "Peer: bare stdlib parse",
+            "read + `email.message_from_bytes` of every generated file, in-process",
+            join([f"{r['stdlib']['rate']:,.0f} msgs/s ({r['stdlib']['cpu_rate']:,.0f} per CPU-s)" for r in runs]),
+            "~18,000 msgs/s (brief)",
+            f"ingest is {slower:.1f}x slower per CPU-s",
+        )
+    )
     rows.extend(peer_rows(info.get("peers") or {}, runs))
 
     lines = [f"#### N = {n:,} (seed {seed})", ""]
-    lines.append(f"Measured {runs[0]['when']}{' and ' + runs[-1]['when'] if len(runs) > 1 else ''} "
-                 f"on {os.cpu_count()} CPUs, Python {platform.python_version()}, git {runs[0]['git']}"
-                 + (f" (run {len(runs)}: {runs[-1]['git']})" if runs[-1]['git'] != runs[0]['git'] else "") + ". "
-                 + (f"Results of {len(runs)} runs are separated by ` / ` (search engine of each run: "
-                    f"{join([r.get('engine', 'whoosh') for r in runs])}). " if len(runs) > 1
-                    else f"Search engine: {runs[0].get('engine', 'whoosh')}. ")
-                 + "Load average at start of each run: "
-                 + join([f"{r['loadavg_start'][0]:.2f}" for r in runs]) + ".")
+    lines.append(
+        f"Measured {runs[0]['when']}{' and ' + runs[-1]['when'] if len(runs) > 1 else ''} "
+        f"on {os.cpu_count()} CPUs, Python {platform.python_version()}, git {runs[0]['git']}"
+        + (f" (run {len(runs)}: {runs[-1]['git']})" if runs[-1]["git"] != runs[0]["git"] else "")
+        + ". "
+        + (
+            f"Results of {len(runs)} runs are separated by ` / ` (search engine of each run: "
+            f"{join([r.get('engine', 'whoosh') for r in runs])}). "
+            if len(runs) > 1
+            else f"Search engine: {runs[0].get('engine', 'whoosh')}. "
+        )
+        + "Load average at start of each run: "
+        + join([f"{r['loadavg_start'][0]:.2f}" for r in runs])
+        + "."
+    )
     lines.append("")
     lines.append("| what | how measured | result | target | verdict |")
     lines.append("|---|---|---|---|---|")
@@ -510,13 +602,16 @@ def render(n: int, seed: int, info: dict, runs: list[dict], queries: dict[str, l
         f"Archive after ingest: {st['unique_messages']:,} unique messages in {st['chats']:,} chats "
         f"(by dialect {json.dumps(st['by_dialect'], ensure_ascii=False)}; by role "
         f"{json.dumps(st['by_role'])}), {st['parse_errors']} parse errors, "
-        f"{st['orphan_actions']} orphan actions, {runs[0]['archive_bytes'] / 1e6:.0f} MB on disk.")
+        f"{st['orphan_actions']} orphan actions, {runs[0]['archive_bytes'] / 1e6:.0f} MB on disk."
+    )
     hits = {q: h for cls in runs[0]["search"]["classes"].values() for q, h in cls["hits"].items()}
     lines.append("")
-    per_q = {q: [r["search"]["classes"][c]["per_query_p50_ms"][q] for r in runs]
-             for c in queries for q in queries[c]}
-    lines.append("Queries (hits at limit 20; median ms per query): " + "; ".join(
-        f"`{q}` {h} hits, {join([f'{v:.0f}' for v in per_q[q]])} ms" for q, h in hits.items()) + ".")
+    per_q = {q: [r["search"]["classes"][c]["per_query_p50_ms"][q] for r in runs] for c in queries for q in queries[c]}
+    lines.append(
+        "Queries (hits at limit 20; median ms per query): "
+        + "; ".join(f"`{q}` {h} hits, {join([f'{v:.0f}' for v in per_q[q]])} ms" for q, h in hits.items())
+        + "."
+    )
     return "\n".join(lines) + "\n"
 
 
@@ -527,17 +622,26 @@ def peer_rows(peers: dict, runs: list[dict]) -> list[tuple[str, ...]]:
     for name, cmd in (("notmuch", "`notmuch new` into a fresh database"), ("mu", "`mu init` + `mu index`")):
         p = peers.get(name)
         if p is None:
-            rows.append((f"Peer: {name}", "not in this invocation (not installed, or --no-peers)", "not run",
-                         "–", "–"))
+            rows.append((f"Peer: {name}", "not in this invocation (not installed, or --no-peers)", "not run", "–", "–"))
             continue
-        ours = join_runs([f"{r.get('engine', 'whoosh')} {r['ingest']['rate'] / p['rate']:.2f}x its rate, "
-                          f"{r['ingest']['cpu_rate'] / p['cpu_rate']:.2f}x per CPU-s, archive "
-                          f"{r['archive_bytes'] / max(p['index_bytes'], 1):.1f}x its size" for r in runs])
-        rows.append((f"Peer: {name}", f"{cmd} on the same Maildir, same invocation; wall, CPU, `ru_maxrss`, "
-                     "database size",
-                     f"{p['rate']:,.0f} msgs/s ({p['seconds']:.1f} s; {p['cpu_rate']:,.0f} per CPU-s; "
-                     f"{p['rss_mb']:.0f} MB; database {p['index_bytes'] / 1e6:.0f} MB)",
-                     "ingest faster (issue 11)", "coi-archive: " + ours))
+        ours = join_runs(
+            [
+                f"{r.get('engine', 'whoosh')} {r['ingest']['rate'] / p['rate']:.2f}x its rate, "
+                f"{r['ingest']['cpu_rate'] / p['cpu_rate']:.2f}x per CPU-s, archive "
+                f"{r['archive_bytes'] / max(p['index_bytes'], 1):.1f}x its size"
+                for r in runs
+            ]
+        )
+        rows.append(
+            (
+                f"Peer: {name}",
+                f"{cmd} on the same Maildir, same invocation; wall, CPU, `ru_maxrss`, database size",
+                f"{p['rate']:,.0f} msgs/s ({p['seconds']:.1f} s; {p['cpu_rate']:,.0f} per CPU-s; "
+                f"{p['rss_mb']:.0f} MB; database {p['index_bytes'] / 1e6:.0f} MB)",
+                "ingest faster (issue 11)",
+                "coi-archive: " + ours,
+            )
+        )
     return rows
 
 
@@ -562,10 +666,12 @@ def update_md(md: Path, n: int, table: str) -> None:
 
 def git_rev() -> str:
     try:
-        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                             text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
-                               capture_output=True, text=True).stdout.strip()
+        rev = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True, text=True
+        ).stdout.strip()
         return rev + ("+dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
@@ -592,17 +698,26 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--reps", type=int, default=50, help="timed searches per query class")
     ap.add_argument("--regen", action="store_true", help="regenerate the Maildir even if cached")
     ap.add_argument("--no-peers", action="store_true", help="do not run notmuch and mu on the same Maildir")
-    ap.add_argument("--peer", choices=("notmuch", "mu"), action="append",
-                    help="run only this peer (repeatable; default: both)")
-    ap.add_argument("--engine", choices=ENGINES, action="append",
-                    help="search engine of the archive (repeatable; default: every engine, one run each)")
+    ap.add_argument(
+        "--peer", choices=("notmuch", "mu"), action="append", help="run only this peer (repeatable; default: both)"
+    )
+    ap.add_argument(
+        "--engine",
+        choices=ENGINES,
+        action="append",
+        help="search engine of the archive (repeatable; default: every engine, one run each)",
+    )
     ap.add_argument("--keep-archive", action="store_true", help="keep bench-out/archive-* afterwards")
     ap.add_argument("--update-md", action="store_true", help="rewrite this N's table in BENCHMARKS.md")
-    ap.add_argument("--rerender", action="store_true",
-                    help="re-render results-<N>.md from results-<N>.json without measuring (with --update-md: "
-                         "also rewrite BENCHMARKS.md)")
-    ap.add_argument("--md-only", action="store_true",
-                    help="only copy bench-out/results-<N>.md of the last run into BENCHMARKS.md")
+    ap.add_argument(
+        "--rerender",
+        action="store_true",
+        help="re-render results-<N>.md from results-<N>.json without measuring (with --update-md: "
+        "also rewrite BENCHMARKS.md)",
+    )
+    ap.add_argument(
+        "--md-only", action="store_true", help="only copy bench-out/results-<N>.md of the last run into BENCHMARKS.md"
+    )
     args = ap.parse_args(argv)
 
     if args.rerender:
@@ -638,14 +753,34 @@ def main(argv: list[str] | None = None) -> int:
     table = render(args.n, args.seed, info, runs, queries)
     print(table)
     (args.out / f"results-{args.n}.md").write_text(table)
-    (args.out / f"results-{args.n}.json").write_text(json.dumps(
-        {"n": args.n, "seed": args.seed, "mailbox": info, "queries": queries, "runs": runs,
-         "targets": TARGETS}, indent=1, ensure_ascii=False, default=str))
+    (args.out / f"results-{args.n}.json").write_text(
+        json.dumps(
+            {"n": args.n, "seed": args.seed, "mailbox": info, "queries": queries, "runs": runs, "targets": TARGETS},
+            indent=1,
+            ensure_ascii=False,
+            default=str,
+        )
+    )
     with open(args.out / f"history-{args.n}.jsonl", "a") as fh:
-        fh.write(json.dumps({"runs": [{"when": r["when"], "git": r["git"], "ingest_rate": r["ingest"]["rate"],
-                                       "rss_mb": r["ingest"]["rss_mb"], "rescan_s": r["rescan"]["seconds"],
-                                       "search_p95_ms": {c: v["p95_ms"] for c, v in r["search"]["classes"].items()},
-                                       "stdlib_rate": r["stdlib"]["rate"]} for r in runs]}) + "\n")
+        fh.write(
+            json.dumps(
+                {
+                    "runs": [
+                        {
+                            "when": r["when"],
+                            "git": r["git"],
+                            "ingest_rate": r["ingest"]["rate"],
+                            "rss_mb": r["ingest"]["rss_mb"],
+                            "rescan_s": r["rescan"]["seconds"],
+                            "search_p95_ms": {c: v["p95_ms"] for c, v in r["search"]["classes"].items()},
+                            "stdlib_rate": r["stdlib"]["rate"],
+                        }
+                        for r in runs
+                    ]
+                }
+            )
+            + "\n"
+        )
     if args.update_md:
         update_md(ROOT / "BENCHMARKS.md", args.n, table)
         print("updated BENCHMARKS.md", file=sys.stderr)

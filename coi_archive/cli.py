@@ -64,8 +64,7 @@ def _date_arg(text: str) -> Span:
     ``2025-04``, ``2025-04-06``, UTC) or an ISO timestamp, as a UTC span."""
     span = parse_span(text)
     if span is None:
-        raise argparse.ArgumentTypeError(
-            f"not a date: {text!r} (use YYYY, YYYY-MM, YYYY-MM-DD or an ISO timestamp)")
+        raise argparse.ArgumentTypeError(f"not a date: {text!r} (use YYYY, YYYY-MM, YYYY-MM-DD or an ISO timestamp)")
     return span
 
 
@@ -145,21 +144,39 @@ def _size(text: str) -> int:
 
 
 def _limits(args: argparse.Namespace) -> Limits:
-    return Limits(max_message_size=args.max_message_size, max_expand_ratio=args.max_expand_ratio,
-                  max_decompressed=args.max_decompressed)
+    return Limits(
+        max_message_size=args.max_message_size,
+        max_expand_ratio=args.max_expand_ratio,
+        max_decompressed=args.max_decompressed,
+    )
 
 
 def _add_limit_arguments(p: argparse.ArgumentParser) -> None:
     d = Limits()
     g = p.add_argument_group("limits (hostile or damaged input)")
-    g.add_argument("--max-message-size", type=_size, default=d.max_message_size, metavar="SIZE",
-                   help="keep at most SIZE bytes of one message; a larger one is kept that far and"
-                        " flagged MessageTruncated (default 64M)")
-    g.add_argument("--max-expand-ratio", type=float, default=d.max_expand_ratio, metavar="N",
-                   help="a .gz/.bz2 mbox may expand to N times its size, at least 16M (default 100);"
-                        " beyond that the source is incomplete")
-    g.add_argument("--max-decompressed", type=_size, default=d.max_decompressed, metavar="SIZE",
-                   help="and never beyond SIZE (default 8G)")
+    g.add_argument(
+        "--max-message-size",
+        type=_size,
+        default=d.max_message_size,
+        metavar="SIZE",
+        help="keep at most SIZE bytes of one message; a larger one is kept that far and"
+        " flagged MessageTruncated (default 64M)",
+    )
+    g.add_argument(
+        "--max-expand-ratio",
+        type=float,
+        default=d.max_expand_ratio,
+        metavar="N",
+        help="a .gz/.bz2 mbox may expand to N times its size, at least 16M (default 100);"
+        " beyond that the source is incomplete",
+    )
+    g.add_argument(
+        "--max-decompressed",
+        type=_size,
+        default=d.max_decompressed,
+        metavar="SIZE",
+        help="and never beyond SIZE (default 8G)",
+    )
     p.add_argument("-v", "--verbose", action="store_true", help="list every file that was not read")
 
 
@@ -169,8 +186,11 @@ def _write_failure(exc: BaseException) -> str | None:
     if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO):
         return exc.strerror or str(exc)
     code = getattr(exc, "sqlite_errorcode", None)
-    if isinstance(exc, sqlite3.OperationalError) and code is not None and code & 0xFF in (
-            sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR):
+    if (
+        isinstance(exc, sqlite3.OperationalError)
+        and code is not None
+        and code & 0xFF in (sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR)
+    ):
         return str(exc)
     return None
 
@@ -178,24 +198,29 @@ def _write_failure(exc: BaseException) -> str | None:
 def _imap_options(args: argparse.Namespace) -> dict:
     """How to reach ``imap://`` sources and targets (the password is read
     from the file or $COI_IMAP_PASSWORD only when one is used)."""
-    return {"password_file": getattr(args, "password_file", None),
-            "insecure": getattr(args, "insecure", False),
-            "starttls": getattr(args, "starttls", False),
-            "cafile": getattr(args, "cafile", None),
-            "all_folders": getattr(args, "all_folders", False)}
+    return {
+        "password_file": getattr(args, "password_file", None),
+        "insecure": getattr(args, "insecure", False),
+        "starttls": getattr(args, "starttls", False),
+        "cafile": getattr(args, "cafile", None),
+        "all_folders": getattr(args, "all_folders", False),
+    }
 
 
 def _add_imap_arguments(p: argparse.ArgumentParser, all_folders: bool = True) -> None:
     g = p.add_argument_group("IMAP (imap://USER@HOST[:PORT][/FOLDER])")
-    g.add_argument("--password-file", metavar="FILE",
-                   help="file whose first line is the IMAP password (else $COI_IMAP_PASSWORD)")
+    g.add_argument(
+        "--password-file", metavar="FILE", help="file whose first line is the IMAP password (else $COI_IMAP_PASSWORD)"
+    )
     g.add_argument("--cafile", metavar="FILE", help="trust the TLS certificates in FILE (a private CA)")
     g.add_argument("--starttls", action="store_true", help="STARTTLS on the given port (default for port 143)")
-    g.add_argument("--insecure", action="store_true",
-                   help="plaintext IMAP, allowed only to loopback addresses (for testing)")
+    g.add_argument(
+        "--insecure", action="store_true", help="plaintext IMAP, allowed only to loopback addresses (for testing)"
+    )
     if all_folders:
-        g.add_argument("--all-folders", action="store_true",
-                       help="read every selectable folder of the account (SPECIAL-USE aware)")
+        g.add_argument(
+            "--all-folders", action="store_true", help="read every selectable folder of the account (SPECIAL-USE aware)"
+        )
 
 
 def _decryptor(args: argparse.Namespace, archive: Archive | None = None):
@@ -257,12 +282,15 @@ def cmd_decrypt(args: argparse.Namespace) -> int:
 def _add_key_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("decryption (OpenPGP secret keys, e.g. as Delta Chat exports them)")
     g.add_argument("--key", action="append", metavar="FILE", help="OpenPGP secret key (repeatable)")
-    g.add_argument("--keyring", action="append", metavar="DIR",
-                   help="use every secret key (*.asc) in DIR (repeatable)")
-    g.add_argument("--remember-keys", action="store_true",
-                   help="keep the given keys in the archive (keys/, mode 0600) for later runs")
-    g.add_argument("--qr", action="append", metavar="QR",
-                   help="a SecureJoin QR code (OPENPGP4FPR:...) to open handshake messages")
+    g.add_argument("--keyring", action="append", metavar="DIR", help="use every secret key (*.asc) in DIR (repeatable)")
+    g.add_argument(
+        "--remember-keys",
+        action="store_true",
+        help="keep the given keys in the archive (keys/, mode 0600) for later runs",
+    )
+    g.add_argument(
+        "--qr", action="append", metavar="QR", help="a SecureJoin QR code (OPENPGP4FPR:...) to open handshake messages"
+    )
 
 
 def cmd_chats(args: argparse.Namespace) -> int:
@@ -272,8 +300,12 @@ def cmd_chats(args: argparse.Namespace) -> int:
         _dump(chats)
         return 0
     if not chats:
-        print("coi-archive: no chats" + (f" of kind {args.kind}" if args.kind else "")
-              + " (coi-archive ingest --help says how to add mail)", file=sys.stderr)
+        print(
+            "coi-archive: no chats"
+            + (f" of kind {args.kind}" if args.kind else "")
+            + " (coi-archive ingest --help says how to add mail)",
+            file=sys.stderr,
+        )
         return 0
     _lines(terminal.chat_table(chats))
     return 0
@@ -303,8 +335,7 @@ def _one_chat(archive: Archive, text: str) -> str:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    with Archive.open(args.archive, readonly=True) as archive, \
-            _audited(archive, "chat.view", args.chat_id) as outcome:
+    with Archive.open(args.archive, readonly=True) as archive, _audited(archive, "chat.view", args.chat_id) as outcome:
         chat_id = outcome["target"] = _one_chat(archive, args.chat_id)
         try:
             data = archive.show(chat_id)
@@ -378,8 +409,10 @@ def cmd_verify(args: argparse.Namespace) -> int:
         print(f"MISMATCH {b['message_id']} stored {b['sha256']} actual {b['actual']}")
     for p in stale:
         print(f"STALE {p['layer']}: {p['what']} ({p['count']}); {p['repair']}")
-    print(f"verified {total} originals: {len(bad)} mismatches; derived layers: "
-          + ("up to date" if not stale else f"{len(stale)} stale"))
+    print(
+        f"verified {total} originals: {len(bad)} mismatches; derived layers: "
+        + ("up to date" if not stale else f"{len(stale)} stale")
+    )
     return 1 if bad or stale else 0
 
 
@@ -489,18 +522,24 @@ def cmd_export_ediscovery(args: argparse.Namespace, chat_ids: list[str]) -> int:
     target = _export_target(args, chat_ids)
     with Archive.open(args.archive, readonly=True) as archive, _audited(archive, "export", target) as outcome:
         try:
-            sel = (export.select_search(archive, args.search, history=args.history, limit=args.limit,
-                                        since=since, until=until) if args.search
-                   else select_chats(archive, chat_ids, since, until))
-            done = write_package(archive, sel, args.out, exported_by=actor(), query=args.search,
-                                 chat_ids=chat_ids)
+            sel = (
+                export.select_search(
+                    archive, args.search, history=args.history, limit=args.limit, since=since, until=until
+                )
+                if args.search
+                else select_chats(archive, chat_ids, since, until)
+            )
+            done = write_package(archive, sel, args.out, exported_by=actor(), query=args.search, chat_ids=chat_ids)
         except (ArchiveError, export.ExportError) as exc:
             raise UsageError(str(exc)) from None
         except OSError as exc:
             raise UsageError(f"cannot write {args.out}: {exc.strerror or exc}") from None
         outcome["result"] = f"ok: {done['documents']} documents, manifest sha256 {done['manifest_sha256']}"
-    print(f"exported {done['messages']} messages ({done['documents']} documents, {done['files']} files) to"
-          f" {done['out']}; manifest SHA-256 {done['manifest_sha256']}", file=sys.stderr)
+    print(
+        f"exported {done['messages']} messages ({done['documents']} documents, {done['files']} files) to"
+        f" {done['out']}; manifest SHA-256 {done['manifest_sha256']}",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -542,8 +581,10 @@ def cmd_audit(args: argparse.Namespace) -> int:
         _dump(entries)
         return 0
     for e in entries:
-        print(f"{e['seq']:>6} {e['time'][:19]} {e['actor']:<16} {e['remote'] or '-':<15} {e['action']:<12}"
-              f" {e['target']}  [{e['result']}]")
+        print(
+            f"{e['seq']:>6} {e['time'][:19]} {e['actor']:<16} {e['remote'] or '-':<15} {e['action']:<12}"
+            f" {e['target']}  [{e['result']}]"
+        )
     return 0
 
 
@@ -557,8 +598,10 @@ def cmd_hold(args: argparse.Namespace) -> int:
             return 0
         for h in holds:
             state = f"released {h['released'][:10]} by {h['released_by']}" if h["released"] else "active"
-            print(f"{h['id']:>4} {h['kind']:<8} {h['value']}  ({h['reason']}; {h['created'][:10]}"
-                  f" by {h['created_by']}; {state})")
+            print(
+                f"{h['id']:>4} {h['kind']:<8} {h['value']}  ({h['reason']}; {h['created'][:10]}"
+                f" by {h['created_by']}; {state})"
+            )
         return 0
     with _open_writer(args) as archive:
         try:
@@ -566,8 +609,9 @@ def cmd_hold(args: argparse.Namespace) -> int:
                 archive.release_hold(args.id, actor())
                 print(f"released hold {args.id}")
                 return 0
-            kind, value = next((k, v) for k, v in (("chat", args.chat), ("contact", args.contact),
-                                                   ("query", args.query)) if v)
+            kind, value = next(
+                (k, v) for k, v in (("chat", args.chat), ("contact", args.contact), ("query", args.query)) if v
+            )
             hold_id = archive.add_hold(kind, value, args.reason, actor())
         except ArchiveError as exc:
             raise UsageError(str(exc)) from None
@@ -607,8 +651,10 @@ def cmd_user(args: argparse.Namespace) -> int:
                 if args.json:
                     _dump(accounts)
                 for a in accounts if not args.json else []:
-                    print(f"{a['name']:<20} {a['role']:<8} {' '.join(a['addresses']) or '-'}"
-                          f"  (last login: {a['last_login'] or 'never'})")
+                    print(
+                        f"{a['name']:<20} {a['role']:<8} {' '.join(a['addresses']) or '-'}"
+                        f"  (last login: {a['last_login'] or 'never'})"
+                    )
                 return 0
             if args.user_command == "remove":
                 archive.remove_account(args.name, actor())
@@ -639,8 +685,11 @@ def cmd_retention(args: argparse.Namespace) -> int:
             archive.set_retention(args.older_than if args.retention_command == "set" else None, args.kind, actor())
         except ArchiveError as exc:
             raise UsageError(str(exc)) from None
-    print(f"retention {args.kind}: " + (f"older than {args.older_than}" if args.retention_command == "set"
-                                        else "none") + "; run 'coi-archive purge' to apply it")
+    print(
+        f"retention {args.kind}: "
+        + (f"older than {args.older_than}" if args.retention_command == "set" else "none")
+        + "; run 'coi-archive purge' to apply it"
+    )
     return 0
 
 
@@ -651,9 +700,11 @@ def cmd_purge(args: argparse.Namespace) -> int:
         _dump(report)
         return 0
     verb = "would purge" if args.dry_run else "purged"
-    print(f"{verb} {report['purged']} message(s) ({report['originals']} stored copies) in"
-          f" {len(report['chats'])} chat(s); {report['held']} expired message(s) kept under hold"
-          + (f"; {report['cache_files']} cached file(s) removed" if report["cache_files"] else ""))
+    print(
+        f"{verb} {report['purged']} message(s) ({report['originals']} stored copies) in"
+        f" {len(report['chats'])} chat(s); {report['held']} expired message(s) kept under hold"
+        + (f"; {report['cache_files']} cached file(s) removed" if report["cache_files"] else "")
+    )
     return 0
 
 
@@ -665,8 +716,10 @@ def cmd_tombstones(args: argparse.Namespace) -> int:
         _dump(stones)
         return 0
     for t in stones:
-        print(f"{t['purged_at'][:19]} {t['purged_by']:<16} {(t['date'] or '?')[:10]}  {t['message_id']}"
-              f"  sha256 {t['sha256'][:16]}...  {t['why']}")
+        print(
+            f"{t['purged_at'][:19]} {t['purged_by']:<16} {(t['date'] or '?')[:10]}  {t['message_id']}"
+            f"  sha256 {t['sha256'][:16]}...  {t['why']}"
+        )
     if not stones:
         print("nothing was ever purged")
     return 0
@@ -695,8 +748,10 @@ def _wants_tables(args: argparse.Namespace) -> bool:
 
     if args.out.endswith(("/", os.sep)) or os.path.isdir(os.path.expanduser(args.out)):
         return True
-    raise UsageError("--format csv without CHAT_ID or --search writes the archive's tables into a"
-                     f" directory: give --out DIR/ (or an existing directory), not {args.out}")
+    raise UsageError(
+        "--format csv without CHAT_ID or --search writes the archive's tables into a"
+        f" directory: give --out DIR/ (or an existing directory), not {args.out}"
+    )
 
 
 def cmd_export_tables(args: argparse.Namespace) -> int:
@@ -707,8 +762,10 @@ def cmd_export_tables(args: argparse.Namespace) -> int:
     from coi_archive.export.analysis import write_tables
 
     if not args.out or args.out == "-":
-        raise UsageError(f"--format {args.format} writes one {'directory' if args.format == 'parquet' else 'file'}"
-                         " per table: give --out DIR")
+        raise UsageError(
+            f"--format {args.format} writes one {'directory' if args.format == 'parquet' else 'file'}"
+            " per table: give --out DIR"
+        )
     if args.search:
         raise UsageError(f"--format {args.format} exports tables of chats, not search results")
     chats = list(args.chat or []) + ([args.chat_id] if args.chat_id else [])
@@ -716,14 +773,16 @@ def cmd_export_tables(args: argparse.Namespace) -> int:
     until = args.until.stop if args.until else None  # the tables take since <= date < until
     with Archive.open(args.archive, readonly=True) as archive:
         try:
-            counts = write_tables(archive, args.out, args.format, chats=chats or None, since=since, until=until,
-                                  force=args.force)
+            counts = write_tables(
+                archive, args.out, args.format, chats=chats or None, since=since, until=until, force=args.force
+            )
         except (ArchiveError, export.ExportError) as exc:
             raise UsageError(str(exc)) from None
-    print(f"exported {len(counts)} tables to {args.out}: "
-          + ", ".join(f"{name} {rows}" for name, rows in counts.items()), file=sys.stderr)
+    print(
+        f"exported {len(counts)} tables to {args.out}: " + ", ".join(f"{name} {rows}" for name, rows in counts.items()),
+        file=sys.stderr,
+    )
     return 0
-
 
 
 def cmd_export_imap(args: argparse.Namespace) -> int:
@@ -737,15 +796,18 @@ def cmd_export_imap(args: argparse.Namespace) -> int:
     progress = _Progress()
     with Archive.open(args.archive, readonly=True) as archive:
         try:
-            report = migrate(archive, args.to, _imap_options(args), chat_ids=args.chat or None,
-                             since=since, progress=progress)
+            report = migrate(
+                archive, args.to, _imap_options(args), chat_ids=args.chat or None, since=since, progress=progress
+            )
         except (ArchiveError, ImapError) as exc:
             raise UsageError(str(exc)) from None
         finally:
             progress.done()
     rebuilt = f" ({report.rebuilt} rebuilt from backup records)" if report.rebuilt else ""
-    print(f"exported {report.selected} message(s) to {report.target}: {report.copied} copied{rebuilt}, "
-          f"{report.skipped} skipped (already there), {report.failed} failed, {report.seconds:.1f}s")
+    print(
+        f"exported {report.selected} message(s) to {report.target}: {report.copied} copied{rebuilt}, "
+        f"{report.skipped} skipped (already there), {report.failed} failed, {report.seconds:.1f}s"
+    )
     for error in report.errors:
         print(f"coi-archive: failed: {error}", file=sys.stderr)
     return 1 if report.failed else 0
@@ -760,22 +822,32 @@ def cmd_export_dcbackup(args: argparse.Namespace) -> int:
     from coi_archive.export.output import atomic_output
 
     if not args.as_address or not args.key or not args.out or args.out == "-":
-        raise UsageError("--format deltachat-backup needs --as ADDRESS, --key KEYFILE (the account's"
-                         " secret key) and --out FILE.tar")
+        raise UsageError(
+            "--format deltachat-backup needs --as ADDRESS, --key KEYFILE (the account's secret key) and --out FILE.tar"
+        )
     chats = list(args.chat or []) + ([args.chat_id] if args.chat_id else [])
     out = Path(args.out).expanduser()
     with Archive.open(args.archive, readonly=True) as archive:
         try:
             key = load_key(args.key)
             with atomic_output(out, force=args.force) as f:
-                report = write_backup(archive, args.as_address, key, f, chat_ids=chats or None,
-                                      since=args.since.start if args.since else None)
+                report = write_backup(
+                    archive,
+                    args.as_address,
+                    key,
+                    f,
+                    chat_ids=chats or None,
+                    since=args.since.start if args.since else None,
+                )
         except (ArchiveError, export.ExportError) as exc:
             raise UsageError(str(exc)) from None
         except OSError as exc:
             raise UsageError(f"cannot write {out}: {exc.strerror or exc}") from None
-    print(f"wrote a Delta Chat {CORE_VERSION} backup of {args.as_address} to {out}: {report.chats} chats,"
-          f" {report.messages} messages, {report.blobs} files, {report.keys} contact keys", file=sys.stderr)
+    print(
+        f"wrote a Delta Chat {CORE_VERSION} backup of {args.as_address} to {out}: {report.chats} chats,"
+        f" {report.messages} messages, {report.blobs} files, {report.keys} contact keys",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -790,9 +862,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if not args.session_idle > 0:
         raise UsageError(f"--session-idle must be a positive number of hours, not {args.session_idle}")
     try:
-        return serve(args.archive or default_archive_dir(), host=args.host, port=args.port,
-                     password=args.password, token=args.token, session_idle=args.session_idle * 3600,
-                     trusted_proxy=args.trusted_proxy)
+        return serve(
+            args.archive or default_archive_dir(),
+            host=args.host,
+            port=args.port,
+            password=args.password,
+            token=args.token,
+            session_idle=args.session_idle * 3600,
+            trusted_proxy=args.trusted_proxy,
+        )
     except ServeError as exc:
         raise UsageError(str(exc)) from None
     except OSError as exc:  # port in use, cannot bind
@@ -819,14 +897,22 @@ def cmd_export_file(args: argparse.Namespace) -> int:
             if args.chat_id:
                 sel = export.select_chat(archive, args.chat_id, since, until)
             else:
-                sel = export.select_search(archive, args.search, history=args.history, limit=args.limit,
-                                           since=since, until=until)
+                sel = export.select_search(
+                    archive, args.search, history=args.history, limit=args.limit, since=since, until=until
+                )
         except ArchiveError as exc:
             raise UsageError(str(exc)) from None
         me = {a.strip() for a in (args.me or "").split(",") if a.strip()} or None
         if args.out == "-":
-            n = export.write(archive, sel, args.format, sys.stdout.buffer, me=me, folded=not args.visible_only,
-                             decrypted=args.decrypted)
+            n = export.write(
+                archive,
+                sel,
+                args.format,
+                sys.stdout.buffer,
+                me=me,
+                folded=not args.visible_only,
+                decrypted=args.decrypted,
+            )
             sys.stdout.flush()
             return 0
         out = Path(args.out).expanduser()
@@ -834,8 +920,9 @@ def cmd_export_file(args: argparse.Namespace) -> int:
             out = out / export.filename(sel, args.format)
         try:
             with atomic_output(out, force=args.force) as f:
-                n = export.write(archive, sel, args.format, f, me=me, folded=not args.visible_only,
-                                 decrypted=args.decrypted)
+                n = export.write(
+                    archive, sel, args.format, f, me=me, folded=not args.visible_only, decrypted=args.decrypted
+                )
         except export.ExportError as exc:
             raise UsageError(str(exc)) from None
         except OSError as exc:
@@ -853,20 +940,32 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="coi-archive",
         description="Archive, search and export chat-over-email (COI, Delta Chat) mailboxes.",
-        epilog=cli_help.epilog(""), formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--archive", metavar="DIR",
-                        help=f"archive directory (default: $COI_ARCHIVE or {default_archive_dir()})")
+        epilog=cli_help.epilog(""),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--archive", metavar="DIR", help=f"archive directory (default: $COI_ARCHIVE or {default_archive_dir()})"
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     def add(name: str, func: Callable, help_text: str) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help_text, description=help_text, epilog=cli_help.epilog(name),
-                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        p = sub.add_parser(
+            name,
+            help=help_text,
+            description=help_text,
+            epilog=cli_help.epilog(name),
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
         p.set_defaults(func=func)
         return p
 
     p = add("ingest", cmd_ingest, "read mailboxes (Maildir, mbox, .eml, imap://) into the archive")
-    p.add_argument("sources", nargs="+", metavar="SOURCE",
-                   help="a Maildir, mbox (.gz/.bz2), .eml, Delta Chat backup .tar, imap:// URL, or a directory of them")
+    p.add_argument(
+        "sources",
+        nargs="+",
+        metavar="SOURCE",
+        help="a Maildir, mbox (.gz/.bz2), .eml, Delta Chat backup .tar, imap:// URL, or a directory of them",
+    )
     _add_key_arguments(p)
     _add_imap_arguments(p)
     _add_limit_arguments(p)
@@ -876,93 +975,161 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--kind", choices=CHAT_KINDS, help="only chats of this kind")
     p.add_argument("--json", action="store_true", help="print JSON (README: JSON shapes)")
     p = add("show", cmd_show, "read one chat: replies, reactions, receipts, files, system lines")
-    p.add_argument("chat_id", metavar="CHAT",
-                   help="a chat id, a prefix of one, or a chat's name or part of it (case and accents ignored)")
-    p.add_argument("--history", action="store_true",
-                   help="also print the earlier texts of edited messages and the text of deleted ones")
+    p.add_argument(
+        "chat_id",
+        metavar="CHAT",
+        help="a chat id, a prefix of one, or a chat's name or part of it (case and accents ignored)",
+    )
+    p.add_argument(
+        "--history",
+        action="store_true",
+        help="also print the earlier texts of edited messages and the text of deleted ones",
+    )
     p.add_argument("--json", action="store_true", help="print JSON (README: JSON shapes)")
     p = add("search", cmd_search, "full-text search: date, chat, sender and a snippet per hit")
     p.add_argument("query", metavar="QUERY", help="words and filters (query language below); quote it for the shell")
     p.add_argument("--history", action="store_true", help="also search earlier revisions and deleted text")
-    p.add_argument("--no-quotes", action="store_true",
-                   help="do not look for words in quoted text, attribution lines, signatures and list footers")
+    p.add_argument(
+        "--no-quotes",
+        action="store_true",
+        help="do not look for words in quoted text, attribution lines, signatures and list footers",
+    )
     p.add_argument("--limit", type=int, default=50, metavar="N", help="at most N hits, the best first (default 50)")
     p.add_argument("--json", action="store_true", help="print JSON (README: JSON shapes)")
     p = add("contacts", cmd_contacts, "list contacts with their state history")
     p.add_argument("--json", action="store_true", help="print JSON with status, groups and state history")
-    p = add("stats", cmd_stats, "completeness report and activity report (messages per chat and sender,"
-                                " activity over time, reply times, edits, reactions, attachments)")
+    p = add(
+        "stats",
+        cmd_stats,
+        "completeness report and activity report (messages per chat and sender,"
+        " activity over time, reply times, edits, reactions, attachments)",
+    )
     p.add_argument("--json", action="store_true", help="the completeness keys (plus 'report' with --report or --chat)")
     p.add_argument("--chat", action="append", metavar="ID", help="activity report for this chat only (repeatable)")
     p.add_argument("--report", action="store_true", help="with --json: add the activity report as 'report'")
     add("verify", cmd_verify, "re-hash every stored original")
     p = add("raw", cmd_raw, "print the original bytes of a message")
     p.add_argument("message_id", metavar="MESSAGE_ID", help="a Message-ID, with or without <>")
-    p = add("export", cmd_export, "export a chat or search results to a file (json, html, mbox, eml, csv),"
-                                  " or copy chats into an IMAP account (--format imap)")
-    p.add_argument("chat_id", nargs="*", metavar="CHAT_ID",
-                   help="the chat to export (file formats; ediscovery: one or more)")
-    p.add_argument("--format", required=True,
-                   choices=["json", "html", "mbox", "eml", "csv", "parquet", "imap", "deltachat-backup",
-                            "ediscovery"],
-                   help="json: the show --json shape; html: one self-contained page; mbox: the original"
-                        " messages as mboxrd; eml: a zip of the originals; csv: one row per message;"
-                        " imap: APPEND the originals to --to; parquet (and csv without CHAT_ID, --out DIR/):"
-                        " the analysis tables (messages, revisions, reactions, receipts, memberships,"
-                        " contacts, ...) of the archive or of --chat, one directory (parquet, partitioned by year)"
-                        " or file (csv) per table;"
-                        " deltachat-backup: a backup Delta Chat 2.65 imports, of --as's chats (needs --key);"
-                        " ediscovery: a review package (originals, load file, HTML, manifest) in --out DIR")
-    p.add_argument("--as", dest="as_address", metavar="ADDRESS",
-                   help="deltachat-backup: the account whose chats to write, as that account sees them")
-    p.add_argument("--key", metavar="KEYFILE",
-                   help="deltachat-backup: the account's OpenPGP secret key (written into the backup only)")
+    p = add(
+        "export",
+        cmd_export,
+        "export a chat or search results to a file (json, html, mbox, eml, csv),"
+        " or copy chats into an IMAP account (--format imap)",
+    )
+    p.add_argument(
+        "chat_id", nargs="*", metavar="CHAT_ID", help="the chat to export (file formats; ediscovery: one or more)"
+    )
+    p.add_argument(
+        "--format",
+        required=True,
+        choices=["json", "html", "mbox", "eml", "csv", "parquet", "imap", "deltachat-backup", "ediscovery"],
+        help="json: the show --json shape; html: one self-contained page; mbox: the original"
+        " messages as mboxrd; eml: a zip of the originals; csv: one row per message;"
+        " imap: APPEND the originals to --to; parquet (and csv without CHAT_ID, --out DIR/):"
+        " the analysis tables (messages, revisions, reactions, receipts, memberships,"
+        " contacts, ...) of the archive or of --chat, one directory (parquet, partitioned by year)"
+        " or file (csv) per table;"
+        " deltachat-backup: a backup Delta Chat 2.65 imports, of --as's chats (needs --key);"
+        " ediscovery: a review package (originals, load file, HTML, manifest) in --out DIR",
+    )
+    p.add_argument(
+        "--as",
+        dest="as_address",
+        metavar="ADDRESS",
+        help="deltachat-backup: the account whose chats to write, as that account sees them",
+    )
+    p.add_argument(
+        "--key",
+        metavar="KEYFILE",
+        help="deltachat-backup: the account's OpenPGP secret key (written into the backup only)",
+    )
     p.add_argument("--to", metavar="URL", help="target, for imap: imap://USER@HOST[:PORT]/FOLDER")
     p.add_argument("--chat", action="append", metavar="ID", help="only this chat (repeatable; default: all)")
-    p.add_argument("--since", metavar="DATE", type=_date_arg,
-                   help="only messages dated at or after DATE (YYYY, YYYY-MM, YYYY-MM-DD or ISO)")
-    p.add_argument("--until", metavar="DATE", type=_date_arg,
-                   help="file formats: only messages dated up to the end of DATE (YYYY, YYYY-MM, YYYY-MM-DD or ISO)")
+    p.add_argument(
+        "--since",
+        metavar="DATE",
+        type=_date_arg,
+        help="only messages dated at or after DATE (YYYY, YYYY-MM, YYYY-MM-DD or ISO)",
+    )
+    p.add_argument(
+        "--until",
+        metavar="DATE",
+        type=_date_arg,
+        help="file formats: only messages dated up to the end of DATE (YYYY, YYYY-MM, YYYY-MM-DD or ISO)",
+    )
     p.add_argument("--out", metavar="PATH", help="file formats: output file, directory, or - for stdout")
     p.add_argument("--force", action="store_true", help="overwrite an existing output file")
     p.add_argument("--search", metavar="QUERY", help="file formats: export the messages this search finds")
     p.add_argument("--history", action="store_true", help="with --search: also match earlier revisions")
     p.add_argument("--limit", type=int, default=2000, help="with --search: at most this many hits")
     p.add_argument("--me", metavar="ADDR[,ADDR]", help="html: draw these senders' messages as one's own")
-    p.add_argument("--visible-only", action="store_true",
-                   help="mbox/eml: only the messages shown in the chat, without the edits, deletes,"
-                        " reactions and receipts folded into them")
-    p.add_argument("--decrypted", action="store_true",
-                   help="eml: also a decrypted copy (NAME.decrypted.eml, plaintext) of each encrypted original"
-                        " a key opened")
+    p.add_argument(
+        "--visible-only",
+        action="store_true",
+        help="mbox/eml: only the messages shown in the chat, without the edits, deletes,"
+        " reactions and receipts folded into them",
+    )
+    p.add_argument(
+        "--decrypted",
+        action="store_true",
+        help="eml: also a decrypted copy (NAME.decrypted.eml, plaintext) of each encrypted original a key opened",
+    )
     _add_imap_arguments(p, all_folders=False)
     p = add("serve", cmd_serve, "browse, search and export the archive in a web browser (read-only)")
-    p.add_argument("--host", default="127.0.0.1",
-                   help="address to bind (default 127.0.0.1; anything else needs --password or --token)")
+    p.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to bind (default 127.0.0.1; anything else needs --password or --token)",
+    )
     p.add_argument("--port", type=int, default=8080, help="port (default 8080; 0 picks a free one)")
     p.add_argument("--password", help="require this password (HTTP Basic; or $COI_ARCHIVE_PASSWORD)")
-    p.add_argument("--token", help="require this token (Bearer header, the /login form, or ?token= once;"
-                                   " 'generate' makes one; or $COI_ARCHIVE_TOKEN)")
-    p.add_argument("--session-idle", type=float, default=12.0, metavar="HOURS",
-                   help="a token login session ends after this many hours without a request (default 12)")
-    p.add_argument("--trusted-proxy", metavar="ADDR",
-                   help="the address of a TLS reverse proxy in front, whose X-Forwarded-For/-Proto are believed")
+    p.add_argument(
+        "--token",
+        help="require this token (Bearer header, the /login form, or ?token= once;"
+        " 'generate' makes one; or $COI_ARCHIVE_TOKEN)",
+    )
+    p.add_argument(
+        "--session-idle",
+        type=float,
+        default=12.0,
+        metavar="HOURS",
+        help="a token login session ends after this many hours without a request (default 12)",
+    )
+    p.add_argument(
+        "--trusted-proxy",
+        metavar="ADDR",
+        help="the address of a TLS reverse proxy in front, whose X-Forwarded-For/-Proto are believed",
+    )
     p = add("reindex", cmd_reindex, "rebuild the search index from the catalog")
     p.add_argument("--full", action="store_true", help="also recompute chats and contacts")
-    p.add_argument("--engine", choices=SEARCH_ENGINES, default=None,
-                   help="switch the archive's search engine (tantivy: fast, the default for new archives;"
-                        " whoosh: pure Python) and rebuild the index with it")
-    add("repair", cmd_repair, "finish what an interrupted run left and upgrade an archive written by"
-                              " an older version (every writing command does this first)")
+    p.add_argument(
+        "--engine",
+        choices=SEARCH_ENGINES,
+        default=None,
+        help="switch the archive's search engine (tantivy: fast, the default for new archives;"
+        " whoosh: pure Python) and rebuild the index with it",
+    )
+    add(
+        "repair",
+        cmd_repair,
+        "finish what an interrupted run left and upgrade an archive written by"
+        " an older version (every writing command does this first)",
+    )
     _add_compliance_commands(add)
     p = add("completion", cmd_completion, "print a shell completion script (bash or zsh)")
     p.add_argument("shell", choices=completion.SHELLS, help="the shell to complete in")
     for name in WRITERS:
         for leaf in _writing_leaves(sub.choices[name]):
             leaf.add_argument(
-                "--wait", type=float, nargs="?", const=float("inf"), default=None, metavar="SECONDS",
+                "--wait",
+                type=float,
+                nargs="?",
+                const=float("inf"),
+                default=None,
+                metavar="SECONDS",
                 help="if another command is writing this archive, wait for it (for SECONDS, or as long as it"
-                     " takes) instead of exiting with code 2")
+                " takes) instead of exiting with code 2",
+            )
     return parser
 
 
@@ -983,8 +1150,12 @@ def _add_compliance_commands(add: Callable[[str, Callable, str], argparse.Argume
     show.add_argument("--user", metavar="ACTOR", help="only this actor (e.g. cli:alice, web)")
     show.add_argument("--json", action="store_true")
     verify = sub.add_parser("verify", help="check the hash chain and its anchors; exit 1 naming the first bad entry")
-    verify.add_argument("--anchor", action="append", metavar="SEQ:HASH",
-                        help="also check a head printed by 'audit anchor' and kept elsewhere (repeatable)")
+    verify.add_argument(
+        "--anchor",
+        action="append",
+        metavar="SEQ:HASH",
+        help="also check a head printed by 'audit anchor' and kept elsewhere (repeatable)",
+    )
     sub.add_parser("anchor", help="print and store the current head (SEQ:HASH) of the chain")
     p = add("hold", cmd_hold, "legal holds: what no purge may delete")
     sub = p.add_subparsers(dest="hold_command", required=True, metavar="ACTION")
@@ -1004,7 +1175,8 @@ def _add_compliance_commands(add: Callable[[str, Callable, str], argparse.Argume
     ret_set.add_argument("--older-than", required=True, metavar="PERIOD", help="e.g. 7y, 18m, 6w, 90d")
     ret_set.add_argument("--kind", choices=("mail", "chat", "all"), default="all")
     sub.add_parser("clear", help="remove the period of one kind").add_argument(
-        "--kind", choices=("mail", "chat", "all"), default="all")
+        "--kind", choices=("mail", "chat", "all"), default="all"
+    )
     sub.add_parser("show", help="the policy").add_argument("--json", action="store_true")
     p = add("purge", cmd_purge, "delete expired messages no hold covers, leaving tombstones (audited)")
     p.add_argument("--dry-run", action="store_true", help="only say what would be purged")
@@ -1018,8 +1190,12 @@ def _add_compliance_commands(add: Callable[[str, Callable, str], argparse.Argume
     user_add = sub.add_parser("add", help="add an account (password from a prompt, a file or the environment)")
     user_add.add_argument("name", metavar="NAME")
     user_add.add_argument("--role", required=True, choices=ROLES)
-    user_add.add_argument("--address", action="append", metavar="ADDR",
-                          help="a member sees the chats this address takes part in (repeatable)")
+    user_add.add_argument(
+        "--address",
+        action="append",
+        metavar="ADDR",
+        help="a member sees the chats this address takes part in (repeatable)",
+    )
     user_add.add_argument("--password-file", metavar="FILE", help="read the password from the first line of FILE")
     sub.add_parser("list", help="the accounts").add_argument("--json", action="store_true")
     sub.add_parser("remove", help="remove an account").add_argument("name", metavar="NAME")
@@ -1047,8 +1223,11 @@ def main(argv: list[str] | None = None) -> int:
         reason = _write_failure(exc)
         if reason is None:
             raise
-        print(f"coi-archive: error: cannot write the archive ({reason}); what was stored is kept,"
-              " and sources not finished are read again by the next run", file=sys.stderr)
+        print(
+            f"coi-archive: error: cannot write the archive ({reason}); what was stored is kept,"
+            " and sources not finished are read again by the next run",
+            file=sys.stderr,
+        )
         return 1
     except KeyboardInterrupt:
         print("coi-archive: interrupted", file=sys.stderr)

@@ -68,7 +68,8 @@ EXAMPLES: dict[str, str] = {
 
   A name that fits several chats, or none, lists the chats you may have meant
   (exit 2).  Times are UTC.""",
-    "search": QUERY_SUMMARY + """
+    "search": QUERY_SUMMARY
+    + """
 
 examples:
   coi-archive search picnic                        messages with the word

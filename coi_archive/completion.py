@@ -61,12 +61,19 @@ def bash_script(parser: argparse.ArgumentParser) -> str:
     fn = "_" + prog.replace("-", "_")
     all_levels = levels(parser)
     valued = _pattern([(lv.path, opt) for lv in all_levels for opt in lv.takes_value])
-    steps = "\n".join(f'            "{lv.path}:{sub}") path="{(lv.path + " " + sub).strip()}";;'
-                      for lv in all_levels for sub in lv.subcommands)
-    choices = "\n".join(f'        "{lv.path}:{opt}") COMPREPLY=($(compgen -W "{" ".join(vals)}" -- "$cur")); return;;'
-                        for lv in all_levels for opt, vals in lv.choices.items())
-    words = "\n".join(f'        "{lv.path}") opts="{" ".join(lv.options)}" subs="{" ".join(lv.subcommands)}";;'
-                      for lv in all_levels)
+    steps = "\n".join(
+        f'            "{lv.path}:{sub}") path="{(lv.path + " " + sub).strip()}";;'
+        for lv in all_levels
+        for sub in lv.subcommands
+    )
+    choices = "\n".join(
+        f'        "{lv.path}:{opt}") COMPREPLY=($(compgen -W "{" ".join(vals)}" -- "$cur")); return;;'
+        for lv in all_levels
+        for opt, vals in lv.choices.items()
+    )
+    words = "\n".join(
+        f'        "{lv.path}") opts="{" ".join(lv.options)}" subs="{" ".join(lv.subcommands)}";;' for lv in all_levels
+    )
     return f"""# {prog} completion (written by `{prog} completion bash` from its argument parser)
 {fn}() {{
     [[ -n ${{ZSH_VERSION-}} ]] && setopt localoptions ksharrays
@@ -105,8 +112,10 @@ complete -o bashdefault -o default -F {fn} {prog}
 
 def zsh_script(parser: argparse.ArgumentParser) -> str:
     """The bash function, loaded through zsh's ``bashcompinit``."""
-    return (f"#compdef {parser.prog}\n# zsh: the bash completion through bashcompinit\n"
-            "autoload -U +X bashcompinit && bashcompinit\n" + bash_script(parser))
+    return (
+        f"#compdef {parser.prog}\n# zsh: the bash completion through bashcompinit\n"
+        "autoload -U +X bashcompinit && bashcompinit\n" + bash_script(parser)
+    )
 
 
 def script(parser: argparse.ArgumentParser, shell: str) -> str:

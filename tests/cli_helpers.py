@@ -70,8 +70,10 @@ class Result:
             ) from None
 
     def describe(self) -> str:
-        return (f"`coi-archive {' '.join(self.args)}` exited {self.returncode}\n"
-                f"stdout: {self.text[:1500]}\nstderr: {self.stderr[-3000:]}")
+        return (
+            f"`coi-archive {' '.join(self.args)}` exited {self.returncode}\n"
+            f"stdout: {self.text[:1500]}\nstderr: {self.stderr[-3000:]}"
+        )
 
 
 def _env() -> dict[str, str]:
@@ -135,8 +137,13 @@ def _run_inprocess(argv: list[str]) -> tuple[int, bytes, str]:
     return code, out_buf.getvalue(), err_buf.getvalue().decode("utf-8", "replace")
 
 
-def cli(archive: str | os.PathLike | None, *args: str | os.PathLike, check: bool = True,
-        timeout: float = DEFAULT_TIMEOUT, inprocess: bool = False) -> Result:
+def cli(
+    archive: str | os.PathLike | None,
+    *args: str | os.PathLike,
+    check: bool = True,
+    timeout: float = DEFAULT_TIMEOUT,
+    inprocess: bool = False,
+) -> Result:
     """Run ``coi-archive [--archive ARCHIVE] ARGS...``.
 
     With ``check`` a non-zero exit fails the test with stdout/stderr shown.
@@ -150,7 +157,11 @@ def cli(archive: str | os.PathLike | None, *args: str | os.PathLike, check: bool
     else:
         proc = subprocess.run(
             [sys.executable, "-m", "coi_archive", *argv],
-            cwd=REPO_ROOT, env=_env(), stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout,
+            cwd=REPO_ROOT,
+            env=_env(),
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=timeout,
         )
         res = Result(argv, proc.returncode, proc.stdout, proc.stderr.decode("utf-8", "replace"))
     if check and res.returncode != 0:
@@ -282,7 +293,7 @@ def norm_mid(value: str | None) -> str:
         return ""
     v = str(value).strip()
     if v.startswith("<") and ">" in v:
-        v = v[1:v.index(">")]
+        v = v[1 : v.index(">")]
     return v.strip()
 
 

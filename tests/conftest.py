@@ -128,8 +128,9 @@ def page(browser: Any) -> Iterator[Any]:
     """A fresh browser page whose ``guard`` (:class:`Guard`) records every
     request, aborts those that leave 127.0.0.1, and collects page errors,
     console errors and dialogs."""
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True,
-                                  timezone_id="UTC", locale="en-GB")
+    context = browser.new_context(
+        viewport={"width": 1280, "height": 900}, accept_downloads=True, timezone_id="UTC", locale="en-GB"
+    )
     guard = Guard()
 
     def route(r):
@@ -145,8 +146,7 @@ def page(browser: Any) -> Iterator[Any]:
     p.set_default_timeout(15_000)
     p.on("request", lambda req: guard.requests.append(req.url))
     p.on("pageerror", lambda exc: guard.errors.append(f"pageerror: {exc}"))
-    p.on("console", lambda msg: guard.errors.append(f"console {msg.type}: {msg.text}")
-         if msg.type == "error" else None)
+    p.on("console", lambda msg: guard.errors.append(f"console {msg.type}: {msg.text}") if msg.type == "error" else None)
     p.on("dialog", lambda d: (guard.errors.append(f"dialog: {d.message}"), d.dismiss()))
     p.guard = guard
     yield p

@@ -43,40 +43,40 @@ from typing import Any
 from tests.mailserver import DOMAIN, MailServer
 
 DC_NAMES = ("alice", "bob", "carol", "dave")
-CLASSIC = "eve"   # a classic mail user without Delta Chat
-GHOST = "ghost"   # no such mailbox: Postfix bounces
+CLASSIC = "eve"  # a classic mail user without Delta Chat
+GHOST = "ghost"  # no such mailbox: Postfix bounces
 TIMEOUT = 60.0
 
 # Differences the archive is known to have from core, by category; each
 # needs a reason.  The test fails on a category not listed here.
 KNOWN_GAPS: dict[str, str] = {
-    "core-only-local-info": "core adds info lines of its own that were never mail (\"Messages are end-to-end "
-                            "encrypted.\", \"Others will only see this group after you sent a first message.\"): "
-                            "no copy exists in any mailbox, so no archive can have them",
+    "core-only-local-info": 'core adds info lines of its own that were never mail ("Messages are end-to-end '
+    'encrypted.", "Others will only see this group after you sent a first message."): '
+    "no copy exists in any mailbox, so no archive can have them",
     "order-accounts-disagree": "core orders a chat by when each account received its messages, so two accounts "
-                               "can show the same two messages in opposite order (a message sent while the other "
-                               "side's was in flight); the archive has one order for the chat, which can match "
-                               "only one of them: counted only where another account's core has the archive's order",
+    "can show the same two messages in opposite order (a message sent while the other "
+    "side's was in flight); the archive has one order for the chat, which can match "
+    "only one of them: counted only where another account's core has the archive's order",
     "chat-after-removal": "core stops updating a group for a member who was removed (name, members and "
-                          "description stay as they were at the removal); the archive has one chat for all "
-                          "accounts and shows its latest state",
+    "description stay as they were at the removal); the archive has one chat for all "
+    "accounts and shows its latest state",
     "read-receipt-missing": "core 2.65 sends one read receipt (MDN) for several messages, naming the others in "
-                            "Additional-Message-IDs; the archive only reads Original-Message-ID (issue 10 item 3, "
-                            "real-world MDNs: not done yet)",
+    "Additional-Message-IDs; the archive only reads Original-Message-ID (issue 10 item 3, "
+    "real-world MDNs: not done yet)",
     "reaction-same-second": "a reaction changed within the same second as the one it replaces: both mails carry "
-                            "the same Date, and the archive orders a message's reactions by (date, Message-ID), "
-                            "a random tie-break, where core applies them in arrival order (issue 10 item 1, "
-                            "order evidence within one second: not done yet)",
+    "the same Date, and the archive orders a message's reactions by (date, Message-ID), "
+    "a random tie-break, where core applies them in arrival order (issue 10 item 1, "
+    "order evidence within one second: not done yet)",
     "mailinglist-name": "core names a mailing list after the [tag] in its subject (compute_mailinglist_name in "
-                        "receive_imf.rs), before the List-Id phrase the archive uses (issue 10 item 3, "
-                        "mailing-list names: not done yet)",
+    "receive_imf.rs), before the List-Id phrase the archive uses (issue 10 item 3, "
+    "mailing-list names: not done yet)",
     "classic-subject-in-text": "core shows a classic mail's (no Chat-Version) subject in front of its text, "
-                               "\"Subject – text\", when it is not a reply's subject; the archive keeps the "
-                               "subject in its own field (issue 10 item 3)",
+    '"Subject – text", when it is not a reply\'s subject; the archive keeps the '
+    "subject in its own field (issue 10 item 3)",
     "archive-only-history": "the archive keeps what core throws away or never showed this account: messages "
-                            "deleted for everyone (kept, marked deleted) and a group's messages this account was "
-                            "not a recipient of (before it joined, after it was removed); README: we keep history "
-                            "core throws away",
+    "deleted for everyone (kept, marked deleted) and a group's messages this account was "
+    "not a recipient of (before it joined, after it was removed); README: we keep history "
+    "core throws away",
 }
 
 
@@ -87,11 +87,17 @@ KNOWN_GAPS: dict[str, str] = {
 
 def png(width: int, height: int, rgb: tuple[int, int, int]) -> bytes:
     """A small valid PNG of one colour (core reads dimensions from it)."""
+
     def chunk(tag: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF)
+
     row = b"\x00" + bytes(rgb) * width
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(row * height)) + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(row * height))
+        + chunk(b"IEND", b"")
+    )
 
 
 def _xdc() -> bytes:
@@ -190,11 +196,19 @@ def world(work: Path, names: tuple[str, ...]) -> Iterator[World]:
 def _configure(manager: Any, server: MailServer, addr: str) -> Any:
     """Manual settings: core's IMAPS/SMTPS on loopback with the self-signed certificate accepted."""
     acc = manager.add_account()
-    acc.add_or_update_transport({
-        "addr": addr, "password": server.users[addr],
-        "imapServer": "127.0.0.1", "imapPort": server.imaps_port, "imapSecurity": "ssl",
-        "smtpServer": "127.0.0.1", "smtpPort": server.smtps_port, "smtpSecurity": "ssl",
-        "certificateChecks": "acceptInvalidCertificates"})
+    acc.add_or_update_transport(
+        {
+            "addr": addr,
+            "password": server.users[addr],
+            "imapServer": "127.0.0.1",
+            "imapPort": server.imaps_port,
+            "imapSecurity": "ssl",
+            "smtpServer": "127.0.0.1",
+            "smtpPort": server.smtps_port,
+            "smtpSecurity": "ssl",
+            "certificateChecks": "acceptInvalidCertificates",
+        }
+    )
     acc.set_config("displayname", addr.split("@")[0].title())
     acc.set_config("bcc_self", "1")  # own messages stay in the own mailbox, as with a second device
     acc.set_config("force_encryption", "0")  # 2.65 sends nothing unencrypted otherwise: no classic mail, no bounce
@@ -229,6 +243,7 @@ def find_message(w: World, name: str, text: str, exact: bool = True) -> Any:
         except JsonRpcError:
             return None
         return None
+
     return wait_for(look, f"{text!r} at {name}")
 
 
@@ -242,6 +257,7 @@ def accept_chat(w: World, name: str, text: str) -> Any:
 def settle(w: World, rounds: int = 3) -> None:
     """Until no account changes any more: every account idle, the mail
     queue empty, and the same message counts for ``rounds`` looks."""
+
     def counts() -> tuple:
         out = []
         for acc in w.accounts.values():
@@ -249,6 +265,7 @@ def settle(w: World, rounds: int = 3) -> None:
             out.append(sum(len(c.get_messages()) for c in acc.get_chatlist()))
         files = sum(1 for _ in w.server.dovecot.root.glob("mail/*/**/*,S=*")) if w.server.dovecot.root else 0
         return (*out, files)
+
     last, same = None, 0
     deadline = time.monotonic() + TIMEOUT * 2
     while same < rounds and time.monotonic() < deadline:
@@ -381,11 +398,13 @@ def classic_mail(w: World) -> None:
     eve = w.addr(CLASSIC)
     first = wait_for(lambda: _inbox_with(w, eve, b"are you coming?"), "alice's mail at eve")
     orig = email.message_from_bytes(first.read_bytes(), policy=email.policy.default)
-    reply = (f"From: Eve <{eve}>\r\nTo: {w.addr('alice')}\r\nSubject: Re: {orig['Subject']}\r\n"
-             f"Date: {format_datetime(time_now())}\r\nMessage-ID: {make_msgid(domain=DOMAIN)}\r\n"
-             f"In-Reply-To: {orig['Message-ID']}\r\nReferences: {orig['Message-ID']}\r\n"
-             f"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
-             f"Yes, I am coming.\r\n\r\n> Hello Eve, are you coming?\r\n").encode()
+    reply = (
+        f"From: Eve <{eve}>\r\nTo: {w.addr('alice')}\r\nSubject: Re: {orig['Subject']}\r\n"
+        f"Date: {format_datetime(time_now())}\r\nMessage-ID: {make_msgid(domain=DOMAIN)}\r\n"
+        f"In-Reply-To: {orig['Message-ID']}\r\nReferences: {orig['Message-ID']}\r\n"
+        f"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+        f"Yes, I am coming.\r\n\r\n> Hello Eve, are you coming?\r\n"
+    ).encode()
     w.server.send(eve, [w.addr("alice")], reply)
     find_message(w, "alice", "Yes, I am coming.")
 
@@ -394,11 +413,13 @@ def mailing_list(w: World) -> None:
     """A mailing list (List-Id, sent from the list's address) that alice and bob read."""
     w.step("mailing list: a post from a list to alice and bob")
     eve, members = w.addr(CLASSIC), [w.addr("alice"), w.addr("bob")]
-    post = (f"From: Eve via Hikers <{eve}>\r\nTo: hikers@lists.{DOMAIN}\r\nSubject: [hikers] Sunday walk\r\n"
-            f"Date: {format_datetime(time_now())}\r\nMessage-ID: {make_msgid(domain='lists.' + DOMAIN)}\r\n"
-            f"List-Id: Hikers <hikers.lists.{DOMAIN}>\r\nList-Post: <mailto:hikers@lists.{DOMAIN}>\r\n"
-            f"Precedence: list\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
-            f"We meet at 10 on Sunday.\r\n").encode()
+    post = (
+        f"From: Eve via Hikers <{eve}>\r\nTo: hikers@lists.{DOMAIN}\r\nSubject: [hikers] Sunday walk\r\n"
+        f"Date: {format_datetime(time_now())}\r\nMessage-ID: {make_msgid(domain='lists.' + DOMAIN)}\r\n"
+        f"List-Id: Hikers <hikers.lists.{DOMAIN}>\r\nList-Post: <mailto:hikers@lists.{DOMAIN}>\r\n"
+        f"Precedence: list\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+        f"We meet at 10 on Sunday.\r\n"
+    ).encode()
     w.server.send(eve, members, post)
     for name in ("alice", "bob"):
         find_message(w, name, "We meet at 10 on Sunday.", exact=False)
@@ -446,25 +467,40 @@ def core_view(w: World, name: str) -> list[dict[str, Any]]:
         messages = []
         for i in ids:
             m = found[str(i)]
-            messages.append({
-                "mid": _message_id(rpc.get_message_info(acc.id, i)),
-                "text": m.get("text") or "", "sender": address(m["fromId"]),
-                "info": bool(m.get("isInfo")), "system": m.get("systemMessageType"),
-                "view": m.get("viewType"), "edited": bool(m.get("isEdited")),
-                "forwarded": bool(m.get("isForwarded")), "state": m.get("state"),
-                "file": m.get("file"), "file_name": m.get("fileName"),
-                "quote": (m.get("quote") or {}).get("text"),
-                "has_location": bool(m.get("hasLocation")),
-                "reactions": {address(int(c)): " ".join(e) for c, e in
-                              ((m.get("reactions") or {}).get("reactionsByContact") or {}).items()},
-                "receipts": sorted(address(r["contactId"]) for r in rpc.get_message_read_receipts(acc.id, i)),
-                "error": m.get("error"),
-            })
-        chats.append({"id": chat_id, "name": chat["name"], "type": chat["chatType"],
-                      "members": sorted(address(c) for c in chat["contactIds"]),
-                      "description": rpc.get_chat_description(acc.id, chat_id) or "",
-                      "image_sha256": _sha256_file(chat.get("profileImage")) if chat["chatType"] == "Group" else None,
-                      "messages": messages})
+            messages.append(
+                {
+                    "mid": _message_id(rpc.get_message_info(acc.id, i)),
+                    "text": m.get("text") or "",
+                    "sender": address(m["fromId"]),
+                    "info": bool(m.get("isInfo")),
+                    "system": m.get("systemMessageType"),
+                    "view": m.get("viewType"),
+                    "edited": bool(m.get("isEdited")),
+                    "forwarded": bool(m.get("isForwarded")),
+                    "state": m.get("state"),
+                    "file": m.get("file"),
+                    "file_name": m.get("fileName"),
+                    "quote": (m.get("quote") or {}).get("text"),
+                    "has_location": bool(m.get("hasLocation")),
+                    "reactions": {
+                        address(int(c)): " ".join(e)
+                        for c, e in ((m.get("reactions") or {}).get("reactionsByContact") or {}).items()
+                    },
+                    "receipts": sorted(address(r["contactId"]) for r in rpc.get_message_read_receipts(acc.id, i)),
+                    "error": m.get("error"),
+                }
+            )
+        chats.append(
+            {
+                "id": chat_id,
+                "name": chat["name"],
+                "type": chat["chatType"],
+                "members": sorted(address(c) for c in chat["contactIds"]),
+                "description": rpc.get_chat_description(acc.id, chat_id) or "",
+                "image_sha256": _sha256_file(chat.get("profileImage")) if chat["chatType"] == "Group" else None,
+                "messages": messages,
+            }
+        )
     return chats
 
 
@@ -493,10 +529,15 @@ def export_keys(w: World) -> list[Path]:
 # The archive, compared with core
 # --------------------------------------------------------------------------
 
-SYSTEM_TYPE = {"group-renamed": "GroupNameChanged", "group-avatar": "GroupImageChanged",
-               "member-added": "MemberAddedToGroup", "member-removed": "MemberRemovedFromGroup",
-               "member-left": "MemberRemovedFromGroup", "ephemeral-timer": "EphemeralTimerChanged",
-               "group-description": "GroupDescriptionChanged"}
+SYSTEM_TYPE = {
+    "group-renamed": "GroupNameChanged",
+    "group-avatar": "GroupImageChanged",
+    "member-added": "MemberAddedToGroup",
+    "member-removed": "MemberRemovedFromGroup",
+    "member-left": "MemberRemovedFromGroup",
+    "ephemeral-timer": "EphemeralTimerChanged",
+    "group-description": "GroupDescriptionChanged",
+}
 CHAT_TYPE = {"direct": "Single", "mail": "Single", "group": "Group", "mailinglist": "Mailinglist"}
 FAILED = 24
 
@@ -514,16 +555,19 @@ class Report:
             self.differ(category, where, core, archive)
 
     def differ(self, category: str, where: str, core: Any, archive: Any) -> None:
-        self.differences.append({"category": category, "where": where,
-                                 "core": _short(core), "archive": _short(archive)})
+        self.differences.append(
+            {"category": category, "where": where, "core": _short(core), "archive": _short(archive)}
+        )
 
     def new(self) -> list[dict[str, str]]:
         return [d for d in self.differences if d["category"] not in KNOWN_GAPS]
 
     def summary(self) -> str:
         by_cat = Counter(d["category"] for d in self.differences)
-        lines = [f"differential test against Delta Chat core: {sum(self.facts.values())} facts compared, "
-                 f"{len(self.differences)} differences ({len(self.new())} not in the known gaps)"]
+        lines = [
+            f"differential test against Delta Chat core: {sum(self.facts.values())} facts compared, "
+            f"{len(self.differences)} differences ({len(self.new())} not in the known gaps)"
+        ]
         lines += [f"  compared {n:4d} x {cat}" for cat, n in sorted(self.facts.items())]
         for cat, n in sorted(by_cat.items()):
             known = KNOWN_GAPS.get(cat)
@@ -532,11 +576,16 @@ class Report:
 
     def write(self, directory: Path) -> Path:
         directory.mkdir(parents=True, exist_ok=True)
-        (directory / "differential-report.json").write_text(json.dumps(
-            {"facts": dict(self.facts), "differences": self.differences, "known_gaps": KNOWN_GAPS},
-            indent=1, ensure_ascii=False))
-        lines = [self.summary(), ""] + [f"[{d['category']}] {d['where']}: core={d['core']} archive={d['archive']}"
-                                        for d in self.differences]
+        (directory / "differential-report.json").write_text(
+            json.dumps(
+                {"facts": dict(self.facts), "differences": self.differences, "known_gaps": KNOWN_GAPS},
+                indent=1,
+                ensure_ascii=False,
+            )
+        )
+        lines = [self.summary(), ""] + [
+            f"[{d['category']}] {d['where']}: core={d['core']} archive={d['archive']}" for d in self.differences
+        ]
         path = directory / "differential-report.txt"
         path.write_text("\n".join(lines) + "\n")
         return path
@@ -595,8 +644,9 @@ def _group_image(arc: Any, messages: list[dict[str, Any]]) -> str | None:
     return hashlib.sha256(data).hexdigest() if data else None
 
 
-def _compare_chat(report: Report, label: str, core: dict[str, Any], chat: dict[str, Any], me: str,
-                  image: str | None) -> None:
+def _compare_chat(
+    report: Report, label: str, core: dict[str, Any], chat: dict[str, Any], me: str, image: str | None
+) -> None:
     report.check("chat-kind", label, core["type"], CHAT_TYPE.get(chat["kind"], chat["kind"]))
     if core["type"] == "Mailinglist":  # core lists no members for a mailing list
         report.facts["mailinglist-name"] += 1
@@ -608,18 +658,27 @@ def _compare_chat(report: Report, label: str, core: dict[str, Any], chat: dict[s
         report.check("chat-members", label, others, [a for a in chat.get("members") or () if a != me])
         return
     removed = me in (chat.get("past_members") or ()) and me not in (chat.get("members") or ())
-    state = {"chat-name": (core["name"], chat.get("name")),
-             "chat-members": (core["members"], sorted(chat.get("members") or ())),
-             "chat-description": (core["description"], chat.get("description") or ""),
-             "group-image": (core.get("image_sha256"), image)}
+    state = {
+        "chat-name": (core["name"], chat.get("name")),
+        "chat-members": (core["members"], sorted(chat.get("members") or ())),
+        "chat-description": (core["description"], chat.get("description") or ""),
+        "group-image": (core.get("image_sha256"), image),
+    }
     for category, (theirs, ours) in state.items():
         report.facts[category] += 1
         if theirs != ours:
             report.differ("chat-after-removal" if removed else category, label, theirs, ours)
 
 
-def _compare_messages(report: Report, label: str, core: list[dict[str, Any]], archive: list[dict[str, Any]],
-                      arc: Any, me: str, others: list[list[str]]) -> None:
+def _compare_messages(
+    report: Report,
+    label: str,
+    core: list[dict[str, Any]],
+    archive: list[dict[str, Any]],
+    arc: Any,
+    me: str,
+    others: list[list[str]],
+) -> None:
     ours = {m["message_id"]: m for m in archive}
     for m in core:
         if not m["mid"]:
@@ -635,8 +694,12 @@ def _compare_messages(report: Report, label: str, core: list[dict[str, Any]], ar
         if m["message_id"] not in core_mids:
             report.facts["archive-only"] += 1
             category = "archive-only-history" if _history(m, me) else "archive-only"
-            report.differ(category, f"{label} {m['message_id']}", None,
-                          ("deleted " if m.get("deleted") else "") + (m.get("text") or m["kind"]))
+            report.differ(
+                category,
+                f"{label} {m['message_id']}",
+                None,
+                ("deleted " if m.get("deleted") else "") + (m.get("text") or m["kind"]),
+            )
     common = [m["mid"] for m in core if m["mid"] in ours]
     order = {mid: i for i, mid in enumerate(m["message_id"] for m in archive)}
     archive_order = sorted(common, key=order.__getitem__)
@@ -659,8 +722,9 @@ def _disagree(mid: str, core: list[str], archive_pos: dict[str, int], others: li
             continue
         if (here[mid] < here[other]) == (archive_pos[mid] < archive_pos[other]):
             continue
-        if not any(mid in t and other in t and (t[mid] < t[other]) == (archive_pos[mid] < archive_pos[other])
-                   for t in there):
+        if not any(
+            mid in t and other in t and (t[mid] < t[other]) == (archive_pos[mid] < archive_pos[other]) for t in there
+        ):
             return False
     return True
 
@@ -672,8 +736,7 @@ def _history(m: dict[str, Any], me: str) -> bool:
     return bool(m.get("deleted")) or (m.get("sender") != me and me not in (m.get("recipients") or ()))
 
 
-def _compare_message(report: Report, label: str, core: dict[str, Any], m: dict[str, Any], arc: Any,
-                     me: str) -> None:
+def _compare_message(report: Report, label: str, core: dict[str, Any], m: dict[str, Any], arc: Any, me: str) -> None:
     report.check("sender", label, core["sender"], m.get("sender"))
     report.check("info-flag", label, core["info"], m["kind"] == "system")
     if core["info"]:
@@ -687,14 +750,14 @@ def _compare_message(report: Report, label: str, core: dict[str, Any], m: dict[s
     report.facts["reactions"] += 1
     if core["reactions"] != (m.get("reactions") or {}):
         same_second = _reactions_same_second(arc, m["message_id"], core["reactions"], m.get("reactions") or {})
-        report.differ("reaction-same-second" if same_second else "reactions", label, core["reactions"],
-                      m.get("reactions") or {})
+        report.differ(
+            "reaction-same-second" if same_second else "reactions", label, core["reactions"], m.get("reactions") or {}
+        )
     report.check("edited", label, core["edited"], bool(m.get("edited")))
     report.check("forwarded", label, core["forwarded"], bool(m.get("forwarded")))
     report.check("quote", label, core["quote"], m.get("quote"))
     report.check("location", label, core["has_location"], m.get("location") is not None)
-    report.check("delivery-failed", label, core["state"] == FAILED,
-                 (m.get("delivery") or {}).get("state") == "failed")
+    report.check("delivery-failed", label, core["state"] == FAILED, (m.get("delivery") or {}).get("state") == "failed")
     if core["sender"] == me:
         ours = sorted(m.get("read_by") or ())
         report.facts["read-receipts"] += 1

@@ -49,8 +49,7 @@ def arm(target: str, nth: int, action: str) -> None:
             _die()
         return result
 
-    setattr(owner, name, staticmethod(wrapper) if isinstance(owner.__dict__.get(name), staticmethod)
-            else wrapper)
+    setattr(owner, name, staticmethod(wrapper) if isinstance(owner.__dict__.get(name), staticmethod) else wrapper)
 
 
 def main(argv: list[str]) -> int:

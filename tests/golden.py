@@ -24,8 +24,20 @@ from tests.cli_helpers import DATA_DIR, DC_DEV, DC_DEV_ACCOUNTS, REPO_ROOT, cli
 GOLDEN_DIR = DATA_DIR / "golden"
 
 #: Words and queries a user types; each is run plain and with --history.
-QUERIES = ("train", "picnic", "from:frank", "has:attachment", "is:edited", "is:deleted",
-           "hello OR hallo", '"final plan"', "date:2026-11-28", "kind:image", "coi", "müller")
+QUERIES = (
+    "train",
+    "picnic",
+    "from:frank",
+    "has:attachment",
+    "is:edited",
+    "is:deleted",
+    "hello OR hallo",
+    '"final plan"',
+    "date:2026-11-28",
+    "kind:image",
+    "coi",
+    "müller",
+)
 
 
 def sources(name: str) -> list[str]:
@@ -59,8 +71,7 @@ def snapshot(name: str, archive: Path) -> dict[str, Any]:
 def outputs(archive: Path) -> dict[str, Any]:
     """Every JSON output of an existing archive, as a user would ask for it."""
     chats = _json(archive, "chats")
-    out: dict[str, Any] = {"chats": chats, "contacts": _json(archive, "contacts"),
-                           "stats": _json(archive, "stats")}
+    out: dict[str, Any] = {"chats": chats, "contacts": _json(archive, "contacts"), "stats": _json(archive, "stats")}
     out["show"] = {c["id"]: _json(archive, "show", c["id"]) for c in chats}
     out["search"] = {q: _json(archive, "search", q) for q in QUERIES}
     out["search_history"] = {q: _json(archive, "search", q, "--history") for q in QUERIES}
@@ -73,6 +84,7 @@ def dumps(data: Any) -> str:
 
 def main(argv: list[str]) -> int:
     import tempfile
+
     GOLDEN_DIR.mkdir(parents=True, exist_ok=True)
     for name in argv or ARCHIVES:
         with tempfile.TemporaryDirectory() as tmp:

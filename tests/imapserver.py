@@ -53,8 +53,10 @@ def _user(name_candidates: Iterable[str]) -> pwd.struct_passwd:
     raise RuntimeError(f"none of these users exist: {list(name_candidates)}")
 
 
-LOGOUT_FORMAT = ("in=%i out=%o fetch_body_count=%{fetch_body_count} fetch_hdr_count=%{fetch_hdr_count}"
-                 " appended=%{appended} expunged=%{expunged}")
+LOGOUT_FORMAT = (
+    "in=%i out=%o fetch_body_count=%{fetch_body_count} fetch_hdr_count=%{fetch_hdr_count}"
+    " appended=%{appended} expunged=%{expunged}"
+)
 
 CONFIG = """\
 # coi-archive test server; everything below {root}
@@ -157,8 +159,7 @@ class Dovecot:
         else:
             internal = login = mail = pwd.getpwuid(os.getuid())
         os.chown(self.root / "mail", mail.pw_uid, mail.pw_gid)
-        (self.root / "passwd").write_text(
-            "".join(f"{u}:{{PLAIN}}{p}::::::\n" for u, p in self.users.items()))
+        (self.root / "passwd").write_text("".join(f"{u}:{{PLAIN}}{p}::::::\n" for u, p in self.users.items()))
         ssl_files = ""
         if self.tls:
             self._make_cert()
@@ -167,17 +168,31 @@ class Dovecot:
             self.port, self.tls_port = free_port(), free_port()
             if self.port == self.tls_port:
                 continue
-            conf = CONFIG.format(
-                root=self.root, port=self.port, tls_port=self.tls_port,
-                internal=internal.pw_name, internal_group=_group_name(internal.pw_gid),
-                login=login.pw_name, mail_uid=mail.pw_uid, mail_gid=mail.pw_gid,
-                ssl="yes" if self.tls else "no", imaps_ssl="yes" if self.tls else "no",
-                ssl_files=ssl_files, logout_format=LOGOUT_FORMAT) + self.extra_config
+            conf = (
+                CONFIG.format(
+                    root=self.root,
+                    port=self.port,
+                    tls_port=self.tls_port,
+                    internal=internal.pw_name,
+                    internal_group=_group_name(internal.pw_gid),
+                    login=login.pw_name,
+                    mail_uid=mail.pw_uid,
+                    mail_gid=mail.pw_gid,
+                    ssl="yes" if self.tls else "no",
+                    imaps_ssl="yes" if self.tls else "no",
+                    ssl_files=ssl_files,
+                    logout_format=LOGOUT_FORMAT,
+                )
+                + self.extra_config
+            )
             (self.root / "dovecot.conf").write_text(conf)
             self.proc = subprocess.Popen(
                 [DOVECOT, "-F", "-c", str(self.root / "dovecot.conf")],
-                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                start_new_session=True)
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
             if self._wait_ready():
                 return self
             self._terminate()
@@ -201,10 +216,28 @@ class Dovecot:
     def _make_cert(self) -> None:
         assert self.root is not None
         subprocess.run(
-            [OPENSSL, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-             "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
-             "-keyout", str(self.root / "key.pem"), "-out", str(self.root / "cert.pem")],
-            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                OPENSSL,
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=localhost",
+                "-addext",
+                "subjectAltName=IP:127.0.0.1,DNS:localhost",
+                "-keyout",
+                str(self.root / "key.pem"),
+                "-out",
+                str(self.root / "cert.pem"),
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         self.cafile = self.root / "cert.pem"
 
     def _terminate(self) -> None:
@@ -244,8 +277,11 @@ class Dovecot:
         assert self.root is not None
         self.proc = subprocess.Popen(
             [DOVECOT, "-F", "-c", str(self.root / "dovecot.conf")],
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            start_new_session=True)
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         if not self._wait_ready():
             raise RuntimeError(f"dovecot did not restart:\n{self.log()[-3000:]}")
 

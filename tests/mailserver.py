@@ -164,9 +164,16 @@ class MailServer:
         owner = pwd.getpwnam("postfix")
         os.chown(root / "data", owner.pw_uid, owner.pw_gid)
         self.smtp_port, self.smtps_port = _distinct_ports(2, avoid={lmtp_port, auth_port})
-        (self.conf / "main.cf").write_text(MAIN_CF.format(
-            root=root, domain=DOMAIN, lmtp_port=lmtp_port, auth_port=auth_port,
-            cert=root / "cert.pem", key=root / "key.pem"))
+        (self.conf / "main.cf").write_text(
+            MAIN_CF.format(
+                root=root,
+                domain=DOMAIN,
+                lmtp_port=lmtp_port,
+                auth_port=auth_port,
+                cert=root / "cert.pem",
+                key=root / "key.pem",
+            )
+        )
         (self.conf / "master.cf").write_text(MASTER_CF.format(smtp_port=self.smtp_port, smtps_port=self.smtps_port))
         env = {**os.environ, "MAIL_CONFIG": str(self.conf)}
         self._postfix("start", env)
@@ -175,12 +182,15 @@ class MailServer:
 
     def _postfix(self, action: str, env: dict[str, str]) -> subprocess.CompletedProcess:
         assert POSTFIX is not None and self.conf is not None
-        done = subprocess.run([POSTFIX, "-c", str(self.conf), action], env=env, capture_output=True,
-                              text=True, timeout=60)
+        done = subprocess.run(
+            [POSTFIX, "-c", str(self.conf), action], env=env, capture_output=True, text=True, timeout=60
+        )
         if action == "start" and done.returncode != 0:
             # Postfix reports a fatal configuration error to syslog only (or to a terminal)
-            raise RuntimeError(f"postfix {action} failed (run `postfix -c {self.conf} check` in a terminal "
-                               f"for the reason):\n{done.stdout}{done.stderr}{self.log()[-3000:]}")
+            raise RuntimeError(
+                f"postfix {action} failed (run `postfix -c {self.conf} check` in a terminal "
+                f"for the reason):\n{done.stdout}{done.stderr}{self.log()[-3000:]}"
+            )
         return done
 
     def stop(self) -> None:
@@ -242,8 +252,12 @@ class MailServer:
         """The files of ``user``'s INBOX once it holds at least ``count`` messages."""
         deadline = time.monotonic() + timeout
         while True:
-            files = [p for sub in ("new", "cur") for p in sorted((self.maildir(user) / sub).glob("*"))
-                     if (self.maildir(user) / sub).is_dir()]
+            files = [
+                p
+                for sub in ("new", "cur")
+                for p in sorted((self.maildir(user) / sub).glob("*"))
+                if (self.maildir(user) / sub).is_dir()
+            ]
             if len(files) >= count or time.monotonic() > deadline:
                 return files
             time.sleep(0.2)

@@ -96,8 +96,9 @@ def test_a_scope_cuts_chats_searches_and_contacts_in_the_index_api(corpus: Path)
 # --------------------------------------------------------------------------
 
 
-def test_user_commands_never_take_a_password_argument_and_are_audited(corpus: Path, tmp_path: Path,
-                                                                       monkeypatch: pytest.MonkeyPatch):
+def test_user_commands_never_take_a_password_argument_and_are_audited(
+    corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
     archive = tmp_path / "archive"
     shutil.copytree(corpus, archive)
     pw = tmp_path / "pw"
@@ -155,8 +156,12 @@ def _csrf(text: str) -> str:
 def login(app: Flask, name: str, password: str | None = None, remote: str = "127.0.0.1"):
     client = app.test_client()
     token = _csrf(client.get("/login", headers=HOST).text)
-    r = client.post("/login", data={"name": name, "password": password or PASSWORDS[name], "csrf": token},
-                    headers=HOST, environ_base={"REMOTE_ADDR": remote})
+    r = client.post(
+        "/login",
+        data={"name": name, "password": password or PASSWORDS[name], "csrf": token},
+        headers=HOST,
+        environ_base={"REMOTE_ADDR": remote},
+    )
     assert r.status_code == 303, r.text
     return client
 
@@ -228,14 +233,24 @@ def _urls(endpoint: str, rule: str, foreign: dict[str, list]) -> list[str]:
         "search.search": [f"/search?q={w}" for w in FOREIGN_WORDS],
         "search.api_search": [f"/api/search?q={w}&history=1" for w in FOREIGN_WORDS],
         "search.api_names": ["/api/names?q=grace", "/api/names?q=hike", "/api/names?q=heidi"],
-        "exports.download": ([f"/export?chat={q(c)}&format=json" for c in chats]
-                             + [f"/export?q={w}&format=json" for w in FOREIGN_WORDS]),
-        "chats.index": ["/"], "chats.chat_list": ["/chats", "/chats?section=chats"],
-        "chats.api_chats": ["/api/chats"], "contacts.contact_list": ["/contacts"],
-        "contacts.api_contacts": ["/api/contacts"], "analytics.overview": ["/analytics"],
-        "analytics.api_overview": ["/api/analytics"], "stats.stats": ["/stats"], "stats.api_stats": ["/api/stats"],
-        "audit_log.page": ["/audit"], "audit_log.api": ["/api/audit"], "accounts.page": ["/accounts"],
-        "static": ["/static/app.js"], "chats.chat_css": ["/assets/chat.css"], "healthz": ["/healthz"],
+        "exports.download": (
+            [f"/export?chat={q(c)}&format=json" for c in chats] + [f"/export?q={w}&format=json" for w in FOREIGN_WORDS]
+        ),
+        "chats.index": ["/"],
+        "chats.chat_list": ["/chats", "/chats?section=chats"],
+        "chats.api_chats": ["/api/chats"],
+        "contacts.contact_list": ["/contacts"],
+        "contacts.api_contacts": ["/api/contacts"],
+        "analytics.overview": ["/analytics"],
+        "analytics.api_overview": ["/api/analytics"],
+        "stats.stats": ["/stats"],
+        "stats.api_stats": ["/api/stats"],
+        "audit_log.page": ["/audit"],
+        "audit_log.api": ["/api/audit"],
+        "accounts.page": ["/accounts"],
+        "static": ["/static/app.js"],
+        "chats.chat_css": ["/assets/chat.css"],
+        "healthz": ["/healthz"],
         "login": ["/login"],
     }
     if endpoint in recipes:
@@ -302,8 +317,7 @@ def test_an_auditor_sees_everything_and_the_audit_trail(app: Flask, people: Path
     page = audrey.get("/audit", headers=HOST)
     assert page.status_code == 200 and "The chain verifies" in page.text and "login" in page.text
     log = audrey.get("/api/audit", headers=HOST).json
-    assert log["problems"] == [] and any(e["action"] == "chat.view" and e["actor"] == "audrey"
-                                         for e in log["entries"])
+    assert log["problems"] == [] and any(e["action"] == "chat.view" and e["actor"] == "audrey" for e in log["entries"])
     assert audrey.get("/accounts", headers=HOST).status_code == 403
 
 
@@ -340,8 +354,9 @@ def test_csrf_is_needed_on_every_post(app: Flask):
     assert judy.post("/logout", data={"csrf": token}, headers=HOST).status_code == 303
     assert judy.get("/api/chats", headers=HOST).status_code == 401
     with Archive.open(app.extensions["coi"].root, readonly=True) as a:
-        assert [(e["actor"], e["target"]) for e in a.audit_entries() if e["action"] == "logout"][-1:] == \
-            [("judy", "judy")]
+        assert [(e["actor"], e["target"]) for e in a.audit_entries() if e["action"] == "logout"][-1:] == [
+            ("judy", "judy")
+        ]
 
 
 def test_sessions_expire(people: Path):
@@ -357,11 +372,19 @@ def test_failed_web_logins_are_throttled_and_audited(app: Flask, people: Path):
     c = app.test_client()
     remote = {"REMOTE_ADDR": "10.9.9.9"}
     token = _csrf(c.get("/login", headers=HOST).text)
-    codes = [c.post("/login", data={"name": "audrey", "password": "guess", "csrf": token}, headers=HOST,
-                    environ_base=remote).status_code for _ in range(4)]
+    codes = [
+        c.post(
+            "/login", data={"name": "audrey", "password": "guess", "csrf": token}, headers=HOST, environ_base=remote
+        ).status_code
+        for _ in range(4)
+    ]
     assert codes == [401, 401, 401, 429]
-    r = c.post("/login", data={"name": "audrey", "password": PASSWORDS["audrey"], "csrf": token}, headers=HOST,
-               environ_base=remote)
+    r = c.post(
+        "/login",
+        data={"name": "audrey", "password": PASSWORDS["audrey"], "csrf": token},
+        headers=HOST,
+        environ_base=remote,
+    )
     assert r.status_code == 429 and int(r.headers["Retry-After"]) >= 1  # even the right password waits
     with Archive.open(people, readonly=True) as a:
         failed = [e for e in a.audit_entries() if e["action"] == "login.failed" and e["remote"] == "10.9.9.9"]
@@ -388,8 +411,16 @@ def test_behind_a_trusted_proxy_the_client_address_is_audited_and_throttled(peop
         r = conn.getresponse()
         token, cookie = _csrf(r.read().decode()), r.getheader("Set-Cookie").split(";")[0]
         body = f"name=judy&password=guess&csrf={quote(token)}"
-        conn.request("POST", "/login", body=body, headers={
-            "X-Forwarded-For": "203.0.113.7", "Cookie": cookie, "Content-Type": "application/x-www-form-urlencoded"})
+        conn.request(
+            "POST",
+            "/login",
+            body=body,
+            headers={
+                "X-Forwarded-For": "203.0.113.7",
+                "Cookie": cookie,
+                "Content-Type": "application/x-www-form-urlencoded",
+            },
+        )
         assert conn.getresponse().status == 401
         conn.close()
     finally:
@@ -420,8 +451,13 @@ def test_waitress_serves_50_clients_for_5_seconds_without_an_error(corpus: Path)
     thread.start()
     try:
         base = f"http://127.0.0.1:{server.effective_port}"
-        paths = [f"/chats/{CORPUS_GROUP}", "/search?q=Kochclub", "/api/search?q=Minuten", "/chats",
-                 "/chats/grp-Z2Awmb5mUzGzDsdPavcQByHb"]
+        paths = [
+            f"/chats/{CORPUS_GROUP}",
+            "/search?q=Kochclub",
+            "/api/search?q=Minuten",
+            "/chats",
+            "/chats/grp-Z2Awmb5mUzGzDsdPavcQByHb",
+        ]
         result = run_load(base, clients=50, seconds=5, paths=paths)
     finally:
         server.close()

@@ -38,7 +38,7 @@ GT = load_ground_truth()
 EVENTS = GT["events"]
 DECRYPTED = decrypted_files_by_mid()
 
-S_DM = "dm-81c9d5535caab2d3"        # anna <-> bruno (samples/deltachat)
+S_DM = "dm-81c9d5535caab2d3"  # anna <-> bruno (samples/deltachat)
 S_GROUP = "grp-gRd7Kq2VnX4pLm9sTz"  # Garden Crew & Friends
 HIKE = "grp-" + GT["chats"]["hike"]["chat_group_id"]
 
@@ -102,8 +102,8 @@ def test_every_frame_has_the_documented_columns_and_dtypes(samples_archive, corp
 
 def test_categories_are_fixed(samples_archive):
     msgs = samples_archive.frames.messages()
-    assert list(msgs["kind"].cat.categories[:len(MESSAGE_KINDS)]) == list(MESSAGE_KINDS)
-    assert list(msgs["chat_kind"].cat.categories[:len(CHAT_KINDS)]) == list(CHAT_KINDS)
+    assert list(msgs["kind"].cat.categories[: len(MESSAGE_KINDS)]) == list(MESSAGE_KINDS)
+    assert list(msgs["chat_kind"].cat.categories[: len(CHAT_KINDS)]) == list(CHAT_KINDS)
 
 
 def test_messages_agree_with_show(samples_archive):
@@ -147,8 +147,11 @@ def test_sample_direct_chat(samples_archive):
 def test_sample_revisions_keep_edited_and_deleted_text(samples_archive):
     revs = samples_archive.frames.revisions(chat=S_DM)
     d6 = revs.loc[revs["message_id"] == D(6)].sort_values("revision")
-    assert list(d6["text"]) == ["The day pass costs 12 euro.", "The day pass costs 14 euro.",
-                                "The day pass costs 14 euro, students pay 11."]
+    assert list(d6["text"]) == [
+        "The day pass costs 12 euro.",
+        "The day pass costs 14 euro.",
+        "The day pass costs 14 euro, students pay 11.",
+    ]
     assert list(d6["revision_message_id"]) == [D(6), D(7), D(8)]
     assert list(d6["is_last"]) == [False, False, True]
     assert (d6["sender"] == "bruno@example.net").all()
@@ -159,16 +162,21 @@ def test_sample_revisions_keep_edited_and_deleted_text(samples_archive):
 def test_sample_reactions_and_receipts(samples_archive):
     rx = samples_archive.frames.reactions()
     final = {(r.message_id, r.sender): r.emoji for r in rx.itertuples()}
-    assert final[(D(2), "anna@example.net")] == "❤️"       # 👍 changed to ❤️
+    assert final[(D(2), "anna@example.net")] == "❤️"  # 👍 changed to ❤️
     assert final[(D(1), "bruno@example.net")] == "🎉"
-    assert (D(4), "bruno@example.net") not in final         # retracted
+    assert (D(4), "bruno@example.net") not in final  # retracted
     assert final[(G(1), "bruno@example.net")] == "👍" and final[(G(1), "dmitri@example.net")] == "👍"
     assert rx.loc[rx["message_id"] == D(2), "target_sender"].iloc[0] == "bruno@example.net"
     assert "Mr.hQ4vB8nK2sW.0999@example.net" not in set(rx["message_id"])  # the orphan R99
     rc = samples_archive.frames.receipts()
     reads = {(r.message_id, r.reader) for r in rc.itertuples()}
-    assert {(D(1), "bruno@example.net"), (D(2), "anna@example.net"), (D(4), "bruno@example.net"),
-            (G(1), "chiara@example.net"), (G(1), "dmitri@example.net")} <= reads
+    assert {
+        (D(1), "bruno@example.net"),
+        (D(2), "anna@example.net"),
+        (D(4), "bruno@example.net"),
+        (G(1), "chiara@example.net"),
+        (G(1), "dmitri@example.net"),
+    } <= reads
     g1 = rc.loc[rc["message_id"] == G(1)]
     assert (g1["target_sender"] == "anna@example.net").all()
     assert (g1["target_date"] == cet("2025-04-05 09:00")).all()
@@ -187,8 +195,12 @@ def test_sample_group_memberships(samples_archive):
     assert bruno["until"].iloc[0] == cet("2025-04-07 10:30")
     emil = ms.loc[ms["member"] == "emil@example.net"]
     assert emil["since"].iloc[0] == cet("2025-04-06 18:05") and emil["current"].iloc[0]
-    assert set(ms.loc[ms["current"], "member"]) == {"anna@example.net", "chiara@example.net",
-                                                    "dmitri@example.net", "emil@example.net"}
+    assert set(ms.loc[ms["current"], "member"]) == {
+        "anna@example.net",
+        "chiara@example.net",
+        "dmitri@example.net",
+        "emil@example.net",
+    }
     # the overlap filter: on the evening of 04-06 dmitri was out, bruno still in
     evening = samples_archive.frames.memberships(chat=S_GROUP, since="2025-04-06T20:00Z", until="2025-04-06T21:00Z")
     assert "dmitri@example.net" not in set(evening["member"]) and "bruno@example.net" in set(evening["member"])
@@ -199,8 +211,14 @@ def test_sample_system_lines_and_names(samples_archive):
     msgs = samples_archive.frames.messages(chat=S_GROUP)
     actions = msgs["system_action"].value_counts()
     assert {k: int(v) for k, v in actions.items() if v} == {
-        "group-avatar": 2, "group-description": 1, "ephemeral-timer": 2, "group-renamed": 2,
-        "member-added": 2, "member-removed": 1, "member-left": 1}
+        "group-avatar": 2,
+        "group-description": 1,
+        "ephemeral-timer": 2,
+        "group-renamed": 2,
+        "member-added": 2,
+        "member-removed": 1,
+        "member-left": 1,
+    }
     assert msgs["system_action"].isna().sum() == len(msgs) - 11
     names = samples_archive.frames.names(chat=S_GROUP)
     assert list(names["name"]) == ["Allotment Garden", "Garden Crew 🌱", "Garden Crew & Friends"]
@@ -278,15 +296,28 @@ def test_corpus_counts(corpus_archive):
     assert sent and {norm_mid(e["message_id"]) for e in sent} <= listed
     # one chat per GROUND_TRUTH chat key
     for key in {e["chat"] for e in sent}:
-        chats = set(posts.loc[posts["message_id"].isin([norm_mid(e["message_id"]) for e in sent
-                                                       if e["chat"] == key]), "chat_id"])
+        chats = set(
+            posts.loc[
+                posts["message_id"].isin([norm_mid(e["message_id"]) for e in sent if e["chat"] == key]), "chat_id"
+            ]
+        )
         assert len(chats) == 1, (key, chats)
     bulk = [e for e in sent if e.get("bulk")]
     hi = posts.loc[posts["message_id"] == norm_mid(bulk[0]["message_id"]), "chat_id"].iloc[0]
     assert int((posts["chat_id"] == hi).sum()) >= len(bulk) == 150
-    system = [e for e in gt_events("group_renamed", "group_avatar_set", "group_description_set", "member_added",
-                                   "member_removed", "member_left", "ephemeral_timer_set")
-              if norm_mid(e["message_id"]) in DECRYPTED]
+    system = [
+        e
+        for e in gt_events(
+            "group_renamed",
+            "group_avatar_set",
+            "group_description_set",
+            "member_added",
+            "member_removed",
+            "member_left",
+            "ephemeral_timer_set",
+        )
+        if norm_mid(e["message_id"]) in DECRYPTED
+    ]
     assert set(msgs.loc[msgs["kind"] == "system", "message_id"]) >= {norm_mid(e["message_id"]) for e in system}
     for e in gt_events("edit"):
         if norm_mid(e["target_message_id"]) in DECRYPTED:
@@ -371,8 +402,17 @@ def test_report_agrees_with_frames(samples_archive):
     assert one["totals"]["messages"] == 13 and one["totals"]["chats"] == 1
     assert one["reactions"]["by_emoji"] == {"❤️": 1, "🎉": 1}
     text = report_text(one)
-    for section in ("Messages per chat", "Messages per sender", "Activity by", "hour of day", "Reply times",
-                    "Edits and deletes", "Reactions", "Most active groups", "Attachments by type"):
+    for section in (
+        "Messages per chat",
+        "Messages per sender",
+        "Activity by",
+        "hour of day",
+        "Reply times",
+        "Edits and deletes",
+        "Reactions",
+        "Most active groups",
+        "Attachments by type",
+    ):
         assert section in text, section
 
 
@@ -383,8 +423,16 @@ def test_stats_cli(samples_archive):
     assert "Median" in plain or "median" in plain
     js = cli(path, "stats", "--json", inprocess=True).json()
     assert "report" not in js  # the completeness keys stay as they were
-    assert {"messages_seen", "unique_messages", "duplicates", "chat_messages", "mail_messages",
-            "encrypted_undecrypted", "parse_errors", "chats"} <= set(js)
+    assert {
+        "messages_seen",
+        "unique_messages",
+        "duplicates",
+        "chat_messages",
+        "mail_messages",
+        "encrypted_undecrypted",
+        "parse_errors",
+        "chats",
+    } <= set(js)
     with_report = cli(path, "stats", "--json", "--report", inprocess=True).json()
     assert with_report["report"]["totals"]["messages"] == samples_archive.report()["totals"]["messages"]
     assert {k: v for k, v in with_report.items() if k != "report"} == js
@@ -422,8 +470,9 @@ def test_parquet_round_trip(corpus_archive, tmp_path):
             assert [p.name for p in (tmp_path / "pq" / name).iterdir()] == ["part-0.parquet"]
         expected = frames[name]
         if name == "replies":  # no duration type in Parquet for Spark: seconds instead
-            expected = expected.assign(reply_time=expected["reply_time"].dt.total_seconds()) \
-                               .rename(columns={"reply_time": "reply_seconds"})
+            expected = expected.assign(reply_time=expected["reply_time"].dt.total_seconds()).rename(
+                columns={"reply_time": "reply_seconds"}
+            )
         pd.testing.assert_frame_equal(back, expected, check_dtype=True)
         assert counts[name] == len(expected)
     years = sorted({int(y) for y in frames["messages"]["date"].dt.year.dropna()})
@@ -457,10 +506,12 @@ def test_parquet_readable_by_duckdb(corpus_archive, tmp_path):
     frame = corpus_archive.frames.messages(text=False)
     got = con.execute(f"SELECT year, count(*) FROM {messages} GROUP BY year ORDER BY year").fetchall()
     assert got == sorted(Counter(frame["date"].dt.year.dropna().astype(int)).items())
-    assert con.execute(f"SELECT count(*) FROM {messages} WHERE year <> year(date AT TIME ZONE 'UTC')"
-                       ).fetchone()[0] == 0
-    n = con.execute(f"SELECT count(*) FROM '{tmp_path / 'memberships'}/*.parquet' WHERE chat_id = ?",
-                    [HIKE]).fetchone()[0]
+    assert (
+        con.execute(f"SELECT count(*) FROM {messages} WHERE year <> year(date AT TIME ZONE 'UTC')").fetchone()[0] == 0
+    )
+    n = con.execute(
+        f"SELECT count(*) FROM '{tmp_path / 'memberships'}/*.parquet' WHERE chat_id = ?", [HIKE]
+    ).fetchone()[0]
     assert n == len(corpus_archive.frames.memberships(chat=HIKE))
 
 
@@ -470,19 +521,25 @@ def test_parquet_dataset_undated_rows_and_force(tmp_path):
     with ``force`` and nothing half-written stays behind."""
     from coi_archive.export.analysis import ExportError, write_dataset
 
-    dates = pa.array([pd.Timestamp("2024-12-31 23:59:59", tz="UTC"), None,
-                      pd.Timestamp("2025-01-01", tz="UTC")], pa.timestamp("us", "UTC"))
+    dates = pa.array(
+        [pd.Timestamp("2024-12-31 23:59:59", tz="UTC"), None, pd.Timestamp("2025-01-01", tz="UTC")],
+        pa.timestamp("us", "UTC"),
+    )
     table = pa.table({"message_id": ["a", "b", "c"], "date": dates})
     write_dataset(table, tmp_path / "messages", partitioned=True)
-    assert sorted(p.name for p in (tmp_path / "messages").iterdir()) == [
-        "year=0", "year=2024", "year=2025"]
+    assert sorted(p.name for p in (tmp_path / "messages").iterdir()) == ["year=0", "year=2024", "year=2025"]
     back = pd.read_parquet(tmp_path / "messages")
     assert back["message_id"].tolist() == ["b", "a", "c"]
     assert back[PARTITION_COLUMN].astype(int).tolist() == [0, 2024, 2025] and back["date"].isna().tolist()[0]
     duckdb = pytest.importorskip("duckdb")
-    rows = duckdb.connect().execute(
-        f"SELECT message_id, year FROM read_parquet('{tmp_path / 'messages'}/**/*.parquet',"
-        " hive_partitioning = true) ORDER BY message_id").fetchall()
+    rows = (
+        duckdb.connect()
+        .execute(
+            f"SELECT message_id, year FROM read_parquet('{tmp_path / 'messages'}/**/*.parquet',"
+            " hive_partitioning = true) ORDER BY message_id"
+        )
+        .fetchall()
+    )
     assert rows == [("a", 2024), ("b", 0), ("c", 2025)]
     with pytest.raises(ExportError, match="exists"):
         write_dataset(table.slice(0, 1), tmp_path / "messages", partitioned=True)
@@ -510,8 +567,21 @@ def test_export_cli_tables(samples_archive, tmp_path):
     res = cli(path, "export", "--format", "parquet", "--out", tmp_path / "all", inprocess=True)
     assert sorted(p.name for p in (tmp_path / "all").iterdir()) == sorted([*TABLES, "schema.json"])
     assert "exported 10 tables" in res.stderr
-    cli(path, "export", "--format", "parquet", "--chat", S_GROUP, "--since", "2025-04-06", "--until", "2025-04-06",
-        "--out", tmp_path / "grp", inprocess=True)
+    cli(
+        path,
+        "export",
+        "--format",
+        "parquet",
+        "--chat",
+        S_GROUP,
+        "--since",
+        "2025-04-06",
+        "--until",
+        "2025-04-06",
+        "--out",
+        tmp_path / "grp",
+        inprocess=True,
+    )
     msgs = pd.read_parquet(tmp_path / "grp" / "messages")
     assert [p.name for p in (tmp_path / "grp" / "messages").iterdir()] == ["year=2025"]
     assert set(msgs["chat_id"]) == {S_GROUP} and len(msgs)
@@ -519,9 +589,11 @@ def test_export_cli_tables(samples_archive, tmp_path):
     assert msgs["date"].dt.strftime("%Y-%m-%d").eq("2025-04-06").all()
     cli(path, "export", "--format", "csv", "--out", f"{tmp_path / 'csv'}/", inprocess=True)
     assert (tmp_path / "csv" / "memberships.csv").exists()
-    for args in (["--format", "csv", "--out", str(tmp_path / "not-a-dir")],
-                 ["--format", "parquet", "--chat", "grp-nope", "--out", str(tmp_path / "x")],
-                 ["--format", "parquet", "--out", "-"]):
+    for args in (
+        ["--format", "csv", "--out", str(tmp_path / "not-a-dir")],
+        ["--format", "parquet", "--chat", "grp-nope", "--out", str(tmp_path / "x")],
+        ["--format", "parquet", "--out", "-"],
+    ):
         bad = cli(path, "export", *args, check=False, inprocess=True)
         assert bad.returncode == 2 and bad.stderr.count("\n") == 1, (args, bad.stderr)
     assert not list(tmp_path.rglob("*.part"))

@@ -25,7 +25,8 @@ def test_search_hits_are_the_apis_own_type(samples_archive):
     hits = samples_archive.search_hits("the", limit=20)
     assert hits and all(type(h) is SearchHit for h in hits)
     assert [(h.message_id, h.chat_id, h.sender) for h in hits] == [
-        (d["message_id"], d["chat_id"], d["sender"]) for d in samples_archive.search("the", limit=20)]
+        (d["message_id"], d["chat_id"], d["sender"]) for d in samples_archive.search("the", limit=20)
+    ]
     assert all("<mark>" in h.snippet_html for h in hits)
 
 

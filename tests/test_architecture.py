@@ -21,15 +21,18 @@ def import_cycles(package: str) -> list[tuple[str, str]]:
     """The direct imports ``(importer, imported)`` of ``package`` that lie on
     a cycle: those whose imported module leads back to the importer."""
     graph = grimp.build_graph(package, cache_dir=None)
-    return sorted((a, b) for a in graph.modules for b in graph.find_modules_directly_imported_by(a)
-                  if graph.chain_exists(importer=b, imported=a))
+    return sorted(
+        (a, b)
+        for a in graph.modules
+        for b in graph.find_modules_directly_imported_by(a)
+        if graph.chain_exists(importer=b, imported=a)
+    )
 
 
 def test_import_contracts_hold():
     if not LINT_IMPORTS.exists():
         pytest.fail(f"{LINT_IMPORTS} is missing: install the test extra (pip install -e '.[test]')")
-    res = subprocess.run([str(LINT_IMPORTS), "--no-cache"], cwd=ROOT, capture_output=True, text=True,
-                         timeout=300)
+    res = subprocess.run([str(LINT_IMPORTS), "--no-cache"], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-2000:]
     assert "0 broken" in res.stdout
 
@@ -48,5 +51,7 @@ def test_a_cycle_through_a_function_level_import_is_found(tmp_path, monkeypatch)
     (pkg / "maildir.py").write_text("from .sources import read\n")
     (pkg / "events.py").write_text("from . import sources\n")
     monkeypatch.syspath_prepend(str(tmp_path))
-    assert import_cycles("coi_cycle_probe") == [("coi_cycle_probe.maildir", "coi_cycle_probe.sources"),
-                                                ("coi_cycle_probe.sources", "coi_cycle_probe.maildir")]
+    assert import_cycles("coi_cycle_probe") == [
+        ("coi_cycle_probe.maildir", "coi_cycle_probe.sources"),
+        ("coi_cycle_probe.sources", "coi_cycle_probe.maildir"),
+    ]

@@ -51,22 +51,31 @@ def _message_with_attachment(archive: Path) -> tuple[str, str]:
 
 def test_every_cli_action_writes_one_entry(archive: Path, tmp_path: Path) -> None:
     mid, _part = _message_with_attachment(archive)
-    run = [("search", ["search", "hedge"], "hedge"),
-           ("chat.view", ["show", SAMPLE_DM], SAMPLE_DM),
-           ("raw", ["raw", mid], mid),
-           ("export", ["export", SAMPLE_DM, "--format", "json", "--out", str(tmp_path / "c.json")],
-            f"json {SAMPLE_DM} -> {tmp_path / 'c.json'}"),
-           ("export", ["export", "--format", "ediscovery", "--search", "hedge", "--out", str(tmp_path / "ed")],
-            f"ediscovery search 'hedge' -> {tmp_path / 'ed'}"),
-           ("retention.set", ["retention", "set", "--older-than", "90y", "--kind", "mail"], "mail"),
-           ("hold.add", ["hold", "add", "--chat", SAMPLE_DM, "--reason", "case 7"], f"hold 1: chat {SAMPLE_DM}"),
-           ("hold.release", ["hold", "release", "1"], f"hold 1: chat {SAMPLE_DM}"),
-           ("purge.dry-run", ["purge", "--dry-run"], "0 message(s)")]
+    run = [
+        ("search", ["search", "hedge"], "hedge"),
+        ("chat.view", ["show", SAMPLE_DM], SAMPLE_DM),
+        ("raw", ["raw", mid], mid),
+        (
+            "export",
+            ["export", SAMPLE_DM, "--format", "json", "--out", str(tmp_path / "c.json")],
+            f"json {SAMPLE_DM} -> {tmp_path / 'c.json'}",
+        ),
+        (
+            "export",
+            ["export", "--format", "ediscovery", "--search", "hedge", "--out", str(tmp_path / "ed")],
+            f"ediscovery search 'hedge' -> {tmp_path / 'ed'}",
+        ),
+        ("retention.set", ["retention", "set", "--older-than", "90y", "--kind", "mail"], "mail"),
+        ("hold.add", ["hold", "add", "--chat", SAMPLE_DM, "--reason", "case 7"], f"hold 1: chat {SAMPLE_DM}"),
+        ("hold.release", ["hold", "release", "1"], f"hold 1: chat {SAMPLE_DM}"),
+        ("purge.dry-run", ["purge", "--dry-run"], "0 message(s)"),
+    ]
     for _action, argv, _target in run:
         cli(archive, *argv, inprocess=True)
     got = entries(archive)
     assert [(e["seq"], e["actor"], e["action"], e["target"]) for e in got] == [
-        (i, ME, action, target) for i, (action, _argv, target) in enumerate(run, 1)]
+        (i, ME, action, target) for i, (action, _argv, target) in enumerate(run, 1)
+    ]
     hits = len(cli_json(archive, "search", "hedge", inprocess=True))
     assert hits and got[0]["result"] == f"ok: {hits} hits"
     assert "manifest sha256" in got[4]["result"]
@@ -97,9 +106,14 @@ def test_no_output_without_an_audit_entry(archive: Path) -> None:
 
 def _web_entries(app, archive: Path, client_headers: dict[str, str]) -> list[dict]:
     mid, part = _message_with_attachment(archive)
-    urls = {"search": "/search?q=hedge", "search ": "/api/search?q=hedge",
-            "chat.view": f"/chats/{SAMPLE_DM}", "message.view": f"/api/message?id={mid}",
-            "attachment": f"/attachment?m={mid}&part={part}", "export": f"/export?chat={SAMPLE_DM}&format=json"}
+    urls = {
+        "search": "/search?q=hedge",
+        "search ": "/api/search?q=hedge",
+        "chat.view": f"/chats/{SAMPLE_DM}",
+        "message.view": f"/api/message?id={mid}",
+        "attachment": f"/attachment?m={mid}&part={part}",
+        "export": f"/export?chat={SAMPLE_DM}&format=json",
+    }
     with app.test_client() as c:
         for url in urls.values():
             r = c.get(url, headers={**HOST, **client_headers})
@@ -112,15 +126,19 @@ def _web_entries(app, archive: Path, client_headers: dict[str, str]) -> list[dic
 def test_web_searches_views_downloads_and_exports_are_audited(archive: Path) -> None:
     got = _web_entries(create_app(archive), archive, {})
     assert [(e["actor"], e["remote"], e["action"]) for e in got] == [
-        ("web", "127.0.0.1", a) for a in ("search", "search", "chat.view", "message.view", "attachment", "export")]
+        ("web", "127.0.0.1", a) for a in ("search", "search", "chat.view", "message.view", "attachment", "export")
+    ]
     assert got[0]["target"] == "hedge" and got[2]["target"] == SAMPLE_DM
     assert got[5]["target"] == f"json chat {SAMPLE_DM}" and {e["result"] for e in got} == {"ok"}
 
 
-@pytest.mark.parametrize(("secret", "headers", "actor"), [
-    ({"token": "s3cret-token"}, {"Authorization": "Bearer s3cret-token"}, "token"),
-    ({"password": "pw"}, {"Authorization": basic_auth_header("pw")}, "web:password"),
-])
+@pytest.mark.parametrize(
+    ("secret", "headers", "actor"),
+    [
+        ({"token": "s3cret-token"}, {"Authorization": "Bearer s3cret-token"}, "token"),
+        ({"password": "pw"}, {"Authorization": basic_auth_header("pw")}, "web:password"),
+    ],
+)
 def test_web_entries_name_how_the_reader_got_in(archive: Path, secret, headers, actor) -> None:
     got = _web_entries(create_app(archive, **secret), archive, headers)
     assert {e["actor"] for e in got} == {actor}
@@ -190,12 +208,17 @@ def test_a_rewritten_tail_with_fresh_hashes_is_found_through_the_anchor(log: Aud
     db = _db(log)
     prev = db.execute("SELECT hash FROM audit WHERE seq=3").fetchone()[0]
     for seq in range(4, N + 1):
-        row = dict(zip(("seq", "time", "actor", "remote", "action", "target", "result", "prev_hash", "hash"),
-                       db.execute("SELECT * FROM audit WHERE seq=?", (seq,)).fetchone()))
+        row = dict(
+            zip(
+                ("seq", "time", "actor", "remote", "action", "target", "result", "prev_hash", "hash"),
+                db.execute("SELECT * FROM audit WHERE seq=?", (seq,)).fetchone(),
+            )
+        )
         row.update(prev_hash=prev, target="innocent" if seq == 4 else row["target"])
         prev = entry_hash(row)
-        db.execute("UPDATE audit SET target=?, prev_hash=?, hash=? WHERE seq=?", (row["target"], row["prev_hash"],
-                                                                                 prev, seq))
+        db.execute(
+            "UPDATE audit SET target=?, prev_hash=?, hash=? WHERE seq=?", (row["target"], row["prev_hash"], prev, seq)
+        )
     assert log.verify() == [f"entry {N} does not match anchor {log.anchors()[0]}"]
 
 

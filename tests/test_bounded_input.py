@@ -36,9 +36,11 @@ MiB = 1 << 20
 
 
 def mail(n: int, body: bytes = b"hello\n", subject: str = "test") -> bytes:
-    return (f"From: alice@example.org\nTo: bob@example.org\nSubject: {subject} {n}\n"
-            f"Date: Sat, 28 Nov 2026 10:{n % 60:02d}:00 +0000\n"
-            f"Message-ID: <bounded-{n}@example.org>\n\n").encode() + body
+    return (
+        f"From: alice@example.org\nTo: bob@example.org\nSubject: {subject} {n}\n"
+        f"Date: Sat, 28 Nov 2026 10:{n % 60:02d}:00 +0000\n"
+        f"Message-ID: <bounded-{n}@example.org>\n\n"
+    ).encode() + body
 
 
 def noise(rnd: random.Random, size: int) -> bytes:
@@ -53,9 +55,15 @@ def mbox_of(messages: list[bytes]) -> bytes:
 def run(archive: Path, *args, prefix: tuple[str, ...] = (), preexec=None, timeout: float = 300) -> Result:
     """The CLI in a subprocess (limits and capabilities apply to it alone)."""
     argv = [*prefix, sys.executable, "-m", "coi_archive", "--archive", str(archive), *map(str, args)]
-    proc = subprocess.run(argv, cwd=str(REPO_ROOT), env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
-                          stdin=subprocess.DEVNULL, capture_output=True,
-                          preexec_fn=preexec, timeout=timeout)
+    proc = subprocess.run(
+        argv,
+        cwd=str(REPO_ROOT),
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        preexec_fn=preexec,
+        timeout=timeout,
+    )
     return Result([str(a) for a in args], proc.returncode, proc.stdout, proc.stderr.decode("utf-8", "replace"))
 
 

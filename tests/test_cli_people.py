@@ -72,8 +72,10 @@ def chat_of_label(label: str) -> str:
 def columns(line: str) -> int:
     """Terminal columns of a line: two for East Asian wide characters and
     emoji, none for combining marks, joiners and variation selectors."""
-    return sum(0 if unicodedata.category(c) in ("Mn", "Me", "Cf")
-               else 2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in line)
+    return sum(
+        0 if unicodedata.category(c) in ("Mn", "Me", "Cf") else 2 if unicodedata.east_asian_width(c) in "WF" else 1
+        for c in line
+    )
 
 
 def fold(text: str) -> str:
@@ -95,8 +97,7 @@ def test_show_finds_a_chat_by_name_part_case_or_id_prefix(corpus, typed):
 def test_show_ignores_accents_and_an_exact_name_wins(corpus):
     frank = NAMES["frank@example.org"]  # "Frank Müller": his saved messages, and his chat with Grace
     assert show(corpus, frank).splitlines()[0] == f"# {frank}"  # the chat named exactly so
-    assert show(corpus, "muller & grace").splitlines()[0] == (
-        f"# {frank} & {NAMES['grace@example.org']}")
+    assert show(corpus, "muller & grace").splitlines()[0] == (f"# {frank} & {NAMES['grace@example.org']}")
 
 
 def test_show_ambiguous_name_lists_the_candidates(corpus):
@@ -142,8 +143,11 @@ def test_show_by_name_is_audited_under_the_chat_id(tmp_path):
 
 def test_show_renders_replies_with_the_quoted_line(corpus, wide):
     deleted = {e["target"] for e in EVENTS if e["type"] == "delete_for_everyone"}
-    quoting = [e for e in BY_LABEL.values()
-               if e.get("quote_of") and e["chat"] in ("hike", "koch", "fg") and e["label"] not in deleted]
+    quoting = [
+        e
+        for e in BY_LABEL.values()
+        if e.get("quote_of") and e["chat"] in ("hike", "koch", "fg") and e["label"] not in deleted
+    ]
     assert len(quoting) >= 3
     for e in quoting:
         quoted = BY_LABEL[e["quote_of"]]
@@ -152,7 +156,7 @@ def test_show_renders_replies_with_the_quoted_line(corpus, wide):
         one_line = " ".join(quoted["text"].split())
         prefix = f"       > {NAMES[quoted['sender']]}: "
         assert block[1].startswith(prefix), block
-        shown = block[1][len(prefix):]  # a long quote is cut to one line, ending in "…"
+        shown = block[1][len(prefix) :]  # a long quote is cut to one line, ending in "…"
         assert shown == one_line or (shown.endswith("…") and one_line.startswith(shown[:-1])), block
         assert block[2] == f"       {e['text']}", block
 
@@ -174,7 +178,8 @@ def test_show_renders_reactions_with_who(corpus, wide):
         [line] = [ln for ln in block if any(emoji in ln for emoji in by_sender.values())]
         groups = dict(re.findall(r"(\S+) ([^\s].*?)(?=   \S+ |$)", line.strip()))
         assert {emoji: set(who.split(", ")) for emoji, who in groups.items()} == {
-            emoji: {NAMES[s] for s, em in by_sender.items() if em == emoji} for emoji in set(by_sender.values())}
+            emoji: {NAMES[s] for s, em in by_sender.items() if em == emoji} for emoji in set(by_sender.values())
+        }
         checked += 1
     assert checked >= 3
 
@@ -231,9 +236,10 @@ def test_show_deleted_and_edited_text_only_with_history(corpus, wide):
     full = show(corpus, "frank müller & grace", "--history")
     block = block_of(full, "[message deleted]")
     labels = ["original", "edit 1", "edit 2", "edit 3"]
-    history = block[block.index("       history (UTC):") + 1:]
+    history = block[block.index("       history (UTC):") + 1 :]
     assert [re.sub(r", \d{4}-\d\d-\d\d \d\d:\d\d: ", " | ", line.strip()) for line in history] == [
-        f"{label} | {text}" for label, text in zip(labels, texts)] + ["then deleted"]
+        f"{label} | {text}" for label, text in zip(labels, texts)
+    ] + ["then deleted"]
 
 
 def test_show_marks_edited_messages(samples, wide):
@@ -300,9 +306,10 @@ def test_stats_has_no_python_dicts(corpus):
     js = cli(corpus, "stats", "--json").json()
     lines = head.splitlines()
     i = lines.index("by_role")
-    assert [line.split() for line in lines[i + 1:i + 1 + len(js["by_role"])]] == [
-        [k, str(v)] for k, v in js["by_role"].items()]
-    assert all(line.startswith("  ") for line in lines[i + 1:i + 1 + len(js["by_role"])])
+    assert [line.split() for line in lines[i + 1 : i + 1 + len(js["by_role"])]] == [
+        [k, str(v)] for k, v in js["by_role"].items()
+    ]
+    assert all(line.startswith("  ") for line in lines[i + 1 : i + 1 + len(js["by_role"])])
 
 
 # --------------------------------------------------------------------------
@@ -347,8 +354,10 @@ def _bash(script: str) -> subprocess.CompletedProcess:
 def complete(script: Path, *words: str) -> list[str]:
     """What bash offers after ``coi-archive WORDS`` (the last word is the one completed)."""
     quoted = " ".join(f"'{w}'" for w in ("coi-archive", *words))
-    res = _bash(f"source {script}\nCOMP_WORDS=({quoted}); COMP_CWORD={len(words)}\n"
-                "_coi_archive coi-archive \"${COMP_WORDS[COMP_CWORD]}\"; printf '%s\\n' \"${COMPREPLY[@]}\"")
+    res = _bash(
+        f"source {script}\nCOMP_WORDS=({quoted}); COMP_CWORD={len(words)}\n"
+        '_coi_archive coi-archive "${COMP_WORDS[COMP_CWORD]}"; printf \'%s\\n\' "${COMPREPLY[@]}"'
+    )
     assert res.returncode == 0, res.stderr
     return [w for w in res.stdout.splitlines() if w]
 
@@ -362,8 +371,17 @@ def test_bash_completion_loads_and_completes(tmp_path):
     assert complete(script, "") == commands()
     assert complete(script, "--archive", "/tmp/x", "se") == ["search", "serve"]
     assert complete(script, "show", "--") == ["--help", "--history", "--json"]
-    assert complete(script, "export", "--format", "") == ["json", "html", "mbox", "eml", "csv", "parquet", "imap",
-                                                         "deltachat-backup", "ediscovery"]
+    assert complete(script, "export", "--format", "") == [
+        "json",
+        "html",
+        "mbox",
+        "eml",
+        "csv",
+        "parquet",
+        "imap",
+        "deltachat-backup",
+        "ediscovery",
+    ]
     assert complete(script, "audit", "") == ["show", "verify", "anchor"]
     assert complete(script, "hold", "add", "--r") == ["--reason"]
 
@@ -378,10 +396,18 @@ def test_zsh_completion_is_the_bash_function_through_bashcompinit(tmp_path):
     script.write_text(text)
     assert subprocess.run(["zsh", "-n", str(script)], timeout=60).returncode == 0
     # loaded after compinit as ~/.zshrc would; then the function run as zsh's bash layer runs it
-    res = subprocess.run(["zsh", "-c", f"autoload -U compinit && compinit -u && source {script} && "
-                          "print $_comps[coi-archive] && COMP_WORDS=(coi-archive audit '') COMP_CWORD=2 && "
-                          "_coi_archive coi-archive '' audit && print -l -- $COMPREPLY"],
-                         capture_output=True, text=True, timeout=60)
+    res = subprocess.run(
+        [
+            "zsh",
+            "-c",
+            f"autoload -U compinit && compinit -u && source {script} && "
+            "print $_comps[coi-archive] && COMP_WORDS=(coi-archive audit '') COMP_CWORD=2 && "
+            "_coi_archive coi-archive '' audit && print -l -- $COMPREPLY",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert res.returncode == 0, res.stderr
     registered, *offered = res.stdout.splitlines()
     assert registered.startswith("_bash_complete ") and registered.endswith(" -F _coi_archive")
@@ -399,15 +425,20 @@ TERMINAL_ATTACKS = "\x1b]0;pwned\x07", "\x1b[2J", "\x9b31m", "\r", "\u202e"
 
 def test_control_characters_are_shown_as_escapes(tmp_path):
     body = "Hello " + " and ".join(TERMINAL_ATTACKS) + " world"
-    mail = ("From: =?utf-8?q?Eve=1B=5B31mRed?= <eve@evil.example>\nTo: bob@example.org\n"
-            "Subject: =?utf-8?q?Invoice=1B[5m?=\nMessage-ID: <esc.1@evil.example>\n"
-            "Date: Sat, 28 Nov 2026 10:00:00 +0000\nMIME-Version: 1.0\n"
-            "Content-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: 8bit\n\n" + body + "\n")
+    mail = (
+        "From: =?utf-8?q?Eve=1B=5B31mRed?= <eve@evil.example>\nTo: bob@example.org\n"
+        "Subject: =?utf-8?q?Invoice=1B[5m?=\nMessage-ID: <esc.1@evil.example>\n"
+        "Date: Sat, 28 Nov 2026 10:00:00 +0000\nMIME-Version: 1.0\n"
+        "Content-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: 8bit\n\n" + body + "\n"
+    )
     archive = tmp_path / "archive"
     cli(archive, "ingest", make_maildir(tmp_path / "mail", {"1.eml": mail.encode()}))
     chat = cli(archive, "chats", "--json").json()[0]["id"]
-    outputs = {"show": cli(archive, "show", chat).text, "search": cli(archive, "search", "world").text,
-               "chats": cli(archive, "chats").text}
+    outputs = {
+        "show": cli(archive, "show", chat).text,
+        "search": cli(archive, "search", "world").text,
+        "chats": cli(archive, "chats").text,
+    }
     for name, text in outputs.items():
         assert not re.search("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]", text), (name, text)
     assert "Hello \\x1b]0;pwned\\x07 and \\x1b[2J and \\x9b31m and" in outputs["show"]

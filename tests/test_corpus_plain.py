@@ -68,7 +68,6 @@ def to_dt(value) -> datetime:
     return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
 
 
-
 def text_of(msg: dict) -> str:
     return (msg.get("text") or "").strip()
 
@@ -218,8 +217,9 @@ def test_pm4_attachment_non_ascii_name_and_size(plain):
     assert att["sha256"] == hashlib.sha256(data).hexdigest()
 
 
-@pytest.mark.parametrize("label,word", [("jm1", "electricity"), ("pm1", "Herbsttouren"),
-                                        ("pm4", "Nebenkostenübersicht"), ("wg2", "Tuesday")])
+@pytest.mark.parametrize(
+    "label,word", [("jm1", "electricity"), ("pm1", "Herbsttouren"), ("pm4", "Nebenkostenübersicht"), ("wg2", "Tuesday")]
+)
 def test_search_finds_plain_messages(plain, label, word):
     mid = BY_LABEL[label]["message_id"]
     result = plain.json("search", word)
@@ -234,8 +234,9 @@ def test_stats_match_the_input(plain, input_facts):
     assert st["unique_messages"] == len(by_mid)
     assert st["duplicates"] == st["messages_seen"] - st["unique_messages"]
     assert st["encrypted_undecrypted"] == len(encrypted)
-    assert st["unique_messages"] == (st["chat_messages"] + st["mail_messages"]
-                                     + st["encrypted_undecrypted"] + st["parse_errors"]), st
+    assert st["unique_messages"] == (
+        st["chat_messages"] + st["mail_messages"] + st["encrypted_undecrypted"] + st["parse_errors"]
+    ), st
     assert st["parse_errors"] == 0
     assert st["chats"] == len(plain.chats)
 
@@ -340,13 +341,13 @@ def test_decrypted_chat_holds_its_messages(dec, key):
 
 
 def test_decrypted_chats_are_distinct(dec):
-    chat_ids = {k: dec.chat_of(next(e for e in ENC_MESSAGES if e["chat"] == k)["message_id"])["id"]
-                for k in ENC_CHATS}
+    chat_ids = {k: dec.chat_of(next(e for e in ENC_MESSAGES if e["chat"] == k)["message_id"])["id"] for k in ENC_CHATS}
     assert len(set(chat_ids.values())) == len(chat_ids), chat_ids
 
 
-@pytest.mark.parametrize("label", [e["label"] for e in ENC_MESSAGES if not e.get("bulk")]
-                         + ["hi-bulk-001", "hi-bulk-150"])
+@pytest.mark.parametrize(
+    "label", [e["label"] for e in ENC_MESSAGES if not e.get("bulk")] + ["hi-bulk-001", "hi-bulk-150"]
+)
 def test_decrypted_message_sender_text_date(dec, label):
     e = BY_LABEL[label]
     msg = dec.message(e["message_id"])
@@ -410,8 +411,9 @@ def test_koch_final_name_and_members(dec):
 GROUP_EVENTS = [e for e in EVENTS if e["type"] in SYSTEM_ACTIONS and e.get("chat") in ("hike", "koch")]
 
 
-@pytest.mark.parametrize("seq", [e["seq"] for e in GROUP_EVENTS],
-                         ids=[f"{e['chat']}-{e['type']}-{e['seq']}" for e in GROUP_EVENTS])
+@pytest.mark.parametrize(
+    "seq", [e["seq"] for e in GROUP_EVENTS], ids=[f"{e['chat']}-{e['type']}-{e['seq']}" for e in GROUP_EVENTS]
+)
 def test_group_system_message(dec, seq):
     e = next(x for x in GROUP_EVENTS if x["seq"] == seq)
     chat = group_chat(dec, e["chat"])
@@ -460,8 +462,7 @@ EDIT_TARGETS = sorted({e["target_message_id"] for e in events("edit")})
 
 @pytest.mark.parametrize("target", EDIT_TARGETS)
 def test_edit_chain(dec, target):
-    edits = sorted((e for e in events("edit") if e["target_message_id"] == target),
-                   key=lambda e: e["edit_number"])
+    edits = sorted((e for e in events("edit") if e["target_message_id"] == target), key=lambda e: e["edit_number"])
     original = next(e for e in events("message") if e["message_id"] == target)["text"]
     assert edits[0]["old_text"] == original
     expected = [original] + [e["new_text"] for e in edits]

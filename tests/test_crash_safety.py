@@ -40,10 +40,15 @@ def run_killed(archive: Path, target: str, nth: int, action: str, *args: str, pa
     """Run ``coi-archive ARGS`` and insist that it died at the fault point."""
     proc = subprocess.run(
         [sys.executable, "-m", "tests.faults", target, str(nth), action, "--", "--archive", str(archive), *args],
-        cwd=REPO_ROOT, env=_env(parallel), capture_output=True, timeout=300)
+        cwd=REPO_ROOT,
+        env=_env(parallel),
+        capture_output=True,
+        timeout=300,
+    )
     assert proc.returncode == -signal.SIGKILL, (
         f"the run was not killed at {target} #{nth} (exit {proc.returncode}): "
-        f"{proc.stderr.decode(errors='replace')[-1500:]}")
+        f"{proc.stderr.decode(errors='replace')[-1500:]}"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -68,21 +73,22 @@ def assert_same(archive: Path, clean: dict) -> None:
 
 #: (where, nth call, kill before it or after it) spread over a whole ingest.
 INGEST_POINTS = [
-    ("coi_archive.index.intake:Intake._store", 2, "kill"),          # storing the first originals
-    ("coi_archive.index.intake:Intake._flush", 3, "after"),         # right after a mid-run commit
-    ("coi_archive.index.intake:Intake._flush", 9, "kill"),          # late in reading
-    ("coi_archive.index.intake:refresh", 4, "kill"),                # placing wire rows
-    ("coi_archive.index.intake:Intake.run", 1, "after"),            # every original committed, nothing folded
-    ("coi_archive.index.state:write_fold", 1, "kill"),              # folding the first chat
-    ("coi_archive.index.state:write_fold", 7, "after"),             # folding, half way
-    ("coi_archive.index.settle:rebuild_contacts", 1, "after"),      # contacts built, not yet committed
-    ("coi_archive.index.docs:search_doc", 40, "kill"),              # writing the search index
+    ("coi_archive.index.intake:Intake._store", 2, "kill"),  # storing the first originals
+    ("coi_archive.index.intake:Intake._flush", 3, "after"),  # right after a mid-run commit
+    ("coi_archive.index.intake:Intake._flush", 9, "kill"),  # late in reading
+    ("coi_archive.index.intake:refresh", 4, "kill"),  # placing wire rows
+    ("coi_archive.index.intake:Intake.run", 1, "after"),  # every original committed, nothing folded
+    ("coi_archive.index.state:write_fold", 1, "kill"),  # folding the first chat
+    ("coi_archive.index.state:write_fold", 7, "after"),  # folding, half way
+    ("coi_archive.index.settle:rebuild_contacts", 1, "after"),  # contacts built, not yet committed
+    ("coi_archive.index.docs:search_doc", 40, "kill"),  # writing the search index
     ("coi_archive.index.tantivy_engine:TantivyEngine.add", 1, "after"),  # index committed, debt not yet paid
 ]
 
 
-@pytest.mark.parametrize("target,nth,action", INGEST_POINTS,
-                         ids=[f"{t.split(':')[1]}#{n}-{a}" for t, n, a in INGEST_POINTS])
+@pytest.mark.parametrize(
+    "target,nth,action", INGEST_POINTS, ids=[f"{t.split(':')[1]}#{n}-{a}" for t, n, a in INGEST_POINTS]
+)
 def test_killed_ingest_then_rerun_equals_clean_run(tmp_path, clean, target, nth, action):
     archive = tmp_path / "archive"
     run_killed(archive, target, nth, action, "ingest", *CORPUS)
@@ -90,8 +96,10 @@ def test_killed_ingest_then_rerun_equals_clean_run(tmp_path, clean, target, nth,
     assert_same(archive, clean)
 
 
-@pytest.mark.parametrize("target,nth", [("coi_archive.index.ftsfeed:FulltextFeed.offer", 3),
-                                        ("coi_archive.index.ftsfeed:FulltextFeed.finish", 1)])
+@pytest.mark.parametrize(
+    "target,nth",
+    [("coi_archive.index.ftsfeed:FulltextFeed.offer", 3), ("coi_archive.index.ftsfeed:FulltextFeed.finish", 1)],
+)
 def test_killed_while_a_child_indexes_in_parallel(tmp_path, clean, target, nth):
     archive = tmp_path / "archive"
     run_killed(archive, target, nth, "kill", "ingest", *CORPUS, parallel=True)
@@ -112,11 +120,14 @@ def test_reading_after_a_kill_says_what_is_stale(tmp_path):
     assert cli(archive, "chats", "--json").json(), "repair folded the chats"
 
 
-@pytest.mark.parametrize("target,nth,action", [
-    ("coi_archive.index.state:write_fold", 2, "kill"),
-    ("coi_archive.index.redecode:refresh", 1, "after"),
-    ("coi_archive.index.docs:search_doc", 20, "kill"),
-])
+@pytest.mark.parametrize(
+    "target,nth,action",
+    [
+        ("coi_archive.index.state:write_fold", 2, "kill"),
+        ("coi_archive.index.redecode:refresh", 1, "after"),
+        ("coi_archive.index.docs:search_doc", 20, "kill"),
+    ],
+)
 def test_killed_decrypt_then_rerun_equals_clean_run(tmp_path, clean, target, nth, action):
     archive = tmp_path / "archive"
     cli(archive, "ingest", *CORPUS_NO_KEYS)
@@ -125,12 +136,15 @@ def test_killed_decrypt_then_rerun_equals_clean_run(tmp_path, clean, target, nth
     assert_same(archive, clean)
 
 
-@pytest.mark.parametrize("args,target,nth,action", [
-    (("reindex",), "coi_archive.index.tantivy_engine:TantivyEngine.clear", 1, "after"),
-    (("reindex",), "coi_archive.index.docs:search_doc", 30, "kill"),
-    (("reindex", "--full"), "coi_archive.index.state:write_fold", 3, "kill"),
-    (("reindex", "--full"), "coi_archive.index.docs:search_doc", 100, "kill"),
-])
+@pytest.mark.parametrize(
+    "args,target,nth,action",
+    [
+        (("reindex",), "coi_archive.index.tantivy_engine:TantivyEngine.clear", 1, "after"),
+        (("reindex",), "coi_archive.index.docs:search_doc", 30, "kill"),
+        (("reindex", "--full"), "coi_archive.index.state:write_fold", 3, "kill"),
+        (("reindex", "--full"), "coi_archive.index.docs:search_doc", 100, "kill"),
+    ],
+)
 def test_killed_reindex_then_any_writer_finishes_it(tmp_path, clean, args, target, nth, action):
     archive = tmp_path / "archive"
     cli(archive, "ingest", *CORPUS)
@@ -162,9 +176,24 @@ def test_second_writer_is_refused_then_waits(tmp_path, clean):
     with --wait it runs after the first, and the result is one clean archive."""
     archive = tmp_path / "archive"
     first = subprocess.Popen(
-        [sys.executable, "-m", "tests.faults", "coi_archive.index.state:write_fold", "1", "pause=4", "--",
-         "--archive", str(archive), "ingest", *CORPUS],
-        cwd=REPO_ROOT, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        [
+            sys.executable,
+            "-m",
+            "tests.faults",
+            "coi_archive.index.state:write_fold",
+            "1",
+            "pause=4",
+            "--",
+            "--archive",
+            str(archive),
+            "ingest",
+            *CORPUS,
+        ],
+        cwd=REPO_ROOT,
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     try:
         deadline = time.monotonic() + 60
         while not (archive / "lock").exists() or not (archive / "lock").read_text():
@@ -186,9 +215,24 @@ def test_readers_are_never_blocked_by_a_writer(tmp_path):
     archive = tmp_path / "archive"
     cli(archive, "ingest", *CORPUS_NO_KEYS)
     first = subprocess.Popen(
-        [sys.executable, "-m", "tests.faults", "coi_archive.index.state:write_fold", "1", "pause=3", "--",
-         "--archive", str(archive), "decrypt", *KEYS],
-        cwd=REPO_ROOT, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        [
+            sys.executable,
+            "-m",
+            "tests.faults",
+            "coi_archive.index.state:write_fold",
+            "1",
+            "pause=3",
+            "--",
+            "--archive",
+            str(archive),
+            "decrypt",
+            *KEYS,
+        ],
+        cwd=REPO_ROOT,
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     try:
         time.sleep(1.0)
         started = time.monotonic()

@@ -86,8 +86,7 @@ def text_of(msg: dict) -> str:
 
 def symmetric_mids() -> set[str]:
     """Message-IDs of the SecureJoin messages only a QR password opens."""
-    return {norm_mid(m["message_id"]) for m in INDEX["messages"]
-            if m.get("decrypted_with_key_of") == QR_SECRET}
+    return {norm_mid(m["message_id"]) for m in INDEX["messages"] if m.get("decrypted_with_key_of") == QR_SECRET}
 
 
 def encrypted_mids() -> set[str]:
@@ -115,8 +114,9 @@ MESSAGES = [e for e in events("message") if e.get("message_id")]
 EDITED_OR_DELETED = {e["target_message_id"] for e in events("edit", "delete_for_everyone")}
 
 
-@pytest.mark.parametrize("label", [e["label"] for e in MESSAGES if not e.get("bulk")]
-                         + ["hi-bulk-001", "hi-bulk-075", "hi-bulk-150"])
+@pytest.mark.parametrize(
+    "label", [e["label"] for e in MESSAGES if not e.get("bulk")] + ["hi-bulk-001", "hi-bulk-075", "hi-bulk-150"]
+)
 def test_message_sender_text_date_encryption(full, label):
     e = BY_LABEL[label]
     msg = full.message(e["message_id"])
@@ -148,8 +148,9 @@ def test_chat_holds_exactly_its_messages(full, key):
         assert sorted(chat["members"]) == sorted(info["final_members"])
         if info.get("chat_group_id"):
             assert chat["group_id"] == info["chat_group_id"]
-        ever = set(info["initial_members"]) | {e["member"] for e in events(
-            "member_added", "member_removed", "member_left", chat=key)}
+        ever = set(info["initial_members"]) | {
+            e["member"] for e in events("member_added", "member_removed", "member_left", chat=key)
+        }
         assert set(chat["past_members"]) == ever - set(info["final_members"])
     else:
         assert sorted(chat["members"]) == sorted(info["members"])
@@ -160,15 +161,21 @@ def test_chat_holds_exactly_its_messages(full, key):
     assert posts - deleted == {e["message_id"] for e in gt_msgs} - deleted
 
 
-SYSTEM = {"group_renamed": "group-renamed", "member_added": "member-added",
-          "member_removed": "member-removed", "member_left": "member-left",
-          "group_avatar_set": "group-avatar", "group_description_set": "group-description",
-          "ephemeral_timer_set": "ephemeral-timer"}
+SYSTEM = {
+    "group_renamed": "group-renamed",
+    "member_added": "member-added",
+    "member_removed": "member-removed",
+    "member_left": "member-left",
+    "group_avatar_set": "group-avatar",
+    "group_description_set": "group-description",
+    "ephemeral_timer_set": "ephemeral-timer",
+}
 GROUP_EVENTS = [e for e in EVENTS if e["type"] in SYSTEM]
 
 
-@pytest.mark.parametrize("seq", [e["seq"] for e in GROUP_EVENTS],
-                         ids=[f"{e['chat']}-{e['type']}-{e['seq']}" for e in GROUP_EVENTS])
+@pytest.mark.parametrize(
+    "seq", [e["seq"] for e in GROUP_EVENTS], ids=[f"{e['chat']}-{e['type']}-{e['seq']}" for e in GROUP_EVENTS]
+)
 def test_group_event(full, seq):
     e = next(x for x in GROUP_EVENTS if x["seq"] == seq)
     msg = full.message(e["message_id"])
@@ -197,20 +204,21 @@ def test_group_state_after_events(full):
         assert bool(chat["avatar"]) is bool(events("group_avatar_set", chat=key))
         timers = events("ephemeral_timer_set", chat=key)
         assert (chat["ephemeral_timer"] or 0) == (timers[-1]["timer_seconds"] if timers else 0)
-        names = [s["system"]["new_name"] for s in full.show(chat["id"])["messages"]
-                 if s["system"] and s["system"]["action"] == "group-renamed"]
+        names = [
+            s["system"]["new_name"]
+            for s in full.show(chat["id"])["messages"]
+            if s["system"] and s["system"]["action"] == "group-renamed"
+        ]
         assert [info["initial_name"], *names] == info["name_history"]
 
 
 @pytest.mark.parametrize("target", sorted({e["target_message_id"] for e in events("edit")}))
 def test_edit_chain(full, target):
-    edits = sorted((e for e in events("edit") if e["target_message_id"] == target),
-                   key=lambda e: e["edit_number"])
+    edits = sorted((e for e in events("edit") if e["target_message_id"] == target), key=lambda e: e["edit_number"])
     original = next(e for e in MESSAGES if e["message_id"] == target)["text"]
     msg = full.message(target)
     assert msg["edited"] is True
-    assert [r["text"].strip() for r in msg["revisions"]] == [original.strip()] + [
-        e["new_text"].strip() for e in edits]
+    assert [r["text"].strip() for r in msg["revisions"]] == [original.strip()] + [e["new_text"].strip() for e in edits]
     assert [norm_mid(r["message_id"]) for r in msg["revisions"][1:]] == [e["wire_message_id"] for e in edits]
 
 
@@ -315,8 +323,9 @@ def test_stats_undecryptable_by_reason(full):
     assert st["undecryptable_by_reason"] == {SYMMETRIC_REASON: len(sealed)}
     assert st["decrypted"] == len(encrypted_mids()) - len(sealed)
     assert st["unique_messages"] == INDEX["summary"]["journal_messages"]
-    assert st["unique_messages"] == (st["chat_messages"] + st["mail_messages"]
-                                     + st["encrypted_undecrypted"] + st["parse_errors"])
+    assert st["unique_messages"] == (
+        st["chat_messages"] + st["mail_messages"] + st["encrypted_undecrypted"] + st["parse_errors"]
+    )
 
 
 def test_autocrypt_keys_in_contact_history(full):
@@ -367,8 +376,11 @@ def test_single_account_reproduces_its_mailbox(single):
         if e["message_id"] in held:
             assert arch.message(e["message_id"])["system"]["action"] == SYSTEM[e["type"]]
     for e in events("reaction"):
-        later = [x for x in events("reaction") if x["target_message_id"] == e["target_message_id"]
-                 and x["sender"] == e["sender"] and x["seq"] > e["seq"]]
+        later = [
+            x
+            for x in events("reaction")
+            if x["target_message_id"] == e["target_message_id"] and x["sender"] == e["sender"] and x["seq"] > e["seq"]
+        ]
         if e["wire_message_id"] in held and e["target_message_id"] in held and not later:
             got = arch.message(e["target_message_id"])["reactions"].get(e["sender"], "")
             assert got == e["emoji"]
@@ -461,7 +473,8 @@ def test_decrypt_command_uses_only_what_is_stored(tmp_path):
     assert sealed_before == len(held & encrypted_mids())
     qr = len(held & symmetric_mids())
     assert arch.stats["undecryptable_by_reason"] == {
-        k: v for k, v in {"no key": sealed_before - qr, SYMMETRIC_REASON: qr}.items() if v}
+        k: v for k, v in {"no key": sealed_before - qr, SYMMETRIC_REASON: qr}.items() if v
+    }
     shutil.rmtree(maildir)  # the source is gone: decrypt must not need it
     res = arch.run("decrypt", *key_args(user))
     assert res.returncode == 0, res.describe()
@@ -551,30 +564,34 @@ def test_keyring_directory(tmp_path):
     assert arch.stats["encrypted_undecrypted"] == len(mids_in(DC_DEV / "frank") & symmetric_mids())
 
 
-
 # ==========================================================================
 # Part 4: PGP/MIME made here (legacy without inner headers, signatures)
 # ==========================================================================
 
 
-def _pgp_mime(inner: bytes, recipients, signer=None, subject: str = "Hello",
-              mid: str = "legacy-1@example.org") -> bytes:
+def _pgp_mime(
+    inner: bytes, recipients, signer=None, subject: str = "Hello", mid: str = "legacy-1@example.org"
+) -> bytes:
     import pysequoia
 
     armored = pysequoia.encrypt(inner, recipients=recipients, signer=signer)
     if isinstance(armored, str):
         armored = armored.encode()
     return (
-        "From: Grace O'Neill <grace@example.org>\r\n"
-        "To: Frank <frank@example.org>\r\n"
-        f"Subject: {subject}\r\n"
-        "Date: Sat, 28 Nov 2026 10:00:00 +0000\r\n"
-        f"Message-ID: <{mid}>\r\n"
-        "MIME-Version: 1.0\r\n"
-        'Content-Type: multipart/encrypted; protocol="application/pgp-encrypted"; boundary="b1"\r\n'
-        "\r\n--b1\r\nContent-Type: application/pgp-encrypted\r\n\r\nVersion: 1\r\n"
-        "\r\n--b1\r\nContent-Type: application/octet-stream\r\n\r\n"
-    ).encode() + armored + b"\r\n--b1--\r\n"
+        (
+            "From: Grace O'Neill <grace@example.org>\r\n"
+            "To: Frank <frank@example.org>\r\n"
+            f"Subject: {subject}\r\n"
+            "Date: Sat, 28 Nov 2026 10:00:00 +0000\r\n"
+            f"Message-ID: <{mid}>\r\n"
+            "MIME-Version: 1.0\r\n"
+            'Content-Type: multipart/encrypted; protocol="application/pgp-encrypted"; boundary="b1"\r\n'
+            "\r\n--b1\r\nContent-Type: application/pgp-encrypted\r\n\r\nVersion: 1\r\n"
+            "\r\n--b1\r\nContent-Type: application/octet-stream\r\n\r\n"
+        ).encode()
+        + armored
+        + b"\r\n--b1--\r\n"
+    )
 
 
 def test_legacy_pgp_mime_and_signature_verdicts(tmp_path):
@@ -613,8 +630,10 @@ def test_securejoin_password_from_qr():
     inviter = events("securejoin_contact")[0]["inviter"]
     pw = securejoin_password(qr)
     assert pw and pw.startswith(f"securejoin/{FPR_OF_ADDR[inviter]}/")
-    assert securejoin_password("OPENPGP4FPR:" + FPR["judy"] + "#a=judy%40example.org&s=abc") == \
-        f"securejoin/{FPR['judy']}/abc"
+    assert (
+        securejoin_password("OPENPGP4FPR:" + FPR["judy"] + "#a=judy%40example.org&s=abc")
+        == f"securejoin/{FPR['judy']}/abc"
+    )
     assert securejoin_password("not a qr") is None
 
 
@@ -623,5 +642,5 @@ def test_autocrypt_fingerprint_matches_key_files():
 
     for user, path in PUBLIC_KEYS.items():
         lines = path.read_text().splitlines()
-        body = [ln for ln in lines[lines.index("") + 1:] if ln and not ln.startswith(("=", "-----"))]
+        body = [ln for ln in lines[lines.index("") + 1 :] if ln and not ln.startswith(("=", "-----"))]
         assert keydata_fingerprint("".join(body)) == FPR[user]

@@ -83,7 +83,8 @@ def wire_mids_of_backup(tar_path: Path, tmp: Path) -> set[str]:
     device = {r[0] for r in conn.execute("SELECT id FROM chats WHERE param LIKE '%D=1%'")}
     out = set()
     for mid, chat, from_id, txt, param in conn.execute(
-            "SELECT rfc724_mid, chat_id, from_id, txt, param FROM msgs WHERE id > 9 AND rfc724_mid != ''"):
+        "SELECT rfc724_mid, chat_id, from_id, txt, param FROM msgs WHERE id > 9 AND rfc724_mid != ''"
+    ):
         if from_id in (2, 5) or chat in device or (chat == 3 and not txt and not param):
             continue
         out.add(norm_mid(mid))
@@ -94,9 +95,13 @@ def receipts_of_backup(tar_path: Path, tmp: Path) -> list[tuple[str, str]]:
     """(target Message-ID, reader) of each read receipt (``msgs_mdns``): core
     keeps no MDN message, so the reader makes one record of each."""
     conn = backup_db(tar_path, tmp)
-    return [(norm_mid(mid), addr.lower()) for mid, addr in conn.execute(
-        "SELECT m.rfc724_mid, c.addr FROM msgs_mdns r JOIN msgs m ON m.id=r.msg_id"
-        " JOIN contacts c ON c.id=r.contact_id")]
+    return [
+        (norm_mid(mid), addr.lower())
+        for mid, addr in conn.execute(
+            "SELECT m.rfc724_mid, c.addr FROM msgs_mdns r JOIN msgs m ON m.id=r.msg_id"
+            " JOIN contacts c ON c.id=r.contact_id"
+        )
+    ]
 
 
 # ==========================================================================
@@ -203,16 +208,21 @@ def test_own_reaction_without_its_message_row(tmp_path):
     db = backup_db(src, tmp_path)
     db.execute("DELETE FROM msgs WHERE from_id=1 AND param LIKE '%x=1%'")
     db.commit()
-    own = {norm_mid(mid): emoji for mid, emoji in db.execute(
-        "SELECT m.rfc724_mid, r.reaction FROM reactions r JOIN msgs m ON m.id=r.msg_id WHERE r.contact_id=1")}
+    own = {
+        norm_mid(mid): emoji
+        for mid, emoji in db.execute(
+            "SELECT m.rfc724_mid, r.reaction FROM reactions r JOIN msgs m ON m.id=r.msg_id WHERE r.contact_id=1"
+        )
+    }
     db.close()
     assert own
     out = tmp_path / "in" / "delta-chat-backup-frank.tar"
     out.parent.mkdir()
     with tarfile.open(src) as old, tarfile.open(out, "w") as new:
         for member in old.getmembers():
-            data = (tmp_path / "frank.sqlite").read_bytes() if member.name == DB_NAME else \
-                old.extractfile(member).read()
+            data = (
+                (tmp_path / "frank.sqlite").read_bytes() if member.name == DB_NAME else old.extractfile(member).read()
+            )
             member.size = len(data)
             new.addfile(member, io.BytesIO(data))
     arch = Archive(tmp_path / "archive", inprocess=True)
@@ -233,8 +243,11 @@ def test_group_image_named_as_its_mail_copy(alone):
     hike = [c for c in arch.chats if c.get("group_id") == GT["chats"]["hike"]["chat_group_id"]]
     if hike and hike[0].get("avatar"):
         assert hike[0]["avatar"] == INLINE_AVATAR
-        values = [m["system"]["value"] for m in arch.show(hike[0]["id"])["messages"]
-                  if (m["system"] or {}).get("action") == "group-avatar"]
+        values = [
+            m["system"]["value"]
+            for m in arch.show(hike[0]["id"])["messages"]
+            if (m["system"] or {}).get("action") == "group-avatar"
+        ]
         assert values and all(v in (INLINE_AVATAR, "group image") for v in values)
 
 
@@ -250,9 +263,10 @@ def test_backup_group_history(alone):
         chat = found[0]
         systems = [m["system"] for m in arch.show(chat["id"])["messages"] if m["system"]]
         renames = [(s["old_name"], s["new_name"]) for s in systems if s["action"] == "group-renamed"]
-        expected = [(e["old_name"], e["new_name"]) for e in GT["events"]
-                    if e["type"] == "group_renamed" and e["chat"] == key]
-        assert renames == expected[-len(renames):] if renames else True
+        expected = [
+            (e["old_name"], e["new_name"]) for e in GT["events"] if e["type"] == "group_renamed" and e["chat"] == key
+        ]
+        assert renames == expected[-len(renames) :] if renames else True
 
 
 def test_backup_attachment_bytes_are_kept(alone, tmp_path):
@@ -261,8 +275,11 @@ def test_backup_attachment_bytes_are_kept(alone, tmp_path):
 
     user, arch = alone
     with tarfile.open(BACKUPS[user]) as tar:
-        blobs = {Path(m.name).name: tar.extractfile(m).read() for m in tar if m.isreg() and
-                 m.name.startswith("blobs_backup/")}
+        blobs = {
+            Path(m.name).name: tar.extractfile(m).read()
+            for m in tar
+            if m.isreg() and m.name.startswith("blobs_backup/")
+        }
     checked = 0
     with Api.open(arch.path, readonly=True) as api:
         for _chat, msg in arch.messages.values():
@@ -399,7 +416,7 @@ def test_truncated_database_is_refused_and_nothing_is_lost(tmp_path):
     before = arch.json("stats")
     data = BACKUPS["frank"].read_bytes()
     cut = tmp_path / "cut.tar"
-    cut.write_bytes(data[:512 + 4096])  # the header and a bit of the database
+    cut.write_bytes(data[: 512 + 4096])  # the header and a bit of the database
     res = arch.run("ingest", cut, check=False)
     assert_clean_error(res)
     assert "truncated" in res.stderr or "cut short" in res.stderr
@@ -413,7 +430,7 @@ def test_truncated_blobs_import_the_messages(tmp_path):
     db = next(m for m in members if m.name == DB_NAME)
     blob = next(m for m in members if m.name.startswith("blobs_backup/") and m.offset_data > db.offset_data)
     cut = tmp_path / "cut.tar"
-    cut.write_bytes(BACKUPS["frank"].read_bytes()[:blob.offset_data + blob.size // 2])
+    cut.write_bytes(BACKUPS["frank"].read_bytes()[: blob.offset_data + blob.size // 2])
     arch = Archive(tmp_path / "archive", inprocess=True)
     res = arch.ingest(cut, check=False)
     assert res.returncode == 1, res.describe()

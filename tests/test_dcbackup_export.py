@@ -51,15 +51,29 @@ def need_core() -> None:
             pytest.fail("deltachat-rpc-server/-client 2.65 are not installed (pip install -e '.[test]')")
         pytest.skip("deltachat-rpc-server/-client 2.65 are not installed")
 
+
 DC_DEV = REPO / "tests" / "data" / "deltachat-dev"
 ACCOUNTS = ("frank", "grace", "heidi", "ivan", "judy")
 PAST_MEMBERS_SHOWN = 60 * 24 * 3600
-SYSTEM_TYPE = {"group-renamed": "GroupNameChanged", "group-avatar": "GroupImageChanged",
-               "member-added": "MemberAddedToGroup", "member-removed": "MemberRemovedFromGroup",
-               "member-left": "MemberRemovedFromGroup", "ephemeral-timer": "EphemeralTimerChanged",
-               "group-description": "GroupDescriptionChanged"}
-VIEW_TYPE = {"image": "Image", "gif": "Gif", "sticker": "Sticker", "audio": "Audio", "video": "Video",
-             "file": "File", "contact": "Vcard", "text": "File"}
+SYSTEM_TYPE = {
+    "group-renamed": "GroupNameChanged",
+    "group-avatar": "GroupImageChanged",
+    "member-added": "MemberAddedToGroup",
+    "member-removed": "MemberRemovedFromGroup",
+    "member-left": "MemberRemovedFromGroup",
+    "ephemeral-timer": "EphemeralTimerChanged",
+    "group-description": "GroupDescriptionChanged",
+}
+VIEW_TYPE = {
+    "image": "Image",
+    "gif": "Gif",
+    "sticker": "Sticker",
+    "audio": "Audio",
+    "video": "Video",
+    "file": "File",
+    "contact": "Vcard",
+    "text": "File",
+}
 CHAT_TYPE = {"self": "Single", "direct": "Single", "group": "Group", "mailinglist": "Mailinglist"}
 
 
@@ -126,8 +140,10 @@ def imported(rpc: Any, backup: Path) -> tuple[int, dict[int, dict[str, Any]]]:
             info = m.get("infoContactId")
             m["info_contact"] = rpc.get_contact(account, info) if info else None
             m["receipts"] = sorted(address(r["contactId"]) for r in rpc.get_message_read_receipts(account, m["id"]))
-            m["reactors"] = {address(int(c)): " ".join(e) for c, e in
-                             ((m.get("reactions") or {}).get("reactionsByContact") or {}).items()}
+            m["reactors"] = {
+                address(int(c)): " ".join(e)
+                for c, e in ((m.get("reactions") or {}).get("reactionsByContact") or {}).items()
+            }
         chat["description"] = rpc.get_chat_description(account, chat_id)
         chat["members"] = sorted(address(c) for c in chat["contactIds"])
         chat["past"] = sorted(address(c) for c in chat.get("pastContactIds") or ())
@@ -145,8 +161,9 @@ def expected_rows(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
             continue
         atts = (m.get("attachments") or []) if m["kind"] != "system" else []
         for i in range(max(1, len(atts))):
-            rows.append(dict(m, text=m.get("text") if i == 0 else "", first=i == 0,
-                             attachment=atts[i] if atts else None))
+            rows.append(
+                dict(m, text=m.get("text") if i == 0 else "", first=i == 0, attachment=atts[i] if atts else None)
+            )
     return rows
 
 
@@ -178,8 +195,11 @@ def _recent_past(archive: Archive, chat: dict[str, Any]) -> list[str]:
     (older removals stay in ``chats_contacts`` but core no longer shows them)."""
     cutoff = time.time() - PAST_MEMBERS_SHOWN
     rows = archive.memberships(chat["id"])
-    return sorted(p for p in chat.get("past_members") or ()
-                  if max(_epoch(r["until"]) for r in rows if r["member"] == p and r["until"]) > cutoff)
+    return sorted(
+        p
+        for p in chat.get("past_members") or ()
+        if max(_epoch(r["until"]) for r in rows if r["member"] == p and r["until"]) > cutoff
+    )
 
 
 def _compare_chat(archive: Archive, chat: dict[str, Any], shown: dict[str, Any], me: str) -> None:
@@ -233,8 +253,7 @@ def _compare_message(archive: Archive, want: dict[str, Any], have: dict[str, Any
         assert have["fileName"].endswith(Path(att["filename"]).suffix.strip('"<>')), label
 
 
-def _compare_group_images(archive: Archive, report: BackupReport, shown: dict[int, dict[str, Any]],
-                          key: Any) -> None:
+def _compare_group_images(archive: Archive, report: BackupReport, shown: dict[int, dict[str, Any]], key: Any) -> None:
     """A group with an image shows the image the last change set, byte for byte."""
     for cid, backup_id in report.chat_map.items():
         chat = archive.chat(cid)
@@ -346,10 +365,20 @@ def test_round_trip_gives_the_same_chats(dev_archive: Archive, tmp_path: Path) -
             assert sorted(new[chat["id"]]["members"]) == sorted(chat["members"])
 
             def texts(a: Archive, cid: str) -> list[tuple[Any, ...]]:
-                return [(m["message_id"], m["sender"], m["text"], m["reactions"],
-                         m["read_by"] if m["sender"] == me else None, m["quote"],  # receipts go to the sender
-                         m["location"], [x["sha256"] for x in m["attachments"]])
-                        for m in a.show(cid)["messages"] if not m.get("deleted")]
+                return [
+                    (
+                        m["message_id"],
+                        m["sender"],
+                        m["text"],
+                        m["reactions"],
+                        m["read_by"] if m["sender"] == me else None,
+                        m["quote"],  # receipts go to the sender
+                        m["location"],
+                        [x["sha256"] for x in m["attachments"]],
+                    )
+                    for m in a.show(cid)["messages"]
+                    if not m.get("deleted")
+                ]
 
             assert texts(back, chat["id"]) == texts(dev_archive, chat["id"])
 
@@ -397,12 +426,31 @@ def test_refuses_someone_elses_key_and_public_keys(dev_archive: Archive, tmp_pat
 
 def test_cli_writes_a_backup_and_says_what_it_needs(dev_archive: Archive, tmp_path: Path) -> None:
     out = tmp_path / "grace.tar"
-    res = cli(dev_archive.root, "export", "--format", "deltachat-backup", "--as", "grace@example.org",
-              "--key", str(_key_file("grace")), "--out", str(out), inprocess=True)
+    res = cli(
+        dev_archive.root,
+        "export",
+        "--format",
+        "deltachat-backup",
+        "--as",
+        "grace@example.org",
+        "--key",
+        str(_key_file("grace")),
+        "--out",
+        str(out),
+        inprocess=True,
+    )
     assert "Delta Chat 2.65 backup of grace@example.org" in res.stderr
     assert tarfile.is_tarfile(out)
-    res = cli(dev_archive.root, "export", "--format", "deltachat-backup", "--out", str(tmp_path / "y.tar"),
-              check=False, inprocess=True)
+    res = cli(
+        dev_archive.root,
+        "export",
+        "--format",
+        "deltachat-backup",
+        "--out",
+        str(tmp_path / "y.tar"),
+        check=False,
+        inprocess=True,
+    )
     assert res.returncode == 2 and "needs --as ADDRESS" in res.stderr
 
 

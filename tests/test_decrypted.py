@@ -91,8 +91,11 @@ def test_html_export_embeds_decrypted_pictures(archive_dir):
     from coi_archive.export.selection import select_chat
 
     blobs = backup_blobs()
-    images = [(m, a) for m, a in attachments_of(archive_dir)
-              if m["encrypted"] and a["mime"] in ("image/jpeg", "image/png", "image/webp")]
+    images = [
+        (m, a)
+        for m, a in attachments_of(archive_dir)
+        if m["encrypted"] and a["mime"] in ("image/jpeg", "image/png", "image/webp")
+    ]
     assert images
     with Archive.open(archive_dir, readonly=True) as arch:
         for chat_id in sorted({m["chat_id"] for m, _a in images}):
@@ -101,8 +104,11 @@ def test_html_export_embeds_decrypted_pictures(archive_dir):
             page = out.getvalue()
             for msg, att in images:
                 if msg["chat_id"] == chat_id:
-                    embedded = [name for name, data in blobs.values() if len(data) == att["size"]
-                                and b"base64," + base64.b64encode(data)[:200] in page]
+                    embedded = [
+                        name
+                        for name, data in blobs.values()
+                        if len(data) == att["size"] and b"base64," + base64.b64encode(data)[:200] in page
+                    ]
                     assert embedded, f"{att['filename']} is not embedded as Delta Chat stored it"
 
 
@@ -165,8 +171,9 @@ def test_eml_export_adds_decrypted_copies_on_request_only(archive_dir, tmp_path)
 
     chat_id = next(m["chat_id"] for m, _a in attachments_of(archive_dir) if m["encrypted"])
     for flag, name in (([], "plain.zip"), (["--decrypted"], "with.zip")):
-        res = cli(archive_dir, "export", chat_id, "--format", "eml", "--out", str(tmp_path / name), *flag,
-                  inprocess=True)
+        res = cli(
+            archive_dir, "export", chat_id, "--format", "eml", "--out", str(tmp_path / name), *flag, inprocess=True
+        )
         assert res.returncode == 0, res.describe()
     with zipfile.ZipFile(tmp_path / "plain.zip") as zf:
         assert not [n for n in zf.namelist() if n.endswith(".decrypted.eml")]

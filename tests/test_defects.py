@@ -30,8 +30,10 @@ DATE = "Sat, 28 Nov 2026 03:00:00 +0000"
 
 
 def _mail(mid: str, headers: str, body: str) -> bytes:
-    head = (f"From: Alice <alice@example.org>\nTo: bob@example.org\nSubject: defect {mid}\n"
-            f"Date: {DATE}\nMessage-ID: <{mid}@example.org>\nMIME-Version: 1.0\n")
+    head = (
+        f"From: Alice <alice@example.org>\nTo: bob@example.org\nSubject: defect {mid}\n"
+        f"Date: {DATE}\nMessage-ID: <{mid}@example.org>\nMIME-Version: 1.0\n"
+    )
     return (head + headers + "\n" + body).encode("utf-8")
 
 
@@ -45,43 +47,112 @@ TEXT_PART = ("Content-Type: text/plain; charset=utf-8", "readable words stay")
 
 #: name -> (raw message, defect kind, defect where)
 CASES: dict[str, tuple[bytes, str, str]] = {
-    "vcard": (_multipart("vcard", "Chat-Version: 1.0\n", [
-        TEXT_PART,
-        ('Content-Type: text/vcard\nContent-Disposition: attachment; filename="two.vcf"',
-         "BEGIN:VCARD\nVERSION:3.0\nFN:Carol\nEMAIL:carol@example.org\nEND:VCARD\n"
-         "BEGIN:VCARD\nVERSION:3.0\nEMAIL:dave@example.org\n"),  # never closed
-    ]), "UnreadableVCard", "common.vcard"),
-    "base64": (_mail("base64", 'Content-Type: text/plain; charset="utf-8"\n'
-                     "Content-Transfer-Encoding: base64\n", "!!!this is not base64###\n"),
-               "InvalidBase64CharactersDefect", "email"),
-    "json": (_multipart("coi$json", "Chat-Version: 1.0\nCOI-Token: tok-1\n", [
-        TEXT_PART,
-        ('Content-Type: application/json\nContent-Disposition: attachment; filename="contact.json"',
-         '{"is_me": true, "name": '),  # cut off
-    ]), "UnreadableJson", "coi_early.contact_json"),
-    "kml": (_multipart("kml", "Chat-Version: 1.0\n", [
-        TEXT_PART,
-        ('Content-Type: application/vnd.google-earth.kml+xml\n'
-         'Content-Disposition: attachment; filename="location.kml"',
-         "<kml><Document><Placemark><Point><coordinates>13.4,52.5"),  # malformed XML
-    ]), "UnreadableKml", "deltachat.kml"),
-    "charset": (_mail("charset", "Content-Type: text/plain; charset=x-no-such-charset\n"
-                      "Content-Transfer-Encoding: 8bit\n", "readable words stay\n"),
-                "BadCharset", "mime.decode_bytes"),
-    "autocrypt": (_mail("autocrypt", "Autocrypt: addr=alice@example.org; keydata=bm90IGEga2V5\n"
-                        "Content-Type: text/plain\n", "readable words stay\n"),
-                  "BadAutocryptKey", "autocrypt"),
-    "encoded-word": (_mail("ew", "Content-Type: text/plain\n", "readable words stay\n").replace(
-        b"Subject: defect ew", b"Subject: =?utf-8?b?QUJDR?= defect ew"),
-                     "BadEncodedWord", "mime.decode_words"),
-    "timer": (_mail("timer", "Chat-Version: 1.0\nChat-Content: ephemeral-timer-changed\n"
-                    "Ephemeral-Timer: soon\nContent-Type: text/plain\n", "readable words stay\n"),
-              "BadHeaderValue", "deltachat.ephemeral_timer"),
-    "poll-html": (_multipart("chat$poll.1", "Chat-Version: 1.0\n", [
-        ("Content-Type: text/html; charset=utf-8\nChat-Content: poll",
-         '<p class="p-name">Which?</p><ul><li class="p-poll-option">Tea</li>'
-         "<![ifx <li class=\"p-poll-option\">Coffee</li></ul>"),
-    ]), "PartialHtml", "microformats"),
+    "vcard": (
+        _multipart(
+            "vcard",
+            "Chat-Version: 1.0\n",
+            [
+                TEXT_PART,
+                (
+                    'Content-Type: text/vcard\nContent-Disposition: attachment; filename="two.vcf"',
+                    "BEGIN:VCARD\nVERSION:3.0\nFN:Carol\nEMAIL:carol@example.org\nEND:VCARD\n"
+                    "BEGIN:VCARD\nVERSION:3.0\nEMAIL:dave@example.org\n",
+                ),  # never closed
+            ],
+        ),
+        "UnreadableVCard",
+        "common.vcard",
+    ),
+    "base64": (
+        _mail(
+            "base64",
+            'Content-Type: text/plain; charset="utf-8"\nContent-Transfer-Encoding: base64\n',
+            "!!!this is not base64###\n",
+        ),
+        "InvalidBase64CharactersDefect",
+        "email",
+    ),
+    "json": (
+        _multipart(
+            "coi$json",
+            "Chat-Version: 1.0\nCOI-Token: tok-1\n",
+            [
+                TEXT_PART,
+                (
+                    'Content-Type: application/json\nContent-Disposition: attachment; filename="contact.json"',
+                    '{"is_me": true, "name": ',
+                ),  # cut off
+            ],
+        ),
+        "UnreadableJson",
+        "coi_early.contact_json",
+    ),
+    "kml": (
+        _multipart(
+            "kml",
+            "Chat-Version: 1.0\n",
+            [
+                TEXT_PART,
+                (
+                    "Content-Type: application/vnd.google-earth.kml+xml\n"
+                    'Content-Disposition: attachment; filename="location.kml"',
+                    "<kml><Document><Placemark><Point><coordinates>13.4,52.5",
+                ),  # malformed XML
+            ],
+        ),
+        "UnreadableKml",
+        "deltachat.kml",
+    ),
+    "charset": (
+        _mail(
+            "charset",
+            "Content-Type: text/plain; charset=x-no-such-charset\nContent-Transfer-Encoding: 8bit\n",
+            "readable words stay\n",
+        ),
+        "BadCharset",
+        "mime.decode_bytes",
+    ),
+    "autocrypt": (
+        _mail(
+            "autocrypt",
+            "Autocrypt: addr=alice@example.org; keydata=bm90IGEga2V5\nContent-Type: text/plain\n",
+            "readable words stay\n",
+        ),
+        "BadAutocryptKey",
+        "autocrypt",
+    ),
+    "encoded-word": (
+        _mail("ew", "Content-Type: text/plain\n", "readable words stay\n").replace(
+            b"Subject: defect ew", b"Subject: =?utf-8?b?QUJDR?= defect ew"
+        ),
+        "BadEncodedWord",
+        "mime.decode_words",
+    ),
+    "timer": (
+        _mail(
+            "timer",
+            "Chat-Version: 1.0\nChat-Content: ephemeral-timer-changed\n"
+            "Ephemeral-Timer: soon\nContent-Type: text/plain\n",
+            "readable words stay\n",
+        ),
+        "BadHeaderValue",
+        "deltachat.ephemeral_timer",
+    ),
+    "poll-html": (
+        _multipart(
+            "chat$poll.1",
+            "Chat-Version: 1.0\n",
+            [
+                (
+                    "Content-Type: text/html; charset=utf-8\nChat-Content: poll",
+                    '<p class="p-name">Which?</p><ul><li class="p-poll-option">Tea</li>'
+                    '<![ifx <li class="p-poll-option">Coffee</li></ul>',
+                ),
+            ],
+        ),
+        "PartialHtml",
+        "microformats",
+    ),
 }
 
 
@@ -189,14 +260,31 @@ def test_defects_round_trip_and_legacy_strings_are_read():
 
 def _record(blob_base64: str) -> bytes:
     """A Delta Chat backup record of a shared contact (``dcbackup-json``)."""
-    chat = {"type": 100, "param": {}, "members": [{"addr": "bob@example.org", "add_ts": 0, "remove_ts": 0}],
-            "grpid": "", "name": "Bob"}
-    rec = {"row": {"rfc724_mid": "<rec@example.org>", "timestamp": 1795000000, "type": 90,
-                   "txt": "readable words stay", "hidden": 0, "mime_in_reply_to": "", "subject": ""},
-           "param": {"m": "text/vcard"},
-           "facts": {"sender": {"addr": "alice@example.org"}, "account": {"addr": "alice@example.org"},
-                     "chat": chat, "blob": {"name": "bob.vcf", "size": 3, "sha256": "0" * 64,
-                                            "base64": blob_base64}}}
+    chat = {
+        "type": 100,
+        "param": {},
+        "members": [{"addr": "bob@example.org", "add_ts": 0, "remove_ts": 0}],
+        "grpid": "",
+        "name": "Bob",
+    }
+    rec = {
+        "row": {
+            "rfc724_mid": "<rec@example.org>",
+            "timestamp": 1795000000,
+            "type": 90,
+            "txt": "readable words stay",
+            "hidden": 0,
+            "mime_in_reply_to": "",
+            "subject": "",
+        },
+        "param": {"m": "text/vcard"},
+        "facts": {
+            "sender": {"addr": "alice@example.org"},
+            "account": {"addr": "alice@example.org"},
+            "chat": chat,
+            "blob": {"name": "bob.vcf", "size": 3, "sha256": "0" * 64, "base64": blob_base64},
+        },
+    }
     return json.dumps(rec).encode()
 
 
@@ -259,11 +347,11 @@ def test_stats_count_legacy_string_defects(archive, tmp_path):
     shutil.copytree(archive.path, copy.path)
     with closing(sqlite3.connect(copy.path / "catalog.sqlite")) as conn, conn:
         sha, text = conn.execute(
-            "SELECT sha256, envelope FROM originals WHERE envelope LIKE '%UnreadableKml%'").fetchone()
+            "SELECT sha256, envelope FROM originals WHERE envelope LIKE '%UnreadableKml%'"
+        ).fetchone()
         env = json.loads(text)
         env["defects"] = ["DecoderError:coi:KeyError"]
-        conn.execute("UPDATE originals SET envelope=? WHERE sha256=?",
-                     (json.dumps(env, separators=(",", ":")), sha))
+        conn.execute("UPDATE originals SET envelope=? WHERE sha256=?", (json.dumps(env, separators=(",", ":")), sha))
     by_kind = copy.stats["defects_by_kind"]
     assert by_kind["DecoderError"] == 1
     assert "UnreadableKml" not in by_kind

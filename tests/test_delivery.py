@@ -9,8 +9,6 @@ The messages are written here by hand after the shapes Postfix (RFC 3464,
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from coi_archive.index.api import Archive
@@ -19,39 +17,45 @@ ME = "alice@example.org"
 
 
 def _chat_mail(mid: str, to: str, text: str, minute: int) -> bytes:
-    return (f"From: Alice <{ME}>\r\nTo: <{to}>\r\nSubject: Message from Alice\r\n"
-            f"Date: Mon, 02 Nov 2026 10:{minute:02d}:00 +0000\r\nMessage-ID: <{mid}>\r\n"
-            "Chat-Version: 1.0\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
-            f"{text}\r\n").encode()
+    return (
+        f"From: Alice <{ME}>\r\nTo: <{to}>\r\nSubject: Message from Alice\r\n"
+        f"Date: Mon, 02 Nov 2026 10:{minute:02d}:00 +0000\r\nMessage-ID: <{mid}>\r\n"
+        "Chat-Version: 1.0\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+        f"{text}\r\n"
+    ).encode()
 
 
-def _dsn(mid: str, about: str, to: str, action: str, status: str, human: str, original_type: str,
-         minute: int) -> bytes:
-    original = (f"From: Alice <{ME}>\r\nTo: <nobody@example.net>\r\nMessage-ID: <{about}>\r\n"
-                "Subject: Message from Alice\r\n")
+def _dsn(mid: str, about: str, to: str, action: str, status: str, human: str, original_type: str, minute: int) -> bytes:
+    original = (
+        f"From: Alice <{ME}>\r\nTo: <nobody@example.net>\r\nMessage-ID: <{about}>\r\nSubject: Message from Alice\r\n"
+    )
     if original_type == "message/rfc822":
         original += "Content-Type: text/plain\r\n\r\nthe text\r\n"
-    return (f"From: MAILER-DAEMON@mx.example.org (Mail Delivery System)\r\nTo: <{to}>\r\n"
-            f"Subject: Undelivered Mail Returned to Sender\r\nDate: Mon, 02 Nov 2026 10:{minute:02d}:30 +0000\r\n"
-            f"Message-ID: <{mid}>\r\nX-Failed-Recipients: nobody@example.net\r\nMIME-Version: 1.0\r\n"
-            'Content-Type: multipart/report; report-type=delivery-status; boundary="B"\r\n\r\n'
-            "--B\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\n"
-            f"{human}\r\n\r\n"
-            "--B\r\nContent-Type: message/delivery-status\r\n\r\n"
-            "Reporting-MTA: dns; mx.example.org\r\nArrival-Date: Mon, 02 Nov 2026 10:00:01 +0000\r\n\r\n"
-            f"Final-Recipient: rfc822; nobody@example.net\r\nAction: {action}\r\nStatus: {status}\r\n"
-            "Diagnostic-Code: smtp; 550 5.1.1 <nobody@example.net>: Recipient address rejected\r\n\r\n"
-            f"--B\r\nContent-Type: {original_type}\r\n\r\n{original}\r\n--B--\r\n").encode()
+    return (
+        f"From: MAILER-DAEMON@mx.example.org (Mail Delivery System)\r\nTo: <{to}>\r\n"
+        f"Subject: Undelivered Mail Returned to Sender\r\nDate: Mon, 02 Nov 2026 10:{minute:02d}:30 +0000\r\n"
+        f"Message-ID: <{mid}>\r\nX-Failed-Recipients: nobody@example.net\r\nMIME-Version: 1.0\r\n"
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="B"\r\n\r\n'
+        "--B\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\n"
+        f"{human}\r\n\r\n"
+        "--B\r\nContent-Type: message/delivery-status\r\n\r\n"
+        "Reporting-MTA: dns; mx.example.org\r\nArrival-Date: Mon, 02 Nov 2026 10:00:01 +0000\r\n\r\n"
+        f"Final-Recipient: rfc822; nobody@example.net\r\nAction: {action}\r\nStatus: {status}\r\n"
+        "Diagnostic-Code: smtp; 550 5.1.1 <nobody@example.net>: Recipient address rejected\r\n\r\n"
+        f"--B\r\nContent-Type: {original_type}\r\n\r\n{original}\r\n--B--\r\n"
+    ).encode()
 
 
 def _daemon_bounce(mid: str, about: str, minute: int) -> bytes:
-    return (f"From: Mail Delivery Subsystem <mailer-daemon@gmx.example>\r\nTo: <{ME}>\r\n"
-            f"Subject: Mail delivery failed\r\nDate: Mon, 02 Nov 2026 10:{minute:02d}:30 +0000\r\n"
-            f"Message-ID: <{mid}>\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
-            "This message was created automatically by mail delivery software.\r\n"
-            "A message that you sent could not be delivered to one or more of its recipients.\r\n\r\n"
-            "--- The header of the original message is following. ---\r\n"
-            f"Message-ID: <{about}>\r\nFrom: Alice <{ME}>\r\n").encode()
+    return (
+        f"From: Mail Delivery Subsystem <mailer-daemon@gmx.example>\r\nTo: <{ME}>\r\n"
+        f"Subject: Mail delivery failed\r\nDate: Mon, 02 Nov 2026 10:{minute:02d}:30 +0000\r\n"
+        f"Message-ID: <{mid}>\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+        "This message was created automatically by mail delivery software.\r\n"
+        "A message that you sent could not be delivered to one or more of its recipients.\r\n\r\n"
+        "--- The header of the original message is following. ---\r\n"
+        f"Message-ID: <{about}>\r\nFrom: Alice <{ME}>\r\n"
+    ).encode()
 
 
 FAILED_TEXT = "I'm sorry to have to inform you that your message could not be delivered."
@@ -76,11 +80,12 @@ def archive(tmp_path_factory) -> Archive:
         "dsn4a": _dsn("dsn4a@mx", "m4@example.org", ME, "failed", "5.2.2", FAILED_TEXT, "message/rfc822", 9),
         "dsn4b": _dsn("dsn4b@mx", "m4@example.org", ME, "delayed", "4.4.1", DELAY_TEXT, "message/rfc822", 8),
         # a report to someone else about Alice's message: not Alice's bounce
-        "forged": _dsn("forged@mx", "m5@example.org", "mallory@example.net", "failed", "5.1.1", "forged",
-                       "message/rfc822", 10),
+        "forged": _dsn(
+            "forged@mx", "m5@example.org", "mallory@example.net", "failed", "5.1.1", "forged", "message/rfc822", 10
+        ),
         "relayed": _dsn("relayed@mx", "m5@example.org", ME, "relayed", "2.0.0", "relayed", "message/rfc822", 11),
     }
-    for i, (name, data) in enumerate(sorted(mails.items())):
+    for i, (_name, data) in enumerate(sorted(mails.items())):
         (md / "cur" / f"{1793000000 + i}.M{i}P1.host:2,S").write_bytes(data)
     arch = Archive.open(base / "archive")
     arch.ingest([str(md)])

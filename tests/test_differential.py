@@ -33,12 +33,18 @@ def _need_everything() -> None:
     """Skip locally without root/Postfix/core; in CI their absence is a failure."""
     try:
         import deltachat_rpc_client  # noqa: F401
+
         core = Path(differential.rpc_server_path()).exists() or shutil.which("deltachat-rpc-server") is not None
     except ImportError:
         core = False
-    missing = [what for what, ok in (("deltachat-rpc-server/-client 2.65", core),
-                                     ("root + postfix, dovecot-imapd, dovecot-lmtpd", mailserver.available()))
-               if not ok]
+    missing = [
+        what
+        for what, ok in (
+            ("deltachat-rpc-server/-client 2.65", core),
+            ("root + postfix, dovecot-imapd, dovecot-lmtpd", mailserver.available()),
+        )
+        if not ok
+    ]
     if missing:
         if os.environ.get("CI"):
             pytest.fail(f"the differential test needs {', '.join(missing)} (scripts/test.sh installs them)")
@@ -68,8 +74,14 @@ def test_core_agrees(tmp_path: Path) -> None:
     assert {"Image", "File", "Voice", "Sticker", "Vcard", "Webxdc"} <= kinds
     assert any(c["type"] == "Mailinglist" for c in _core_view(tmp_path)["alice"])
     systems = {m["system"] for m in alice["Trip 2026"] if m["info"]}
-    assert {"MemberAddedToGroup", "MemberRemovedFromGroup", "GroupNameChanged", "GroupImageChanged",
-            "GroupDescriptionChanged", "EphemeralTimerChanged"} <= systems
+    assert {
+        "MemberAddedToGroup",
+        "MemberRemovedFromGroup",
+        "GroupNameChanged",
+        "GroupImageChanged",
+        "GroupDescriptionChanged",
+        "EphemeralTimerChanged",
+    } <= systems
     flat = [m for c in alice.values() for m in c]
     assert any(m["edited"] for m in flat) and any(m["reactions"] for m in flat) and any(m["receipts"] for m in flat)
     assert any(m["state"] == differential.FAILED for m in alice["ghost@example.org"])
@@ -111,20 +123,56 @@ class FakeArchive:
 
 
 def _ours(mid: str, text: str, sender: str = "a@x.org", **kw: Any) -> dict[str, Any]:
-    return {"message_id": mid, "text": text, "sender": sender, "kind": "text", "system": None,
-            "recipients": ["a@x.org", "b@x.org"], "reactions": {}, "read_by": [], "attachments": [],
-            "location": None, "quote": None, "edited": False, "forwarded": False, "deleted": False, **kw}
+    return {
+        "message_id": mid,
+        "text": text,
+        "sender": sender,
+        "kind": "text",
+        "system": None,
+        "recipients": ["a@x.org", "b@x.org"],
+        "reactions": {},
+        "read_by": [],
+        "attachments": [],
+        "location": None,
+        "quote": None,
+        "edited": False,
+        "forwarded": False,
+        "deleted": False,
+        **kw,
+    }
 
 
 def _theirs(mid: str | None, text: str, sender: str = "a@x.org", **kw: Any) -> dict[str, Any]:
-    return {"mid": mid, "text": text, "sender": sender, "info": False, "system": "Unknown", "view": "Text",
-            "edited": False, "forwarded": False, "state": 26, "file": None, "file_name": None, "quote": None,
-            "has_location": False, "reactions": {}, "receipts": [], "error": None, **kw}
+    return {
+        "mid": mid,
+        "text": text,
+        "sender": sender,
+        "info": False,
+        "system": "Unknown",
+        "view": "Text",
+        "edited": False,
+        "forwarded": False,
+        "state": 26,
+        "file": None,
+        "file_name": None,
+        "quote": None,
+        "has_location": False,
+        "reactions": {},
+        "receipts": [],
+        "error": None,
+        **kw,
+    }
 
 
 def _direct(*messages: dict[str, Any]) -> dict[str, Any]:
-    return {"id": 10, "name": "B", "type": "Single", "members": ["b@x.org"], "description": "",
-            "messages": list(messages)}
+    return {
+        "id": 10,
+        "name": "B",
+        "type": "Single",
+        "members": ["b@x.org"],
+        "description": "",
+        "messages": list(messages),
+    }
 
 
 ARCHIVE_CHAT = {"id": "dm-1", "kind": "direct", "name": "A & B", "members": ["a@x.org", "b@x.org"]}
@@ -135,15 +183,19 @@ def _compare(core: list[dict[str, Any]], ours: list[dict[str, Any]], account: st
 
 
 def test_same_view_no_difference() -> None:
-    report = _compare([_theirs(None, "Messages are end-to-end encrypted."), _theirs("1", "hi"), _theirs("2", "yo")],
-                      [_ours("1", "hi"), _ours("2", "yo")])
+    report = _compare(
+        [_theirs(None, "Messages are end-to-end encrypted."), _theirs("1", "hi"), _theirs("2", "yo")],
+        [_ours("1", "hi"), _ours("2", "yo")],
+    )
     assert [d["category"] for d in report.differences] == ["core-only-local-info"]
     assert report.new() == [] and report.facts["text"] == 2
 
 
 def test_text_reaction_and_order_differences_are_new() -> None:
-    report = _compare([_theirs("1", "hi", reactions={"b@x.org": "👍"}), _theirs("2", "yo"), _theirs("3", "z")],
-                      [_ours("2", "yo"), _ours("1", "HI"), _ours("3", "z")])
+    report = _compare(
+        [_theirs("1", "hi", reactions={"b@x.org": "👍"}), _theirs("2", "yo"), _theirs("3", "z")],
+        [_ours("2", "yo"), _ours("1", "HI"), _ours("3", "z")],
+    )
     new = sorted(d["category"] for d in report.new())
     assert new == ["order", "reactions", "text"]
 
@@ -166,8 +218,10 @@ def test_archive_only_message_is_new_unless_history() -> None:
 
 
 def test_missing_message_and_read_receipts() -> None:
-    report = _compare([_theirs("1", "hi", receipts=["b@x.org"]), _theirs("2", "yo", receipts=["b@x.org"])],
-                      [_ours("1", "hi", read_by=["b@x.org", "c@x.org"])])
+    report = _compare(
+        [_theirs("1", "hi", receipts=["b@x.org"]), _theirs("2", "yo", receipts=["b@x.org"])],
+        [_ours("1", "hi", read_by=["b@x.org", "c@x.org"])],
+    )
     assert sorted(d["category"] for d in report.new()) == ["message-missing", "read-receipts"]
 
 

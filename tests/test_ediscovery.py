@@ -54,8 +54,9 @@ def test_the_load_file_has_one_row_per_hit_and_per_attachment(corpus: Path, load
         assert row.attachments.split("; ") == list(children[children.family_id == row.document_id].document_id)
 
 
-def test_each_eml_is_byte_identical_to_raw_and_described_by_its_row(corpus: Path, package: Path,
-                                                                     loadfile: pd.DataFrame) -> None:
+def test_each_eml_is_byte_identical_to_raw_and_described_by_its_row(
+    corpus: Path, package: Path, loadfile: pd.DataFrame
+) -> None:
     parents = loadfile[loadfile.document_id == loadfile.family_id]
     for _, row in parents.iterrows():
         data = (package / row.file_path).read_bytes()
@@ -92,8 +93,11 @@ def test_the_manifest_lists_every_file_and_the_chain_of_custody(corpus: Path, pa
     assert manifest["exported_by"] == f"cli:{getpass.getuser()}" and manifest["query"] == QUERY
     assert manifest["exported_at"].endswith("+00:00")
     digest = hashlib.sha256((package / "manifest.json").read_bytes()).hexdigest()
-    exports = [e for e in cli_json(corpus, "audit", "show", inprocess=True) if e["action"] == "export"
-               and e["target"] == f"ediscovery search {QUERY!r} -> {package}"]
+    exports = [
+        e
+        for e in cli_json(corpus, "audit", "show", inprocess=True)
+        if e["action"] == "export" and e["target"] == f"ediscovery search {QUERY!r} -> {package}"
+    ]
     assert [e["result"].endswith(f"manifest sha256 {digest}") for e in exports] == [True]
 
 
@@ -152,13 +156,16 @@ def test_chats_by_id(corpus: Path, tmp_path: Path) -> None:
     assert manifest["chat_ids"] == [CORPUS_GROUP, CORPUS_HIKE] and manifest["query"] is None
 
 
-@pytest.mark.parametrize("argv", [
-    ["--format", "ediscovery", "--out", "{tmp}/x"],
-    ["--format", "ediscovery", "--search", "x", CORPUS_GROUP, "--out", "{tmp}/x"],
-    ["--format", "ediscovery", "--search", "x"],
-    ["--format", "ediscovery", "no-such-chat", "--out", "{tmp}/x"],
-    ["--format", "json", CORPUS_GROUP, CORPUS_HIKE, "--out", "{tmp}/x.json"],
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--format", "ediscovery", "--out", "{tmp}/x"],
+        ["--format", "ediscovery", "--search", "x", CORPUS_GROUP, "--out", "{tmp}/x"],
+        ["--format", "ediscovery", "--search", "x"],
+        ["--format", "ediscovery", "no-such-chat", "--out", "{tmp}/x"],
+        ["--format", "json", CORPUS_GROUP, CORPUS_HIKE, "--out", "{tmp}/x.json"],
+    ],
+)
 def test_bad_requests_are_one_line_errors(corpus: Path, tmp_path: Path, argv: list[str]) -> None:
     res = cli(corpus, "export", *[a.format(tmp=tmp_path) for a in argv], check=False, inprocess=True)
     assert_clean_error(res)

@@ -18,8 +18,16 @@ from coi_archive.index.fulltext import SearchDoc
 from coi_archive.index.tantivy_engine import TantivyEngine
 from tests.cli_helpers import REPO_ROOT, cli
 
-QUERIES = ("chalk", '"students pay 11"', "from:chiara@example.net", "has:attachment", "is:edited",
-           "kind:image", "Kürbisse", "лопаты")
+QUERIES = (
+    "chalk",
+    '"students pay 11"',
+    "from:chiara@example.net",
+    "has:attachment",
+    "is:edited",
+    "kind:image",
+    "Kürbisse",
+    "лопаты",
+)
 
 
 def hits(archive: Path, query: str, history: bool = False) -> list[str]:
@@ -107,10 +115,25 @@ def test_an_unknown_engine_name_is_refused(tmp_path, built):
 
 
 def doc(mid: str, text: str) -> SearchDoc:
-    return SearchDoc(message_id=mid, chat_id="c", chat_name="", chat_kind="direct", group_id="",
-                     sender="ann@example.org", sender_name="Ann", recipients=(),
-                     date=datetime(2026, 1, 1, tzinfo=timezone.utc), subject="", text=text, history="",
-                     kind="text", attachments=(), edited=False, deleted=False, encrypted=False)
+    return SearchDoc(
+        message_id=mid,
+        chat_id="c",
+        chat_name="",
+        chat_kind="direct",
+        group_id="",
+        sender="ann@example.org",
+        sender_name="Ann",
+        recipients=(),
+        date=datetime(2026, 1, 1, tzinfo=timezone.utc),
+        subject="",
+        text=text,
+        history="",
+        kind="text",
+        attachments=(),
+        edited=False,
+        deleted=False,
+        encrypted=False,
+    )
 
 
 def test_tantivy_optimize_rewrites_segments_holding_deleted_documents(tmp_path):
@@ -171,9 +194,12 @@ def test_tantivy_results_do_not_depend_on_how_the_index_is_split(tmp_path):
     eng = TantivyEngine(tmp_path)
     base = datetime(2026, 1, 1, tzinfo=timezone.utc)
     for batch in range(20):
-        eng.add([replace(doc(f"x{i}", f"message {'even' if i % 2 == 0 else 'odd'}"),
-                         date=base + timedelta(hours=i))
-                 for i in range(batch * 50, batch * 50 + 50)])
+        eng.add(
+            [
+                replace(doc(f"x{i}", f"message {'even' if i % 2 == 0 else 'odd'}"), date=base + timedelta(hours=i))
+                for i in range(batch * 50, batch * 50 + 50)
+            ]
+        )
     assert eng.count() == 1000
     assert eng.matches("even") == 500
     assert len(eng.search("date:2026-01-02", limit=100)) == 24

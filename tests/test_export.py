@@ -50,8 +50,7 @@ def test_json_is_the_show_shape(samples, tmp_path):
 
 
 def test_date_range_scopes_messages(samples, tmp_path):
-    res = run(samples, SAMPLE_GROUP, "--format", "json", "--since", "2025-04-06", "--until", "2025-04-06",
-              "--out", "-")
+    res = run(samples, SAMPLE_GROUP, "--format", "json", "--since", "2025-04-06", "--until", "2025-04-06", "--out", "-")
     msgs = res.json()["messages"]
     assert msgs and all(m["date"].startswith("2025-04-06") for m in msgs)
     with Archive.open(samples, readonly=True) as a:
@@ -65,10 +64,12 @@ def test_date_range_scopes_messages(samples, tmp_path):
 
 
 def test_cli_errors_are_one_line(samples, tmp_path):
-    for args in (["grp-nope", "--format", "json", "--out", str(tmp_path / "x")],
-                 [SAMPLE_DM, "--format", "json"],
-                 ["--format", "csv", "--out", str(tmp_path / "x")],
-                 [SAMPLE_DM, "--format", "json", "--out", str(tmp_path / "missing" / "dir" / "x.json")]):
+    for args in (
+        ["grp-nope", "--format", "json", "--out", str(tmp_path / "x")],
+        [SAMPLE_DM, "--format", "json"],
+        ["--format", "csv", "--out", str(tmp_path / "x")],
+        [SAMPLE_DM, "--format", "json", "--out", str(tmp_path / "missing" / "dir" / "x.json")],
+    ):
         res = run(samples, *args)
         assert res.returncode == 2 and res.stderr.count("\n") == 1, (args, res.stderr)
     assert not list(tmp_path.rglob("*.part"))
@@ -93,7 +94,7 @@ def test_csv(samples, tmp_path):
     deleted = next(r for r in rows if r["message_id"] == "Mr.hQ4vB8nK2sW.0014@example.net")
     assert deleted["deleted"] == "1" and deleted["text"] == "" and "4711" in deleted["original_text"]
     assert any("👍" in r["reactions"] or "❤" in r["reactions"] for r in rows)
-    assert export.writers._cell("=HYPERLINK(\"http://x\")") == "'=HYPERLINK(\"http://x\")"
+    assert export.writers._cell('=HYPERLINK("http://x")') == '\'=HYPERLINK("http://x")'
     assert export.writers._cell("@SUM(A1)") == "'@SUM(A1)" and export.writers._cell("fine") == "fine"
 
 
@@ -102,8 +103,10 @@ def test_csv(samples, tmp_path):
 # --------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("which,chat_id", [("samples", SAMPLE_DM), ("samples", SAMPLE_GROUP),
-                                           ("samples", SAMPLE_COI_DM), ("corpus", CORPUS_DM)])
+@pytest.mark.parametrize(
+    "which,chat_id",
+    [("samples", SAMPLE_DM), ("samples", SAMPLE_GROUP), ("samples", SAMPLE_COI_DM), ("corpus", CORPUS_DM)],
+)
 def test_mbox_rebuilds_the_same_chat(which, chat_id, samples, corpus, tmp_path):
     """Ingesting the exported mbox into an empty archive gives the same chat
     (edits, deletes, reactions, receipts included) and the same originals."""
@@ -131,8 +134,10 @@ def test_mboxrd_escaping_round_trips(tmp_path):
     for sub in ("cur", "new", "tmp"):
         (maildir / sub).mkdir(parents=True)
     body = b"From the start\n>From quoted\n>>From deeper\nFrom  double space\nnot From here\n"
-    raw = (b"From: <a@x.example>\nTo: <b@x.example>\nSubject: from lines\nDate: Mon, 03 Mar 2025 10:00:00 +0000\n"
-           b"Message-ID: <from-lines@x.example>\nChat-Version: 1.0\n\n" + body)
+    raw = (
+        b"From: <a@x.example>\nTo: <b@x.example>\nSubject: from lines\nDate: Mon, 03 Mar 2025 10:00:00 +0000\n"
+        b"Message-ID: <from-lines@x.example>\nChat-Version: 1.0\n\n" + body
+    )
     (maildir / "cur" / "1.M1P1.x:2,S").write_bytes(raw)
     arch = tmp_path / "a"
     with Archive.open(arch) as a:
@@ -196,7 +201,7 @@ def check_self_contained(html: str) -> _Refs:
     p = _Refs()
     p.feed(html)
     assert p.scripts == 0
-    assert "http-equiv=\"Content-Security-Policy\"" in html and "default-src 'none'" in html
+    assert 'http-equiv="Content-Security-Policy"' in html and "default-src 'none'" in html
     for tag, attr, value in p.refs:
         assert attr in ("src", "href"), (tag, attr, value)
         if attr == "src":
@@ -214,7 +219,7 @@ def test_html_is_self_contained(samples, corpus, tmp_path):
     check_self_contained(html)
     assert "Anna Lindqvist &amp; Bruno Ferreira" in html and "Preserved original" in html
     assert "My door code is 4711" in html and "The day pass costs 12 euro." in html
-    assert 'src="data:image/png;base64,' in html                  # the inline image
+    assert 'src="data:image/png;base64,' in html  # the inline image
     assert "voice-message_2025-03-08_11-10-00.wav" in html and "not included" in html
     assert re.search(r'class="quote" href="#m-[0-9a-f]{16}"', html)  # a reply links inside the file
     out2 = tmp_path / "corpus.html"

@@ -128,8 +128,7 @@ def test_mbox_export_of_backup_records_is_mail(backup_archive: Archive, group: d
     assert posts >= 5 and files >= 2, "the chat chosen must exercise texts and files"
 
 
-def test_eml_export_of_backup_records_is_mail_and_says_rebuilt(backup_archive: Archive, group: dict,
-                                                               tmp_path: Path):
+def test_eml_export_of_backup_records_is_mail_and_says_rebuilt(backup_archive: Archive, group: dict, tmp_path: Path):
     messages, manifest = _eml_messages(_export(backup_archive, group["id"], "eml", tmp_path / "chat.zip"))
     assert manifest and all(entry["source"] == REBUILT for entry in manifest)
     for msg, entry in zip(messages, manifest):
@@ -148,8 +147,10 @@ def test_eml_manifest_marks_stored_mail_as_stored(samples: Path, tmp_path: Path)
 
 
 def _texts(arch: Archive, chat_id: str) -> list[tuple]:
-    return [(m["sender"], m["kind"], m["text"], m["deleted"], sorted(a["filename"] for a in m["attachments"]))
-            for m in arch.show(chat_id)["messages"]]
+    return [
+        (m["sender"], m["kind"], m["text"], m["deleted"], sorted(a["filename"] for a in m["attachments"]))
+        for m in arch.show(chat_id)["messages"]
+    ]
 
 
 @pytest.mark.parametrize("fmt", ["mbox", "eml"])
@@ -181,7 +182,8 @@ def test_imap_migration_appends_the_rebuilt_mail(backup_archive: Archive, group:
         def __init__(self, *args, **kwargs): ...
         def connect(self): ...
         def close(self): ...
-        def call(self, fn): return fn(None)
+        def call(self, fn):
+            return fn(None)
 
     class FakeTarget:
         def __init__(self, session, folder):
@@ -189,15 +191,17 @@ def test_imap_migration_appends_the_rebuilt_mail(backup_archive: Archive, group:
             self.hashes: set[str] = set()
 
         def prepare(self): ...
-        def has(self, mid, digest): return False
-        def append(self, data, mid, flags, when): appended[mid] = data
+        def has(self, mid, digest):
+            return False
+
+        def append(self, data, mid, flags, when):
+            appended[mid] = data
 
     monkeypatch.setattr(imap_append, "Session", FakeSession)
     monkeypatch.setattr(imap_append, "Target", FakeTarget)
     monkeypatch.setenv("COI_IMAP_PASSWORD", "unused")
     with Api.open(backup_archive.path, readonly=True) as api:
-        report = imap_append.migrate(api, "imap://frank@127.0.0.1/Archive", {"insecure": True},
-                                     chat_ids=[group["id"]])
+        report = imap_append.migrate(api, "imap://frank@127.0.0.1/Archive", {"insecure": True}, chat_ids=[group["id"]])
         assert report.copied == len(appended) == report.rebuilt > 0
         for mid, data in appended.items():
             assert data == imap_append.crlf(api.mail(mid).data)

@@ -38,11 +38,25 @@ SELF = dict(chat_id="self-alice", chat_name="Saved messages", chat_kind="self", 
 LISTCHAT = dict(chat_id="list-dev", chat_name="dev-announce", chat_kind="mailinglist", group_id="")
 
 
-def doc(mid: str, chat: dict, who: tuple[str, str], to: tuple[str, ...], when: datetime | None,
-        text: str, **extra) -> SearchDoc:
-    fields = dict(message_id=mid, sender=who[0], sender_name=who[1], recipients=to, date=when,
-                  subject="", text=text, history="", kind="text", attachments=(),
-                  edited=False, deleted=False, encrypted=True, **chat)
+def doc(
+    mid: str, chat: dict, who: tuple[str, str], to: tuple[str, ...], when: datetime | None, text: str, **extra
+) -> SearchDoc:
+    fields = dict(
+        message_id=mid,
+        sender=who[0],
+        sender_name=who[1],
+        recipients=to,
+        date=when,
+        subject="",
+        text=text,
+        history="",
+        kind="text",
+        attachments=(),
+        edited=False,
+        deleted=False,
+        encrypted=True,
+        **chat,
+    )
     fields.update(extra)
     return SearchDoc(**fields)
 
@@ -58,22 +72,37 @@ DOCS = [
     doc("m2", AB, BOB, (A,), at(2026, 1, 15, 10, 5), "Sure! Let's meet at the Bahnhof."),
     doc("m3", FAM, FRANK, (A, B), at(2026, 1, 31, 23, 59, 59), "Schöne Grüße aus München"),
     doc("m4", FAM, ALICE, (F, B), at(2026, 2, 1, 0, 0, 0), "Привет всем! Как дела?"),
-    doc("m5", FAM, BOB, (A, F), at(2026, 2, 10, 8, 0), "東京タワーの写真 📷",
-        kind="image", attachments=("IMG_2026.jpg",)),
-    doc("m6", AB, BOB, (A,), at(2026, 3, 1, 9, 0), "The meeting is at 3pm",
-        history="The meeting is at 2pm", edited=True),
-    doc("m7", AB, ALICE, (B,), at(2026, 3, 2, 12, 0), "", history="the secret plan",
-        deleted=True),
-    doc("m8", MAIL, CAROL, (A,), at(2025, 12, 31, 23, 59, 59),
-        "Please find the numbers attached.", subject="Quarterly report",
-        attachments=("report-q1.pdf",), kind="mail", encrypted=False),
+    doc(
+        "m5",
+        FAM,
+        BOB,
+        (A, F),
+        at(2026, 2, 10, 8, 0),
+        "東京タワーの写真 📷",
+        kind="image",
+        attachments=("IMG_2026.jpg",),
+    ),
+    doc(
+        "m6", AB, BOB, (A,), at(2026, 3, 1, 9, 0), "The meeting is at 3pm", history="The meeting is at 2pm", edited=True
+    ),
+    doc("m7", AB, ALICE, (B,), at(2026, 3, 2, 12, 0), "", history="the secret plan", deleted=True),
+    doc(
+        "m8",
+        MAIL,
+        CAROL,
+        (A,),
+        at(2025, 12, 31, 23, 59, 59),
+        "Please find the numbers attached.",
+        subject="Quarterly report",
+        attachments=("report-q1.pdf",),
+        kind="mail",
+        encrypted=False,
+    ),
     doc("m9", FAM, ALICE, (B, F), at(2026, 1, 20, 18, 0), "Great job 👍🏽🎉"),
     doc("m10", AB, BOB, (A,), None, "<script>alert('x')</script> & friends"),
     doc("m11", SELF, ALICE, (A,), at(2026, 4, 1, 7, 0), "Note to self: buy milk"),
-    doc("m12", LISTCHAT, LIST, (A,), at(2026, 1, 10, 7, 0), "Release 2.0 announced",
-        encrypted=False),
-    doc("m13", AC, CAROL, (A,), at(2026, 1, 16, 12, 0), "Carol says lunch is tomorrow",
-        encrypted=False),
+    doc("m12", LISTCHAT, LIST, (A,), at(2026, 1, 10, 7, 0), "Release 2.0 announced", encrypted=False),
+    doc("m13", AC, CAROL, (A,), at(2026, 1, 16, 12, 0), "Carol says lunch is tomorrow", encrypted=False),
 ]
 ALL = {d.message_id for d in DOCS}
 FROM_ALICE = {"m1", "m4", "m7", "m9", "m11"}
@@ -111,71 +140,80 @@ def hit(engine: SearchEngine, query: str, mid: str, history: bool = False):
 # -- words, phrases, booleans --------------------------------------------------
 
 
-@pytest.mark.parametrize("query,expected", [
-    ("lunch", {"m1", "m13"}),
-    ("LUNCH", {"m1", "m13"}),
-    ("Lunch", {"m1", "m13"}),
-    ("lunch tomorrow", {"m1", "m13"}),
-    ('"lunch tomorrow"', {"m1"}),
-    ('"tomorrow lunch"', set()),
-    ("lunch AND tomorrow", {"m1", "m13"}),
-    ("lunch OR bahnhof", {"m1", "m2", "m13"}),
-    ("lunch -hello", {"m13"}),
-    ("lunch NOT hello", {"m13"}),
-    ("lunch AND NOT hello", {"m13"}),
-    ("(lunch OR bahnhof) from:bob", {"m2"}),
-    ("-lunch kind:direct", {"m2", "m6", "m7", "m10"}),
-    ("NOT (lunch OR meeting) kind:direct", {"m2", "m7", "m10"}),
-    ("-lunch", ALL - {"m1", "m13"}),
-    ("lun*", {"m1", "m13"}),
-    ("tomorrow* -car*", {"m1"}),
-    ("nothinglikethis", set()),
-    ("lunch nothinglikethis", set()),
-    ("lunch OR nothinglikethis", {"m1", "m13"}),
-    ("rock and roll", set()),
-])
+@pytest.mark.parametrize(
+    "query,expected",
+    [
+        ("lunch", {"m1", "m13"}),
+        ("LUNCH", {"m1", "m13"}),
+        ("Lunch", {"m1", "m13"}),
+        ("lunch tomorrow", {"m1", "m13"}),
+        ('"lunch tomorrow"', {"m1"}),
+        ('"tomorrow lunch"', set()),
+        ("lunch AND tomorrow", {"m1", "m13"}),
+        ("lunch OR bahnhof", {"m1", "m2", "m13"}),
+        ("lunch -hello", {"m13"}),
+        ("lunch NOT hello", {"m13"}),
+        ("lunch AND NOT hello", {"m13"}),
+        ("(lunch OR bahnhof) from:bob", {"m2"}),
+        ("-lunch kind:direct", {"m2", "m6", "m7", "m10"}),
+        ("NOT (lunch OR meeting) kind:direct", {"m2", "m7", "m10"}),
+        ("-lunch", ALL - {"m1", "m13"}),
+        ("lun*", {"m1", "m13"}),
+        ("tomorrow* -car*", {"m1"}),
+        ("nothinglikethis", set()),
+        ("lunch nothinglikethis", set()),
+        ("lunch OR nothinglikethis", {"m1", "m13"}),
+        ("rock and roll", set()),
+    ],
+)
 def test_words_and_operators(engine, query, expected):
     assert ids(engine, query) == expected
 
 
-@pytest.mark.parametrize("query,expected", [
-    ("quarterly", {"m8"}),  # subject
-    ("report", {"m8"}),  # subject and attachment name
-    ("q1", {"m8"}),  # attachment name only
-    ("report-q1.pdf", {"m8"}),
-    ("img_2026.jpg", {"m5"}),
-    ("jpg", {"m5"}),
-    ("2.0", {"m12"}),
-    ("script", {"m10"}),
-    ('"x" friends', {"m10"}),
-])
+@pytest.mark.parametrize(
+    "query,expected",
+    [
+        ("quarterly", {"m8"}),  # subject
+        ("report", {"m8"}),  # subject and attachment name
+        ("q1", {"m8"}),  # attachment name only
+        ("report-q1.pdf", {"m8"}),
+        ("img_2026.jpg", {"m5"}),
+        ("jpg", {"m5"}),
+        ("2.0", {"m12"}),
+        ("script", {"m10"}),
+        ('"x" friends', {"m10"}),
+    ],
+)
 def test_subject_attachments_and_punctuation(engine, query, expected):
     assert ids(engine, query) == expected
 
 
-@pytest.mark.parametrize("query,expected", [
-    ("grüße", {"m3"}),
-    ("GRÜSSE", {"m3"}),  # casefold: ß == ss
-    ("grüsse", {"m3"}),
-    ("münchen", {"m3"}),
-    ("MÜNCHEN", {"m3"}),
-    ("Schöne", {"m3"}),
-    ("привет", {"m4"}),
-    ("ДЕЛА", {"m4"}),
-    ('"как дела"', {"m4"}),
-    ("東京", {"m5"}),
-    ("タワー", {"m5"}),
-    ("東京タワー", {"m5"}),
-    ("京", {"m5"}),
-    ("写真", {"m5"}),
-    ("東京の写真", set()),
-    ("タワーの写真", {"m5"}),
-    ("👍", {"m9"}),
-    ("👍🏽", {"m9"}),
-    ("🎉", {"m9"}),
-    ("📷", {"m5"}),
-    ("ｌｕｎｃｈ", {"m1", "m13"}),  # fullwidth letters fold to ASCII
-])
+@pytest.mark.parametrize(
+    "query,expected",
+    [
+        ("grüße", {"m3"}),
+        ("GRÜSSE", {"m3"}),  # casefold: ß == ss
+        ("grüsse", {"m3"}),
+        ("münchen", {"m3"}),
+        ("MÜNCHEN", {"m3"}),
+        ("Schöne", {"m3"}),
+        ("привет", {"m4"}),
+        ("ДЕЛА", {"m4"}),
+        ('"как дела"', {"m4"}),
+        ("東京", {"m5"}),
+        ("タワー", {"m5"}),
+        ("東京タワー", {"m5"}),
+        ("京", {"m5"}),
+        ("写真", {"m5"}),
+        ("東京の写真", set()),
+        ("タワーの写真", {"m5"}),
+        ("👍", {"m9"}),
+        ("👍🏽", {"m9"}),
+        ("🎉", {"m9"}),
+        ("📷", {"m5"}),
+        ("ｌｕｎｃｈ", {"m1", "m13"}),  # fullwidth letters fold to ASCII
+    ],
+)
 def test_unicode(engine, query, expected):
     assert ids(engine, query) == expected
 
@@ -183,86 +221,95 @@ def test_unicode(engine, query, expected):
 # -- fields --------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("query,expected", [
-    ("from:alice", FROM_ALICE),
-    ("from:Alice", FROM_ALICE),
-    ("from:smith", FROM_ALICE),
-    ('from:"Alice Smith"', FROM_ALICE),
-    ("from:alice@example.org", FROM_ALICE),
-    ("from:ALICE@EXAMPLE.ORG", FROM_ALICE),
-    ("from:example.org", FROM_ALICE),
-    ("from:ali*", FROM_ALICE),
-    ("from:frank", {"m3"}),
-    ("from:mueller", {"m3"}),
-    ("from:müller", {"m3"}),
-    ('from:"frank müller"', {"m3"}),
-    ("from:frank.mueller@mail.de", {"m3"}),
-    ("from:mail.de", {"m3"}),
-    ("from:fra*", {"m3"}),
-    ("from:nobody", set()),
-    ("from:bob lunch", set()),
-    ("to:bob", {"m1", "m3", "m4", "m7", "m9"}),
-    ("to:frank.mueller@mail.de", {"m4", "m5", "m9"}),
-    ("to:carol", set()),
-    ("chat:familie", FAMILY),
-    ("chat:chat-fam", FAMILY),
-    ("chat:grp-42", FAMILY),
-    ("chat:bob", AB_CHAT),
-    ("chat:dc-ab", AB_CHAT),
-    ("chat:alice", AB_CHAT | {"m13"}),
-    ('chat:"alice and carol"', {"m13"}),
-    ("group:familie", FAMILY),
-    ("group:grp-42", FAMILY),
-    ('group:"Familie Müller"', FAMILY),
-    ("group:bob", set()),
-    ("group:fam*", FAMILY),
-])
+@pytest.mark.parametrize(
+    "query,expected",
+    [
+        ("from:alice", FROM_ALICE),
+        ("from:Alice", FROM_ALICE),
+        ("from:smith", FROM_ALICE),
+        ('from:"Alice Smith"', FROM_ALICE),
+        ("from:alice@example.org", FROM_ALICE),
+        ("from:ALICE@EXAMPLE.ORG", FROM_ALICE),
+        ("from:example.org", FROM_ALICE),
+        ("from:ali*", FROM_ALICE),
+        ("from:frank", {"m3"}),
+        ("from:mueller", {"m3"}),
+        ("from:müller", {"m3"}),
+        ('from:"frank müller"', {"m3"}),
+        ("from:frank.mueller@mail.de", {"m3"}),
+        ("from:mail.de", {"m3"}),
+        ("from:fra*", {"m3"}),
+        ("from:nobody", set()),
+        ("from:bob lunch", set()),
+        ("to:bob", {"m1", "m3", "m4", "m7", "m9"}),
+        ("to:frank.mueller@mail.de", {"m4", "m5", "m9"}),
+        ("to:carol", set()),
+        ("chat:familie", FAMILY),
+        ("chat:chat-fam", FAMILY),
+        ("chat:grp-42", FAMILY),
+        ("chat:bob", AB_CHAT),
+        ("chat:dc-ab", AB_CHAT),
+        ("chat:alice", AB_CHAT | {"m13"}),
+        ('chat:"alice and carol"', {"m13"}),
+        ("group:familie", FAMILY),
+        ("group:grp-42", FAMILY),
+        ('group:"Familie Müller"', FAMILY),
+        ("group:bob", set()),
+        ("group:fam*", FAMILY),
+    ],
+)
 def test_people_and_place_fields(engine, query, expected):
     assert ids(engine, query) == expected
 
 
-@pytest.mark.parametrize("query,expected", [
-    ("kind:image", {"m5"}),
-    ("kind:mail", {"m8"}),
-    ("kind:text", ALL - {"m5", "m8"}),
-    ("kind:group", FAMILY),
-    ("kind:direct", DIRECT),
-    ("kind:self", {"m11"}),
-    ("kind:mailinglist", {"m12"}),
-    ("kind:poll", set()),
-    ("has:attachment", {"m5", "m8"}),
-    ("is:edited", {"m6"}),
-    ("is:deleted", {"m7"}),
-    ("is:encrypted", ALL - {"m8", "m12", "m13"}),
-    ("-is:encrypted", {"m8", "m12", "m13"}),
-    ("is:mail", {"m8", "m12"}),
-    ("is:chat", ALL - {"m8", "m12"}),
-    ("is:chat has:attachment", {"m5"}),
-])
+@pytest.mark.parametrize(
+    "query,expected",
+    [
+        ("kind:image", {"m5"}),
+        ("kind:mail", {"m8"}),
+        ("kind:text", ALL - {"m5", "m8"}),
+        ("kind:group", FAMILY),
+        ("kind:direct", DIRECT),
+        ("kind:self", {"m11"}),
+        ("kind:mailinglist", {"m12"}),
+        ("kind:poll", set()),
+        ("has:attachment", {"m5", "m8"}),
+        ("is:edited", {"m6"}),
+        ("is:deleted", {"m7"}),
+        ("is:encrypted", ALL - {"m8", "m12", "m13"}),
+        ("-is:encrypted", {"m8", "m12", "m13"}),
+        ("is:mail", {"m8", "m12"}),
+        ("is:chat", ALL - {"m8", "m12"}),
+        ("is:chat has:attachment", {"m5"}),
+    ],
+)
 def test_kinds_and_flags(engine, query, expected):
     assert ids(engine, query) == expected
 
 
-@pytest.mark.parametrize("query,expected", [
-    ("date:2026-01", {"m1", "m2", "m3", "m9", "m12", "m13"}),
-    ("date:2026-01-31", {"m3"}),  # 23:59:59 UTC is still the 31st
-    ("date:2026-02-01", {"m4"}),  # 00:00:00 UTC is already the 1st
-    ("date:2026-01-31..2026-02-01", {"m3", "m4"}),
-    ("date:2026-01-15", {"m1", "m2"}),
-    ("date:2025", {"m8"}),
-    ("date:..2025-12-31", {"m8"}),
-    ("before:2026-01-01", {"m8"}),
-    ("before:2026-01-15", {"m8", "m12"}),
-    ("after:2026-01-31", {"m4", "m5", "m6", "m7", "m11"}),
-    ("after:2026-02", {"m6", "m7", "m11"}),
-    ("date:2026-03..", {"m6", "m7", "m11"}),
-    ("date:2027", set()),
-    ("-date:2026", {"m8", "m10"}),  # undated m10 is not "in 2026"
-    ("date:2026-01 lunch", {"m1", "m13"}),
-    ("date:2026-01-16.. lunch", {"m13"}),
-    ("from:alice date:2026-01", {"m1", "m9"}),
-    ("lunch OR date:2026-03-01", {"m1", "m6", "m13"}),
-])
+@pytest.mark.parametrize(
+    "query,expected",
+    [
+        ("date:2026-01", {"m1", "m2", "m3", "m9", "m12", "m13"}),
+        ("date:2026-01-31", {"m3"}),  # 23:59:59 UTC is still the 31st
+        ("date:2026-02-01", {"m4"}),  # 00:00:00 UTC is already the 1st
+        ("date:2026-01-31..2026-02-01", {"m3", "m4"}),
+        ("date:2026-01-15", {"m1", "m2"}),
+        ("date:2025", {"m8"}),
+        ("date:..2025-12-31", {"m8"}),
+        ("before:2026-01-01", {"m8"}),
+        ("before:2026-01-15", {"m8", "m12"}),
+        ("after:2026-01-31", {"m4", "m5", "m6", "m7", "m11"}),
+        ("after:2026-02", {"m6", "m7", "m11"}),
+        ("date:2026-03..", {"m6", "m7", "m11"}),
+        ("date:2027", set()),
+        ("-date:2026", {"m8", "m10"}),  # undated m10 is not "in 2026"
+        ("date:2026-01 lunch", {"m1", "m13"}),
+        ("date:2026-01-16.. lunch", {"m13"}),
+        ("from:alice date:2026-01", {"m1", "m9"}),
+        ("lunch OR date:2026-03-01", {"m1", "m6", "m13"}),
+    ],
+)
 def test_dates(engine, query, expected):
     assert ids(engine, query) == expected
 
@@ -270,15 +317,18 @@ def test_dates(engine, query, expected):
 # -- history -------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("query,without,with_history", [
-    ("2pm", set(), {"m6"}),
-    ("3pm", {"m6"}, {"m6"}),
-    ("meeting", {"m6"}, {"m6"}),
-    ("secret", set(), {"m7"}),
-    ('"secret plan"', set(), {"m7"}),
-    ("is:deleted", {"m7"}, {"m7"}),
-    ("is:edited 2pm", set(), {"m6"}),
-])
+@pytest.mark.parametrize(
+    "query,without,with_history",
+    [
+        ("2pm", set(), {"m6"}),
+        ("3pm", {"m6"}, {"m6"}),
+        ("meeting", {"m6"}, {"m6"}),
+        ("secret", set(), {"m7"}),
+        ('"secret plan"', set(), {"m7"}),
+        ("is:deleted", {"m7"}, {"m7"}),
+        ("is:edited 2pm", set(), {"m6"}),
+    ],
+)
 def test_history_switch(engine, query, without, with_history):
     assert ids(engine, query) == without
     assert ids(engine, query, history=True) == with_history
@@ -292,21 +342,23 @@ def test_queries_without_terms_find_nothing(engine, query):
     assert engine.search(query) == []
 
 
-@pytest.mark.parametrize("query,expected", [
-    ('"lunch', {"m1", "m13"}),
-    ('"unbalanced lunch', set()),
-    ("(lunch OR bahnhof", {"m1", "m2", "m13"}),
-    ("lunch)", {"m1", "m13"}),
-    ("http://bahnhof", set()),
-    ("meet:bahnhof", set()),
-    ("date:soon lunch", set()),
-])
+@pytest.mark.parametrize(
+    "query,expected",
+    [
+        ('"lunch', {"m1", "m13"}),
+        ('"unbalanced lunch', set()),
+        ("(lunch OR bahnhof", {"m1", "m2", "m13"}),
+        ("lunch)", {"m1", "m13"}),
+        ("http://bahnhof", set()),
+        ("meet:bahnhof", set()),
+        ("date:soon lunch", set()),
+    ],
+)
 def test_malformed_queries_do_not_raise(engine, query, expected):
     assert ids(engine, query) == expected
 
 
-@settings(max_examples=150, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.text(max_size=40))
 def test_search_never_raises(engine, text):
     engine.search(text, limit=5)
@@ -358,8 +410,9 @@ def test_snippet_does_not_mark_negated_words(engine):
 def test_snippet_html_is_escaped(engine):
     h = hit(engine, "script", "m10")
     assert "<script" not in h.snippet_html
-    assert h.snippet_html == ("&lt;<mark>script</mark>&gt;alert(&#x27;x&#x27;)&lt;/"
-                              "<mark>script</mark>&gt; &amp; friends")
+    assert h.snippet_html == (
+        "&lt;<mark>script</mark>&gt;alert(&#x27;x&#x27;)&lt;/<mark>script</mark>&gt; &amp; friends"
+    )
     assert h.snippet == "<[script]>alert('x')</[script]> & friends"
 
 
@@ -395,8 +448,10 @@ def test_make_snippet_without_match():
 
 def test_hit_snippet_reads_history_only_when_searched():
     hl = HighlightTerms(frozenset({"secret"}), ())
-    assert hit_snippet(hl, "new plan", "", (), "the secret plan") == ("the [secret] plan",
-                                                                       "the <mark>secret</mark> plan")
+    assert hit_snippet(hl, "new plan", "", (), "the secret plan") == (
+        "the [secret] plan",
+        "the <mark>secret</mark> plan",
+    )
     assert hit_snippet(hl, "new plan", "", (), None) == ("new plan", "new plan")
     assert hit_snippet(hl, "", "", ("secret.pdf",)) == ("[secret].pdf", "<mark>secret</mark>.pdf")
 
@@ -410,7 +465,15 @@ def test_engine_is_a_search_engine(engine):
 
 def test_tokenize():
     assert tokenize("Hello, Wörld! e-mail report.pdf don't") == [
-        "hello", "wörld", "e", "mail", "report", "pdf", "don", "t"]
+        "hello",
+        "wörld",
+        "e",
+        "mail",
+        "report",
+        "pdf",
+        "don",
+        "t",
+    ]
     assert tokenize("Straße ＡＢＣ") == ["strasse", "abc"]
     assert tokenize("東京 👍🏽❤️") == ["東", "京", "👍", "❤"]
 
@@ -513,10 +576,12 @@ def test_unreadable_whoosh_index_is_recreated_empty(tmp_path):
 def test_dates_are_converted_to_utc(tmp_path, engine_name):
     eng = open_engine(engine_name, tmp_path / "ix")
     plus2 = timezone(timedelta(hours=2))
-    eng.add([
-        replace(DOCS[0], message_id="naive", date=datetime(2026, 5, 5, 23, 30)),
-        replace(DOCS[0], message_id="plus2", date=datetime(2026, 5, 6, 0, 30, tzinfo=plus2)),
-    ])
+    eng.add(
+        [
+            replace(DOCS[0], message_id="naive", date=datetime(2026, 5, 5, 23, 30)),
+            replace(DOCS[0], message_id="plus2", date=datetime(2026, 5, 6, 0, 30, tzinfo=plus2)),
+        ]
+    )
     assert ids(eng, "date:2026-05-05") == {"naive", "plus2"}
     assert ids(eng, "date:2026-05-06") == set()
     assert hit(eng, "lunch", "plus2").date == at(2026, 5, 5, 22, 30)
@@ -525,9 +590,17 @@ def test_dates_are_converted_to_utc(tmp_path, engine_name):
 
 def _many(n: int, start: int = 0) -> list[SearchDoc]:
     base = at(2026, 1, 1)
-    return [doc(f"x{i}", AB, ALICE if i % 2 else BOB, (B,), base + timedelta(hours=i),
-                f"message number {i} {'even' if i % 2 == 0 else 'odd'}")
-            for i in range(start, start + n)]
+    return [
+        doc(
+            f"x{i}",
+            AB,
+            ALICE if i % 2 else BOB,
+            (B,),
+            base + timedelta(hours=i),
+            f"message number {i} {'even' if i % 2 == 0 else 'odd'}",
+        )
+        for i in range(start, start + n)
+    ]
 
 
 def test_whoosh_many_segments_small_pool(tmp_path):
@@ -567,11 +640,13 @@ def test_delete_nothing(fresh):
 def test_hostile_text_is_indexed_on_every_engine(fresh):
     """Lone surrogates (which UTF-8 cannot carry), NUL characters and a
     200,000-letter word neither fail the batch nor hide the message."""
-    fresh.add([
-        replace(DOCS[0], message_id="sur", text="bad \udcff surrogate", subject="\ud800"),
-        replace(DOCS[0], message_id="nul\x00", text="nul \x00 character"),
-        replace(DOCS[0], message_id="long", text="longword " + "x" * 200_000),
-    ])
+    fresh.add(
+        [
+            replace(DOCS[0], message_id="sur", text="bad \udcff surrogate", subject="\ud800"),
+            replace(DOCS[0], message_id="nul\x00", text="nul \x00 character"),
+            replace(DOCS[0], message_id="long", text="longword " + "x" * 200_000),
+        ]
+    )
     assert ids(fresh, "surrogate") == {"sur"}
     assert ids(fresh, "character") == {"nul\x00"}
     assert ids(fresh, "longword") == {"long"}
@@ -581,8 +656,13 @@ def test_hostile_text_is_indexed_on_every_engine(fresh):
 def test_a_phrase_does_not_span_two_parts(fresh):
     """Subject, text and each attachment name are apart: the last word of
     one and the first of the next are not a phrase."""
-    fresh.add([replace(DOCS[0], message_id="parts", subject="alpha", text="beta gamma",
-                       attachments=("delta.pdf", "東京.txt"))])
+    fresh.add(
+        [
+            replace(
+                DOCS[0], message_id="parts", subject="alpha", text="beta gamma", attachments=("delta.pdf", "東京.txt")
+            )
+        ]
+    )
     assert ids(fresh, '"beta gamma"') == {"parts"}
     assert ids(fresh, '"alpha beta"') == set()
     assert ids(fresh, '"gamma delta"') == set()

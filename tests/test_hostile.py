@@ -69,7 +69,6 @@ def new_archive(tmp_path) -> Archive:
     return Archive(tmp_path / "archive")
 
 
-
 def search_ids(arch: Archive, query: str) -> set[str]:
     return {norm_mid(v) for v in collect_key(arch.json("search", query), "message_id")}
 
@@ -86,17 +85,19 @@ def expected_unique(inputs: list[bytes], garbage: int = 0) -> int:
             mids.add(mid)
         else:
             nomid.add(data)
-    return len(mids) + len(nomid) + len(set(inputs[len(real):]))
+    return len(mids) + len(nomid) + len(set(inputs[len(real) :]))
 
 
-def check_invariants(arch: Archive, inputs: list[bytes], *, parse_errors: int | None = None,
-                     unique: int | None = None, raw_equal=None) -> dict:
+def check_invariants(
+    arch: Archive, inputs: list[bytes], *, parse_errors: int | None = None, unique: int | None = None, raw_equal=None
+) -> dict:
     """The checks every hostile case shares; returns the stats."""
     st = arch.stats
     assert st["messages_seen"] == len(inputs), st
     assert st["duplicates"] == st["messages_seen"] - st["unique_messages"], st
-    assert st["unique_messages"] == (st["chat_messages"] + st["mail_messages"]
-                                     + st["encrypted_undecrypted"] + st["parse_errors"]), st
+    assert st["unique_messages"] == (
+        st["chat_messages"] + st["mail_messages"] + st["encrypted_undecrypted"] + st["parse_errors"]
+    ), st
     if parse_errors is not None:
         assert st["parse_errors"] == parse_errors, st
     if unique is not None:
@@ -122,8 +123,9 @@ def check_invariants(arch: Archive, inputs: list[bytes], *, parse_errors: int | 
     return st
 
 
-def mail(headers: list[tuple[str, str | bytes]], body: bytes | str = b"", *, nl: bytes = b"\n",
-         blank_line: bool = True) -> bytes:
+def mail(
+    headers: list[tuple[str, str | bytes]], body: bytes | str = b"", *, nl: bytes = b"\n", blank_line: bool = True
+) -> bytes:
     out = b""
     for name, value in headers:
         v = value if isinstance(value, bytes) else value.encode("ascii")
@@ -134,12 +136,14 @@ def mail(headers: list[tuple[str, str | bytes]], body: bytes | str = b"", *, nl:
 
 
 def std_headers(n: int, subject: str = "Test", **extra) -> list[tuple[str, str | bytes]]:
-    hs = [("From", f"Sender {n} <sender{n}@example.org>"),
-          ("To", "rcpt@example.org"),
-          ("Subject", subject),
-          ("Date", f"Sat, 28 Nov 2026 03:{n % 60:02d}:00 +0000"),
-          ("Message-ID", f"<hostile-{n}@example.org>"),
-          ("MIME-Version", "1.0")]
+    hs = [
+        ("From", f"Sender {n} <sender{n}@example.org>"),
+        ("To", "rcpt@example.org"),
+        ("Subject", subject),
+        ("Date", f"Sat, 28 Nov 2026 03:{n % 60:02d}:00 +0000"),
+        ("Message-ID", f"<hostile-{n}@example.org>"),
+        ("MIME-Version", "1.0"),
+    ]
     hs += list(extra.items())
     return hs
 
@@ -163,12 +167,14 @@ def generated_broken_set() -> dict[str, bytes]:
         "gen_01.txt": mail(std_headers(1), "plain\n"),
         "gen_02.txt": b"no headers at all, only a body line\n\nand more\n",
         "gen_03.txt": mail(std_headers(3, **{"Content-Type": "multipart/mixed"}), "--x\n\nno boundary\n"),
-        "gen_04.txt": mail([("From", "a@example.org"), ("Subject", "no separating newline")],
-                           blank_line=False) + b"body right after headers\n",
+        "gen_04.txt": mail([("From", "a@example.org"), ("Subject", "no separating newline")], blank_line=False)
+        + b"body right after headers\n",
         "gen_05.txt": mail([("Subject", "=?bogus?Q?=FF=FE?="), ("From", "<>")], "x\n"),
         "gen_06.txt": mail(std_headers(6, **{"Content-Type": "message/rfc822"}), "Subject: inner\n\ninner\n"),
-        "gen_07.txt": mail(std_headers(7, **{"Content-Type": 'multipart/mixed; boundary="b"'}),
-                           "--b\nContent-Type: text/plain\n\nunterminated\n"),
+        "gen_07.txt": mail(
+            std_headers(7, **{"Content-Type": 'multipart/mixed; boundary="b"'}),
+            "--b\nContent-Type: text/plain\n\nunterminated\n",
+        ),
         "gen_08.txt": rnd.randbytes(777),
         "gen_09.txt": mail([("Message-ID", "<hostile-1@example.org>"), ("From", "dup@example.org")], "dup id\n"),
         "gen_10.txt": mail(std_headers(10), "crlf\r\nmixed\n", nl=b"\r\n"),
@@ -187,8 +193,10 @@ def test_cpython_email_test_messages(tmp_path, capsys):
     msgs, real = cpython_messages()
     if not real:
         with capsys.disabled():
-            print(f"\n[test_hostile] {CPYTHON_DATA} missing in this Python build: "
-                  f"using {len(msgs)} generated broken messages instead")
+            print(
+                f"\n[test_hostile] {CPYTHON_DATA} missing in this Python build: "
+                f"using {len(msgs)} generated broken messages instead"
+            )
     src = make_maildir(tmp_path / "cpython", msgs)
     # ~60 `raw` calls: run them in-process when the CLI allows it (speed);
     # ingest still runs as a real subprocess.
@@ -253,20 +261,18 @@ def test_truncated_mbox(tmp_path, compression):
 
 def test_binary_garbage_in_maildir(tmp_path):
     rnd = random.Random(1234)
-    good = [mail(std_headers(200, subject="good one"), "fine\n"),
-            mail(std_headers(201, subject="good two"), "also fine\n")]
-    garbage = [rnd.randbytes(4096),
-               bytes(range(256)) * 16,
-               b"\x00" * 1000,
-               b"\x89PNG\r\n\x1a\n" + rnd.randbytes(2000)]
+    good = [
+        mail(std_headers(200, subject="good one"), "fine\n"),
+        mail(std_headers(201, subject="good two"), "also fine\n"),
+    ]
+    garbage = [rnd.randbytes(4096), bytes(range(256)) * 16, b"\x00" * 1000, b"\x89PNG\r\n\x1a\n" + rnd.randbytes(2000)]
     files = {f"1795000000.{i}.good": d for i, d in enumerate(good)}
     files.update({f"1795000001.{i}.garbage": d for i, d in enumerate(garbage)})
     src = make_maildir(tmp_path / "md", files, sub="cur")
     arch = new_archive(tmp_path)
     ingest_ok(arch, src)
     inputs = good + garbage
-    st = check_invariants(arch, inputs, parse_errors=len(garbage),
-                          unique=expected_unique(inputs, garbage=len(garbage)))
+    st = check_invariants(arch, inputs, parse_errors=len(garbage), unique=expected_unique(inputs, garbage=len(garbage)))
     assert st["mail_messages"] == len(good)
 
 
@@ -285,9 +291,15 @@ def test_empty_file(tmp_path):
 
 
 def test_no_message_id_gets_stable_synthetic_id(tmp_path):
-    msg = mail([("From", "Anna <anna@example.org>"), ("To", "bob@example.org"),
-                ("Subject", "no id here"), ("Date", "Sat, 28 Nov 2026 03:00:00 +0000")],
-               "a message without Message-ID, wordnomsgid\n")
+    msg = mail(
+        [
+            ("From", "Anna <anna@example.org>"),
+            ("To", "bob@example.org"),
+            ("Subject", "no id here"),
+            ("Date", "Sat, 28 Nov 2026 03:00:00 +0000"),
+        ],
+        "a message without Message-ID, wordnomsgid\n",
+    )
     assert not message_id_of(msg)
     src_a = make_maildir(tmp_path / "a", {"1795000000.x": msg})
     src_b = make_maildir(tmp_path / "b", {"1795999999.other-name:2,S": msg}, sub="cur")
@@ -315,21 +327,36 @@ def test_no_message_id_gets_stable_synthetic_id(tmp_path):
 
 def test_bad_and_unknown_charsets(tmp_path):
     msgs = {
-        "unknown": mail(std_headers(400, subject="unknown charset",
-                                    **{"Content-Type": "text/plain; charset=x-unknown",
-                                       "Content-Transfer-Encoding": "8bit"}),
-                        b"wordunknowncs caf\xe9 \xff\xfe end\n"),
-        "invalid-utf8": mail(std_headers(401, subject="invalid utf-8",
-                                         **{"Content-Type": "text/plain; charset=utf-8",
-                                            "Content-Transfer-Encoding": "8bit"}),
-                             b"wordbadutf before \xff\xfe\xc3( after Gr\xc3\xbc\xc3\x9fe\n"),
-        "unknown-ew": mail(std_headers(402, subject="=?x-unknown?Q?caf=E9?= wordewtail",
-                                       **{"Content-Type": "text/plain; charset=us-ascii"}),
-                           "body of the encoded-word case\n"),
-        "bad-base64": mail(std_headers(403, subject="bad base64 wordbadb64",
-                                       **{"Content-Type": 'text/plain; charset="utf-8"',
-                                          "Content-Transfer-Encoding": "base64"}),
-                           "!!!this is not base64###\n"),
+        "unknown": mail(
+            std_headers(
+                400,
+                subject="unknown charset",
+                **{"Content-Type": "text/plain; charset=x-unknown", "Content-Transfer-Encoding": "8bit"},
+            ),
+            b"wordunknowncs caf\xe9 \xff\xfe end\n",
+        ),
+        "invalid-utf8": mail(
+            std_headers(
+                401,
+                subject="invalid utf-8",
+                **{"Content-Type": "text/plain; charset=utf-8", "Content-Transfer-Encoding": "8bit"},
+            ),
+            b"wordbadutf before \xff\xfe\xc3( after Gr\xc3\xbc\xc3\x9fe\n",
+        ),
+        "unknown-ew": mail(
+            std_headers(
+                402, subject="=?x-unknown?Q?caf=E9?= wordewtail", **{"Content-Type": "text/plain; charset=us-ascii"}
+            ),
+            "body of the encoded-word case\n",
+        ),
+        "bad-base64": mail(
+            std_headers(
+                403,
+                subject="bad base64 wordbadb64",
+                **{"Content-Type": 'text/plain; charset="utf-8"', "Content-Transfer-Encoding": "base64"},
+            ),
+            "!!!this is not base64###\n",
+        ),
     }
     src = make_maildir(tmp_path / "md", {f"1795000000.{k}": v for k, v in msgs.items()})
     arch = new_archive(tmp_path)
@@ -348,37 +375,54 @@ def test_bad_and_unknown_charsets(tmp_path):
     subject = arch.message("hostile-402@example.org")["subject"] or ""
     if "wordewtail" not in subject:
         problems.append(f"unknown charset in encoded word: subject {subject!r}")
-    for mid, word in [("hostile-400@example.org", "wordunknowncs"), ("hostile-401@example.org", "wordbadutf"),
-                      ("hostile-402@example.org", "wordewtail"), ("hostile-403@example.org", "wordbadb64")]:
+    for mid, word in [
+        ("hostile-400@example.org", "wordunknowncs"),
+        ("hostile-401@example.org", "wordbadutf"),
+        ("hostile-402@example.org", "wordewtail"),
+        ("hostile-403@example.org", "wordbadb64"),
+    ]:
         if mid not in search_ids(arch, word):
             problems.append(f"search {word!r} does not find {mid}")
     assert not problems, "\n".join(problems)
 
 
 def test_undeclared_8bit_headers(tmp_path):
-    utf8 = mail([("From", "Jürgen Müller <juergen@example.org>".encode()),
-                 ("To", "rcpt@example.org"),
-                 ("Subject", "Grüße aus Köln – Straßenfest".encode()),
-                 ("Date", "Sat, 28 Nov 2026 03:00:00 +0000"),
-                 ("Message-ID", "<eightbit-utf8@example.org>"),
-                 ("Content-Type", "text/plain; charset=utf-8")],
-                "Kölsch ist ein Bier.\n".encode())
-    latin1 = mail([("From", "Zoë Ærø <zoe@example.org>".encode("latin-1")),
-                   ("To", "rcpt@example.org"),
-                   ("Subject", "Grüße aus Bremen Stadtmusikanten".encode("latin-1")),
-                   ("Date", "Sat, 28 Nov 2026 03:01:00 +0000"),
-                   ("Message-ID", "<eightbit-latin1@example.org>")],
-                  b"Body without charset.\n")
+    utf8 = mail(
+        [
+            ("From", "Jürgen Müller <juergen@example.org>".encode()),
+            ("To", "rcpt@example.org"),
+            ("Subject", "Grüße aus Köln – Straßenfest".encode()),
+            ("Date", "Sat, 28 Nov 2026 03:00:00 +0000"),
+            ("Message-ID", "<eightbit-utf8@example.org>"),
+            ("Content-Type", "text/plain; charset=utf-8"),
+        ],
+        "Kölsch ist ein Bier.\n".encode(),
+    )
+    latin1 = mail(
+        [
+            ("From", "Zoë Ærø <zoe@example.org>".encode("latin-1")),
+            ("To", "rcpt@example.org"),
+            ("Subject", "Grüße aus Bremen Stadtmusikanten".encode("latin-1")),
+            ("Date", "Sat, 28 Nov 2026 03:01:00 +0000"),
+            ("Message-ID", "<eightbit-latin1@example.org>"),
+        ],
+        b"Body without charset.\n",
+    )
     src = make_maildir(tmp_path / "md", {"1795000000.utf8": utf8, "1795000001.latin1": latin1})
     arch = new_archive(tmp_path)
     ingest_ok(arch, src)
     check_invariants(arch, [utf8, latin1], parse_errors=0, unique=2)
     problems = []
     for mid, subject, sender, name, word in [
-            ("eightbit-utf8@example.org", "Grüße aus Köln – Straßenfest", "juergen@example.org",
-             "Jürgen Müller", "Straßenfest"),
-            ("eightbit-latin1@example.org", "Grüße aus Bremen Stadtmusikanten", "zoe@example.org",
-             "Zoë Ærø", "Grüße")]:
+        (
+            "eightbit-utf8@example.org",
+            "Grüße aus Köln – Straßenfest",
+            "juergen@example.org",
+            "Jürgen Müller",
+            "Straßenfest",
+        ),
+        ("eightbit-latin1@example.org", "Grüße aus Bremen Stadtmusikanten", "zoe@example.org", "Zoë Ærø", "Grüße"),
+    ]:
         m = arch.message(mid)
         for field, want in (("subject", subject), ("sender_name", name)):
             if m[field] != want:
@@ -397,25 +441,29 @@ def test_undeclared_8bit_headers(tmp_path):
 
 def test_broken_mime(tmp_path):
     msgs = {
-        "no-boundary": mail(std_headers(500, subject="multipart without boundary",
-                                        **{"Content-Type": "multipart/mixed"}),
-                            "--XYZ\nContent-Type: text/plain\n\nwordnoboundary here\n--XYZ--\n"),
+        "no-boundary": mail(
+            std_headers(500, subject="multipart without boundary", **{"Content-Type": "multipart/mixed"}),
+            "--XYZ\nContent-Type: text/plain\n\nwordnoboundary here\n--XYZ--\n",
+        ),
         "nested-unterminated": mail(
-            std_headers(501, subject="nested multipart without end",
-                        **{"Content-Type": 'multipart/mixed; boundary="OUT"'}),
+            std_headers(
+                501, subject="nested multipart without end", **{"Content-Type": 'multipart/mixed; boundary="OUT"'}
+            ),
             "preamble\n--OUT\nContent-Type: text/plain; charset=utf-8\n\nwordnestedfirst text\n"
-            "--OUT\nContent-Type: multipart/alternative; boundary=\"IN\"\n\n"
+            '--OUT\nContent-Type: multipart/alternative; boundary="IN"\n\n'
             "--IN\nContent-Type: text/plain\n\nwordnestedinner\n"
-            "--IN\nContent-Type: text/html\n\n<p>unterminated html"),
-        "boundary-never-used": mail(std_headers(502, subject="boundary never appears",
-                                                **{"Content-Type": 'multipart/mixed; boundary="NEVER"'}),
-                                    "wordneverboundary just text\n"),
+            "--IN\nContent-Type: text/html\n\n<p>unterminated html",
+        ),
+        "boundary-never-used": mail(
+            std_headers(502, subject="boundary never appears", **{"Content-Type": 'multipart/mixed; boundary="NEVER"'}),
+            "wordneverboundary just text\n",
+        ),
         "bad-part-headers": mail(
-            std_headers(503, subject="garbage part headers",
-                        **{"Content-Type": 'multipart/mixed; boundary="B"'}),
+            std_headers(503, subject="garbage part headers", **{"Content-Type": 'multipart/mixed; boundary="B"'}),
             b"--B\nContent-Type: text/plain; charset=\xff\xfe\nContent-Transfer-Encoding: quoted-printable\n\n"
-            b"wordbadpart =ZZ =\n--B\nContent-Type: application/octet-stream; name=\"x.bin\"\n"
-            b"Content-Transfer-Encoding: base64\n\n####\n--B--\n"),
+            b'wordbadpart =ZZ =\n--B\nContent-Type: application/octet-stream; name="x.bin"\n'
+            b"Content-Transfer-Encoding: base64\n\n####\n--B--\n",
+        ),
     }
     src = make_maildir(tmp_path / "md", {f"1795000000.{k}": v for k, v in msgs.items()})
     arch = new_archive(tmp_path)
@@ -424,10 +472,12 @@ def test_broken_mime(tmp_path):
     st = check_invariants(arch, inputs, unique=len(inputs))
     assert st["mail_messages"] == len(inputs), "broken MIME is still mail, not a parse error"
     problems = []
-    for mid, word in [("hostile-500@example.org", "wordnoboundary"),
-                      ("hostile-501@example.org", "wordnestedfirst"),
-                      ("hostile-502@example.org", "wordneverboundary"),
-                      ("hostile-503@example.org", "wordbadpart")]:
+    for mid, word in [
+        ("hostile-500@example.org", "wordnoboundary"),
+        ("hostile-501@example.org", "wordnestedfirst"),
+        ("hostile-502@example.org", "wordneverboundary"),
+        ("hostile-503@example.org", "wordbadpart"),
+    ]:
         text = arch.message(mid)["text"] or ""
         if word not in text:
             problems.append(f"{mid}: {word!r} not in shown text {text[:200]!r}")
@@ -514,10 +564,13 @@ def test_ingest_unreadable_file_chmod(tmp_path):
         prefix = [setpriv, "--bounding-set", caps, "--inh-caps", caps]
     try:
         proc = subprocess.run(
-            [*prefix, sys.executable, "-m", "coi_archive", "--archive", str(tmp_path / "archive"),
-             "ingest", str(f)],
-            cwd=str(REPO_ROOT), env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
-            stdin=subprocess.DEVNULL, capture_output=True, timeout=120)
+            [*prefix, sys.executable, "-m", "coi_archive", "--archive", str(tmp_path / "archive"), "ingest", str(f)],
+            cwd=str(REPO_ROOT),
+            env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=120,
+        )
     finally:
         f.chmod(0o600)
     res = Result(["ingest", str(f)], proc.returncode, proc.stdout, proc.stderr.decode("utf-8", "replace"))

@@ -75,9 +75,11 @@ def ingest(arc: Arc, server: Dovecot, user: str, folder: str | None = None, **kw
 def mail(i: int, size: int = 0, tag: str = "t") -> bytes:
     date = datetime(2025, 3, 1, 12, 0, tzinfo=timezone.utc) + timedelta(minutes=i)
     body = f"Message number {i} of {tag}.\r\n" + ("x" * 70 + "\r\n") * (size // 72)
-    return (f"From: Alice <alice@example.org>\r\nTo: bob@example.org\r\n"
-            f"Subject: note {tag} {i // 10}\r\nDate: {format_datetime(date)}\r\n"
-            f"Message-ID: <{tag}.{i}@example.org>\r\n\r\n{body}").encode()
+    return (
+        f"From: Alice <alice@example.org>\r\nTo: bob@example.org\r\n"
+        f"Subject: note {tag} {i // 10}\r\nDate: {format_datetime(date)}\r\n"
+        f"Message-ID: <{tag}.{i}@example.org>\r\n\r\n{body}"
+    ).encode()
 
 
 def cli_opts(server: Dovecot, user: str) -> list[str]:
@@ -115,7 +117,12 @@ def logout_counters(server: Dovecot, user: str, n: int) -> list[dict]:
 def test_parse_url_defaults_and_security():
     u = parse_url("imap://anna%40example.org@mail.example.org/COI%2FChats")
     assert (u.user, u.host, u.port, u.folder, u.security) == (
-        "anna@example.org", "mail.example.org", 993, "COI/Chats", "tls")
+        "anna@example.org",
+        "mail.example.org",
+        993,
+        "COI/Chats",
+        "tls",
+    )
     assert u.source_id("INBOX") == "imap://anna%40example.org@mail.example.org/INBOX"
     assert parse_url("imap://a@mail.example.org:143").security == "starttls"
     assert parse_url("imap://a@mail.example.org:1143", starttls=True).security == "starttls"
@@ -127,8 +134,9 @@ def test_parse_url_defaults_and_security():
     assert parse_url("imap://a@localhost:1143", insecure=True).security == "plain"
 
 
-@pytest.mark.parametrize("url", ["imap://a@mail.example.org:143", "imap://a@10.0.0.1",
-                                 "imap://a@127.0.0.1.example.org"])
+@pytest.mark.parametrize(
+    "url", ["imap://a@mail.example.org:143", "imap://a@10.0.0.1", "imap://a@127.0.0.1.example.org"]
+)
 def test_plaintext_only_to_loopback(url):
     with pytest.raises(ImapError, match="loopback"):
         parse_url(url, insecure=True)
@@ -162,8 +170,16 @@ def test_cli_refusals_are_one_line(tmp_path):
         res = cli(tmp_path / "a", "ingest", "imap://anna:Sup3rSecret@127.0.0.1", check=False)
         assert_clean_error(res)
         assert "Sup3rSecret" not in res.stderr + res.text
-        res = cli(tmp_path / "a", "export", "--format", "imap", "--to", "imap://anna@mail.example.org/X",
-                  "--insecure", check=False)
+        res = cli(
+            tmp_path / "a",
+            "export",
+            "--format",
+            "imap",
+            "--to",
+            "imap://anna@mail.example.org/X",
+            "--insecure",
+            check=False,
+        )
         assert_clean_error(res)
     finally:
         for k, v in old.items():
@@ -171,8 +187,15 @@ def test_cli_refusals_are_one_line(tmp_path):
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
-    res = cli(tmp_path / "a", "ingest", "imap://anna@127.0.0.1:9", "--insecure",
-              "--password-file", str(tmp_path / "missing"), check=False)
+    res = cli(
+        tmp_path / "a",
+        "ingest",
+        "imap://anna@127.0.0.1:9",
+        "--insecure",
+        "--password-file",
+        str(tmp_path / "missing"),
+        check=False,
+    )
     assert_clean_error(res)
 
 
@@ -198,8 +221,9 @@ def test_tls_and_starttls_need_a_trusted_certificate(server, tmp_path):
     assert_clean_error(res)
     assert "not trusted" in res.stderr
     # STARTTLS on the plain port
-    res = cli(tmp_path / "c", "ingest", server.url(user), "--starttls", "--password-file", pw,
-              "--cafile", str(server.cafile))
+    res = cli(
+        tmp_path / "c", "ingest", server.url(user), "--starttls", "--password-file", pw, "--cafile", str(server.cafile)
+    )
     assert "1 new messages" in res.text
     # a wrong password: one line, exit 2
     bad = tmp_path / "bad"
@@ -383,8 +407,7 @@ def test_all_folders_uses_special_use(server, tmp_path):
     assert "COI/Chats" in names and "All Mail" not in names
     with Arc.open(tmp_path / "a") as arc:
         arc.ingest(sources=srcs)
-        folders = {p["folder"] for i in (1, 2, 3) for cp in arc.copies(f"af.{i}@example.org")
-                   for p in cp["provenance"]}
+        folders = {p["folder"] for i in (1, 2, 3) for cp in arc.copies(f"af.{i}@example.org") for p in cp["provenance"]}
         assert folders == {"INBOX", "Sent", "COI/Chats"}
     # naming the \All folder explicitly reads it
     assert [s.folder for s in discover(server, user, "All Mail")] == ["All Mail"]
@@ -459,7 +482,7 @@ def test_server_stopped_mid_run(server, tmp_path):
     c = server.client(user)
     msgs = [mail(i, tag="stop") for i in range(650)]
     for i in range(0, len(msgs), 100):
-        c.multiappend("INBOX", msgs[i:i + 100])
+        c.multiappend("INBOX", msgs[i : i + 100])
     c.logout()
     calls = []
 
@@ -507,13 +530,13 @@ def test_imap_archive_equals_maildir_archive(server, tmp_path):
     assert n == sum(len(maildir_messages(p)) for p in SAMPLE_FOLDERS.values())
     # the real Delta Chat corpus: every account Maildir and the journal
     dev = account(server, "dev")
-    _seed_folders(server, dev, {"journal": DC_DEV / "journal",
-                                **{f"acct/{a}": DC_DEV / a for a in DC_DEV_ACCOUNTS}})
+    _seed_folders(server, dev, {"journal": DC_DEV / "journal", **{f"acct/{a}": DC_DEV / a for a in DC_DEV_ACCOUNTS}})
     via_imap, via_maildir = Archive(tmp_path / "imap", inprocess=True), Archive(tmp_path / "md", inprocess=True)
     via_imap.ingest(server.url(user), "--all-folders", *cli_opts(server, user))
     via_imap.ingest(server.url(dev), "--all-folders", *cli_opts(server, dev))
-    via_maildir.ingest(SAMPLES / "deltachat", SAMPLES / "coi", DC_DEV / "journal",
-                       *[DC_DEV / a for a in DC_DEV_ACCOUNTS])
+    via_maildir.ingest(
+        SAMPLES / "deltachat", SAMPLES / "coi", DC_DEV / "journal", *[DC_DEV / a for a in DC_DEV_ACCOUNTS]
+    )
     assert via_imap.stats["unique_messages"] == via_maildir.stats["unique_messages"]
     assert via_imap.stats["messages_seen"] == via_maildir.stats["messages_seen"]
     assert len(via_imap.chats) >= 10
@@ -522,11 +545,12 @@ def test_imap_archive_equals_maildir_archive(server, tmp_path):
 
 def test_text_attachment_hash_ignores_line_ends(tmp_path):
     vcf = b"BEGIN:VCARD\nVERSION:4.0\nFN:Dean\nEND:VCARD\n"
-    lf = (b"From: a@example.org\nTo: b@example.org\nMessage-ID: <v1@example.org>\n"
-          b"Date: Tue, 4 Mar 2025 10:00:00 +0000\nMIME-Version: 1.0\n"
-          b"Content-Type: multipart/mixed; boundary=XX\n\n--XX\nContent-Type: text/plain\n\nhi\n"
-          b"--XX\nContent-Type: text/vcard\nContent-Disposition: attachment; filename=d.vcf\n\n"
-          + vcf + b"--XX--\n")
+    lf = (
+        b"From: a@example.org\nTo: b@example.org\nMessage-ID: <v1@example.org>\n"
+        b"Date: Tue, 4 Mar 2025 10:00:00 +0000\nMIME-Version: 1.0\n"
+        b"Content-Type: multipart/mixed; boundary=XX\n\n--XX\nContent-Type: text/plain\n\nhi\n"
+        b"--XX\nContent-Type: text/vcard\nContent-Disposition: attachment; filename=d.vcf\n\n" + vcf + b"--XX--\n"
+    )
     (tmp_path / "lf.eml").write_bytes(lf)
     (tmp_path / "crlf.eml").write_bytes(lf.replace(b"\n", b"\r\n"))
     atts = []
@@ -597,11 +621,30 @@ def test_migrate_one_chat_and_since(server, tmp_path):
             dates[norm_mid(msg["Message-ID"])] = parsedate_to_datetime(msg["Date"])
     expected = sum(d >= since for d in dates.values())
     assert 0 < expected < len(dates)
-    res = cli(a.path, "export", "--format", "imap", "--to", server.url(dst, "Recent"), "--since", "2025-04-01",
-              *cli_opts(server, dst))
+    res = cli(
+        a.path,
+        "export",
+        "--format",
+        "imap",
+        "--to",
+        server.url(dst, "Recent"),
+        "--since",
+        "2025-04-01",
+        *cli_opts(server, dst),
+    )
     assert f"exported {expected} message(s)" in res.text and f"{expected} copied" in res.text
-    res = cli(a.path, "export", "--format", "imap", "--to", to, "--chat", "grp-nonexistent",
-              *cli_opts(server, dst), check=False)
+    res = cli(
+        a.path,
+        "export",
+        "--format",
+        "imap",
+        "--to",
+        to,
+        "--chat",
+        "grp-nonexistent",
+        *cli_opts(server, dst),
+        check=False,
+    )
     assert_clean_error(res)
 
 

@@ -15,9 +15,11 @@ from tests.cli_helpers import Archive
 
 
 def mail(tag: str) -> bytes:
-    return (f"From: alice@example.org\nTo: bob@example.org\nSubject: layout {tag}\n"
-            f"Date: Sat, 28 Nov 2026 10:00:00 +0000\nMessage-ID: <{tag}@layout.example>\n\n"
-            f"text of {tag}\n").encode()
+    return (
+        f"From: alice@example.org\nTo: bob@example.org\nSubject: layout {tag}\n"
+        f"Date: Sat, 28 Nov 2026 10:00:00 +0000\nMessage-ID: <{tag}@layout.example>\n\n"
+        f"text of {tag}\n"
+    ).encode()
 
 
 def put(path: Path, data: bytes) -> None:
@@ -76,13 +78,24 @@ def test_what_is_not_read_is_counted_listed_and_summed_up(tmp_path):
     assert "; 5 files skipped (see stats)" in res.text
     assert "inmbox@layout.example" not in archive.messages
     assert archive.stats["skipped_files"] == {
-        "not-a-regular-file": 1, "not-mail": 2, "symlink-outside-source": 1, "symlinked-directory": 1}
+        "not-a-regular-file": 1,
+        "not-mail": 2,
+        "symlink-outside-source": 1,
+        "symlinked-directory": 1,
+    }
     res = archive.run("ingest", "--verbose", top, check=False)
-    listed = {line.split(": ", 2)[2].split(" (")[0]: line.split("(", 1)[1].split(")")[0]
-              for line in res.stderr.splitlines() if line.startswith("coi-archive: skipped (")}
-    assert listed == {str(top / "notes.txt"): "not-mail", str(top / "archive.mbox"): "not-mail",
-                      str(top / "outside-link"): "symlink-outside-source", str(top / "pipe"): "not-a-regular-file",
-                      str(top / "linked-folder"): "symlinked-directory"}
+    listed = {
+        line.split(": ", 2)[2].split(" (")[0]: line.split("(", 1)[1].split(")")[0]
+        for line in res.stderr.splitlines()
+        if line.startswith("coi-archive: skipped (")
+    }
+    assert listed == {
+        str(top / "notes.txt"): "not-mail",
+        str(top / "archive.mbox"): "not-mail",
+        str(top / "outside-link"): "symlink-outside-source",
+        str(top / "pipe"): "not-a-regular-file",
+        str(top / "linked-folder"): "symlinked-directory",
+    }
 
 
 def test_a_walked_directory_counts_files_that_are_not_mail(tmp_path):

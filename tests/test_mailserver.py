@@ -29,8 +29,10 @@ def server():
 
 
 def _mail(mid: str, to: str, text: str) -> bytes:
-    return (f"From: Ann <ann@example.org>\r\nTo: {to}\r\nSubject: test\r\n"
-            f"Message-ID: <{mid}@example.org>\r\nDate: Mon, 30 Nov 2026 09:00:00 +0000\r\n\r\n{text}\r\n").encode()
+    return (
+        f"From: Ann <ann@example.org>\r\nTo: {to}\r\nSubject: test\r\n"
+        f"Message-ID: <{mid}@example.org>\r\nDate: Mon, 30 Nov 2026 09:00:00 +0000\r\n\r\n{text}\r\n"
+    ).encode()
 
 
 def test_delivered_into_maildir_and_imap(server: MailServer) -> None:

@@ -43,12 +43,15 @@ def _when(value: str) -> datetime:
 
 
 def test_internaldate_is_the_messages_own_date(tmp_path: Path) -> None:
-    box = _maildir(tmp_path / "box", {
-        # delivered two days after it was written, checked out much later
-        "1575532800.M1P1.host:2,S": _mail("dated@x", "Tue, 03 Dec 2019 08:00:00 +0100"),
-        "1575532800.M2P1.host:2,": _mail("undated@x", None),
-        "loose-name:2,": _mail("nameless@x", None),
-    })
+    box = _maildir(
+        tmp_path / "box",
+        {
+            # delivered two days after it was written, checked out much later
+            "1575532800.M1P1.host:2,S": _mail("dated@x", "Tue, 03 Dec 2019 08:00:00 +0100"),
+            "1575532800.M2P1.host:2,": _mail("undated@x", None),
+            "loose-name:2,": _mail("nameless@x", None),
+        },
+    )
     got = _entries(tmp_path, box)
     assert _when(got["dated@x"]["internaldate"]) == datetime(2019, 12, 3, 7, 0, tzinfo=timezone.utc)
     assert _when(got["undated@x"]["internaldate"]) == datetime.fromtimestamp(1575532800, timezone.utc)
@@ -59,8 +62,10 @@ def test_flags_come_from_the_copied_version(tmp_path: Path) -> None:
     """Two versions of one Message-ID in two mailboxes, one read and one
     flagged: the copied (canonical) version keeps its own flags only."""
     one = _maildir(tmp_path / "one", {"1575532800.M1P1.host:2,S": _mail("m@x", "Tue, 03 Dec 2019 08:00:00 +0100")})
-    two = _maildir(tmp_path / "two", {"1575532900.M1P1.host:2,F": _mail(
-        "m@x", "Tue, 03 Dec 2019 08:00:00 +0100", extra="X-Mailer: other\n")})
+    two = _maildir(
+        tmp_path / "two",
+        {"1575532900.M1P1.host:2,F": _mail("m@x", "Tue, 03 Dec 2019 08:00:00 +0100", extra="X-Mailer: other\n")},
+    )
     entry = _entries(tmp_path, one, two)["m@x"]
     with Archive.open(tmp_path / "archive", readonly=True) as archive:
         canonical = next(c for c in archive.copies("m@x") if c["sha256"] == entry["sha256"])

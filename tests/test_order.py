@@ -34,13 +34,12 @@ from tests.cli_helpers import DC_DEV, DC_DEV_ACCOUNTS, cli, cli_json, load_groun
 SECOND = "2026-11-28T03:30:43+00:00"
 
 
-def wire(mid: str, *, date: str | None = SECOND, irt: str | None = None, refs: tuple[str, ...] = (),
-         at: int | None = None) -> Wire:
+def wire(
+    mid: str, *, date: str | None = SECOND, irt: str | None = None, refs: tuple[str, ...] = (), at: int | None = None
+) -> Wire:
     """A post of ``mid``; ``at`` is a Maildir delivery time in microseconds."""
-    env = Envelope(message_id=mid, sha256=mid, dialect="deltachat", date=date, in_reply_to=irt,
-                   references=refs)
-    return Wire(message_id=mid, role="post", env=env,
-                arrival=(0, at, "", 0) if at is not None else NO_ARRIVAL)
+    env = Envelope(message_id=mid, sha256=mid, dialect="deltachat", date=date, in_reply_to=irt, references=refs)
+    return Wire(message_id=mid, role="post", env=env, arrival=(0, at, "", 0) if at is not None else NO_ARRIVAL)
 
 
 def ids(wires: list[Wire]) -> list[str]:
@@ -59,8 +58,7 @@ def each_order(wires: list[Wire]) -> list[list[str]]:
 
 def test_a_burst_follows_its_in_reply_to_chain_in_every_arrival_order():
     # Message-IDs sort against the chain, and so do the arrival times
-    burst = [wire("z1", at=40), wire("y2", irt="z1", at=30), wire("x3", irt="y2", at=20),
-             wire("w4", irt="x3", at=10)]
+    burst = [wire("z1", at=40), wire("y2", irt="z1", at=30), wire("x3", irt="y2", at=20), wire("w4", irt="x3", at=10)]
     assert each_order(burst) == [("z1", "y2", "x3", "w4")]
 
 
@@ -103,8 +101,7 @@ def test_undated_messages_come_last_and_are_ordered_among_themselves():
 
 def test_a_reply_cycle_ends_and_is_decided_the_same_way_in_every_order():
     # hostile: a -> b -> c -> a, plus d replying to c
-    cycle = [wire("a", irt="c", at=3), wire("b", irt="a", at=1), wire("c", irt="b", at=2),
-             wire("d", irt="c", at=0)]
+    cycle = [wire("a", irt="c", at=3), wire("b", irt="a", at=1), wire("c", irt="b", at=2), wire("d", irt="c", at=0)]
     # no message is free to go: the earliest left (d) goes, then b, and the
     # cycle is followed from there
     assert each_order(cycle) == [("d", "b", "c", "a")]
@@ -128,10 +125,13 @@ def test_a_reply_to_a_message_of_another_second_adds_no_order():
 
 
 def test_maildir_names_give_the_delivery_time_in_microseconds():
-    assert arrival([("maildir", "/m", "", "1795836640.M627780P22076.vm,S=3010,W=3075")]) == \
-        (0, 1795836640_627780, "", 0)
-    assert arrival([("maildir", "/m", "", "cur/1575356400.M400140P2231.host:2,S")]) == \
-        (0, 1575356400_400140, "", 0)
+    assert arrival([("maildir", "/m", "", "1795836640.M627780P22076.vm,S=3010,W=3075")]) == (
+        0,
+        1795836640_627780,
+        "",
+        0,
+    )
+    assert arrival([("maildir", "/m", "", "cur/1575356400.M400140P2231.host:2,S")]) == (0, 1575356400_400140, "", 0)
 
 
 def test_names_without_microseconds_and_eml_files_are_no_evidence():
@@ -149,8 +149,12 @@ def test_container_positions_compare_within_their_container():
 
 
 def test_arrival_is_the_minimum_over_copies_in_any_order():
-    copies = [("mbox", "/x.mbox", "", "5"), ("maildir", "/m", "", "1795836640.M9P1.h"),
-              ("maildir", "/n", "", "1795836640.M8P1.h"), ("eml", "/d", "", "a.eml")]
+    copies = [
+        ("mbox", "/x.mbox", "", "5"),
+        ("maildir", "/m", "", "1795836640.M9P1.h"),
+        ("maildir", "/n", "", "1795836640.M8P1.h"),
+        ("eml", "/d", "", "a.eml"),
+    ]
     found = {arrival(list(p)) for p in itertools.permutations(copies)}
     assert found == {(0, 1795836640_000008, "", 0)}
 
@@ -203,24 +207,29 @@ def test_every_chat_is_in_delta_chats_order(tmp_path, name):
 
 
 def _mail(mid: str, transport: str = "") -> bytes:
-    return (f"{transport}From: a@example.org\r\nTo: b@example.org\r\nDate: Sat, 28 Nov 2026 03:30:43 +0000\r\n"
-            f"Message-ID: <{mid}>\r\nChat-Version: 1.0\r\nSubject: Message from a\r\n\r\n{mid}\r\n").encode()
+    return (
+        f"{transport}From: a@example.org\r\nTo: b@example.org\r\nDate: Sat, 28 Nov 2026 03:30:43 +0000\r\n"
+        f"Message-ID: <{mid}>\r\nChat-Version: 1.0\r\nSubject: Message from a\r\n\r\n{mid}\r\n"
+    ).encode()
 
 
 RECEIVED = "Received: from mx by mx; Sat, 28 Nov 2026 03:30:{} +0000\r\n"
 
 
-@pytest.mark.parametrize("in_x, in_y", [("", ""), (RECEIVED.format(43), RECEIVED.format(44))],
-                         ids=["same-bytes", "other-bytes"])
+@pytest.mark.parametrize(
+    "in_x, in_y", [("", ""), (RECEIVED.format(43), RECEIVED.format(44))], ids=["same-bytes", "other-bytes"]
+)
 def test_a_copy_with_earlier_evidence_moves_its_message_whichever_mailbox_came_first(tmp_path, in_x, in_y):
     # Message-ID order: b < a.  Mailbox X delivered b first; mailbox Y, a copy
     # (the same bytes, or other transport headers: the same message, whose
     # wire row stays X's copy, the first Received) delivered earlier, has a
     # first: the minimum over copies says a.
-    x = make_maildir(tmp_path / "x", {"1795836650.M200P1.h": _mail("b@x", in_x),
-                                      "1795836650.M300P1.h": _mail("a@x", in_x)})
-    y = make_maildir(tmp_path / "y", {"1795836643.M100P1.h": _mail("a@x", in_y),
-                                      "1795836643.M500P1.h": _mail("b@x", in_y)})
+    x = make_maildir(
+        tmp_path / "x", {"1795836650.M200P1.h": _mail("b@x", in_x), "1795836650.M300P1.h": _mail("a@x", in_x)}
+    )
+    y = make_maildir(
+        tmp_path / "y", {"1795836643.M100P1.h": _mail("a@x", in_y), "1795836643.M500P1.h": _mail("b@x", in_y)}
+    )
 
     def order(*sources: Path, name: str) -> list[str]:
         archive = tmp_path / name

@@ -66,10 +66,13 @@ def _sample() -> list[Path]:
             mids.append(e["message_id"])
         elif e["type"] in ("edit", "delete_for_everyone", "reaction", "read_receipt") and chat in ("fg", "hike"):
             mids.append(e["wire_message_id"])
-        elif e["type"] in ("group_renamed", "group_avatar_set", "member_removed", "member_added",
-                           "member_left") and chat == "hike":
-            mids.append(e["message_id"])
-        elif e["type"] == "message" and chat == "hike" and e["label"] in ("h1", "h3", "h6", "h7"):
+        elif (
+            e["type"] in ("group_renamed", "group_avatar_set", "member_removed", "member_added", "member_left")
+            and chat == "hike"
+            or e["type"] == "message"
+            and chat == "hike"
+            and e["label"] in ("h1", "h3", "h6", "h7")
+        ):
             mids.append(e["message_id"])
     files = [DECRYPTED[norm_mid(m)] for m in dict.fromkeys(mids)]
     plain = [DC_DEV / m["file"] for m in load_journal_index()["messages"] if m["decrypted"] is None]
@@ -77,8 +80,7 @@ def _sample() -> list[Path]:
 
 
 SAMPLE = _sample()
-STATS_KEYS = ("unique_messages", "chat_messages", "mail_messages", "encrypted_undecrypted",
-              "parse_errors", "chats")
+STATS_KEYS = ("unique_messages", "chat_messages", "mail_messages", "encrypted_undecrypted", "parse_errors", "chats")
 
 
 def use_inprocess() -> bool:
@@ -103,8 +105,11 @@ def snapshot(arch: Archive, canonical_ids: bool = True) -> dict:
 
     def content_key(c):
         msgs = [norm_mid(m["message_id"]) for m in shows[str(c["id"])]["messages"]]
-        return json.dumps([c.get("kind"), c.get("group_id"), sorted(c.get("members") or []),
-                           c.get("name"), msgs], sort_keys=True, ensure_ascii=False)
+        return json.dumps(
+            [c.get("kind"), c.get("group_id"), sorted(c.get("members") or []), c.get("name"), msgs],
+            sort_keys=True,
+            ensure_ascii=False,
+        )
 
     order = sorted(chats, key=content_key)
     rename = {str(c["id"]): f"chat#{i}" for i, c in enumerate(order)}
@@ -140,8 +145,10 @@ def diff_hint(want: dict, got: dict) -> str:
     lines = []
     for part in ("stats", "chats", "contacts"):
         if want[part] != got[part]:
-            lines.append(f"{part} differ:\n  want {json.dumps(want[part], ensure_ascii=False)[:1500]}\n"
-                         f"  got  {json.dumps(got[part], ensure_ascii=False)[:1500]}")
+            lines.append(
+                f"{part} differ:\n  want {json.dumps(want[part], ensure_ascii=False)[:1500]}\n"
+                f"  got  {json.dumps(got[part], ensure_ascii=False)[:1500]}"
+            )
     for cid in sorted(set(want["shows"]) | set(got["shows"])):
         w, g = want["shows"].get(cid), got["shows"].get(cid)
         if w == g:
@@ -155,8 +162,10 @@ def diff_hint(want: dict, got: dict) -> str:
             lines.append(f"chat {cid} header: want {w['chat']} got {g['chat']}")
         for mid in sorted(set(wm) | set(gm)):
             if wm.get(mid) != gm.get(mid):
-                lines.append(f"chat {cid} message {mid}:\n  want {json.dumps(wm.get(mid), ensure_ascii=False)[:800]}"
-                             f"\n  got  {json.dumps(gm.get(mid), ensure_ascii=False)[:800]}")
+                lines.append(
+                    f"chat {cid} message {mid}:\n  want {json.dumps(wm.get(mid), ensure_ascii=False)[:800]}"
+                    f"\n  got  {json.dumps(gm.get(mid), ensure_ascii=False)[:800]}"
+                )
         if list(wm) != list(gm) and set(wm) == set(gm):
             lines.append(f"chat {cid}: message order differs")
     return "\n".join(lines[:12])
@@ -193,9 +202,12 @@ def arrivals(draw) -> list[list[int]]:
     return [seq[a:b] for a, b in zip(bounds, bounds[1:])]
 
 
-@settings(max_examples=12, deadline=None, derandomize=False,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
-                                 HealthCheck.data_too_large])
+@settings(
+    max_examples=12,
+    deadline=None,
+    derandomize=False,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 @given(batches=arrivals())
 def test_any_order_and_duplicates_give_the_same_archive(reference, batches):
     want, inproc = reference
@@ -212,8 +224,7 @@ def test_chat_ids_do_not_depend_on_order(tmp_path):
     rev = snapshot(build(tmp_path / "rev", [list(reversed(SAMPLE))], inproc), canonical_ids=False)
     assert sorted(str(c["id"]) for c in fwd["chats"]) == sorted(str(c["id"]) for c in rev["chats"])
     for cid, show in fwd["shows"].items():
-        assert [m["message_id"] for m in rev["shows"][cid]["messages"]] == \
-               [m["message_id"] for m in show["messages"]]
+        assert [m["message_id"] for m in rev["shows"][cid]["messages"]] == [m["message_id"] for m in show["messages"]]
 
 
 # ---------------------------------------------------------------- hostile collisions
@@ -231,8 +242,14 @@ PEOPLE = ("alice", "bob", "carol", "mallory")
 WORDS = ("apple", "banana", "cherry", "harbour", "midnight")
 GROUP = "HypoGroup0123456789abcd"
 T0 = 1795860000  # 2026-11-28T09:20:00Z
-EXTREME_DATES = ("Mon, 01 Jan 0001 00:00:00 +0000", "Mon, 01 Jan 1990 00:00:00 +0000",
-                 "Fri, 31 Dec 2100 00:00:00 +0000", "Fri, 31 Dec 9999 23:59:59 +0000", "soon", None)
+EXTREME_DATES = (
+    "Mon, 01 Jan 0001 00:00:00 +0000",
+    "Mon, 01 Jan 1990 00:00:00 +0000",
+    "Fri, 31 Dec 2100 00:00:00 +0000",
+    "Fri, 31 Dec 9999 23:59:59 +0000",
+    "soon",
+    None,
+)
 
 
 def _rfc(ts: int) -> str:
@@ -241,13 +258,28 @@ def _rfc(ts: int) -> str:
     return formatdate(ts, usegmt=True)
 
 
-def _wire(mid: str, sender: str, to: tuple[str, ...], body: str, date: str | None, received: int | None,
-          headers: tuple[str, ...] = ()) -> bytes:
+def _wire(
+    mid: str,
+    sender: str,
+    to: tuple[str, ...],
+    body: str,
+    date: str | None,
+    received: int | None,
+    headers: tuple[str, ...] = (),
+) -> bytes:
     lines = [f"Received: by mail.example.org with LMTP; {_rfc(received)}"] if received is not None else []
     lines += [f"From: <{sender}@example.org>", "To: " + ", ".join(f"<{p}@example.org>" for p in to)]
     lines += [f"Date: {date}"] if date is not None else []
-    lines += [f"Message-ID: <{mid}@hypo.example>", "Chat-Version: 1.0", *headers, "MIME-Version: 1.0",
-              "Content-Type: text/plain; charset=utf-8", "", body, ""]
+    lines += [
+        f"Message-ID: <{mid}@hypo.example>",
+        "Chat-Version: 1.0",
+        *headers,
+        "MIME-Version: 1.0",
+        "Content-Type: text/plain; charset=utf-8",
+        "",
+        body,
+        "",
+    ]
     return "\r\n".join(lines).encode()
 
 
@@ -278,9 +310,15 @@ def _other_version(draw) -> bytes:
     date, received = draw(_when())
     group = mid == "g2" or draw(st.booleans())
     pad = (f"X-Pad: {draw(st.integers(0, 99))}",) if draw(st.booleans()) else ()
-    return _wire(mid, sender, ("alice", "bob", "carol"), " ".join(draw(st.lists(st.sampled_from(WORDS), min_size=1,
-                                                                             max_size=3))),
-                 date, received, (_group_headers() if group else ()) + pad)
+    return _wire(
+        mid,
+        sender,
+        ("alice", "bob", "carol"),
+        " ".join(draw(st.lists(st.sampled_from(WORDS), min_size=1, max_size=3))),
+        date,
+        received,
+        (_group_headers() if group else ()) + pad,
+    )
 
 
 @st.composite
@@ -291,8 +329,9 @@ def _edit(draw) -> bytes:
     date, received = draw(_when())
     to = ("alice", "carol") if target == "g2" else ("bob",)
     extra = _group_headers() if target == "g2" else ()
-    return _wire("e1", sender, to, draw(st.sampled_from(WORDS)), date, received,
-                 (f"Chat-Edit: <{target}@hypo.example>", *extra))
+    return _wire(
+        "e1", sender, to, draw(st.sampled_from(WORDS)), date, received, (f"Chat-Edit: <{target}@hypo.example>", *extra)
+    )
 
 
 @st.composite
@@ -320,13 +359,23 @@ def _edit_pair(draw) -> list[bytes]:
     aims = (("g2", "bob", ("alice", "carol"), _group_headers()), ("d1", "alice", ("bob",), ()))
     for target, owner, to, extra in aims:
         date, received = draw(_when())
-        out.append(_wire("e1", owner, to, draw(st.sampled_from(WORDS)), date, received,
-                         (f"Chat-Edit: <{target}@hypo.example>", *extra)))
+        out.append(
+            _wire(
+                "e1",
+                owner,
+                to,
+                draw(st.sampled_from(WORDS)),
+                date,
+                received,
+                (f"Chat-Edit: <{target}@hypo.example>", *extra),
+            )
+        )
     return out
 
 
-hostile_messages = st.tuples(_edit_pair(), st.lists(st.one_of(_other_version(), _edit(), _group_change()),
-                                                     max_size=6)).map(lambda t: [*t[0], *t[1]])
+hostile_messages = st.tuples(
+    _edit_pair(), st.lists(st.one_of(_other_version(), _edit(), _group_change()), max_size=6)
+).map(lambda t: [*t[0], *t[1]])
 
 
 def _without_sources(obj):
@@ -342,8 +391,11 @@ def full_snapshot(arch: Archive) -> dict:
     they are left out), search results and the conflict count."""
     snap = _without_sources(snapshot(arch))
     queries = [*WORDS, "from:mallory"]
-    snap["search"] = {f"{q} {h}": sorted(norm_mid(x["message_id"]) for x in arch.json(
-        "search", q, *(["--history"] if h else []))) for q in queries for h in (False, True)}
+    snap["search"] = {
+        f"{q} {h}": sorted(norm_mid(x["message_id"]) for x in arch.json("search", q, *(["--history"] if h else [])))
+        for q in queries
+        for h in (False, True)
+    }
     snap["conflicting_messages"] = arch.stats["conflicting_messages"]
     return snap
 
@@ -360,8 +412,12 @@ def hostile_arrivals(draw) -> tuple[list[bytes], list[list[int]]]:
     return world, [seq[a:b] for a, b in zip(bounds, bounds[1:])]
 
 
-@settings(max_examples=25, deadline=None, derandomize=False,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(
+    max_examples=25,
+    deadline=None,
+    derandomize=False,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 @given(case=hostile_arrivals())
 def test_collisions_forgeries_and_extreme_dates_in_any_order(case):
     world, batches = case

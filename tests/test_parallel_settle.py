@@ -10,7 +10,7 @@ import coi_archive.index.settle as settle_mod
 from coi_archive.index.api import Archive
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
-QUERIES = ["garden", "from:anna", "is:edited", "kind:image", "\"day pass\"", "is:mail", "Grüße"]
+QUERIES = ["garden", "from:anna", "is:edited", "kind:image", '"day pass"', "is:mail", "Grüße"]
 
 
 def _build(root: Path) -> dict:

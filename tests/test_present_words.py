@@ -11,8 +11,9 @@ def test_times_are_utc_and_say_so():
     assert present.fmt_datetime(iso) == "2026-11-27 23:30 UTC"
     assert present.fmt_datetime("2026-11-28T00:30:00+01:00") == "2026-11-27 23:30 UTC"
     markup = str(present.when(iso, "time"))
-    assert markup == ('<time datetime="2026-11-27T23:30:00+00:00" data-style="time" '
-                      'title="2026-11-27 23:30 UTC">23:30</time>')
+    assert markup == (
+        '<time datetime="2026-11-27T23:30:00+00:00" data-style="time" title="2026-11-27 23:30 UTC">23:30</time>'
+    )
     assert present.when(None) == "" and present.when("not a date") == ""
 
 

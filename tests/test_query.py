@@ -87,8 +87,9 @@ def test_full_address():
     assert parse("from:alice@example.org") == Field("from", "alice@example.org")
 
 
-@pytest.mark.parametrize("value", ["text", "image", "audio", "video", "file", "sticker",
-                                   "location", "contact", "system", "poll"])
+@pytest.mark.parametrize(
+    "value", ["text", "image", "audio", "video", "file", "sticker", "location", "contact", "system", "poll"]
+)
 def test_kind_message_kinds(value):
     assert parse(f"kind:{value}") == MessageKind(value)
 
@@ -106,16 +107,19 @@ def test_kind_alias_and_case():
     assert parse("kind:Photo") == MessageKind("image")
 
 
-@pytest.mark.parametrize("query,flag", [
-    ("has:attachment", "attachment"),
-    ("has:attachments", "attachment"),
-    ("is:edited", "edited"),
-    ("is:deleted", "deleted"),
-    ("is:mail", "mail"),
-    ("is:chat", "chat"),
-    ("is:encrypted", "encrypted"),
-    ("IS:Edited", "edited"),
-])
+@pytest.mark.parametrize(
+    "query,flag",
+    [
+        ("has:attachment", "attachment"),
+        ("has:attachments", "attachment"),
+        ("is:edited", "edited"),
+        ("is:deleted", "deleted"),
+        ("is:mail", "mail"),
+        ("is:chat", "chat"),
+        ("is:encrypted", "encrypted"),
+        ("IS:Edited", "edited"),
+    ],
+)
 def test_flags(query, flag):
     assert parse(query) == Flag(flag)
 
@@ -125,27 +129,31 @@ def test_flags(query, flag):
 D = date
 
 
-@pytest.mark.parametrize("query,start,end", [
-    ("date:2026-01-15", D(2026, 1, 15), D(2026, 1, 15)),
-    ("date:2026-01", D(2026, 1, 1), D(2026, 1, 31)),
-    ("date:2024-02", D(2024, 2, 1), D(2024, 2, 29)),
-    ("date:2026", D(2026, 1, 1), D(2026, 12, 31)),
-    ("date:2026-1-5", D(2026, 1, 5), D(2026, 1, 5)),
-    ("date:2026-01-01..2026-02-01", D(2026, 1, 1), D(2026, 2, 1)),
-    ("date:2026-01..2026-03", D(2026, 1, 1), D(2026, 3, 31)),
-    ("date:2026-01-01..", D(2026, 1, 1), None),
-    ("date:..2026-02", None, D(2026, 2, 28)),
-    ("before:2026-01-01", None, D(2025, 12, 31)),
-    ("before:2026", None, D(2025, 12, 31)),
-    ("after:2026-01-01", D(2026, 1, 2), None),
-    ("after:2026-01", D(2026, 2, 1), None),
-])
+@pytest.mark.parametrize(
+    "query,start,end",
+    [
+        ("date:2026-01-15", D(2026, 1, 15), D(2026, 1, 15)),
+        ("date:2026-01", D(2026, 1, 1), D(2026, 1, 31)),
+        ("date:2024-02", D(2024, 2, 1), D(2024, 2, 29)),
+        ("date:2026", D(2026, 1, 1), D(2026, 12, 31)),
+        ("date:2026-1-5", D(2026, 1, 5), D(2026, 1, 5)),
+        ("date:2026-01-01..2026-02-01", D(2026, 1, 1), D(2026, 2, 1)),
+        ("date:2026-01..2026-03", D(2026, 1, 1), D(2026, 3, 31)),
+        ("date:2026-01-01..", D(2026, 1, 1), None),
+        ("date:..2026-02", None, D(2026, 2, 28)),
+        ("before:2026-01-01", None, D(2025, 12, 31)),
+        ("before:2026", None, D(2025, 12, 31)),
+        ("after:2026-01-01", D(2026, 1, 2), None),
+        ("after:2026-01", D(2026, 2, 1), None),
+    ],
+)
 def test_dates(query, start, end):
     assert parse(query) == DateRange(start, end)
 
 
-@pytest.mark.parametrize("query", ["date:soon", "date:2026-13", "date:2026-02-30",
-                                   "date:..", "date:2026..x", "before:yesterday"])
+@pytest.mark.parametrize(
+    "query", ["date:soon", "date:2026-13", "date:2026-02-30", "date:..", "date:2026..x", "before:yesterday"]
+)
 def test_invalid_dates_are_words(query):
     assert parse(query) == W(query)
 
@@ -194,8 +202,7 @@ def test_double_negation_cancels():
 
 
 def test_lowercase_operators_are_words():
-    assert parse("rock and roll or not") == And(
-        (W("rock"), W("and"), W("roll"), W("or"), W("not")))
+    assert parse("rock and roll or not") == And((W("rock"), W("and"), W("roll"), W("or"), W("not")))
 
 
 def test_hyphen_inside_word_is_not_negation():
@@ -208,44 +215,49 @@ def test_lone_minus_is_a_word():
 
 def test_mixed_everything():
     q = parse('from:alice (lunch OR "coffee break") -kind:image date:2026-01 has:attachment')
-    assert q == And((
-        Field("from", "alice"),
-        Or((W("lunch"), Phrase("coffee break"))),
-        Not(MessageKind("image")),
-        DateRange(D(2026, 1, 1), D(2026, 1, 31)),
-        Flag("attachment"),
-    ))
+    assert q == And(
+        (
+            Field("from", "alice"),
+            Or((W("lunch"), Phrase("coffee break"))),
+            Not(MessageKind("image")),
+            DateRange(D(2026, 1, 1), D(2026, 1, 31)),
+            Flag("attachment"),
+        )
+    )
 
 
 # -- degradation -------------------------------------------------------------
 
 
-@pytest.mark.parametrize("query,expected", [
-    ("", Empty()),
-    ("   ", Empty()),
-    ("http://x.org/a", W("http://x.org/a")),
-    ("foo:bar", W("foo:bar")),
-    ("from:", W("from:")),
-    ("is:bogus", W("is:bogus")),
-    ("has:link", W("has:link")),
-    ("kind:banana", W("kind:banana")),
-    ('kind:"banana split"', And((W("kind"), Phrase("banana split")))),
-    ('"unbalanced quote', And((W("unbalanced"), W("quote")))),
-    ('say "hi', And((W("say"), W("hi")))),
-    ("(a OR b", Or((W("a"), W("b")))),
-    ("a)", W("a")),
-    ("a) b", And((W("a"), W("b")))),
-    (")))", Empty()),
-    ("()", Empty()),
-    ('""', Empty()),
-    ("OR", Empty()),
-    ("a OR", W("a")),
-    ("OR a", W("a")),
-    ("AND AND a", W("a")),
-    ("NOT", Empty()),
-    ("a NOT", W("a")),
-    ("NOT OR a", W("a")),
-])
+@pytest.mark.parametrize(
+    "query,expected",
+    [
+        ("", Empty()),
+        ("   ", Empty()),
+        ("http://x.org/a", W("http://x.org/a")),
+        ("foo:bar", W("foo:bar")),
+        ("from:", W("from:")),
+        ("is:bogus", W("is:bogus")),
+        ("has:link", W("has:link")),
+        ("kind:banana", W("kind:banana")),
+        ('kind:"banana split"', And((W("kind"), Phrase("banana split")))),
+        ('"unbalanced quote', And((W("unbalanced"), W("quote")))),
+        ('say "hi', And((W("say"), W("hi")))),
+        ("(a OR b", Or((W("a"), W("b")))),
+        ("a)", W("a")),
+        ("a) b", And((W("a"), W("b")))),
+        (")))", Empty()),
+        ("()", Empty()),
+        ('""', Empty()),
+        ("OR", Empty()),
+        ("a OR", W("a")),
+        ("OR a", W("a")),
+        ("AND AND a", W("a")),
+        ("NOT", Empty()),
+        ("a NOT", W("a")),
+        ("NOT OR a", W("a")),
+    ],
+)
 def test_malformed_input_degrades(query, expected):
     assert parse(query) == expected
 

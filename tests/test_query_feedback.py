@@ -12,26 +12,38 @@ from coi_archive.index.api import query_warnings
 from coi_archive.index.whoosh_query import day_start
 
 
-@pytest.mark.parametrize(("query", "needle"), [
-    ("form:frank", "Did you mean “from:”?"),
-    ("date:2026-13", "“date:2026-13” is not a date"),
-    ("before:soon", "“before:soon” is not a date"),
-    ("kind:banana", "“kind:banana” is not a kind"),
-    ("is:bogus", "“is:bogus” is not a supported filter"),
-    ('say "hi there', "quote mark"),
-    ("(train OR bus", "“(” is not closed"),
-    ("train)", "“)” has no matching “(”"),
-    ("from:", "“from:” needs a value"),
-])
+@pytest.mark.parametrize(
+    ("query", "needle"),
+    [
+        ("form:frank", "Did you mean “from:”?"),
+        ("date:2026-13", "“date:2026-13” is not a date"),
+        ("before:soon", "“before:soon” is not a date"),
+        ("kind:banana", "“kind:banana” is not a kind"),
+        ("is:bogus", "“is:bogus” is not a supported filter"),
+        ('say "hi there', "quote mark"),
+        ("(train OR bus", "“(” is not closed"),
+        ("train)", "“)” has no matching “(”"),
+        ("from:", "“from:” needs a value"),
+    ],
+)
 def test_mistakes_get_a_specific_warning(query, needle):
     warnings = query_warnings(query)
     assert len(warnings) == 1 and needle in warnings[0], warnings
 
 
-@pytest.mark.parametrize("query", [
-    "train", 'from:"Frank Müller" date:2026-11', "has:attachment", "has:audio", "kind:image",
-    "https://example.org/a:b", '"phrase with (brackets"', "date:2026-01..2026-03 -spam",
-])
+@pytest.mark.parametrize(
+    "query",
+    [
+        "train",
+        'from:"Frank Müller" date:2026-11',
+        "has:attachment",
+        "has:audio",
+        "kind:image",
+        "https://example.org/a:b",
+        '"phrase with (brackets"',
+        "date:2026-01..2026-03 -spam",
+    ],
+)
 def test_well_formed_queries_get_no_warning(query):
     assert query_warnings(query) == []
 
@@ -52,7 +64,7 @@ def test_in_zone_moves_day_boundaries():
     ranges = [n for n, _ in q.walk(node) if isinstance(n, q.DateRange)]
     assert [r.zone for r in ranges] == ["Europe/Berlin", "Europe/Berlin"]
     utc = day_start(date(2026, 11, 27))
-    assert day_start(date(2026, 11, 27), "Europe/Berlin") == utc - 3600       # CET, UTC+1
+    assert day_start(date(2026, 11, 27), "Europe/Berlin") == utc - 3600  # CET, UTC+1
     assert day_start(date(2026, 7, 1), "Europe/Berlin") == day_start(date(2026, 7, 1)) - 7200  # CEST
     assert day_start(date(2026, 11, 27), "America/New_York") == utc + 5 * 3600
 

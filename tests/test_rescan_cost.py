@@ -42,8 +42,10 @@ def scan(top: Path, known: dict, monkeypatch: pytest.MonkeyPatch) -> tuple[dict,
         return real_stat(path, *args, **kwargs)
 
     monkeypatch.setattr(maildir.os, "stat", counting_stat)
-    found = {(c.provenance.folder, c.provenance.key): (c.provenance.flags, c.provenance.size)
-             for c in Source("maildir", top).candidates({"known": known})}
+    found = {
+        (c.provenance.folder, c.provenance.key): (c.provenance.flags, c.provenance.size)
+        for c in Source("maildir", top).candidates({"known": known})
+    }
     return found, stats
 
 

@@ -51,8 +51,11 @@ def _all_messages(path: Path) -> dict[str, dict]:
 
 
 def _expected(messages: dict[str, dict]) -> set[str]:
-    return {mid for mid, m in messages.items() if m["chat_kind"] in MAIL_KINDS and m["date"] < CUTOFF
-            and m["chat_id"] != HELD_CHAT}
+    return {
+        mid
+        for mid, m in messages.items()
+        if m["chat_kind"] in MAIL_KINDS and m["date"] < CUTOFF and m["chat_id"] != HELD_CHAT
+    }
 
 
 def _table_dump(path: Path) -> list[str]:
@@ -112,11 +115,12 @@ def test_purge_removes_exactly_the_expired_unheld_messages_everywhere(archive: P
     for table in ("originals", "provenance", "wire"):
         col = "message_id" if table == "wire" else "sha256"
         keys = list(doomed) if table == "wire" else every_sha
-        assert db.execute(f"SELECT count(*) FROM {table} WHERE {col} IN ({','.join('?' * len(keys))})",
-                          keys).fetchone()[0] == 0, table
+        assert (
+            db.execute(f"SELECT count(*) FROM {table} WHERE {col} IN ({','.join('?' * len(keys))})", keys).fetchone()[0]
+            == 0
+        ), table
     db.close()
-    assert sorted((s["message_id"], s["sha256"]) for s in stones) == sorted(
-        (m, s) for m, v in shas.items() for s in v)
+    assert sorted((s["message_id"], s["sha256"]) for s in stones) == sorted((m, s) for m, v in shas.items() for s in v)
     assert all(s["purged_by"] == "tester" and s["why"].startswith("retention mail 1d") for s in stones)
     assert cli_json(archive, "tombstones", inprocess=True) == stones
     assert not (cache / gone_key[:2] / f"{gone_key}.webp").exists()
@@ -193,18 +197,31 @@ def test_contact_and_query_holds_keep_their_messages_and_release_lets_them_go(ar
     assert not (bob | pinned) & set(_all_messages(archive))
     assert "derived layers: up to date" in cli(archive, "verify", inprocess=True).text
     actions = [e["action"] for e in cli_json(archive, "audit", "show", inprocess=True)]
-    assert actions == ["search", "retention.set", "hold.add", "hold.add", "purge", "purge",
-                       "hold.release", "hold.release", "purge", "purge"]
+    assert actions == [
+        "search",
+        "retention.set",
+        "hold.add",
+        "hold.add",
+        "purge",
+        "purge",
+        "hold.release",
+        "hold.release",
+        "purge",
+        "purge",
+    ]
 
 
-@pytest.mark.parametrize("argv", [
-    ["retention", "set", "--older-than", "seven years"],
-    ["retention", "set", "--older-than", "0d"],
-    ["hold", "release", "99"],
-    ["hold", "add", "--chat", "x", "--reason", "  "],
-    ["hold", "add", "--query", "\"unclosed", "--reason", "r"],
-    ["hold", "add", "--query", "frm:bob", "--reason", "r"],
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["retention", "set", "--older-than", "seven years"],
+        ["retention", "set", "--older-than", "0d"],
+        ["hold", "release", "99"],
+        ["hold", "add", "--chat", "x", "--reason", "  "],
+        ["hold", "add", "--query", '"unclosed', "--reason", "r"],
+        ["hold", "add", "--query", "frm:bob", "--reason", "r"],
+    ],
+)
 def test_bad_requests_are_one_line_errors(archive: Path, argv: list[str]) -> None:
     assert_clean_error(cli(archive, *argv, check=False, inprocess=True))
 
@@ -218,12 +235,14 @@ def test_retention_show_lists_the_policy(archive: Path) -> None:
     assert [p["kind"] for p in cli_json(archive, "retention", "show", inprocess=True)] == ["all"]
 
 
-@pytest.mark.parametrize(("target", "nth"), [
-    ("coi_archive.index.settle:refold", 1),  # committed, chats not yet folded again
-    ("coi_archive.index.settle:_index", 2),  # chats folded, search index not yet (#1: opening the archive)
-])
-def test_a_killed_purge_is_finished_by_the_next_writer(pristine: Path, tmp_path: Path, target: str,
-                                                       nth: int) -> None:
+@pytest.mark.parametrize(
+    ("target", "nth"),
+    [
+        ("coi_archive.index.settle:refold", 1),  # committed, chats not yet folded again
+        ("coi_archive.index.settle:_index", 2),  # chats folded, search index not yet (#1: opening the archive)
+    ],
+)
+def test_a_killed_purge_is_finished_by_the_next_writer(pristine: Path, tmp_path: Path, target: str, nth: int) -> None:
     from tests.golden import outputs
     from tests.test_crash_safety import run_killed
 

@@ -55,45 +55,69 @@ def S(n: int) -> str:
     return f"Mr.sV9aN1nA0tE.{n:04d}@example.net"
 
 
-ORPHAN_REACTION = "Mr.hQ4vB8nK2sW.0099@example.net"   # reacts to D(999), not in the mailbox
-ORPHAN_EDIT = G(22)                                   # edits G(999), not in the mailbox
-M1 = "20250512060000.4711@mail.example.net"           # plain, mboxrd ">From "
-M2 = "CAO7n+water-meter-2025@mail.example.net"        # multipart/alternative
-M3 = "fair-2025-0514.anna@gruenwald.example.net"      # HTML only, remote image, script
-M4 = "20250515100000.0815@mail.example.net"           # RFC 2231 attachment
-M5 = "summer-party-2025@sonnenwiese.example.net"      # mailing list
-M6 = "20250520070000.hedge1@mail.example.net"         # thread root
+ORPHAN_REACTION = "Mr.hQ4vB8nK2sW.0099@example.net"  # reacts to D(999), not in the mailbox
+ORPHAN_EDIT = G(22)  # edits G(999), not in the mailbox
+M1 = "20250512060000.4711@mail.example.net"  # plain, mboxrd ">From "
+M2 = "CAO7n+water-meter-2025@mail.example.net"  # multipart/alternative
+M3 = "fair-2025-0514.anna@gruenwald.example.net"  # HTML only, remote image, script
+M4 = "20250515100000.0815@mail.example.net"  # RFC 2231 attachment
+M5 = "summer-party-2025@sonnenwiese.example.net"  # mailing list
+M6 = "20250520070000.hedge1@mail.example.net"  # thread root
 M7 = "a1f3c9e2-hedge2@example.net"
 M8 = "b7d2e4f6-hedge3@example.net"
 M9 = "3f9c2d1e-7a4b-4c8e-9f10-2b3c4d5e6f70@example.net"  # Thunderbird reply into the DC chat
-M10 = "5D1F3A2B.4060907@koeln.example.net"            # ISO-8859-1
-M11 = "putz-2025-05-23@mira.example.net"              # undeclared 8-bit UTF-8 Subject
-M12 = "000001db1234$56789abc$0a00a8c0@PETE-PC"        # windows-1252 labelled us-ascii
+M10 = "5D1F3A2B.4060907@koeln.example.net"  # ISO-8859-1
+M11 = "putz-2025-05-23@mira.example.net"  # undeclared 8-bit UTF-8 Subject
+M12 = "000001db1234$56789abc$0a00a8c0@PETE-PC"  # windows-1252 labelled us-ascii
 SINGLE_ID = "order-SV-88412-shipped@saatgut.example.net"
 GZ1 = "booking-7731@sonnenwiese.example.net"
 GZ2 = "20250603142000.9911@mail.example.net"
 
 # Files in samples/deltachat (all of cur/ and new/ of INBOX, .Sent, .DeltaChat)
 DC_FILES = 52
-DC_UNIQUE = 50          # D1 and G1 are stored twice
-MAIL_MESSAGES = 15      # 12 in inbox.mbox, 1 single.eml, 2 in mbox.gz
+DC_UNIQUE = 50  # D1 and G1 are stored twice
+MAIL_MESSAGES = 15  # 12 in inbox.mbox, 1 single.eml, 2 in mbox.gz
 
 # Attachments: sizes and SHA-256 of the decoded bytes as they were written
 # into the samples.
-VOICE = {"filename": "voice-message_2025-03-08_11-10-00.wav", "mime": "audio/wav", "size": 844,
-         "sha256": "2515061baa1696d6dba728ce99a3a5db454bc926d6eacb641a2333303a25776c"}
-IMAGE = {"filename": "image_2025-03-08_11-15-00.png", "mime": "image/png", "size": 78,
-         "sha256": "2175d9a548b9f7b170f987f57df290aa95ea46bbbfd3fca1c87199d49b661d39"}
-PLAN = {"filename": "Trainingsplan Frühjahr – 東京遠征.txt", "mime": "text/plain", "size": 105,
-        "sha256": "0e467cffcb494d26ead7d795f6f4061fa28291eccacd8c41808591bde5d14bce"}
-VCARD = {"filename": "chiara.vcf", "mime": "text/vcard", "size": 100,
-         "sha256": "7644720e180eb22f27089273a8ecf07105e61dedfc78496013643d93026e5350"}
-STICKER = {"filename": "sticker.png", "mime": "image/png", "size": 88,
-           "sha256": "c929eb0b2fb2051f39f4f3ec0f4bfab67a283984d4b86d2de1d03c2e09178709"}
+VOICE = {
+    "filename": "voice-message_2025-03-08_11-10-00.wav",
+    "mime": "audio/wav",
+    "size": 844,
+    "sha256": "2515061baa1696d6dba728ce99a3a5db454bc926d6eacb641a2333303a25776c",
+}
+IMAGE = {
+    "filename": "image_2025-03-08_11-15-00.png",
+    "mime": "image/png",
+    "size": 78,
+    "sha256": "2175d9a548b9f7b170f987f57df290aa95ea46bbbfd3fca1c87199d49b661d39",
+}
+PLAN = {
+    "filename": "Trainingsplan Frühjahr – 東京遠征.txt",
+    "mime": "text/plain",
+    "size": 105,
+    "sha256": "0e467cffcb494d26ead7d795f6f4061fa28291eccacd8c41808591bde5d14bce",
+}
+VCARD = {
+    "filename": "chiara.vcf",
+    "mime": "text/vcard",
+    "size": 100,
+    "sha256": "7644720e180eb22f27089273a8ecf07105e61dedfc78496013643d93026e5350",
+}
+STICKER = {
+    "filename": "sticker.png",
+    "mime": "image/png",
+    "size": 88,
+    "sha256": "c929eb0b2fb2051f39f4f3ec0f4bfab67a283984d4b86d2de1d03c2e09178709",
+}
 # The CSV attachment of M4, exactly as written into the sample (base64 there).
 CSV_BYTES = "Posten;Betrag €\nWasser;42,50\nStrom;18,20\nMüllabfuhr;9,00\n".encode()
-CSV = {"filename": "Jahresabrechnung Übersicht 2025 – ダリア.csv", "mime": "text/csv", "size": 60,
-       "sha256": hashlib.sha256(CSV_BYTES).hexdigest()}
+CSV = {
+    "filename": "Jahresabrechnung Übersicht 2025 – ダリア.csv",
+    "mime": "text/csv",
+    "size": 60,
+    "sha256": hashlib.sha256(CSV_BYTES).hexdigest(),
+}
 
 
 # --------------------------------------------------------------------------
@@ -115,7 +139,11 @@ def run(archive: Path, *args, check: bool = True) -> subprocess.CompletedProcess
     archive.parent.mkdir(parents=True, exist_ok=True)
     proc = subprocess.run(
         [sys.executable, "-m", "coi_archive", "--archive", str(archive), *map(str, args)],
-        cwd=archive.parent, env=_env(), stdin=subprocess.DEVNULL, capture_output=True, timeout=600,
+        cwd=archive.parent,
+        env=_env(),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        timeout=600,
     )
     if check and proc.returncode != 0:
         raise AssertionError(
@@ -260,17 +288,19 @@ def test_verify_passes(archive):
 
 def test_raw_returns_the_original_maildir_bytes(archive):
     # the voice message exists once, in .DeltaChat/cur
-    files = [p for p in (DC / ".DeltaChat" / "cur").iterdir()
-             if f"\nMessage-ID: <{D(17)}>\n".encode() in p.read_bytes()]
+    files = [
+        p for p in (DC / ".DeltaChat" / "cur").iterdir() if f"\nMessage-ID: <{D(17)}>\n".encode() in p.read_bytes()
+    ]
     assert len(files) == 1
     assert run(archive, "raw", D(17)).stdout == files[0].read_bytes()
 
 
 def test_raw_of_a_duplicate_is_one_of_its_copies(archive):
-    copies = {p.read_bytes() for p in (DC / "cur").iterdir() if p.is_file() and not p.name.startswith(".")} | \
-             {p.read_bytes() for p in (DC / ".Sent" / "cur").iterdir() if p.is_file() and not p.name.startswith(".")}
+    copies = {p.read_bytes() for p in (DC / "cur").iterdir() if p.is_file() and not p.name.startswith(".")} | {
+        p.read_bytes() for p in (DC / ".Sent" / "cur").iterdir() if p.is_file() and not p.name.startswith(".")
+    }
     copies = {c for c in copies if f"\nMessage-ID: <{D(1)}>\n".encode() in c}
-    assert len(copies) == 2          # INBOX copy has delivery headers, the .Sent copy has not
+    assert len(copies) == 2  # INBOX copy has delivery headers, the .Sent copy has not
     assert run(archive, "raw", D(1)).stdout in copies
 
 
@@ -323,8 +353,7 @@ def test_every_message_listed_once_in_date_order(view):
 
 
 def test_direct_chat_messages(view, direct):
-    assert view.ids(direct) == [D(1), D(2), D(4), D(6), D(14), D(17), D(18), D(19), D(20),
-                                D(21), D(22), D(23), M9]
+    assert view.ids(direct) == [D(1), D(2), D(4), D(6), D(14), D(17), D(18), D(19), D(20), D(21), D(22), D(23), M9]
     assert addrs(direct["members"]) == {ANNA, BRUNO}
     assert not direct.get("past_members")
     assert when(direct["first_date"]) == datetime(2025, 3, 8, 10, 15, tzinfo=CET)
@@ -375,8 +404,8 @@ def test_delete_of_an_edited_message_keeps_history(view):
 
 def test_reactions_add_change_retract(view):
     assert msg(view, D(1))["reactions"] == {BRUNO: "🎉"}
-    assert msg(view, D(2))["reactions"] == {ANNA: "❤️"}      # 👍 then changed to ❤️
-    assert msg(view, D(4))["reactions"] == {}                # 😂 then retracted
+    assert msg(view, D(2))["reactions"] == {ANNA: "❤️"}  # 👍 then changed to ❤️
+    assert msg(view, D(4))["reactions"] == {}  # 😂 then retracted
     assert msg(view, D(6))["reactions"] == {}
 
 
@@ -446,14 +475,32 @@ def test_classic_mail_reply_lands_in_the_chat(view, direct):
 # The group
 # --------------------------------------------------------------------------
 
-GROUP_IDS = [G(1), G(2), G(5), G(8), G(9), G(10), G(11), G(12), G(13), G(14), G(15),
-             G(16), G(17), G(18), G(19), G(20), G(21), G(23)]
+GROUP_IDS = [
+    G(1),
+    G(2),
+    G(5),
+    G(8),
+    G(9),
+    G(10),
+    G(11),
+    G(12),
+    G(13),
+    G(14),
+    G(15),
+    G(16),
+    G(17),
+    G(18),
+    G(19),
+    G(20),
+    G(21),
+    G(23),
+]
 
 
 def test_group_state(view, group):
     assert group["name"] == "Garden Crew & Friends"
     assert addrs(group["members"]) == {ANNA, CHIARA, DMITRI, EMIL}
-    assert addrs(group["past_members"]) == {BRUNO}     # dmitri was re-added
+    assert addrs(group["past_members"]) == {BRUNO}  # dmitri was re-added
     assert view.ids(group) == GROUP_IDS
     assert when(group["first_date"]) == datetime(2025, 4, 5, 9, 0, tzinfo=CEST)
     assert when(group["last_date"]) == datetime(2025, 4, 7, 12, 0, tzinfo=CEST)
@@ -461,7 +508,7 @@ def test_group_state(view, group):
     if "description" in group:
         assert group["description"] == "Plot 17 at Kleingartenverein Sonnenwiese – shed key: ask Chiara."
     if "avatar" in group:
-        assert not group["avatar"]          # set by chiara, removed by anna
+        assert not group["avatar"]  # set by chiara, removed by anna
     if "ephemeral_timer" in group:
         assert not group["ephemeral_timer"]  # set to 1 week, then disabled
 
@@ -538,8 +585,7 @@ def test_saved_messages(view):
 
 
 def test_control_messages_are_folded_in(view):
-    control = [D(3), D(5), D(7), D(8), D(9), D(10), D(11), D(12), D(13), D(15), D(16), D(24),
-               G(3), G(4), G(6), G(7)]
+    control = [D(3), D(5), D(7), D(8), D(9), D(10), D(11), D(12), D(13), D(15), D(16), D(24), G(3), G(4), G(6), G(7)]
     for mid in control:
         assert mid not in view.msg, mid
 

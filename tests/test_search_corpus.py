@@ -50,8 +50,10 @@ def test_every_query_finds_exactly_the_expected_messages(archive):
         right = len(expect & got)
         recall = right / len(expect) if expect else 1.0
         precision = right / len(got) if got else 1.0
-        line = (f"{case['query']!r} {' '.join(case['options'])}: recall {recall:.2f} precision {precision:.2f}"
-                f" missing {sorted(expect - got)} extra {sorted(got - expect)}")
+        line = (
+            f"{case['query']!r} {' '.join(case['options'])}: recall {recall:.2f} precision {precision:.2f}"
+            f" missing {sorted(expect - got)} extra {sorted(got - expect)}"
+        )
         report.append(line)
         if expect != got:
             off.append(line)

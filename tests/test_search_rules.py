@@ -18,9 +18,11 @@ from coi_archive.ingest.dialects.common import html_to_text
 from coi_archive.ingest.events import Post
 from coi_archive.ingest.mime import fold_quotes_with_attribution, split_signature
 
-HEAD = (b"From: Ann <ann@example.org>\nTo: \"Bo Berg\" <bo@example.org>\nCc: Cy <cy@example.org>\n"
-        b"Subject: rules\nDate: Sat, 28 Nov 2026 10:00:00 +0000\nMessage-ID: <rules@example.org>\n"
-        b"MIME-Version: 1.0\n")
+HEAD = (
+    b'From: Ann <ann@example.org>\nTo: "Bo Berg" <bo@example.org>\nCc: Cy <cy@example.org>\n'
+    b"Subject: rules\nDate: Sat, 28 Nov 2026 10:00:00 +0000\nMessage-ID: <rules@example.org>\n"
+    b"MIME-Version: 1.0\n"
+)
 
 
 def post_of(raw: bytes) -> Post:
@@ -32,10 +34,12 @@ def post_of(raw: bytes) -> Post:
 
 
 def test_html_keeps_visible_text_only():
-    html = ('<html><head><title>Title words</title><style>.x{color:red}</style></head><body>'
-            '<p title="tooltip">Visible &amp; decoded</p><input value="a>swordfish">'
-            '<script>var secret = 1;</script><img alt="alttext" src="data:image/png;base64,QUJD">'
-            '<!-- comment words --><div>second line</div></body></html>')
+    html = (
+        "<html><head><title>Title words</title><style>.x{color:red}</style></head><body>"
+        '<p title="tooltip">Visible &amp; decoded</p><input value="a>swordfish">'
+        '<script>var secret = 1;</script><img alt="alttext" src="data:image/png;base64,QUJD">'
+        "<!-- comment words --><div>second line</div></body></html>"
+    )
     assert html_to_text(html) == "Visible & decoded\nsecond line"
 
 
@@ -47,18 +51,22 @@ def test_html_that_never_closes_a_script_hides_the_rest_not_the_text_before():
 
 
 def test_inline_html_with_a_file_name_is_the_body():
-    raw = HEAD + (b'Content-Type: text/html; name="page.html"\nContent-Disposition: inline; filename="page.html"\n\n'
-                  b"<p>findable words</p>\n")
+    raw = HEAD + (
+        b'Content-Type: text/html; name="page.html"\nContent-Disposition: inline; filename="page.html"\n\n'
+        b"<p>findable words</p>\n"
+    )
     post = post_of(raw)
     assert post.text == "findable words"
     assert post.attachments == ()
 
 
 def test_signature_and_key_parts_are_not_attachments_and_nameless_parts_have_no_name():
-    raw = HEAD + (b'Content-Type: multipart/mixed; boundary="b"\n\n--b\nContent-Type: text/plain\n\nbody\n'
-                  b'--b\nContent-Type: application/octet-stream\n\nxyz\n'
-                  b'--b\nContent-Type: application/pgp-keys; name="k.asc"\n\nKEY\n'
-                  b'--b\nContent-Type: application/pgp-signature; name="signature.asc"\n\nSIG\n--b--\n')
+    raw = HEAD + (
+        b'Content-Type: multipart/mixed; boundary="b"\n\n--b\nContent-Type: text/plain\n\nbody\n'
+        b"--b\nContent-Type: application/octet-stream\n\nxyz\n"
+        b'--b\nContent-Type: application/pgp-keys; name="k.asc"\n\nKEY\n'
+        b'--b\nContent-Type: application/pgp-signature; name="signature.asc"\n\nSIG\n--b--\n'
+    )
     post = post_of(raw)
     assert [a.filename for a in post.attachments] == ["", "k.asc", "signature.asc"]
     parts = [{"filename": a.filename, "mime": a.mime} for a in post.attachments]
@@ -71,19 +79,22 @@ def test_signature_and_key_parts_are_not_attachments_and_nameless_parts_have_no_
 
 
 def test_quote_attribution_and_signature_are_kept_apart_from_the_own_text():
-    body = ("Thanks Ann\n\nOn Fri, 27 Nov 2026, Ann <ann@example.org> wrote:\n> the plan\n\n"
-            "-- \nBo\n___\nlist footer")
+    body = "Thanks Ann\n\nOn Fri, 27 Nov 2026, Ann <ann@example.org> wrote:\n> the plan\n\n-- \nBo\n___\nlist footer"
     text, signature = split_signature(body)
     own, quote, attribution = fold_quotes_with_attribution(text)
     assert (own, quote, attribution, signature) == (
-        "Thanks Ann", "the plan", "On Fri, 27 Nov 2026, Ann <ann@example.org> wrote:", "Bo\n___\nlist footer")
+        "Thanks Ann",
+        "the plan",
+        "On Fri, 27 Nov 2026, Ann <ann@example.org> wrote:",
+        "Bo\n___\nlist footer",
+    )
     post = post_of(HEAD + b"Content-Type: text/plain\n\n" + body.encode() + b"\n")
     assert (post.text, post.quote) == ("Thanks Ann", "the plan")
     assert post.folded == "On Fri, 27 Nov 2026, Ann <ann@example.org> wrote:\nBo\n___\nlist footer"
 
 
 def test_recipients_keep_their_header_and_display_name():
-    env = decode(HEAD + b"List-Id: \"Dev talk\" <dev.lists.example.org>\nContent-Type: text/plain\n\nhi\n")
+    env = decode(HEAD + b'List-Id: "Dev talk" <dev.lists.example.org>\nContent-Type: text/plain\n\nhi\n')
     assert env.addressees == (("to", "Bo Berg", "bo@example.org"), ("cc", "Cy", "cy@example.org"))
     assert list_terms(env.list_id) == {"dev.lists.example.org", "dev", "lists", "example", "org", "talk"}
 
@@ -92,9 +103,25 @@ def test_recipients_keep_their_header_and_display_name():
 
 
 def doc(mid: str, **extra) -> SearchDoc:
-    fields = dict(message_id=mid, chat_id="c", chat_name="", chat_kind="mail", group_id="", sender="ann@example.org",
-                  sender_name="Ann", recipients=(), date=datetime(2026, 11, 28, tzinfo=timezone.utc), subject="",
-                  text="", history="", kind="mail", attachments=(), edited=False, deleted=False, encrypted=False)
+    fields = dict(
+        message_id=mid,
+        chat_id="c",
+        chat_name="",
+        chat_kind="mail",
+        group_id="",
+        sender="ann@example.org",
+        sender_name="Ann",
+        recipients=(),
+        date=datetime(2026, 11, 28, tzinfo=timezone.utc),
+        subject="",
+        text="",
+        history="",
+        kind="mail",
+        attachments=(),
+        edited=False,
+        deleted=False,
+        encrypted=False,
+    )
     fields.update(extra)
     return SearchDoc(**fields)
 
@@ -102,12 +129,20 @@ def doc(mid: str, **extra) -> SearchDoc:
 @pytest.fixture()
 def engine(tmp_path, engine_name):
     eng = open_engine(engine_name, tmp_path / "ft")
-    eng.add([
-        doc("a", text="own words", quoted="quoted words", has=("attachment",), list_id="<x.example>"),
-        doc("b", text="words only", has=("signature",), list_id="<x.example>", subject="Weekly plan",
-            addressees=(("to", "Bo Berg", "bo@example.org"), ("cc", "Cy Doe", "cy@example.org"))),
-        doc("c", text="quoted here too", list_id="<y.example>"),
-    ])
+    eng.add(
+        [
+            doc("a", text="own words", quoted="quoted words", has=("attachment",), list_id="<x.example>"),
+            doc(
+                "b",
+                text="words only",
+                has=("signature",),
+                list_id="<x.example>",
+                subject="Weekly plan",
+                addressees=(("to", "Bo Berg", "bo@example.org"), ("cc", "Cy Doe", "cy@example.org")),
+            ),
+            doc("c", text="quoted here too", list_id="<y.example>"),
+        ]
+    )
     yield eng
     eng.close()
 

@@ -45,13 +45,16 @@ SAMPLES = REPO_ROOT / "samples"
 # ==========================================================================
 
 
-@pytest.mark.parametrize("query", [
-    DEEP,
-    "(" * 300,
-    "NOT " * 300 + "garden",
-    "-(" * 300 + "garden",
-    "a" * (MAX_QUERY_LENGTH + 1),
-])
+@pytest.mark.parametrize(
+    "query",
+    [
+        DEEP,
+        "(" * 300,
+        "NOT " * 300 + "garden",
+        "-(" * 300 + "garden",
+        "a" * (MAX_QUERY_LENGTH + 1),
+    ],
+)
 def test_parser_refuses_deep_or_long_queries_with_a_typed_error(query):
     with pytest.raises(QueryError) as info:
         parse(query)
@@ -89,8 +92,33 @@ def test_deep_query_through_the_web_is_a_400_with_a_message(client):
     assert r.status_code == 400
 
 
-_PIECES = ["(", ")", '"', ":", "-", "*", "..", " ", "NOT ", " OR ", " AND ", "from:", "date:", "kind:", "is:",
-           "has:", "chat:", "2026-01", "ü", "東京", "👍", "\x00", "\n", "\u202e", "garden"]
+_PIECES = [
+    "(",
+    ")",
+    '"',
+    ":",
+    "-",
+    "*",
+    "..",
+    " ",
+    "NOT ",
+    " OR ",
+    " AND ",
+    "from:",
+    "date:",
+    "kind:",
+    "is:",
+    "has:",
+    "chat:",
+    "2026-01",
+    "ü",
+    "東京",
+    "👍",
+    "\x00",
+    "\n",
+    "\u202e",
+    "garden",
+]
 
 QUERIES = st.one_of(
     st.text(max_size=300),
@@ -163,8 +191,12 @@ def test_export_never_follows_a_planted_temp_symlink(samples: Path, tmp_path: Pa
     assert victim.read_bytes() == b"do not touch\n"
     assert out.read_bytes().startswith(b"From ") and not out.is_symlink()
     assert all((out_dir / n).is_symlink() for n in ("chat.mbox.part", ".chat.mbox.part", "chat.mbox.tmp"))
-    assert sorted(p.name for p in out_dir.iterdir()) == [".chat.mbox.part", "chat.mbox", "chat.mbox.part",
-                                                         "chat.mbox.tmp"]
+    assert sorted(p.name for p in out_dir.iterdir()) == [
+        ".chat.mbox.part",
+        "chat.mbox",
+        "chat.mbox.part",
+        "chat.mbox.tmp",
+    ]
 
 
 def test_export_target_symlink_is_refused_then_replaced_not_followed(samples: Path, tmp_path: Path):
@@ -200,7 +232,12 @@ SECRET = "tok-" + "s3cr3t" * 4
 def _serve(archive: Path) -> tuple[subprocess.Popen, int]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "coi_archive", "--archive", str(archive), "serve", "--port", "0", "--token", SECRET],
-        cwd=REPO_ROOT, env=_env(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        cwd=REPO_ROOT,
+        env=_env(),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     first = proc.stderr.readline().decode()
     m = re.search(r"http://127\.0\.0\.1:(\d+)/", first)
     assert m, first
@@ -302,6 +339,7 @@ def _private(modes: dict[str, str], root: Path) -> list[str]:
     """What is not private: a directory not 0700, a file with any group or
     other bit, a catalog, index or key file not 0600 (Whoosh's empty lock
     file is created 0777 & ~umask, so 0700 there is private too)."""
+
     def wrong(p: str, m: str) -> bool:
         mode = int(m, 8)
         if (root / p).is_dir():
@@ -315,8 +353,14 @@ def _private(modes: dict[str, str], root: Path) -> list[str]:
 
 def test_archive_is_private_under_umask_022(tmp_path: Path):
     root = tmp_path / "archive"
-    subprocess.run([sys.executable, "-m", "coi_archive", "--archive", str(root), "ingest", str(SAMPLES)],
-                   cwd=REPO_ROOT, env=_env(), check=True, capture_output=True, preexec_fn=lambda: os.umask(0o022))
+    subprocess.run(
+        [sys.executable, "-m", "coi_archive", "--archive", str(root), "ingest", str(SAMPLES)],
+        cwd=REPO_ROOT,
+        env=_env(),
+        check=True,
+        capture_output=True,
+        preexec_fn=lambda: os.umask(0o022),
+    )
     modes = _modes(root)
     assert "catalog.sqlite" in modes and any(p.startswith("fulltext/") for p in modes)
     assert _private(modes, root) == []

@@ -42,14 +42,17 @@ pytestmark = pytest.mark.filterwarnings("ignore:PySpark does not yet fully suppo
 @pytest.fixture(scope="module")
 def spark() -> Iterator[SparkSession]:
     """One small local Spark for the module; the JVM is gone afterwards."""
-    session = (SparkSession.builder.master("local[2]").appName("coi-archive-tests")
-               .config("spark.ui.enabled", "false")
-               .config("spark.sql.shuffle.partitions", "2")
-               .config("spark.sql.session.timeZone", "UTC")
-               .config("spark.driver.host", "127.0.0.1")
-               .config("spark.driver.bindAddress", "127.0.0.1")
-               .config("spark.driver.memory", "512m")
-               .getOrCreate())
+    session = (
+        SparkSession.builder.master("local[2]")
+        .appName("coi-archive-tests")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.shuffle.partitions", "2")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.driver.host", "127.0.0.1")
+        .config("spark.driver.bindAddress", "127.0.0.1")
+        .config("spark.driver.memory", "512m")
+        .getOrCreate()
+    )
     session.sparkContext.setLogLevel("ERROR")
     try:
         yield session
@@ -87,25 +90,29 @@ def _replies(posts: DataFrame) -> DataFrame:
     message right before it in the same chat (date, then position)."""
     dated = posts.where(F.col("date").isNotNull() & F.col("sender").isNotNull())
     order = Window.partitionBy("chat_id").orderBy("date", "seq")
-    prev = dated.select("chat_id", "sender", "date",
-                        F.lag("sender").over(order).alias("to_sender"),
-                        F.lag("date").over(order).alias("to_date"))
-    return (prev.where(F.col("to_sender").isNotNull() & (F.col("sender") != F.col("to_sender")))
-            .select("sender", "to_sender",
-                    ((F.unix_micros("date") - F.unix_micros("to_date")) / 1e6).alias("seconds")))
+    prev = dated.select(
+        "chat_id",
+        "sender",
+        "date",
+        F.lag("sender").over(order).alias("to_sender"),
+        F.lag("date").over(order).alias("to_date"),
+    )
+    return prev.where(F.col("to_sender").isNotNull() & (F.col("sender") != F.col("to_sender"))).select(
+        "sender", "to_sender", ((F.unix_micros("date") - F.unix_micros("to_date")) / 1e6).alias("seconds")
+    )
 
 
 def _median(frame: DataFrame, *keys: str) -> dict[Any, tuple[int, float]]:
     """(count, exact median seconds) per key tuple (``percentile`` is exact
     and interpolates like pandas' median)."""
-    rows = frame.groupBy(*keys).agg(F.count("*").alias("n"),
-                                    F.expr("percentile(seconds, 0.5)").alias("med")).collect()
+    rows = frame.groupBy(*keys).agg(F.count("*").alias("n"), F.expr("percentile(seconds, 0.5)").alias("med")).collect()
     return {tuple(r[k] for k in keys): (r["n"], round(r["med"], 3)) for r in rows}
 
 
 @pytest.mark.parametrize("which", ["samples", "corpus"])
-def test_spark_reproduces_the_report(spark: SparkSession, which: str, request: pytest.FixtureRequest,
-                                     tmp_path: Path) -> None:
+def test_spark_reproduces_the_report(
+    spark: SparkSession, which: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
     archive = request.getfixturevalue(which)
     report = cli(archive, "stats", "--json", "--report", inprocess=True).json()["report"]
     out = _export(archive, tmp_path / "pq")
@@ -120,18 +127,30 @@ def test_spark_reproduces_the_report(spark: SparkSession, which: str, request: p
     assert posts.select("chat_id").distinct().count() == totals["chats"]
 
     per_chat = {r["chat_id"]: r["count"] for r in posts.groupBy("chat_id").count().collect()}
-    assert {c["chat_id"]: c["messages"] for c in report["per_chat"]} == \
-        {cid: per_chat[cid] for cid in (c["chat_id"] for c in report["per_chat"])}
+    assert {c["chat_id"]: c["messages"] for c in report["per_chat"]} == {
+        cid: per_chat[cid] for cid in (c["chat_id"] for c in report["per_chat"])
+    }
     if len(report["per_chat"]) < 50:  # the report lists at most 50
         assert len(per_chat) == len(report["per_chat"])
 
-    by_sender = {r["sender"]: r for r in posts.where(F.col("sender").isNotNull()).groupBy("sender").agg(
-        F.count("*").alias("messages"), F.sum(F.col("edited").cast("int")).alias("edited"),
-        F.sum(F.col("deleted").cast("int")).alias("deleted")).collect()}
+    by_sender = {
+        r["sender"]: r
+        for r in posts.where(F.col("sender").isNotNull())
+        .groupBy("sender")
+        .agg(
+            F.count("*").alias("messages"),
+            F.sum(F.col("edited").cast("int")).alias("edited"),
+            F.sum(F.col("deleted").cast("int")).alias("deleted"),
+        )
+        .collect()
+    }
     for entry in report["per_sender"]:
         row = by_sender[entry["sender"]]
-        assert (row["messages"], row["edited"], row["deleted"]) == \
-            (entry["messages"], entry["edited"], entry["deleted"]), entry
+        assert (row["messages"], row["edited"], row["deleted"]) == (
+            entry["messages"],
+            entry["edited"],
+            entry["deleted"],
+        ), entry
         assert _rate(row["edited"], row["messages"]) == entry["edit_rate"]
         assert _rate(row["deleted"], row["messages"]) == entry["delete_rate"]
     edited = posts.where("edited").count()

@@ -10,8 +10,9 @@ from tests.cli_helpers import REPO_ROOT, cli
 
 def _identities(st: dict) -> tuple[bool, bool]:
     copies = st["messages_seen"] == st["unique_messages"] + st["duplicates"]
-    buckets = st["unique_messages"] == (st["chat_messages"] + st["mail_messages"]
-                                        + st["encrypted_undecrypted"] + st["parse_errors"])
+    buckets = st["unique_messages"] == (
+        st["chat_messages"] + st["mail_messages"] + st["encrypted_undecrypted"] + st["parse_errors"]
+    )
     return copies, buckets
 
 

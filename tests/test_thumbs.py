@@ -30,10 +30,10 @@ def test_a_big_picture_gets_a_small_cached_thumbnail(tmp_path):
 
 
 def test_small_broken_and_huge_pictures_are_served_as_they_are(tmp_path, monkeypatch):
-    assert thumbs.thumbnail(tmp_path, _png(40, 40)) is None                       # small already
+    assert thumbs.thumbnail(tmp_path, _png(40, 40)) is None  # small already
     assert thumbs.thumbnail(tmp_path, b"\x89PNG\r\n\x1a\n" + b"\0" * 200_000) is None  # not decodable
     monkeypatch.setattr(thumbs, "MAX_PIXELS", 1000)
-    assert thumbs.thumbnail(tmp_path, _png(200, 200)) is None                     # a bomb is never decoded
+    assert thumbs.thumbnail(tmp_path, _png(200, 200)) is None  # a bomb is never decoded
 
 
 def test_the_cache_is_trimmed_oldest_first(tmp_path):

@@ -28,21 +28,37 @@ ALICE, BOB, CAROL, MALLORY, EVE = (f"{n}@example.org" for n in ("alice", "bob", 
 GROUP_ID = "FamilyGroup4711abcdEFGH"
 
 
-def mail(mid: str, sender: str, to: list[str], body: str, *, date: str | None = "Sat, 28 Nov 2026 10:00:00 +0000",
-         received: str | None = None, headers: tuple[str, ...] = ()) -> bytes:
+def mail(
+    mid: str,
+    sender: str,
+    to: list[str],
+    body: str,
+    *,
+    date: str | None = "Sat, 28 Nov 2026 10:00:00 +0000",
+    received: str | None = None,
+    headers: tuple[str, ...] = (),
+) -> bytes:
     """A plain Delta Chat message as a server delivers it (``received``:
     the date of the delivering server's Received stamp)."""
     lines = [f"Received: from smtp.example.org by mail.example.org with LMTP; {received}"] if received else []
     lines += [f"From: <{sender}>", f"To: {', '.join(f'<{a}>' for a in to)}"]
     lines += [f"Date: {date}"] if date is not None else []
-    lines += [f"Message-ID: <{mid}>", "Subject: Message from Delta Chat", "Chat-Version: 1.0", *headers,
-              "MIME-Version: 1.0", "Content-Type: text/plain; charset=utf-8", "", body, ""]
+    lines += [
+        f"Message-ID: <{mid}>",
+        "Subject: Message from Delta Chat",
+        "Chat-Version: 1.0",
+        *headers,
+        "MIME-Version: 1.0",
+        "Content-Type: text/plain; charset=utf-8",
+        "",
+        body,
+        "",
+    ]
     return "\r\n".join(lines).encode()
 
 
 def group_mail(mid: str, sender: str, to: list[str], body: str, *extra: str, **kw) -> bytes:
-    return mail(mid, sender, to, body, headers=(f"Chat-Group-ID: {GROUP_ID}", "Chat-Group-Name: Family", *extra),
-                **kw)
+    return mail(mid, sender, to, body, headers=(f"Chat-Group-ID: {GROUP_ID}", "Chat-Group-Name: Family", *extra), **kw)
 
 
 def archive_of(tmp: Path, name: str, *batches: dict[str, bytes]) -> Archive:
@@ -83,11 +99,20 @@ def _grind_lower(victim: bytes, make) -> bytes:
 
 
 def test_forged_lower_hash_copy_does_not_replace_the_real_message(tmp_path):
-    victim = mail("oak@example.org", ALICE, [BOB], "Meet at the old oak at noon.",
-                  received="Sat, 28 Nov 2026 10:00:02 +0000")
-    forged = _grind_lower(victim, lambda pad: mail(
-        "oak@example.org", ALICE, [BOB], "Meet at the harbour at midnight.",
-        received="Sat, 28 Nov 2026 10:05:00 +0000", headers=(f"X-Pad: {pad}",)))
+    victim = mail(
+        "oak@example.org", ALICE, [BOB], "Meet at the old oak at noon.", received="Sat, 28 Nov 2026 10:00:02 +0000"
+    )
+    forged = _grind_lower(
+        victim,
+        lambda pad: mail(
+            "oak@example.org",
+            ALICE,
+            [BOB],
+            "Meet at the harbour at midnight.",
+            received="Sat, 28 Nov 2026 10:05:00 +0000",
+            headers=(f"X-Pad: {pad}",),
+        ),
+    )
     assert hashlib.sha256(forged).hexdigest() < hashlib.sha256(victim).hexdigest()
     runs = {
         "victim-first": archive_of(tmp_path, "a", {"1": victim}, {"2": forged}),
@@ -128,9 +153,13 @@ def test_transport_copies_are_one_message(tmp_path):
     """INBOX and journal copies differ in Received, Delivered-To, folding,
     line ends and a trailing newline: the same message, no conflict."""
     inbox = mail("same@example.org", ALICE, [BOB], "See you\nat 8", received="Sat, 28 Nov 2026 10:00:02 +0000")
-    journal = (b"Return-Path: <alice@example.org>\nDelivered-To: journal@example.org\n"
-               + inbox.replace(b"Subject: Message from Delta Chat", b"Subject: Message\r\n from Delta Chat")
-               .replace(b"\r\n", b"\n").replace(b"10:00:02", b"10:00:03") + b"\n")
+    journal = (
+        b"Return-Path: <alice@example.org>\nDelivered-To: journal@example.org\n"
+        + inbox.replace(b"Subject: Message from Delta Chat", b"Subject: Message\r\n from Delta Chat")
+        .replace(b"\r\n", b"\n")
+        .replace(b"10:00:02", b"10:00:03")
+        + b"\n"
+    )
     arch = archive_of(tmp_path, "a", {"1": inbox, "2": journal})
     msg = arch.message("same@example.org")
     assert "conflicts" not in msg
@@ -144,10 +173,10 @@ def test_transport_copies_are_one_message(tmp_path):
 def _real_encrypted() -> tuple[dict, Path, Path]:
     """A real encrypted text message of the corpus, its file and the key
     that opens it."""
-    gt = next(e for e in load_ground_truth()["events"] if e["type"] == "message" and e.get("encrypted")
-              and e.get("text"))
-    entry = next(m for m in load_journal_index()["messages"]
-                 if norm_mid(m["message_id"]) == norm_mid(gt["message_id"]))
+    gt = next(
+        e for e in load_ground_truth()["events"] if e["type"] == "message" and e.get("encrypted") and e.get("text")
+    )
+    entry = next(m for m in load_journal_index()["messages"] if norm_mid(m["message_id"]) == norm_mid(gt["message_id"]))
     key = next((DC_DEV / "keys" / entry["decrypted_with_key_of"]).glob("private-key-*.asc"))
     return gt, DC_DEV / entry["file"], key
 
@@ -156,8 +185,13 @@ def test_plaintext_copy_never_hides_a_sealed_encrypted_one(tmp_path):
     gt, path, key = _real_encrypted()
     mid = norm_mid(gt["message_id"])
     sealed = path.read_bytes()
-    forged = mail(mid, gt["sender"], gt["recipients"], "Forged plaintext: send the money to Mallory",
-                  received="Sat, 28 Nov 2026 03:35:00 +0000")
+    forged = mail(
+        mid,
+        gt["sender"],
+        gt["recipients"],
+        "Forged plaintext: send the money to Mallory",
+        received="Sat, 28 Nov 2026 03:35:00 +0000",
+    )
     arch = archive_of(tmp_path, "a", {"forged": forged, "real": sealed})
     stats = arch.stats
     assert stats["conflicting_messages"] == 1
@@ -183,8 +217,10 @@ def test_decrypted_copy_is_the_message_in_either_order(tmp_path):
     mid = norm_mid(gt["message_id"])
     forged = mail(mid, gt["sender"], gt["recipients"], "Forged", received="Sat, 28 Nov 2026 03:35:00 +0000")
     shown = []
-    for name, batches in (("a", ({"r": path.read_bytes()}, {"f": forged})),
-                          ("b", ({"f": forged}, {"r": path.read_bytes()}))):
+    for name, batches in (
+        ("a", ({"r": path.read_bytes()}, {"f": forged})),
+        ("b", ({"f": forged}, {"r": path.read_bytes()})),
+    ):
         arch = Archive(tmp_path / name / "archive", inprocess=True)
         for i, batch in enumerate(batches):
             arch.ingest(make_maildir(tmp_path / name / f"box{i}", batch), "--key", key)
@@ -198,24 +234,61 @@ def test_decrypted_copy_is_the_message_in_either_order(tmp_path):
 
 def _group_history() -> dict[str, bytes]:
     return {
-        "1": group_mail("g1@example.org", ALICE, [BOB, CAROL], "Welcome to the family group",
-                        received="Sat, 28 Nov 2026 10:00:01 +0000"),
-        "2": group_mail("g2@example.org", BOB, [ALICE, CAROL], "Hi all", date="Sat, 28 Nov 2026 10:10:00 +0000",
-                        received="Sat, 28 Nov 2026 10:10:01 +0000"),
+        "1": group_mail(
+            "g1@example.org",
+            ALICE,
+            [BOB, CAROL],
+            "Welcome to the family group",
+            received="Sat, 28 Nov 2026 10:00:01 +0000",
+        ),
+        "2": group_mail(
+            "g2@example.org",
+            BOB,
+            [ALICE, CAROL],
+            "Hi all",
+            date="Sat, 28 Nov 2026 10:10:00 +0000",
+            received="Sat, 28 Nov 2026 10:10:01 +0000",
+        ),
     }
 
 
 def test_group_takeover_by_a_non_member_changes_nothing(tmp_path):
     attack = {
-        "3": group_mail("m1@example.org", MALLORY, [ALICE, BOB, CAROL, MALLORY], "", "Chat-Group-Name-Changed: Family",
-                        date="Sat, 28 Nov 2026 10:20:00 +0000", received="Sat, 28 Nov 2026 10:20:01 +0000")
-        .replace(b"Chat-Group-Name: Family", b"Chat-Group-Name: Pwned"),
-        "4": group_mail("m2@example.org", MALLORY, [ALICE, BOB, CAROL], "", f"Chat-Group-Member-Removed: {BOB}",
-                        date="Sat, 28 Nov 2026 10:21:00 +0000", received="Sat, 28 Nov 2026 10:21:01 +0000"),
-        "5": group_mail("m3@example.org", MALLORY, [ALICE, BOB, CAROL, EVE], "", f"Chat-Group-Member-Added: {EVE}",
-                        date="Sat, 28 Nov 2026 10:22:00 +0000", received="Sat, 28 Nov 2026 10:22:01 +0000"),
-        "6": group_mail("m4@example.org", MALLORY, [ALICE, BOB, CAROL], "I am in charge now",
-                        date="Sat, 28 Nov 2026 10:23:00 +0000", received="Sat, 28 Nov 2026 10:23:01 +0000"),
+        "3": group_mail(
+            "m1@example.org",
+            MALLORY,
+            [ALICE, BOB, CAROL, MALLORY],
+            "",
+            "Chat-Group-Name-Changed: Family",
+            date="Sat, 28 Nov 2026 10:20:00 +0000",
+            received="Sat, 28 Nov 2026 10:20:01 +0000",
+        ).replace(b"Chat-Group-Name: Family", b"Chat-Group-Name: Pwned"),
+        "4": group_mail(
+            "m2@example.org",
+            MALLORY,
+            [ALICE, BOB, CAROL],
+            "",
+            f"Chat-Group-Member-Removed: {BOB}",
+            date="Sat, 28 Nov 2026 10:21:00 +0000",
+            received="Sat, 28 Nov 2026 10:21:01 +0000",
+        ),
+        "5": group_mail(
+            "m3@example.org",
+            MALLORY,
+            [ALICE, BOB, CAROL, EVE],
+            "",
+            f"Chat-Group-Member-Added: {EVE}",
+            date="Sat, 28 Nov 2026 10:22:00 +0000",
+            received="Sat, 28 Nov 2026 10:22:01 +0000",
+        ),
+        "6": group_mail(
+            "m4@example.org",
+            MALLORY,
+            [ALICE, BOB, CAROL],
+            "I am in charge now",
+            date="Sat, 28 Nov 2026 10:23:00 +0000",
+            received="Sat, 28 Nov 2026 10:23:01 +0000",
+        ),
     }
     arch = archive_of(tmp_path, "a", _group_history(), attack)
     chat = arch.chat(f"grp-{GROUP_ID}")
@@ -237,11 +310,24 @@ def test_member_added_by_a_member_then_may_change_the_group(tmp_path):
     """Authority follows membership over time: once Alice adds Eve, Eve's
     rename takes effect."""
     later = {
-        "3": group_mail("a1@example.org", ALICE, [BOB, CAROL, EVE], "", f"Chat-Group-Member-Added: {EVE}",
-                        date="Sat, 28 Nov 2026 10:20:00 +0000", received="Sat, 28 Nov 2026 10:20:01 +0000"),
-        "4": group_mail("e1@example.org", EVE, [ALICE, BOB, CAROL], "", "Chat-Group-Name-Changed: Family",
-                        date="Sat, 28 Nov 2026 10:30:00 +0000", received="Sat, 28 Nov 2026 10:30:01 +0000")
-        .replace(b"Chat-Group-Name: Family", b"Chat-Group-Name: Family & Eve"),
+        "3": group_mail(
+            "a1@example.org",
+            ALICE,
+            [BOB, CAROL, EVE],
+            "",
+            f"Chat-Group-Member-Added: {EVE}",
+            date="Sat, 28 Nov 2026 10:20:00 +0000",
+            received="Sat, 28 Nov 2026 10:20:01 +0000",
+        ),
+        "4": group_mail(
+            "e1@example.org",
+            EVE,
+            [ALICE, BOB, CAROL],
+            "",
+            "Chat-Group-Name-Changed: Family",
+            date="Sat, 28 Nov 2026 10:30:00 +0000",
+            received="Sat, 28 Nov 2026 10:30:01 +0000",
+        ).replace(b"Chat-Group-Name: Family", b"Chat-Group-Name: Family & Eve"),
     }
     arch = archive_of(tmp_path, "a", {**_group_history(), **later})
     chat = arch.chat(f"grp-{GROUP_ID}")
@@ -252,8 +338,14 @@ def test_member_added_by_a_member_then_may_change_the_group(tmp_path):
 def test_back_dated_message_cannot_found_the_group(tmp_path):
     """Mallory's message claims 1990 and lists his own members; the server
     delivered it after the group existed, so it is not the first message."""
-    backdated = group_mail("old@example.org", MALLORY, [EVE], "Founding the group, long ago",
-                           date="Mon, 01 Jan 1990 00:00:00 +0000", received="Sat, 28 Nov 2026 11:00:00 +0000")
+    backdated = group_mail(
+        "old@example.org",
+        MALLORY,
+        [EVE],
+        "Founding the group, long ago",
+        date="Mon, 01 Jan 1990 00:00:00 +0000",
+        received="Sat, 28 Nov 2026 11:00:00 +0000",
+    )
     for name, batches in (("a", (_group_history(), {"3": backdated})), ("b", ({"3": backdated}, _group_history()))):
         arch = archive_of(tmp_path, name, *batches)
         chat = arch.chat(f"grp-{GROUP_ID}")
@@ -267,10 +359,22 @@ def test_back_dated_message_cannot_found_the_group(tmp_path):
 
 
 def test_far_future_date_does_not_move_a_message_to_the_end(tmp_path):
-    future = mail("late@example.org", BOB, [ALICE], "I am always last", date="Fri, 31 Dec 2100 00:00:00 +0000",
-                  received="Sat, 28 Nov 2026 10:00:30 +0000")
-    after = mail("after@example.org", ALICE, [BOB], "later reply", date="Sat, 28 Nov 2026 10:05:00 +0000",
-                 received="Sat, 28 Nov 2026 10:05:01 +0000")
+    future = mail(
+        "late@example.org",
+        BOB,
+        [ALICE],
+        "I am always last",
+        date="Fri, 31 Dec 2100 00:00:00 +0000",
+        received="Sat, 28 Nov 2026 10:00:30 +0000",
+    )
+    after = mail(
+        "after@example.org",
+        ALICE,
+        [BOB],
+        "later reply",
+        date="Sat, 28 Nov 2026 10:05:00 +0000",
+        received="Sat, 28 Nov 2026 10:05:01 +0000",
+    )
     arch = archive_of(tmp_path, "a", {"1": future, "2": after})
     messages = arch.show(arch.chat_of("late@example.org")["id"])["messages"]
     assert [norm_mid(m["message_id"]) for m in messages] == ["late@example.org", "after@example.org"]
@@ -278,13 +382,27 @@ def test_far_future_date_does_not_move_a_message_to_the_end(tmp_path):
 
 
 def test_extreme_and_broken_dates_take_the_delivery_date(tmp_path):
-    dates = {"y1": "Mon, 01 Jan 0001 00:00:00 +0000", "y9999": "Fri, 31 Dec 9999 23:59:59 +0000",
-             "garbage": "next Tuesday-ish", "none": None}
-    box = {name: mail(f"{name}@example.org", ALICE, [BOB], f"dated {name}", date=value,
-                      received="Sat, 28 Nov 2026 12:00:00 +0000") for name, value in dates.items()}
+    dates = {
+        "y1": "Mon, 01 Jan 0001 00:00:00 +0000",
+        "y9999": "Fri, 31 Dec 9999 23:59:59 +0000",
+        "garbage": "next Tuesday-ish",
+        "none": None,
+    }
+    box = {
+        name: mail(
+            f"{name}@example.org", ALICE, [BOB], f"dated {name}", date=value, received="Sat, 28 Nov 2026 12:00:00 +0000"
+        )
+        for name, value in dates.items()
+    }
     box["undated"] = mail("undated@example.org", ALICE, [BOB], "no date, no evidence", date=None)
-    box["normal"] = mail("normal@example.org", ALICE, [BOB], "an ordinary one",
-                         date="Sat, 28 Nov 2026 13:00:00 +0000", received="Sat, 28 Nov 2026 13:00:01 +0000")
+    box["normal"] = mail(
+        "normal@example.org",
+        ALICE,
+        [BOB],
+        "an ordinary one",
+        date="Sat, 28 Nov 2026 13:00:00 +0000",
+        received="Sat, 28 Nov 2026 13:00:01 +0000",
+    )
     arch = archive_of(tmp_path, "a", box)
     for name in dates:
         assert arch.message(f"{name}@example.org")["date"] == "2026-11-28T12:00:00+00:00", name
@@ -301,19 +419,34 @@ def test_extreme_and_broken_dates_take_the_delivery_date(tmp_path):
 
 def _edits() -> tuple[bytes, bytes, bytes]:
     post = mail("p1@example.org", ALICE, [BOB], "Dinner at 6", received="Sat, 28 Nov 2026 10:00:01 +0000")
-    edit_a = mail("e1@example.org", ALICE, [BOB], "Dinner at 7", date="Sat, 28 Nov 2026 10:01:00 +0000",
-                  received="Sat, 28 Nov 2026 10:01:01 +0000", headers=("Chat-Edit: <p1@example.org>",))
-    edit_b = mail("e1@example.org", ALICE, [BOB], "Dinner at 9", date="Sat, 28 Nov 2026 10:01:00 +0000",
-                  received="Sat, 28 Nov 2026 10:02:01 +0000", headers=("Chat-Edit: <p1@example.org>",))
+    edit_a = mail(
+        "e1@example.org",
+        ALICE,
+        [BOB],
+        "Dinner at 7",
+        date="Sat, 28 Nov 2026 10:01:00 +0000",
+        received="Sat, 28 Nov 2026 10:01:01 +0000",
+        headers=("Chat-Edit: <p1@example.org>",),
+    )
+    edit_b = mail(
+        "e1@example.org",
+        ALICE,
+        [BOB],
+        "Dinner at 9",
+        date="Sat, 28 Nov 2026 10:01:00 +0000",
+        received="Sat, 28 Nov 2026 10:02:01 +0000",
+        headers=("Chat-Edit: <p1@example.org>",),
+    )
     return post, edit_a, edit_b
 
 
 def _snapshot(arch: Archive) -> dict:
-    return {"chats": without_sources(arch.json("chats")),
-            "shows": [without_sources(arch.json("show", c["id"])) for c in arch.json("chats")],
-            "stats": {k: v for k, v in arch.json("stats").items() if k not in ("messages_seen", "duplicates",
-                                                                                  "sources")},
-            "search": [sorted(search(arch, q, history=h)) for q in ("dinner", "9", "7") for h in (False, True)]}
+    return {
+        "chats": without_sources(arch.json("chats")),
+        "shows": [without_sources(arch.json("show", c["id"])) for c in arch.json("chats")],
+        "stats": {k: v for k, v in arch.json("stats").items() if k not in ("messages_seen", "duplicates", "sources")},
+        "search": [sorted(search(arch, q, history=h)) for q in ("dinner", "9", "7") for h in (False, True)],
+    }
 
 
 def test_two_edits_sharing_one_message_id_give_one_archive_in_any_order(tmp_path):
@@ -337,8 +470,18 @@ def test_conflict_json_is_documented_shape(tmp_path):
     post, edit_a, edit_b = _edits()
     arch = archive_of(tmp_path, "a", {"p": post, "a": edit_a, "b": edit_b})
     conflict = arch.message("p1@example.org")["conflicts"][0]
-    assert set(conflict) >= {"message_id", "sender", "sender_name", "date", "text", "role", "encrypted",
-                             "readable", "sha256", "sources"}
+    assert set(conflict) >= {
+        "message_id",
+        "sender",
+        "sender_name",
+        "date",
+        "text",
+        "role",
+        "encrypted",
+        "readable",
+        "sha256",
+        "sources",
+    }
     assert conflict["role"] == "control"
     assert json.dumps(conflict)  # plain JSON
 
@@ -347,15 +490,37 @@ def test_edits_sharing_one_message_id_aimed_at_different_messages(tmp_path):
     """When the shown version of an edit changes target, the chat of the
     message it no longer edits is folded again (no stale edit is left)."""
     first = mail("f1@example.org", ALICE, [BOB], "Lunch at noon", received="Sat, 28 Nov 2026 10:00:01 +0000")
-    second = mail("f2@example.org", ALICE, [CAROL], "Walk at three", date="Sat, 28 Nov 2026 10:00:30 +0000",
-                  received="Sat, 28 Nov 2026 10:00:31 +0000")
-    early = mail("e9@example.org", ALICE, [BOB], "Lunch at one", date="Sat, 28 Nov 2026 10:01:00 +0000",
-                 received="Sat, 28 Nov 2026 10:01:01 +0000", headers=("Chat-Edit: <f1@example.org>",))
-    late = mail("e9@example.org", ALICE, [CAROL], "Walk at four", date="Sat, 28 Nov 2026 10:01:00 +0000",
-                received="Sat, 28 Nov 2026 10:09:01 +0000", headers=("Chat-Edit: <f2@example.org>",))
+    second = mail(
+        "f2@example.org",
+        ALICE,
+        [CAROL],
+        "Walk at three",
+        date="Sat, 28 Nov 2026 10:00:30 +0000",
+        received="Sat, 28 Nov 2026 10:00:31 +0000",
+    )
+    early = mail(
+        "e9@example.org",
+        ALICE,
+        [BOB],
+        "Lunch at one",
+        date="Sat, 28 Nov 2026 10:01:00 +0000",
+        received="Sat, 28 Nov 2026 10:01:01 +0000",
+        headers=("Chat-Edit: <f1@example.org>",),
+    )
+    late = mail(
+        "e9@example.org",
+        ALICE,
+        [CAROL],
+        "Walk at four",
+        date="Sat, 28 Nov 2026 10:01:00 +0000",
+        received="Sat, 28 Nov 2026 10:09:01 +0000",
+        headers=("Chat-Edit: <f2@example.org>",),
+    )
     snaps = []
-    for name, batches in (("a", ({"1": first, "2": second, "l": late}, {"e": early})),
-                          ("b", ({"1": first, "2": second, "e": early}, {"l": late}))):
+    for name, batches in (
+        ("a", ({"1": first, "2": second, "l": late}, {"e": early})),
+        ("b", ({"1": first, "2": second, "e": early}, {"l": late})),
+    ):
         arch = archive_of(tmp_path, name, *batches)
         assert arch.message("f1@example.org")["text"] == "Lunch at one", name
         assert arch.message("f2@example.org")["text"] == "Walk at three", name
@@ -367,14 +532,33 @@ def test_edits_sharing_one_message_id_aimed_at_different_messages(tmp_path):
 # ---------------------------------------------------------------- the rule itself (pure functions)
 
 
-def _copy(sha: str, text: str = "hi", *, sender: str = ALICE, delivered: str | None = None,
-          date: str | None = "2026-11-28T10:00:00+00:00", **env):
+def _copy(
+    sha: str,
+    text: str = "hi",
+    *,
+    sender: str = ALICE,
+    delivered: str | None = None,
+    date: str | None = "2026-11-28T10:00:00+00:00",
+    **env,
+):
     from coi_archive.index.versions import Copy
     from coi_archive.ingest.events import Envelope, Post
 
     events = env.pop("events", (Post(text=text),))
-    return Copy(sha, "rfc822", Envelope(message_id="m@x", sha256=sha, dialect=env.pop("dialect", "deltachat"),
-                                        sender=sender, date=date, delivered=delivered, events=events, **env))
+    return Copy(
+        sha,
+        "rfc822",
+        Envelope(
+            message_id="m@x",
+            sha256=sha,
+            dialect=env.pop("dialect", "deltachat"),
+            sender=sender,
+            date=date,
+            delivered=delivered,
+            events=events,
+            **env,
+        ),
+    )
 
 
 def test_version_choice_is_a_pure_function_of_the_set():
@@ -382,12 +566,15 @@ def test_version_choice_is_a_pure_function_of_the_set():
 
     from coi_archive.index.versions import versions
 
-    copies = [_copy("a", "real", delivered="2026-11-28T10:00:01+00:00"),
-              _copy("b", "real", delivered="2026-11-28T10:00:02+00:00"),
-              _copy("0", "forged", delivered="2026-11-28T10:03:00+00:00"),
-              _copy("c", "other", sender=MALLORY)]
-    results = {tuple((v.identity, tuple(c.sha256 for c in v.copies)) for v in versions(p))
-               for p in permutations(copies)}
+    copies = [
+        _copy("a", "real", delivered="2026-11-28T10:00:01+00:00"),
+        _copy("b", "real", delivered="2026-11-28T10:00:02+00:00"),
+        _copy("0", "forged", delivered="2026-11-28T10:03:00+00:00"),
+        _copy("c", "other", sender=MALLORY),
+    ]
+    results = {
+        tuple((v.identity, tuple(c.sha256 for c in v.copies)) for v in versions(p)) for p in permutations(copies)
+    }
     assert len(results) == 1
     shown = versions(copies)
     assert [c.sha256 for c in shown[0].copies] == ["a", "b"]  # earliest delivery first, one version
@@ -401,8 +588,9 @@ def test_authenticity_outranks_delivery_time():
     early = "2026-11-28T09:00:00+00:00"
     late = "2026-11-28T11:00:00+00:00"
     plain = _copy("p", "plain", delivered=early)
-    sealed = _copy("s", delivered=late, dialect="encrypted", encrypted=True, payload_sha256="ff",
-                   events=(Unreadable("no key"),))
+    sealed = _copy(
+        "s", delivered=late, dialect="encrypted", encrypted=True, payload_sha256="ff", events=(Unreadable("no key"),)
+    )
     bad = _copy("i", "bad sig", delivered=late, encrypted=True, signature=("invalid", "AA"))
     unknown = _copy("u", "unknown sig", delivered=late, encrypted=True, signature=("unknown", "BB"))
     valid = _copy("v", "valid sig", delivered=late, encrypted=True, signature=("valid", "CC"))
@@ -414,27 +602,42 @@ def test_effective_date_is_held_to_the_first_delivery():
     from coi_archive.index.versions import effective_date
 
     delivered = "2026-11-28T12:00:00+00:00"
-    assert effective_date([_copy("a", date="2026-11-28T11:59:00+00:00", delivered=delivered)]) == \
-        "2026-11-28T11:59:00+00:00"
-    assert effective_date([_copy("a", date="2026-11-23T12:00:00+00:00", delivered=delivered)]) == \
-        "2026-11-23T12:00:00+00:00"  # Delta Chat's outer dates: up to a week back is believed
+    assert (
+        effective_date([_copy("a", date="2026-11-28T11:59:00+00:00", delivered=delivered)])
+        == "2026-11-28T11:59:00+00:00"
+    )
+    assert (
+        effective_date([_copy("a", date="2026-11-23T12:00:00+00:00", delivered=delivered)])
+        == "2026-11-23T12:00:00+00:00"
+    )  # Delta Chat's outer dates: up to a week back is believed
     assert effective_date([_copy("a", date="2026-11-20T12:00:00+00:00", delivered=delivered)]) == delivered
     assert effective_date([_copy("a", date="2027-01-01T00:00:00+00:00", delivered=delivered)]) == delivered
     assert effective_date([_copy("a", date=None, delivered=delivered)]) == delivered
     assert effective_date([_copy("a", date="1990-01-01T00:00:00+00:00")]) == "1990-01-01T00:00:00+00:00"
     # a replayed copy (delivered later) cannot lend the real message its date
     for replayed in ("1990-01-01T00:00:00+00:00", "2026-11-27T00:00:00+00:00"):
-        assert effective_date([_copy("b", date=replayed, delivered="2026-11-29T00:00:00+00:00"),
-                               _copy("a", date="2026-11-28T11:59:00+00:00", delivered=delivered)]) \
+        assert (
+            effective_date(
+                [
+                    _copy("b", date=replayed, delivered="2026-11-29T00:00:00+00:00"),
+                    _copy("a", date="2026-11-28T11:59:00+00:00", delivered=delivered),
+                ]
+            )
             == "2026-11-28T11:59:00+00:00"
+        )
 
 
 def test_conflict_is_visible_in_the_html_view(tmp_path):
     """The chat page (shared by the web UI and the HTML export) shows the
     other version, escaped like any mail text, and marks a non-member."""
     real = mail("v@example.org", ALICE, [BOB], "the real words", received="Sat, 28 Nov 2026 10:00:02 +0000")
-    fake = mail("v@example.org", ALICE, [BOB], "<script>alert(1)</script> forged words",
-                received="Sat, 28 Nov 2026 10:04:00 +0000")
+    fake = mail(
+        "v@example.org",
+        ALICE,
+        [BOB],
+        "<script>alert(1)</script> forged words",
+        received="Sat, 28 Nov 2026 10:04:00 +0000",
+    )
     arch = archive_of(tmp_path, "a", {"1": real, "2": fake})
     out = tmp_path / "chat.html"
     arch.run("export", arch.chat_of("v@example.org")["id"], "--format", "html", "--out", out)

@@ -24,12 +24,15 @@ UTC = timezone.utc
 # --------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("text", "start", "stop"), [
-    ("2025", datetime(2025, 1, 1, tzinfo=UTC), datetime(2026, 1, 1, tzinfo=UTC)),
-    ("2024-02", datetime(2024, 2, 1, tzinfo=UTC), datetime(2024, 3, 1, tzinfo=UTC)),
-    ("2025-4-6", datetime(2025, 4, 6, tzinfo=UTC), datetime(2025, 4, 7, tzinfo=UTC)),
-    ("2025-12-31", datetime(2025, 12, 31, tzinfo=UTC), datetime(2026, 1, 1, tzinfo=UTC)),
-])
+@pytest.mark.parametrize(
+    ("text", "start", "stop"),
+    [
+        ("2025", datetime(2025, 1, 1, tzinfo=UTC), datetime(2026, 1, 1, tzinfo=UTC)),
+        ("2024-02", datetime(2024, 2, 1, tzinfo=UTC), datetime(2024, 3, 1, tzinfo=UTC)),
+        ("2025-4-6", datetime(2025, 4, 6, tzinfo=UTC), datetime(2025, 4, 7, tzinfo=UTC)),
+        ("2025-12-31", datetime(2025, 12, 31, tzinfo=UTC), datetime(2026, 1, 1, tzinfo=UTC)),
+    ],
+)
 def test_a_period_is_a_half_open_utc_span(text, start, stop):
     span = parse_span(text)
     assert (span.start, span.stop) == (start, stop)
@@ -58,7 +61,8 @@ def test_the_archive_form_is_utc_iso():
     assert format_iso(datetime(2025, 4, 6, 20, tzinfo=timezone.utc).astimezone()) == "2025-04-06T20:00:00+00:00"
     assert format_iso(datetime(2025, 4, 6, 20)) == "2025-04-06T20:00:00+00:00"
     assert parse_iso(format_iso(datetime(2025, 4, 6, 20, 1, 2, 3, tzinfo=UTC))) == datetime(
-        2025, 4, 6, 20, 1, 2, 3, tzinfo=UTC)
+        2025, 4, 6, 20, 1, 2, 3, tzinfo=UTC
+    )
 
 
 def test_query_dates_use_the_same_periods():
@@ -85,8 +89,9 @@ def test_frames_read_text_bounds_as_every_other_date(samples_archive):
 
 @pytest.mark.parametrize("fmt", ["imap", "json", "parquet", "html"])
 def test_every_export_format_reads_since_and_until_alike(fmt):
-    args = build_parser().parse_args(["export", "--format", fmt, "--to", "imap://u@127.0.0.1/X",
-                                      "--since", "2025", "--until", "2025-04"])
+    args = build_parser().parse_args(
+        ["export", "--format", fmt, "--to", "imap://u@127.0.0.1/X", "--since", "2025", "--until", "2025-04"]
+    )
     assert args.since.start == datetime(2025, 1, 1, tzinfo=UTC)
     assert args.until.stop == datetime(2025, 5, 1, tzinfo=UTC)
 
@@ -103,14 +108,42 @@ def test_a_bad_date_argument_is_one_line(capsys):
 # --------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("host", ["127.0.0.1", "127.8.9.10", "::1", "[::1]", "::ffff:127.0.0.1", "[::ffff:7f00:1]",
-                                  "localhost", "LOCALHOST", "localhost.", "app.localhost", " 127.0.0.1 "])
+@pytest.mark.parametrize(
+    "host",
+    [
+        "127.0.0.1",
+        "127.8.9.10",
+        "::1",
+        "[::1]",
+        "::ffff:127.0.0.1",
+        "[::ffff:7f00:1]",
+        "localhost",
+        "LOCALHOST",
+        "localhost.",
+        "app.localhost",
+        " 127.0.0.1 ",
+    ],
+)
 def test_loopback_hosts(host):
     assert is_loopback(host)
 
 
-@pytest.mark.parametrize("host", ["", "0.0.0.0", "::", "10.0.0.1", "::ffff:10.0.0.1", "128.0.0.1", "example.org",
-                                  "localhost.example.org", "notlocalhost", "127.0.0.1.nip.io", "[::2]"])
+@pytest.mark.parametrize(
+    "host",
+    [
+        "",
+        "0.0.0.0",
+        "::",
+        "10.0.0.1",
+        "::ffff:10.0.0.1",
+        "128.0.0.1",
+        "example.org",
+        "localhost.example.org",
+        "notlocalhost",
+        "127.0.0.1.nip.io",
+        "[::2]",
+    ],
+)
 def test_other_hosts_are_not_loopback(host):
     assert not is_loopback(host)
 
@@ -159,9 +192,16 @@ EDITS = 12  # deeper than the 8 steps the walks used to stop at
 
 
 def _coi(mid: str, minute: int, body: str, edit_of: str | None = None) -> bytes:
-    head = ["From: Alice <alice@example.com>", "To: Bob <bob@example.com>", "Subject: ",
-            f"Date: Wed, 4 Dec 2019 16:{minute:02d}:00 +0100", f"Message-ID: <{mid}>",
-            "Content-Type: text/plain; charset=UTF-8", "Chat-Version: 1.0", "MIME-Version: 1.0"]
+    head = [
+        "From: Alice <alice@example.com>",
+        "To: Bob <bob@example.com>",
+        "Subject: ",
+        f"Date: Wed, 4 Dec 2019 16:{minute:02d}:00 +0100",
+        f"Message-ID: <{mid}>",
+        "Content-Type: text/plain; charset=UTF-8",
+        "Chat-Version: 1.0",
+        "MIME-Version: 1.0",
+    ]
     if edit_of:
         head += ["Chat-Content: edit;", f"In-Reply-To: <{edit_of}>"]
     return ("\r\n".join(head) + "\r\n\r\n" + body + "\r\n").encode()
@@ -215,7 +255,9 @@ def test_edits_that_edit_each_other_end(tmp_path):
     """A cycle in wire_targets (hostile mail can make one) ends the walk."""
     from tests.cli_helpers import cli_json, ingest, make_maildir
 
-    loop = {"a.eml": _coi("chat$a@example.com", 1, "a", edit_of="chat$b@example.com"),
-            "b.eml": _coi("chat$b@example.com", 2, "b", edit_of="chat$a@example.com")}
+    loop = {
+        "a.eml": _coi("chat$a@example.com", 1, "a", edit_of="chat$b@example.com"),
+        "b.eml": _coi("chat$b@example.com", 2, "b", edit_of="chat$a@example.com"),
+    }
     ingest(tmp_path / "a", make_maildir(tmp_path / "loop", loop), inprocess=True)
     assert cli_json(tmp_path / "a", "stats", inprocess=True)["orphan_actions"] == 0

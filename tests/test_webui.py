@@ -72,8 +72,9 @@ def test_chat_list_sections_filters_and_twin(client, samples):
     assert all({k: v for k, v in c.items() if k != "unread"} == e for c, e in zip(api, expected))
     assert {c["id"]: c["unread"] for c in api if c["unread"]} == {SAMPLE_GROUP: 1, "dm-dadcec21be6309f8": 1}
     assert get(client, "/api/chats?offset=2&limit=3").get_json() == api[2:5]
-    assert [c["id"] for c in get(client, "/api/chats?kind=mail").get_json()] == \
-        [c["id"] for c in expected if c["kind"] == "mail"]
+    assert [c["id"] for c in get(client, "/api/chats?kind=mail").get_json()] == [
+        c["id"] for c in expected if c["kind"] == "mail"
+    ]
     assert get(client, "/api/chats?kind=banana").status_code == 400
 
 
@@ -89,18 +90,21 @@ def test_chat_list_pages_long_sections(client):
 
 def test_chat_view_renders_every_feature(client):
     html = ok_html(client, f"/chats/{SAMPLE_DM}")
-    assert 'class="quote"' in html and "Boulderhalle Nord" in html          # reply with quote
+    assert 'class="quote"' in html and "Boulderhalle Nord" in html  # reply with quote
     assert 'class="badge edited"' in html and "The day pass costs 12 euro." in html  # revisions
     assert "Message deleted" in html and "Preserved original" in html
-    assert "My door code is 4711" in html                                     # preserved text, inside <details>
+    assert "My door code is 4711" in html  # preserved text, inside <details>
     assert re.search(r'<details class="preserved">.*?4711', html, re.S)
     assert "voice-message_2025-03-08_11-10-00.wav" in html and "844 B" in html
     assert "openstreetmap.org/?mlat=52.520000&amp;mlon=13.405000" in html
     assert 'class="contact-card"' in html and "Chiara Rossi" in html
     assert "read by" in html and 'class="reaction"' in html
     assert "↪ Forwarded" in html
-    assert re.search(r'<a class="thumb" href="/attachment\?m=Mr.hQ4vB8nK2sW.0018@example.net&amp;part=2"[^>]*>'
-                     r'<img src="/thumbnail\?m=Mr.hQ4vB8nK2sW.0018@example.net&amp;part=2"', html)
+    assert re.search(
+        r'<a class="thumb" href="/attachment\?m=Mr.hQ4vB8nK2sW.0018@example.net&amp;part=2"[^>]*>'
+        r'<img src="/thumbnail\?m=Mr.hQ4vB8nK2sW.0018@example.net&amp;part=2"',
+        html,
+    )
     group = ok_html(client, f"/chats/{SAMPLE_GROUP}")
     assert 'class="sys' in group and "renamed the group" in group
     assert "Members over time" in group and "Name history" in group and "Allotment Garden" in group
@@ -120,7 +124,10 @@ def test_chat_json_twin_and_info(client, samples):
     assert page["messages"] == full["messages"][3:7]
     info = get(client, f"/api/chats/{SAMPLE_GROUP}/info").get_json()
     assert info["memberships"] == members and [n["name"] for n in info["name_history"]] == [
-        "Allotment Garden", "Garden Crew 🌱", "Garden Crew & Friends"]
+        "Allotment Garden",
+        "Garden Crew 🌱",
+        "Garden Crew & Friends",
+    ]
     assert get(client, "/api/chats/grp-nope").status_code == 404
     assert get(client, "/api/chats/grp-nope").get_json()["error"]
     assert get(client, "/chats/grp-nope").status_code == 404
@@ -130,7 +137,7 @@ def test_owner_heuristic_and_choice(client):
     html = ok_html(client, f"/chats/{SAMPLE_GROUP}")
     own = re.findall(r'<div class="msg own[^"]*" id="[^"]+" data-mid="([^"]+)"', html)
     assert own and all(mid in html for mid in own)
-    assert "Gr.gRd7Kq2VnX4pLm9sTz.0001@example.net" in own      # anna's welcome
+    assert "Gr.gRd7Kq2VnX4pLm9sTz.0001@example.net" in own  # anna's welcome
     assert "Gr.gRd7Kq2VnX4pLm9sTz.0002@example.net" not in own  # chiara
     r = get(client, f"/chats/{SAMPLE_GROUP}?me=chiara@example.net")
     mine = re.findall(r'<div class="msg own[^"]*" id="[^"]+" data-mid="([^"]+)"', r.get_data(as_text=True))
@@ -191,7 +198,7 @@ def test_group_info_on_real_corpus(corpus):
     app = create_app(corpus)
     c = app.test_client()
     html = c.get(f"/chats/{CORPUS_HIKE}", headers=HOST).get_data(as_text=True)
-    assert "Harz Hike ⛰️ Sat" in html and "Hike &amp; Picnic 🧺" in html   # name history
+    assert "Harz Hike ⛰️ Sat" in html and "Hike &amp; Picnic 🧺" in html  # name history
     assert "Heidi Sørensen left the group" in html
     info = c.get(f"/api/chats/{CORPUS_HIKE}/info", headers=HOST).get_json()
     ivan = [m for m in info["memberships"] if m["member"] == "ivan@example.org"]
@@ -233,8 +240,16 @@ def test_big_chat_paging(big):
 
 
 def test_security_headers_and_no_inline_script(client):
-    for url in ("/chats", f"/chats/{SAMPLE_DM}", "/search?q=garden", "/contacts", "/contacts/alice@example.com",
-                "/stats", "/api/chats", "/chats/nope"):
+    for url in (
+        "/chats",
+        f"/chats/{SAMPLE_DM}",
+        "/search?q=garden",
+        "/contacts",
+        "/contacts/alice@example.com",
+        "/stats",
+        "/api/chats",
+        "/chats/nope",
+    ):
         r = get(client, url)
         assert r.headers["Content-Security-Policy"] == CSP
         assert r.headers["X-Content-Type-Options"] == "nosniff"
@@ -262,9 +277,10 @@ def test_mail_html_is_sanitised_and_remote_images_blocked(xss, client):
         for tag in re.findall(r"<[a-z][^>]*>", body):  # no live handler or remote source in any tag
             assert not re.search(r"\son[a-z]+\s*=", tag), tag
             assert "javascript:" not in tag.lower() and "expression(" not in tag, tag
-            assert not re.search(r"""(src|href|action|data)\s*=\s*["']?(https?:)?//evil""", tag) or \
-                tag.startswith("<a "), tag
-        assert "<iframe" not in body and "<object" not in body and "<form action=\"http" not in body
+            assert not re.search(r"""(src|href|action|data)\s*=\s*["']?(https?:)?//evil""", tag) or tag.startswith(
+                "<a "
+            ), tag
+        assert "<iframe" not in body and "<object" not in body and '<form action="http' not in body
     mail = next(ch for ch in chats if ch["kind"] == "mail")
     body = c.get(f"/chats/{mail['id']}", headers=HOST).get_data(as_text=True)
     assert "remote image" in body and "blocked" in body
@@ -294,10 +310,16 @@ def test_attachments_served_safely(xss, client):
         cd = r.headers["Content-Disposition"]
         assert cd.startswith("attachment;") and "<" not in cd and "/" not in cd.split("filename*=")[0]
     app.extensions["coi"].pool.close()
-    for url in ("/attachment?m=../../etc/passwd&part=1", "/attachment?m=xss.3@evil.example&part=../../1",
-                "/attachment?m=Mr.hQ4vB8nK2sW.0017@example.net&part=9", "/static/../index/api.py",
-                "/static/..%2f..%2fpyproject.toml", "/static/%2e%2e/%2e%2e/pyproject.toml",
-                "/assets/../pyproject.toml", "/contacts/..%2f..%2fetc%2fpasswd"):
+    for url in (
+        "/attachment?m=../../etc/passwd&part=1",
+        "/attachment?m=xss.3@evil.example&part=../../1",
+        "/attachment?m=Mr.hQ4vB8nK2sW.0017@example.net&part=9",
+        "/static/../index/api.py",
+        "/static/..%2f..%2fpyproject.toml",
+        "/static/%2e%2e/%2e%2e/pyproject.toml",
+        "/assets/../pyproject.toml",
+        "/contacts/..%2f..%2fetc%2fpasswd",
+    ):
         r = get(client, url)
         assert r.status_code in (400, 404), url
         assert b"[project]" not in r.data and b"root:" not in r.data
@@ -311,8 +333,10 @@ def test_password_and_token(samples):
     assert c.get("/chats", headers={**HOST, "Authorization": basic_auth_header("wrong")}).status_code == 401
     assert c.get("/api/chats", headers={**HOST, "Authorization": basic_auth_header("s3cret")}).status_code == 200
     # a protected server may be reached under any host name
-    assert c.get("/api/chats", headers={"Host": "archive.lan", "Authorization": basic_auth_header("s3cret")}
-                 ).status_code == 200
+    assert (
+        c.get("/api/chats", headers={"Host": "archive.lan", "Authorization": basic_auth_header("s3cret")}).status_code
+        == 200
+    )
     app.extensions["coi"].pool.close()
 
     app = create_app(samples, token="tok-123")
@@ -350,9 +374,11 @@ def _digest_tree(root: Path) -> dict[str, str]:
     """Every file of the archive but what the UI is meant to write: the
     derived caches (``cache/``: thumbnails, analytics pages) and the audit
     trail (``audit.sqlite``, which records the views)."""
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file() and p.relative_to(root).parts[0] != "cache"
-            and not p.name.startswith("audit.sqlite")}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and p.relative_to(root).parts[0] != "cache" and not p.name.startswith("audit.sqlite")
+    }
 
 
 def test_read_only_and_thread_safe(samples):
@@ -363,10 +389,19 @@ def test_read_only_and_thread_safe(samples):
     with pytest.raises(sqlite3.OperationalError, match="readonly"):
         archive.conn.execute("CREATE TABLE hack(x)")
     pool.release(archive)
-    urls = ["/chats", f"/chats/{SAMPLE_DM}", f"/api/chats/{SAMPLE_GROUP}", "/search?q=garden",
-            "/api/search?q=from:anna", "/contacts", "/api/contacts/alice@example.com", "/stats",
-            f"/export?chat={SAMPLE_DM}&format=json", f"/export?chat={SAMPLE_DM}&format=eml",
-            "/attachment?m=Gr.gRd7Kq2VnX4pLm9sTz.0011@example.net&part=2"]
+    urls = [
+        "/chats",
+        f"/chats/{SAMPLE_DM}",
+        f"/api/chats/{SAMPLE_GROUP}",
+        "/search?q=garden",
+        "/api/search?q=from:anna",
+        "/contacts",
+        "/api/contacts/alice@example.com",
+        "/stats",
+        f"/export?chat={SAMPLE_DM}&format=json",
+        f"/export?chat={SAMPLE_DM}&format=eml",
+        "/attachment?m=Gr.gRd7Kq2VnX4pLm9sTz.0011@example.net&part=2",
+    ]
     expected = {u: app.test_client().get(u, headers=HOST).data for u in urls}
     errors: list[str] = []
 

@@ -18,8 +18,8 @@ import pytest
 from tests.webui_support import ARTIFACTS, BIG_CHAT, CORPUS_HIKE, SAMPLE_DM, live_server
 
 SHOTS = ARTIFACTS / "webui"
-CORPUS_DM = "dm-621ca8306ba46ab7"      # Frank & Grace: edited three times, then deleted
-CORPUS_LONG = "dm-4d7445ec4c57fb16"    # Heidi & Ivan: 153 messages (two pages)
+CORPUS_DM = "dm-621ca8306ba46ab7"  # Frank & Grace: edited three times, then deleted
+CORPUS_LONG = "dm-4d7445ec4c57fb16"  # Heidi & Ivan: 153 messages (two pages)
 
 
 # --------------------------------------------------------------------------
@@ -203,10 +203,19 @@ def test_xss_mailbox_runs_no_script_and_fetches_nothing(page, xss_url):
     page.guard.errors.clear()
 
     page.goto(f"{xss_url}/chats")
-    urls = [f"{xss_url}/chats"] + [xss_url + a for a in page.eval_on_selector_all(
-        ".chat-row:not(.contact-row) a", "els => els.map(e => e.getAttribute('href'))")]
-    urls += [f"{xss_url}/search?q=pwned", f"{xss_url}/search?q=script&history=1", f"{xss_url}/contacts",
-             f"{xss_url}/contacts/mallory@evil.example", f"{xss_url}/stats"]
+    urls = [f"{xss_url}/chats"] + [
+        xss_url + a
+        for a in page.eval_on_selector_all(
+            ".chat-row:not(.contact-row) a", "els => els.map(e => e.getAttribute('href'))"
+        )
+    ]
+    urls += [
+        f"{xss_url}/search?q=pwned",
+        f"{xss_url}/search?q=script&history=1",
+        f"{xss_url}/contacts",
+        f"{xss_url}/contacts/mallory@evil.example",
+        f"{xss_url}/stats",
+    ]
     assert len(urls) >= 8
     for url in urls:
         page.goto(url)

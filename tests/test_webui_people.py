@@ -29,8 +29,8 @@ from tests.webui_support import (
 
 SHOTS = ARTIFACTS / "people"
 AXE = (REPO / "tests" / "vendor" / "axe-core" / "axe.min.js").read_text()
-CORPUS_DM = "dm-621ca8306ba46ab7"      # Frank & Grace: a voice message, a picture, a deleted message
-CORPUS_LONG = "dm-4d7445ec4c57fb16"    # Heidi & Ivan: 153 messages
+CORPUS_DM = "dm-621ca8306ba46ab7"  # Frank & Grace: a voice message, a picture, a deleted message
+CORPUS_LONG = "dm-4d7445ec4c57fb16"  # Heidi & Ivan: 153 messages
 
 
 def pages(samples_url: str, corpus_url: str) -> dict[str, str]:
@@ -56,8 +56,9 @@ def pages(samples_url: str, corpus_url: str) -> dict[str, str]:
 def _context(browser: Any, **kwargs: Any) -> Any:
     options = {"viewport": {"width": 1280, "height": 900}, "timezone_id": "UTC", "locale": "en-GB"} | kwargs
     context = browser.new_context(**options)
-    context.route("**/*", lambda r: r.continue_() if r.request.url.startswith(("http://127.0.0.1:", "data:"))
-                  else r.abort())
+    context.route(
+        "**/*", lambda r: r.continue_() if r.request.url.startswith(("http://127.0.0.1:", "data:")) else r.abort()
+    )
     return context
 
 
@@ -68,10 +69,22 @@ def views(browser: Any) -> Iterator[dict[str, Any]]:
     contexts = {
         "light": _context(browser, color_scheme="light", bypass_csp=True),
         "dark": _context(browser, color_scheme="dark", bypass_csp=True),
-        "phone": _context(browser, color_scheme="light", viewport={"width": 390, "height": 844},
-                          device_scale_factor=1, is_mobile=True, has_touch=True),
-        "small": _context(browser, color_scheme="dark", viewport={"width": 360, "height": 740},
-                          device_scale_factor=1, is_mobile=True, has_touch=True),
+        "phone": _context(
+            browser,
+            color_scheme="light",
+            viewport={"width": 390, "height": 844},
+            device_scale_factor=1,
+            is_mobile=True,
+            has_touch=True,
+        ),
+        "small": _context(
+            browser,
+            color_scheme="dark",
+            viewport={"width": 360, "height": 740},
+            device_scale_factor=1,
+            is_mobile=True,
+            has_touch=True,
+        ),
     }
     out = {name: c.new_page() for name, c in contexts.items()}
     yield out
@@ -84,8 +97,11 @@ def axe_serious(page: Any) -> list[str]:
     if not page.evaluate("() => typeof window.axe !== 'undefined'"):
         page.add_script_tag(content=AXE)
     result = page.evaluate("() => axe.run(document, {resultTypes: ['violations']})")
-    return [f"{v['id']} ({v['impact']}): {v['help']} — " + "; ".join(n["target"][0] for n in v["nodes"][:4])
-            for v in result["violations"] if v["impact"] in ("serious", "critical")]
+    return [
+        f"{v['id']} ({v['impact']}): {v['help']} — " + "; ".join(n["target"][0] for n in v["nodes"][:4])
+        for v in result["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
 
 
 def shot(page: Any, name: str) -> None:

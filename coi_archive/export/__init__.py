@@ -28,8 +28,18 @@ from .html import write_html
 from .selection import ExportError, Part, Selection, parse_bound, select_chat, select_search
 from .writers import write_csv, write_eml_zip, write_json, write_mbox
 
-__all__ = ["FORMATS", "ExportError", "Part", "Selection", "parse_bound", "select_chat",
-           "select_search", "write", "filename", "MIMETYPES"]
+__all__ = [
+    "FORMATS",
+    "ExportError",
+    "Part",
+    "Selection",
+    "parse_bound",
+    "select_chat",
+    "select_search",
+    "write",
+    "filename",
+    "MIMETYPES",
+]
 
 FORMATS = ("json", "html", "mbox", "eml", "csv")
 
@@ -44,8 +54,16 @@ MIMETYPES = {
 _EXTENSIONS = {"json": "json", "html": "html", "mbox": "mbox", "eml": "zip", "csv": "csv"}
 
 
-def write(archive: Archive, sel: Selection, fmt: str, out: BinaryIO, *, me: set[str] | None = None,
-          folded: bool = True, decrypted: bool = False) -> int:
+def write(
+    archive: Archive,
+    sel: Selection,
+    fmt: str,
+    out: BinaryIO,
+    *,
+    me: set[str] | None = None,
+    folded: bool = True,
+    decrypted: bool = False,
+) -> int:
     """Write ``sel`` in format ``fmt`` to the binary stream ``out``; returns
     the number of messages (for mbox/eml: originals) written.  ``decrypted``
     (eml): add the decrypted copy of each opened encrypted original."""
@@ -70,6 +88,10 @@ def filename(sel: Selection, fmt: str) -> str:
         base = "search-" + (sel.query or "")
     base = re.sub(r"[^\w.-]+", "_", base, flags=re.UNICODE).strip("._")[:60] or "export"
     if sel.since or sel.until:
-        base += "_" + (sel.since.date().isoformat() if sel.since else "") + "--" + (
-            sel.until.date().isoformat() if sel.until else "")
+        base += (
+            "_"
+            + (sel.since.date().isoformat() if sel.since else "")
+            + "--"
+            + (sel.until.date().isoformat() if sel.until else "")
+        )
     return f"{base}.{_EXTENSIONS[fmt]}"

@@ -57,8 +57,7 @@ UNDATED_YEAR = 0
 #: Rows per Parquet file inside one partition (files of ~50-100 MB).
 ROWS_PER_FILE = 1_000_000
 
-__all__ = ["FORMATS", "PARTITIONED", "PARTITION_COLUMN", "write_tables", "write_dataset", "to_arrow",
-           "ExportError"]
+__all__ = ["FORMATS", "PARTITIONED", "PARTITION_COLUMN", "write_tables", "write_dataset", "to_arrow", "ExportError"]
 
 
 def to_arrow(df: Any) -> Any:
@@ -73,8 +72,11 @@ def to_arrow(df: Any) -> Any:
             seconds = df[name].dt.total_seconds()
             at = df.columns.get_loc(name)
             df = df.drop(columns=[name])
-            df.insert(at, name.replace("_time", "_seconds") if name.endswith("_time") else f"{name}_seconds",
-                      seconds.astype("float64"))
+            df.insert(
+                at,
+                name.replace("_time", "_seconds") if name.endswith("_time") else f"{name}_seconds",
+                seconds.astype("float64"),
+            )
     table = pa.Table.from_pandas(df, preserve_index=False)
     fields = []
     for field in table.schema:
@@ -102,16 +104,20 @@ def _schema_doc(schemas: dict[str, Any], counts: dict[str, int], fmt: str) -> di
         described = COLUMNS.get(name, {})
         cols = {}
         for field in schema:
-            base = field.name[:-len("_seconds")] + "_time" if field.name.endswith("_seconds") else field.name
+            base = field.name[: -len("_seconds")] + "_time" if field.name.endswith("_seconds") else field.name
             dtype, meaning = described.get(field.name) or described.get(base) or ("", "")
             if field.name != base and base in described:
                 meaning = f"{meaning} (in seconds)"
             cols[field.name] = {"type": str(field.type), "pandas": dtype, "description": meaning}
         partitioned = fmt == "parquet" and name in PARTITIONED
-        doc[name] = {"path": f"{name}/" if fmt == "parquet" else f"{name}.{fmt}",
-                     "partitioning": {PARTITION_COLUMN: "int32, UTC year of `date` (hive-style directory; 0: no date)"}
-                     if partitioned else {},
-                     "rows": counts[name], "columns": cols}
+        doc[name] = {
+            "path": f"{name}/" if fmt == "parquet" else f"{name}.{fmt}",
+            "partitioning": {PARTITION_COLUMN: "int32, UTC year of `date` (hive-style directory; 0: no date)"}
+            if partitioned
+            else {},
+            "rows": counts[name],
+            "columns": cols,
+        }
     return doc
 
 
@@ -137,15 +143,24 @@ def write_dataset(table: Any, target: Path, partitioned: bool, force: bool = Fal
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name[:80]}.", suffix=".part", dir=target.parent))
     try:
         parquet = ds.ParquetFileFormat()
-        options = parquet.make_write_options(compression="snappy", coerce_timestamps="us",
-                                             allow_truncated_timestamps=False)
+        options = parquet.make_write_options(
+            compression="snappy", coerce_timestamps="us", allow_truncated_timestamps=False
+        )
         partitioning = None
         if partitioned and table.num_rows:
             table, partitioning = _year_partitioned(table)
-        ds.write_dataset(table, tmp, format=parquet, file_options=options, partitioning=partitioning,
-                         basename_template="part-{i}.parquet", max_rows_per_file=ROWS_PER_FILE,
-                         max_rows_per_group=min(ROWS_PER_FILE, 128 * 1024), preserve_order=True,
-                         existing_data_behavior="error")
+        ds.write_dataset(
+            table,
+            tmp,
+            format=parquet,
+            file_options=options,
+            partitioning=partitioning,
+            basename_template="part-{i}.parquet",
+            max_rows_per_file=ROWS_PER_FILE,
+            max_rows_per_group=min(ROWS_PER_FILE, 128 * 1024),
+            preserve_order=True,
+            existing_data_behavior="error",
+        )
         _publish_dir(tmp, target, force)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -180,15 +195,24 @@ def _write_csv(table: Any, target: Path, force: bool) -> None:
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
-    plain = table.cast(pa.schema(
-        [pa.field(f.name, f.type.value_type if pa.types.is_dictionary(f.type) else f.type) for f in table.schema]))
+    plain = table.cast(
+        pa.schema(
+            [pa.field(f.name, f.type.value_type if pa.types.is_dictionary(f.type) else f.type) for f in table.schema]
+        )
+    )
     with atomic_output(target, force) as tmp:
         pacsv.write_csv(plain, tmp)
 
 
-def write_tables(archive: Any, out_dir: str | os.PathLike, fmt: str = "parquet",
-                 chats: Iterable[str] | None = None, since: Any = None, until: Any = None,
-                 force: bool = False) -> dict[str, int]:
+def write_tables(
+    archive: Any,
+    out_dir: str | os.PathLike,
+    fmt: str = "parquet",
+    chats: Iterable[str] | None = None,
+    since: Any = None,
+    until: Any = None,
+    force: bool = False,
+) -> dict[str, int]:
     """Write every table of ``archive.frames.tables()`` (whole archive, or
     only ``chats``; ``since <= date < until``) into ``out_dir`` as the
     dataset directory ``<table>/`` (Parquet, see the module docstring) or
@@ -225,10 +249,22 @@ def write_tables(archive: Any, out_dir: str | os.PathLike, fmt: str = "parquet",
             counts[name], schemas[name] = table.num_rows, table.schema
             del table
         with atomic_output(out / "schema.json", force) as f:
-            f.write((json.dumps({"format": fmt, "chats": chat_list,
-                                 "since": _iso(since), "until": _iso(until),
-                                 "tables": _schema_doc(schemas, counts, fmt)},
-                                ensure_ascii=False, indent=2) + "\n").encode("utf-8"))
+            f.write(
+                (
+                    json.dumps(
+                        {
+                            "format": fmt,
+                            "chats": chat_list,
+                            "since": _iso(since),
+                            "until": _iso(until),
+                            "tables": _schema_doc(schemas, counts, fmt),
+                        },
+                        ensure_ascii=False,
+                        indent=2,
+                    )
+                    + "\n"
+                ).encode("utf-8")
+            )
     except OSError as exc:
         raise ExportError(f"cannot write into {out}: {exc.strerror or exc}") from None
     return counts

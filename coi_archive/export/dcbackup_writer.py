@@ -72,11 +72,30 @@ TRASH_CHAT = 3
 CONTACT_SELF, CONTACT_INFO = 1, 2
 ORIGIN_INCOMING = 2048  # what core gives the members of chats it took part in
 STATE_IN_SEEN, STATE_OUT_DELIVERED, STATE_OUT_MDN_RCVD = 16, 26, 28
-VIEW_TYPE = {"text": 10, "location": 10, "system": 10, "image": 20, "gif": 21, "sticker": 23, "audio": 40, "voice": 41,
-             "video": 50, "file": 60, "webxdc": 80, "contact": 90}
+VIEW_TYPE = {
+    "text": 10,
+    "location": 10,
+    "system": 10,
+    "image": 20,
+    "gif": 21,
+    "sticker": 23,
+    "audio": 40,
+    "voice": 41,
+    "video": 50,
+    "file": 60,
+    "webxdc": 80,
+    "contact": 90,
+}
 #: show --json system actions -> core's SystemMessage (param ``S``)
-SYSTEM_CMD = {"group-renamed": 2, "group-avatar": 3, "member-added": 4, "member-removed": 5,
-              "member-left": 5, "ephemeral-timer": 10, "group-description": 70}
+SYSTEM_CMD = {
+    "group-renamed": 2,
+    "group-avatar": 3,
+    "member-added": 4,
+    "member-removed": 5,
+    "member-left": 5,
+    "ephemeral-timer": 10,
+    "group-description": 70,
+}
 
 
 @dataclass
@@ -121,9 +140,13 @@ def load_key(path: str | Path) -> OwnKey:
         secrets = cert.secrets
     if secrets is None:
         raise ExportError(f"{path} holds no secret key (give the private-key-*.asc file)")
-    return OwnKey(cert.fingerprint.upper(), bytes(secrets), bytes(cert),
-                  tuple(str(u.value) if hasattr(u, "value") else str(u) for u in cert.user_ids),
-                  cast(Decryptor, keyring_decryptor([Path(path).expanduser()])))
+    return OwnKey(
+        cert.fingerprint.upper(),
+        bytes(secrets),
+        bytes(cert),
+        tuple(str(u.value) if hasattr(u, "value") else str(u) for u in cert.user_ids),
+        cast(Decryptor, keyring_decryptor([Path(path).expanduser()])),
+    )
 
 
 def _check_owner(key: OwnKey, me: str) -> None:
@@ -162,8 +185,15 @@ def _params(values: dict[str, Any]) -> str:
 class _Writer:
     """One backup database being filled, plus the blobs it refers to."""
 
-    def __init__(self, conn: sqlite3.Connection, archive: Archive, me: str, keys: dict[str, tuple[str, bytes]],
-                 decryptor: Decryptor | None, blob_dir: Path):
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        archive: Archive,
+        me: str,
+        keys: dict[str, tuple[str, bytes]],
+        decryptor: Decryptor | None,
+        blob_dir: Path,
+    ):
         self.conn = conn
         self.archive = archive
         self.me = me
@@ -196,7 +226,8 @@ class _Writer:
             self.conn.execute("INSERT OR IGNORE INTO public_keys(fingerprint, public_key) VALUES(?, ?)", (fpr, key))
         cur = self.conn.execute(
             "INSERT INTO contacts(name, addr, origin, authname, fingerprint) VALUES('', ?, ?, ?, ?)",
-            (addr, ORIGIN_INCOMING, self.names.get(addr, ""), fpr))
+            (addr, ORIGIN_INCOMING, self.names.get(addr, ""), fpr),
+        )
         self.contact_ids[(addr, fpr)] = int(cur.lastrowid or 0)
         return int(cur.lastrowid or 0)
 
@@ -228,12 +259,14 @@ class _Writer:
         # only, sending needs every member's key); an unencrypted group (COI,
         # classic mail) is an ad-hoc group, matched by its members and subject
         grpid = (chat.get("group_id") or "") if encrypted else ""
-        chat_id = self._insert_chat(CHAT_GROUP, chat.get("name") or "", grpid, params,
-                                    created, chat.get("ephemeral_timer") or 0)
+        chat_id = self._insert_chat(
+            CHAT_GROUP, chat.get("name") or "", grpid, params, created, chat.get("ephemeral_timer") or 0
+        )
         self._members(chat_id, chat, encrypted, created)
         if chat.get("description"):
-            self.conn.execute("INSERT INTO chats_descriptions(chat_id, description) VALUES(?, ?)",
-                              (chat_id, chat["description"]))
+            self.conn.execute(
+                "INSERT INTO chats_descriptions(chat_id, description) VALUES(?, ?)", (chat_id, chat["description"])
+            )
         return chat_id
 
     def _list_id(self, messages: list[dict[str, Any]]) -> str | None:
@@ -248,16 +281,18 @@ class _Writer:
             value = str(BytesHeaderParser(policy=policy.compat32).parsebytes(head + b"\n\n").get("List-Id") or "")
             value = " ".join(value.split())
             if "<" in value and ">" in value:
-                value = value[value.find("<") + 1:value.rfind(">")]
+                value = value[value.find("<") + 1 : value.rfind(">")]
             if value.strip():
                 return value.strip()
         return None
 
-    def _insert_chat(self, ctype: int, name: str, grpid: str, params: dict[str, Any], created: int,
-                     timer: int = 0) -> int:
+    def _insert_chat(
+        self, ctype: int, name: str, grpid: str, params: dict[str, Any], created: int, timer: int = 0
+    ) -> int:
         cur = self.conn.execute(
             "INSERT INTO chats(type, name, grpid, param, created_timestamp, ephemeral_timer) VALUES(?, ?, ?, ?, ?, ?)",
-            (ctype, name, grpid, _params(params), created, timer))
+            (ctype, name, grpid, _params(params), created, timer),
+        )
         self.report.chats += 1
         return int(cur.lastrowid or 0)
 
@@ -279,7 +314,9 @@ class _Writer:
                 remove = 0
             self.conn.execute(
                 "INSERT OR REPLACE INTO chats_contacts(chat_id, contact_id, add_timestamp, remove_timestamp)"
-                " VALUES(?, ?, ?, ?)", (chat_id, self.contact(member, encrypted), add, remove))
+                " VALUES(?, ?, ?, ?)",
+                (chat_id, self.contact(member, encrypted), add, remove),
+            )
 
     def _avatar(self, chat: dict[str, Any], messages: list[dict[str, Any]]) -> str | None:
         """The group image: the one the last group-image change set."""
@@ -305,8 +342,7 @@ class _Writer:
         ts = _epoch(m.get("date"))
         mid = m["message_id"]
         if m.get("deleted"):
-            self.conn.execute("INSERT INTO msgs(rfc724_mid, chat_id, timestamp) VALUES(?, ?, ?)",
-                              (mid, TRASH_CHAT, ts))
+            self.conn.execute("INSERT INTO msgs(rfc724_mid, chat_id, timestamp) VALUES(?, ?, ?)", (mid, TRASH_CHAT, ts))
             return None
         sender = self.contact(m.get("sender"), encrypted)
         own = sender == CONTACT_SELF
@@ -333,15 +369,32 @@ class _Writer:
             row_params = dict(params)
             name = self._blob(mid, attachments[i]) if i < len(attachments) else None
             if name:
-                row_params.update(f=f"$BLOBDIR/{name}", m=attachments[i].get("mime") or "",
-                                  v=attachments[i].get("filename") or name)
+                row_params.update(
+                    f=f"$BLOBDIR/{name}", m=attachments[i].get("mime") or "", v=attachments[i].get("filename") or name
+                )
             cur = self.conn.execute(
                 "INSERT INTO msgs(rfc724_mid, chat_id, from_id, to_id, timestamp, type, state, msgrmsg, bytes, txt,"
                 " param, timestamp_sent, timestamp_rcvd, mime_in_reply_to, location_id, subject)"
                 " VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (mid, chat_id, sender, to_id, ts, _view_type(m.get("kind"), i, bool(name)), state,
-                 int(m.get("dialect") != "mail"), 0, m.get("text") or "" if i == 0 else "", _params(row_params),
-                 ts, ts, m.get("reply_to") or "", location_id if i == 0 else 0, m.get("subject") or ""))
+                (
+                    mid,
+                    chat_id,
+                    sender,
+                    to_id,
+                    ts,
+                    _view_type(m.get("kind"), i, bool(name)),
+                    state,
+                    int(m.get("dialect") != "mail"),
+                    0,
+                    m.get("text") or "" if i == 0 else "",
+                    _params(row_params),
+                    ts,
+                    ts,
+                    m.get("reply_to") or "",
+                    location_id if i == 0 else 0,
+                    m.get("subject") or "",
+                ),
+            )
             first = first or int(cur.lastrowid or 0)
         self.report.messages += 1
         self._reactions(first, m, encrypted)
@@ -374,20 +427,26 @@ class _Writer:
             return 0
         cur = self.conn.execute(
             "INSERT INTO locations(latitude, longitude, timestamp, chat_id, from_id, independent)"
-            " VALUES(?, ?, ?, ?, ?, 1)", (location["lat"], location["lon"], ts, chat_id, sender))
+            " VALUES(?, ?, ?, ?, ?, 1)",
+            (location["lat"], location["lon"], ts, chat_id, sender),
+        )
         return int(cur.lastrowid or 0)
 
     def _reactions(self, msg_id: int, m: dict[str, Any], encrypted: bool) -> None:
         """Reactions (everyone's, the owner's too) and, on own messages, read receipts."""
         for addr, emoji in sorted((m.get("reactions") or {}).items()):
-            self.conn.execute("INSERT OR REPLACE INTO reactions(msg_id, contact_id, reaction) VALUES(?, ?, ?)",
-                              (msg_id, self.contact(addr, encrypted), emoji))
+            self.conn.execute(
+                "INSERT OR REPLACE INTO reactions(msg_id, contact_id, reaction) VALUES(?, ?, ?)",
+                (msg_id, self.contact(addr, encrypted), emoji),
+            )
         if (m.get("sender") or "").lower() != self.me:
             return  # read receipts go to the sender only: the account never saw others'
         ts = _epoch(m.get("date"))
         for addr in m.get("read_by") or ():
-            self.conn.execute("INSERT INTO msgs_mdns(msg_id, contact_id, timestamp_sent) VALUES(?, ?, ?)",
-                              (msg_id, self.contact(addr, encrypted), ts))
+            self.conn.execute(
+                "INSERT INTO msgs_mdns(msg_id, contact_id, timestamp_sent) VALUES(?, ?, ?)",
+                (msg_id, self.contact(addr, encrypted), ts),
+            )
 
     def _blob(self, mid: str, att: dict[str, Any]) -> str | None:
         """The blob name of an attachment (core's style: a hash and the
@@ -450,10 +509,24 @@ def _transport(me: str) -> tuple[str, str]:
     no server: core reads the account's address from here; logging in
     after the import fills in the servers."""
     server = {"server": "", "port": 0, "security": "Automatic", "user": "", "password": ""}
-    entered = {"addr": me, "imap": dict(server, folder=""), "smtp": server, "certificate_checks": "Automatic",
-               "oauth2": False}
-    configured = {"addr": me, "imap": [], "imap_user": "", "imap_password": "", "smtp": [], "smtp_user": "",
-                  "smtp_password": "", "certificate_checks": "Automatic", "oauth2": False}
+    entered = {
+        "addr": me,
+        "imap": dict(server, folder=""),
+        "smtp": server,
+        "certificate_checks": "Automatic",
+        "oauth2": False,
+    }
+    configured = {
+        "addr": me,
+        "imap": [],
+        "imap_user": "",
+        "imap_password": "",
+        "smtp": [],
+        "smtp_user": "",
+        "smtp_password": "",
+        "certificate_checks": "Automatic",
+        "oauth2": False,
+    }
     return json.dumps(entered), json.dumps(configured)
 
 
@@ -461,19 +534,38 @@ def _configure(conn: sqlite3.Connection, me: str, name: str, key: OwnKey) -> Non
     """The account: its address (``transports`` and config), its name and
     its key pair (the given key, core's default key)."""
     now = int(time.time())
-    conn.execute("INSERT INTO transports(addr, entered_param, configured_param, add_timestamp) VALUES(?, ?, ?, ?)",
-                 (me, *_transport(me), now))
-    cur = conn.execute("INSERT INTO keypairs(private_key, public_key, addr, is_default, created)"
-                       " VALUES(?, ?, '', 1, ?)", (key.secret, key.public, now))
-    conn.execute("INSERT OR IGNORE INTO public_keys(fingerprint, public_key) VALUES(?, ?)",
-                 (key.fingerprint, key.public))
-    config = {"addr": me, "configured_addr": me, "configured": "1", "displayname": name,
-              "key_id": str(cur.lastrowid), "backup_version": str(BACKUP_VERSION), "bcc_self": "1"}
+    conn.execute(
+        "INSERT INTO transports(addr, entered_param, configured_param, add_timestamp) VALUES(?, ?, ?, ?)",
+        (me, *_transport(me), now),
+    )
+    cur = conn.execute(
+        "INSERT INTO keypairs(private_key, public_key, addr, is_default, created) VALUES(?, ?, '', 1, ?)",
+        (key.secret, key.public, now),
+    )
+    conn.execute(
+        "INSERT OR IGNORE INTO public_keys(fingerprint, public_key) VALUES(?, ?)", (key.fingerprint, key.public)
+    )
+    config = {
+        "addr": me,
+        "configured_addr": me,
+        "configured": "1",
+        "displayname": name,
+        "key_id": str(cur.lastrowid),
+        "backup_version": str(BACKUP_VERSION),
+        "bcc_self": "1",
+    }
     conn.executemany("INSERT INTO config(keyname, value) VALUES(?, ?)", sorted(config.items()))
 
 
-def write_backup(archive: Archive, me: str, key: OwnKey, out: BinaryIO, *, chat_ids: Iterable[str] | None = None,
-                 since: datetime | None = None) -> BackupReport:
+def write_backup(
+    archive: Archive,
+    me: str,
+    key: OwnKey,
+    out: BinaryIO,
+    *,
+    chat_ids: Iterable[str] | None = None,
+    since: datetime | None = None,
+) -> BackupReport:
     """Write the backup of account ``me`` (its chats, or ``chat_ids``;
     messages dated at or after ``since``) as a tar to ``out``."""
     me = me.strip().lower()
@@ -521,6 +613,7 @@ def _write_chat(writer: _Writer, chat: dict[str, Any], messages: list[dict[str, 
 def _write_tar(out: BinaryIO, db_path: Path, blob_dir: Path) -> None:
     """The database first (readers sniff it), then the blobs; owned by
     nobody in particular (uid 0, mode 0644), as core writes them."""
+
     def plain(info: tarfile.TarInfo) -> tarfile.TarInfo:
         info.uid = info.gid = 0
         info.uname = info.gname = ""

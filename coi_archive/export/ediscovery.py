@@ -57,8 +57,23 @@ NATIVES = "natives"
 PREFIX = "COI"
 FORMAT = "coi-archive ediscovery 1"
 
-COLUMNS = ("document_id", "family_id", "custodian", "from", "to", "cc", "date", "subject", "chat",
-           "chat_id", "message_id", "sha256", "file_path", "file_name", "attachments")
+COLUMNS = (
+    "document_id",
+    "family_id",
+    "custodian",
+    "from",
+    "to",
+    "cc",
+    "date",
+    "subject",
+    "chat",
+    "chat_id",
+    "message_id",
+    "sha256",
+    "file_path",
+    "file_name",
+    "attachments",
+)
 
 _UNSAFE = re.compile(r"[^\w.+-]+", re.UNICODE)
 
@@ -124,16 +139,32 @@ def _documents(archive: Archive, sel: Selection, root: Path) -> Iterator[dict[st
             _write(root, rel, data)
             headers = _headers(data) if fmt == "rfc822" else None
             children = list(_attachments(archive, msg, doc, root))
-            yield {"document_id": doc, "family_id": doc, "custodian": _custodians(archive, mid),
-                   "from": _header(headers, "from") or msg.get("sender") or "",
-                   "to": _header(headers, "to"), "cc": _header(headers, "cc"),
-                   "date": msg.get("date") or "", "subject": _header(headers, "subject"),
-                   "chat": part.chat.get("name") or "", "chat_id": part.chat["id"], "message_id": mid,
-                   "sha256": hashlib.sha256(data).hexdigest(), "file_path": rel, "file_name": f"{doc}.{ext}",
-                   "attachments": "; ".join(c["document_id"] for c in children)}
+            yield {
+                "document_id": doc,
+                "family_id": doc,
+                "custodian": _custodians(archive, mid),
+                "from": _header(headers, "from") or msg.get("sender") or "",
+                "to": _header(headers, "to"),
+                "cc": _header(headers, "cc"),
+                "date": msg.get("date") or "",
+                "subject": _header(headers, "subject"),
+                "chat": part.chat.get("name") or "",
+                "chat_id": part.chat["id"],
+                "message_id": mid,
+                "sha256": hashlib.sha256(data).hexdigest(),
+                "file_path": rel,
+                "file_name": f"{doc}.{ext}",
+                "attachments": "; ".join(c["document_id"] for c in children),
+            }
             for child in children:
-                yield {**child, "custodian": _custodians(archive, mid), "date": msg.get("date") or "",
-                       "chat": part.chat.get("name") or "", "chat_id": part.chat["id"], "message_id": mid}
+                yield {
+                    **child,
+                    "custodian": _custodians(archive, mid),
+                    "date": msg.get("date") or "",
+                    "chat": part.chat.get("name") or "",
+                    "chat_id": part.chat["id"],
+                    "message_id": mid,
+                }
 
 
 def _attachments(archive: Archive, msg: dict[str, Any], doc: str, root: Path) -> Iterator[dict[str, str]]:
@@ -149,13 +180,23 @@ def _attachments(archive: Archive, msg: dict[str, Any], doc: str, root: Path) ->
         child = f"{doc}-{k:03d}"
         rel = f"{NATIVES}/{child}_{_safe_name(name or 'attachment')}"
         _write(root, rel, data)
-        yield {"document_id": child, "family_id": doc, "from": "", "to": "", "cc": "", "subject": "",
-               "sha256": hashlib.sha256(data).hexdigest(), "file_path": rel, "file_name": name or "",
-               "attachments": ""}
+        yield {
+            "document_id": child,
+            "family_id": doc,
+            "from": "",
+            "to": "",
+            "cc": "",
+            "subject": "",
+            "sha256": hashlib.sha256(data).hexdigest(),
+            "file_path": rel,
+            "file_name": name or "",
+            "attachments": "",
+        }
 
 
-def select_chats(archive: Archive, chat_ids: list[str], since: datetime | None = None,
-                 until: datetime | None = None) -> Selection:
+def select_chats(
+    archive: Archive, chat_ids: list[str], since: datetime | None = None, until: datetime | None = None
+) -> Selection:
     """Several whole chats (ArchiveError for an unknown id), in the order given."""
     parts: list[Part] = []
     for chat_id in dict.fromkeys(chat_ids):
@@ -188,8 +229,15 @@ def _refuse_existing(target: Path) -> None:
         raise ExportError(f"{target} exists: an eDiscovery package is never overwritten; choose a new --out")
 
 
-def write_package(archive: Archive, sel: Selection, out: str | os.PathLike, *, exported_by: str,
-                  query: str | None, chat_ids: list[str]) -> dict[str, Any]:
+def write_package(
+    archive: Archive,
+    sel: Selection,
+    out: str | os.PathLike,
+    *,
+    exported_by: str,
+    query: str | None,
+    chat_ids: list[str],
+) -> dict[str, Any]:
     """Write the package to ``out`` (which must not exist); returns
     ``{"documents", "messages", "files", "manifest_sha256", "out"}``."""
     target = Path(out).expanduser()
@@ -204,11 +252,17 @@ def write_package(archive: Archive, sel: Selection, out: str | os.PathLike, *, e
         write_html(archive, sel, review)
         _write(tmp, REVIEW, review.getvalue())
         manifest: dict[str, Any] = {
-            "format": FORMAT, "exported_by": exported_by,
+            "format": FORMAT,
+            "exported_by": exported_by,
             "exported_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "query": query, "chat_ids": chat_ids, "scope": sel.scope, "archive": str(archive.root),
+            "query": query,
+            "chat_ids": chat_ids,
+            "scope": sel.scope,
+            "archive": str(archive.root),
             "messages": sum(1 for r in rows if r["family_id"] == r["document_id"]),
-            "documents": len(rows), "files": _files(tmp)}
+            "documents": len(rows),
+            "files": _files(tmp),
+        }
         body = json.dumps(manifest, ensure_ascii=False, indent=2).encode("utf-8")
         _write(tmp, MANIFEST, body)
         _refuse_existing(target)
@@ -216,9 +270,13 @@ def write_package(archive: Archive, sel: Selection, out: str | os.PathLike, *, e
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return {"documents": manifest["documents"], "messages": manifest["messages"],
-            "files": len(manifest["files"]) + 1, "manifest_sha256": hashlib.sha256(body).hexdigest(),
-            "out": str(target)}
+    return {
+        "documents": manifest["documents"],
+        "messages": manifest["messages"],
+        "files": len(manifest["files"]) + 1,
+        "manifest_sha256": hashlib.sha256(body).hexdigest(),
+        "out": str(target),
+    }
 
 
 def verify_package(folder: str | os.PathLike) -> list[str]:

@@ -34,8 +34,10 @@ _env: Environment | None = None
 def environment() -> Environment:
     global _env
     if _env is None:
-        env = Environment(loader=FileSystemLoader([str(TEMPLATES), str(present.TEMPLATES)]),
-                          autoescape=select_autoescape(default=True, default_for_string=True))
+        env = Environment(
+            loader=FileSystemLoader([str(TEMPLATES), str(present.TEMPLATES)]),
+            autoescape=select_autoescape(default=True, default_for_string=True),
+        )
         env.filters.update(present.JINJA_FILTERS)
         _env = env
     return _env
@@ -74,8 +76,9 @@ class ExportLinks(present.Links):
         return present.sanitize_html(html) if html else None
 
 
-def write_html(archive: Archive, sel: Selection, out: BinaryIO, *, me: set[str] | None = None,
-               images: bool = True) -> int:
+def write_html(
+    archive: Archive, sel: Selection, out: BinaryIO, *, me: set[str] | None = None, images: bool = True
+) -> int:
     names = present.name_map(archive.contacts())
     ranking = present.owner_ranking(archive.chats())
     exported = {m["message_id"] for m in sel.messages()}
@@ -85,19 +88,37 @@ def write_html(archive: Archive, sel: Selection, out: BinaryIO, *, me: set[str] 
         reply_ids = {m["reply_to"] for m in part.messages if m.get("reply_to")} - exported
         replies = archive.messages(reply_ids) if reply_ids else {}
         rows = present.build_rows(
-            part.messages, me=present.me_in_chat(part.chat, ranking, me or ()), names=names, links=links,
-            replies=replies, mail_style=part.chat.get("kind") in MAIL_KINDS)
+            part.messages,
+            me=present.me_in_chat(part.chat, ranking, me or ()),
+            names=names,
+            links=links,
+            replies=replies,
+            mail_style=part.chat.get("kind") in MAIL_KINDS,
+        )
         group = part.chat.get("kind") == ChatKind.GROUP  # a 1:1 chat's "name" is just a subject
-        parts.append({
-            "chat": part.chat, "rows": rows,
-            "memberships": archive.memberships(part.chat["id"]) if group else [],
-            "name_history": archive.name_history(part.chat["id"]) if group else [],
-        })
+        parts.append(
+            {
+                "chat": part.chat,
+                "rows": rows,
+                "memberships": archive.memberships(part.chat["id"]) if group else [],
+                "name_history": archive.name_history(part.chat["id"]) if group else [],
+            }
+        )
     now = datetime.now().astimezone()
-    html = environment().get_template("export.html").render(
-        title=sel.title, parts=parts, names=names, links=links, scope=sel.scope,
-        message_count=sel.message_count, exported=now.strftime("%Y-%m-%d %H:%M %Z"),
-        tz="UTC (the page has no script to show them in the reader's zone)",
-        chat_css=present.CHAT_CSS.read_text(encoding="utf-8"))
+    html = (
+        environment()
+        .get_template("export.html")
+        .render(
+            title=sel.title,
+            parts=parts,
+            names=names,
+            links=links,
+            scope=sel.scope,
+            message_count=sel.message_count,
+            exported=now.strftime("%Y-%m-%d %H:%M %Z"),
+            tz="UTC (the page has no script to show them in the reader's zone)",
+            chat_css=present.CHAT_CSS.read_text(encoding="utf-8"),
+        )
+    )
     out.write(html.encode("utf-8"))
     return sel.message_count

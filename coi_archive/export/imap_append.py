@@ -129,7 +129,7 @@ class Target:
         uids = sorted(s.client.search("ALL"))
         without: list[int] = []
         for i in range(0, len(uids), META_CHUNK):
-            chunk = uids[i:i + META_CHUNK]
+            chunk = uids[i : i + META_CHUNK]
             res = s.client.fetch(chunk, ["BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"])
             for uid, data in res.items():
                 head = next((v for k, v in data.items() if k.startswith(b"BODY[HEADER.FIELDS")), b"") or b""
@@ -139,7 +139,7 @@ class Target:
                 else:
                     without.append(uid)
         for i in range(0, len(without), 50):
-            res = s.client.fetch(without[i:i + 50], ["BODY.PEEK[]"])
+            res = s.client.fetch(without[i : i + 50], ["BODY.PEEK[]"])
             for data in res.values():
                 body = data.get(b"BODY[]")
                 if body is not None:
@@ -178,9 +178,14 @@ class Target:
         s.call(do)
 
 
-def migrate(archive: Archive, url_text: str, options: dict | ImapOptions | None = None,
-            chat_ids: Iterable[str] | None = None, since: datetime | None = None,
-            progress: Progress | None = None) -> MigrationReport:
+def migrate(
+    archive: Archive,
+    url_text: str,
+    options: dict | ImapOptions | None = None,
+    chat_ids: Iterable[str] | None = None,
+    since: datetime | None = None,
+    progress: Progress | None = None,
+) -> MigrationReport:
     """Copy the chosen messages into the folder of ``url_text`` (default
     INBOX).  Raises ImapError (one line) when the target cannot be used;
     single messages that fail are counted and listed in the report."""

@@ -75,19 +75,25 @@ def _in_range(msg: dict[str, Any], since: datetime | None, until: datetime | Non
     return (since is None or dt >= since) and (until is None or dt <= until)
 
 
-def select_chat(archive: Archive, chat_id: str, since: datetime | None = None,
-                until: datetime | None = None) -> Selection:
+def select_chat(
+    archive: Archive, chat_id: str, since: datetime | None = None, until: datetime | None = None
+) -> Selection:
     """One chat (raises ``ArchiveError`` for an unknown id)."""
     data = archive.show(chat_id)
     messages = [m for m in data["messages"] if _in_range(m, since, until)]
     chat = data["chat"]
-    return Selection("chat", chat.get("name") or chat["id"], [Part(chat, messages)],
-                     since=since, until=until)
+    return Selection("chat", chat.get("name") or chat["id"], [Part(chat, messages)], since=since, until=until)
 
 
-def select_search(archive: Archive, query: str, history: bool = False, limit: int = 1000,
-                  since: datetime | None = None, until: datetime | None = None,
-                  scope: Scope = EVERYTHING) -> Selection:
+def select_search(
+    archive: Archive,
+    query: str,
+    history: bool = False,
+    limit: int = 1000,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    scope: Scope = EVERYTHING,
+) -> Selection:
     """The messages a search finds (at most ``limit``; only in the chats
     ``scope`` allows), grouped by chat in order of each chat's best hit,
     each chat's messages in date order."""
@@ -108,5 +114,13 @@ def select_search(archive: Archive, query: str, history: bool = False, limit: in
     for cid in order:
         msgs = sorted(by_chat[cid], key=lambda m: (m.get("date") or "", m["message_id"]))
         parts.append(Part(archive.chat(cid), msgs))
-    return Selection("search", f"Search: {query}", parts, query=query, history=history,
-                     since=since, until=until, truncated=len(hits) >= limit)
+    return Selection(
+        "search",
+        f"Search: {query}",
+        parts,
+        query=query,
+        history=history,
+        since=since,
+        until=until,
+        truncated=len(hits) >= limit,
+    )

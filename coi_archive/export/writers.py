@@ -18,8 +18,9 @@ import json
 import re
 import time
 import zipfile
+from collections.abc import Iterator
 from datetime import timezone
-from typing import Any, BinaryIO, Iterator
+from typing import Any, BinaryIO
 
 from coi_archive.index.api import REBUILT, Archive, ArchiveError, parse_iso
 
@@ -42,8 +43,11 @@ def write_json(archive: Archive, sel: Selection, out: BinaryIO) -> int:
         part = sel.parts[0]
         data: Any = {"chat": part.chat, "messages": part.messages}
     else:
-        data = {"query": sel.query, "history": sel.history,
-                "chats": [{"chat": p.chat, "messages": p.messages} for p in sel.parts]}
+        data = {
+            "query": sel.query,
+            "history": sel.history,
+            "chats": [{"chat": p.chat, "messages": p.messages} for p in sel.parts],
+        }
     text = json.dumps(data, ensure_ascii=False, indent=2) + "\n"
     out.write(text.encode("utf-8"))
     return sel.message_count
@@ -53,9 +57,28 @@ def write_json(archive: Archive, sel: Selection, out: BinaryIO) -> int:
 # CSV
 # --------------------------------------------------------------------------
 
-CSV_COLUMNS = ("chat_id", "chat_name", "message_id", "date", "sender", "sender_name", "kind", "text",
-               "subject", "edited", "deleted", "deleted_date", "original_text", "revisions", "reply_to",
-               "attachments", "reactions", "read_by", "location", "encrypted")
+CSV_COLUMNS = (
+    "chat_id",
+    "chat_name",
+    "message_id",
+    "date",
+    "sender",
+    "sender_name",
+    "kind",
+    "text",
+    "subject",
+    "edited",
+    "deleted",
+    "deleted_date",
+    "original_text",
+    "revisions",
+    "reply_to",
+    "attachments",
+    "reactions",
+    "read_by",
+    "location",
+    "encrypted",
+)
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -83,18 +106,33 @@ def write_csv(archive: Archive, sel: Selection, out: BinaryIO) -> int:
             for m in part.messages:
                 revs = m.get("revisions") or []
                 loc = m.get("location")
-                writer.writerow([_cell(v) for v in (
-                    chat["id"], chat.get("name"), m["message_id"], m.get("date"), m.get("sender"),
-                    m.get("sender_name"), m.get("kind"), m.get("text"), m.get("subject"),
-                    int(bool(m.get("edited"))), int(bool(m.get("deleted"))), m.get("deleted_date"),
-                    revs[0]["text"] if revs and (m.get("edited") or m.get("deleted")) else "",
-                    len(revs), m.get("reply_to"),
-                    "; ".join(f"{a['filename']} ({a['size']} B)" for a in m.get("attachments") or ()),
-                    "; ".join(f"{k}={v}" for k, v in sorted((m.get("reactions") or {}).items())),
-                    "; ".join(m.get("read_by") or ()),
-                    f"{loc['lat']},{loc['lon']}" if loc else "",
-                    int(bool(m.get("encrypted"))),
-                )])
+                writer.writerow(
+                    [
+                        _cell(v)
+                        for v in (
+                            chat["id"],
+                            chat.get("name"),
+                            m["message_id"],
+                            m.get("date"),
+                            m.get("sender"),
+                            m.get("sender_name"),
+                            m.get("kind"),
+                            m.get("text"),
+                            m.get("subject"),
+                            int(bool(m.get("edited"))),
+                            int(bool(m.get("deleted"))),
+                            m.get("deleted_date"),
+                            revs[0]["text"] if revs and (m.get("edited") or m.get("deleted")) else "",
+                            len(revs),
+                            m.get("reply_to"),
+                            "; ".join(f"{a['filename']} ({a['size']} B)" for a in m.get("attachments") or ()),
+                            "; ".join(f"{k}={v}" for k, v in sorted((m.get("reactions") or {}).items())),
+                            "; ".join(m.get("read_by") or ()),
+                            f"{loc['lat']},{loc['lon']}" if loc else "",
+                            int(bool(m.get("encrypted"))),
+                        )
+                    ]
+                )
                 n += 1
     finally:
         buf.detach()
@@ -157,8 +195,7 @@ def _eml_name(i: int, mid: str, msg: dict[str, Any], role: str) -> str:
     return f"{i:05d}_{stamp}_{safe}.eml"
 
 
-def write_eml_zip(archive: Archive, sel: Selection, out: BinaryIO, folded: bool = True,
-                  decrypted: bool = False) -> int:
+def write_eml_zip(archive: Archive, sel: Selection, out: BinaryIO, folded: bool = True, decrypted: bool = False) -> int:
     """A zip of ``.eml`` files (byte-exact originals, numbered in chat
     order; folded originals follow their message) plus ``manifest.json``
     mapping file names to Message-IDs, roles, SHA-256 (of the file) and
@@ -180,18 +217,33 @@ def write_eml_zip(archive: Archive, sel: Selection, out: BinaryIO, folded: bool 
             n += 1
             name = _eml_name(n, mid, msg, role)
             zf.writestr(name, copy.data)
-            manifest.append({"file": name, "message_id": mid, "role": role,
-                             "target": msg["message_id"] if role == "folded" else None,
-                             "sha256": hashlib.sha256(copy.data).hexdigest(),
-                             "source": REBUILT if copy.rebuilt else "stored original"})
+            manifest.append(
+                {
+                    "file": name,
+                    "message_id": mid,
+                    "role": role,
+                    "target": msg["message_id"] if role == "folded" else None,
+                    "sha256": hashlib.sha256(copy.data).hexdigest(),
+                    "source": REBUILT if copy.rebuilt else "stored original",
+                }
+            )
             inner = archive.decrypted(mid) if decrypted else None
             if inner is not None:
-                plain_name = name[:-len(".eml")] + ".decrypted.eml"
+                plain_name = name[: -len(".eml")] + ".decrypted.eml"
                 zf.writestr(plain_name, inner)
-                manifest.append({"file": plain_name, "message_id": mid, "role": role,
-                                 "target": msg["message_id"] if role == "folded" else None,
-                                 "sha256": hashlib.sha256(inner).hexdigest(), "source": "decrypted copy",
-                                 "of": name})
-        zf.writestr("manifest.json", json.dumps({"title": sel.title, "scope": sel.scope, "files": manifest},
-                                                ensure_ascii=False, indent=2))
+                manifest.append(
+                    {
+                        "file": plain_name,
+                        "message_id": mid,
+                        "role": role,
+                        "target": msg["message_id"] if role == "folded" else None,
+                        "sha256": hashlib.sha256(inner).hexdigest(),
+                        "source": "decrypted copy",
+                        "of": name,
+                    }
+                )
+        zf.writestr(
+            "manifest.json",
+            json.dumps({"title": sel.title, "scope": sel.scope, "files": manifest}, ensure_ascii=False, indent=2),
+        )
     return n

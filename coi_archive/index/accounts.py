@@ -66,8 +66,13 @@ class Account:
     last_login: str | None
 
     def as_dict(self) -> dict[str, object]:
-        return {"name": self.name, "role": self.role, "addresses": list(self.addresses),
-                "created": self.created, "last_login": self.last_login}
+        return {
+            "name": self.name,
+            "role": self.role,
+            "addresses": list(self.addresses),
+            "created": self.created,
+            "last_login": self.last_login,
+        }
 
 
 @dataclass(frozen=True)
@@ -83,8 +88,15 @@ class LoginResult:
 def hash_password(password: str) -> str:
     """``scrypt$N$r$p$SALT$HASH`` (hex) with a fresh 16-byte salt."""
     salt = secrets.token_bytes(16)
-    digest = hashlib.scrypt(password.encode("utf-8", "surrogatepass"), salt=salt, n=SCRYPT_N, r=SCRYPT_R,
-                            p=SCRYPT_P, maxmem=64 * 1024 * 1024, dklen=32)
+    digest = hashlib.scrypt(
+        password.encode("utf-8", "surrogatepass"),
+        salt=salt,
+        n=SCRYPT_N,
+        r=SCRYPT_R,
+        p=SCRYPT_P,
+        maxmem=64 * 1024 * 1024,
+        dklen=32,
+    )
     return f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${salt.hex()}${digest.hex()}"
 
 
@@ -94,8 +106,15 @@ def check_password(password: str, stored: str) -> bool:
         scheme, n, r, p, salt, digest = stored.split("$")
         if scheme != "scrypt":
             return False
-        got = hashlib.scrypt(password.encode("utf-8", "surrogatepass"), salt=bytes.fromhex(salt), n=int(n),
-                             r=int(r), p=int(p), maxmem=64 * 1024 * 1024, dklen=len(digest) // 2)
+        got = hashlib.scrypt(
+            password.encode("utf-8", "surrogatepass"),
+            salt=bytes.fromhex(salt),
+            n=int(n),
+            r=int(r),
+            p=int(p),
+            maxmem=64 * 1024 * 1024,
+            dklen=len(digest) // 2,
+        )
     except (ValueError, MemoryError):
         return False
     return hmac.compare_digest(got.hex(), digest)
@@ -169,8 +188,10 @@ class Accounts:
         assert conn is not None
         with closing(conn):
             try:
-                conn.execute("INSERT INTO accounts VALUES(?,?,?,?,?,NULL)",
-                             (name, role, json.dumps(addresses), hash_password(password), _now_iso()))
+                conn.execute(
+                    "INSERT INTO accounts VALUES(?,?,?,?,?,NULL)",
+                    (name, role, json.dumps(addresses), hash_password(password), _now_iso()),
+                )
             except sqlite3.IntegrityError:
                 raise AccountError(f"an account named {name!r} exists already") from None
         account = self.get(name)
@@ -197,8 +218,10 @@ class Accounts:
         when = time.time() if now is None else now
         keys = ["user:" + name, "addr:" + remote]
         with closing(conn):
-            waits = [r[0] - when for r in conn.execute(
-                f"SELECT until FROM failures WHERE key IN ({','.join('?' * len(keys))})", keys)]
+            waits = [
+                r[0] - when
+                for r in conn.execute(f"SELECT until FROM failures WHERE key IN ({','.join('?' * len(keys))})", keys)
+            ]
             wait = max([w for w in waits if w > 0], default=0.0)
             if wait:
                 return LoginResult(None, "throttled", wait)

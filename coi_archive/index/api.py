@@ -15,51 +15,83 @@ import json
 import logging
 import os
 import sqlite3
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from importlib import import_module
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 from coi_archive.ingest.decode import Decryptor
-from coi_archive.ingest.events import envelope_to_json
 from coi_archive.ingest.readers import Source, SourceError, discover
 from coi_archive.ingest.safeio import Limits
 
-from . import derived, private, read_chats, read_contacts, read_messages, read_originals, read_stats
+from . import (
+    decrypted,
+    derived,
+    engines,
+    private,
+    read_chats,
+    read_contacts,
+    read_messages,
+    read_originals,
+    read_plain,
+    read_stats,
+)
 from . import holds as _holds
-from . import decrypted, read_plain
+from . import query as _query
 from .accounts import ROLES, Account, AccountError, Accounts, LoginResult
 from .audit import Anchor, AuditError, AuditLog
+from .catalog import CatalogError, connect
+from .chatids import CHAT_KINDS, MAIL_KINDS, ChatKind
+from .checks import derived_problems
+from .dates import TICK, Span, format_iso, parse_iso, parse_span
+from .derived import outstanding
+from .docs import search_docs
+from .errors import ArchiveError
+from .fulltext import SearchDoc, SearchEngine
+from .intake import IngestReport, Intake, Progress
+from .lock import ArchiveBusy, WriterLock
 from .purge import plan as _purge_plan
 from .purge import purge as _purge
 from .purge import tombstones as _tombstones
-from .catalog import CatalogError, connect, decompress
-from .errors import ArchiveError
-from .recordmail import REBUILT, MailCopy
-from .checks import derived_problems
-from .derived import outstanding
-from .lock import ArchiveBusy, WriterLock
-from .settle import settle
-from .fulltext import SearchDoc, SearchEngine
-from . import engines
-from .chatids import CHAT_KINDS, MAIL_KINDS, ChatKind
-from .redecode import redecode
-from .dates import TICK, Span, format_iso, parse_iso, parse_span
-from .docs import search_docs
-from .intake import Intake, IngestReport, Progress
-from . import query as _query
 from .query import QueryError
 from .query_check import query_warnings
-from .wire import refresh
-
+from .recordmail import REBUILT, MailCopy
+from .redecode import redecode
+from .settle import settle
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Archive", "ArchiveBusy", "ArchiveError", "AuditError", "CHAT_KINDS", "CatalogError", "ChatKind",
-           "MAIL_KINDS", "SourceError", "Span", "TICK", "default_archive_dir", "format_iso", "parse_iso", "parse_span",
-           "QueryError", "SEARCH_ENGINES", "SearchHit", "MailCopy", "REBUILT", "query_warnings",
-           "Account", "AccountError", "LoginResult", "ROLES", "Scope", "EVERYTHING"]
+__all__ = [
+    "Archive",
+    "ArchiveBusy",
+    "ArchiveError",
+    "AuditError",
+    "CHAT_KINDS",
+    "CatalogError",
+    "ChatKind",
+    "MAIL_KINDS",
+    "SourceError",
+    "Span",
+    "TICK",
+    "default_archive_dir",
+    "format_iso",
+    "parse_iso",
+    "parse_span",
+    "QueryError",
+    "SEARCH_ENGINES",
+    "SearchHit",
+    "MailCopy",
+    "REBUILT",
+    "query_warnings",
+    "Account",
+    "AccountError",
+    "LoginResult",
+    "ROLES",
+    "Scope",
+    "EVERYTHING",
+]
 
 #: The full-text engines an archive can use (``reindex --engine``).
 SEARCH_ENGINES = engines.ENGINES
@@ -106,8 +138,7 @@ def _people_of(chat: dict[str, Any]) -> set[str]:
 #: (the tables and what their columns mean), ``report_text`` (the terminal
 #: form of :meth:`Archive.report`) and ``human_duration``.  (Byte counts
 #: are written by :func:`coi_archive.units.human_bytes`, which needs no pandas.)
-_PANDAS_NAMES = {"Frames": "frames", "COLUMNS": "frames", "report_text": "report",
-                 "human_duration": "report"}
+_PANDAS_NAMES = {"Frames": "frames", "COLUMNS": "frames", "report_text": "report", "human_duration": "report"}
 
 
 def __getattr__(name: str) -> Any:
@@ -130,8 +161,7 @@ class Archive:
     """An archive directory: ``catalog.sqlite`` plus the derived
     ``fulltext/`` index."""
 
-    def __init__(self, root: Path, conn: sqlite3.Connection, readonly: bool,
-                 lock: WriterLock | None = None):
+    def __init__(self, root: Path, conn: sqlite3.Connection, readonly: bool, lock: WriterLock | None = None):
         self.root = root
         self.conn = conn
         self.readonly = readonly
@@ -144,8 +174,14 @@ class Archive:
     # ------------------------------------------------------------ lifecycle
 
     @classmethod
-    def open(cls, path: str | os.PathLike | None = None, readonly: bool = False, *,
-             command: str = "writer", wait: float | None = None) -> "Archive":
+    def open(
+        cls,
+        path: str | os.PathLike | None = None,
+        readonly: bool = False,
+        *,
+        command: str = "writer",
+        wait: float | None = None,
+    ) -> Archive:
         """Open an archive. A writable open takes the archive's writer lock
         (``command`` names this run in the message a second writer gets;
         ``wait`` seconds to wait for it, None: fail at once with
@@ -210,14 +246,14 @@ class Archive:
     def settle(self) -> None:
         """Pay what the derived layers owe (chats, contacts, search index):
         the work an interrupted run left, or this run's own."""
-        self.engine  # a recreated (lost or unreadable) search index is owed whole
+        _ = self.engine  # opening it owes a recreated (lost or unreadable) search index whole
         settle(self.conn, self.root, lambda: self.engine, self._drop_engine)
 
     def owed(self) -> dict[str, int]:
         """``{kind: count}`` of derived work not yet done (see :mod:`.derived`)."""
         return outstanding(self.conn)
 
-    def __enter__(self) -> "Archive":
+    def __enter__(self) -> Archive:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -259,9 +295,15 @@ class Archive:
             out.extend(discover(p, options))
         return out
 
-    def ingest(self, paths: Iterable[str] | None = None, *, sources: list[Source] | None = None,
-               decryptor: Decryptor | None = None, progress: Progress | None = None,
-               limits: Limits | None = None) -> IngestReport:
+    def ingest(
+        self,
+        paths: Iterable[str] | None = None,
+        *,
+        sources: list[Source] | None = None,
+        decryptor: Decryptor | None = None,
+        progress: Progress | None = None,
+        limits: Limits | None = None,
+    ) -> IngestReport:
         """Read sources, store new copies, bring chats and search up to date;
         ``limits`` bound what is read (``ingest.safeio``)."""
         srcs = sources if sources is not None else self.discover(paths or [])
@@ -275,8 +317,15 @@ class Archive:
         self.conn.execute(
             "INSERT INTO runs(started, finished, sources, copies_seen, copies_new, messages_new, errors)"
             " VALUES(datetime('now', ?), datetime('now'), ?, ?, ?, ?, ?)",
-            (f"-{int(report.seconds)} seconds", json.dumps([s.id for s in srcs]), report.copies_seen,
-             report.copies_new, report.messages_new, report.parse_errors + report.read_errors))
+            (
+                f"-{int(report.seconds)} seconds",
+                json.dumps([s.id for s in srcs]),
+                report.copies_seen,
+                report.copies_new,
+                report.messages_new,
+                report.parse_errors + report.read_errors,
+            ),
+        )
         self.conn.commit()
         return report
 
@@ -406,26 +455,44 @@ class Archive:
         """One message by id, with its ``chat_id``; ArchiveError for an unknown id."""
         return read_messages.message(self.conn, message_id)
 
-    def search(self, query: str, limit: int = 50, history: bool = False,
-               quotes: bool = True, zone: str | None = None, scope: Scope = EVERYTHING) -> list[dict[str, Any]]:
+    def search(
+        self,
+        query: str,
+        limit: int = 50,
+        history: bool = False,
+        quotes: bool = True,
+        zone: str | None = None,
+        scope: Scope = EVERYTHING,
+    ) -> list[dict[str, Any]]:
         """The ``search --json`` hits; ``zone`` as in :meth:`search_hits`."""
         node = _query.in_zone(_query.parse(query), zone) if zone else query
         hits = self._scoped(node, limit, history, scope, quotes=quotes)
-        return [{"chat_id": h.chat_id, "message_id": h.message_id, "sender": h.sender,
-                 "date": h.date.isoformat() if isinstance(h.date, datetime) else h.date,
-                 "snippet": h.snippet} for h in hits]
+        return [
+            {
+                "chat_id": h.chat_id,
+                "message_id": h.message_id,
+                "sender": h.sender,
+                "date": h.date.isoformat() if isinstance(h.date, datetime) else h.date,
+                "snippet": h.snippet,
+            }
+            for h in hits
+        ]
 
-    def search_hits(self, query: str, limit: int = 50, history: bool = False,
-                    zone: str | None = None, scope: Scope = EVERYTHING) -> list[SearchHit]:
+    def search_hits(
+        self, query: str, limit: int = 50, history: bool = False, zone: str | None = None, scope: Scope = EVERYTHING
+    ) -> list[SearchHit]:
         """Hits with ``snippet_html`` and score (for the web UI).  With
         ``zone`` (an IANA name the caller has checked) ``date:``,
         ``before:`` and ``after:`` count days of that zone, not UTC days."""
         node = _query.in_zone(_query.parse(query), zone) if zone else query
-        return [SearchHit(h.message_id, h.chat_id, h.sender, h.date, h.snippet, h.snippet_html, h.score)
-                for h in self._scoped(node, limit, history, scope)]
+        return [
+            SearchHit(h.message_id, h.chat_id, h.sender, h.date, h.snippet, h.snippet_html, h.score)
+            for h in self._scoped(node, limit, history, scope)
+        ]
 
-    def search_count(self, query: str, history: bool = False, zone: str | None = None,
-                     scope: Scope = EVERYTHING) -> int:
+    def search_count(
+        self, query: str, history: bool = False, zone: str | None = None, scope: Scope = EVERYTHING
+    ) -> int:
         """How many messages match ``query`` in all (``search_hits`` returns
         only the best ``limit``)."""
         node = _query.in_zone(_query.parse(query), zone) if zone else query
@@ -463,10 +530,14 @@ class Archive:
         sources = {h["message_id"] for c in mine for h in c.get("history") or [] if h.get("message_id")}
         visible = {mid for mid, m in self.messages(sources).items() if scope.allows(m.get("chat_id"))}
         # what a contact's state says it learnt from, and the groups it is in, only as far as the scope goes
-        return [{**c, "groups": [g for g in c.get("groups") or [] if g in groups],
-                 "history": [h for h in c.get("history") or []
-                             if not h.get("message_id") or h["message_id"] in visible]}
-                for c in mine]
+        return [
+            {
+                **c,
+                "groups": [g for g in c.get("groups") or [] if g in groups],
+                "history": [h for h in c.get("history") or [] if not h.get("message_id") or h["message_id"] in visible],
+            }
+            for c in mine
+        ]
 
     # ------------------------------------------------------------ reading: web UI and export helpers
 
@@ -522,7 +593,7 @@ class Archive:
     # ------------------------------------------------------------ analytics (pandas)
 
     @property
-    def frames(self) -> "Frames":  # noqa: F821 - index.frames.Frames, imported lazily
+    def frames(self) -> Frames:  # noqa: F821 - index.frames.Frames, imported lazily
         """The archive as pandas DataFrames: ``archive.frames.messages(chat=...,
         sender=..., since=..., until=...)``, ``revisions()``, ``reactions()``,
         ``receipts()``, ``memberships()``, ``contacts()``... (see
@@ -537,7 +608,7 @@ class Archive:
         raises ArchiveError."""
         from .report import report
 
-        for chat_id in ([chat] if isinstance(chat, str) else list(chat or [])):
+        for chat_id in [chat] if isinstance(chat, str) else list(chat or []):
             self.chat(chat_id)
         return report(self.frames, chat=chat)
 
@@ -552,8 +623,9 @@ class Archive:
         see :mod:`.recordmail`) -- the record itself is never a mail body."""
         return read_originals.mail(self.conn, message_id)
 
-    def originals_to_copy(self, chat_ids: Iterable[str] | None = None,
-                          since: datetime | None = None) -> list[dict[str, Any]]:
+    def originals_to_copy(
+        self, chat_ids: Iterable[str] | None = None, since: datetime | None = None
+    ) -> list[dict[str, Any]]:
         """What a migration copies: one entry per wire message (every
         Message-ID, its canonical original) of these chats -- the listed
         messages and everything folded into them (edits, deletes, reactions,
@@ -581,14 +653,14 @@ class Archive:
         """Every stored copy of a message with its provenances."""
         return read_originals.copies(self.conn, message_id)
 
-    def attachment(self, message_id: str, part: str,
-                   decryptor: Decryptor | None = None) -> tuple[str, str, bytes]:
+    def attachment(self, message_id: str, part: str, decryptor: Decryptor | None = None) -> tuple[str, str, bytes]:
         """(filename, mime, bytes) of an attachment named in a message; of an
         encrypted message, read inside it when ``decryptor`` opens it."""
         return read_plain.attachment(self.conn, message_id, part, decryptor)
 
-    def autocrypt_keys(self, message_ids: Iterable[str],
-                       decryptor: Decryptor | None = None) -> dict[str, tuple[str, bytes]]:
+    def autocrypt_keys(
+        self, message_ids: Iterable[str], decryptor: Decryptor | None = None
+    ) -> dict[str, tuple[str, bytes]]:
         """``{address: (fingerprint, binary public key)}``: the newest
         Autocrypt key of each address in these messages (oldest first),
         looking inside those ``decryptor`` opens (see :mod:`.read_plain`)."""
@@ -615,7 +687,6 @@ class Archive:
 
     def count_originals(self) -> int:
         return read_originals.count_originals(self.conn)
-
 
     # ------------------------------------------------------------ compliance: audit trail
 
@@ -652,8 +723,9 @@ class Archive:
         """The people who may log in to the web UI (``accounts.sqlite``; see :mod:`.accounts`)."""
         return self._accounts.every()
 
-    def add_account(self, name: str, role: str, addresses: list[str], password: str, actor: str,
-                    where: str = "") -> Account:
+    def add_account(
+        self, name: str, role: str, addresses: list[str], password: str, actor: str, where: str = ""
+    ) -> Account:
         """Store an account (AccountError when invalid or taken); audited,
         and undone when the audit entry cannot be written."""
         account = self._accounts.add(name, role, addresses, password)
@@ -725,8 +797,7 @@ class Archive:
             _holds.set_retention(self.conn, period, kind, actor)
         self._audited_commit(actor, "retention.set", kind, f"ok: {period or 'none'}", where)
 
-    def purge(self, actor: str, dry_run: bool = False, where: str = "",
-              now: datetime | None = None) -> dict[str, Any]:
+    def purge(self, actor: str, dry_run: bool = False, where: str = "", now: datetime | None = None) -> dict[str, Any]:
         """Delete the expired messages no hold covers (see :mod:`.purge`),
         or with ``dry_run`` only say which; audited either way."""
         when = now or datetime.now().astimezone()
@@ -736,9 +807,13 @@ class Archive:
         report = _purge(self.conn, self.root, the_plan, actor, dry_run, self.settle)
         if not dry_run and report.purged and hasattr(self.engine, "optimize"):
             self.engine.optimize()  # deleted documents leave the index's files
-        self.audit(actor, "purge.dry-run" if dry_run else "purge", f"{len(report.purged)} message(s)",
-                   f"ok: {len(report.purged)} purged, {report.originals} originals, {len(report.held)} held",
-                   where)
+        self.audit(
+            actor,
+            "purge.dry-run" if dry_run else "purge",
+            f"{len(report.purged)} message(s)",
+            f"ok: {len(report.purged)} purged, {report.originals} originals, {len(report.held)} held",
+            where,
+        )
         return report.as_dict()
 
     def tombstones(self) -> list[dict[str, Any]]:

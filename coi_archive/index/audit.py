@@ -88,8 +88,7 @@ class Anchor:
 
 def entry_hash(fields: dict[str, Any]) -> str:
     """SHA-256 of the canonical JSON of an entry's fields (``hash`` excluded)."""
-    canonical = json.dumps({k: fields[k] for k in _FIELDS}, sort_keys=True, separators=(",", ":"),
-                           ensure_ascii=False)
+    canonical = json.dumps({k: fields[k] for k in _FIELDS}, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
 
 
@@ -113,8 +112,7 @@ class AuditLog:
                 return None
             fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o600)
             os.close(fd)
-        conn = sqlite3.connect(str(self.path), timeout=BUSY_SECONDS, isolation_level=None,
-                               check_same_thread=False)
+        conn = sqlite3.connect(str(self.path), timeout=BUSY_SECONDS, isolation_level=None, check_same_thread=False)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.executescript(_DDL)
         self._conn = conn
@@ -125,8 +123,7 @@ class AuditLog:
             self._conn.close()
             self._conn = None
 
-    def append(self, actor: str, action: str, target: str = "", result: str = "ok",
-               remote: str = "") -> Entry:
+    def append(self, actor: str, action: str, target: str = "", result: str = "ok", remote: str = "") -> Entry:
         """Append one entry, chained to the current head; AuditError when
         the log cannot be written (the caller must not go on silently)."""
         try:
@@ -135,9 +132,17 @@ class AuditLog:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 head = conn.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
-                draft = Entry(seq=(head[0] + 1) if head else 1, time=_now(), actor=str(actor),
-                              remote=str(remote or ""), action=str(action), target=str(target or ""),
-                              result=str(result), prev_hash=head[1] if head else GENESIS, hash="")
+                draft = Entry(
+                    seq=(head[0] + 1) if head else 1,
+                    time=_now(),
+                    actor=str(actor),
+                    remote=str(remote or ""),
+                    action=str(action),
+                    target=str(target or ""),
+                    result=str(result),
+                    prev_hash=head[1] if head else GENESIS,
+                    hash="",
+                )
                 entry = replace(draft, hash=entry_hash(draft.as_dict()))
                 conn.execute("INSERT INTO audit VALUES(?,?,?,?,?,?,?,?,?)", tuple(entry.as_dict().values()))
                 conn.execute("COMMIT")
@@ -197,8 +202,10 @@ class AuditLog:
         by_seq = {e.seq: e.hash for e in rows}
         for a in anchors:
             if a.seq not in by_seq:
-                problems.append(f"entry {a.seq} is missing: anchor {a} is past the end of the log"
-                                f" ({len(rows)} entries); the log was truncated")
+                problems.append(
+                    f"entry {a.seq} is missing: anchor {a} is past the end of the log"
+                    f" ({len(rows)} entries); the log was truncated"
+                )
             elif by_seq[a.seq] != a.hash:
                 problems.append(f"entry {a.seq} does not match anchor {a}")
         return problems

@@ -138,9 +138,8 @@ def _create_or_upgrade(conn: sqlite3.Connection, root: Path) -> None:
     if found is not None and found > SCHEMA_VERSION:
         conn.close()
         raise CatalogError(_newer(found, root))
-    if found is not None and found < SCHEMA_VERSION:
-        if 2 in migrations.upgrade(conn, found):
-            engines.discard(engines.LEGACY, root / "fulltext")  # unreadable since the package move
+    if found is not None and found < SCHEMA_VERSION and 2 in migrations.upgrade(conn, found):
+        engines.discard(engines.LEGACY, root / "fulltext")  # unreadable since the package move
     conn.executescript(SCHEMA)
     conn.execute(derived.DDL)
     conn.executescript(holds.DDL)
@@ -164,12 +163,15 @@ def _check_readable(conn: sqlite3.Connection, root: Path) -> None:
         raise CatalogError(
             f"the archive at {root} was written by an older coi-archive (schema {found}, this one reads "
             f"{SCHEMA_VERSION}); run 'coi-archive --archive {root} repair' once to upgrade it in place "
-            "(nothing is lost)")
+            "(nothing is lost)"
+        )
 
 
 def _newer(found: int, root: Path) -> str:
-    return (f"the archive at {root} was written by a newer coi-archive (schema {found}, this one reads "
-            f"up to {SCHEMA_VERSION}); install that newer version to read it")
+    return (
+        f"the archive at {root} was written by a newer coi-archive (schema {found}, this one reads "
+        f"up to {SCHEMA_VERSION}); install that newer version to read it"
+    )
 
 
 def compress(raw: bytes) -> tuple[bytes, str]:

@@ -30,8 +30,13 @@ CHAT_KINDS: tuple[ChatKind, ...] = tuple(ChatKind)
 #: The kinds whose messages are mail rather than chat messages.
 MAIL_KINDS = frozenset({ChatKind.MAIL, ChatKind.MAILINGLIST})
 #: The chat id prefix of each kind.
-PREFIX = {ChatKind.GROUP: "grp", ChatKind.DIRECT: "dm", ChatKind.SELF: "self", ChatKind.MAILINGLIST: "list",
-          ChatKind.MAIL: "mail"}
+PREFIX = {
+    ChatKind.GROUP: "grp",
+    ChatKind.DIRECT: "dm",
+    ChatKind.SELF: "self",
+    ChatKind.MAILINGLIST: "list",
+    ChatKind.MAIL: "mail",
+}
 KIND = {v: k for k, v in PREFIX.items()}
 _SAFE_GROUP = re.compile(r"^[0-9A-Za-z_-]{6,64}$")
 

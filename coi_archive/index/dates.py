@@ -107,4 +107,3 @@ def format_iso(dt: datetime) -> str:
 
 def _midnight(day: date) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
-

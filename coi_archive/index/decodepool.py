@@ -59,8 +59,7 @@ class _Opening:
         return result
 
 
-def decode_opened(raw: bytes, fmt: str, size: int,
-                  decryptor: Decryptor | None) -> tuple[Envelope, bytes | None]:
+def decode_opened(raw: bytes, fmt: str, size: int, decryptor: Decryptor | None) -> tuple[Envelope, bytes | None]:
     """:func:`decode_stored`, and the inner message of a copy the
     decryptor opened, exactly as the decoder parsed it (None otherwise)."""
     opening = _Opening(decryptor) if decryptor is not None else None
@@ -85,8 +84,15 @@ def decode_one(job: tuple[bytes, str, int]) -> Decoded:
     raw, fmt, size = job
     env, inner = decode_opened(raw, fmt, size, _worker_decryptor)
     data, method = compress(raw)
-    return Decoded(env.message_id, env.dialect, env.quality, envelope_to_json(env), data, method,
-                   pack(inner) if inner is not None else None)
+    return Decoded(
+        env.message_id,
+        env.dialect,
+        env.quality,
+        envelope_to_json(env),
+        data,
+        method,
+        pack(inner) if inner is not None else None,
+    )
 
 
 class DecodePool:
@@ -106,7 +112,8 @@ class DecodePool:
             return map(decode_one, jobs)
         if self._executor is None:
             self._executor = ProcessPoolExecutor(
-                max_workers=self.workers, mp_context=multiprocessing.get_context("fork"))
+                max_workers=self.workers, mp_context=multiprocessing.get_context("fork")
+            )
         chunk = max(1, len(jobs) // (self.workers * 4))
         return self._executor.map(decode_one, jobs, chunksize=chunk)
 

@@ -44,8 +44,9 @@ def store(conn: sqlite3.Connection, sha256: str, packed: Packed | None) -> None:
     if packed is None:
         conn.execute("DELETE FROM decrypted WHERE sha256=?", (sha256,))
         return
-    conn.execute("INSERT OR REPLACE INTO decrypted(sha256, inner_sha256, data, compression) VALUES(?,?,?,?)",
-                 (sha256, *packed))
+    conn.execute(
+        "INSERT OR REPLACE INTO decrypted(sha256, inner_sha256, data, compression) VALUES(?,?,?,?)", (sha256, *packed)
+    )
 
 
 def opened(conn: sqlite3.Connection, message_id: str) -> bytes | None:
@@ -53,8 +54,9 @@ def opened(conn: sqlite3.Connection, message_id: str) -> bytes | None:
     when that copy is not one a key opened (or was opened before this
     table existed: ``decrypt --key`` fills it)."""
     row = conn.execute(
-        "SELECT d.data, d.compression FROM wire w JOIN decrypted d ON d.sha256=w.sha256"
-        " WHERE w.message_id=?", (message_id.strip("<>"),)).fetchone()
+        "SELECT d.data, d.compression FROM wire w JOIN decrypted d ON d.sha256=w.sha256 WHERE w.message_id=?",
+        (message_id.strip("<>"),),
+    ).fetchone()
     return decompress(row[0], row[1]) if row else None
 
 
@@ -63,8 +65,9 @@ def verify(conn: sqlite3.Connection) -> list[dict[str, str]]:
     form of :func:`.read_originals.verify` (``sha256``: the inner hash)."""
     bad = []
     for row in conn.execute(
-            "SELECT d.inner_sha256, d.data, d.compression, o.message_id FROM decrypted d"
-            " LEFT JOIN originals o ON o.sha256=d.sha256"):
+        "SELECT d.inner_sha256, d.data, d.compression, o.message_id FROM decrypted d"
+        " LEFT JOIN originals o ON o.sha256=d.sha256"
+    ):
         try:
             digest = hashlib.sha256(decompress(row[1], row[2])).hexdigest()
         except Exception as exc:  # zlib.error and friends: damaged storage
@@ -79,4 +82,5 @@ def missing(conn: sqlite3.Connection) -> int:
     version that did not keep it); a run with the key fills them."""
     return conn.execute(
         "SELECT count(*) FROM originals WHERE quality=? AND sha256 NOT IN (SELECT sha256 FROM decrypted)",
-        (int(Quality.DECRYPTED),)).fetchone()[0]
+        (int(Quality.DECRYPTED),),
+    ).fetchone()[0]

@@ -28,7 +28,7 @@ Kinds of debt:
 from __future__ import annotations
 
 import sqlite3
-from typing import Iterable
+from collections.abc import Iterable
 
 REDECODE = "redecode"
 WIRE = "wire"
@@ -39,8 +39,7 @@ FTS_CLEAR = "fts-clear"
 KINDS = (REDECODE, WIRE, FOLD, CONTACTS, FTS, FTS_CLEAR)
 ALL = "*"
 
-DDL = ("CREATE TABLE IF NOT EXISTS owed("
-       "kind TEXT NOT NULL, key TEXT NOT NULL, PRIMARY KEY(kind, key)) WITHOUT ROWID")
+DDL = "CREATE TABLE IF NOT EXISTS owed(kind TEXT NOT NULL, key TEXT NOT NULL, PRIMARY KEY(kind, key)) WITHOUT ROWID"
 
 #: Keys per statement (SQLite's variable limit is far above; this keeps
 #: statements small).
@@ -71,9 +70,8 @@ def paid(conn: sqlite3.Connection, kind: str, keys: Iterable[str]) -> None:
     """Forget debts that were paid; call in the transaction that did the work."""
     keys = list(keys)
     for i in range(0, len(keys), _CHUNK):
-        chunk = keys[i:i + _CHUNK]
-        conn.execute(f"DELETE FROM owed WHERE kind=? AND key IN ({','.join('?' * len(chunk))})",
-                     (kind, *chunk))
+        chunk = keys[i : i + _CHUNK]
+        conn.execute(f"DELETE FROM owed WHERE kind=? AND key IN ({','.join('?' * len(chunk))})", (kind, *chunk))
 
 
 def outstanding(conn: sqlite3.Connection) -> dict[str, int]:

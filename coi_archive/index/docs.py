@@ -34,20 +34,23 @@ def search_docs(conn: sqlite3.Connection, message_ids: Iterable[str]) -> Iterato
     """The search documents of these messages, read in chunks."""
     ids = sorted(message_ids)
     for i in range(0, len(ids), 900):
-        chunk = ids[i:i + 900]
+        chunk = ids[i : i + 900]
         rows = conn.execute(
             "SELECT m.data AS mdata, c.name AS cname, c.kind AS ckind, c.chat_id AS cid,"
             " c.group_id AS gid, o.envelope AS envelope FROM messages m JOIN chats c ON c.chat_id=m.chat_id"
             " LEFT JOIN wire w ON w.message_id=m.message_id LEFT JOIN originals o ON o.sha256=w.sha256"
-            f" WHERE m.message_id IN ({','.join('?' * len(chunk))})", chunk)
+            f" WHERE m.message_id IN ({','.join('?' * len(chunk))})",
+            chunk,
+        )
         for row in rows:
             env = json.loads(row["envelope"]) if row["envelope"] else {}
             yield search_doc(json.loads(row["mdata"]), row, env)
 
 
 #: MIME types of signature parts (OpenPGP, S/MIME).
-SIGNATURE_TYPES = frozenset({"application/pgp-signature", "application/pkcs7-signature",
-                             "application/x-pkcs7-signature"})
+SIGNATURE_TYPES = frozenset(
+    {"application/pgp-signature", "application/pkcs7-signature", "application/x-pkcs7-signature"}
+)
 #: MIME types of key parts.
 KEY_TYPES = frozenset({"application/pgp-keys"})
 

@@ -34,9 +34,11 @@ def open_engine(name: str, path: Path, *, memory_mb: int | None = None) -> Searc
     pool, tantivy's heap); None keeps each engine's default."""
     if name == "tantivy":
         from .tantivy_engine import TantivyEngine
+
         return TantivyEngine(path) if memory_mb is None else TantivyEngine(path, heap_mb=memory_mb)
     if name == "whoosh":
         from .whoosh_engine import WhooshEngine
+
         return WhooshEngine(path) if memory_mb is None else WhooshEngine(path, limitmb=memory_mb)
     raise ValueError(f"unknown search engine {name!r}: one of {', '.join(ENGINES)}")
 

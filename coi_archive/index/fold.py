@@ -19,9 +19,24 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from coi_archive.ingest.events import (
-    ContactState, Delete, Edit, EphemeralTimer, Envelope, GroupAvatar, GroupDescription,
-    GroupInfo, GroupRenamed, MemberAdded, MemberLeft, MemberRemoved, Pin, PollVote, Post,
-    Reaction, Receipt, DeliveryReport,
+    ContactState,
+    Delete,
+    DeliveryReport,
+    Edit,
+    Envelope,
+    EphemeralTimer,
+    GroupAvatar,
+    GroupDescription,
+    GroupInfo,
+    GroupRenamed,
+    MemberAdded,
+    MemberLeft,
+    MemberRemoved,
+    Pin,
+    PollVote,
+    Post,
+    Reaction,
+    Receipt,
 )
 
 from .chatids import ChatKind, kind_of
@@ -163,7 +178,7 @@ def _apply_group_event(state: GroupState, ev: Any, env: Envelope, message_id: st
     date, by = env.date, env.sender
     if isinstance(ev, MemberAdded):
         state.add(ev.member, date, by)
-        for member in (env.chat.members if env.chat else ()):
+        for member in env.chat.members if env.chat else ():
             state.add(member, date, by)
     elif isinstance(ev, (MemberRemoved, MemberLeft)):
         state.remove(ev.member, date, by)
@@ -344,7 +359,8 @@ def _system_message(wire: Wire, ev: Any, said: str | None = None) -> dict[str, A
         "group-renamed": f"{who} renamed the group to “{system['new_name']}”",
         "group-avatar": f"{who} {'changed' if system['value'] else 'removed'} the group image",
         "group-description": f"{who} changed the group description",
-        "ephemeral-timer": f"{who} set the message timer to {system['value']} s" if system["value"]
+        "ephemeral-timer": f"{who} set the message timer to {system['value']} s"
+        if system["value"]
         else f"{who} turned the message timer off",
     }[action]
     if said and said.strip():
@@ -377,8 +393,9 @@ def _controls_by_root(posts: list[Wire], controls: list[Wire]) -> dict[str, list
     return out
 
 
-def _apply_controls(msg: dict[str, Any], wire: Wire, actions: list[tuple[Wire, Any]],
-                    result: ChatFold, chat_id: str) -> None:
+def _apply_controls(
+    msg: dict[str, Any], wire: Wire, actions: list[tuple[Wire, Any]], result: ChatFold, chat_id: str
+) -> None:
     owner = wire.env.sender
     reactions: dict[str, tuple[tuple[bool, str, str], str, str | None, str]] = {}
     readers: dict[str, tuple[str | None, str]] = {}
@@ -446,8 +463,9 @@ def _delete(msg: dict[str, Any], date: str | None) -> None:
 # ---------------------------------------------------------------- chat record
 
 
-def _chat_record(chat_id: str, kind: str, posts: list[Wire], group: GroupState,
-                 messages: list[dict[str, Any]]) -> dict[str, Any]:
+def _chat_record(
+    chat_id: str, kind: str, posts: list[Wire], group: GroupState, messages: list[dict[str, Any]]
+) -> dict[str, Any]:
     members = sorted(group.members)
     past = sorted(group.ever - group.members)
     name = group.name

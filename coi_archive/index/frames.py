@@ -51,19 +51,45 @@ import pyarrow as pa
 from . import chatids
 from .dates import parse_span
 
-__all__ = ["Frames", "COLUMNS", "MESSAGE_KINDS", "CHAT_KINDS", "SYSTEM_ACTIONS", "TABLES", "messages_and_replies",
-           "to_list"]
+__all__ = [
+    "Frames",
+    "COLUMNS",
+    "MESSAGE_KINDS",
+    "CHAT_KINDS",
+    "SYSTEM_ACTIONS",
+    "TABLES",
+    "messages_and_replies",
+    "to_list",
+]
 
 STRING = pd.StringDtype("pyarrow")
 UTC_US = pd.DatetimeTZDtype(unit="us", tz="UTC")
 
-MESSAGE_KINDS = ("text", "image", "audio", "video", "file", "sticker", "location", "contact",
-                 "system", "mail", "poll", "webxdc")
+MESSAGE_KINDS = (
+    "text",
+    "image",
+    "audio",
+    "video",
+    "file",
+    "sticker",
+    "location",
+    "contact",
+    "system",
+    "mail",
+    "poll",
+    "webxdc",
+)
 CHAT_KINDS = tuple(kind.value for kind in chatids.CHAT_KINDS)
-SYSTEM_ACTIONS = ("member-added", "member-removed", "member-left", "group-renamed", "group-avatar",
-                  "group-description", "ephemeral-timer")
-ATTACHMENT_TYPES = ("image", "audio", "video", "text", "application", "message", "font", "model",
-                    "multipart", "other")
+SYSTEM_ACTIONS = (
+    "member-added",
+    "member-removed",
+    "member-left",
+    "group-renamed",
+    "group-avatar",
+    "group-description",
+    "ephemeral-timer",
+)
+ATTACHMENT_TYPES = ("image", "audio", "video", "text", "application", "message", "font", "model", "multipart", "other")
 
 #: Column -> (dtype name, meaning), per frame.  The README table is generated
 #: from the same words; tests check the frames against it.
@@ -90,11 +116,16 @@ COLUMNS: dict[str, dict[str, tuple[str, str]]] = {
         "date": ("datetime64[us, UTC]", "sent date (Date header), NaT if unknown"),
         "sender": ("string", "sender address"),
         "sender_name": ("string", "display name the sender used"),
-        "kind": ("category", "`text`, `image`, `audio`, `video`, `file`, `sticker`, `location`, "
-                             "`contact`, `system`, `mail`, `poll`"),
-        "system_action": ("category", "for `kind == 'system'`: `member-added`, `member-removed`, "
-                                      "`member-left`, `group-renamed`, `group-avatar`, "
-                                      "`group-description`, `ephemeral-timer`"),
+        "kind": (
+            "category",
+            "`text`, `image`, `audio`, `video`, `file`, `sticker`, `location`, `contact`, `system`, `mail`, `poll`",
+        ),
+        "system_action": (
+            "category",
+            "for `kind == 'system'`: `member-added`, `member-removed`, "
+            "`member-left`, `group-renamed`, `group-avatar`, "
+            "`group-description`, `ephemeral-timer`",
+        ),
         "text": ("string", "current text (`''` when deleted); left out with `text=False`"),
         "chars": ("int64", "length of the current text in characters"),
         "reply_to": ("string", "Message-ID this message quotes / replies to"),
@@ -186,8 +217,18 @@ COLUMNS: dict[str, dict[str, tuple[str, str]]] = {
 }
 
 #: Names of the tables written by :meth:`Frames.tables` (and the export).
-TABLES = ("chats", "messages", "revisions", "reactions", "receipts", "memberships", "contacts",
-          "attachments", "names", "replies")
+TABLES = (
+    "chats",
+    "messages",
+    "revisions",
+    "reactions",
+    "receipts",
+    "memberships",
+    "contacts",
+    "attachments",
+    "names",
+    "replies",
+)
 
 _BATCH = 100_000
 
@@ -241,8 +282,7 @@ def _dates_arrow(values: Sequence[str | None]) -> pa.Array:
     try:
         return strings.cast(pa.timestamp("us", "UTC"))
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        parsed = pd.to_datetime(pd.Series(values, dtype=object), format="ISO8601", utc=True,
-                                errors="coerce")
+        parsed = pd.to_datetime(pd.Series(values, dtype=object), format="ISO8601", utc=True, errors="coerce")
         return pa.array(parsed.astype(UTC_US), pa.timestamp("us", "UTC"))
 
 
@@ -277,8 +317,11 @@ def _fetch(conn: sqlite3.Connection, sql: str, args: Sequence[Any], spec: Spec) 
                 break
             cols = list(zip(*rows)) if rows else [()] * len(spec)
             del rows
-            batches.append(pa.RecordBatch.from_arrays(
-                [_arrow_column(col, kind) for (_, kind), col in zip(spec, cols)], names=names))
+            batches.append(
+                pa.RecordBatch.from_arrays(
+                    [_arrow_column(col, kind) for (_, kind), col in zip(spec, cols)], names=names
+                )
+            )
             del cols
             if batches[-1].num_rows < _BATCH:
                 break
@@ -308,8 +351,11 @@ def _categorical(column: pa.ChunkedArray | pa.Array, categories: Sequence[str]) 
 def _to_pandas(table: pa.Table, spec: Spec) -> pd.DataFrame:
     """Arrow -> pandas with the documented dtypes."""
     kinds = dict(spec)
-    cats = {name: _categorical(table[name], kinds[name]) for name in table.column_names
-            if isinstance(kinds.get(name), tuple)}
+    cats = {
+        name: _categorical(table[name], kinds[name])
+        for name in table.column_names
+        if isinstance(kinds.get(name), tuple)
+    }
     plain = table.drop_columns(list(cats)) if cats else table
     df = plain.to_pandas(types_mapper={pa.string(): STRING, pa.large_string(): STRING}.get)
     for name in df.columns:
@@ -332,8 +378,9 @@ def _where(clauses: list[str], args: list[Any], column: str, values: list[str] |
     args.append(json.dumps(values))
 
 
-def _date_where(clauses: list[str], args: list[Any], column: str,
-                since: pd.Timestamp | None, until: pd.Timestamp | None) -> None:
+def _date_where(
+    clauses: list[str], args: list[Any], column: str, since: pd.Timestamp | None, until: pd.Timestamp | None
+) -> None:
     """A coarse SQL pre-filter on the ISO text (a day of slack for a
     non-UTC offset); the exact cut is made on the parsed dates."""
     if since is not None:
@@ -348,8 +395,7 @@ def _where_sql(clauses: list[str]) -> str:
     return (" WHERE " + " AND ".join(clauses)) if clauses else ""
 
 
-def _cut(table: pa.Table, column: str, since: pd.Timestamp | None,
-         until: pd.Timestamp | None) -> pa.Table:
+def _cut(table: pa.Table, column: str, since: pd.Timestamp | None, until: pd.Timestamp | None) -> pa.Table:
     """Keep rows with ``since <= column < until``."""
     if since is None and until is None:
         return table
@@ -409,21 +455,33 @@ class Frames:
 
     # -------------------------------------------------------------- chats
 
-    _CHATS: ClassVar[Spec] = (("chat_id", "string"), ("kind", CHAT_KINDS), ("name", "string"),
-                    ("group_id", "string"), ("message_count", "int"), ("member_count", "int"),
-                    ("past_member_count", "int"), ("first_date", "date"), ("last_date", "date"),
-                    ("encrypted", "bool"), ("description", "string"))
+    _CHATS: ClassVar[Spec] = (
+        ("chat_id", "string"),
+        ("kind", CHAT_KINDS),
+        ("name", "string"),
+        ("group_id", "string"),
+        ("message_count", "int"),
+        ("member_count", "int"),
+        ("past_member_count", "int"),
+        ("first_date", "date"),
+        ("last_date", "date"),
+        ("encrypted", "bool"),
+        ("description", "string"),
+    )
 
     def chats(self, kind: str | Iterable[str] | None = None) -> pd.DataFrame:
         """One row per chat, oldest first (see ``COLUMNS['chats']``)."""
         clauses: list[str] = []
         args: list[Any] = []
         _where(clauses, args, "kind", to_list(kind))
-        table = _fetch(self.conn,
-                       "SELECT chat_id, kind, name, group_id, message_count,"
-                       " json_array_length(members), json_array_length(past_members),"
-                       " first_date, last_date, encrypted, description FROM chats"
-                       + _where_sql(clauses), args, self._CHATS)
+        table = _fetch(
+            self.conn,
+            "SELECT chat_id, kind, name, group_id, message_count,"
+            " json_array_length(members), json_array_length(past_members),"
+            " first_date, last_date, encrypted, description FROM chats" + _where_sql(clauses),
+            args,
+            self._CHATS,
+        )
         return _to_pandas(_order(table, ["first_date", "chat_id"]), self._CHATS)
 
     def _with_chat(self, table: pa.Table, at: int) -> pa.Table:
@@ -440,15 +498,36 @@ class Frames:
     # -------------------------------------------------------------- messages
 
     _MESSAGES: ClassVar[Spec] = (
-        ("message_id", "string"), ("chat_id", "string"), ("seq", "int"), ("date", "date"),
-        ("sender", "string"), ("sender_name", "string"), ("kind", MESSAGE_KINDS),
-        ("system_action", SYSTEM_ACTIONS), ("text", "string"), ("chars", "int"),
-        ("reply_to", "string"), ("edited", "bool"), ("deleted", "bool"), ("deleted_date", "date"),
-        ("encrypted", "bool"), ("attachments", "int"), ("attachment_bytes", "Int"),
-        ("chat_kind", CHAT_KINDS), ("chat_name", "string"))
+        ("message_id", "string"),
+        ("chat_id", "string"),
+        ("seq", "int"),
+        ("date", "date"),
+        ("sender", "string"),
+        ("sender_name", "string"),
+        ("kind", MESSAGE_KINDS),
+        ("system_action", SYSTEM_ACTIONS),
+        ("text", "string"),
+        ("chars", "int"),
+        ("reply_to", "string"),
+        ("edited", "bool"),
+        ("deleted", "bool"),
+        ("deleted_date", "date"),
+        ("encrypted", "bool"),
+        ("attachments", "int"),
+        ("attachment_bytes", "Int"),
+        ("chat_kind", CHAT_KINDS),
+        ("chat_name", "string"),
+    )
 
-    def _messages_arrow(self, chat: Any = None, sender: Any = None, since: Any = None,
-                        until: Any = None, text: bool = True, order: bool = True) -> pa.Table:
+    def _messages_arrow(
+        self,
+        chat: Any = None,
+        sender: Any = None,
+        since: Any = None,
+        until: Any = None,
+        text: bool = True,
+        order: bool = True,
+    ) -> pa.Table:
         since_ts, until_ts = _timestamp(since), _timestamp(until)
         clauses: list[str] = []
         args: list[Any] = []
@@ -460,34 +539,52 @@ class Frames:
             "SELECT message_id, chat_id, seq, date, sender, sender_name, kind,"
             # JSON is read only for the few rows that need it
             " CASE WHEN kind = 'system' THEN json_extract(data, '$.system.action') END,"
-            + (" text," if text else "") +
-            " coalesce(length(text), 0), reply_to, edited, deleted,"
+            + (" text," if text else "")
+            + " coalesce(length(text), 0), reply_to, edited, deleted,"
             " CASE WHEN deleted THEN json_extract(data, '$.deleted_date') END, encrypted,"
             " CASE WHEN has_attachment THEN json_array_length(data, '$.attachments') ELSE 0 END,"
             " CASE WHEN has_attachment THEN (SELECT sum(json_extract(a.value, '$.size'))"
             "   FROM json_each(data, '$.attachments') a) END"
-            " FROM messages" + _where_sql(clauses))
+            " FROM messages" + _where_sql(clauses)
+        )
         table = _fetch(self.conn, sql, args, spec)
         table = _cut(table, "date", since_ts, until_ts)
         table = self._with_chat(table, 2)
         return _order(table, ["date", "chat_id", "seq"]) if order else table
 
-    def messages(self, chat: str | Iterable[str] | None = None,
-                 sender: str | Iterable[str] | None = None,
-                 since: Any = None, until: Any = None, *, text: bool = True) -> pd.DataFrame:
+    def messages(
+        self,
+        chat: str | Iterable[str] | None = None,
+        sender: str | Iterable[str] | None = None,
+        since: Any = None,
+        until: Any = None,
+        *,
+        text: bool = True,
+    ) -> pd.DataFrame:
         """One row per listed message, system lines included (edits,
         deletes, reactions and receipts are folded into their targets, not
         listed).  ``text=False`` leaves the text column out (faster, smaller)."""
         table = self._messages_arrow(chat, sender, since, until, text)
         return _to_pandas(table, self._MESSAGES)
 
-    _REVISIONS: ClassVar[Spec] = (("message_id", "string"), ("chat_id", "string"), ("sender", "string"),
-                        ("revision", "int"), ("date", "date"), ("text", "string"),
-                        ("revision_message_id", "string"), ("is_last", "bool"))
+    _REVISIONS: ClassVar[Spec] = (
+        ("message_id", "string"),
+        ("chat_id", "string"),
+        ("sender", "string"),
+        ("revision", "int"),
+        ("date", "date"),
+        ("text", "string"),
+        ("revision_message_id", "string"),
+        ("is_last", "bool"),
+    )
 
-    def revisions(self, chat: str | Iterable[str] | None = None,
-                  sender: str | Iterable[str] | None = None,
-                  since: Any = None, until: Any = None) -> pd.DataFrame:
+    def revisions(
+        self,
+        chat: str | Iterable[str] | None = None,
+        sender: str | Iterable[str] | None = None,
+        since: Any = None,
+        until: Any = None,
+    ) -> pd.DataFrame:
         """Every text a message ever had: the original (revision 0) and each
         edit.  Filters apply to the revision's date and the message's author."""
         since_ts, until_ts = _timestamp(since), _timestamp(until)
@@ -496,22 +593,35 @@ class Frames:
         _where(clauses, args, "r.chat_id", to_list(chat))
         _where(clauses, args, "m.sender", to_list(sender))
         _date_where(clauses, args, "r.date", since_ts, until_ts)
-        table = _fetch(self.conn,
-                       "SELECT r.message_id, r.chat_id, m.sender, r.seq, r.date, r.text,"
-                       " r.revision_message_id, r.seq = (SELECT max(r2.seq) FROM revisions r2"
-                       "   WHERE r2.message_id = r.message_id)"
-                       " FROM revisions r LEFT JOIN messages m ON m.message_id = r.message_id"
-                       + _where_sql(clauses), args, self._REVISIONS)
+        table = _fetch(
+            self.conn,
+            "SELECT r.message_id, r.chat_id, m.sender, r.seq, r.date, r.text,"
+            " r.revision_message_id, r.seq = (SELECT max(r2.seq) FROM revisions r2"
+            "   WHERE r2.message_id = r.message_id)"
+            " FROM revisions r LEFT JOIN messages m ON m.message_id = r.message_id" + _where_sql(clauses),
+            args,
+            self._REVISIONS,
+        )
         table = _cut(table, "date", since_ts, until_ts)
         return _to_pandas(_order(table, ["date", "message_id", "revision"]), self._REVISIONS)
 
-    _REACTIONS: ClassVar[Spec] = (("message_id", "string"), ("chat_id", "string"), ("sender", "string"),
-                        ("emoji", "string"), ("date", "date"), ("target_sender", "string"),
-                        ("reaction_message_id", "string"))
+    _REACTIONS: ClassVar[Spec] = (
+        ("message_id", "string"),
+        ("chat_id", "string"),
+        ("sender", "string"),
+        ("emoji", "string"),
+        ("date", "date"),
+        ("target_sender", "string"),
+        ("reaction_message_id", "string"),
+    )
 
-    def reactions(self, chat: str | Iterable[str] | None = None,
-                  sender: str | Iterable[str] | None = None,
-                  since: Any = None, until: Any = None) -> pd.DataFrame:
+    def reactions(
+        self,
+        chat: str | Iterable[str] | None = None,
+        sender: str | Iterable[str] | None = None,
+        since: Any = None,
+        until: Any = None,
+    ) -> pd.DataFrame:
         """The current reaction of each person on each message (changed and
         retracted reactions are folded: the last one counts)."""
         since_ts, until_ts = _timestamp(since), _timestamp(until)
@@ -520,21 +630,34 @@ class Frames:
         _where(clauses, args, "r.chat_id", to_list(chat))
         _where(clauses, args, "r.sender", to_list(sender))
         _date_where(clauses, args, "r.date", since_ts, until_ts)
-        table = _fetch(self.conn,
-                       "SELECT r.message_id, r.chat_id, r.sender, r.emoji, r.date, m.sender,"
-                       " r.reaction_message_id"
-                       " FROM reactions r LEFT JOIN messages m ON m.message_id = r.message_id"
-                       + _where_sql(clauses), args, self._REACTIONS)
+        table = _fetch(
+            self.conn,
+            "SELECT r.message_id, r.chat_id, r.sender, r.emoji, r.date, m.sender,"
+            " r.reaction_message_id"
+            " FROM reactions r LEFT JOIN messages m ON m.message_id = r.message_id" + _where_sql(clauses),
+            args,
+            self._REACTIONS,
+        )
         table = _cut(table, "date", since_ts, until_ts)
         return _to_pandas(_order(table, ["date", "message_id", "sender"]), self._REACTIONS)
 
-    _RECEIPTS: ClassVar[Spec] = (("message_id", "string"), ("chat_id", "string"), ("reader", "string"),
-                       ("date", "date"), ("target_sender", "string"), ("target_date", "date"),
-                       ("receipt_message_id", "string"))
+    _RECEIPTS: ClassVar[Spec] = (
+        ("message_id", "string"),
+        ("chat_id", "string"),
+        ("reader", "string"),
+        ("date", "date"),
+        ("target_sender", "string"),
+        ("target_date", "date"),
+        ("receipt_message_id", "string"),
+    )
 
-    def receipts(self, chat: str | Iterable[str] | None = None,
-                 sender: str | Iterable[str] | None = None,
-                 since: Any = None, until: Any = None) -> pd.DataFrame:
+    def receipts(
+        self,
+        chat: str | Iterable[str] | None = None,
+        sender: str | Iterable[str] | None = None,
+        since: Any = None,
+        until: Any = None,
+    ) -> pd.DataFrame:
         """Read receipts ("displayed" MDNs): who read which message when.
         ``sender`` filters on the reader (who sent the receipt)."""
         since_ts, until_ts = _timestamp(since), _timestamp(until)
@@ -543,22 +666,37 @@ class Frames:
         _where(clauses, args, "r.chat_id", to_list(chat))
         _where(clauses, args, "r.reader", to_list(sender))
         _date_where(clauses, args, "r.date", since_ts, until_ts)
-        table = _fetch(self.conn,
-                       "SELECT r.message_id, r.chat_id, r.reader, r.date, m.sender, m.date,"
-                       " r.receipt_message_id"
-                       " FROM receipts r LEFT JOIN messages m ON m.message_id = r.message_id"
-                       + _where_sql(clauses), args, self._RECEIPTS)
+        table = _fetch(
+            self.conn,
+            "SELECT r.message_id, r.chat_id, r.reader, r.date, m.sender, m.date,"
+            " r.receipt_message_id"
+            " FROM receipts r LEFT JOIN messages m ON m.message_id = r.message_id" + _where_sql(clauses),
+            args,
+            self._RECEIPTS,
+        )
         table = _cut(table, "date", since_ts, until_ts)
         return _to_pandas(_order(table, ["date", "message_id", "reader"]), self._RECEIPTS)
 
-    _MEMBERSHIPS: ClassVar[Spec] = (("chat_id", "string"), ("chat_kind", CHAT_KINDS), ("chat_name", "string"),
-                          ("member", "string"), ("since", "date"), ("until", "date"),
-                          ("added_by", "string"), ("removed_by", "string"), ("current", "bool"),
-                          ("left", "bool"))
+    _MEMBERSHIPS: ClassVar[Spec] = (
+        ("chat_id", "string"),
+        ("chat_kind", CHAT_KINDS),
+        ("chat_name", "string"),
+        ("member", "string"),
+        ("since", "date"),
+        ("until", "date"),
+        ("added_by", "string"),
+        ("removed_by", "string"),
+        ("current", "bool"),
+        ("left", "bool"),
+    )
 
-    def memberships(self, chat: str | Iterable[str] | None = None,
-                    sender: str | Iterable[str] | None = None,
-                    since: Any = None, until: Any = None) -> pd.DataFrame:
+    def memberships(
+        self,
+        chat: str | Iterable[str] | None = None,
+        sender: str | Iterable[str] | None = None,
+        since: Any = None,
+        until: Any = None,
+    ) -> pd.DataFrame:
         """Who was in which chat from when to when: one row per interval (a
         member removed and re-added has two).  ``sender`` filters on the
         member; ``since``/``until`` keep the intervals that overlap
@@ -569,10 +707,13 @@ class Frames:
         _where(clauses, args, "chat_id", to_list(chat))
         _where(clauses, args, "member", to_list(sender))
         spec = [s for s in self._MEMBERSHIPS if s[0] not in ("chat_kind", "chat_name")]
-        table = _fetch(self.conn,
-                       "SELECT chat_id, member, since, until, added_by, removed_by, until IS NULL,"
-                       " until IS NOT NULL AND removed_by = member FROM memberships"
-                       + _where_sql(clauses), args, spec)
+        table = _fetch(
+            self.conn,
+            "SELECT chat_id, member, since, until, added_by, removed_by, until IS NULL,"
+            " until IS NOT NULL AND removed_by = member FROM memberships" + _where_sql(clauses),
+            args,
+            spec,
+        )
         if since_ts is not None or until_ts is not None:
             # keep the intervals overlapping [since, until): started before
             # ``until`` (or unknown) and not ended by ``since``
@@ -587,43 +728,69 @@ class Frames:
         table = self._with_chat(table, 1)
         return _to_pandas(_order(table, ["since", "chat_id", "member"]), self._MEMBERSHIPS)
 
-    _NAMES: ClassVar[Spec] = (("chat_id", "string"), ("date", "date"), ("name", "string"),
-                    ("message_id", "string"))
+    _NAMES: ClassVar[Spec] = (("chat_id", "string"), ("date", "date"), ("name", "string"), ("message_id", "string"))
 
     def names(self, chat: str | Iterable[str] | None = None) -> pd.DataFrame:
         """The name history of groups (and the first name of other chats)."""
         clauses: list[str] = []
         args: list[Any] = []
         _where(clauses, args, "chat_id", to_list(chat))
-        table = _fetch(self.conn, "SELECT chat_id, date, name, message_id FROM name_history"
-                       + _where_sql(clauses), args, self._NAMES)
+        table = _fetch(
+            self.conn,
+            "SELECT chat_id, date, name, message_id FROM name_history" + _where_sql(clauses),
+            args,
+            self._NAMES,
+        )
         return _to_pandas(_order(table, ["date", "chat_id"]), self._NAMES)
 
-    _CONTACTS: ClassVar[Spec] = (("address", "string"), ("name", "string"), ("status", "string"),
-                       ("blocked", "bool"), ("groups", "int"), ("messages", "int"),
-                       ("first_date", "date"), ("last_date", "date"))
+    _CONTACTS: ClassVar[Spec] = (
+        ("address", "string"),
+        ("name", "string"),
+        ("status", "string"),
+        ("blocked", "bool"),
+        ("groups", "int"),
+        ("messages", "int"),
+        ("first_date", "date"),
+        ("last_date", "date"),
+    )
 
     def contacts(self) -> pd.DataFrame:
         """Every address seen, with how much they wrote and when."""
-        table = _fetch(self.conn,
-                       "SELECT c.address, c.name, c.status, c.blocked,"
-                       " (SELECT count(DISTINCT ms.chat_id) FROM memberships ms"
-                       "    WHERE ms.member = c.address AND ms.until IS NULL"
-                       "    AND substr(ms.chat_id, 1, 4) = 'grp-'),"
-                       " coalesce(s.n, 0), s.first, s.last"
-                       " FROM contacts c LEFT JOIN (SELECT sender, count(*) AS n, min(date) AS first,"
-                       "   max(date) AS last FROM messages GROUP BY sender) s ON s.sender = c.address"
-                       " ORDER BY c.address", [], self._CONTACTS)
+        table = _fetch(
+            self.conn,
+            "SELECT c.address, c.name, c.status, c.blocked,"
+            " (SELECT count(DISTINCT ms.chat_id) FROM memberships ms"
+            "    WHERE ms.member = c.address AND ms.until IS NULL"
+            "    AND substr(ms.chat_id, 1, 4) = 'grp-'),"
+            " coalesce(s.n, 0), s.first, s.last"
+            " FROM contacts c LEFT JOIN (SELECT sender, count(*) AS n, min(date) AS first,"
+            "   max(date) AS last FROM messages GROUP BY sender) s ON s.sender = c.address"
+            " ORDER BY c.address",
+            [],
+            self._CONTACTS,
+        )
         return _to_pandas(table, self._CONTACTS)
 
-    _ATTACHMENTS: ClassVar[Spec] = (("message_id", "string"), ("chat_id", "string"), ("sender", "string"),
-                          ("date", "date"), ("filename", "string"), ("mime", "string"),
-                          ("type", ATTACHMENT_TYPES), ("size", "Int"), ("sha256", "string"),
-                          ("part", "string"))
+    _ATTACHMENTS: ClassVar[Spec] = (
+        ("message_id", "string"),
+        ("chat_id", "string"),
+        ("sender", "string"),
+        ("date", "date"),
+        ("filename", "string"),
+        ("mime", "string"),
+        ("type", ATTACHMENT_TYPES),
+        ("size", "Int"),
+        ("sha256", "string"),
+        ("part", "string"),
+    )
 
-    def attachments(self, chat: str | Iterable[str] | None = None,
-                    sender: str | Iterable[str] | None = None,
-                    since: Any = None, until: Any = None) -> pd.DataFrame:
+    def attachments(
+        self,
+        chat: str | Iterable[str] | None = None,
+        sender: str | Iterable[str] | None = None,
+        since: Any = None,
+        until: Any = None,
+    ) -> pd.DataFrame:
         """One row per attachment of a listed message."""
         since_ts, until_ts = _timestamp(since), _timestamp(until)
         clauses: list[str] = ["m.has_attachment = 1"]
@@ -632,30 +799,43 @@ class Frames:
         _where(clauses, args, "m.sender", to_list(sender))
         _date_where(clauses, args, "m.date", since_ts, until_ts)
         major = " OR ".join(f"t = '{t}'" for t in ATTACHMENT_TYPES)
-        table = _fetch(self.conn,
-                       "SELECT message_id, chat_id, sender, date, filename, mime,"
-                       f" CASE WHEN {major} THEN t ELSE 'other' END, size, sha256, part FROM ("
-                       " SELECT m.message_id, m.chat_id, m.sender, m.date,"
-                       " json_extract(a.value, '$.filename') AS filename,"
-                       " json_extract(a.value, '$.mime') AS mime,"
-                       " lower(substr(json_extract(a.value, '$.mime'), 1,"
-                       "   instr(json_extract(a.value, '$.mime') || '/', '/') - 1)) AS t,"
-                       " json_extract(a.value, '$.size') AS size, json_extract(a.value, '$.sha256') AS sha256,"
-                       " CAST(json_extract(a.value, '$.part') AS TEXT) AS part"
-                       " FROM messages m, json_each(m.data, '$.attachments') a" + _where_sql(clauses)
-                       + ")", args, self._ATTACHMENTS)
+        table = _fetch(
+            self.conn,
+            "SELECT message_id, chat_id, sender, date, filename, mime,"
+            f" CASE WHEN {major} THEN t ELSE 'other' END, size, sha256, part FROM ("
+            " SELECT m.message_id, m.chat_id, m.sender, m.date,"
+            " json_extract(a.value, '$.filename') AS filename,"
+            " json_extract(a.value, '$.mime') AS mime,"
+            " lower(substr(json_extract(a.value, '$.mime'), 1,"
+            "   instr(json_extract(a.value, '$.mime') || '/', '/') - 1)) AS t,"
+            " json_extract(a.value, '$.size') AS size, json_extract(a.value, '$.sha256') AS sha256,"
+            " CAST(json_extract(a.value, '$.part') AS TEXT) AS part"
+            " FROM messages m, json_each(m.data, '$.attachments') a" + _where_sql(clauses) + ")",
+            args,
+            self._ATTACHMENTS,
+        )
         table = _cut(table, "date", since_ts, until_ts)
         return _to_pandas(_order(table, ["date", "message_id", "part"]), self._ATTACHMENTS)
 
     # -------------------------------------------------------------- derived
 
-    _REPLIES: ClassVar[Spec] = (("chat_id", "string"), ("message_id", "string"), ("sender", "string"),
-                      ("date", "date"), ("to_message_id", "string"), ("to_sender", "string"),
-                      ("to_date", "date"))
+    _REPLIES: ClassVar[Spec] = (
+        ("chat_id", "string"),
+        ("message_id", "string"),
+        ("sender", "string"),
+        ("date", "date"),
+        ("to_message_id", "string"),
+        ("to_sender", "string"),
+        ("to_date", "date"),
+    )
 
-    def replies(self, chat: str | Iterable[str] | None = None,
-                sender: str | Iterable[str] | None = None,
-                since: Any = None, until: Any = None) -> pd.DataFrame:
+    def replies(
+        self,
+        chat: str | Iterable[str] | None = None,
+        sender: str | Iterable[str] | None = None,
+        since: Any = None,
+        until: Any = None,
+    ) -> pd.DataFrame:
         """Reply times.  A *reply* is a message (not a system line, with a
         date and a sender) whose sender B differs from the sender A of the
         message right before it in the same chat; its reply time is the time
@@ -671,8 +851,9 @@ class Frames:
 
     # -------------------------------------------------------------- all
 
-    def tables(self, chat: str | Iterable[str] | None = None, since: Any = None,
-               until: Any = None) -> dict[str, pd.DataFrame]:
+    def tables(
+        self, chat: str | Iterable[str] | None = None, since: Any = None, until: Any = None
+    ) -> dict[str, pd.DataFrame]:
         """Every table of :data:`TABLES`, for the whole archive or some chats
         (what ``export --format parquet|csv`` writes).  With ``chat``, the
         ``chats`` and ``contacts`` tables keep only those chats and the
@@ -714,14 +895,18 @@ def _replies(messages: pa.Table) -> pa.Table:
     """The replies of a messages table (see :meth:`Frames.replies`)."""
     import pyarrow.compute as pc
 
-    keep = pc.and_(pc.and_(pc.not_equal(messages["kind"], "system"), pc.is_valid(messages["date"])),
-                   pc.is_valid(messages["sender"]))
+    keep = pc.and_(
+        pc.and_(pc.not_equal(messages["kind"], "system"), pc.is_valid(messages["date"])),
+        pc.is_valid(messages["sender"]),
+    )
     msgs = messages.select(["chat_id", "message_id", "sender", "date", "seq"]).filter(keep)
     msgs = _order(msgs, ["chat_id", "date", "seq"])
     n = msgs.num_rows
     if n < 2:
-        empty = {name: pa.array([], pa.timestamp("us", "UTC") if kind == "date" else pa.string())
-                 for name, kind in Frames._REPLIES}
+        empty = {
+            name: pa.array([], pa.timestamp("us", "UTC") if kind == "date" else pa.string())
+            for name, kind in Frames._REPLIES
+        }
         return pa.table(empty)
     chat = _sort_key(msgs["chat_id"])
     who = _sort_key(msgs["sender"])
@@ -730,11 +915,17 @@ def _replies(messages: pa.Table) -> pa.Table:
     rows = np.nonzero(is_reply)[0]
     cur = msgs.take(pa.array(rows))
     prev = msgs.take(pa.array(rows - 1))
-    return pa.table({
-        "chat_id": cur["chat_id"], "message_id": cur["message_id"], "sender": cur["sender"],
-        "date": cur["date"], "to_message_id": prev["message_id"], "to_sender": prev["sender"],
-        "to_date": prev["date"],
-    })
+    return pa.table(
+        {
+            "chat_id": cur["chat_id"],
+            "message_id": cur["message_id"],
+            "sender": cur["sender"],
+            "date": cur["date"],
+            "to_message_id": prev["message_id"],
+            "to_sender": prev["sender"],
+            "to_date": prev["date"],
+        }
+    )
 
 
 def messages_and_replies(frames: Frames, chat: list[str] | None) -> tuple[pd.DataFrame, pd.DataFrame]:

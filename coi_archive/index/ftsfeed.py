@@ -57,8 +57,7 @@ class FulltextFeed:
         ctx = multiprocessing.get_context("fork")
         self._pipe, child_end = ctx.Pipe()
         conn.commit()
-        self._proc = ctx.Process(target=_child, args=(engine_name, str(db_path), str(fts_path), child_end),
-                                 daemon=True)
+        self._proc = ctx.Process(target=_child, args=(engine_name, str(db_path), str(fts_path), child_end), daemon=True)
         self._proc.start()
         child_end.close()
         self._failed = False

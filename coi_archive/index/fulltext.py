@@ -101,8 +101,15 @@ class SearchEngine(ABC):
         """Remove documents; return how many existed."""
 
     @abstractmethod
-    def search(self, query: str | q.Node, limit: int = 50, history: bool = False,
-               *, order: str = "relevance", quotes: bool = True) -> list[Hit]:
+    def search(
+        self,
+        query: str | q.Node,
+        limit: int = 50,
+        history: bool = False,
+        *,
+        order: str = "relevance",
+        quotes: bool = True,
+    ) -> list[Hit]:
         """Run a query (string or parsed AST); ``order`` is one of
         :data:`ORDERS`.  With ``history`` the query also matches earlier
         revisions and deleted text; without ``quotes`` words are not looked

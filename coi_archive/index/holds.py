@@ -72,6 +72,7 @@ def purged_sha(conn: sqlite3.Connection, sha: str) -> bool:
 
 # ------------------------------------------------------------------ holds
 
+
 def add_hold(conn: sqlite3.Connection, kind: str, value: str, reason: str, by: str) -> int:
     """Record a hold; returns its id. The caller commits."""
     if kind not in HOLD_KINDS:
@@ -81,8 +82,10 @@ def add_hold(conn: sqlite3.Connection, kind: str, value: str, reason: str, by: s
         raise ArchiveError("a hold needs what to hold and a --reason")
     if kind == "contact":
         value = value.lower()
-    cur = conn.execute("INSERT INTO holds(kind, value, reason, created, created_by) VALUES(?,?,?,?,?)",
-                       (kind, value, reason.strip(), now_iso(), by))
+    cur = conn.execute(
+        "INSERT INTO holds(kind, value, reason, created, created_by) VALUES(?,?,?,?,?)",
+        (kind, value, reason.strip(), now_iso(), by),
+    )
     return int(cur.lastrowid or 0)
 
 
@@ -116,8 +119,11 @@ def _covered(conn: sqlite3.Connection, kind: str, value: str, search: Searcher) 
         return _ids(conn, "SELECT message_id FROM wire WHERE chat_id=?", (value,))
     if kind == "query":
         return set(search(value))
-    chats = [r[0] for r in conn.execute("SELECT chat_id, members, past_members FROM chats")
-             if value in _addresses(r[1]) | _addresses(r[2])]
+    chats = [
+        r[0]
+        for r in conn.execute("SELECT chat_id, members, past_members FROM chats")
+        if value in _addresses(r[1]) | _addresses(r[2])
+    ]
     ids = _ids(conn, "SELECT message_id FROM wire WHERE lower(sender)=?", (value,))
     for chat_id in chats:
         ids |= _ids(conn, "SELECT message_id FROM wire WHERE chat_id=?", (chat_id,))
@@ -146,15 +152,19 @@ def _with_controls(conn: sqlite3.Connection, ids: set[str]) -> set[str]:
     another control) at one of them."""
     out, frontier = set(ids), set(ids)
     while frontier:
-        found = _ids(conn, "SELECT t.message_id FROM wire_targets t JOIN wire w ON w.message_id=t.message_id"
-                           " WHERE w.role='control' AND t.target IN (SELECT value FROM json_each(?))",
-                     (json.dumps(sorted(frontier)),))
+        found = _ids(
+            conn,
+            "SELECT t.message_id FROM wire_targets t JOIN wire w ON w.message_id=t.message_id"
+            " WHERE w.role='control' AND t.target IN (SELECT value FROM json_each(?))",
+            (json.dumps(sorted(frontier)),),
+        )
         frontier = found - out
         out |= frontier
     return out
 
 
 # ------------------------------------------------------------------ retention
+
 
 def set_retention(conn: sqlite3.Connection, period: str, kind: str, by: str) -> None:
     """Set (or replace) the period of one kind; the caller commits."""
@@ -178,8 +188,9 @@ def expired(conn: sqlite3.Connection, now: datetime) -> dict[str, str]:
     """``{message_id: why}`` of every wire message dated before its
     kind's cutoff (the shorter period wins when both ``all`` and the kind
     have one); empty without a policy."""
-    cutoffs = {p["kind"]: ((now - parse_period(p["period"])).replace(microsecond=0), p["period"])
-               for p in retention(conn)}
+    cutoffs = {
+        p["kind"]: ((now - parse_period(p["period"])).replace(microsecond=0), p["period"]) for p in retention(conn)
+    }
     if not cutoffs:
         return {}
     out: dict[str, str] = {}

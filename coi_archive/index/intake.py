@@ -78,8 +78,13 @@ def now() -> str:
 class Intake:
     """One ingest run over one catalog connection."""
 
-    def __init__(self, conn: sqlite3.Connection, decryptor: Decryptor | None = None,
-                 progress: Progress | None = None, limits: Limits | None = None):
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        decryptor: Decryptor | None = None,
+        progress: Progress | None = None,
+        limits: Limits | None = None,
+    ):
         self.conn = conn
         self.limits = limits or Limits()
         self._scan = issues.ScanIssues("")
@@ -127,11 +132,16 @@ class Intake:
         if fingerprint and row and row["fingerprint"] == fingerprint:
             self.report.sources_unchanged += 1
             return
-        known = {(r["folder"], r["key"]): (r["flags"], r["size"]) for r in self.conn.execute(
-            "SELECT folder, key, flags, size FROM provenance WHERE source=?", (source.id,))}
+        known = {
+            (r["folder"], r["key"]): (r["flags"], r["size"])
+            for r in self.conn.execute("SELECT folder, key, flags, size FROM provenance WHERE source=?", (source.id,))
+        }
         seen: set[tuple[str, str]] = set()
-        state: dict[str, Any] = {"known": known, "cursor": json.loads(row["state"]) if row and row["state"] else None,
-                 "limits": self.limits}
+        state: dict[str, Any] = {
+            "known": known,
+            "cursor": json.loads(row["state"]) if row and row["state"] else None,
+            "limits": self.limits,
+        }
         failed: list[str] = []
         for cand in _guarded(source.candidates(state), failed):
             p = cand.provenance
@@ -142,7 +152,8 @@ class Intake:
                 if known[ident][0] != p.flags:
                     self.conn.execute(
                         "UPDATE provenance SET flags=?, last_seen=? WHERE source=? AND folder=? AND key=?",
-                        (p.flags, stamp, p.source, p.folder, p.key))
+                        (p.flags, stamp, p.source, p.folder, p.key),
+                    )
                     self.report.flags_updated += 1
                 continue
             self._take(cand, stamp)
@@ -158,11 +169,18 @@ class Intake:
         for folder, key in gone:  # counted once: when a copy is first missed
             self.report.gone += self.conn.execute(
                 "UPDATE provenance SET gone=1 WHERE source=? AND folder=? AND key=? AND gone=0",
-                (source.id, folder, key)).rowcount
+                (source.id, folder, key),
+            ).rowcount
         self.conn.execute(
             "INSERT OR REPLACE INTO sources(source, kind, fingerprint, last_scan, state) VALUES(?,?,?,?,?)",
-            (source.id, source.kind, fingerprint, stamp,
-             json.dumps(state["cursor"]) if state.get("cursor") is not None else None))
+            (
+                source.id,
+                source.kind,
+                fingerprint,
+                stamp,
+                json.dumps(state["cursor"]) if state.get("cursor") is not None else None,
+            ),
+        )
         self._flush()
 
     def _end_unread(self, stamp: str) -> None:
@@ -210,7 +228,8 @@ class Intake:
         self.conn.execute(
             "INSERT OR REPLACE INTO provenance(source, folder, key, sha256, flags, internaldate, mtime,"
             " size, gone, first_seen, last_seen) VALUES(?,?,?,?,?,?,?,?,0,?,?)",
-            (p.source, p.folder, p.key, sha, p.flags, p.internaldate, p.mtime, p.size, stamp, stamp))
+            (p.source, p.folder, p.key, sha, p.flags, p.internaldate, p.mtime, p.size, stamp, stamp),
+        )
         if len(self._jobs) >= DECODE_BATCH or self._job_bytes >= DECODE_BYTES:
             self._submit()
         self._since_commit += 1
@@ -236,12 +255,14 @@ class Intake:
 
     def _store(self, jobs: list, meta: list, results: Iterator[Decoded]) -> None:
         for (_raw, fmt, size), (sha, stamp), d in zip(jobs, meta, results):
-            is_new = self.conn.execute(
-                "SELECT 1 FROM originals WHERE message_id=? LIMIT 1", (d.message_id,)).fetchone() is None
+            is_new = (
+                self.conn.execute("SELECT 1 FROM originals WHERE message_id=? LIMIT 1", (d.message_id,)).fetchone()
+                is None
+            )
             self.conn.execute(
                 "INSERT INTO originals VALUES(?,?,?,?,?,?,?,?,?,?)",
-                (sha, d.message_id, size, d.data, d.compression, d.dialect, d.quality,
-                 d.envelope_json, stamp, fmt))
+                (sha, d.message_id, size, d.data, d.compression, d.dialect, d.quality, d.envelope_json, stamp, fmt),
+            )
             if d.inner is not None:
                 decrypted.store(self.conn, sha, d.inner)
             self._job_shas.discard(sha)
@@ -259,9 +280,14 @@ class Intake:
         of one second: its chat is folded again, so the order does not
         depend on which copy was read first."""
         shas = json.dumps(sorted(self._recopied))
-        chats = {r[0] for r in self.conn.execute(
-            "SELECT DISTINCT w.chat_id FROM originals o JOIN wire w ON w.message_id=o.message_id"
-            " WHERE o.sha256 IN (SELECT value FROM json_each(?)) AND w.chat_id IS NOT NULL", (shas,))}
+        chats = {
+            r[0]
+            for r in self.conn.execute(
+                "SELECT DISTINCT w.chat_id FROM originals o JOIN wire w ON w.message_id=o.message_id"
+                " WHERE o.sha256 IN (SELECT value FROM json_each(?)) AND w.chat_id IS NOT NULL",
+                (shas,),
+            )
+        }
         derived.owe(self.conn, derived.FOLD, sorted(chats))
         self.report.dirty_chats |= chats
         self._recopied.clear()

@@ -56,27 +56,36 @@ def record(conn: sqlite3.Connection, scan: ScanIssues, stamp: str) -> None:
     conn.execute("DELETE FROM source_issues WHERE source=?", (scan.source,))
     conn.execute(
         "DELETE FROM source_issues WHERE source IN (SELECT source FROM source_issues WHERE path=source)"
-        " AND substr(?, 1, length(source) + 1) = source || '/'", (scan.source,))
+        " AND substr(?, 1, length(source) + 1) = source || '/'",
+        (scan.source,),
+    )
     conn.executemany(
         "INSERT INTO source_issues(source, path, reason, detail, incomplete, seen) VALUES(?,?,?,?,?,?)",
-        [(scan.source, r.path, r.reason, r.detail, int(r.reason in INCOMPLETE_REASONS), stamp)
-         for r in scan.skipped])
+        [(scan.source, r.path, r.reason, r.detail, int(r.reason in INCOMPLETE_REASONS), stamp) for r in scan.skipped],
+    )
     if scan.incomplete:
         conn.execute(
             "INSERT INTO source_issues(source, path, reason, detail, incomplete, seen) VALUES(?,'',?,'',1,?)",
-            (scan.source, scan.summary(), stamp))
+            (scan.source, scan.summary(), stamp),
+        )
 
 
 def stats(conn: sqlite3.Connection) -> dict[str, Any]:
     """``incomplete_sources`` ([{source, reason}]), ``skipped_files``
     ({reason: count}) and ``messages_truncated`` (stored copies kept only up
     to the size limit)."""
-    incomplete = [{"source": r[0], "reason": r[1]} for r in conn.execute(
-        "SELECT source, reason FROM source_issues WHERE path='' ORDER BY source")]
-    skipped = dict(conn.execute(
-        "SELECT reason, count(*) FROM source_issues WHERE path!='' GROUP BY reason ORDER BY reason").fetchall())
+    incomplete = [
+        {"source": r[0], "reason": r[1]}
+        for r in conn.execute("SELECT source, reason FROM source_issues WHERE path='' ORDER BY source")
+    ]
+    skipped = dict(
+        conn.execute(
+            "SELECT reason, count(*) FROM source_issues WHERE path!='' GROUP BY reason ORDER BY reason"
+        ).fetchall()
+    )
     truncated = conn.execute(
         "SELECT count(*) FROM originals o WHERE o.envelope LIKE ? AND EXISTS (SELECT 1 FROM"
         " json_each(o.envelope, '$.defects') d WHERE d.type='object' AND json_extract(d.value, '$.kind')=?)",
-        (f"%{TRUNCATED}%", TRUNCATED)).fetchone()[0]
+        (f"%{TRUNCATED}%", TRUNCATED),
+    ).fetchone()[0]
     return {"incomplete_sources": incomplete, "skipped_files": skipped, "messages_truncated": truncated}

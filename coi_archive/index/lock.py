@@ -61,12 +61,16 @@ class WriterLock:
             except BlockingIOError:
                 if wait is None or time.monotonic() >= deadline:
                     os.close(fd)
-                    raise ArchiveBusy(f"{_holder(self.path)} is writing this archive;"
-                                      " try again when it has finished, or pass --wait") from None
+                    raise ArchiveBusy(
+                        f"{_holder(self.path)} is writing this archive; try again when it has finished, or pass --wait"
+                    ) from None
                 time.sleep(POLL_SECONDS)
         self._fd = fd
-        info = {"pid": os.getpid(), "command": self.command,
-                "since": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+        info = {
+            "pid": os.getpid(),
+            "command": self.command,
+            "since": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        }
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps(info).encode(), 0)
 
@@ -80,7 +84,7 @@ class WriterLock:
             fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)
 
-    def __enter__(self) -> "WriterLock":
+    def __enter__(self) -> WriterLock:
         self.acquire()
         return self
 

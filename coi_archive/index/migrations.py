@@ -16,8 +16,8 @@ envelopes: its step owes ``derived.REDECODE``.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from datetime import datetime, timezone
-from typing import Callable
 
 from . import derived, engines
 
@@ -78,8 +78,7 @@ LADDER: dict[int, tuple[str, Step]] = {
     2: ("originals.format, owed derived work, search index rebuilt", _v2_format_and_owed),
     3: ("delivery reports decoded: originals decoded again", _v3_delivery_reports),
     4: ("chats in Delta Chat's order within one second: every chat folded again", _v4_chat_order),
-    5: ("real-world mail read as Delta Chat core reads it: originals decoded, chats folded again",
-        _v5_real_world_mail),
+    5: ("real-world mail read as Delta Chat core reads it: originals decoded, chats folded again", _v5_real_world_mail),
 }
 
 LATEST = max(LADDER)
@@ -109,8 +108,10 @@ def upgrade(conn: sqlite3.Connection, found: int) -> list[int]:
         try:
             step(conn)
             conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES('schema', ?)", (str(version),))
-            conn.execute("INSERT OR REPLACE INTO migrations VALUES(?, ?, ?)",
-                         (version, name, datetime.now(timezone.utc).isoformat(timespec="seconds")))
+            conn.execute(
+                "INSERT OR REPLACE INTO migrations VALUES(?, ?, ?)",
+                (version, name, datetime.now(timezone.utc).isoformat(timespec="seconds")),
+            )
             conn.commit()
         except BaseException:
             conn.rollback()

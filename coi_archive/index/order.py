@@ -77,11 +77,11 @@ def _evidence(kind: str, source: str, folder: str, key: str) -> Arrival:
         return (0, int(m.group(1)) * 1_000_000 + int(m.group(2)), "", 0) if m else NO_ARRIVAL
     position = name.rsplit(":", 1)[-1]  # IMAP keys are UIDVALIDITY:UID
     if kind in ("imap", "mbox", "dcbackup") and position.isdigit():
-        container = f"{source}\0{folder}\0{name[:-len(position)]}"
+        container = f"{source}\0{folder}\0{name[: -len(position)]}"
         return (1, 0, container, int(position))
     numbered = _NUMBERED_EML.match(name)
     if kind == "eml" and numbered:  # a directory of numbered .eml files (our own export writes them in chat order)
-        directory = key[:-len(name)]
+        directory = key[: -len(name)]
         return (1, 0, f"{source}\0{folder}\0{directory}", int(numbered.group(1)))
     return NO_ARRIVAL
 

@@ -63,9 +63,16 @@ class PurgeReport:
     cache_files: int = 0
 
     def as_dict(self) -> dict:
-        return {"dry_run": self.dry_run, "purged": len(self.purged), "held": len(self.held),
-                "originals": self.originals, "chats": self.chats, "cache_files": self.cache_files,
-                "message_ids": self.purged, "held_message_ids": self.held}
+        return {
+            "dry_run": self.dry_run,
+            "purged": len(self.purged),
+            "held": len(self.held),
+            "originals": self.originals,
+            "chats": self.chats,
+            "cache_files": self.cache_files,
+            "message_ids": self.purged,
+            "held_message_ids": self.held,
+        }
 
 
 def plan(conn: sqlite3.Connection, now: datetime, search: Searcher) -> PurgePlan:
@@ -84,15 +91,20 @@ def _affected_chats(conn: sqlite3.Connection, ids: str) -> list[str]:
         "SELECT chat_id FROM wire WHERE chat_id IS NOT NULL AND message_id IN (SELECT value FROM json_each(?))"
         " UNION SELECT chat_id FROM messages WHERE message_id IN (SELECT value FROM json_each(?))"
         " UNION SELECT m.chat_id FROM wire_targets t JOIN messages m ON m.message_id=t.target"
-        " WHERE t.message_id IN (SELECT value FROM json_each(?))", (ids, ids, ids))
+        " WHERE t.message_id IN (SELECT value FROM json_each(?))",
+        (ids, ids, ids),
+    )
     return sorted({r[0] for r in rows})
 
 
 def _attachment_hashes(conn: sqlite3.Connection, doomed: list[str]) -> set[str]:
     """SHA-256 of each attachment of these messages (the key of a cached file)."""
     out: set[str] = set()
-    for mid, data in conn.execute("SELECT message_id, data FROM messages WHERE has_attachment=1"
-                                  " AND message_id IN (SELECT value FROM json_each(?))", (_json(doomed),)):
+    for mid, data in conn.execute(
+        "SELECT message_id, data FROM messages WHERE has_attachment=1"
+        " AND message_id IN (SELECT value FROM json_each(?))",
+        (_json(doomed),),
+    ):
         for att in json.loads(data).get("attachments", []):
             try:
                 out.add(hashlib.sha256(attachment(conn, mid, att.get("part", ""))[2]).hexdigest())
@@ -125,24 +137,28 @@ def _bury(conn: sqlite3.Connection, the_plan: PurgePlan, by: str) -> None:
         "INSERT INTO tombstones(message_id, sha256, date, first_seen, chat_id, why, purged_at, purged_by)"
         " SELECT o.message_id, o.sha256, w.date, o.first_seen, w.chat_id, j.value, ?, ?"
         " FROM originals o JOIN json_each(?) j ON j.key=o.message_id LEFT JOIN wire w ON w.message_id=o.message_id",
-        (now_iso(), by, json.dumps({m: the_plan.expired[m] for m in the_plan.doomed})))
+        (now_iso(), by, json.dumps({m: the_plan.expired[m] for m in the_plan.doomed})),
+    )
     in_ids = "IN (SELECT value FROM json_each(?))"
-    conn.execute(f"DELETE FROM provenance WHERE sha256 IN (SELECT sha256 FROM originals WHERE message_id {in_ids})",
-                 (ids,))
+    conn.execute(
+        f"DELETE FROM provenance WHERE sha256 IN (SELECT sha256 FROM originals WHERE message_id {in_ids})", (ids,)
+    )
     for table in ("originals", "wire", "wire_targets", "wire_refs", "wire_conflicts"):
         conn.execute(f"DELETE FROM {table} WHERE message_id {in_ids}", (ids,))
 
 
-def purge(conn: sqlite3.Connection, root: Path, the_plan: PurgePlan, by: str, dry_run: bool,
-          settle: Callable[[], None]) -> PurgeReport:
+def purge(
+    conn: sqlite3.Connection, root: Path, the_plan: PurgePlan, by: str, dry_run: bool, settle: Callable[[], None]
+) -> PurgeReport:
     """Carry out ``the_plan`` (or only report it with ``dry_run``);
     ``settle`` pays the owed derived work afterwards."""
     doomed = the_plan.doomed
     ids = _json(doomed)
     report = PurgeReport(dry_run, doomed, sorted(the_plan.held))
     report.chats = _affected_chats(conn, ids)
-    report.originals = conn.execute("SELECT count(*) FROM originals WHERE message_id IN"
-                                    " (SELECT value FROM json_each(?))", (ids,)).fetchone()[0]
+    report.originals = conn.execute(
+        "SELECT count(*) FROM originals WHERE message_id IN (SELECT value FROM json_each(?))", (ids,)
+    ).fetchone()[0]
     if dry_run or not doomed:
         return report
     hashes = _attachment_hashes(conn, doomed)

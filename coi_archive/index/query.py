@@ -93,9 +93,9 @@ ignored.  An empty query parses to :class:`Empty`, which matches nothing.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Iterator, Union
 
 from . import chatids
 from .dates import parse_period
@@ -124,9 +124,7 @@ __all__ = [
     "FLAGS",
 ]
 
-MESSAGE_KINDS = frozenset(
-    "text image audio video file sticker location contact system mail poll webxdc".split()
-)
+MESSAGE_KINDS = frozenset("text image audio video file sticker location contact system mail poll webxdc".split())
 CHAT_KINDS = frozenset(chatids.CHAT_KINDS)
 FLAGS = frozenset("edited deleted encrypted mail chat attachment image signature key".split())
 TEXT_FIELDS = frozenset("from to cc subject list chat group".split())
@@ -152,11 +150,24 @@ class QueryError(ValueError):
 
 #: ``has:`` values that name what a message is (its kind): a voice message
 #: *has* audio, a shared location *has* a location.
-_HAS_KINDS = {"audio": "audio", "voice": "audio", "video": "video", "location": "location",
-              "contact": "contact", "sticker": "sticker", "poll": "poll"}
+_HAS_KINDS = {
+    "audio": "audio",
+    "voice": "audio",
+    "video": "video",
+    "location": "location",
+    "contact": "contact",
+    "sticker": "sticker",
+    "poll": "poll",
+}
 _IS_VALUES = frozenset("edited deleted encrypted mail chat".split())
-_HAS_VALUES = {"attachment": "attachment", "attachments": "attachment", "file": "attachment",
-               "image": "image", "signature": "signature", "key": "key"}
+_HAS_VALUES = {
+    "attachment": "attachment",
+    "attachments": "attachment",
+    "file": "attachment",
+    "image": "image",
+    "signature": "signature",
+    "key": "key",
+}
 
 
 # --------------------------------------------------------------------------
@@ -231,20 +242,20 @@ class DateRange:
 
 @dataclass(frozen=True)
 class And:
-    children: tuple["Node", ...]
+    children: tuple[Node, ...]
 
 
 @dataclass(frozen=True)
 class Or:
-    children: tuple["Node", ...]
+    children: tuple[Node, ...]
 
 
 @dataclass(frozen=True)
 class Not:
-    child: "Node"
+    child: Node
 
 
-Node = Union[Empty, Word, Phrase, Field, MessageKind, ChatKind, Flag, DateRange, And, Or, Not]
+Node = Empty | Word | Phrase | Field | MessageKind | ChatKind | Flag | DateRange | And | Or | Not
 
 
 # --------------------------------------------------------------------------
@@ -337,6 +348,7 @@ def _lex_word(query: str, i: int, toks: list[_Tok]) -> int:
 # --------------------------------------------------------------------------
 # Field values
 # --------------------------------------------------------------------------
+
 
 def _date_node(name: str, value: str) -> DateRange | None:
     """DateRange for ``date:``/``before:``/``after:`` values (calendar

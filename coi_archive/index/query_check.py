@@ -24,11 +24,23 @@ _FILTER_FIELDS = ("kind", "date", "before", "after", "has", "is")
 #: URL schemes and the like: ``https://…`` in a query is a word, not a mistyped field.
 _NOT_FIELDS = frozenset({"http", "https", "mailto", "ftp", "geo", "tel", "xmpp", "openpgp4fpr", "file"})
 #: Values offered when a ``has:``/``is:`` value is not known (kept if the parser accepts them).
-_HAS_TRY = ("attachment", "image", "audio", "video", "file", "location", "contact", "sticker", "poll",
-            "signature", "key")
+_HAS_TRY = (
+    "attachment",
+    "image",
+    "audio",
+    "video",
+    "file",
+    "location",
+    "contact",
+    "sticker",
+    "poll",
+    "signature",
+    "key",
+)
 _IS_TRY = ("edited", "deleted", "encrypted", "mail", "chat", "forwarded", "reply")
-_KINDS = ("text image audio video file sticker location contact system mail poll webxdc "
-          "direct group self mailinglist").split()
+_KINDS = (
+    "text image audio video file sticker location contact system mail poll webxdc direct group self mailinglist"
+).split()
 
 _PHRASE = re.compile(r'(?<![\w:])"[^"]*"')
 _TERM = re.compile(r'(?:^|(?<=[\s(\-]))([A-Za-z]+):("[^"]*"?|[^\s()"]*)')
@@ -69,8 +81,10 @@ def _field_warning(name: str, value: str) -> str | None:
     if _accepted(low, value):
         return None
     if low in ("date", "before", "after"):
-        return (f"“{shown}” is not a date, so it was searched as words: write a year (2026), a month "
-                f"(2026-11), a day (2026-11-27) or, for date:, a range (2026-01..2026-03).")
+        return (
+            f"“{shown}” is not a date, so it was searched as words: write a year (2026), a month "
+            f"(2026-11), a day (2026-11-27) or, for date:, a range (2026-01..2026-03)."
+        )
     if low == "kind":
         return f"“{shown}” is not a kind, so it was searched as words. Kinds: {', '.join(_KINDS)}."
     if low in ("has", "is"):
@@ -80,8 +94,14 @@ def _field_warning(name: str, value: str) -> str | None:
 
 
 def _example(field: str) -> str:
-    return {"date": "2026-11", "before": "2026-01-01", "after": "2026-01-01", "kind": "image",
-            "has": "attachment", "is": "edited"}.get(field, "anna")
+    return {
+        "date": "2026-11",
+        "before": "2026-01-01",
+        "after": "2026-01-01",
+        "kind": "image",
+        "has": "attachment",
+        "is": "edited",
+    }.get(field, "anna")
 
 
 def _bracket_warnings(text: str) -> list[str]:
@@ -110,8 +130,7 @@ def query_warnings(query: str) -> list[str]:
         return []  # the parser refuses it with its own message (QueryError)
     out: list[str] = []
     if query.count('"') % 2:
-        out.append("A quote mark (\") is not closed, so it was ignored and the words after it were "
-                   "searched one by one.")
+        out.append('A quote mark (") is not closed, so it was ignored and the words after it were searched one by one.')
     outside = _PHRASE.sub(" ", query)
     for m in _TERM.finditer(outside):
         warning = _field_warning(m.group(1), m.group(2))

@@ -81,15 +81,17 @@ def memberships(conn: sqlite3.Connection, chat_id: str) -> list[dict[str, Any]]:
     removed_by}`` (``until`` is None while the member is in)."""
     rows = conn.execute(
         "SELECT member, since, until, added_by, removed_by FROM memberships WHERE chat_id=?"
-        " ORDER BY since IS NULL, since, member", (chat_id,))
+        " ORDER BY since IS NULL, since, member",
+        (chat_id,),
+    )
     return [dict(r) for r in rows]
 
 
 def name_history(conn: sqlite3.Connection, chat_id: str) -> list[dict[str, Any]]:
     """Every name a chat had: ``{date, name, message_id}``, oldest first."""
     rows = conn.execute(
-        "SELECT date, name, message_id FROM name_history WHERE chat_id=?"
-        " ORDER BY date IS NULL, date", (chat_id,))
+        "SELECT date, name, message_id FROM name_history WHERE chat_id=? ORDER BY date IS NULL, date", (chat_id,)
+    )
     return [dict(r) for r in rows]
 
 
@@ -98,11 +100,13 @@ def unread_counts(conn: sqlite3.Connection, chat_ids: Iterable[str] | None = Non
     flag (messages only known from mbox/EML have no such flag and are
     not counted).  Pass ``chat_ids`` to count only those chats (fast:
     the whole archive takes a few seconds at 100,000 messages)."""
-    cond = ("m.kind != 'system'"
-            " AND EXISTS (SELECT 1 FROM originals o JOIN provenance p ON p.sha256=o.sha256"
-            "   JOIN sources s ON s.source=p.source WHERE o.message_id=m.message_id AND s.kind='maildir')"
-            " AND NOT EXISTS (SELECT 1 FROM originals o JOIN provenance p ON p.sha256=o.sha256"
-            "   WHERE o.message_id=m.message_id AND instr(p.flags, 'S') > 0)")
+    cond = (
+        "m.kind != 'system'"
+        " AND EXISTS (SELECT 1 FROM originals o JOIN provenance p ON p.sha256=o.sha256"
+        "   JOIN sources s ON s.source=p.source WHERE o.message_id=m.message_id AND s.kind='maildir')"
+        " AND NOT EXISTS (SELECT 1 FROM originals o JOIN provenance p ON p.sha256=o.sha256"
+        "   WHERE o.message_id=m.message_id AND instr(p.flags, 'S') > 0)"
+    )
     if chat_ids is None:
         rows = conn.execute(f"SELECT m.chat_id, count(*) FROM messages m WHERE {cond} GROUP BY m.chat_id")
         return {r[0]: r[1] for r in rows}

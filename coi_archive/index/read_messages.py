@@ -33,8 +33,7 @@ def show(conn: sqlite3.Connection, chat_id: str, offset: int = 0, limit: int | N
 
 def message(conn: sqlite3.Connection, message_id: str) -> dict[str, Any]:
     """One message by id, with its ``chat_id``; ArchiveError for an unknown id."""
-    row = conn.execute(
-        "SELECT data, chat_id FROM messages WHERE message_id=?", (message_id,)).fetchone()
+    row = conn.execute("SELECT data, chat_id FROM messages WHERE message_id=?", (message_id,)).fetchone()
     if row is None:
         raise ArchiveError(f"no message with id {message_id}")
     msg = _public_message(json.loads(row[0]), conn)
@@ -47,10 +46,10 @@ def messages(conn: sqlite3.Connection, message_ids: Iterable[str]) -> dict[str, 
     ids = sorted(set(message_ids))
     out: dict[str, dict[str, Any]] = {}
     for i in range(0, len(ids), 900):
-        chunk = ids[i:i + 900]
+        chunk = ids[i : i + 900]
         for row in conn.execute(
-                f"SELECT data, chat_id FROM messages WHERE message_id IN ({','.join('?' * len(chunk))})",
-                chunk):
+            f"SELECT data, chat_id FROM messages WHERE message_id IN ({','.join('?' * len(chunk))})", chunk
+        ):
             msg = _public_message(json.loads(row[0]), conn)
             msg["chat_id"] = row[1]
             out[msg["message_id"]] = msg
@@ -70,8 +69,10 @@ def attachment(conn: sqlite3.Connection, message_id: str, part: str) -> tuple[st
                 return att["filename"], att["mime"], found[1]
             parsed = parse_bytes(readable(conn, message_id))
             if parsed.get_content_type() == "multipart/encrypted":
-                raise ArchiveError(f"{message_id} was opened by an earlier version that did not keep"
-                                   " its plaintext: run 'coi-archive decrypt --key FILE' once")
+                raise ArchiveError(
+                    f"{message_id} was opened by an earlier version that did not keep"
+                    " its plaintext: run 'coi-archive decrypt --key FILE' once"
+                )
             node = find_part(parsed, part)
             if node is None:
                 break
@@ -81,12 +82,10 @@ def attachment(conn: sqlite3.Connection, message_id: str, part: str) -> tuple[st
 
 def position(conn: sqlite3.Connection, message_id: str) -> tuple[str, int]:
     """``(chat_id, index)``: where a message sits in ``show(chat_id)``."""
-    row = conn.execute(
-        "SELECT chat_id, seq FROM messages WHERE message_id=?", (message_id,)).fetchone()
+    row = conn.execute("SELECT chat_id, seq FROM messages WHERE message_id=?", (message_id,)).fetchone()
     if row is None:
         raise ArchiveError(f"no message with id {message_id}")
-    index = conn.execute(
-        "SELECT count(*) FROM messages WHERE chat_id=? AND seq<?", (row[0], row[1])).fetchone()[0]
+    index = conn.execute("SELECT count(*) FROM messages WHERE chat_id=? AND seq<?", (row[0], row[1])).fetchone()[0]
     return row[0], index
 
 
@@ -135,6 +134,11 @@ def _public_message(msg: dict[str, Any], conn: sqlite3.Connection) -> dict[str, 
 def _sources(conn: sqlite3.Connection, shas: list[str]) -> list[dict[str, Any]]:
     """Where the copies of a conflicting version were read (read when
     shown: a version's provenance grows without the version changing)."""
-    return [dict(r) for r in conn.execute(
-        "SELECT source, folder, key, sha256, gone FROM provenance WHERE sha256 IN"
-        " (SELECT value FROM json_each(?)) ORDER BY source, folder, key", (json.dumps(shas),))]
+    return [
+        dict(r)
+        for r in conn.execute(
+            "SELECT source, folder, key, sha256, gone FROM provenance WHERE sha256 IN"
+            " (SELECT value FROM json_each(?)) ORDER BY source, folder, key",
+            (json.dumps(shas),),
+        )
+    ]

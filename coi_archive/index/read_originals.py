@@ -22,15 +22,25 @@ from .errors import ArchiveError
 from .read_chats import chat
 from .recordmail import MailCopy, mail_from_record
 
-__all__ = ["copies", "count_originals", "html_body", "mail", "originals_to_copy", "raw", "raw_format",
-           "readable", "verify"]
+__all__ = [
+    "copies",
+    "count_originals",
+    "html_body",
+    "mail",
+    "originals_to_copy",
+    "raw",
+    "raw_format",
+    "readable",
+    "verify",
+]
 
 
 def raw(conn: sqlite3.Connection, message_id: str) -> bytes:
     """The original bytes of the canonical copy of a message."""
     row = conn.execute(
-        "SELECT o.data, o.compression FROM wire w JOIN originals o ON o.sha256=w.sha256"
-        " WHERE w.message_id=?", (message_id.strip("<>"),)).fetchone()
+        "SELECT o.data, o.compression FROM wire w JOIN originals o ON o.sha256=w.sha256 WHERE w.message_id=?",
+        (message_id.strip("<>"),),
+    ).fetchone()
     if row is None:
         raise ArchiveError(f"no message with id {message_id}")
     return decompress(row["data"], row["compression"])
@@ -42,7 +52,8 @@ def raw_format(conn: sqlite3.Connection, message_id: str) -> str:
     Delta Chat backup): exporters of mail write :func:`mail` instead."""
     row = conn.execute(
         "SELECT o.format FROM wire w JOIN originals o ON o.sha256=w.sha256 WHERE w.message_id=?",
-        (message_id.strip("<>"),)).fetchone()
+        (message_id.strip("<>"),),
+    ).fetchone()
     if row is None:
         raise ArchiveError(f"no message with id {message_id}")
     return row[0]
@@ -80,13 +91,17 @@ def copies(conn: sqlite3.Connection, message_id: str) -> list[dict[str, Any]]:
     """Every stored copy of a message with its provenances."""
     out = []
     for o in conn.execute(
-            "SELECT sha256, size, dialect FROM originals WHERE message_id=? ORDER BY sha256",
-            (message_id,)):
-        provs = [dict(p) for p in conn.execute(
-            "SELECT source, folder, key, flags, internaldate, gone, first_seen FROM provenance"
-            " WHERE sha256=? ORDER BY source, folder, key", (o["sha256"],))]
-        out.append({"sha256": o["sha256"], "size": o["size"], "dialect": o["dialect"],
-                    "provenance": provs})
+        "SELECT sha256, size, dialect FROM originals WHERE message_id=? ORDER BY sha256", (message_id,)
+    ):
+        provs = [
+            dict(p)
+            for p in conn.execute(
+                "SELECT source, folder, key, flags, internaldate, gone, first_seen FROM provenance"
+                " WHERE sha256=? ORDER BY source, folder, key",
+                (o["sha256"],),
+            )
+        ]
+        out.append({"sha256": o["sha256"], "size": o["size"], "dialect": o["dialect"], "provenance": provs})
     return out
 
 
@@ -103,8 +118,9 @@ SELECT message_id FROM chain
 """
 
 
-def originals_to_copy(conn: sqlite3.Connection, chat_ids: Iterable[str] | None = None,
-                      since: datetime | None = None) -> list[dict[str, Any]]:
+def originals_to_copy(
+    conn: sqlite3.Connection, chat_ids: Iterable[str] | None = None, since: datetime | None = None
+) -> list[dict[str, Any]]:
     """What a migration copies: one entry per wire message (every
     Message-ID, its canonical original) of these chats -- the listed
     messages and everything folded into them (edits, deletes, reactions,
@@ -128,29 +144,41 @@ def originals_to_copy(conn: sqlite3.Connection, chat_ids: Iterable[str] | None =
     out: list[dict[str, Any]] = []
     ids = sorted(mids)
     for i in range(0, len(ids), 900):
-        chunk = json.dumps(ids[i:i + 900])
+        chunk = json.dumps(ids[i : i + 900])
         meta: dict[str, dict[str, Any]] = {}
         for r in conn.execute(
-                "SELECT w.message_id, p.flags, p.internaldate, p.key, s.kind FROM wire w"
-                " JOIN provenance p ON p.sha256=w.sha256 LEFT JOIN sources s ON s.source=p.source"
-                " WHERE w.message_id IN (SELECT value FROM json_each(?))", (chunk,)):
+            "SELECT w.message_id, p.flags, p.internaldate, p.key, s.kind FROM wire w"
+            " JOIN provenance p ON p.sha256=w.sha256 LEFT JOIN sources s ON s.source=p.source"
+            " WHERE w.message_id IN (SELECT value FROM json_each(?))",
+            (chunk,),
+        ):
             m = meta.setdefault(r["message_id"], {"flags": set(), "delivered": []})
             m["flags"] |= _imap_flags(r["flags"], r["kind"])
             delivered = r["internaldate"] or (_maildir_time(r["key"]) if r["kind"] == "maildir" else None)
             if delivered:
                 m["delivered"].append(delivered)
         for r in conn.execute(
-                "SELECT message_id, sha256, date FROM wire WHERE message_id IN (SELECT value FROM json_each(?))"
-                " ORDER BY date IS NULL, date, message_id", (chunk,)):
+            "SELECT message_id, sha256, date FROM wire WHERE message_id IN (SELECT value FROM json_each(?))"
+            " ORDER BY date IS NULL, date, message_id",
+            (chunk,),
+        ):
             if since is not None:
                 d = parse_iso(r["date"])
                 if d is None or d < since:  # parse_iso: aware, naive taken as UTC
                     continue
             m = meta.get(r["message_id"], {"flags": set(), "delivered": []})
-            idate = r["date"] if parse_iso(r["date"]) else (
-                min(m["delivered"], key=_date_key) if m["delivered"] else None)
-            out.append({"message_id": r["message_id"], "sha256": r["sha256"], "date": r["date"],
-                        "flags": sorted(m["flags"]), "internaldate": idate})
+            idate = (
+                r["date"] if parse_iso(r["date"]) else (min(m["delivered"], key=_date_key) if m["delivered"] else None)
+            )
+            out.append(
+                {
+                    "message_id": r["message_id"],
+                    "sha256": r["sha256"],
+                    "date": r["date"],
+                    "flags": sorted(m["flags"]),
+                    "internaldate": idate,
+                }
+            )
     out.sort(key=lambda e: (e["date"] is None, e["date"] or "", e["message_id"]))
     return out
 

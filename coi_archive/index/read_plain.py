@@ -20,10 +20,10 @@ from coi_archive.ingest.decode import Decryptor
 from coi_archive.ingest.dialects import encrypted
 from coi_archive.ingest.mime import ParsedMail, find_part, norm_addr, parse_bytes, part_bytes
 
+from .decrypted import opened
 from .errors import ArchiveError
 from .read_messages import attachment as stored_attachment
 from .read_messages import message
-from .decrypted import opened
 from .read_originals import raw, raw_format
 
 
@@ -45,8 +45,9 @@ def plain(conn: sqlite3.Connection, message_id: str, decryptor: Decryptor | None
         return data
 
 
-def attachment(conn: sqlite3.Connection, message_id: str, part: str,
-               decryptor: Decryptor | None) -> tuple[str, str, bytes]:
+def attachment(
+    conn: sqlite3.Connection, message_id: str, part: str, decryptor: Decryptor | None
+) -> tuple[str, str, bytes]:
     """(filename, mime, bytes) of an attachment, read from the decrypted
     message when the stored copy is encrypted."""
     if decryptor is None or raw_format(conn, message_id) != "rfc822" or opened(conn, message_id) is not None:
@@ -61,8 +62,9 @@ def attachment(conn: sqlite3.Connection, message_id: str, part: str,
     raise ArchiveError(f"no attachment {part} in {message_id}")
 
 
-def autocrypt_keys(conn: sqlite3.Connection, message_ids: Iterable[str],
-                   decryptor: Decryptor | None) -> dict[str, tuple[str, bytes]]:
+def autocrypt_keys(
+    conn: sqlite3.Connection, message_ids: Iterable[str], decryptor: Decryptor | None
+) -> dict[str, tuple[str, bytes]]:
     """``{address: (fingerprint, binary public key)}``: the newest key each
     address sent in an ``Autocrypt`` header (or that was gossiped for it in
     ``Autocrypt-Gossip``, which a sender's own header overrides) among
@@ -74,8 +76,9 @@ def autocrypt_keys(conn: sqlite3.Connection, message_ids: Iterable[str],
             data = plain(conn, mid, decryptor)
         except ArchiveError:
             continue
-        head = email.message_from_bytes(data.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0],
-                                        policy=email.policy.compat32)
+        head = email.message_from_bytes(
+            data.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0], policy=email.policy.compat32
+        )
         for name, into in (("Autocrypt", own), ("Autocrypt-Gossip", gossip)):
             for value in head.get_all(name) or ():
                 found = _key(str(value))

@@ -18,8 +18,10 @@ def totals(conn: sqlite3.Connection) -> dict[str, int]:
     """The two numbers the ingest summary line prints: cheap, unlike
     :func:`stats`, whose scans of every envelope made up most of an
     unchanged re-scan (about 2 of its 3 seconds at 20,000 messages)."""
-    return {"unique_messages": conn.execute("SELECT count(*) FROM wire").fetchone()[0],
-            "chats": conn.execute("SELECT count(*) FROM chats").fetchone()[0]}
+    return {
+        "unique_messages": conn.execute("SELECT count(*) FROM wire").fetchone()[0],
+        "chats": conn.execute("SELECT count(*) FROM chats").fetchone()[0],
+    }
 
 
 def stats(conn: sqlite3.Connection) -> dict[str, Any]:
@@ -35,15 +37,20 @@ def stats(conn: sqlite3.Connection) -> dict[str, Any]:
     duplicates = q(
         "SELECT count(*) FROM (SELECT row_number() OVER (PARTITION BY o.message_id"
         " ORDER BY p.source, p.folder, p.key) AS n FROM provenance p JOIN originals o"
-        " ON o.sha256=p.sha256) WHERE n > 1")
+        " ON o.sha256=p.sha256) WHERE n > 1"
+    )
     encrypted = q("SELECT count(*) FROM wire WHERE role='encrypted'")
     errors = q("SELECT count(*) FROM wire WHERE role='unparseable'")
     readable = f"role IN ({', '.join(repr(r) for r in READABLE_ROLES)})"
-    mail = q(f"SELECT count(*) FROM wire WHERE {readable} AND"
-             " (substr(chat_id, 1, 5) IN ('mail-', 'list-') OR (chat_id IS NULL AND dialect='mail'))")
-    chat = q(f"SELECT count(*) FROM wire WHERE {readable} AND"
-             " ((chat_id IS NOT NULL AND substr(chat_id, 1, 5) NOT IN ('mail-', 'list-'))"
-             " OR (chat_id IS NULL AND dialect!='mail'))")
+    mail = q(
+        f"SELECT count(*) FROM wire WHERE {readable} AND"
+        " (substr(chat_id, 1, 5) IN ('mail-', 'list-') OR (chat_id IS NULL AND dialect='mail'))"
+    )
+    chat = q(
+        f"SELECT count(*) FROM wire WHERE {readable} AND"
+        " ((chat_id IS NOT NULL AND substr(chat_id, 1, 5) NOT IN ('mail-', 'list-'))"
+        " OR (chat_id IS NULL AND dialect!='mail'))"
+    )
     return {
         "messages_seen": seen,
         "unique_messages": unique,
@@ -57,11 +64,13 @@ def stats(conn: sqlite3.Connection) -> dict[str, Any]:
         "copies_gone_from_source": q("SELECT count(*) FROM provenance WHERE gone=1"),
         "messages_with_defects": q(
             "SELECT count(*) FROM wire w JOIN originals o ON o.sha256=w.sha256"
-            " WHERE o.envelope NOT LIKE '%\"defects\":[]%'"),
+            " WHERE o.envelope NOT LIKE '%\"defects\":[]%'"
+        ),
         "defects_by_kind": _defects_by_kind(conn),
         "orphan_actions": q(
             "SELECT count(DISTINCT t.message_id) FROM wire_targets t"
-            " LEFT JOIN wire w ON w.message_id=t.target WHERE w.message_id IS NULL"),
+            " LEFT JOIN wire w ON w.message_id=t.target WHERE w.message_id IS NULL"
+        ),
         "conflicting_messages": q("SELECT count(*) FROM wire_conflicts"),
         "by_role": roles,
         "by_dialect": dialects,
@@ -74,29 +83,36 @@ def stats(conn: sqlite3.Connection) -> dict[str, Any]:
 def _defects_by_kind(conn: sqlite3.Connection) -> dict[str, int]:
     """Messages per defect kind (``ingest.events.Defect``); envelopes
     stored before defects had a structure hold ``Kind:detail`` strings."""
-    return dict(conn.execute(
-        "SELECT CASE d.type WHEN 'object' THEN json_extract(d.value, '$.kind')"
-        " ELSE substr(d.value, 1, instr(d.value || ':', ':') - 1) END AS kind,"
-        " count(DISTINCT w.message_id)"
-        " FROM wire w JOIN originals o ON o.sha256=w.sha256, json_each(o.envelope, '$.defects') d"
-        " WHERE o.envelope NOT LIKE '%\"defects\":[]%' GROUP BY kind ORDER BY kind").fetchall())
+    return dict(
+        conn.execute(
+            "SELECT CASE d.type WHEN 'object' THEN json_extract(d.value, '$.kind')"
+            " ELSE substr(d.value, 1, instr(d.value || ':', ':') - 1) END AS kind,"
+            " count(DISTINCT w.message_id)"
+            " FROM wire w JOIN originals o ON o.sha256=w.sha256, json_each(o.envelope, '$.defects') d"
+            " WHERE o.envelope NOT LIKE '%\"defects\":[]%' GROUP BY kind ORDER BY kind"
+        ).fetchall()
+    )
 
 
 def _crypto_stats(conn: sqlite3.Connection) -> dict[str, Any]:
     """``decrypted`` (canonical copies opened with a key),
     ``undecryptable_by_reason`` and signature verdicts of the decrypted."""
     canon = "FROM wire w JOIN originals o ON o.sha256=w.sha256"
-    reasons = dict(conn.execute(
-        "SELECT coalesce(json_extract(o.envelope, '$.events[0].reason'), 'unknown'), count(*)"
-        f" {canon} WHERE w.role='encrypted' GROUP BY 1 ORDER BY 1").fetchall())
+    reasons = dict(
+        conn.execute(
+            "SELECT coalesce(json_extract(o.envelope, '$.events[0].reason'), 'unknown'), count(*)"
+            f" {canon} WHERE w.role='encrypted' GROUP BY 1 ORDER BY 1"
+        ).fetchall()
+    )
     sigs = {"valid": 0, "invalid": 0, "unknown": 0, "unsigned": 0}
     for status, n in conn.execute(
-            "SELECT coalesce(json_extract(o.envelope, '$.signature[0]'), 'unsigned'), count(*)"
-            f" {canon} WHERE o.quality=? GROUP BY 1", (Quality.DECRYPTED,)):
+        "SELECT coalesce(json_extract(o.envelope, '$.signature[0]'), 'unsigned'), count(*)"
+        f" {canon} WHERE o.quality=? GROUP BY 1",
+        (Quality.DECRYPTED,),
+    ):
         sigs[status] = sigs.get(status, 0) + n
     return {
-        "decrypted": conn.execute(f"SELECT count(*) {canon} WHERE o.quality=?",
-                                     (Quality.DECRYPTED,)).fetchone()[0],
+        "decrypted": conn.execute(f"SELECT count(*) {canon} WHERE o.quality=?", (Quality.DECRYPTED,)).fetchone()[0],
         "undecryptable_by_reason": reasons,
         "signatures": sigs,
     }

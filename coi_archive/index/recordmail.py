@@ -85,9 +85,11 @@ def _addresses(addrs: tuple[str, ...] | list[str]) -> str:
 
 
 def _kml(lat: float, lon: float) -> bytes:
-    return ('<?xml version="1.0" encoding="UTF-8"?>\n<kml xmlns="http://www.opengis.net/kml/2.2">'
-            f"<Document><Placemark><Point><coordinates>{lon},{lat}</coordinates></Point></Placemark>"
-            "</Document></kml>\n").encode("ascii")
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n<kml xmlns="http://www.opengis.net/kml/2.2">'
+        f"<Document><Placemark><Point><coordinates>{lon},{lat}</coordinates></Point></Placemark>"
+        "</Document></kml>\n"
+    ).encode("ascii")
 
 
 def _headers(msg: EmailMessage, env: Envelope, record_sha: str) -> None:
@@ -110,8 +112,11 @@ def _headers(msg: EmailMessage, env: Envelope, record_sha: str) -> None:
     if env.references:
         msg["References"] = " ".join(f"<{_clean(r)}>" for r in env.references)
     name = _clean(chat.name) if chat and chat.name else ""
-    msg["Subject"] = _clean(env.subject) or (name if chat and chat.kind == ChatKind.GROUP else "") or \
-        f"Message from {_clean(env.sender_name) or sender}"
+    msg["Subject"] = (
+        _clean(env.subject)
+        or (name if chat and chat.kind == ChatKind.GROUP else "")
+        or f"Message from {_clean(env.sender_name) or sender}"
+    )
     if chat is not None and chat.kind == ChatKind.MAILINGLIST:
         msg["List-Id"] = f"<{_clean(chat.key)}>"
     else:
@@ -154,8 +159,9 @@ def _post(msg: EmailMessage, post: Post, files: dict[str, bytes]) -> None:
         if data is not None:
             _attach(msg, att, data)
     if post.location is not None:
-        msg.add_attachment(_kml(*post.location), maintype="application",
-                           subtype="vnd.google-earth.kml+xml", filename="location.kml")
+        msg.add_attachment(
+            _kml(*post.location), maintype="application", subtype="vnd.google-earth.kml+xml", filename="location.kml"
+        )
 
 
 def _control(msg: EmailMessage, event: object) -> str:
@@ -199,8 +205,10 @@ def _receipt(msg: EmailMessage, receipt: Receipt) -> None:
     msg.make_mixed()
     report = EmailMessage(policy=policy.default)
     report["Content-Type"] = "message/disposition-notification"
-    report.set_payload(f"Original-Message-ID: <{target}>\n"
-                       f"Disposition: manual-action/MDN-sent-automatically; {_clean(receipt.disposition)}\n")
+    report.set_payload(
+        f"Original-Message-ID: <{target}>\n"
+        f"Disposition: manual-action/MDN-sent-automatically; {_clean(receipt.disposition)}\n"
+    )
     msg.attach(report)
     msg.set_type("multipart/report")
     msg.set_param("report-type", "disposition-notification")

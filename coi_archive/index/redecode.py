@@ -27,8 +27,14 @@ def redecode(conn: sqlite3.Connection, decryptor: Decryptor | None = None, only_
     rows and owe the folds; returns how many envelopes changed. The caller
     commits and settles."""
     # a copy opened before its inner message was kept counts as sealed here
-    where = ["(dialect='encrypted' OR (quality=%d AND sha256 NOT IN (SELECT sha256 FROM decrypted)))"
-             % int(Quality.DECRYPTED)] if only_sealed else []
+    where = (
+        [
+            f"(dialect='encrypted' OR (quality={int(Quality.DECRYPTED)}"
+            " AND sha256 NOT IN (SELECT sha256 FROM decrypted)))"
+        ]
+        if only_sealed
+        else []
+    )
     if decryptor is None:
         where.append(f"quality != {int(Quality.DECRYPTED)}")
     sql = "SELECT sha256 FROM originals" + (" WHERE " + " AND ".join(where) if where else "")
@@ -41,13 +47,19 @@ def redecode(conn: sqlite3.Connection, decryptor: Decryptor | None = None, only_
         store(conn, sha, pack(inner) if inner is not None else None)
         text = envelope_to_json(env)
         if text != row["envelope"]:
-            conn.execute("UPDATE originals SET envelope=?, dialect=?, quality=?, message_id=? WHERE sha256=?",
-                         (text, env.dialect, env.quality, env.message_id, sha))
+            conn.execute(
+                "UPDATE originals SET envelope=?, dialect=?, quality=?, message_id=? WHERE sha256=?",
+                (text, env.dialect, env.quality, env.message_id, sha),
+            )
             mids.update({env.message_id, row["message_id"]})
             changed += 1
     ids = json.dumps(sorted(mids))
-    chats = {r[0] for r in conn.execute(
-        "SELECT DISTINCT chat_id FROM messages WHERE message_id IN (SELECT value FROM json_each(?))", (ids,))}
+    chats = {
+        r[0]
+        for r in conn.execute(
+            "SELECT DISTINCT chat_id FROM messages WHERE message_id IN (SELECT value FROM json_each(?))", (ids,)
+        )
+    }
     conn.execute("DELETE FROM wire WHERE message_id IN (SELECT value FROM json_each(?))", (ids,))
     dirty = refresh(conn, sorted(mids))
     derived.owe(conn, derived.FOLD, sorted(dirty | chats))

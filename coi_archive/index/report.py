@@ -23,9 +23,17 @@ __all__ = ["report", "report_text", "human_bytes", "human_duration"]
 
 
 #: Upper bounds (seconds) of the reply-time buckets, with their labels.
-REPLY_BUCKETS = ((60, "< 1 min"), (300, "1–5 min"), (900, "5–15 min"), (3600, "15–60 min"),
-                 (3 * 3600, "1–3 h"), (12 * 3600, "3–12 h"), (86400, "12–24 h"),
-                 (3 * 86400, "1–3 days"), (None, "> 3 days"))
+REPLY_BUCKETS = (
+    (60, "< 1 min"),
+    (300, "1–5 min"),
+    (900, "5–15 min"),
+    (3600, "15–60 min"),
+    (3 * 3600, "1–3 h"),
+    (12 * 3600, "3–12 h"),
+    (86400, "12–24 h"),
+    (3 * 86400, "1–3 days"),
+    (None, "> 3 days"),
+)
 
 
 def _rate(part: int, whole: int) -> float:
@@ -86,30 +94,44 @@ def report(frames: Frames, chat: str | Iterable[str] | None = None, limit: int =
         chats = chats.loc[chats["chat_id"].isin(chat_list).to_numpy(dtype=bool)]
     names = _people_names(frames.conn)
 
-    per_chat = (posts.groupby("chat_id", observed=True).size().sort_values(ascending=False, kind="stable"))
+    per_chat = posts.groupby("chat_id", observed=True).size().sort_values(ascending=False, kind="stable")
     chat_info = chats.set_index("chat_id")
     per_chat_list = []
     for cid, count in per_chat.head(limit).items():
         info = chat_info.loc[cid] if cid in chat_info.index else None
-        per_chat_list.append({"chat_id": cid, "name": None if info is None else _py(info["name"]),
-                              "kind": None if info is None else _py(info["kind"]),
-                              "messages": int(count)})
+        per_chat_list.append(
+            {
+                "chat_id": cid,
+                "name": None if info is None else _py(info["name"]),
+                "kind": None if info is None else _py(info["kind"]),
+                "messages": int(count),
+            }
+        )
 
     by_sender = posts.groupby("sender", observed=True).agg(
-        messages=("message_id", "size"), edited=("edited", "sum"), deleted=("deleted", "sum"),
-        attachments=("attachments", "sum"))
+        messages=("message_id", "size"),
+        edited=("edited", "sum"),
+        deleted=("deleted", "sum"),
+        attachments=("attachments", "sum"),
+    )
     by_sender = by_sender.sort_values("messages", ascending=False, kind="stable")
-    per_sender_list = [{"sender": s, "name": names.get(s) or None, "messages": int(r.messages),
-                        "edited": int(r.edited), "deleted": int(r.deleted),
-                        "edit_rate": _rate(int(r.edited), int(r.messages)),
-                        "delete_rate": _rate(int(r.deleted), int(r.messages)),
-                        "attachments": int(r.attachments)}
-                       for s, r in by_sender.head(limit).iterrows()]
+    per_sender_list = [
+        {
+            "sender": s,
+            "name": names.get(s) or None,
+            "messages": int(r.messages),
+            "edited": int(r.edited),
+            "deleted": int(r.deleted),
+            "edit_rate": _rate(int(r.edited), int(r.messages)),
+            "delete_rate": _rate(int(r.deleted), int(r.messages)),
+            "attachments": int(r.attachments),
+        }
+        for s, r in by_sender.head(limit).iterrows()
+    ]
 
     hours = dated.dt.hour.value_counts().reindex(range(24), fill_value=0)
     weekdays = dated.dt.day_of_week.value_counts().reindex(range(7), fill_value=0)
-    heat = pd.crosstab(dated.dt.day_of_week, dated.dt.hour).reindex(index=range(7), columns=range(24),
-                                                                 fill_value=0)
+    heat = pd.crosstab(dated.dt.day_of_week, dated.dt.hour).reindex(index=range(7), columns=range(24), fill_value=0)
 
     rt = replies["reply_time"].dt.total_seconds() if len(replies) else pd.Series([], dtype=float)
     pairs = []
@@ -117,8 +139,10 @@ def report(frames: Frames, chat: str | Iterable[str] | None = None, limit: int =
         grouped = replies.assign(s=rt).groupby(["to_sender", "sender"], observed=True)["s"]
         pair_stats = pd.DataFrame({"replies": grouped.size(), "med": grouped.median()})
         pair_stats = pair_stats.sort_values("replies", ascending=False, kind="stable")
-        pairs = [{"from": a, "to": b, "replies": int(r.replies), "median_seconds": round(float(r.med), 3)}
-                 for (a, b), r in pair_stats.head(limit).iterrows()]
+        pairs = [
+            {"from": a, "to": b, "replies": int(r.replies), "median_seconds": round(float(r.med), 3)}
+            for (a, b), r in pair_stats.head(limit).iterrows()
+        ]
     buckets = []
     lower = 0.0
     for upper, label in REPLY_BUCKETS:
@@ -133,10 +157,18 @@ def report(frames: Frames, chat: str | Iterable[str] | None = None, limit: int =
     groups = chats.loc[(chats["kind"] == ChatKind.GROUP.value).to_numpy(dtype=bool)]
     group_counts = per_chat.reindex(groups["chat_id"].astype(str)).fillna(0).astype(int)
     groups = groups.assign(posts=group_counts.to_numpy()).sort_values(
-        ["posts", "chat_id"], ascending=[False, True], kind="stable")
-    active_groups = [{"chat_id": r.chat_id, "name": _py(r.name), "messages": int(r.posts),
-                      "members": int(r.member_count), "past_members": int(r.past_member_count)}
-                     for r in groups.head(limit).itertuples()]
+        ["posts", "chat_id"], ascending=[False, True], kind="stable"
+    )
+    active_groups = [
+        {
+            "chat_id": r.chat_id,
+            "name": _py(r.name),
+            "messages": int(r.posts),
+            "members": int(r.member_count),
+            "past_members": int(r.past_member_count),
+        }
+        for r in groups.head(limit).itertuples()
+    ]
 
     att_types = []
     if len(attachments):
@@ -161,8 +193,10 @@ def report(frames: Frames, chat: str | Iterable[str] | None = None, limit: int =
             "first_date": dated.min().isoformat() if len(dated) else None,
             "last_date": dated.max().isoformat() if len(dated) else None,
             "active_days": int(dated.dt.floor("D").nunique()),
-            "edited": edited, "edit_rate": _rate(edited, n),
-            "deleted": deleted, "delete_rate": _rate(deleted, n),
+            "edited": edited,
+            "edit_rate": _rate(edited, n),
+            "deleted": deleted,
+            "delete_rate": _rate(deleted, n),
             "reactions": int(len(reactions)),
             "read_receipts": int(len(receipts)),
             "attachments": int(len(attachments)),
@@ -179,15 +213,18 @@ def report(frames: Frames, chat: str | Iterable[str] | None = None, limit: int =
         "by_hour": [int(v) for v in hours.to_numpy()],
         "by_weekday": [int(v) for v in weekdays.to_numpy()],
         "weekday_hour": [[int(v) for v in row] for row in heat.to_numpy()],
-        "reply_times": {"replies": int(len(replies)),
-                        "median_seconds": round(float(rt.median()), 3) if len(rt) else None,
-                        "buckets": buckets, "pairs": pairs},
-        "reactions": {"total": int(len(reactions)),
-                      "by_emoji": {str(k): int(v) for k, v in by_emoji.items()},
-                      "top_reactors": [{"sender": str(k), "reactions": int(v)}
-                                       for k, v in reactors.head(limit).items()],
-                      "most_reacted": [{"sender": str(k), "reactions": int(v)}
-                                       for k, v in reacted.head(limit).items()]},
+        "reply_times": {
+            "replies": int(len(replies)),
+            "median_seconds": round(float(rt.median()), 3) if len(rt) else None,
+            "buckets": buckets,
+            "pairs": pairs,
+        },
+        "reactions": {
+            "total": int(len(reactions)),
+            "by_emoji": {str(k): int(v) for k, v in by_emoji.items()},
+            "top_reactors": [{"sender": str(k), "reactions": int(v)} for k, v in reactors.head(limit).items()],
+            "most_reacted": [{"sender": str(k), "reactions": int(v)} for k, v in reacted.head(limit).items()],
+        },
         "groups": active_groups,
         "attachments": {"by_type": att_types, "by_mime": att_mimes},
     }
@@ -238,12 +275,16 @@ def report_text(rep: dict[str, Any], top: int = 10) -> str:
     if not t["messages"]:
         add("  no messages")
         return "\n".join(out) + "\n"
-    add(f"  {t['messages']:,} messages (+ {t['system_lines']:,} system lines) in {t['chats']:,} chats "
+    add(
+        f"  {t['messages']:,} messages (+ {t['system_lines']:,} system lines) in {t['chats']:,} chats "
         f"from {t['senders']:,} senders, {(t['first_date'] or '')[:10]} … {(t['last_date'] or '')[:10]} "
-        f"({t['active_days']:,} active days)")
-    add(f"  edited {t['edited']:,} ({t['edit_rate']:.1%}), deleted {t['deleted']:,} ({t['delete_rate']:.1%}), "
+        f"({t['active_days']:,} active days)"
+    )
+    add(
+        f"  edited {t['edited']:,} ({t['edit_rate']:.1%}), deleted {t['deleted']:,} ({t['delete_rate']:.1%}), "
         f"{t['reactions']:,} reactions, {t['read_receipts']:,} read receipts, "
-        f"{t['attachments']:,} attachments ({human_bytes(t['attachment_bytes'])})")
+        f"{t['attachments']:,} attachments ({human_bytes(t['attachment_bytes'])})"
+    )
     add(f"  median reply time {human_duration(t['median_reply_seconds'])} over {t['replies']:,} replies")
 
     def section(title: str) -> None:
@@ -283,30 +324,43 @@ def report_text(rep: dict[str, Any], top: int = 10) -> str:
     section("Reply times (A → B: B's message right after A's, same chat)")
     add(f"  median {human_duration(rtimes['median_seconds'])} over {rtimes['replies']:,} replies")
     for pair in rtimes["pairs"][:top]:
-        add(f"  {pair['from']} → {pair['to']}: median {human_duration(pair['median_seconds'])}"
-            f" ({pair['replies']:,} replies)")
+        add(
+            f"  {pair['from']} → {pair['to']}: median {human_duration(pair['median_seconds'])}"
+            f" ({pair['replies']:,} replies)"
+        )
     add("  " + ", ".join(f"{b['label']}: {b['replies']:,}" for b in rtimes["buckets"]))
 
     section("Edits and deletes")
-    add(f"  {t['edited']:,} of {t['messages']:,} messages edited ({t['edit_rate']:.1%}), "
-        f"{t['deleted']:,} deleted ({t['delete_rate']:.1%})")
+    add(
+        f"  {t['edited']:,} of {t['messages']:,} messages edited ({t['edit_rate']:.1%}), "
+        f"{t['deleted']:,} deleted ({t['delete_rate']:.1%})"
+    )
 
     section("Reactions")
     emojis = list(rep["reactions"]["by_emoji"].items())
-    add(f"  {rep['reactions']['total']:,} reactions" + (": " + "  ".join(f"{e} {n:,}" for e, n in emojis[:top])
-                                                       if emojis else ""))
+    add(
+        f"  {rep['reactions']['total']:,} reactions"
+        + (": " + "  ".join(f"{e} {n:,}" for e, n in emojis[:top]) if emojis else "")
+    )
     if rep["reactions"]["top_reactors"]:
-        add("  most reactions given: " + ", ".join(
-            f"{r['sender']} ({r['reactions']:,})" for r in rep["reactions"]["top_reactors"][:5]))
-        add("  most reactions received: " + ", ".join(
-            f"{r['sender']} ({r['reactions']:,})" for r in rep["reactions"]["most_reacted"][:5]))
+        add(
+            "  most reactions given: "
+            + ", ".join(f"{r['sender']} ({r['reactions']:,})" for r in rep["reactions"]["top_reactors"][:5])
+        )
+        add(
+            "  most reactions received: "
+            + ", ".join(f"{r['sender']} ({r['reactions']:,})" for r in rep["reactions"]["most_reacted"][:5])
+        )
 
     section("Most active groups")
     if not rep["groups"]:
         add("  no groups")
     for g in rep["groups"][:top]:
-        add(f"  {g['messages']:>8,}  {g['name'] or g['chat_id']}  ({g['members']} members"
-            + (f", {g['past_members']} past" if g["past_members"] else "") + f")  [{g['chat_id']}]")
+        add(
+            f"  {g['messages']:>8,}  {g['name'] or g['chat_id']}  ({g['members']} members"
+            + (f", {g['past_members']} past" if g["past_members"] else "")
+            + f")  [{g['chat_id']}]"
+        )
 
     section("Attachments by type")
     if not rep["attachments"]["by_type"]:

@@ -11,24 +11,25 @@ between the two only repeats work).
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from . import derived
-from .engines import engine_of
 from .docs import search_docs
-from .fulltext import SearchEngine
+from .engines import engine_of
 from .ftsfeed import FulltextFeed
-from .state import rebuild_contacts, refold
+from .fulltext import SearchEngine
 from .redecode import redecode
+from .state import rebuild_contacts, refold
 from .wire import refresh
 
 #: Fold-and-index in two processes when this many chats are owed a fold.
 PARALLEL_FTS_CHATS = 200
 
 
-def settle(conn: sqlite3.Connection, root: Path, engine: Callable[[], SearchEngine],
-           drop_engine: Callable[[], None]) -> None:
+def settle(
+    conn: sqlite3.Connection, root: Path, engine: Callable[[], SearchEngine], drop_engine: Callable[[], None]
+) -> None:
     """Pay every debt; ``engine()`` gives the open search engine,
     ``drop_engine()`` closes it so a child process may write the index."""
     if derived.is_owed(conn, derived.REDECODE):
@@ -69,8 +70,7 @@ def _fold(conn: sqlite3.Connection, root: Path, drop_engine: Callable[[], None])
     feed = offered = None
     if len(chats) >= PARALLEL_FTS_CHATS:
         drop_engine()
-        feed = FulltextFeed(conn, root / "catalog.sqlite", root / "fulltext",
-                            engine_of(conn, root / "fulltext"))
+        feed = FulltextFeed(conn, root / "catalog.sqlite", root / "fulltext", engine_of(conn, root / "fulltext"))
         offered = set()
 
     def offer(ids: set[str]) -> None:
@@ -96,9 +96,12 @@ def _index(conn: sqlite3.Connection, engine: SearchEngine) -> None:
     ids = derived.owed(conn, derived.FTS)
     if not ids:
         return
-    present = {r[0] for r in conn.execute(
-        "SELECT message_id FROM messages WHERE message_id IN (SELECT key FROM owed WHERE kind=?)",
-        (derived.FTS,))}
+    present = {
+        r[0]
+        for r in conn.execute(
+            "SELECT message_id FROM messages WHERE message_id IN (SELECT key FROM owed WHERE kind=?)", (derived.FTS,)
+        )
+    }
     gone = [m for m in ids if m not in present]
     if present:
         engine.add(search_docs(conn, sorted(present)))

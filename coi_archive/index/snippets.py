@@ -125,8 +125,14 @@ def _render(text: str, spans: list[tuple[int, int]], start: int, end: int) -> tu
     return "".join(plain).strip(), "".join(markup).strip()
 
 
-def hit_snippet(hl: HighlightTerms, text: str, subject: str, attachments: Sequence[str],
-                history: str | None = None, quoted: str = "") -> tuple[str, str]:
+def hit_snippet(
+    hl: HighlightTerms,
+    text: str,
+    subject: str,
+    attachments: Sequence[str],
+    history: str | None = None,
+    quoted: str = "",
+) -> tuple[str, str]:
     """Snippet from the first text of a hit that contains a match: text,
     subject, attachment names, quoted text (quotes, attribution lines,
     signature), then earlier revisions (``history``, given only when the

@@ -6,8 +6,9 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
+from collections.abc import Callable, Iterable
 from dataclasses import replace
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from coi_archive.ingest.events import ContactState, envelope_from_json
 
@@ -29,9 +30,15 @@ def _wires(conn: sqlite3.Connection, sql: str, args: tuple, posts: bool) -> list
     for row in rows:
         env = envelope_from_json(row["envelope"])
         date, conflicts = facts.get(row["message_id"], (env.date, None))
-        out.append(Wire(message_id=row["message_id"], role=row["role"], env=replace(env, date=date),
-                        conflicts=json.loads(conflicts) if conflicts else [],
-                        arrival=arrivals.get(row["message_id"], NO_ARRIVAL)))
+        out.append(
+            Wire(
+                message_id=row["message_id"],
+                role=row["role"],
+                env=replace(env, date=date),
+                conflicts=json.loads(conflicts) if conflicts else [],
+                arrival=arrivals.get(row["message_id"], NO_ARRIVAL),
+            )
+        )
     return out
 
 
@@ -41,11 +48,13 @@ def _arrivals(conn: sqlite3.Connection, mids: list[str]) -> dict[str, Arrival]:
     which orders messages of the same second that no reply links."""
     copies: dict[str, list[tuple[str, str, str, str]]] = {}
     for i in range(0, len(mids), 500):
-        chunk = mids[i:i + 500]
+        chunk = mids[i : i + 500]
         for r in conn.execute(
-                "SELECT o.message_id, s.kind, p.source, p.folder, p.key FROM originals o"
-                " JOIN provenance p ON p.sha256=o.sha256 LEFT JOIN sources s ON s.source=p.source"
-                f" WHERE o.message_id IN ({','.join('?' * len(chunk))})", chunk):
+            "SELECT o.message_id, s.kind, p.source, p.folder, p.key FROM originals o"
+            " JOIN provenance p ON p.sha256=o.sha256 LEFT JOIN sources s ON s.source=p.source"
+            f" WHERE o.message_id IN ({','.join('?' * len(chunk))})",
+            chunk,
+        ):
             copies.setdefault(r[0], []).append((r[1] or "", r[2], r[3], r[4]))
     return {mid: arrival(found) for mid, found in copies.items()}
 
@@ -56,11 +65,12 @@ def _wire_facts(conn: sqlite3.Connection, mids: list[str]) -> dict[str, tuple[st
     versions (``wire_conflicts``)."""
     out: dict[str, tuple[str | None, str | None]] = {}
     for i in range(0, len(mids), 500):
-        chunk = mids[i:i + 500]
+        chunk = mids[i : i + 500]
         for r in conn.execute(
-                "SELECT w.message_id, w.date, c.versions FROM wire w LEFT JOIN wire_conflicts c"
-                f" ON c.message_id=w.message_id WHERE w.message_id IN ({','.join('?' * len(chunk))})",
-                chunk):
+            "SELECT w.message_id, w.date, c.versions FROM wire w LEFT JOIN wire_conflicts c"
+            f" ON c.message_id=w.message_id WHERE w.message_id IN ({','.join('?' * len(chunk))})",
+            chunk,
+        ):
             out[r[0]] = (r[1], r[2])
     return out
 
@@ -84,21 +94,26 @@ JOIN originals o ON o.sha256=w.sha256 WHERE w.role='control' ORDER BY w.message_
 def load_chat_wires(conn: sqlite3.Connection, chat_id: str) -> tuple[list[Wire], list[Wire]]:
     posts = _wires(
         conn,
-        "SELECT w.message_id, w.role, o.envelope FROM wire w JOIN originals o ON o.sha256=w.sha256"
-        " WHERE w.chat_id=?", (chat_id,), posts=True)
+        "SELECT w.message_id, w.role, o.envelope FROM wire w JOIN originals o ON o.sha256=w.sha256 WHERE w.chat_id=?",
+        (chat_id,),
+        posts=True,
+    )
     return posts, _wires(conn, _CHAT_CONTROLS, (chat_id,), posts=False)
 
 
-def refold(conn: sqlite3.Connection, chat_ids: Iterable[str],
-           on_changed: Callable[[set[str]], None] | None = None) -> tuple[set[str], set[str]]:
+def refold(
+    conn: sqlite3.Connection, chat_ids: Iterable[str], on_changed: Callable[[set[str]], None] | None = None
+) -> tuple[set[str], set[str]]:
     """Recompute these chats; returns (message ids whose search document
     changed, message ids that disappeared from a chat).  ``on_changed`` is
     told each chat's changed ids as soon as that chat is written."""
     changed: set[str] = set()
     removed: set[str] = set()
     for chat_id in sorted(set(chat_ids)):
-        old = {r["message_id"]: r["fts_hash"] for r in conn.execute(
-            "SELECT message_id, fts_hash FROM messages WHERE chat_id=?", (chat_id,))}
+        old = {
+            r["message_id"]: r["fts_hash"]
+            for r in conn.execute("SELECT message_id, fts_hash FROM messages WHERE chat_id=?", (chat_id,))
+        }
         posts, controls = load_chat_wires(conn, chat_id)
         for table in _DERIVED:
             conn.execute(f"DELETE FROM {table} WHERE chat_id=?", (chat_id,))
@@ -132,24 +147,53 @@ def write_fold(conn: sqlite3.Connection, fold: ChatFold) -> dict[str, str]:
         "INSERT OR REPLACE INTO chats(chat_id, kind, name, group_id, members, past_members,"
         " message_count, first_date, last_date, encrypted, description, avatar, last_preview, data)"
         " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-        (chat["id"], chat["kind"], chat["name"], chat["group_id"], json.dumps(chat["members"]),
-         json.dumps(chat["past_members"]), chat["message_count"], chat["first_date"],
-         chat["last_date"], int(chat["encrypted"]), chat["description"], chat["avatar"],
-         chat["last_preview"], json.dumps(chat, ensure_ascii=False)))
+        (
+            chat["id"],
+            chat["kind"],
+            chat["name"],
+            chat["group_id"],
+            json.dumps(chat["members"]),
+            json.dumps(chat["past_members"]),
+            chat["message_count"],
+            chat["first_date"],
+            chat["last_date"],
+            int(chat["encrypted"]),
+            chat["description"],
+            chat["avatar"],
+            chat["last_preview"],
+            json.dumps(chat, ensure_ascii=False),
+        ),
+    )
     hashes: dict[str, str] = {}
     rows = []
     for msg in fold.messages:
         h = fts_hash(chat, msg)
         hashes[msg["message_id"]] = h
-        rows.append((
-            msg["message_id"], chat["id"], msg["seq"], msg["date"], msg["sender"], msg["sender_name"],
-            msg["kind"], msg["text"], int(msg["edited"]), int(msg["deleted"]), int(msg["encrypted"]),
-            int(bool(msg["attachments"])), msg["reply_to"],
-            json.dumps(msg, ensure_ascii=False), h))
+        rows.append(
+            (
+                msg["message_id"],
+                chat["id"],
+                msg["seq"],
+                msg["date"],
+                msg["sender"],
+                msg["sender_name"],
+                msg["kind"],
+                msg["text"],
+                int(msg["edited"]),
+                int(msg["deleted"]),
+                int(msg["encrypted"]),
+                int(bool(msg["attachments"])),
+                msg["reply_to"],
+                json.dumps(msg, ensure_ascii=False),
+                h,
+            )
+        )
     conn.executemany(
         "INSERT OR REPLACE INTO messages(message_id, chat_id, seq, date, sender, sender_name, kind,"
         " text, edited, deleted, encrypted, has_attachment, reply_to, data, fts_hash)"
-        " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+        " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        rows,
+    )
     conn.executemany("INSERT INTO revisions VALUES(?,?,?,?,?,?)", fold.revisions)
     conn.executemany("INSERT INTO reactions VALUES(?,?,?,?,?,?)", fold.reactions)
     conn.executemany("INSERT INTO receipts VALUES(?,?,?,?,?)", fold.receipts)
@@ -167,34 +211,52 @@ def rebuild_contacts(conn: sqlite3.Connection) -> None:
     people: dict[str, dict[str, Any]] = {}
 
     def person(addr: str) -> dict[str, Any]:
-        return people.setdefault(addr, {
-            "address": addr, "name": "", "name_date": "", "status": None, "blocked": False,
-            "groups": set(), "contact_groups": None, "history": []})
+        return people.setdefault(
+            addr,
+            {
+                "address": addr,
+                "name": "",
+                "name_date": "",
+                "status": None,
+                "blocked": False,
+                "groups": set(),
+                "contact_groups": None,
+                "history": [],
+            },
+        )
 
-    for row in conn.execute(
-            "SELECT sender, sender_name, date FROM wire WHERE sender != '' ORDER BY date, message_id"):
+    for row in conn.execute("SELECT sender, sender_name, date FROM wire WHERE sender != '' ORDER BY date, message_id"):
         p = person(row["sender"])
         if row["sender_name"]:
             p["name"], p["name_date"] = row["sender_name"], row["date"] or ""
     for row in conn.execute(
-            "SELECT w.message_id, w.date, o.envelope FROM wire w JOIN originals o ON o.sha256=w.sha256"
-            " WHERE o.envelope LIKE '%\"type\":\"ContactState\"%' ORDER BY w.date, w.message_id"):
+        "SELECT w.message_id, w.date, o.envelope FROM wire w JOIN originals o ON o.sha256=w.sha256"
+        ' WHERE o.envelope LIKE \'%"type":"ContactState"%\' ORDER BY w.date, w.message_id'
+    ):
         env = envelope_from_json(row["envelope"])
         for ev in env.of_type(ContactState):
             _apply_contact(person(ev.address), ev, row["date"], row["message_id"])
     for row in conn.execute(
-            "SELECT m.member, c.name, c.chat_id FROM memberships m JOIN chats c ON c.chat_id=m.chat_id"
-            " WHERE m.until IS NULL AND c.kind='group'"):
+        "SELECT m.member, c.name, c.chat_id FROM memberships m JOIN chats c ON c.chat_id=m.chat_id"
+        " WHERE m.until IS NULL AND c.kind='group'"
+    ):
         person(row["member"])["groups"].add(row["name"] or row["chat_id"])
     conn.execute("DELETE FROM contacts")
     rows = []
     for addr in sorted(people):
         p = people[addr]
         groups = sorted(p["groups"] | set(p["contact_groups"] or ()))
-        data = {"address": addr, "name": p["name"], "status": p["status"], "blocked": p["blocked"],
-                "groups": groups, "history": _dedupe_history(p["history"])}
-        rows.append((addr, p["name"], p["status"], int(p["blocked"]), json.dumps(groups),
-                     json.dumps(data, ensure_ascii=False)))
+        data = {
+            "address": addr,
+            "name": p["name"],
+            "status": p["status"],
+            "blocked": p["blocked"],
+            "groups": groups,
+            "history": _dedupe_history(p["history"]),
+        }
+        rows.append(
+            (addr, p["name"], p["status"], int(p["blocked"]), json.dumps(groups), json.dumps(data, ensure_ascii=False))
+        )
     conn.executemany("INSERT INTO contacts VALUES(?,?,?,?,?,?)", rows)
 
 

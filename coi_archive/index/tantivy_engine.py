@@ -83,8 +83,9 @@ class TantivyEngine(SearchEngine):
                 ix.searcher()
                 return ix
         except Exception as exc:  # any unreadable index: it is derived, so it is rebuilt from the catalog
-            log.warning("full-text index at %s is unreadable (%s: %s); rebuilding it",
-                        self.dir, type(exc).__name__, exc)
+            log.warning(
+                "full-text index at %s is unreadable (%s: %s); rebuilding it", self.dir, type(exc).__name__, exc
+            )
             shutil.rmtree(self.dir, ignore_errors=True)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.created = True
@@ -160,8 +161,7 @@ class TantivyEngine(SearchEngine):
         searcher = self._searcher()
         if not searcher.num_docs:
             return []
-        return [addr for _, addr in searcher.search(Query.all_query(), limit=searcher.num_docs,
-                                                   count=False).hits]
+        return [addr for _, addr in searcher.search(Query.all_query(), limit=searcher.num_docs, count=False).hits]
 
     def ids(self) -> set[str]:
         """The Message-IDs of every live document (for ``verify``)."""
@@ -212,8 +212,15 @@ class TantivyEngine(SearchEngine):
     def _count(self, query: Query) -> int:
         return self._searcher().search(query, limit=1, count=True).count  # type: ignore[attr-defined]  # the stub omits it
 
-    def search(self, query: str | q.Node, limit: int = 50, history: bool = False,
-               *, order: str = "relevance", quotes: bool = True) -> list[Hit]:
+    def search(
+        self,
+        query: str | q.Node,
+        limit: int = 50,
+        history: bool = False,
+        *,
+        order: str = "relevance",
+        quotes: bool = True,
+    ) -> list[Hit]:
         """Run a query (string or parsed AST); see :meth:`SearchEngine.search`.
         A query without words is ordered newest first."""
         if order not in ORDERS:
@@ -233,22 +240,45 @@ class TantivyEngine(SearchEngine):
 
             def same_date(when: datetime | None) -> list[Hit]:
                 ts = NO_DATE if when is None else int(when.timestamp())
-                tied = Query.boolean_query([(Occur.Must, tquery), (Occur.Must, Query.range_query(
-                    self._schema, "ts", tantivy.FieldType.Integer, ts, ts, include_lower=True, include_upper=True))])
+                tied = Query.boolean_query(
+                    [
+                        (Occur.Must, tquery),
+                        (
+                            Occur.Must,
+                            Query.range_query(
+                                self._schema,
+                                "ts",
+                                tantivy.FieldType.Integer,
+                                ts,
+                                ts,
+                                include_lower=True,
+                                include_upper=True,
+                            ),
+                        ),
+                    ]
+                )
                 return self._run(searcher, tied, searcher.num_docs, order, hl, history)
 
             return complete(hits, limit, order, same_date)
 
-    def _run(self, searcher: tantivy.Searcher, tquery: Query, limit: int, order: str,
-             hl: HighlightTerms, history: bool) -> list[Hit]:
+    def _run(
+        self, searcher: tantivy.Searcher, tquery: Query, limit: int, order: str, hl: HighlightTerms, history: bool
+    ) -> list[Hit]:
         """The first ``limit`` hits of ``tquery`` by score or by date."""
         if order == "relevance":
             found = searcher.search(tquery, limit=limit, count=False).hits
         else:
-            found = searcher.search(tquery, limit=limit, count=False, order_by_field="ts",
-                                    order=tantivy.Order.Desc if order == "newest" else tantivy.Order.Asc).hits
-        return [self._hit(doc_of(searcher.doc(addr)), score if order == "relevance" else 0.0, hl, history)
-                for score, addr in found]
+            found = searcher.search(
+                tquery,
+                limit=limit,
+                count=False,
+                order_by_field="ts",
+                order=tantivy.Order.Desc if order == "newest" else tantivy.Order.Asc,
+            ).hits
+        return [
+            self._hit(doc_of(searcher.doc(addr)), score if order == "relevance" else 0.0, hl, history)
+            for score, addr in found
+        ]
 
     def matches(self, query: str | q.Node, history: bool = False) -> int:
         """Count every match without ranking or reading stored fields."""
@@ -263,8 +293,15 @@ class TantivyEngine(SearchEngine):
     def _hit(doc: SearchDoc, score: float, hl: HighlightTerms, history: bool) -> Hit:
         ts = epoch(doc.date)
         when = datetime.fromtimestamp(ts, tz=timezone.utc) if ts is not None else None
-        snippet, snippet_html = hit_snippet(hl, doc.text, doc.subject, doc.attachments,
-                                            doc.history if history else None, doc.quoted)
-        return Hit(message_id=doc.message_id, chat_id=doc.chat_id, sender=doc.sender, date=when,
-                   snippet=snippet, snippet_html=snippet_html, score=float(score))
-
+        snippet, snippet_html = hit_snippet(
+            hl, doc.text, doc.subject, doc.attachments, doc.history if history else None, doc.quoted
+        )
+        return Hit(
+            message_id=doc.message_id,
+            chat_id=doc.chat_id,
+            sender=doc.sender,
+            date=when,
+            snippet=snippet,
+            snippet_html=snippet_html,
+            score=float(score),
+        )

@@ -51,8 +51,7 @@ def _any(queries: Sequence[Query]) -> Query:
     return queries[0] if len(queries) == 1 else Query.boolean_query([(Occur.Should, x) for x in queries])
 
 
-def _text_query(schema: tantivy.Schema, tokens: list[str], prefix: bool,
-                fieldnames: Sequence[str]) -> Query:
+def _text_query(schema: tantivy.Schema, tokens: list[str], prefix: bool, fieldnames: Sequence[str]) -> Query:
     """Match ``tokens`` (a phrase if several) in any of ``fieldnames``; a
     prefix word, like Whoosh's, scores its boost as a constant and a
     several-token prefix word needs its tokens anywhere, not in order."""
@@ -95,8 +94,11 @@ def _date_query(schema: tantivy.Schema, node: q.DateRange) -> Query:
     start = day_start(node.start, node.zone) if node.start else NO_DATE + 1
     end = day_start(node.end + timedelta(days=1), node.zone) if node.end else None
     return Query.const_score_query(
-        Query.range_query(schema, "ts", tantivy.FieldType.Integer, start, end,
-                          include_lower=True, include_upper=end is None), 1.0)
+        Query.range_query(
+            schema, "ts", tantivy.FieldType.Integer, start, end, include_lower=True, include_upper=end is None
+        ),
+        1.0,
+    )
 
 
 def _bool_query(schema: tantivy.Schema, node: q.And | q.Or, history: bool, quotes: bool) -> Query | None:
@@ -120,8 +122,7 @@ def _bool_query(schema: tantivy.Schema, node: q.And | q.Or, history: bool, quote
     return Query.boolean_query([*((Occur.Must, x) for x in must), *((Occur.MustNot, x) for x in neg)])
 
 
-def to_tantivy(schema: tantivy.Schema, node: q.Node, history: bool = False,
-               quotes: bool = True) -> Query | None:
+def to_tantivy(schema: tantivy.Schema, node: q.Node, history: bool = False, quotes: bool = True) -> Query | None:
     """Translate an AST to a tantivy query; ``None`` means "matches nothing"
     (see :func:`index.whoosh_query.to_whoosh`, whose rules these are)."""
     text_fields = ("content", *(("quoted",) if quotes else ()), *(("hist",) if history else ()))

@@ -66,8 +66,9 @@ def _add_parts(out: tantivy.Document, name: str, parts: Sequence[str]) -> None:
             continue
         terms, positions = placed_tokens(part)
         if positions is not None:
-            out.add_pre_tokenized_text(name, tantivy.PreTokenizedString(
-                "", [tantivy.Token(t, p, 0, 0) for t, p in zip(terms, positions)]))
+            out.add_pre_tokenized_text(
+                name, tantivy.PreTokenizedString("", [tantivy.Token(t, p, 0, 0) for t, p in zip(terms, positions)])
+            )
         elif terms:
             out.add_text(name, " ".join(terms))
 
@@ -122,8 +123,9 @@ def document_of(doc: SearchDoc) -> tantivy.Document:
     try:
         return _document(doc)
     except UnicodeEncodeError:
-        return _document(dataclasses.replace(
-            doc, **{f: _scrubbed(getattr(doc, f)) for f in _DOC_FIELDS if f != "date"}))
+        return _document(
+            dataclasses.replace(doc, **{f: _scrubbed(getattr(doc, f)) for f in _DOC_FIELDS if f != "date"})
+        )
 
 
 def _document(doc: SearchDoc) -> tantivy.Document:

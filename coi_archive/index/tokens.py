@@ -35,8 +35,18 @@ from functools import lru_cache
 from .chatids import MAIL_KINDS
 from .fulltext import SearchDoc
 
-__all__ = ["TOKEN_RE", "address_terms", "ident_terms", "meta_terms", "normalize", "placed_tokens", "query_terms",
-           "text_positions", "tokenize", "word_set"]
+__all__ = [
+    "TOKEN_RE",
+    "address_terms",
+    "ident_terms",
+    "meta_terms",
+    "normalize",
+    "placed_tokens",
+    "query_terms",
+    "text_positions",
+    "tokenize",
+    "word_set",
+]
 
 _CJK = (
     "\u2e80-\u2fdf\u3005-\u3007\u3021-\u3029\u3031-\u3035\u3040-\u30ff"
@@ -47,10 +57,7 @@ _MARKS = (
     "\u06d6-\u06ed\u0900-\u0963\u0966-\u0dff\u0e00-\u0e7f\u1ab0-\u1aff"
     "\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f"
 )
-_EMOJI = (
-    "\u2300-\u23ff\u2600-\u27bf\u2b00-\u2bff\u3030\u303d"
-    "\U0001f000-\U0001f3fa\U0001f400-\U0001faff"
-)
+_EMOJI = "\u2300-\u23ff\u2600-\u27bf\u2b00-\u2bff\u3030\u303d\U0001f000-\U0001f3fa\U0001f400-\U0001faff"
 _WORD = rf"(?:[^\W_{_CJK}]|[{_MARKS}])+"
 TOKEN_RE = re.compile(rf"{_WORD}|[{_CJK}]|[{_EMOJI}]")
 _RUN_RE = re.compile(rf"{_WORD}|[{_CJK}]+|[{_EMOJI}]")
@@ -194,7 +201,7 @@ def list_terms(list_id: str) -> frozenset[str]:
     its dot-separated words and the words of its description."""
     norm = normalize(list_id)
     start, end = norm.rfind("<"), norm.rfind(">")
-    ident = norm[start + 1:end].strip() if 0 <= start < end else norm.strip()
+    ident = norm[start + 1 : end].strip() if 0 <= start < end else norm.strip()
     description = norm[:start] if 0 <= start < end else ""
     terms = {ident, *TOKEN_RE.findall(ident), *TOKEN_RE.findall(description)}
     terms.discard("")

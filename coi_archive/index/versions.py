@@ -172,8 +172,7 @@ def versions(copies: Iterable[Copy]) -> list[Version]:
     if len(wire) == 1:  # most messages: nothing to compare
         return [Version(identity="single", copies=tuple(wire))]
     groups = _group(wire)
-    out = [Version(identity=ident, copies=tuple(sorted(members, key=_copy_rank)))
-           for ident, members in groups.items()]
+    out = [Version(identity=ident, copies=tuple(sorted(members, key=_copy_rank))) for ident, members in groups.items()]
     return sorted(out, key=_version_rank)
 
 
@@ -237,8 +236,7 @@ def _group(copies: list[Copy]) -> dict[str, list[Copy]]:
     groups: dict[int, list[int]] = {}
     for i in range(len(copies)):
         groups.setdefault(root(i), []).append(i)
-    return {min(k for i in members for k in keys[i]): [copies[i] for i in members]
-            for members in groups.values()}
+    return {min(k for i in members for k in keys[i]): [copies[i] for i in members] for members in groups.values()}
 
 
 def _copy_rank(copy: Copy) -> tuple:
@@ -279,8 +277,7 @@ def _plain(value: Any) -> Any:
     if isinstance(value, str):
         return _text_norm(value)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return [type(value).__name__,
-                {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}]
+        return [type(value).__name__, {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}]
     if isinstance(value, (tuple, list)):
         return [_plain(v) for v in value]
     return value

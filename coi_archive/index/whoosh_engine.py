@@ -60,7 +60,6 @@ class FlushCodec(W3Codec):
     length_stats = False
 
 
-
 def tiered_merge_policy(max_docs: int) -> Callable:
     """A Whoosh merge policy: merge segments only when ``_MERGE_FACTOR`` of
     them share a size tier (powers of ``_MERGE_FACTOR`` documents), never
@@ -79,8 +78,7 @@ def tiered_merge_policy(max_docs: int) -> Callable:
 
     def policy(writer, segments):
         empty = [seg for seg in segments if seg.doc_count() == 0]
-        merge = [seg for seg in segments
-                 if seg.doc_count() and seg.deleted_count() * 2 > seg.doc_count_all()]
+        merge = [seg for seg in segments if seg.doc_count() and seg.deleted_count() * 2 > seg.doc_count_all()]
         tiers: dict[int, list] = defaultdict(list)
         for seg in segments:
             if seg not in empty and seg not in merge and seg.doc_count_all() * 2 <= max_docs:
@@ -153,8 +151,9 @@ class WhooshEngine(SearchEngine):
                 ix.close()
                 log.warning("full-text index at %s has another schema; recreating", self.path)
         except Exception as exc:  # any unreadable index: it is derived, so it is rebuilt from the catalog
-            log.warning("full-text index at %s is unreadable (%s: %s); rebuilding it",
-                        self.path, type(exc).__name__, exc)
+            log.warning(
+                "full-text index at %s is unreadable (%s: %s); rebuilding it", self.path, type(exc).__name__, exc
+            )
         self.created = True
         return whoosh_index.create_in(self.path, schema, indexname=self.INDEX_NAME)
 
@@ -193,8 +192,7 @@ class WhooshEngine(SearchEngine):
         multisegment) was measured and dropped: its workers cannot roll over
         segments, so at 100k docs their pools spill and it indexed at 1,500
         docs/s wall versus 5,500 docs/s CPU for this writer."""
-        return self._ix.writer(timeout=self.lock_timeout, limitmb=self.limitmb,
-                               codec=FlushCodec())
+        return self._ix.writer(timeout=self.lock_timeout, limitmb=self.limitmb, codec=FlushCodec())
 
     def _pool_nearly_full(self, writer) -> bool:
         """True when the writer's posting pool is about to spill to disk.
@@ -293,8 +291,15 @@ class WhooshEngine(SearchEngine):
             self._searcher.close()
             self._searcher = None
 
-    def search(self, query: str | q.Node, limit: int = 50, history: bool = False,
-               *, order: str = "relevance", quotes: bool = True) -> list[Hit]:
+    def search(
+        self,
+        query: str | q.Node,
+        limit: int = 50,
+        history: bool = False,
+        *,
+        order: str = "relevance",
+        quotes: bool = True,
+    ) -> list[Hit]:
         """Run a query (string or parsed AST).
 
         ``order`` is ``relevance`` (BM25), ``newest`` or ``oldest``; messages
@@ -319,8 +324,10 @@ class WhooshEngine(SearchEngine):
             searcher = self._get_searcher()
 
             def run(wq_: Query, n: int) -> list[Hit]:
-                return [self._hit(Stored(*r.fields()["doc"]), r.score, hl, history)
-                        for r in searcher.search(wq_, limit=n, **sort)]
+                return [
+                    self._hit(Stored(*r.fields()["doc"]), r.score, hl, history)
+                    for r in searcher.search(wq_, limit=n, **sort)
+                ]
 
             def same_date(when: datetime | None) -> list[Hit]:
                 ts = NO_DATE if when is None else int(when.timestamp())
@@ -341,8 +348,9 @@ class WhooshEngine(SearchEngine):
     def _hit(stored: Stored, score: float | None, hl: HighlightTerms, history: bool) -> Hit:
         ts = stored.ts
         when = datetime.fromtimestamp(ts, tz=timezone.utc) if ts is not None else None
-        snippet, snippet_html = hit_snippet(hl, stored.text, stored.subject, stored.attachments,
-                                            stored.history if history else None, stored.quoted)
+        snippet, snippet_html = hit_snippet(
+            hl, stored.text, stored.subject, stored.attachments, stored.history if history else None, stored.quoted
+        )
         return Hit(
             message_id=stored.message_id,
             chat_id=stored.chat_id,

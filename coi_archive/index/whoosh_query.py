@@ -106,8 +106,7 @@ class TimeRange(wq.Query):
         self.boost = 1.0
 
     def __eq__(self, other) -> bool:
-        return (isinstance(other, TimeRange)
-                and (self.start, self.end) == (other.start, other.end))
+        return isinstance(other, TimeRange) and (self.start, self.end) == (other.start, other.end)
 
     def __hash__(self) -> int:
         return hash((TimeRange, self.start, self.end))

@@ -49,9 +49,19 @@ class ChatTokenizer(Tokenizer):
     text field, but nothing here calls it: indexing goes through
     :func:`text_positions`, queries through :func:`query_terms`."""
 
-    def __call__(self, value, positions=False, chars=False, keeporiginal=False,
-                 removestops=True, start_pos=0, start_char=0, tokenize=True,
-                 mode="", **kwargs) -> Iterator[Token]:
+    def __call__(
+        self,
+        value,
+        positions=False,
+        chars=False,
+        keeporiginal=False,
+        removestops=True,
+        start_pos=0,
+        start_char=0,
+        tokenize=True,
+        mode="",
+        **kwargs,
+    ) -> Iterator[Token]:
         t = Token(positions, chars, removestops=removestops, mode=mode, **kwargs)
         for pos, m in enumerate(TOKEN_RE.finditer(normalize(value))):
             t.text = m.group(0)
@@ -138,7 +148,6 @@ class Timestamp(fields.FieldType):
         return value
 
 
-
 def build_schema() -> fields.Schema:
     """The index layout; change ``WhooshEngine.INDEX_NAME`` when it changes.
 
@@ -155,7 +164,6 @@ def build_schema() -> fields.Schema:
         ts=Timestamp(),
         doc=fields.STORED(),
     )
-
 
 
 class Stored(NamedTuple):
@@ -183,8 +191,17 @@ def _utc(value: datetime) -> datetime:
 def fields_of(doc: SearchDoc) -> dict[str, Any]:
     """Keyword arguments for ``writer.add_document``."""
     ts = int(_utc(doc.date).timestamp()) if doc.date is not None else None
-    stored = Stored(doc.message_id, doc.chat_id, doc.sender, ts, doc.text,
-                    doc.subject, tuple(doc.attachments), doc.history, doc.quoted)
+    stored = Stored(
+        doc.message_id,
+        doc.chat_id,
+        doc.sender,
+        ts,
+        doc.text,
+        doc.subject,
+        tuple(doc.attachments),
+        doc.history,
+        doc.quoted,
+    )
     out: dict[str, Any] = {
         "id": doc.message_id,
         "content": (doc.subject, doc.text, *doc.attachments),

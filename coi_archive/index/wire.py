@@ -19,11 +19,17 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from typing import Iterable
 
 from coi_archive.ingest.events import (
-    CONTROL_TYPES, GROUP_TYPES, ContactState, Envelope, GroupInfo, Post, envelope_from_json,
+    CONTROL_TYPES,
+    GROUP_TYPES,
+    ContactState,
+    Envelope,
+    GroupInfo,
+    Post,
+    envelope_from_json,
 )
 
 from .chatids import chat_id as chat_id_of
@@ -68,9 +74,7 @@ class Choice:
 
 
 def canonical(conn: sqlite3.Connection, message_id: str) -> Choice | None:
-    rows = conn.execute(
-        "SELECT sha256, format, envelope FROM originals WHERE message_id=?", (message_id,)
-    ).fetchall()
+    rows = conn.execute("SELECT sha256, format, envelope FROM originals WHERE message_id=?", (message_id,)).fetchall()
     if not rows:
         return None
     found = versions(Copy(r["sha256"], r["format"], envelope_from_json(r["envelope"])) for r in rows)
@@ -109,7 +113,10 @@ def refresh(conn: sqlite3.Connection, message_ids: Iterable[str]) -> set[str]:
         sha, env = found.sha256, found.env
         old = conn.execute("SELECT sha256, chat_id, date FROM wire WHERE message_id=?", (mid,)).fetchone()
         if old is not None and (old["sha256"], old["date"], _stored_conflicts(conn, mid)) == (
-                sha, env.date, found.conflicts):
+            sha,
+            env.date,
+            found.conflicts,
+        ):
             continue
         if old is not None:  # the chats of what it targeted before
             dirty |= target_chats(conn, mid)
@@ -134,8 +141,7 @@ def _write_wire(conn: sqlite3.Connection, mid: str, sha: str, env: Envelope) -> 
     conn.execute(
         "INSERT OR REPLACE INTO wire(message_id, sha256, dialect, role, date, sender, sender_name,"
         " members, chat_hint, chat_id, encrypted) VALUES(?,?,?,?,?,?,?,?,?,NULL,?)",
-        (mid, sha, env.dialect, role, env.date, env.sender, env.sender_name, members, hint,
-         int(env.encrypted)),
+        (mid, sha, env.dialect, role, env.date, env.sender, env.sender_name, members, hint, int(env.encrypted)),
     )
     conn.execute("DELETE FROM wire_targets WHERE message_id=?", (mid,))
     conn.execute("DELETE FROM wire_refs WHERE message_id=?", (mid,))
@@ -162,8 +168,7 @@ def place(conn: sqlite3.Connection, mid: str, env: Envelope) -> str | None:
     ref = env.chat
     if ref.follow_refs:
         for parent in _ref_order(env):
-            row = conn.execute(
-                "SELECT chat_id, role FROM wire WHERE message_id=?", (parent,)).fetchone()
+            row = conn.execute("SELECT chat_id, role FROM wire WHERE message_id=?", (parent,)).fetchone()
             if row and row["chat_id"] and row["role"] in PLACED_ROLES and kind_of(row["chat_id"]) != "mail":
                 return row["chat_id"]
     if ref.fallback is not None:
@@ -211,7 +216,9 @@ def replace_dependents(conn: sqlite3.Connection, arrived: list[str]) -> set[str]
         mid = work.pop()
         for row in conn.execute(
             "SELECT DISTINCT r.message_id, w.sha256, w.chat_id FROM wire_refs r"
-            " JOIN wire w ON w.message_id=r.message_id WHERE r.ref=?", (mid,)).fetchall():
+            " JOIN wire w ON w.message_id=r.message_id WHERE r.ref=?",
+            (mid,),
+        ).fetchall():
             child = row["message_id"]
             if child in seen:
                 continue

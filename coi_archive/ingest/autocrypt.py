@@ -39,7 +39,7 @@ def parse_header(value: str) -> dict[str, str]:
         if not m:
             continue
         name = m.group(1).lower()
-        val = chunk[m.end():]
+        val = chunk[m.end() :]
         val = "".join(val.split()) if name == "keydata" else val.strip()
         out.setdefault(name, val)
     return out
@@ -79,8 +79,8 @@ def _first_packet(data: bytes) -> tuple[int, bytes] | None:
         size = {0: 1, 1: 2, 2: 4}.get(ltype)
         if size is None or len(data) < 1 + size:
             return None
-        length, pos = int.from_bytes(data[1:1 + size], "big"), 1 + size
-    body = data[pos:pos + length]
+        length, pos = int.from_bytes(data[1 : 1 + size], "big"), 1 + size
+    body = data[pos : pos + length]
     if len(body) != length:
         return None
     return tag, body
@@ -147,8 +147,11 @@ def _key_fingerprint(attrs: dict[str, str], header_name: str) -> str | None:
     is a defect (noted here, outside the cache, so each message records it)."""
     fpr = keydata_fingerprint(attrs.get("keydata", ""))
     if fpr is None:
-        defects.note("BadAutocryptKey", "autocrypt",
-                     f"{header_name} for {attrs.get('addr', '')!r}: keydata is not an OpenPGP public key")
+        defects.note(
+            "BadAutocryptKey",
+            "autocrypt",
+            f"{header_name} for {attrs.get('addr', '')!r}: keydata is not an OpenPGP public key",
+        )
     return fpr
 
 

@@ -42,10 +42,10 @@ import binascii
 import os
 import re
 import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from email import message_from_bytes
 from pathlib import Path
-from typing import Iterable
 
 from . import defects
 from .autocrypt import key_bytes
@@ -148,7 +148,7 @@ def securejoin_password(qr: str) -> str | None:
 
     text = qr.strip()
     if text.lower().startswith("openpgp4fpr:"):
-        fpr, _, rest = text[len("openpgp4fpr:"):].partition("#")
+        fpr, _, rest = text[len("openpgp4fpr:") :].partition("#")
     elif "#" in text:
         fragment = text.split("#", 1)[1]
         fpr, _, rest = fragment.partition("&")
@@ -178,7 +178,7 @@ class Keyring:
     def fingerprints(self) -> list[str]:
         return [k.fingerprint for k in self.keys]
 
-    def merged(self, other: "Keyring") -> "Keyring":
+    def merged(self, other: Keyring) -> Keyring:
         """A keyring with this one's keys and passwords first, then those
         of ``other`` it lacks (a key is the same by its fingerprint), such
         as the keys given on the command line plus the remembered ones."""
@@ -283,7 +283,7 @@ def header_keydata(raw: bytes) -> list[bytes]:
     """The binary keys in the ``Autocrypt``/``Autocrypt-Gossip`` headers of a
     message's top-level header block (a fast scan, no MIME parse)."""
     m = _HEADER_END_RE.search(raw)
-    head = raw[:m.start()] if m else raw
+    head = raw[: m.start()] if m else raw
     if b"utocrypt" not in head:
         return []
     out: list[bytes] = []
@@ -346,8 +346,9 @@ def packet_tags(blob: bytes) -> set[str] | None:
         return None
 
 
-def keyring_decryptor(keys: Iterable[str | os.PathLike] = (), keyrings: Iterable[str | os.PathLike] = (),
-                      passwords: Iterable[str] = ()) -> Keyring:
+def keyring_decryptor(
+    keys: Iterable[str | os.PathLike] = (), keyrings: Iterable[str | os.PathLike] = (), passwords: Iterable[str] = ()
+) -> Keyring:
     """A decryptor over key files and keyring directories.
 
     Raises ``OSError``/``ValueError`` for a named file that cannot be used

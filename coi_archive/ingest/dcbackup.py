@@ -171,8 +171,9 @@ def _written(write, path: Path) -> None:
     try:
         write()
     except OSError as exc:
-        raise SourceError(f"{path}: cannot copy its database to a temporary directory"
-                          f" ({exc.strerror or exc})") from None
+        raise SourceError(
+            f"{path}: cannot copy its database to a temporary directory ({exc.strerror or exc})"
+        ) from None
 
 
 class _OpenBackup:
@@ -185,7 +186,7 @@ class _OpenBackup:
         self.tar: tarfile.TarFile | None = None
         self.conn: sqlite3.Connection | None = None
         try:
-            self.tar = tarfile.open(path, "r:")
+            self.tar = tarfile.open(path, "r:")  # noqa: SIM115 - held open for the reader's life, closed by close()
         except (tarfile.TarError, OSError, EOFError) as exc:
             raise SourceError(f"{path}: not a readable tar file ({_why(exc)})") from None
         self.index = index_tar(self.tar)
@@ -216,7 +217,8 @@ class _OpenBackup:
             tested = ", ".join(str(v) for v in sorted(TESTED_DBVERSIONS))
             raise SourceError(
                 f"{path}: Delta Chat database version {self.dbversion} is not supported "
-                f"(tested: {tested}); refusing to guess its schema")
+                f"(tested: {tested}); refusing to guess its schema"
+            )
 
     def close(self) -> None:
         if self.conn is not None:
@@ -282,35 +284,60 @@ class _Db:
             if r["id"] == CONTACT_SELF:
                 self.contacts[r["id"]] = {"addr": self.self_addr, "name": self.self_name}
             else:
-                self.contacts[r["id"]] = {"addr": (r["addr"] or "").lower(),
-                                          "name": r["authname"] or r["name"] or ""}
-        self.descriptions = {r[0]: r[1] for r in q("SELECT chat_id, description FROM chats_descriptions")} \
-            if _has_table(conn, "chats_descriptions") else {}
+                self.contacts[r["id"]] = {"addr": (r["addr"] or "").lower(), "name": r["authname"] or r["name"] or ""}
+        self.descriptions = (
+            {r[0]: r[1] for r in q("SELECT chat_id, description FROM chats_descriptions")}
+            if _has_table(conn, "chats_descriptions")
+            else {}
+        )
         self.chats: dict[int, dict[str, Any]] = {}
         for r in q("SELECT id, type, name, grpid, param, ephemeral_timer FROM chats"):
-            self.chats[r["id"]] = {"id": r["id"], "type": r["type"], "name": r["name"] or "",
-                                   "grpid": r["grpid"] or "", "param": parse_params(r["param"]),
-                                   "ephemeral_timer": r["ephemeral_timer"] or 0,
-                                   "description": self.descriptions.get(r["id"])}
+            self.chats[r["id"]] = {
+                "id": r["id"],
+                "type": r["type"],
+                "name": r["name"] or "",
+                "grpid": r["grpid"] or "",
+                "param": parse_params(r["param"]),
+                "ephemeral_timer": r["ephemeral_timer"] or 0,
+                "description": self.descriptions.get(r["id"]),
+            }
         self.members: dict[int, list[dict[str, Any]]] = {}
-        for r in q("SELECT chat_id, contact_id, add_timestamp, remove_timestamp FROM chats_contacts"
-                   " ORDER BY chat_id, contact_id"):
+        for r in q(
+            "SELECT chat_id, contact_id, add_timestamp, remove_timestamp FROM chats_contacts"
+            " ORDER BY chat_id, contact_id"
+        ):
             c = self.contacts.get(r["contact_id"], {"addr": "", "name": ""})
             self.members.setdefault(r["chat_id"], []).append(
-                {"addr": c["addr"], "name": c["name"], "add_ts": r["add_timestamp"] or 0,
-                 "remove_ts": r["remove_timestamp"] or 0})
-        self.locations = {r["id"]: {"lat": r["latitude"], "lon": r["longitude"], "ts": r["timestamp"]}
-                          for r in q("SELECT id, latitude, longitude, timestamp FROM locations")}
-        self.reactions = {(r["msg_id"], r["contact_id"]): r["reaction"]
-                          for r in q("SELECT msg_id, contact_id, reaction FROM reactions")}
+                {
+                    "addr": c["addr"],
+                    "name": c["name"],
+                    "add_ts": r["add_timestamp"] or 0,
+                    "remove_ts": r["remove_timestamp"] or 0,
+                }
+            )
+        self.locations = {
+            r["id"]: {"lat": r["latitude"], "lon": r["longitude"], "ts": r["timestamp"]}
+            for r in q("SELECT id, latitude, longitude, timestamp FROM locations")
+        }
+        self.reactions = {
+            (r["msg_id"], r["contact_id"]): r["reaction"]
+            for r in q("SELECT msg_id, contact_id, reaction FROM reactions")
+        }
         self.id_of_mid: dict[str, int] = {}
         self.mid_of_id: dict[int, tuple[str, int]] = {}  # row id -> (Message-ID, timestamp)
         self.own_reactions: set[str] = set()  # targets of the owner's reaction rows
-        self.receipts = [(r["msg_id"], r["contact_id"], r["timestamp_sent"] or 0)
-                         for r in q("SELECT msg_id, contact_id, timestamp_sent FROM msgs_mdns ORDER BY rowid")] \
-            if _has_table(conn, "msgs_mdns") else []
-        rows = q("SELECT id, rfc724_mid, chat_id, from_id, timestamp, hidden, txt, param,"
-                 " mime_in_reply_to, ephemeral_timer, subject FROM msgs ORDER BY timestamp, id").fetchall()
+        self.receipts = (
+            [
+                (r["msg_id"], r["contact_id"], r["timestamp_sent"] or 0)
+                for r in q("SELECT msg_id, contact_id, timestamp_sent FROM msgs_mdns ORDER BY rowid")
+            ]
+            if _has_table(conn, "msgs_mdns")
+            else []
+        )
+        rows = q(
+            "SELECT id, rfc724_mid, chat_id, from_id, timestamp, hidden, txt, param,"
+            " mime_in_reply_to, ephemeral_timer, subject FROM msgs ORDER BY timestamp, id"
+        ).fetchall()
         self.renames: dict[int, list[tuple[int, int, str, str]]] = {}
         self.timers: dict[int, list[tuple[int, int]]] = {}
         self.timer_values: dict[int, list[tuple[int, int]]] = {}
@@ -328,20 +355,30 @@ class _Db:
             cmd = int(p.get("S", "0") or 0) if p.get("S", "0").isdigit() else 0
             if cmd == SYS_RENAMED:
                 self.renames.setdefault(r["chat_id"], []).append(
-                    (r["timestamp"], r["id"], p.get("E", ""), _subject_name(r["subject"])))
+                    (r["timestamp"], r["id"], p.get("E", ""), _subject_name(r["subject"]))
+                )
             elif cmd == SYS_TIMER:
                 self.timers.setdefault(r["chat_id"], []).append((r["timestamp"], r["id"]))
             elif cmd == SYS_AVATAR:
                 self.avatar_changes.setdefault(r["chat_id"], []).append(r["id"])
             if r["subject"]:
                 self.subjects.setdefault(r["chat_id"], []).append(
-                    (r["timestamp"], r["id"], _subject_name(r["subject"])))
+                    (r["timestamp"], r["id"], _subject_name(r["subject"]))
+                )
             if r["ephemeral_timer"]:
                 self.timer_values.setdefault(r["chat_id"], []).append((r["timestamp"], r["ephemeral_timer"]))
             if "I" in p and "q" in p:  # an own edit: its quote is the text before it
                 self.edit_quotes.setdefault(norm_mid(p["I"]), p["q"])
-            if (r["hidden"] and r["from_id"] != CONTACT_SELF and not r["txt"] and r["chat_id"] != TRASH_CHAT
-                    and r["mime_in_reply_to"] and not cmd and "I" not in p and "M" not in p):
+            if (
+                r["hidden"]
+                and r["from_id"] != CONTACT_SELF
+                and not r["txt"]
+                and r["chat_id"] != TRASH_CHAT
+                and r["mime_in_reply_to"]
+                and not cmd
+                and "I" not in p
+                and "M" not in p
+            ):
                 self.last_reaction_row[(r["from_id"], norm_mid(r["mime_in_reply_to"]))] = r["id"]
 
     # facts about one row ------------------------------------------------
@@ -367,8 +404,11 @@ class _Db:
             if not old and i:
                 old = news[i - 1]
             if not old:  # the group name in the last subject before the first rename
-                before = [n for t, r, n in self.subjects.get(chat_id, []) if (t, r) < (ts, rid) and n
-                          and r not in {x[1] for x in seq}]
+                before = [
+                    n
+                    for t, r, n in self.subjects.get(chat_id, [])
+                    if (t, r) < (ts, rid) and n and r not in {x[1] for x in seq}
+                ]
                 old = before[-1] if before else ""
             out[rid] = (old, news[i])
         cache[chat_id] = out
@@ -455,15 +495,19 @@ def _record(db: _Db, backup: _OpenBackup, row: sqlite3.Row, missing: list[str], 
         "chat": None,
     }
     if chat is not None and row["chat_id"] != TRASH_CHAT and row["chat_id"] > 9:
-        facts["chat"] = dict(chat, members=db.members.get(row["chat_id"], []),
-                             name_at=db.name_at(row["chat_id"], row["timestamp"], row["id"]))
+        facts["chat"] = dict(
+            chat,
+            members=db.members.get(row["chat_id"], []),
+            name_at=db.name_at(row["chat_id"], row["timestamp"], row["id"]),
+        )
     cmd = int(p["S"]) if p.get("S", "").isdigit() else 0
     if cmd == SYS_RENAMED:
         old_name, facts["rename_new"] = db.rename_names(row["chat_id"]).get(row["id"], ("", ""))
         facts["rename_old"] = old_name
     elif cmd == SYS_TIMER:  # the value, when a backup written by coi-archive names it
-        facts["timer_after"] = int(p["E"]) if p.get("E", "").isdigit() else \
-            db.timer_after(row["chat_id"], row["id"], row["timestamp"])
+        facts["timer_after"] = (
+            int(p["E"]) if p.get("E", "").isdigit() else db.timer_after(row["chat_id"], row["id"], row["timestamp"])
+        )
     elif cmd == SYS_AVATAR:
         facts["avatar_after"] = db.avatar_after(row["chat_id"], row["id"], p.get("E", ""))
     elif cmd in (SYS_ADDED, SYS_REMOVED) and p.get("5", "").isdigit():
@@ -479,8 +523,10 @@ def _record(db: _Db, backup: _OpenBackup, row: sqlite3.Row, missing: list[str], 
     target = norm_mid(row["mime_in_reply_to"])
     if db.last_reaction_row.get((row["from_id"], target)) == row["id"]:
         target_id = db.id_of_mid.get(target)
-        facts["reaction"] = {"target": target,
-                             "emoji": db.reactions.get((target_id, row["from_id"]), "") if target_id else ""}
+        facts["reaction"] = {
+            "target": target,
+            "emoji": db.reactions.get((target_id, row["from_id"]), "") if target_id else "",
+        }
     blob_ref = p.get("f", "")
     if blob_ref:
         name = posixpath.basename(blob_ref.replace("$BLOBDIR/", ""))
@@ -492,13 +538,17 @@ def _record(db: _Db, backup: _OpenBackup, row: sqlite3.Row, missing: list[str], 
             missing.append(name)
             facts["blob"] = {"name": name, "missing": True}
         else:
-            facts["blob"] = {"name": name, "size": len(data), "sha256": hashlib.sha256(data).hexdigest(),
-                             "base64": base64.b64encode(data).decode("ascii")}
+            facts["blob"] = {
+                "name": name,
+                "size": len(data),
+                "sha256": hashlib.sha256(data).hexdigest(),
+                "base64": base64.b64encode(data).decode("ascii"),
+            }
     return {
         "format": FORMAT,
         "record_version": RECORD_VERSION,
         "dbversion": backup.dbversion,
-        "row": {k: _plain(row[k]) for k in row.keys()},
+        "row": {k: _plain(row[k]) for k in row.keys()},  # noqa: SIM118 - a sqlite3.Row iterates values
         "param": p,
         "facts": facts,
     }
@@ -528,8 +578,9 @@ def _full_text(row: sqlite3.Row) -> str | None:
 TABLE_MID = "{kind}-{digest}@dcbackup.coi-archive.invalid"
 
 
-def _table_record(db: _Db, backup: _OpenBackup, kind: str, msg_id: int, contact_id: int, ts: int,
-                  emoji: str = "") -> dict[str, Any] | None:
+def _table_record(
+    db: _Db, backup: _OpenBackup, kind: str, msg_id: int, contact_id: int, ts: int, emoji: str = ""
+) -> dict[str, Any] | None:
     """A record for a reaction (``reactions``) or read receipt
     (``msgs_mdns``) that no message row carries: its sender is the contact,
     its Message-ID derived from what it says (the same fact in two backups
@@ -539,13 +590,31 @@ def _table_record(db: _Db, backup: _OpenBackup, kind: str, msg_id: int, contact_
     if target is None or not sender or not sender["addr"]:
         return None
     digest = hashlib.sha256(f"{target[0]} {sender['addr']} {emoji}".encode()).hexdigest()[:32]
-    facts: dict[str, Any] = {"account": {"addr": db.self_addr, "name": db.self_name}, "sender": sender,
-                             "chat": None, kind: {"target": norm_mid(target[0]), "emoji": emoji}}
-    row = {"rfc724_mid": TABLE_MID.format(kind=kind, digest=digest), "timestamp": ts or target[1],
-           "timestamp_sent": ts or target[1], "subject": "", "mime_in_reply_to": target[0], "mime_references": "",
-           "hidden": 1, "txt": ""}  # protocol data, like core's own hidden reaction rows
-    return {"format": FORMAT, "record_version": RECORD_VERSION, "dbversion": backup.dbversion,
-            "table": "reactions" if kind == "reaction" else "msgs_mdns", "row": row, "param": {}, "facts": facts}
+    facts: dict[str, Any] = {
+        "account": {"addr": db.self_addr, "name": db.self_name},
+        "sender": sender,
+        "chat": None,
+        kind: {"target": norm_mid(target[0]), "emoji": emoji},
+    }
+    row = {
+        "rfc724_mid": TABLE_MID.format(kind=kind, digest=digest),
+        "timestamp": ts or target[1],
+        "timestamp_sent": ts or target[1],
+        "subject": "",
+        "mime_in_reply_to": target[0],
+        "mime_references": "",
+        "hidden": 1,
+        "txt": "",
+    }  # protocol data, like core's own hidden reaction rows
+    return {
+        "format": FORMAT,
+        "record_version": RECORD_VERSION,
+        "dbversion": backup.dbversion,
+        "table": "reactions" if kind == "reaction" else "msgs_mdns",
+        "row": row,
+        "param": {},
+        "facts": facts,
+    }
 
 
 def _table_records(db: _Db, backup: _OpenBackup) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -554,8 +623,11 @@ def _table_records(db: _Db, backup: _OpenBackup) -> Iterator[tuple[str, dict[str
     another tool) and of every read receipt."""
     for (msg_id, contact_id), emoji in sorted(db.reactions.items()):
         target = norm_mid(db.mid_of_id.get(msg_id, ("", 0))[0])
-        if not emoji or (contact_id, target) in db.last_reaction_row or (
-                contact_id == CONTACT_SELF and target in db.own_reactions):
+        if (
+            not emoji
+            or (contact_id, target) in db.last_reaction_row
+            or (contact_id == CONTACT_SELF and target in db.own_reactions)
+        ):
             continue
         rec = _table_record(db, backup, "reaction", msg_id, contact_id, 0, emoji)
         if rec is not None:
@@ -579,8 +651,7 @@ def candidates(source: Source, state: dict) -> Iterator[Candidate]:
                 continue
             record = _record(db, backup, row, missing, limits_of(state).max_message_size)
             data = json.dumps(record, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode("utf-8")
-            prov = Provenance(source=source.id, folder="msgs", key=str(row["id"]),
-                              mtime=st.st_mtime, size=len(data))
+            prov = Provenance(source=source.id, folder="msgs", key=str(row["id"]), mtime=st.st_mtime, size=len(data))
             yield Candidate(provenance=prov, read=lambda data=data: data, format=FORMAT)
         for key, record in _table_records(db, backup):
             data = json.dumps(record, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode("utf-8")
@@ -595,11 +666,15 @@ def candidates(source: Source, state: dict) -> Iterator[Candidate]:
     problems = []
     if index.unsafe:
         shown = ", ".join(repr(n) for n in index.unsafe[:3])
-        problems.append(f"skipped {len(index.unsafe)} unsafe tar member(s) ({shown}): paths outside the "
-                        "backup, absolute paths and links are never read")
+        problems.append(
+            f"skipped {len(index.unsafe)} unsafe tar member(s) ({shown}): paths outside the "
+            "backup, absolute paths and links are never read"
+        )
     if index.truncated or missing:
-        problems.append(f"the tar is truncated or damaged: {len(missing)} attachment file(s) missing"
-                        + (f" ({', '.join(missing[:3])})" if missing else ""))
+        problems.append(
+            f"the tar is truncated or damaged: {len(missing)} attachment file(s) missing"
+            + (f" ({', '.join(missing[:3])})" if missing else "")
+        )
     if problems:
         raise SourceError("; ".join(problems))
 

@@ -7,7 +7,7 @@ and if even parsing fails the message is kept as ``unparseable``.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from . import autocrypt, defects
 from .dialects import coi, coi_early, dcbackup, deltachat, encrypted, mail
@@ -23,7 +23,7 @@ _DIALECTS = (coi_early, coi, deltachat, mail)
 
 def looks_like_mail(pm: ParsedMail) -> bool:
     """At least one real header: binary garbage parses to no headers."""
-    keys = [k.lower() for k in pm.msg.keys()]
+    keys = [k.lower() for k in pm.msg]
     known = {"from", "to", "subject", "date", "message-id", "received", "content-type", "mime-version"}
     return any(k in known for k in keys)
 
@@ -53,8 +53,13 @@ def _decode(raw: bytes, sha: str, decryptor: Decryptor | None) -> Envelope:
 
 def _unparseable(sha: str, defect: Defect, message_id: str | None = None) -> Envelope:
     """A message no decoder could read: kept, sealed in its original bytes."""
-    return Envelope(message_id=message_id or f"sha256-{sha[:40]}@coi-archive.invalid", sha256=sha,
-                    dialect="unparseable", quality=Quality.UNREADABLE, defects=(defect,))
+    return Envelope(
+        message_id=message_id or f"sha256-{sha[:40]}@coi-archive.invalid",
+        sha256=sha,
+        dialect="unparseable",
+        quality=Quality.UNREADABLE,
+        defects=(defect,),
+    )
 
 
 #: Decoders for stored formats other than rfc822 (records written by

@@ -24,8 +24,7 @@ def candidates(source: Source, state: dict) -> Iterator[Candidate]:
         except OSError:
             continue
         key = f.name
-        prov = Provenance(source=source.id, folder="", key=key, flags="",
-                          mtime=st.st_mtime, size=st.st_size)
+        prov = Provenance(source=source.id, folder="", key=key, flags="", mtime=st.st_mtime, size=st.st_size)
         truncated = st.st_size if st.st_size > limits.max_message_size else None
         yield Candidate(prov, _reader(f, root, limits), truncated_from=truncated)
 
@@ -33,11 +32,18 @@ def candidates(source: Source, state: dict) -> Iterator[Candidate]:
 def _listing(path: Path) -> list[Path]:
     """The message files of a directory found by ``sources.discover``, whose
     walk has already counted the symlinks it does not follow."""
-    return sorted(p for p in path.iterdir() if not p.name.startswith(".") and not p.is_symlink()
-                  and p.is_file() and (p.name.lower().endswith(".eml") or sniff_file(p) == "eml"))
+    return sorted(
+        p
+        for p in path.iterdir()
+        if not p.name.startswith(".")
+        and not p.is_symlink()
+        and p.is_file()
+        and (p.name.lower().endswith(".eml") or sniff_file(p) == "eml")
+    )
 
 
 def _reader(path: Path, root: str, limits: Limits):
     def read() -> bytes:
         return read_message(str(path), root, limits)[0]
+
     return read

@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from enum import IntEnum
-from typing import Any, Iterator
+from typing import Any
 
 # --------------------------------------------------------------------------
 # Where a message came from and where it belongs
@@ -65,7 +65,7 @@ class ChatRef:
     key: str
     name: str | None = None
     members: tuple[str, ...] = ()
-    fallback: "ChatRef | None" = None
+    fallback: ChatRef | None = None
     follow_refs: bool = False
 
 
@@ -110,7 +110,7 @@ class Post:
     duration_ms: int | None = None
     mentions: tuple[str, ...] = ()
     pinned_until: str | None = None
-    contact: "ContactState | None" = None
+    contact: ContactState | None = None
     folded: str | None = None
 
 
@@ -243,17 +243,47 @@ class Unreadable:
 
 
 Event = (
-    Post | Edit | Delete | Reaction | Receipt | DeliveryReport | MemberAdded | MemberRemoved | MemberLeft
-    | GroupRenamed | GroupAvatar | GroupDescription | GroupInfo | EphemeralTimer
-    | ContactState | Pin | PollVote | Unreadable
+    Post
+    | Edit
+    | Delete
+    | Reaction
+    | Receipt
+    | DeliveryReport
+    | MemberAdded
+    | MemberRemoved
+    | MemberLeft
+    | GroupRenamed
+    | GroupAvatar
+    | GroupDescription
+    | GroupInfo
+    | EphemeralTimer
+    | ContactState
+    | Pin
+    | PollVote
+    | Unreadable
 )
 
 EVENT_TYPES: dict[str, type] = {
     cls.__name__: cls
     for cls in (
-        Post, Edit, Delete, Reaction, Receipt, DeliveryReport, MemberAdded, MemberRemoved, MemberLeft,
-        GroupRenamed, GroupAvatar, GroupDescription, GroupInfo, EphemeralTimer,
-        ContactState, Pin, PollVote, Unreadable,
+        Post,
+        Edit,
+        Delete,
+        Reaction,
+        Receipt,
+        DeliveryReport,
+        MemberAdded,
+        MemberRemoved,
+        MemberLeft,
+        GroupRenamed,
+        GroupAvatar,
+        GroupDescription,
+        GroupInfo,
+        EphemeralTimer,
+        ContactState,
+        Pin,
+        PollVote,
+        Unreadable,
     )
 }
 
@@ -261,8 +291,13 @@ EVENT_TYPES: dict[str, type] = {
 CONTROL_TYPES = (Edit, Delete, Reaction, Receipt, DeliveryReport, Pin, PollVote)
 #: Events that change a group and show up as system lines.
 GROUP_TYPES = (
-    MemberAdded, MemberRemoved, MemberLeft, GroupRenamed, GroupAvatar,
-    GroupDescription, EphemeralTimer,
+    MemberAdded,
+    MemberRemoved,
+    MemberLeft,
+    GroupRenamed,
+    GroupAvatar,
+    GroupDescription,
+    EphemeralTimer,
 )
 
 

@@ -176,7 +176,7 @@ class ImapSource:
         stored: dict[int, str] = {}
         for (f, key), (flags, _size) in known.items():
             if f == folder and key.startswith(prefix):
-                tail = key[len(prefix):]
+                tail = key[len(prefix) :]
                 if tail.isdigit():
                     stored[int(tail)] = flags
         present = [u for u in uids if u in stored]
@@ -184,8 +184,10 @@ class ImapSource:
 
         changed = self._flag_changes(present, cursor, uidvalidity, modseq)
         for u in present:
-            yield Candidate(Provenance(source=self.id, folder=folder, key=f"{prefix}{u}",
-                                       flags=changed.get(u, stored[u])), _read_none)
+            yield Candidate(
+                Provenance(source=self.id, folder=folder, key=f"{prefix}{u}", flags=changed.get(u, stored[u])),
+                _read_none,
+            )
 
         limit = limits_of(state).max_message_size
         sizes: dict[int, int] = {}
@@ -200,15 +202,20 @@ class ImapSource:
                     continue  # expunged since the SEARCH
                 body, flags, idate = item
                 cut = sizes[u] if u in big else None
-                prov = Provenance(source=self.id, folder=folder, key=f"{prefix}{u}", flags=flags,
-                                  internaldate=idate, size=cut or len(body))
+                prov = Provenance(
+                    source=self.id,
+                    folder=folder,
+                    key=f"{prefix}{u}",
+                    flags=flags,
+                    internaldate=idate,
+                    size=cut or len(body),
+                )
                 yield Candidate(prov, _constant(body[:limit]), truncated_from=cut)
         state["cursor"] = {"uidvalidity": uidvalidity, "highestmodseq": modseq}
 
     # -- steps
 
-    def _flag_changes(self, present: list[int], cursor: dict, uidvalidity: int,
-                      modseq: int | None) -> dict[int, str]:
+    def _flag_changes(self, present: list[int], cursor: dict, uidvalidity: int, modseq: int | None) -> dict[int, str]:
         if not present:
             return {}
         s = self.session
@@ -217,13 +224,16 @@ class ImapSource:
             if int(old) >= modseq:
                 return {}
             wanted = set(present)
-            todo = [u for u in s.call(lambda c: c.search(["MODSEQ", str(int(old) + 1)]),
-                                      self.folder, uidvalidity) if u in wanted]
+            todo = [
+                u
+                for u in s.call(lambda c: c.search(["MODSEQ", str(int(old) + 1)]), self.folder, uidvalidity)
+                if u in wanted
+            ]
         else:
             todo = present
         out: dict[int, str] = {}
         for i in range(0, len(todo), META_CHUNK):
-            chunk = todo[i:i + META_CHUNK]
+            chunk = todo[i : i + META_CHUNK]
             res = s.call(lambda c, chunk=chunk: c.fetch(chunk, ["FLAGS"]), self.folder, uidvalidity)
             s.counters.flag_fetches += 1
             for uid, data in res.items():
@@ -238,7 +248,7 @@ class ImapSource:
         opts = self.session.options
         s = self.session
         for i in range(0, len(uids), META_CHUNK):
-            chunk = uids[i:i + META_CHUNK]
+            chunk = uids[i : i + META_CHUNK]
             fetched = s.call(lambda c, chunk=chunk: c.fetch(chunk, ["RFC822.SIZE"]), self.folder, uidvalidity)
             batch: list[int] = []
             total = 0
@@ -252,8 +262,9 @@ class ImapSource:
             if batch:
                 yield batch
 
-    def _fetch_bodies(self, batch: list[int], uidvalidity: int,
-                      limit: int | None = None) -> dict[int, tuple[bytes, str, str | None]]:
+    def _fetch_bodies(
+        self, batch: list[int], uidvalidity: int, limit: int | None = None
+    ) -> dict[int, tuple[bytes, str, str | None]]:
         """Bodies, flags and INTERNALDATE; with ``limit``, only the first
         ``limit`` bytes of each body."""
         s = self.session
@@ -272,8 +283,7 @@ class ImapSource:
                 body = data.get(key, data.get(b"BODY[]"))
                 if body is None:
                     continue
-                got[uid] = (bytes(body), flags_text(data.get(b"FLAGS")),
-                            _internaldate(data.get(b"INTERNALDATE")))
+                got[uid] = (bytes(body), flags_text(data.get(b"FLAGS")), _internaldate(data.get(b"INTERNALDATE")))
                 s.counters.bodies_fetched += 1
                 s.counters.body_bytes += len(body)
 
@@ -284,6 +294,7 @@ class ImapSource:
 def _constant(data: bytes) -> Callable[[], bytes]:
     def read() -> bytes:
         return data
+
     return read
 
 
@@ -304,8 +315,7 @@ def _discover(text: str, options: dict | ImapOptions | None) -> list[ImapSource]
     session.connect()
     try:
         if opts.all_folders:
-            sources = [ImapSource(session, name, attrs)
-                       for name, attrs in scan_order(session.list_folders())]
+            sources = [ImapSource(session, name, attrs) for name, attrs in scan_order(session.list_folders())]
         else:
             folder = url.folder or "INBOX"
             if not session.folder_exists(folder):

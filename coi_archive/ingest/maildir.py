@@ -56,8 +56,18 @@ MESSAGE_DIRS = ("new", "cur")
 _NOT_FOLDERS = frozenset({"cur", "new", "tmp", "courierimapkeywords"})
 #: Bookkeeping files Dovecot and Courier keep beside ``cur``: not mail and
 #: not worth a report.
-METADATA = frozenset({"dovecot-uidlist", "dovecot-keywords", "dovecot-uidvalidity", "subscriptions",
-                      "maildirfolder", "courierimapuiddb", "courierimapsubscribed", "courierimapacl"})
+METADATA = frozenset(
+    {
+        "dovecot-uidlist",
+        "dovecot-keywords",
+        "dovecot-uidvalidity",
+        "subscriptions",
+        "maildirfolder",
+        "courierimapuiddb",
+        "courierimapsubscribed",
+        "courierimapacl",
+    }
+)
 #: Deepest nesting of folders read (a guard against bind-mount mazes).
 MAX_DEPTH = 32
 
@@ -156,8 +166,7 @@ def _is_dir(entry: os.DirEntry) -> bool:
         return False
 
 
-def _folder_candidates(source: Source, folder: str, path: str, root: str,
-                       state: dict) -> Iterator[Candidate]:
+def _folder_candidates(source: Source, folder: str, path: str, root: str, state: dict) -> Iterator[Candidate]:
     limits = limits_of(state)
     known = state.get("known", {})
     for key, full in sorted(_toc(path, state).items()):
@@ -171,8 +180,9 @@ def _folder_candidates(source: Source, folder: str, path: str, root: str,
         yield from _candidate(source, folder, key, flags, full, root, limits)
 
 
-def _candidate(source: Source, folder: str, key: str, flags: str, full: str, root: str,
-               limits: Limits) -> Iterator[Candidate]:
+def _candidate(
+    source: Source, folder: str, key: str, flags: str, full: str, root: str, limits: Limits
+) -> Iterator[Candidate]:
     try:
         st = os.stat(full)
     except OSError:
@@ -180,8 +190,7 @@ def _candidate(source: Source, folder: str, key: str, flags: str, full: str, roo
             st = os.lstat(full)  # a dangling or looping symlink: read() says why
         except OSError:
             return  # gone since the listing
-    prov = Provenance(source=source.id, folder=folder, key=key, flags=flags,
-                      mtime=st.st_mtime, size=st.st_size)
+    prov = Provenance(source=source.id, folder=folder, key=key, flags=flags, mtime=st.st_mtime, size=st.st_size)
     truncated = st.st_size if st.st_size > limits.max_message_size else None
     yield Candidate(prov, _reader(full, root, limits), truncated_from=truncated)
 
@@ -231,4 +240,5 @@ def _loose_refusal(full: str, root: str) -> Refused | None:
 def _reader(path: str, root: str, limits: Limits):
     def read() -> bytes:
         return read_message(path, root, limits)[0]
+
     return read

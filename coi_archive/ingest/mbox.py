@@ -90,7 +90,7 @@ class _Message:
     def add(self, piece: bytes) -> None:
         self.seen += len(piece)
         if self.kept < self.cap:
-            piece = piece[:self.cap - self.kept]
+            piece = piece[: self.cap - self.kept]
             self.pieces.append(piece)
             self.kept += len(piece)
 
@@ -114,7 +114,7 @@ def _split(source_id: str, fh: BinaryIO, limits: Limits, budget: int | None) -> 
                 cur = _Message(start=pos, cap=limits.max_message_size + 1, from_line=piece, from_len=len(piece))
                 last_empty = False
             elif cur is not None and cur.from_line_open:
-                cur.from_line += piece[:PIECE - len(cur.from_line)]
+                cur.from_line += piece[: PIECE - len(cur.from_line)]
                 cur.from_len += len(piece)
             elif cur is not None:
                 cur.add(piece)
@@ -126,8 +126,10 @@ def _split(source_id: str, fh: BinaryIO, limits: Limits, budget: int | None) -> 
     except _BROKEN as exc:
         reason = f"unreadable after {pos} bytes ({type(exc).__name__}: {exc})"
     else:
-        reason = (f"more than {budget} bytes decompressed (--max-expand-ratio {limits.max_expand_ratio:g},"
-                  f" --max-decompressed {limits.max_decompressed})")
+        reason = (
+            f"more than {budget} bytes decompressed (--max-expand-ratio {limits.max_expand_ratio:g},"
+            f" --max-decompressed {limits.max_decompressed})"
+        )
     if cur is not None and cur.seen > limits.max_message_size:
         yield _finish(source_id, cur, pos, False, limits.max_message_size)
     raise SourceError(reason)
@@ -144,4 +146,5 @@ def _finish(source_id: str, msg: _Message, stop: int, last_empty: bool, limit: i
 
     def read() -> bytes:
         return unescape(b"".join(pieces)[:keep])
+
     return Candidate(prov, read, truncated_from=size if size > limit else None)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import mimetypes
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from email import message_from_bytes
@@ -20,7 +21,6 @@ from email.header import decode_header
 from email.message import Message
 from email.utils import getaddresses, parsedate_to_datetime
 from functools import cached_property, lru_cache
-from typing import Iterator
 
 from . import defects
 from .events import Attachment, ChatRef, Defect, Envelope
@@ -31,9 +31,7 @@ _SURROGATE_RE = re.compile("[\udc80-\udcff]")
 #: Headers Delta Chat may carry in the first MIME part instead of the top level
 #: (core's ``is_hidden``).
 _HIDDEN_HEADERS = ("chat-user-avatar", "chat-group-avatar", "chat-delete", "chat-edit")
-_REPLY_PREFIX_RE = re.compile(
-    r"^\s*((re|aw|sv|vs|antw|fw|fwd|wg|tr|rif|r|ref|odp|vl)(\[\d+\])?\s*:\s*)+", re.I
-)
+_REPLY_PREFIX_RE = re.compile(r"^\s*((re|aw|sv|vs|antw|fw|fwd|wg|tr|rif|r|ref|odp|vl)(\[\d+\])?\s*:\s*)+", re.I)
 
 #: What the stdlib ``email`` package raises on hostile headers, parameters
 #: and payloads (``UnicodeError`` and ``binascii.Error`` are ValueErrors,
@@ -140,8 +138,9 @@ def header(msg: Message, name: str) -> str:
 
 def raw_header_all(msg: Message, name: str) -> list[str]:
     lname = name.lower()
-    return [_fix_8bit(v) if isinstance(v, str) else str(v)
-            for k, v in getattr(msg, "_headers", ()) if k.lower() == lname]
+    return [
+        _fix_8bit(v) if isinstance(v, str) else str(v) for k, v in getattr(msg, "_headers", ()) if k.lower() == lname
+    ]
 
 
 def header_all(msg: Message, name: str) -> list[str]:
@@ -361,7 +360,7 @@ def decode_name_words(value: str) -> str:
     charset = ""
     pos = 0
     for m in _ENCODED_WORD_RE.finditer(value):
-        between = value[pos:m.start()]
+        between = value[pos : m.start()]
         word_charset = m.group(1).split("*", 1)[0].lower()
         if pending and (between.strip() or word_charset != charset):
             out.append(decode_bytes(b"".join(pending), charset))
@@ -518,7 +517,7 @@ def split_signature(text: str) -> tuple[str, str | None]:
     lines = text.split("\n")
     for i, line in enumerate(lines):
         if line == "-- ":
-            return "\n".join(lines[:i]).rstrip(), "\n".join(lines[i + 1:]).strip("\n") or None
+            return "\n".join(lines[:i]).rstrip(), "\n".join(lines[i + 1 :]).strip("\n") or None
     return text, None
 
 
@@ -560,7 +559,7 @@ def fold_quotes_with_attribution(text: str) -> tuple[str, str | None, str | None
 
 
 def _next_is_quote(lines: list[str], i: int) -> bool:
-    for line in lines[i + 1:]:
+    for line in lines[i + 1 :]:
         if line.strip():
             return line.startswith(">")
     return False
@@ -676,8 +675,9 @@ class ParsedMail:
     @cached_property
     def addressees(self) -> tuple[tuple[str, str, str], ...]:
         """``(header, display name, address)`` of each To and Cc recipient."""
-        return tuple((name.lower(), display, addr)
-                     for name in ("To", "Cc") for display, addr in addresses(self.msg, name))
+        return tuple(
+            (name.lower(), display, addr) for name in ("To", "Cc") for display, addr in addresses(self.msg, name)
+        )
 
     @cached_property
     def subject(self) -> str:

@@ -98,8 +98,10 @@ def parse_url(text: str, *, insecure: bool = False, starttls: bool = False) -> I
     if not at or not userinfo:
         raise ImapError("IMAP URL needs a user name: imap://USER@HOST[:PORT][/FOLDER]")
     if ":" in userinfo:
-        raise ImapError("do not put a password in the IMAP URL; use --password-file FILE "
-                        "or the COI_IMAP_PASSWORD environment variable")
+        raise ImapError(
+            "do not put a password in the IMAP URL; use --password-file FILE "
+            "or the COI_IMAP_PASSWORD environment variable"
+        )
     user = unquote(userinfo)
     if hostport.startswith("["):
         host, _, after = hostport[1:].partition("]")
@@ -117,8 +119,10 @@ def parse_url(text: str, *, insecure: bool = False, starttls: bool = False) -> I
     folder = unquote(path.rstrip("/")) if slash and path.strip("/") else None
     if insecure:
         if not is_loopback(host):
-            raise ImapError(f"refusing plaintext IMAP to {host}: --insecure is only allowed "
-                            "for loopback addresses (127.0.0.1, ::1, localhost)")
+            raise ImapError(
+                f"refusing plaintext IMAP to {host}: --insecure is only allowed "
+                "for loopback addresses (127.0.0.1, ::1, localhost)"
+            )
         security = "plain"
     elif scheme == "imaps":
         security = "tls"
@@ -164,8 +168,9 @@ def read_password(password_file: str | None, environ: dict | None = None) -> Sec
             with open(password_file, encoding="utf-8") as fh:
                 line = fh.readline()
         except (OSError, UnicodeDecodeError) as exc:
-            raise ImapError(f"cannot read password file {password_file}: "
-                            f"{getattr(exc, 'strerror', None) or type(exc).__name__}") from None
+            raise ImapError(
+                f"cannot read password file {password_file}: {getattr(exc, 'strerror', None) or type(exc).__name__}"
+            ) from None
         value = line.rstrip("\r\n")
         if not value:
             raise ImapError(f"password file is empty: {password_file}")
@@ -259,19 +264,23 @@ class Session:
         where = f"{url.host}:{url.port}"
         try:
             if url.security == "tls":
-                client = IMAPClient(url.host, port=url.port, ssl=True, ssl_context=self._ssl_context(),
-                                    timeout=self.options.timeout)
+                client = IMAPClient(
+                    url.host, port=url.port, ssl=True, ssl_context=self._ssl_context(), timeout=self.options.timeout
+                )
             else:
                 client = IMAPClient(url.host, port=url.port, ssl=False, timeout=self.options.timeout)
                 if url.security == "starttls":
                     if b"STARTTLS" not in set(client.capabilities()):
                         client.shutdown()
-                        raise ImapError(f"{where} does not offer STARTTLS; use implicit TLS (port 993)"
-                                        " or, on loopback only, --insecure")
+                        raise ImapError(
+                            f"{where} does not offer STARTTLS; use implicit TLS (port 993)"
+                            " or, on loopback only, --insecure"
+                        )
                     client.starttls(self._ssl_context())
         except ssl.SSLCertVerificationError as exc:
-            raise ImapError(f"TLS certificate of {where} not trusted ({exc.verify_message}); "
-                            "use --cafile FILE for a private CA") from None
+            raise ImapError(
+                f"TLS certificate of {where} not trusted ({exc.verify_message}); use --cafile FILE for a private CA"
+            ) from None
         except ImapError:
             raise
         except (ssl.SSLError, OSError, imaplib.IMAP4.error) as exc:
@@ -362,8 +371,7 @@ class Session:
 
     # -- retrying
 
-    def call(self, fn: Callable[[Any], Any], folder: str | None = None,
-             uidvalidity: int | None = None) -> Any:
+    def call(self, fn: Callable[[Any], Any], folder: str | None = None, uidvalidity: int | None = None) -> Any:
         """``fn(client)`` with reconnects after a dropped connection.  With
         ``folder`` the folder is selected again after a reconnect and its
         UIDVALIDITY must be unchanged."""
@@ -398,5 +406,3 @@ def _quietly(fn: Callable[[], Any]) -> None:
         fn()
     except CLOSING_ERRORS:
         pass  # best effort: the connection is being thrown away
-
-

@@ -20,10 +20,11 @@ from __future__ import annotations
 import hashlib
 import re
 from collections import Counter
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import nh3
 from markupsafe import Markup, escape
@@ -49,19 +50,44 @@ _MAGIC = {
 
 
 #: Audio and video types browsers play in ``<audio>``/``<video>``.
-PLAYABLE_TYPES = frozenset({"audio/ogg", "audio/opus", "audio/mpeg", "audio/mp3", "audio/mp4", "audio/aac",
-                            "audio/x-m4a", "audio/m4a", "audio/wav", "audio/x-wav", "audio/wave", "audio/webm",
-                            "audio/flac", "video/mp4", "video/webm", "video/ogg", "video/quicktime"})
+PLAYABLE_TYPES = frozenset(
+    {
+        "audio/ogg",
+        "audio/opus",
+        "audio/mpeg",
+        "audio/mp3",
+        "audio/mp4",
+        "audio/aac",
+        "audio/x-m4a",
+        "audio/m4a",
+        "audio/wav",
+        "audio/x-wav",
+        "audio/wave",
+        "audio/webm",
+        "audio/flac",
+        "video/mp4",
+        "video/webm",
+        "video/ogg",
+        "video/quicktime",
+    }
+)
 
 
 def is_inline_image(mime: str | None, data: bytes) -> bool:
     """True when ``data`` really is an image of an inline type ``mime``."""
-    return mime in INLINE_IMAGE_TYPES and data.startswith(_MAGIC[mime]) and (
-        mime != "image/webp" or data[8:12] == b"WEBP")
+    return (
+        mime in INLINE_IMAGE_TYPES and data.startswith(_MAGIC[mime]) and (mime != "image/webp" or data[8:12] == b"WEBP")
+    )
+
 
 _SYSTEM_ICONS = {
-    "member-added": "➕", "member-removed": "➖", "member-left": "🚪", "group-renamed": "✏️",
-    "group-avatar": "🖼", "group-description": "📝", "ephemeral-timer": "⏱",
+    "member-added": "➕",
+    "member-removed": "➖",
+    "member-left": "🚪",
+    "group-renamed": "✏️",
+    "group-avatar": "🖼",
+    "group-description": "📝",
+    "ephemeral-timer": "⏱",
 }
 
 
@@ -73,8 +99,6 @@ _SYSTEM_ICONS = {
 def anchor(message_id: str) -> str:
     """A stable, HTML-id-safe anchor for a message."""
     return "m-" + hashlib.sha1(message_id.encode("utf-8", "surrogatepass")).hexdigest()[:16]
-
-
 
 
 def utc(value: str | None) -> datetime | None:
@@ -110,11 +134,18 @@ def when(value: str | None, style: str = "datetime") -> Markup:
         return Markup("")
     text = _TIME_STYLES[style](value)
     return Markup('<time datetime="{0}" data-style="{1}" title="{2}">{3}</time>').format(
-        value, style, fmt_datetime(value), text)
+        value, style, fmt_datetime(value), text
+    )
 
 
-_DURATION_UNITS = (("year", 365 * 86400), ("week", 7 * 86400), ("day", 86400), ("hour", 3600),
-                   ("minute", 60), ("second", 1))
+_DURATION_UNITS = (
+    ("year", 365 * 86400),
+    ("week", 7 * 86400),
+    ("day", 86400),
+    ("hour", 3600),
+    ("minute", 60),
+    ("second", 1),
+)
 
 
 def fmt_duration(seconds: float | int | None) -> str:
@@ -160,10 +191,9 @@ def linkify(text: str | None) -> Markup:
     out: list[str] = []
     pos = 0
     for m in _URL_RE.finditer(text):
-        out.append(str(escape(text[pos:m.start()])))
+        out.append(str(escape(text[pos : m.start()])))
         url = m.group(0)
-        out.append(f'<a href="{escape(url)}" rel="noopener noreferrer nofollow" target="_blank">'
-                   f"{escape(url)}</a>")
+        out.append(f'<a href="{escape(url)}" rel="noopener noreferrer nofollow" target="_blank">{escape(url)}</a>')
         pos = m.end()
     out.append(str(escape(text[pos:])))
     return Markup("".join(out))
@@ -227,8 +257,11 @@ def sanitize_html(html: str, allow_remote_images: bool = False) -> CleanHtml:
     cleaned = nh3.clean(
         html,
         tags=_TAGS,
-        attributes={**nh3.ALLOWED_ATTRIBUTES, "a": {"href", "hreflang", "title"},
-                    "img": {"src", "alt", "width", "height", "title"}},
+        attributes={
+            **nh3.ALLOWED_ATTRIBUTES,
+            "a": {"href", "hreflang", "title"},
+            "img": {"src", "alt", "width", "height", "title"},
+        },
         attribute_filter=attr_filter,
         url_schemes={"http", "https", "mailto", "data"},
         url_relative="deny",
@@ -352,10 +385,17 @@ class Row:
     aria: str = ""
 
 
-def build_rows(messages: list[dict[str, Any]], *, me: set[str], names: dict[str, str],
-               links: Links, previous: dict[str, Any] | None = None,
-               replies: dict[str, dict[str, Any]] | None = None,
-               highlight: str | None = None, mail_style: bool = False) -> list[Row]:
+def build_rows(
+    messages: list[dict[str, Any]],
+    *,
+    me: set[str],
+    names: dict[str, str],
+    links: Links,
+    previous: dict[str, Any] | None = None,
+    replies: dict[str, dict[str, Any]] | None = None,
+    highlight: str | None = None,
+    mail_style: bool = False,
+) -> list[Row]:
     """Rows for a run of messages in display order.  ``previous`` is the
     message just before the run (for the first day separator and sender
     grouping when a page is appended); ``replies`` maps ids of replied-to
@@ -380,16 +420,28 @@ def build_rows(messages: list[dict[str, Any]], *, me: set[str], names: dict[str,
             last_sender = None
         if m.get("kind") == "system" and not m.get("deleted"):
             sysinfo = m.get("system") or {}
-            rows.append(Row("system", m=m, anchor=anchor(m["message_id"]),
-                            label=human_system_text(m.get("text") or "", names),
-                            icon=_SYSTEM_ICONS.get(sysinfo.get("action", ""), "•"),
-                            highlight=m["message_id"] == highlight))
+            rows.append(
+                Row(
+                    "system",
+                    m=m,
+                    anchor=anchor(m["message_id"]),
+                    label=human_system_text(m.get("text") or "", names),
+                    icon=_SYSTEM_ICONS.get(sysinfo.get("action", ""), "•"),
+                    highlight=m["message_id"] == highlight,
+                )
+            )
             last_sender = None
             continue
         sender = (m.get("sender") or "").lower()
-        row = Row("message", m=m, anchor=anchor(m["message_id"]), own=sender in me,
-                  name=display(sender, m.get("sender_name")), hue=hue(sender),
-                  highlight=m["message_id"] == highlight)
+        row = Row(
+            "message",
+            m=m,
+            anchor=anchor(m["message_id"]),
+            own=sender in me,
+            name=display(sender, m.get("sender_name")),
+            hue=hue(sender),
+            highlight=m["message_id"] == highlight,
+        )
         row.show_name = mail_style or sender != last_sender
         row.names = names
         row.aria = f"{'You' if row.own else row.name}, {fmt_datetime(m.get('date')) or 'undated'}"
@@ -458,8 +510,9 @@ _MENTION_RE = re.compile(r'@(?:"([^"\n]{1,200})")?:([\w.+-]+@[\w-]+(?:\.[\w-]+)+
 def mention_names(text: str | None, names: dict[str, str] | None = None) -> str:
     """Plain text with COI mentions as "@Name" (the terminal's form of
     :func:`mentions`)."""
-    return _MENTION_RE.sub(lambda m: "@" + ((names or {}).get(m.group(2).lower()) or m.group(1) or m.group(2)),
-                           text or "")
+    return _MENTION_RE.sub(
+        lambda m: "@" + ((names or {}).get(m.group(2).lower()) or m.group(1) or m.group(2)), text or ""
+    )
 
 
 def mentions(text: str | None, names: dict[str, str] | None = None) -> Markup:
@@ -470,7 +523,7 @@ def mentions(text: str | None, names: dict[str, str] | None = None) -> Markup:
     out: list[str] = []
     pos = 0
     for m in _MENTION_RE.finditer(text):
-        out.append(str(linkify(text[pos:m.start()])))
+        out.append(str(linkify(text[pos : m.start()])))
         address = m.group(2)
         name = (names or {}).get(address.lower()) or m.group(1) or address
         out.append(str(Markup('<span class="mention" title="{0}">@{1}</span>').format(address, name)))
@@ -480,16 +533,37 @@ def mentions(text: str | None, names: dict[str, str] | None = None) -> Markup:
 
 
 #: Chat and message kinds in words.
-KIND_LABELS = {"direct": "direct chat", "group": "group", "self": "saved messages", "mailinglist": "mailing list",
-               "mail": "e-mail", "text": "text", "image": "photo", "audio": "voice or audio", "video": "video",
-               "file": "file", "sticker": "sticker", "location": "location", "contact": "contact",
-               "system": "system message", "poll": "poll", "webxdc": "app"}
+KIND_LABELS = {
+    "direct": "direct chat",
+    "group": "group",
+    "self": "saved messages",
+    "mailinglist": "mailing list",
+    "mail": "e-mail",
+    "text": "text",
+    "image": "photo",
+    "audio": "voice or audio",
+    "video": "video",
+    "file": "file",
+    "sticker": "sticker",
+    "location": "location",
+    "contact": "contact",
+    "system": "system message",
+    "poll": "poll",
+    "webxdc": "app",
+}
 
 
-_FILE_KINDS = {"application/pdf": "PDF", "text/plain": "text", "text/vcard": "contact card",
-               "text/x-vcard": "contact card",
-               "application/zip": "ZIP archive", "text/html": "web page", "text/calendar": "calendar entry",
-               "application/pgp-keys": "OpenPGP key", "application/octet-stream": "file"}
+_FILE_KINDS = {
+    "application/pdf": "PDF",
+    "text/plain": "text",
+    "text/vcard": "contact card",
+    "text/x-vcard": "contact card",
+    "application/zip": "ZIP archive",
+    "text/html": "web page",
+    "text/calendar": "calendar entry",
+    "application/pgp-keys": "OpenPGP key",
+    "application/octet-stream": "file",
+}
 
 
 def file_kind(mime: str | None) -> str:

@@ -58,8 +58,9 @@ _UNPRINTABLE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u20
 def printable(line: str) -> str:
     """``line`` with every character a terminal would act on written as an
     escape (``\\x1b``, ``\\u202e``)."""
-    return _UNPRINTABLE.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100
-                            else f"\\u{ord(m.group()):04x}", line)
+    return _UNPRINTABLE.sub(
+        lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100 else f"\\u{ord(m.group()):04x}", line
+    )
 
 
 def _printable(lines: list[str]) -> list[str]:
@@ -96,8 +97,12 @@ def _tokens(para: str) -> list[str]:
     out: list[str] = []
     for tok in _TOKEN.findall(para):
         prev = out[-1] if out else ""
-        joins = prev and not tok.isspace() and not prev.isspace() and (
-            _cell(tok) == 0 or (_cell(tok) == 1 and _cell(prev[-1]) == 1))
+        joins = (
+            prev
+            and not tok.isspace()
+            and not prev.isspace()
+            and (_cell(tok) == 0 or (_cell(tok) == 1 and _cell(prev[-1]) == 1))
+        )
         if joins:
             out[-1] += tok
         else:
@@ -183,15 +188,23 @@ def chat_lines(data: Mapping[str, Any], names: dict[str, str], width: int, histo
             lines += message_lines(row, width, history)
     kept = sum(1 for r in rows if r.type == "message" and _has_history(r.m))
     if kept and not history:
-        lines += ["", *wrap(f"({kept} edited or deleted message{'s keep' if kept != 1 else ' keeps'} earlier text:"
-                            " show --history prints it)", width)]
+        lines += [
+            "",
+            *wrap(
+                f"({kept} edited or deleted message{'s keep' if kept != 1 else ' keeps'} earlier text:"
+                " show --history prints it)",
+                width,
+            ),
+        ]
     return _printable(lines)
 
 
 def _header(chat: Mapping[str, Any], names: dict[str, str], width: int) -> list[str]:
     members = [names.get(a.lower()) or a for a in chat.get("members") or ()]
-    about = (f"{kind_label(chat.get('kind')) or 'chat'}, {_count(chat.get('message_count') or 0, 'message')},"
-             f" {_count(len(members), 'member')} · {chat.get('id')}")
+    about = (
+        f"{kind_label(chat.get('kind')) or 'chat'}, {_count(chat.get('message_count') or 0, 'message')},"
+        f" {_count(len(members), 'member')} · {chat.get('id')}"
+    )
     lines = wrap(f"# {chat.get('name') or chat.get('id')}", width, rest="  ") + wrap(about, width, "  ")
     if members:
         lines += wrap(", ".join(members), width, "  members: ", "    ")
@@ -237,8 +250,10 @@ def message_lines(row: Row, width: int, history: bool = False) -> list[str]:
     if row.read_by:
         lines += wrap("✓ read by " + ", ".join(row.read_by), width, GUTTER)
     # one line each, never wrapped: a forensic finding to grep for
-    lines += [f"{GUTTER}! conflicting copy of {c['message_id']} from {c['sender']}: {c['text']}"
-              for c in m.get("conflicts", ())]
+    lines += [
+        f"{GUTTER}! conflicting copy of {c['message_id']} from {c['sender']}: {c['text']}"
+        for c in m.get("conflicts", ())
+    ]
     return lines
 
 
@@ -283,8 +298,9 @@ def _revision_lines(m: Mapping[str, Any], width: int) -> list[str]:
 # --------------------------------------------------------------------------
 
 
-def hit_lines(hits: Iterable[Mapping[str, Any]], chat_names: Mapping[str, str], names: dict[str, str],
-              width: int) -> list[str]:
+def hit_lines(
+    hits: Iterable[Mapping[str, Any]], chat_names: Mapping[str, str], names: dict[str, str], width: int
+) -> list[str]:
     """Search hits (``search --json``): the date, the chat's and the
     sender's names, then the snippet (matched words in [brackets])."""
     lines: list[str] = []
@@ -305,8 +321,15 @@ def chat_table(chats: Iterable[Mapping[str, Any]]) -> list[str]:
     lines = [fmt.format("ID", "KIND", "MESSAGES", "LAST", "NAME")]
     for c in chats:
         enc = " [encrypted]" if c.get("encrypted") else ""
-        lines.append(fmt.format(c["id"], c.get("kind") or "", c.get("message_count", 0),
-                                (c.get("last_date") or "")[:10], f"{c.get('name') or ''}{enc}"))
+        lines.append(
+            fmt.format(
+                c["id"],
+                c.get("kind") or "",
+                c.get("message_count", 0),
+                (c.get("last_date") or "")[:10],
+                f"{c.get('name') or ''}{enc}",
+            )
+        )
     return _printable(lines)
 
 

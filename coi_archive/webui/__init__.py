@@ -34,13 +34,21 @@ from .state import UIState
 
 __all__ = ["create_app"]
 
-BLUEPRINTS = tuple(f"coi_archive.webui.{name}" for name in ("chats", "search", "contacts", "exports", "analytics", "stats",
-                                                              "auditlog", "people"))
+BLUEPRINTS = tuple(
+    f"coi_archive.webui.{name}"
+    for name in ("chats", "search", "contacts", "exports", "analytics", "stats", "auditlog", "people")
+)
 
 
-def create_app(archive_dir: str | os.PathLike, *, password: str | None = None, token: str | None = None,
-               page_size: int = 100, check_host: bool | None = None,
-               config: dict[str, Any] | None = None) -> Flask:
+def create_app(
+    archive_dir: str | os.PathLike,
+    *,
+    password: str | None = None,
+    token: str | None = None,
+    page_size: int = 100,
+    check_host: bool | None = None,
+    config: dict[str, Any] | None = None,
+) -> Flask:
     """Build the web application for the archive at ``archive_dir``.
 
     ``password`` (HTTP Basic) and ``token`` (``Authorization: Bearer``, the
@@ -74,8 +82,9 @@ def create_app(archive_dir: str | os.PathLike, *, password: str | None = None, t
     app.json.ensure_ascii = False
     if config:
         app.config.update(config)
-    app.jinja_loader = ChoiceLoader([FileSystemLoader(str(Path(__file__).parent / "templates")),
-                                     FileSystemLoader(str(present.TEMPLATES))])
+    app.jinja_loader = ChoiceLoader(
+        [FileSystemLoader(str(Path(__file__).parent / "templates")), FileSystemLoader(str(present.TEMPLATES))]
+    )
     app.jinja_env.filters.update(present.JINJA_FILTERS)
     app.jinja_env.globals["chat_kinds"] = CHAT_KINDS
 
@@ -83,8 +92,13 @@ def create_app(archive_dir: str | os.PathLike, *, password: str | None = None, t
     app.extensions["coi"] = state
     accounts = not (password or token) and _has_accounts(state)
     app.config["ACCOUNTS"] = accounts
-    security.install(app, password=password, token=token, accounts=accounts,
-                     check_host=not (password or token or accounts) if check_host is None else check_host)
+    security.install(
+        app,
+        password=password,
+        token=token,
+        accounts=accounts,
+        check_host=not (password or token or accounts) if check_host is None else check_host,
+    )
 
     @app.get("/healthz", endpoint="healthz")
     def _healthz():
@@ -101,8 +115,10 @@ def create_app(archive_dir: str | os.PathLike, *, password: str | None = None, t
 
     @app.context_processor
     def _may() -> dict[str, Any]:
-        return {"may": lambda action, resource=None: permissions.allowed(permissions.actor(), action, resource),
-                "user": g.get("user")}
+        return {
+            "may": lambda action, resource=None: permissions.allowed(permissions.actor(), action, resource),
+            "user": g.get("user"),
+        }
 
     @app.teardown_appcontext
     def _release(_exc: BaseException | None) -> None:

@@ -32,9 +32,10 @@ import logging
 import re
 import threading
 import warnings
+from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from flask import Blueprint, Flask, abort, current_app, jsonify, render_template
 
@@ -66,11 +67,13 @@ _LOCK = threading.Lock()  # matplotlib's rcParams are global; rendering is quick
 def _report(chat_id: str | None) -> dict[str, Any]:
     """One chat's report, or the archive-wide one (a member's: their chats')."""
     visible = scope().chats
+
     def compute() -> dict[str, Any]:
         try:
             return archive().report(chat=chat_id or (sorted(visible) if visible is not None else None))
         except ArchiveError:
             abort(404, description=f"no chat with id {chat_id}")
+
     return state().cached(f"analytics-report:{chat_id or ''}", compute)
 
 
@@ -95,6 +98,7 @@ def _disk_path(chat_id: str | None) -> Path:
 def page_data(chat_id: str | None) -> dict[str, Any]:
     """``{"report", "charts"}`` of the archive-wide page (``chat_id`` None)
     or of one chat's, made once per archive version (memory, then disk)."""
+
     def compute() -> dict[str, Any]:
         path = _disk_path(chat_id)
         try:
@@ -107,6 +111,7 @@ def page_data(chat_id: str | None) -> dict[str, Any]:
         data = {"report": rep, "charts": charts}
         _save(path, data)
         return data
+
     return state().cached(f"analytics-page:{chat_id or ''}", compute)
 
 
@@ -130,12 +135,14 @@ def _save(path: Path, data: dict[str, Any]) -> None:
 def warm(app: Flask) -> threading.Thread:
     """Make the archive-wide page in the background (a server that just
     started answers its first visit from the cache)."""
+
     def run() -> None:
         with app.app_context():
             try:
                 page_data(None)
             except Exception:  # noqa: BLE001 - a failed warm-up only means a slower first visit
                 log.exception("analytics warm-up failed")
+
     thread = threading.Thread(target=run, name="coi-webui-analytics-warm", daemon=True)
     thread.start()
     return thread
@@ -148,16 +155,32 @@ def overview():
         warming.join(WARM_WAIT)  # the same page is being made: wait for it rather than draw it twice
     data = page_data(None)
     chats = sorted(all_chats(), key=lambda c: (-int(c.get("message_count") or 0), c["id"]))
-    return render_template("analytics.html", report=data["report"], charts=data["charts"], chat=None,
-                           chats=chats[:30], name=display_name, duration=_duration, size=human_bytes)
+    return render_template(
+        "analytics.html",
+        report=data["report"],
+        charts=data["charts"],
+        chat=None,
+        chats=chats[:30],
+        name=display_name,
+        duration=_duration,
+        size=human_bytes,
+    )
 
 
 @bp.get("/analytics/<path:chat_id>")
 def chat_page(chat_id: str):
     chat = _chat(chat_id)
     data = page_data(chat_id)
-    return render_template("analytics.html", report=data["report"], charts=data["charts"], chat=chat, chats=[],
-                           name=display_name, duration=_duration, size=human_bytes)
+    return render_template(
+        "analytics.html",
+        report=data["report"],
+        charts=data["charts"],
+        chat=chat,
+        chats=[],
+        name=display_name,
+        duration=_duration,
+        size=human_bytes,
+    )
 
 
 @bp.get("/api/analytics")
@@ -180,8 +203,9 @@ def _memberships(chat_id: str) -> list[dict[str, Any]]:
 # --------------------------------------------------------------------------
 
 
-def _charts(rep: dict[str, Any], chat: dict[str, Any] | None,
-            memberships: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+def _charts(
+    rep: dict[str, Any], chat: dict[str, Any] | None, memberships: list[dict[str, Any]] | None
+) -> list[dict[str, Any]]:
     """Every chart of a page: ``{id, title, caption, svg, points}``."""
     out = [
         _activity_chart(rep),
@@ -240,15 +264,17 @@ def _svg(fig, chart_id: str, label: str) -> str:
         with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": f"coi-{chart_id}"}):
             fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
     text = buf.getvalue()
-    text = text[text.index("<svg"):]
+    text = text[text.index("<svg") :]
     text = re.sub(r"<metadata>.*?</metadata>", "", text, flags=re.S)
     text = re.sub(r"<style[^>]*>.*?</style>", "", text, flags=re.S)
     text = _STYLE_ATTR.sub(_presentation, text)
     view = re.search(r'viewBox="([^"]*)"', text)
-    root = (f'<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink"'
-            f' viewBox="{view.group(1) if view else "0 0 600 300"}" width="100%" role="img"'
-            f' aria-label="{html.escape(label, quote=True)}" class="chart-svg" id="svg-{chart_id}"'
-            ' stroke-linejoin="round" stroke-linecap="butt">')
+    root = (
+        f'<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink"'
+        f' viewBox="{view.group(1) if view else "0 0 600 300"}" width="100%" role="img"'
+        f' aria-label="{html.escape(label, quote=True)}" class="chart-svg" id="svg-{chart_id}"'
+        ' stroke-linejoin="round" stroke-linecap="butt">'
+    )
     text = _SVG_OPEN.sub(lambda _m: root, text, count=1)
     return text
 
@@ -266,8 +292,12 @@ def _activity_chart(rep: dict[str, Any]) -> dict[str, Any]:
     if not series:
         return _empty("activity", title, "No dated messages.")
     unit = timeline["unit"]
-    step = {"hour": timedelta(hours=1), "day": timedelta(days=1), "week": timedelta(days=7),
-            "month": timedelta(days=30.4)}[unit]
+    step = {
+        "hour": timedelta(hours=1),
+        "day": timedelta(days=1),
+        "week": timedelta(days=7),
+        "month": timedelta(days=30.4),
+    }[unit]
     spans = [(parse_span(k), v) for k, v in series.items()]  # "2025-04", "2025-04-06", "2025-04-06T12:00"
     points = [(span.start, v) for span, v in spans if span is not None]
     fig = _figure(9.5, 3.2)
@@ -281,10 +311,17 @@ def _activity_chart(rep: dict[str, Any]) -> dict[str, Any]:
     ax.set_xlim(min(xs) - step, max(xs) + 2 * step)
     ax.set_ylabel(f"messages per {unit}", color=TEXT, fontsize=9)
     busiest = max(series, key=lambda k: series[k])
-    caption = (f"Messages per {unit} (UTC), {min(series)} to {max(series)}; "
-               f"busiest {unit}: {busiest} with {series[busiest]:,}.")
-    return {"id": "activity", "title": title, "caption": caption, "points": sum(1 for y in ys if y),
-            "svg": _svg(fig, "activity", f"{title}: {caption}")}
+    caption = (
+        f"Messages per {unit} (UTC), {min(series)} to {max(series)}; "
+        f"busiest {unit}: {busiest} with {series[busiest]:,}."
+    )
+    return {
+        "id": "activity",
+        "title": title,
+        "caption": caption,
+        "points": sum(1 for y in ys if y),
+        "svg": _svg(fig, "activity", f"{title}: {caption}"),
+    }
 
 
 def _integer_locator():
@@ -310,8 +347,7 @@ def _heatmap_chart(rep: dict[str, Any]) -> dict[str, Any]:
         return _empty("heatmap", title, "No dated messages.")
     fig = _figure(9.5, 3.0)
     ax = fig.add_subplot()
-    mesh = ax.pcolormesh(np.arange(25), np.arange(8), grid, cmap="Blues", edgecolors="#ffffff",
-                         linewidth=0.5, vmin=0)
+    mesh = ax.pcolormesh(np.arange(25), np.arange(8), grid, cmap="Blues", edgecolors="#ffffff", linewidth=0.5, vmin=0)
     ax.set_xticks(np.arange(24) + 0.5, [f"{h:02d}" for h in range(24)])
     ax.set_yticks(np.arange(7) + 0.5, ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"])
     ax.invert_yaxis()
@@ -323,10 +359,17 @@ def _heatmap_chart(rep: dict[str, Any]) -> dict[str, Any]:
     bar.ax.tick_params(labelsize=8, colors=TEXT)
     bar.outline.set_visible(False)
     peak = np.unravel_index(int(grid.argmax()), grid.shape)
-    caption = (f"Busiest slot: {['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun'][peak[0]]} "
-               f"{peak[1]:02d}:00–{peak[1]:02d}:59 UTC with {int(grid.max()):,} messages.")
-    return {"id": "heatmap", "title": title, "caption": caption, "points": int((grid > 0).sum()),
-            "svg": _svg(fig, "heatmap", f"{title}. {caption}")}
+    caption = (
+        f"Busiest slot: {['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun'][peak[0]]} "
+        f"{peak[1]:02d}:00–{peak[1]:02d}:59 UTC with {int(grid.max()):,} messages."
+    )
+    return {
+        "id": "heatmap",
+        "title": title,
+        "caption": caption,
+        "points": int((grid > 0).sum()),
+        "svg": _svg(fig, "heatmap", f"{title}. {caption}"),
+    }
 
 
 def _short(text: str, n: int = 28) -> str:
@@ -353,8 +396,13 @@ def _participants_chart(rep: dict[str, Any]) -> dict[str, Any]:
     ax.set_xlabel("messages (system lines not counted)", color=TEXT, fontsize=9)
     more = rep["totals"]["senders"] - len(people)
     caption = f"Top {len(people)} of {rep['totals']['senders']:,} senders" + (f" ({more:,} more)." if more > 0 else ".")
-    return {"id": "participants", "title": title, "caption": caption, "points": len(people),
-            "svg": _svg(fig, "participants", f"{title}: " + ", ".join(f"{lab} {c}" for lab, c in zip(labels, counts)))}
+    return {
+        "id": "participants",
+        "title": title,
+        "caption": caption,
+        "points": len(people),
+        "svg": _svg(fig, "participants", f"{title}: " + ", ".join(f"{lab} {c}" for lab, c in zip(labels, counts))),
+    }
 
 
 def _reply_chart(rep: dict[str, Any]) -> dict[str, Any]:
@@ -372,10 +420,17 @@ def _reply_chart(rep: dict[str, Any]) -> dict[str, Any]:
     ax.set_xticks(xs, [b["label"] for b in buckets])
     ax.yaxis.set_major_locator(_integer_locator())
     ax.set_ylabel("replies", color=TEXT, fontsize=9)
-    caption = (f"{rt['replies']:,} replies; median {_duration(rt['median_seconds'])}. A reply is a message "
-               "whose sender differs from the sender of the message right before it in the same chat.")
-    return {"id": "replies", "title": title, "caption": caption, "points": sum(1 for y in ys if y),
-            "svg": _svg(fig, "replies", f"{title}: " + ", ".join(f"{b['label']} {b['replies']}" for b in buckets))}
+    caption = (
+        f"{rt['replies']:,} replies; median {_duration(rt['median_seconds'])}. A reply is a message "
+        "whose sender differs from the sender of the message right before it in the same chat."
+    )
+    return {
+        "id": "replies",
+        "title": title,
+        "caption": caption,
+        "points": sum(1 for y in ys if y),
+        "svg": _svg(fig, "replies", f"{title}: " + ", ".join(f"{b['label']} {b['replies']}" for b in buckets)),
+    }
 
 
 def _parse(value: str | None) -> datetime | None:
@@ -389,8 +444,10 @@ def _membership_chart(memberships: Sequence[dict[str, Any]], chat: dict[str, Any
     from matplotlib.patches import Patch
 
     title = "Membership timeline"
-    people = sorted({m["member"] for m in memberships},
-                    key=lambda a: (min((m.get("since") or "") for m in memberships if m["member"] == a), a))
+    people = sorted(
+        {m["member"] for m in memberships},
+        key=lambda a: (min((m.get("since") or "") for m in memberships if m["member"] == a), a),
+    )
     starts = [d for d in (_parse(m.get("since")) for m in memberships) if d]
     ends = [d for d in (_parse(m.get("until")) for m in memberships) if d]
     last = _parse(chat.get("last_date")) or max(starts + ends, default=None)
@@ -410,23 +467,46 @@ def _membership_chart(memberships: Sequence[dict[str, Any]], chat: dict[str, Any
         left = until is not None and m.get("removed_by") == m["member"]
         color = COLOR if until is None else (COLOR_2 if left else COLOR_MUTED)
         stop = until or end_all
-        ax.barh(row[m["member"]], mdates.date2num(stop) - mdates.date2num(since), left=mdates.date2num(since),
-                height=0.6, color=color, linewidth=0)
+        ax.barh(
+            row[m["member"]],
+            mdates.date2num(stop) - mdates.date2num(since),
+            left=mdates.date2num(since),
+            height=0.6,
+            color=color,
+            linewidth=0,
+        )
         bars += 1
     ax.set_yticks(range(len(people)), [_short(display_name(a)) for a in people])
     ax.invert_yaxis()
     ax.xaxis_date()
     _date_axis(ax)
     ax.set_xlim(mdates.date2num(first - pad), mdates.date2num(end_all))
-    fig.legend(handles=[Patch(color=COLOR, label="member now"), Patch(color=COLOR_MUTED, label="removed"),
-                        Patch(color=COLOR_2, label="left")], loc="outside upper right", ncol=3, fontsize=8,
-               frameon=False)
-    intervals = "; ".join(f"{display_name(m['member'])}: {(m.get('since') or '?')[:19]} → "
-                          f"{(m.get('until') or 'now')[:19]}" for m in memberships)
-    caption = (f"{len(people)} people in {bars} membership interval{'s' if bars != 1 else ''} "
-               "(someone removed and re-added has two).")
-    return {"id": "membership", "title": title, "caption": caption, "points": bars,
-            "svg": _svg(fig, "membership", f"{title}: {intervals}")}
+    fig.legend(
+        handles=[
+            Patch(color=COLOR, label="member now"),
+            Patch(color=COLOR_MUTED, label="removed"),
+            Patch(color=COLOR_2, label="left"),
+        ],
+        loc="outside upper right",
+        ncol=3,
+        fontsize=8,
+        frameon=False,
+    )
+    intervals = "; ".join(
+        f"{display_name(m['member'])}: {(m.get('since') or '?')[:19]} → {(m.get('until') or 'now')[:19]}"
+        for m in memberships
+    )
+    caption = (
+        f"{len(people)} people in {bars} membership interval{'s' if bars != 1 else ''} "
+        "(someone removed and re-added has two)."
+    )
+    return {
+        "id": "membership",
+        "title": title,
+        "caption": caption,
+        "points": bars,
+        "svg": _svg(fig, "membership", f"{title}: {intervals}"),
+    }
 
 
 def _groups_chart(rep: dict[str, Any]) -> dict[str, Any]:
@@ -447,8 +527,13 @@ def _groups_chart(rep: dict[str, Any]) -> dict[str, Any]:
         ax.text(c, y, f" {c:,} · {g['members']} members", va="center", fontsize=8, color=TEXT)
     ax.xaxis.set_major_locator(_integer_locator())
     ax.set_xlabel("messages", color=TEXT, fontsize=9)
-    return {"id": "groups", "title": title, "caption": f"The {len(groups)} groups with the most messages.",
-            "points": len(groups), "svg": _svg(fig, "groups", f"{title}: " + ", ".join(labels))}
+    return {
+        "id": "groups",
+        "title": title,
+        "caption": f"The {len(groups)} groups with the most messages.",
+        "points": len(groups),
+        "svg": _svg(fig, "groups", f"{title}: " + ", ".join(labels)),
+    }
 
 
 # --------------------------------------------------------------------------

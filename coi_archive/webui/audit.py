@@ -91,6 +91,9 @@ def install(app: Flask) -> None:
             archive().audit(who(), action, target(), result, request.remote_addr or "")
         except AuditError as exc:
             log.error("%s", exc)
-            return Response("the audit log cannot be written; nothing is served without it\n", 503,
-                            {"Content-Type": "text/plain; charset=utf-8"})
+            return Response(
+                "the audit log cannot be written; nothing is served without it\n",
+                503,
+                {"Content-Type": "text/plain; charset=utf-8"},
+            )
         return resp

@@ -30,6 +30,7 @@ bp = Blueprint("chats", __name__)
 
 ME_COOKIE = "coi_archive_me"
 
+
 def int_arg(name: str, default: int, lo: int, hi: int) -> int:
     try:
         value = int(request.args.get(name, default))
@@ -88,6 +89,7 @@ def _people(chat: dict[str, Any], known: dict[str, str]) -> str:
 def _haystacks() -> dict[str, str]:
     """Per chat, the casefolded text the chat filter searches: name, id,
     last preview, member addresses and names."""
+
     def build() -> dict[str, str]:
         out = {}
         for chat in all_chats():
@@ -96,6 +98,7 @@ def _haystacks() -> dict[str, str]:
                 bits += [a, display_name(a)]
             out[chat["id"]] = " ".join(bits).casefold()
         return out
+
     return state().cached("haystacks", build)
 
 
@@ -110,8 +113,7 @@ def list_chats() -> dict[str, Any]:
         abort(400, f"unknown kind {kind!r}")
     text = (request.args.get("q") or "").strip()
     needle = text.casefold()
-    chats = [c for c in all_chats()
-             if (not kind or c["kind"] == kind) and (not needle or needle in _haystack(c))]
+    chats = [c for c in all_chats() if (not kind or c["kind"] == kind) and (not needle or needle in _haystack(c))]
     return {"kind": kind, "q": text, "chats": chats}
 
 
@@ -136,14 +138,16 @@ def chat_list():
         abort(400, f"unknown section {section!r}")
     limit = int_arg("limit", 100 if section is None else 200, 1, 1000)
     offset = int_arg("offset", 0, 0, 10**9) if section else 0
-    parts = {"chats": [c for c in data["chats"] if c["kind"] not in MAIL_KINDS],
-             "mail": [c for c in data["chats"] if c["kind"] in MAIL_KINDS]}
+    parts = {
+        "chats": [c for c in data["chats"] if c["kind"] not in MAIL_KINDS],
+        "mail": [c for c in data["chats"] if c["kind"] in MAIL_KINDS],
+    }
     args = {k: v for k, v in (("kind", data["kind"]), ("q", data["q"] or None)) if v}
     view = {}
     for name, items in parts.items():
         if section and name != section:
             continue
-        shown = items[offset:offset + limit]
+        shown = items[offset : offset + limit]
         known, stacks = names(), _haystacks()  # (unread counts are left to /api/chats: see README)
         rows = [{**c, "people": _people(c, known), "haystack": stacks.get(c["id"], "")} for c in shown]
         more = {}
@@ -153,11 +157,17 @@ def chat_list():
             more["prev"] = url_for("chats.chat_list", section=name, offset=max(0, offset - limit), limit=limit, **args)
         if section and offset + limit < len(items):
             more["next"] = url_for("chats.chat_list", section=name, offset=offset + limit, limit=limit, **args)
-        view[name] = {"rows": rows, "total": len(items), "first": offset + 1, "last": offset + len(shown),
-                      "more": more}
-    return render_template("chat_list.html", kind=data["kind"], q=data["q"], total=len(all_chats()),
-                           matching=len(data["chats"]), section=section, view=view,
-                           overview=url_for("chats.chat_list", **args))
+        view[name] = {"rows": rows, "total": len(items), "first": offset + 1, "last": offset + len(shown), "more": more}
+    return render_template(
+        "chat_list.html",
+        kind=data["kind"],
+        q=data["q"],
+        total=len(all_chats()),
+        matching=len(data["chats"]),
+        section=section,
+        view=view,
+        overview=url_for("chats.chat_list", **args),
+    )
 
 
 @bp.get("/api/chats")
@@ -168,7 +178,7 @@ def api_chats():
     chats = list_chats()["chats"]
     offset = int_arg("offset", 0, 0, 10**9)
     limit = int_arg("limit", len(chats), 0, 10**9)
-    return jsonify(_with_unread(chats[offset:offset + limit]))
+    return jsonify(_with_unread(chats[offset : offset + limit]))
 
 
 # --------------------------------------------------------------------------
@@ -234,9 +244,18 @@ def chat_window(chat_id: str) -> dict[str, Any]:
     if jump is not None and messages:
         highlight = messages[0]["message_id"]
     me = present.me_in_chat(chat, ranking(), _chosen_me())
-    return {"chat": chat, "messages": messages, "previous": previous, "offset": offset, "limit": limit,
-            "total": total, "highlight": highlight, "me": sorted(me), "found": found,
-            "day": request.args.get("day") or ""}
+    return {
+        "chat": chat,
+        "messages": messages,
+        "previous": previous,
+        "offset": offset,
+        "limit": limit,
+        "total": total,
+        "highlight": highlight,
+        "me": sorted(me),
+        "found": found,
+        "day": request.args.get("day") or "",
+    }
 
 
 def _day_offset(chat_id: str, total: int) -> int | None:
@@ -266,8 +285,7 @@ def find_in_chat(chat_id: str) -> dict[str, Any] | None:
         return None
     history = request.args.get("history", "") in ("1", "on")
     quoted = chat_id.replace('"', "")
-    hits = archive().search_hits(f'chat:"{quoted}" ({text})', limit=FIND_LIMIT, history=history,
-                                 zone=viewer_zone())
+    hits = archive().search_hits(f'chat:"{quoted}" ({text})', limit=FIND_LIMIT, history=history, zone=viewer_zone())
     hits = [h for h in hits if h.chat_id == chat_id]
     hits.sort(key=lambda h: (h.date is None, h.date or datetime.min, h.message_id))
     if not hits:
@@ -275,10 +293,24 @@ def find_in_chat(chat_id: str) -> dict[str, Any] | None:
     index = int_arg("hit", len(hits), 1, len(hits))
 
     def link(i: int) -> str:
-        return url_for("chats.chat", chat_id=chat_id, find=text, hit=i, tz=viewer_zone(),
-                       history=1 if history else None, _anchor=present.anchor(hits[i - 1].message_id))
-    return {"text": text, "count": len(hits), "index": index, "current": hits[index - 1].message_id,
-            "prev": link(index - 1) if index > 1 else None, "next": link(index + 1) if index < len(hits) else None}
+        return url_for(
+            "chats.chat",
+            chat_id=chat_id,
+            find=text,
+            hit=i,
+            tz=viewer_zone(),
+            history=1 if history else None,
+            _anchor=present.anchor(hits[i - 1].message_id),
+        )
+
+    return {
+        "text": text,
+        "count": len(hits),
+        "index": index,
+        "current": hits[index - 1].message_id,
+        "prev": link(index - 1) if index > 1 else None,
+        "next": link(index + 1) if index < len(hits) else None,
+    }
 
 
 def _rows(win: dict[str, Any], links: WebLinks) -> list[present.Row]:
@@ -286,8 +318,15 @@ def _rows(win: dict[str, Any], links: WebLinks) -> list[present.Row]:
     outside = {m["reply_to"] for m in win["messages"] if m.get("reply_to")} - page_ids
     replies = archive().messages(outside) if outside else {}
     return present.build_rows(
-        win["messages"], me=set(win["me"]), names=names(), links=links, previous=win["previous"],
-        replies=replies, highlight=win["highlight"], mail_style=win["chat"]["kind"] in MAIL_KINDS)
+        win["messages"],
+        me=set(win["me"]),
+        names=names(),
+        links=links,
+        previous=win["previous"],
+        replies=replies,
+        highlight=win["highlight"],
+        mail_style=win["chat"]["kind"] in MAIL_KINDS,
+    )
 
 
 def _paging(win: dict[str, Any], chat_id: str) -> dict[str, Any]:
@@ -301,10 +340,17 @@ def _paging(win: dict[str, Any], chat_id: str) -> dict[str, Any]:
     if end < total:
         newer = url_for("chats.chat", chat_id=chat_id, offset=end, limit=lim)
         newer_fragment = url_for("chats.chat_fragment", chat_id=chat_id, offset=end, limit=lim)
-    return {"first": off + 1 if total else 0, "last": end, "total": total, "older": older, "newer": newer,
-            "older_fragment": older_fragment, "newer_fragment": newer_fragment,
-            "oldest": url_for("chats.chat", chat_id=chat_id, offset=0, limit=lim) if off > 0 else None,
-            "newest": url_for("chats.chat", chat_id=chat_id) if end < total else None}
+    return {
+        "first": off + 1 if total else 0,
+        "last": end,
+        "total": total,
+        "older": older,
+        "newer": newer,
+        "older_fragment": older_fragment,
+        "newer_fragment": newer_fragment,
+        "oldest": url_for("chats.chat", chat_id=chat_id, offset=0, limit=lim) if off > 0 else None,
+        "newest": url_for("chats.chat", chat_id=chat_id) if end < total else None,
+    }
 
 
 @bp.get("/chats/<path:chat_id>")
@@ -317,11 +363,26 @@ def chat(chat_id: str):
     chat = win["chat"]
     blocked = sum(r.html.blocked_images for r in rows if r.type == "message" and r.html)
     people = sorted(set(chat.get("members") or []) | set(chat.get("past_members") or []))
-    resp = make_response(render_template(
-        "chat.html", chat=chat, rows=rows, links=links, paging=_paging(win, chat_id), names=names(),
-        memberships=archive().memberships(chat_id), name_history=archive().name_history(chat_id),
-        me=win["me"], chosen_me=_chosen_me(), people=people, blocked_images=blocked, remote_images=remote,
-        highlight=win["highlight"], found=win["found"], day=win["day"]))
+    resp = make_response(
+        render_template(
+            "chat.html",
+            chat=chat,
+            rows=rows,
+            links=links,
+            paging=_paging(win, chat_id),
+            names=names(),
+            memberships=archive().memberships(chat_id),
+            name_history=archive().name_history(chat_id),
+            me=win["me"],
+            chosen_me=_chosen_me(),
+            people=people,
+            blocked_images=blocked,
+            remote_images=remote,
+            highlight=win["highlight"],
+            found=win["found"],
+            day=win["day"],
+        )
+    )
     return _remember_me(resp)
 
 
@@ -330,8 +391,13 @@ def chat_fragment(chat_id: str):
     """A page of rows as an HTML fragment, for endless scrolling."""
     win = chat_window(chat_id)
     links = WebLinks()
-    return render_template("chat_page.html", rows=_rows(win, links), links=links,
-                           paging=_paging(win, chat_id), direction=request.args.get("dir", ""))
+    return render_template(
+        "chat_page.html",
+        rows=_rows(win, links),
+        links=links,
+        paging=_paging(win, chat_id),
+        direction=request.args.get("dir", ""),
+    )
 
 
 @bp.get("/api/chats/<path:chat_id>")
@@ -339,15 +405,24 @@ def api_chat(chat_id: str):
     """The ``show --json`` shape for one page, plus ``offset``, ``limit``,
     ``total`` and ``me`` (the addresses drawn as one's own)."""
     win = chat_window(chat_id)
-    return jsonify({"chat": win["chat"], "messages": win["messages"], "offset": win["offset"],
-                    "limit": win["limit"], "total": win["total"], "me": win["me"]})
+    return jsonify(
+        {
+            "chat": win["chat"],
+            "messages": win["messages"],
+            "offset": win["offset"],
+            "limit": win["limit"],
+            "total": win["total"],
+            "me": win["me"],
+        }
+    )
 
 
 @bp.get("/api/chats/<path:chat_id>/info")
 def api_chat_info(chat_id: str):
     chat = _get_chat(chat_id)
-    return jsonify({"chat": chat, "memberships": archive().memberships(chat_id),
-                    "name_history": archive().name_history(chat_id)})
+    return jsonify(
+        {"chat": chat, "memberships": archive().memberships(chat_id), "name_history": archive().name_history(chat_id)}
+    )
 
 
 # --------------------------------------------------------------------------
@@ -393,8 +468,9 @@ def attachment():
     resp = Response(data, mimetype=mime if inline else "application/octet-stream")
     if playable:  # players ask for byte ranges to read the length and to seek
         resp.make_conditional(request, accept_ranges=True, complete_length=len(data))
-    resp.headers["Content-Disposition"] = security.content_disposition("inline" if inline else "attachment",
-                                                                      filename or "attachment")
+    resp.headers["Content-Disposition"] = security.content_disposition(
+        "inline" if inline else "attachment", filename or "attachment"
+    )
     resp.headers["Content-Security-Policy"] = security.CSP_ATTACHMENT
     resp.headers["Cache-Control"] = "private, max-age=3600"
     return resp
@@ -434,12 +510,21 @@ def media(chat_id: str):
             continue
         for att in m.get("attachments") or ():
             mime = (att.get("mime") or "").lower()
-            kind = ("image" if mime in present.INLINE_IMAGE_TYPES else
-                    "media" if mime in present.PLAYABLE_TYPES else "file")
-            items.append({"att": att, "kind": kind, "m": m, "goto": links.message(m["message_id"]),
-                          "thumb": links.inline_image(m, att) if kind == "image" else None,
-                          "play": links.media(m, att) if kind == "media" else None,
-                          "download": links.attachment(m, att), "anchor": present.anchor(m["message_id"])})
+            kind = (
+                "image" if mime in present.INLINE_IMAGE_TYPES else "media" if mime in present.PLAYABLE_TYPES else "file"
+            )
+            items.append(
+                {
+                    "att": att,
+                    "kind": kind,
+                    "m": m,
+                    "goto": links.message(m["message_id"]),
+                    "thumb": links.inline_image(m, att) if kind == "image" else None,
+                    "play": links.media(m, att) if kind == "media" else None,
+                    "download": links.attachment(m, att),
+                    "anchor": present.anchor(m["message_id"]),
+                }
+            )
     return render_template("media.html", chat=chat, items=items, names=names())
 
 

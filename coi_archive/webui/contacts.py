@@ -33,8 +33,11 @@ def contact_detail(address: str) -> dict[str, Any]:
             break
     else:
         abort(404, f"no contact {address}")
-    chats = [ch for ch in all_chats()
-             if address in {a.lower() for a in (ch.get("members") or []) + (ch.get("past_members") or [])}]
+    chats = [
+        ch
+        for ch in all_chats()
+        if address in {a.lower() for a in (ch.get("members") or []) + (ch.get("past_members") or [])}
+    ]
     keys = sorted({k for h in c.get("history", []) for k in h.get("fields", {})})
     shown = set(archive().messages(h["message_id"] for h in c.get("history", []) if h.get("message_id")))
     return {"contact": c, "chats": chats, "fields": keys, "linkable": shown}
@@ -42,8 +45,9 @@ def contact_detail(address: str) -> dict[str, Any]:
 
 @bp.get("/contacts")
 def contact_list():
-    return render_template("contacts.html", contacts=list_contacts(), q=request.args.get("q", ""),
-                           total=len(_contacts()))
+    return render_template(
+        "contacts.html", contacts=list_contacts(), q=request.args.get("q", ""), total=len(_contacts())
+    )
 
 
 @bp.get("/contacts/<path:address>")

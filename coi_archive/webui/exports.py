@@ -36,15 +36,23 @@ def download():
             sel = export.select_chat(archive(), chat_id, since, until)
         elif query:
             limit = current_app.config["MAX_SEARCH_LIMIT"]
-            sel = export.select_search(archive(), query, history=request.args.get("history") in ("1", "on"),
-                                       limit=limit, since=since, until=until, scope=scope())
+            sel = export.select_search(
+                archive(),
+                query,
+                history=request.args.get("history") in ("1", "on"),
+                limit=limit,
+                since=since,
+                until=until,
+                scope=scope(),
+            )
         else:
             abort(400, "nothing to export: give chat=ID or q=QUERY")
     except ArchiveError as exc:
         abort(404, str(exc))
     me = set(_chosen_me()) or None  # None: the owner heuristic, chat by chat
-    out = tempfile.SpooledTemporaryFile(max_size=16 * 1024 * 1024)
+    out = tempfile.SpooledTemporaryFile(max_size=16 * 1024 * 1024)  # noqa: SIM115 - send_file closes it
     export.write(archive(), sel, fmt, out, me=me)
     out.seek(0)
-    return send_file(out, mimetype=export.MIMETYPES[fmt], as_attachment=True,
-                     download_name=export.filename(sel, fmt), max_age=0)
+    return send_file(
+        out, mimetype=export.MIMETYPES[fmt], as_attachment=True, download_name=export.filename(sel, fmt), max_age=0
+    )

@@ -23,8 +23,14 @@ def add():
     form = request.form
     addresses = [a for a in form.get("addresses", "").replace(",", " ").split() if a]
     try:
-        archive().add_account(form.get("name", "").strip(), form.get("role", ""), addresses,
-                              form.get("password", ""), g.user, request.remote_addr or "")
+        archive().add_account(
+            form.get("name", "").strip(),
+            form.get("role", ""),
+            addresses,
+            form.get("password", ""),
+            g.user,
+            request.remote_addr or "",
+        )
     except AccountError as exc:
         return page(str(exc), 400)
     except AuditError:

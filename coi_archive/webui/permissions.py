@@ -48,11 +48,11 @@ class Actor:
 ACTIONS: dict[str, frozenset[str]] = {
     "public": frozenset({ANONYMOUS, OWNER, "admin", "auditor", "member"}),
     "session": frozenset({OWNER, "admin", "auditor", "member"}),
-    "read": frozenset({OWNER, "auditor", "member"}),   # lists and searches, cut to the scope
+    "read": frozenset({OWNER, "auditor", "member"}),  # lists and searches, cut to the scope
     "chat.read": frozenset({OWNER, "auditor", "member"}),
     "contact.read": frozenset({OWNER, "auditor", "member"}),
     "export": frozenset({OWNER, "auditor", "member"}),
-    "archive.read": frozenset({OWNER, "auditor"}),      # the archive's own counts (stats)
+    "archive.read": frozenset({OWNER, "auditor"}),  # the archive's own counts (stats)
     "audit.read": frozenset({OWNER, "auditor"}),
     "accounts.manage": frozenset({"admin"}),
 }
@@ -68,11 +68,13 @@ def _view(name: str) -> Callable[[], str]:
 
 def _chat_of(param: str) -> Callable[[], str | None]:
     """The chat of the message named by query parameter ``param`` (None when unknown)."""
+
     def find() -> str | None:
         try:
             return archive().position(request.args.get(param, ""))[0]
         except ArchiveError:
             return None
+
     return find
 
 
@@ -108,7 +110,7 @@ ROUTES: dict[str, tuple[str, Callable[[], str | None] | None]] = {
     "contacts.contact": ("contact.read", _view("address")),
     "contacts.api_contact": ("contact.read", _view("address")),
     "exports.download": ("export", _export_target),
-    "analytics.overview": ("read", None),      # a member's: their chats only
+    "analytics.overview": ("read", None),  # a member's: their chats only
     "analytics.api_overview": ("read", None),
     "analytics.chat_page": ("chat.read", _view("chat_id")),
     "analytics.api_chat": ("chat.read", _view("chat_id")),
@@ -142,8 +144,12 @@ def allowed(actor: Actor | None, action: str, resource: str | None = None) -> bo
 
 def _visible_addresses(scope: Scope) -> frozenset[str]:
     """The contacts ``scope`` shows, once per catalog version and scope."""
-    return state().cached(f"addresses:{hash(scope)}", lambda: frozenset(  # cached() keys by scope too
-        c["address"].lower() for c in archive().contacts(scope)))
+    return state().cached(
+        f"addresses:{hash(scope)}",
+        lambda: frozenset(  # cached() keys by scope too
+            c["address"].lower() for c in archive().contacts(scope)
+        ),
+    )
 
 
 def actor() -> Actor | None:

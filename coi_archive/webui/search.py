@@ -45,8 +45,7 @@ def run_search() -> dict[str, Any]:
     fetch = max(limit, cfg["FACET_HITS"])
     zone = viewer_zone()
     hits = archive().search_hits(query, limit=fetch, history=history, zone=zone, scope=scope()) if query else []
-    total = len(hits) if len(hits) < fetch else archive().search_count(query, history=history, zone=zone,
-                                                                        scope=scope())
+    total = len(hits) if len(hits) < fetch else archive().search_count(query, history=history, zone=zone, scope=scope())
     chats = chat_index()
     by_chat: Counter[str] = Counter()
     by_sender: Counter[str] = Counter()
@@ -59,13 +58,22 @@ def run_search() -> dict[str, Any]:
     for h in hits[:limit]:
         chat = chats.get(h.chat_id) or {}
         date = h.date.isoformat() if h.date is not None else None
-        out.append({
-            "chat_id": h.chat_id, "chat_name": chat.get("name") or h.chat_id, "chat_kind": chat.get("kind"),
-            "message_id": h.message_id, "sender": h.sender, "sender_name": display_name(h.sender),
-            "date": date, "snippet": h.snippet, "snippet_html": str(present.safe_snippet(h.snippet_html)),
-            "url": url_for("chats.chat", chat_id=h.chat_id, at=h.message_id, tz=zone,
-                           _anchor=present.anchor(h.message_id)),
-        })
+        out.append(
+            {
+                "chat_id": h.chat_id,
+                "chat_name": chat.get("name") or h.chat_id,
+                "chat_kind": chat.get("kind"),
+                "message_id": h.message_id,
+                "sender": h.sender,
+                "sender_name": display_name(h.sender),
+                "date": date,
+                "snippet": h.snippet,
+                "snippet_html": str(present.safe_snippet(h.snippet_html)),
+                "url": url_for(
+                    "chats.chat", chat_id=h.chat_id, at=h.message_id, tz=zone, _anchor=present.anchor(h.message_id)
+                ),
+            }
+        )
 
     def facet(counter: Counter[str], field: str, label) -> list[dict[str, Any]]:
         items = []
@@ -73,8 +81,13 @@ def run_search() -> dict[str, Any]:
             item = {"value": value, "label": label(value), "count": count}
             if value and value != "undated":
                 refined = _refine(query, _term(field, value))
-                item["url"] = url_for("search.search", q=refined, history=1 if history else None, tz=zone,
-                                      limit=limit if limit != cfg["SEARCH_LIMIT"] else None)
+                item["url"] = url_for(
+                    "search.search",
+                    q=refined,
+                    history=1 if history else None,
+                    tz=zone,
+                    limit=limit if limit != cfg["SEARCH_LIMIT"] else None,
+                )
             items.append(item)
         return items
 
@@ -83,9 +96,19 @@ def run_search() -> dict[str, Any]:
         "sender": facet(by_sender, "from", lambda v: display_name(v) if v else "unknown"),
         "year": facet(by_year, "date", lambda v: v),
     }
-    return {"query": query, "history": history, "limit": limit, "zone": zone or "UTC", "total": total,
-            "warnings": query_warnings(query), "names": name_matches(query), "hits": out, "facets": facets,
-            "facet_hits": len(hits), "more": len(hits) > limit or len(hits) >= fetch}
+    return {
+        "query": query,
+        "history": history,
+        "limit": limit,
+        "zone": zone or "UTC",
+        "total": total,
+        "warnings": query_warnings(query),
+        "names": name_matches(query),
+        "hits": out,
+        "facets": facets,
+        "facet_hits": len(hits),
+        "more": len(hits) > limit or len(hits) >= fetch,
+    }
 
 
 #: How many chats and contacts whose name matches are listed above the messages.
@@ -96,17 +119,34 @@ def name_matches(query: str) -> dict[str, list[dict[str, Any]]]:
     """Chats and contacts whose name (or address) holds every plain word of
     the query: the way to a person or a group is their name, not a message
     that happens to mention it."""
-    words = [w.casefold() for w in query.split() if ":" not in w and not w.startswith(("-", '"', "("))
-             and w not in ("AND", "OR", "NOT")]
+    words = [
+        w.casefold()
+        for w in query.split()
+        if ":" not in w and not w.startswith(("-", '"', "(")) and w not in ("AND", "OR", "NOT")
+    ]
     if not words:
         return {"chats": [], "contacts": []}
-    chats = [{"id": c["id"], "name": c.get("name") or c["id"], "kind": c["kind"],
-              "url": url_for("chats.chat", chat_id=c["id"])}
-             for c in all_chats() if all(w in (c.get("name") or "").casefold() for w in words)]
-    contacts = [{"address": c["address"], "name": c["name"] or c["address"], "hue": present.hue(c["address"]),
-                 "initial": present.initials(c["name"] or c["address"]),
-                 "url": url_for("contacts.contact", address=c["address"])}
-                for c in contact_rows() if all(w in c["haystack"] for w in words)]
+    chats = [
+        {
+            "id": c["id"],
+            "name": c.get("name") or c["id"],
+            "kind": c["kind"],
+            "url": url_for("chats.chat", chat_id=c["id"]),
+        }
+        for c in all_chats()
+        if all(w in (c.get("name") or "").casefold() for w in words)
+    ]
+    contacts = [
+        {
+            "address": c["address"],
+            "name": c["name"] or c["address"],
+            "hue": present.hue(c["address"]),
+            "initial": present.initials(c["name"] or c["address"]),
+            "url": url_for("contacts.contact", address=c["address"]),
+        }
+        for c in contact_rows()
+        if all(w in c["haystack"] for w in words)
+    ]
     return {"chats": chats[:NAME_MATCHES], "contacts": contacts[:NAME_MATCHES]}
 
 
@@ -115,9 +155,13 @@ def search():
     data = run_search()
     more_url = None
     if data["more"] and data["limit"] < current_app.config["MAX_SEARCH_LIMIT"]:
-        more_url = url_for("search.search", q=data["query"], history=1 if data["history"] else None,
-                           tz=viewer_zone(),
-                           limit=min(max(data["limit"] * 4, 200), current_app.config["MAX_SEARCH_LIMIT"]))
+        more_url = url_for(
+            "search.search",
+            q=data["query"],
+            history=1 if data["history"] else None,
+            tz=viewer_zone(),
+            limit=min(max(data["limit"] * 4, 200), current_app.config["MAX_SEARCH_LIMIT"]),
+        )
     return render_template("search.html", more_url=more_url, snippet=present.safe_snippet, **data)
 
 

@@ -41,9 +41,11 @@ from .permissions import OWNER, Actor
 from .sessions import DEFAULT_IDLE_SECONDS, Session, Sessions
 from .state import archive, state
 
-CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-       "media-src 'self'; connect-src 'self'; font-src 'self'; form-action 'self'; "
-       "frame-ancestors 'none'; base-uri 'none'")
+CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "media-src 'self'; connect-src 'self'; font-src 'self'; form-action 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'"
+)
 #: Used on a page where the user chose to load remote images.
 CSP_REMOTE_IMAGES = CSP.replace("img-src 'self' data:", "img-src 'self' data: https: http:")
 #: Attachments: nothing in them may run, even when opened directly.
@@ -119,20 +121,31 @@ def _login_form(status: int = 200, accounts: bool = False, message: str = "") ->
     the access token; a secret typed here never appears in a URL."""
     nxt = escape(_local_path(request.values.get("next")))
     if accounts:
-        fields = ("<p><label>Name <input name=\"name\" autocomplete=\"username\" required autofocus></label></p>"
-                  "<p><label>Password <input type=\"password\" name=\"password\" autocomplete=\"current-password\""
-                  " required></label></p>")
+        fields = (
+            '<p><label>Name <input name="name" autocomplete="username" required autofocus></label></p>'
+            '<p><label>Password <input type="password" name="password" autocomplete="current-password"'
+            " required></label></p>"
+        )
     else:
-        fields = ("<label>Access token <input type=\"password\" name=\"token\" autocomplete=\"current-password\""
-                  " autofocus></label>")
-    note = f"<p role=\"alert\">{escape(message)}</p>" if message else ""
-    page = ("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
-            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-            "<title>coi-archive: log in</title></head><body><main><h1>coi-archive: log in</h1>" + note +
-            "<form method=\"post\" action=\"" + LOGIN_PATH + "\">" + fields +
-            "<input type=\"hidden\" name=\"next\" value=\"" + str(nxt) + "\">"
-            "<input type=\"hidden\" name=\"csrf\" value=\"" + str(escape(csrf_token())) + "\">"
-            "<button type=\"submit\">Log in</button></form></main></body></html>\n")
+        fields = (
+            '<label>Access token <input type="password" name="token" autocomplete="current-password" autofocus></label>'
+        )
+    note = f'<p role="alert">{escape(message)}</p>' if message else ""
+    page = (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        "<title>coi-archive: log in</title></head><body><main><h1>coi-archive: log in</h1>"
+        + note
+        + '<form method="post" action="'
+        + LOGIN_PATH
+        + '">'
+        + fields
+        + '<input type="hidden" name="next" value="'
+        + str(nxt)
+        + '">'
+        '<input type="hidden" name="csrf" value="' + str(escape(csrf_token())) + '">'
+        '<button type="submit">Log in</button></form></main></body></html>\n'
+    )
     return Response(page, status, {"Content-Type": "text/html; charset=utf-8"})
 
 
@@ -147,8 +160,7 @@ def _account_actor(name: str) -> Actor | None:
     return Actor(account.name, account.role, scope)
 
 
-def install(app: Flask, *, password: str | None, token: str | None, check_host: bool,
-            accounts: bool = False) -> None:
+def install(app: Flask, *, password: str | None, token: str | None, check_host: bool, accounts: bool = False) -> None:
     """Guard every route: Host check, then password (HTTP Basic), token or
     (``accounts``, only when neither is given) an account's session; then
     CSRF on every POST. Sets ``g.actor`` (:mod:`webui.permissions`).
@@ -189,14 +201,25 @@ def install(app: Flask, *, password: str | None, token: str | None, check_host: 
                 return True
         if password_digest:
             basic = request.authorization
-            if basic is not None and basic.type == "basic" and basic.password is not None and \
-                    hmac.compare_digest(_digest(basic.password), password_digest):
+            if (
+                basic is not None
+                and basic.type == "basic"
+                and basic.password is not None
+                and hmac.compare_digest(_digest(basic.password), password_digest)
+            ):
                 return True
         return False
 
     def set_session_cookie(resp: BaseResponse, session_id: str) -> None:
-        resp.set_cookie(TOKEN_COOKIE, session_id, max_age=int(sessions.idle), httponly=True,
-                        samesite="Strict", secure=request.is_secure, path="/")
+        resp.set_cookie(
+            TOKEN_COOKIE,
+            session_id,
+            max_age=int(sessions.idle),
+            httponly=True,
+            samesite="Strict",
+            secure=request.is_secure,
+            path="/",
+        )
 
     def log_in(target: str, user: str | None = None) -> BaseResponse:
         resp = redirect(target, code=303)
@@ -207,8 +230,9 @@ def install(app: Flask, *, password: str | None, token: str | None, check_host: 
         """The name and password form; throttled answers are 429 with Retry-After."""
         if request.method != "POST":
             return _login_form(accounts=True)
-        result = archive().log_in(request.form.get("name", "")[:64], request.form.get("password", "")[:1024],
-                                  request.remote_addr or "")
+        result = archive().log_in(
+            request.form.get("name", "")[:64], request.form.get("password", "")[:1024], request.remote_addr or ""
+        )
         if result.account is not None:
             target = _local_path(request.form.get("next"))
             if result.account.role == "admin" and target == "/":  # an admin reads no chat: the accounts page
@@ -255,8 +279,9 @@ def install(app: Flask, *, password: str | None, token: str | None, check_host: 
     @app.before_request
     def _guard():
         if check_host and not is_loopback(_host_only(request.host)):
-            return Response("forbidden: this server only answers to localhost\n", 403,
-                            {"Content-Type": "text/plain; charset=utf-8"})
+            return Response(
+                "forbidden: this server only answers to localhost\n", 403, {"Content-Type": "text/plain; charset=utf-8"}
+            )
         if token_digest and "token" in request.args:
             if token_ok(request.args.get("token")):
                 return log_in(_url_without_token())
@@ -273,8 +298,9 @@ def install(app: Flask, *, password: str | None, token: str | None, check_host: 
     @app.after_request
     def _csrf_cookie(resp: Response) -> Response:
         if "csrf_new" in g and request.cookies.get(CSRF_COOKIE) != g.csrf_new:
-            resp.set_cookie(CSRF_COOKIE, g.csrf_new, httponly=True, samesite="Strict", secure=request.is_secure,
-                            path="/")
+            resp.set_cookie(
+                CSRF_COOKIE, g.csrf_new, httponly=True, samesite="Strict", secure=request.is_secure, path="/"
+            )
         return resp
 
     app.jinja_env.globals["csrf_token"] = csrf_token

@@ -53,12 +53,14 @@ def check_binding(host: str, password: str | None, token: str | None, accounts: 
         raise ServeError(
             f"refusing to serve on {host or 'all interfaces'} without --password, --token or accounts "
             "(coi-archive user add): anyone who can reach this address could read the archive "
-            "(use --host 127.0.0.1 for local use)")
+            "(use --host 127.0.0.1 for local use)"
+        )
 
 
 def redact_token(text: str) -> str:
     """``text`` with the value of every ``token`` query parameter replaced
     by ``[redacted]`` (the name compared decoded and case-blind)."""
+
     def one(m: re.Match[str]) -> str:
         if unquote_plus(m.group(2)).strip().lower() != "token":
             return m.group(0)
@@ -91,8 +93,12 @@ class AccessLog:
             line = f"{environ.get('REQUEST_METHOD', '-')} {uri} {environ.get('SERVER_PROTOCOL', '-')}"
             stamp = time.strftime("%d/%b/%Y %H:%M:%S")
             with self._lock:
-                print(f"{environ.get('REMOTE_ADDR', '-')} - - [{stamp}] \"{redact_token(line)}\" {status[0]}"
-                      f" {time.monotonic() - started:.3f}", file=self.out, flush=True)
+                print(
+                    f'{environ.get("REMOTE_ADDR", "-")} - - [{stamp}] "{redact_token(line)}" {status[0]}'
+                    f" {time.monotonic() - started:.3f}",
+                    file=self.out,
+                    flush=True,
+                )
 
 
 def url_for_host(host: str, port: int) -> str:
@@ -100,17 +106,24 @@ def url_for_host(host: str, port: int) -> str:
     return f"http://{shown}:{port}/"
 
 
-def serve(archive_dir: str | os.PathLike, host: str = "127.0.0.1", port: int = 8080, *,
-          password: str | None = None, token: str | None = None, out: TextIO = sys.stderr,
-          session_idle: float = DEFAULT_IDLE_SECONDS, trusted_proxy: str | None = None) -> int:
+def serve(
+    archive_dir: str | os.PathLike,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    *,
+    password: str | None = None,
+    token: str | None = None,
+    out: TextIO = sys.stderr,
+    session_idle: float = DEFAULT_IDLE_SECONDS,
+    trusted_proxy: str | None = None,
+) -> int:
     from . import create_app
 
     password = password or os.environ.get("COI_ARCHIVE_PASSWORD") or None
     token = token or os.environ.get("COI_ARCHIVE_TOKEN") or None
     if token == "generate":
         token = secrets.token_urlsafe(24)
-    app = create_app(archive_dir, password=password, token=token,
-                     config={"SESSION_IDLE_SECONDS": session_idle})
+    app = create_app(archive_dir, password=password, token=token, config={"SESSION_IDLE_SECONDS": session_idle})
     check_binding(host, password, token, accounts=app.config["ACCOUNTS"])
     server = make_server(host, port, AccessLog(app, out), trusted_proxy)
     url = url_for_host(host, server.effective_port)  # type: ignore[union-attr]
@@ -140,11 +153,24 @@ def make_server(host: str, port: int, app: Callable, trusted_proxy: str | None =
 
     proxy: dict[str, Any] = {}
     if trusted_proxy:
-        proxy = {"trusted_proxy": trusted_proxy, "trusted_proxy_count": 1,
-                 "trusted_proxy_headers": {"x-forwarded-for", "x-forwarded-proto"}}
-    return create_server(app, host=host, port=port, threads=THREADS, channel_timeout=CHANNEL_TIMEOUT,
-                         connection_limit=CONNECTION_LIMIT, max_request_body_size=MAX_BODY,
-                         cleanup_interval=10, ident="coi-archive", clear_untrusted_proxy_headers=True, **proxy)
+        proxy = {
+            "trusted_proxy": trusted_proxy,
+            "trusted_proxy_count": 1,
+            "trusted_proxy_headers": {"x-forwarded-for", "x-forwarded-proto"},
+        }
+    return create_server(
+        app,
+        host=host,
+        port=port,
+        threads=THREADS,
+        channel_timeout=CHANNEL_TIMEOUT,
+        connection_limit=CONNECTION_LIMIT,
+        max_request_body_size=MAX_BODY,
+        cleanup_interval=10,
+        ident="coi-archive",
+        clear_untrusted_proxy_headers=True,
+        **proxy,
+    )
 
 
 class _Stop(Exception):
@@ -164,4 +190,5 @@ def _stop_on_signals() -> Callable[[], None]:
     def undo() -> None:
         for sig, old in previous.items():
             signal.signal(sig, old)
+
     return undo

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import threading
 import zoneinfo
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from flask import current_app, g, has_request_context, request
 
@@ -85,7 +86,6 @@ class UIState:
                 self._cache[key] = value
         return value
 
-
     def background(self, key: str, compute: Callable[[Archive], Any], wait: float = 0.1) -> Any:
         """A slow archive-wide fact, computed once per catalog version in a
         thread with its own archive handle.  Waits up to ``wait`` seconds
@@ -100,6 +100,7 @@ class UIState:
                 return self._cache[key]
             job = self._jobs.get((key, stamp))
             if job is None:
+
                 def run() -> None:
                     archive = self.pool.acquire()
                     try:
@@ -109,6 +110,7 @@ class UIState:
                     with self._lock:
                         if self._stamp == stamp:
                             self._cache[key] = value
+
                 job = threading.Thread(target=run, name=f"coi-webui-{key}", daemon=True)
                 self._jobs = {k: v for k, v in self._jobs.items() if v.is_alive()}
                 self._jobs[(key, stamp)] = job
@@ -155,12 +157,19 @@ LANDING_CONTACTS = 1000
 def contact_rows() -> list[dict[str, str]]:
     """Contacts for the landing page's live filter: address, name and the
     casefolded text a typed name is looked for in."""
+
     def build() -> list[dict[str, str]]:
-        rows = [{"address": c["address"], "name": c.get("name") or "",
-                 "haystack": f"{c.get('name') or ''} {c['address']}".casefold()}
-                for c in archive().contacts(scope())]
+        rows = [
+            {
+                "address": c["address"],
+                "name": c.get("name") or "",
+                "haystack": f"{c.get('name') or ''} {c['address']}".casefold(),
+            }
+            for c in archive().contacts(scope())
+        ]
         rows.sort(key=lambda r: (not r["name"], r["name"].casefold() or r["address"]))
         return rows[:LANDING_CONTACTS]
+
     return state().cached("contact_rows", build)
 
 

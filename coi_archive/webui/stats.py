@@ -42,11 +42,20 @@ LABELS = {
 
 #: Values inside the breakdowns, in words.
 VALUE_LABELS = {
-    "post": "messages shown in chats", "control": "edits, deletions, reactions and receipts",
-    "system": "member and name changes", "contact": "contact and profile updates",
-    "state": "group state updates", "hidden": "protocol messages (not shown)",
-    "coi": "COI", "coi-early": "early COI", "deltachat": "Delta Chat", "mail": "ordinary e-mail",
-    "not-mail": "not mail", "valid": "valid", "invalid": "invalid", "unknown": "key unknown",
+    "post": "messages shown in chats",
+    "control": "edits, deletions, reactions and receipts",
+    "system": "member and name changes",
+    "contact": "contact and profile updates",
+    "state": "group state updates",
+    "hidden": "protocol messages (not shown)",
+    "coi": "COI",
+    "coi-early": "early COI",
+    "deltachat": "Delta Chat",
+    "mail": "ordinary e-mail",
+    "not-mail": "not mail",
+    "valid": "valid",
+    "invalid": "invalid",
+    "unknown": "key unknown",
     "unsigned": "unsigned",
 }
 
@@ -58,9 +67,10 @@ def readable(stats: dict[str, Any]) -> list[dict[str, Any]]:
     for key, value in stats.items():
         label = LABELS.get(key, key.replace("_", " ").capitalize())
         if isinstance(value, dict):
-            parts = [(VALUE_LABELS.get(str(k), str(k).replace("_", " ").replace("-", " ")), v)
-                     for k, v in sorted(value.items(), key=lambda kv: (-kv[1] if isinstance(kv[1], int) else 0,
-                                                                        str(kv[0])))]
+            parts = [
+                (VALUE_LABELS.get(str(k), str(k).replace("_", " ").replace("-", " ")), v)
+                for k, v in sorted(value.items(), key=lambda kv: (-kv[1] if isinstance(kv[1], int) else 0, str(kv[0])))
+            ]
             rows.append({"key": key, "label": label, "value": None, "parts": parts})
         elif isinstance(value, list):
             rows.append({"key": key, "label": label, "value": ", ".join(map(str, value)) or "none", "parts": []})

@@ -18,16 +18,42 @@ from dataclasses import dataclass, field
 
 from .. import defects
 from ..events import (
-    Attachment, ChatRef, ContactState, Delete, Edit, Envelope, Event, GroupInfo, MemberLeft,
-    Pin, PollVote, Post,
+    Attachment,
+    ChatRef,
+    ContactState,
+    Delete,
+    Edit,
+    Envelope,
+    Event,
+    GroupInfo,
+    MemberLeft,
+    Pin,
+    PollVote,
+    Post,
 )
 from ..mime import (
-    PARSE_ERRORS, Leaf, ParsedMail, disposition, fold_quotes, iso, parse_date, part_bytes, part_text,
-    raw_header, raw_header_all, split_footer, strip_reply_prefix,
+    PARSE_ERRORS,
+    Leaf,
+    ParsedMail,
+    disposition,
+    fold_quotes,
+    iso,
+    parse_date,
+    part_bytes,
+    part_text,
+    raw_header,
+    raw_header_all,
+    split_footer,
+    strip_reply_prefix,
 )
 from . import microformats as mf
 from .common import (
-    adhoc_group, direct_chat, html_to_text, kind_of, reaction_event, receipt_events,
+    adhoc_group,
+    direct_chat,
+    html_to_text,
+    kind_of,
+    reaction_event,
+    receipt_events,
     vcard_contacts,
 )
 
@@ -53,10 +79,20 @@ HIDDEN = frozenset({"ignore", "preview"})
 EDITS = frozenset({"edit", "editrequest"})
 VOTES = frozenset({"pollvote", "pollclose"})
 #: HTML parts whose content is data rather than the message text.
-STRUCTURED = frozenset({
-    "profile", "contact", "group", "groupinfo", "groupprofile", "location", "poll",
-    "pollvote", "pollclose", "status",
-})
+STRUCTURED = frozenset(
+    {
+        "profile",
+        "contact",
+        "group",
+        "groupinfo",
+        "groupprofile",
+        "location",
+        "poll",
+        "pollvote",
+        "pollclose",
+        "status",
+    }
+)
 VCARD_MIMES = ("text/vcard", "text/x-vcard", "text/directory")
 MARKDOWN_MIMES = ("text/markdown", "text/x-markdown")
 POLL_OPTION_CLASSES = ("p-poll-option", "dt-poll-option")
@@ -131,8 +167,9 @@ def placement(pm: ParsedMail, flavour: Flavour) -> ChatRef:
         return ChatRef(kind="group", key=own, name=group_name(pm), members=pm.members())
     referenced = group_id(first_reference(pm), flavour)
     if referenced:
-        return ChatRef(kind="group", key=referenced, name=group_name(pm), members=pm.members(),
-                       fallback=direct_chat(pm))
+        return ChatRef(
+            kind="group", key=referenced, name=group_name(pm), members=pm.members(), fallback=direct_chat(pm)
+        )
     others = set(pm.recipients) - {pm.sender}
     if len(others) > 1:
         return adhoc_group(pm, group_name(pm))
@@ -233,8 +270,9 @@ def read_content(pm: ParsedMail) -> Content:
         try:
             _read_leaf(leaf, content)
         except PARSE_ERRORS as exc:
-            defects.note("UnreadablePart", "coi.read_content",
-                         f"part {leaf.path} ({leaf.mime}): {defects.describe(exc)}")
+            defects.note(
+                "UnreadablePart", "coi.read_content", f"part {leaf.path} ({leaf.mime}): {defects.describe(exc)}"
+            )
     return content
 
 
@@ -452,6 +490,7 @@ def decode(pm: ParsedMail) -> Envelope:
 
 def decode_with(pm: ParsedMail, flavour: Flavour) -> Envelope:
     """Decode a COI message of either flavour."""
+
     def envelope(chat: ChatRef | None, events: list[Event]) -> Envelope:
         return pm.envelope(flavour.dialect, chat, tuple(events))
 
@@ -508,8 +547,7 @@ def _group_storage(pm: ParsedMail, flavour: Flavour, content: Content) -> Envelo
         return pm.envelope(flavour.dialect, None, ())
     members = tuple(sorted({pm.sender, *participants(item)} - {""}))
     name = (item.first("name") or "").strip() or None
-    info = GroupInfo(name=name, members=members,
-                     description=(item.first("description") or "").strip() or None)
+    info = GroupInfo(name=name, members=members, description=(item.first("description") or "").strip() or None)
     chat = ChatRef(kind="group", key=gid, name=name, members=members)
     return pm.envelope(flavour.dialect, chat, (info,))
 

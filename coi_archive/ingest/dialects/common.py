@@ -17,11 +17,37 @@ from ..mime import Leaf, ParsedMail, msgid, msgid_list, part_body_text, part_byt
 #: ``head`` holds ``title`` and ``meta``).
 _HIDDEN = frozenset({"script", "style", "head", "title", "template", "noscript", "object", "iframe", "svg"})
 #: Elements that end a line where they close (``br`` and ``hr`` where they stand).
-_BLOCKS = frozenset({"br", "p", "div", "li", "ul", "ol", "tr", "table", "h1", "h2", "h3", "h4", "h5", "h6",
-                     "blockquote", "pre", "hr", "section", "article", "header", "footer", "dd", "dt"})
+_BLOCKS = frozenset(
+    {
+        "br",
+        "p",
+        "div",
+        "li",
+        "ul",
+        "ol",
+        "tr",
+        "table",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "blockquote",
+        "pre",
+        "hr",
+        "section",
+        "article",
+        "header",
+        "footer",
+        "dd",
+        "dt",
+    }
+)
 #: Void elements: they never close, so they never open a hidden span.
-_VOID = frozenset({"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source",
-                   "track", "wbr"})
+_VOID = frozenset(
+    {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
+)
 
 
 class _VisibleText(HTMLParser):
@@ -212,7 +238,8 @@ def is_report(pm: ParsedMail) -> bool:
     Core reads a read report wherever it stands in the MIME tree (some
     clients wrap it in ``multipart/parallel`` or ``multipart/mixed``)."""
     return pm.content_type == "multipart/report" or any(
-        leaf.mime == "message/disposition-notification" for leaf in pm.leaves)
+        leaf.mime == "message/disposition-notification" for leaf in pm.leaves
+    )
 
 
 def receipt_events(pm: ParsedMail) -> list[Receipt]:
@@ -287,7 +314,9 @@ def vcard_contacts(data: bytes, sender: str = "") -> list[ContactState]:
         for key in ("note", "title", "org", "bday", "rev"):
             if key in card.contents:
                 value = card.contents[key][0].value
-                fields.append((key if key != "note" else "status", value if isinstance(value, str) else " ".join(map(str, value))))
+                fields.append(
+                    (key if key != "note" else "status", value if isinstance(value, str) else " ".join(map(str, value)))
+                )
         if "key" in card.contents:
             fields.append(("key", _vcard_key_fingerprint(card.contents["key"][0].value) or "present"))
         if "photo" in card.contents:

@@ -54,8 +54,18 @@ RECORD_VERSION = 1
 CHAT_SINGLE, CHAT_GROUP, CHAT_MAILINGLIST, CHAT_OUT_BROADCAST, CHAT_IN_BROADCAST = 100, 120, 140, 160, 165
 TRASH_CHAT = 3
 CONTACT_SELF, CONTACT_INFO, CONTACT_DEVICE = 1, 2, 5
-VIEW_KIND = {10: "text", 20: "image", 21: "image", 23: "sticker", 40: "audio", 41: "audio",
-             50: "video", 60: "file", 80: "webxdc", 90: "contact"}
+VIEW_KIND = {
+    10: "text",
+    20: "image",
+    21: "image",
+    23: "sticker",
+    40: "audio",
+    41: "audio",
+    50: "video",
+    60: "file",
+    80: "webxdc",
+    90: "contact",
+}
 SYS_RENAMED, SYS_AVATAR, SYS_ADDED, SYS_REMOVED, SYS_TIMER, SYS_DESCRIPTION = 2, 3, 4, 5, 10, 70
 _PENCIL = "\u270f\ufe0f"
 
@@ -64,7 +74,7 @@ def norm_mid(value: str | None) -> str:
     """A Message-ID as the database stores it, without angle brackets."""
     v = (value or "").strip()
     if v.startswith("<") and ">" in v:
-        v = v[1:v.index(">")]
+        v = v[1 : v.index(">")]
     return v.strip()
 
 
@@ -115,12 +125,14 @@ def _chat_ref(rec: dict[str, Any], ts: int, cmd: int) -> ChatRef | None:
     # an ad-hoc group (no group id): the database chat is the identity, so
     # the key is stable across its messages (everyone ever in it + its name)
     everyone = sorted({m["addr"] for m in chat["members"] if m["addr"]})
-    return ChatRef(kind="group", key="adhoc:" + " ".join(everyone) + " | " + chat["name"],
-                   name=name or None, members=members)
+    return ChatRef(
+        kind="group", key="adhoc:" + " ".join(everyone) + " | " + chat["name"], name=name or None, members=members
+    )
 
 
-def _events(rec: dict[str, Any], row: dict[str, Any], p: dict[str, str], cmd: int,
-            sender: str) -> tuple[list, list[Defect]]:
+def _events(
+    rec: dict[str, Any], row: dict[str, Any], p: dict[str, str], cmd: int, sender: str
+) -> tuple[list, list[Defect]]:
     facts = rec["facts"]
     defects: list[Defect] = []
     if rec.get("table") == "reactions":  # a reaction no message row carries
@@ -131,7 +143,7 @@ def _events(rec: dict[str, Any], row: dict[str, Any], p: dict[str, str], cmd: in
         return [], defects
     if "I" in p:
         text = row["txt"] or ""
-        text = text[len(_PENCIL):] if text.startswith(_PENCIL) else text.lstrip("\u270f")
+        text = text[len(_PENCIL) :] if text.startswith(_PENCIL) else text.lstrip("\u270f")
         return [Edit(target=norm_mid(p["I"]), text=text.strip())], defects
     if "M" in p:
         return [Delete(target=norm_mid(t)) for t in p["M"].split() if t], defects
@@ -142,8 +154,9 @@ def _events(rec: dict[str, Any], row: dict[str, Any], p: dict[str, str], cmd: in
         return [Reaction(target=r["target"], emoji=r["emoji"])], defects
     member = (facts.get("member") or {}).get("addr") or (p.get("E", "").lower() if "@" in p.get("E", "") else "")
     if cmd == SYS_RENAMED:
-        return [GroupRenamed(old_name=p.get("E") or facts.get("rename_old") or None,
-                             new_name=facts.get("rename_new") or "")], defects
+        return [
+            GroupRenamed(old_name=p.get("E") or facts.get("rename_old") or None, new_name=facts.get("rename_new") or "")
+        ], defects
     if cmd == SYS_AVATAR:
         return [GroupAvatar(filename=facts.get("avatar_after"))], defects
     if cmd == SYS_ADDED and member:
@@ -169,13 +182,19 @@ def _post(rec: dict[str, Any], row: dict[str, Any], p: dict[str, str], defects: 
         filename = p.get("v") or blob["name"]
         mime = p.get("m") or "application/octet-stream"
         if blob.get("over_limit"):
-            defects.append(Defect(TRUNCATED, "dcbackup", f"{blob['name']} ({blob['size']} bytes) is over the"
-                                  " message size limit and was not kept"))
+            defects.append(
+                Defect(
+                    TRUNCATED,
+                    "dcbackup",
+                    f"{blob['name']} ({blob['size']} bytes) is over the message size limit and was not kept",
+                )
+            )
         elif blob.get("missing"):
             defects.append(Defect("BlobMissing", "dcbackup", f"{blob['name']} was not in the backup"))
         else:
-            attachments.append(Attachment(filename=filename, mime=mime, size=blob["size"],
-                                          sha256=blob["sha256"], part="blob"))
+            attachments.append(
+                Attachment(filename=filename, mime=mime, size=blob["size"], sha256=blob["sha256"], part="blob")
+            )
             if vtype == 90 or mime in ("text/vcard", "text/x-vcard"):
                 contacts = vcard_contacts(_blob_data(blob, defects))
     location = facts.get("location")
@@ -248,9 +267,13 @@ def decode_record(raw: bytes) -> Envelope:
             defects=tuple(defects),
         )
     except RECORD_ERRORS as exc:  # a damaged record is kept, never dropped
-        return Envelope(message_id=f"sha256-{sha[:40]}@coi-archive.invalid", sha256=sha,
-                        dialect="unparseable", quality=Quality.UNREADABLE,
-                        defects=(Defect("UnreadableRecord", "dcbackup", describe(exc)),))
+        return Envelope(
+            message_id=f"sha256-{sha[:40]}@coi-archive.invalid",
+            sha256=sha,
+            dialect="unparseable",
+            quality=Quality.UNREADABLE,
+            defects=(Defect("UnreadableRecord", "dcbackup", describe(exc)),),
+        )
 
 
 def blob_bytes(raw: bytes) -> tuple[str, bytes] | None:

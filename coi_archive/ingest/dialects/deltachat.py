@@ -15,13 +15,31 @@ from dataclasses import replace
 
 from .. import defects
 from ..events import (
-    ChatRef, ContactState, Delete, Envelope, Edit, EphemeralTimer, GroupAvatar, GroupDescription,
-    GroupRenamed, MemberAdded, MemberLeft, MemberRemoved, Post,
+    ChatRef,
+    ContactState,
+    Delete,
+    Edit,
+    Envelope,
+    EphemeralTimer,
+    GroupAvatar,
+    GroupDescription,
+    GroupRenamed,
+    MemberAdded,
+    MemberLeft,
+    MemberRemoved,
+    Post,
 )
 from ..mime import ParsedMail, fold_quotes, msgid, norm_addr, part_bytes, split_footer
 from .common import (
-    adhoc_group, direct_chat, extract_body, is_report, kind_of, mailinglist_chat, reaction_event,
-    receipt_events, vcard_contacts,
+    adhoc_group,
+    direct_chat,
+    extract_body,
+    is_report,
+    kind_of,
+    mailinglist_chat,
+    reaction_event,
+    receipt_events,
+    vcard_contacts,
 )
 from .dsn import delivery_events
 
@@ -33,9 +51,17 @@ _HIDDEN_REPORTS = ("multi-device-sync", "status-update")
 #: System events that change a group: they need the group's id.
 _GROUP_CHANGES = (MemberAdded, MemberRemoved, MemberLeft, GroupRenamed, GroupAvatar, GroupDescription)
 _HIDDEN_SECUREJOIN = {
-    "vc-request", "vc-request-pubkey", "vc-pubkey", "vc-auth-required", "vc-request-with-auth",
-    "vc-contact-confirm", "vg-request", "vg-auth-required", "vg-request-with-auth",
-    "vc-contact-confirm-received", "vg-member-added-received",
+    "vc-request",
+    "vc-request-pubkey",
+    "vc-pubkey",
+    "vc-auth-required",
+    "vc-request-with-auth",
+    "vc-contact-confirm",
+    "vg-request",
+    "vg-auth-required",
+    "vg-request-with-auth",
+    "vc-contact-confirm-received",
+    "vg-member-added-received",
 }
 
 
@@ -70,7 +96,7 @@ def _is_hidden(pm: ParsedMail) -> bool:
     """Multi-device sync and SecureJoin handshake messages are protocol
     traffic: kept and counted, but not shown in any chat."""
     if pm.content_type == "multipart/report":
-        report = (pm.msg.get_param("report-type") or "")
+        report = pm.msg.get_param("report-type") or ""
         if isinstance(report, str) and report.lower() in _HIDDEN_REPORTS:
             return True
     step = pm.header("Secure-Join").lower()
@@ -121,7 +147,7 @@ def _edit_text(pm: ParsedMail) -> str:
     text, _ = fold_quotes(extract_body(pm).text)
     text = text.strip()
     if text.startswith(_PENCIL):
-        text = text[len(_PENCIL):]
+        text = text[len(_PENCIL) :]
     elif text.startswith("\u270f"):
         text = text[1:]
     return text.strip()
@@ -138,10 +164,13 @@ def _system_events(pm: ParsedMail) -> list:
         member = norm_addr(removed)
         out.append(MemberLeft(member=member) if member == pm.sender else MemberRemoved(member=member))
     if pm.has("Chat-Group-Name-Changed"):
-        out.append(GroupRenamed(old_name=pm.header("Chat-Group-Name-Changed") or None,
-                                new_name=pm.header("Chat-Group-Name")))
+        out.append(
+            GroupRenamed(old_name=pm.header("Chat-Group-Name-Changed") or None, new_name=pm.header("Chat-Group-Name"))
+        )
     content = pm.header("Chat-Content").lower()
-    if content == "group-avatar-changed" or (pm.has("Chat-Group-Avatar") and not out and content != "ephemeral-timer-changed" and _avatar_is_attachment(pm)):
+    if content == "group-avatar-changed" or (
+        pm.has("Chat-Group-Avatar") and not out and content != "ephemeral-timer-changed" and _avatar_is_attachment(pm)
+    ):
         out.append(GroupAvatar(filename=_avatar_name(pm)))
     if pm.has("Chat-Group-Description-Changed"):
         out.append(GroupDescription(text=pm.header("Chat-Group-Description")))
@@ -149,8 +178,11 @@ def _system_events(pm: ParsedMail) -> list:
         try:
             seconds = int(pm.header("Ephemeral-Timer") or 0)
         except ValueError:
-            defects.note("BadHeaderValue", "deltachat.ephemeral_timer",
-                         f"Ephemeral-Timer {pm.header('Ephemeral-Timer')!r} is not a number; read as off")
+            defects.note(
+                "BadHeaderValue",
+                "deltachat.ephemeral_timer",
+                f"Ephemeral-Timer {pm.header('Ephemeral-Timer')!r} is not a number; read as off",
+            )
             seconds = 0
         out.append(EphemeralTimer(seconds=seconds))
     return out
@@ -168,8 +200,12 @@ def _timer_header(pm: ParsedMail) -> list:
 def _avatar_is_attachment(pm: ParsedMail) -> bool:
     """Older clients name an attached file in Chat-Group-Avatar."""
     value = pm.header("Chat-Group-Avatar").strip()
-    return bool(value) and value != "0" and not value.startswith("base64:") and any(
-        leaf.filename == value for leaf in pm.leaves)
+    return (
+        bool(value)
+        and value != "0"
+        and not value.startswith("base64:")
+        and any(leaf.filename == value for leaf in pm.leaves)
+    )
 
 
 def _avatar_name(pm: ParsedMail) -> str | None:
@@ -269,4 +305,3 @@ def _profile_events(pm: ParsedMail) -> list:
         return []
     state = "removed" if value == "0" else "set"
     return [ContactState(address=pm.sender, fields=(("avatar", state),))]
-

@@ -62,8 +62,11 @@ def _report(pm: ParsedMail) -> list[DeliveryReport]:
     if state is None:
         return []
     failed = addresses(pm.msg, "X-Failed-Recipients")
-    return [DeliveryReport(target=target, state=state, reason=_reason(pm),
-                           recipient=failed[0][1] if len(failed) == 1 else "")]
+    return [
+        DeliveryReport(
+            target=target, state=state, reason=_reason(pm), recipient=failed[0][1] if len(failed) == 1 else ""
+        )
+    ]
 
 
 def _original_headers(part: Message) -> Message:

@@ -8,9 +8,9 @@ decryptor the inner message is decoded by the normal dialect decoders.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import replace
 from email.message import Message
-from typing import Callable
 
 from .. import autocrypt
 from ..events import Envelope, Quality, Unreadable
@@ -27,8 +27,9 @@ def matches(pm: ParsedMail) -> bool:
     return any(leaf.mime == "application/pgp-encrypted" for leaf in pm.leaves[:2])
 
 
-def decode(pm: ParsedMail, decryptor: Callable[[bytes], bytes] | None,
-           decode_inner: Callable[[ParsedMail], Envelope]) -> Envelope:
+def decode(
+    pm: ParsedMail, decryptor: Callable[[bytes], bytes] | None, decode_inner: Callable[[ParsedMail], Envelope]
+) -> Envelope:
     if decryptor is None:
         from ..crypto import reason_without_key
 
@@ -54,12 +55,18 @@ def decode(pm: ParsedMail, decryptor: Callable[[bytes], bytes] | None,
     # headers (legacy PGP/MIME) with_outer_headers supplied the outer ones.
     keys = autocrypt.header_events(pm, gossip=False) + autocrypt.header_events(inner_pm)
     return replace(
-        inner, message_id=pm.message_id, sha256=pm.sha256, encrypted=True, quality=Quality.DECRYPTED,
-        date=inner.date or iso(pm.date), sender=inner.sender or pm.sender,
+        inner,
+        message_id=pm.message_id,
+        sha256=pm.sha256,
+        encrypted=True,
+        quality=Quality.DECRYPTED,
+        date=inner.date or iso(pm.date),
+        sender=inner.sender or pm.sender,
         sender_name=inner.sender_name or pm.sender_name,
         events=autocrypt.merge(inner.events, keys),
         signature=tuple(signature) if signature else None,
-        delivered=iso(pm.received_date), payload_sha256=payload_sha256(pm),
+        delivered=iso(pm.received_date),
+        payload_sha256=payload_sha256(pm),
     )
 
 
@@ -79,8 +86,11 @@ def lift_signed_headers(inner_raw: bytes) -> tuple[bytes, bool]:
     first = payload[0] if isinstance(payload, list) and payload else None
     if not isinstance(first, Message):
         return inner_raw, True
-    lifted = [f"{k}: {v}".replace("\r\n", "\n").replace("\n", "\r\n").encode("utf-8", "surrogateescape") + b"\r\n"
-              for k, v in first.items() if not _not_lifted(k)]
+    lifted = [
+        f"{k}: {v}".replace("\r\n", "\n").replace("\n", "\r\n").encode("utf-8", "surrogateescape") + b"\r\n"
+        for k, v in first.items()
+        if not _not_lifted(k)
+    ]
     return b"".join(lifted) + inner_raw, True
 
 
@@ -97,8 +107,11 @@ def with_outer_headers(outer_raw: bytes, inner_raw: bytes) -> bytes:
     head = _HEAD_END.split(inner_raw, 1)[0]
     if _FROM_LINE.search(b"\n" + head):
         return inner_raw
-    inner_names = {line.split(b":", 1)[0].strip().lower()
-                   for line in head.splitlines() if line[:1] not in (b" ", b"\t") and b":" in line}
+    inner_names = {
+        line.split(b":", 1)[0].strip().lower()
+        for line in head.splitlines()
+        if line[:1] not in (b" ", b"\t") and b":" in line
+    }
     outer_head = _HEAD_END.split(outer_raw, 1)[0]
     kept: list[bytes] = []
     keep = False
@@ -118,8 +131,14 @@ def with_outer_headers(outer_raw: bytes, inner_raw: bytes) -> bytes:
 
 def sealed(pm: ParsedMail, reason: str) -> Envelope:
     keys = tuple(autocrypt.header_events(pm, gossip=False))
-    return pm.envelope("encrypted", None, (Unreadable(reason=reason),) + keys, encrypted=True, quality=Quality.UNREADABLE,
-                       payload_sha256=payload_sha256(pm))
+    return pm.envelope(
+        "encrypted",
+        None,
+        (Unreadable(reason=reason),) + keys,
+        encrypted=True,
+        quality=Quality.UNREADABLE,
+        payload_sha256=payload_sha256(pm),
+    )
 
 
 def payload_sha256(pm: ParsedMail) -> str | None:

@@ -35,8 +35,11 @@ def decode(pm: ParsedMail) -> Envelope:
     own, quote, attribution = fold_quotes_with_attribution(text)
     folded = "\n".join(p for p in (attribution, signature, footer) if p) or None
     chat = listed or ChatRef(
-        kind="mail", key=thread_root(pm), name=strip_reply_prefix(pm.subject) or None,
-        members=pm.members(), follow_refs=bool(pm.references or pm.in_reply_to),
+        kind="mail",
+        key=thread_root(pm),
+        name=strip_reply_prefix(pm.subject) or None,
+        members=pm.members(),
+        follow_refs=bool(pm.references or pm.in_reply_to),
     )
     post = Post(
         text=own,
@@ -48,7 +51,6 @@ def decode(pm: ParsedMail) -> Envelope:
         attachments=tuple(body.attachments),
     )
     return pm.envelope("mail", chat, (post,))
-
 
 
 def _list_footer(pm: ParsedMail, body: Body) -> str | None:

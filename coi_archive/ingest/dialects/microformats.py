@@ -20,9 +20,7 @@ from .. import defects
 MAX_HTML_CHARS = 1_000_000
 MAX_DEPTH = 200
 
-_VOID_TAGS = frozenset(
-    "area base br col embed hr img input link meta param source track wbr".split()
-)
+_VOID_TAGS = frozenset("area base br col embed hr img input link meta param source track wbr".split())
 _BLOCK_TAGS = frozenset("p div br li tr h1 h2 h3 h4 h5 h6 hr ul ol table section".split())
 _HIDDEN_TAGS = frozenset(("script", "style", "head", "title"))
 _WS_RE = re.compile(r"\s+")
@@ -36,7 +34,7 @@ class Node:
 
     tag: str | None
     attrs: dict[str, str] = field(default_factory=dict)
-    children: list["Node | str"] = field(default_factory=list)
+    children: list[Node | str] = field(default_factory=list)
 
     @property
     def classes(self) -> list[str]:
@@ -55,7 +53,7 @@ class Item:
 
     types: list[str]
     props: dict[str, list[str]] = field(default_factory=dict)
-    children: list["Item"] = field(default_factory=list)
+    children: list[Item] = field(default_factory=list)
 
     def first(self, name: str) -> str | None:
         values = self.props.get(name)
@@ -161,7 +159,7 @@ def _collect(node: Node, item: Item, depth: int) -> None:
         for cls in classes:
             for prefix in _PROP_PREFIXES:
                 if cls.startswith(prefix) and len(cls) > len(prefix):
-                    item.props.setdefault(cls[len(prefix):].lower(), []).append(_value(child, prefix))
+                    item.props.setdefault(cls[len(prefix) :].lower(), []).append(_value(child, prefix))
         if any(c.startswith("h-") for c in classes):
             item.children.append(_item(child))
         else:
