@@ -647,13 +647,13 @@ def cmd_user(args: argparse.Namespace) -> int:
     with Archive.open(args.archive, readonly=True) as archive:
         try:
             if args.user_command == "list":
-                accounts = [a.as_dict() for a in archive.accounts()]
+                accounts = archive.accounts()
                 if args.json:
-                    _dump(accounts)
+                    _dump([a.as_dict() for a in accounts])
                 for a in accounts if not args.json else []:
                     print(
-                        f"{a['name']:<20} {a['role']:<8} {' '.join(a['addresses']) or '-'}"
-                        f"  (last login: {a['last_login'] or 'never'})"
+                        f"{a.name:<20} {a.role:<8} {' '.join(a.addresses) or '-'}"
+                        f"  (last login: {a.last_login or 'never'})"
                     )
                 return 0
             if args.user_command == "remove":

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from importlib import import_module
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from coi_archive.ingest.decode import Decryptor
 from coi_archive.ingest.readers import Source, SourceError, discover
@@ -60,6 +60,9 @@ from .query_check import query_warnings
 from .recordmail import REBUILT, MailCopy
 from .redecode import redecode
 from .settle import settle
+
+if TYPE_CHECKING:  # pandas is imported on first use only (see _PANDAS_NAMES)
+    from .frames import Frames
 
 log = logging.getLogger(__name__)
 
@@ -593,7 +596,7 @@ class Archive:
     # ------------------------------------------------------------ analytics (pandas)
 
     @property
-    def frames(self) -> Frames:  # noqa: F821 - index.frames.Frames, imported lazily
+    def frames(self) -> Frames:
         """The archive as pandas DataFrames: ``archive.frames.messages(chat=...,
         sender=..., since=..., until=...)``, ``revisions()``, ``reactions()``,
         ``receipts()``, ``memberships()``, ``contacts()``... (see

@@ -67,7 +67,8 @@ def _fold(conn: sqlite3.Connection, root: Path, drop_engine: Callable[[], None])
     chats = derived.owed(conn, derived.FOLD)
     if not chats:
         return
-    feed = offered = None
+    feed: FulltextFeed | None = None
+    offered: set[str] | None = None
     if len(chats) >= PARALLEL_FTS_CHATS:
         drop_engine()
         feed = FulltextFeed(conn, root / "catalog.sqlite", root / "fulltext", engine_of(conn, root / "fulltext"))

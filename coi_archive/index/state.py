@@ -234,8 +234,9 @@ def rebuild_contacts(conn: sqlite3.Connection) -> None:
         ' WHERE o.envelope LIKE \'%"type":"ContactState"%\' ORDER BY w.date, w.message_id'
     ):
         env = envelope_from_json(row["envelope"])
-        for ev in env.of_type(ContactState):
-            _apply_contact(person(ev.address), ev, row["date"], row["message_id"])
+        for ev in env.events:
+            if isinstance(ev, ContactState):
+                _apply_contact(person(ev.address), ev, row["date"], row["message_id"])
     for row in conn.execute(
         "SELECT m.member, c.name, c.chat_id FROM memberships m JOIN chats c ON c.chat_id=m.chat_id"
         " WHERE m.until IS NULL AND c.kind='group'"

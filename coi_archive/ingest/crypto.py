@@ -46,6 +46,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from email import message_from_bytes
 from pathlib import Path
+from typing import Any
 
 from . import defects
 from .autocrypt import key_bytes
@@ -96,8 +97,8 @@ class SecretKey:
     file it came from (for messages)."""
 
     fingerprint: str
-    tsk: object
-    cert: object
+    tsk: Any  # pysequoia.Tsk: the library ships no type information
+    cert: Any  # pysequoia.Cert
     path: str
 
 
@@ -331,7 +332,7 @@ def encrypted_blob(raw: bytes) -> bytes | None:
     for part in msg.walk():
         if part.get_content_type() == "application/octet-stream":
             data = part.get_payload(decode=True)
-            if data:
+            if isinstance(data, bytes) and data:  # decode=True gives bytes for a leaf part
                 return data
     return None
 

@@ -53,7 +53,7 @@ import re
 import sqlite3
 import tarfile
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -531,6 +531,7 @@ def _record(db: _Db, backup: _OpenBackup, row: sqlite3.Row, missing: list[str], 
     if blob_ref:
         name = posixpath.basename(blob_ref.replace("$BLOBDIR/", ""))
         member = backup.index.blobs.get(name)
+        assert backup.tar is not None, "an opened backup keeps its tar until close()"
         data = _read_member(backup.tar, member) if member is not None and member.size <= limit else None
         if member is not None and member.size > limit:  # not read: memory stays bounded
             facts["blob"] = {"name": name, "over_limit": True, "size": member.size}
@@ -638,10 +639,16 @@ def _table_records(db: _Db, backup: _OpenBackup) -> Iterator[tuple[str, dict[str
             yield f"msgs_mdns/{msg_id}:{contact_id}", rec
 
 
+def _reader(data: bytes) -> Callable[[], bytes]:
+    """A candidate's ``read`` for a record already built in memory."""
+    return lambda: data
+
+
 def candidates(source: Source, state: dict) -> Iterator[Candidate]:
     backup = _OpenBackup(source.path)
     st = source.path.stat()
     missing: list[str] = []
+    assert backup.conn is not None, "an opened backup keeps its database until close()"
     try:
         db = _Db(backup.conn)
         rows = backup.conn.execute("SELECT * FROM msgs WHERE id > 9 AND rfc724_mid != '' ORDER BY id")
@@ -652,12 +659,12 @@ def candidates(source: Source, state: dict) -> Iterator[Candidate]:
             record = _record(db, backup, row, missing, limits_of(state).max_message_size)
             data = json.dumps(record, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode("utf-8")
             prov = Provenance(source=source.id, folder="msgs", key=str(row["id"]), mtime=st.st_mtime, size=len(data))
-            yield Candidate(provenance=prov, read=lambda data=data: data, format=FORMAT)
+            yield Candidate(provenance=prov, read=_reader(data), format=FORMAT)
         for key, record in _table_records(db, backup):
             data = json.dumps(record, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode("utf-8")
             folder, _, rowkey = key.partition("/")
             prov = Provenance(source=source.id, folder=folder, key=rowkey, mtime=st.st_mtime, size=len(data))
-            yield Candidate(provenance=prov, read=lambda data=data: data, format=FORMAT)
+            yield Candidate(provenance=prov, read=_reader(data), format=FORMAT)
     except sqlite3.Error as exc:
         raise SourceError(f"damaged Delta Chat backup database ({exc})") from None
     finally:

@@ -40,6 +40,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
+from operator import methodcaller
 from typing import Any
 
 from coi_archive.net.imap import (
@@ -234,7 +235,7 @@ class ImapSource:
         out: dict[int, str] = {}
         for i in range(0, len(todo), META_CHUNK):
             chunk = todo[i : i + META_CHUNK]
-            res = s.call(lambda c, chunk=chunk: c.fetch(chunk, ["FLAGS"]), self.folder, uidvalidity)
+            res = s.call(methodcaller("fetch", chunk, ["FLAGS"]), self.folder, uidvalidity)
             s.counters.flag_fetches += 1
             for uid, data in res.items():
                 if b"FLAGS" in data:
@@ -249,7 +250,7 @@ class ImapSource:
         s = self.session
         for i in range(0, len(uids), META_CHUNK):
             chunk = uids[i : i + META_CHUNK]
-            fetched = s.call(lambda c, chunk=chunk: c.fetch(chunk, ["RFC822.SIZE"]), self.folder, uidvalidity)
+            fetched = s.call(methodcaller("fetch", chunk, ["RFC822.SIZE"]), self.folder, uidvalidity)
             batch: list[int] = []
             total = 0
             for u in chunk:

@@ -258,9 +258,10 @@ def part_bytes(part: Message) -> bytes:
     """Decoded payload bytes of a leaf part (empty on failure)."""
     if part.is_multipart():
         payload = part.get_payload()
-        if isinstance(payload, list) and payload and isinstance(payload[0], Message):
+        parts = [p for p in payload if isinstance(p, Message)] if isinstance(payload, list) else []
+        if parts and len(parts) == len(payload):
             try:
-                return b"".join(p.as_bytes() for p in payload)
+                return b"".join(p.as_bytes() for p in parts)
             except PARSE_ERRORS as exc:
                 defects.note("UnreadablePart", "mime.part_bytes", defects.describe(exc))
                 return b""
@@ -273,7 +274,7 @@ def part_bytes(part: Message) -> bytes:
     # the stdlib notes broken base64 on the part while decoding it
     for found in getattr(part, "defects", ())[before:]:
         defects.note(type(found).__name__, "email", _first_doc_line(found))
-    if data is None:
+    if not isinstance(data, bytes):  # decode=True gives bytes, or None for a multipart
         payload = part.get_payload()
         if isinstance(payload, str):
             return payload.encode("utf-8", "surrogateescape")
@@ -402,12 +403,15 @@ def part_filename(part: Message) -> str | None:
         name = None
     if name is None:
         try:
-            name = part.get_param("name")
+            param = part.get_param("name")
         except PARSE_ERRORS as exc:
             defects.note("BadFilename", "mime.part_filename", defects.describe(exc))
-            name = None
-        if isinstance(name, tuple):
-            name = decode_bytes(name[2].encode("latin-1", "replace") if isinstance(name[2], str) else name[2], name[0])
+            param = None
+        if isinstance(param, tuple):
+            param = decode_bytes(
+                param[2].encode("latin-1", "replace") if isinstance(param[2], str) else param[2], param[0]
+            )
+        name = param
     if name is None:
         return None
     if "\ufffd" in name:
@@ -503,7 +507,10 @@ def find_part(msg: Message, path: str) -> Message | None:
         idx = int(step) - 1
         if idx < 0 or idx >= len(payload):
             return None
-        node = payload[idx]
+        child = payload[idx]
+        if not isinstance(child, Message):  # the stdlib lists only Messages in a multipart
+            return None
+        node = child
     return node
 
 

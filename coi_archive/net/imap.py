@@ -175,9 +175,9 @@ def read_password(password_file: str | None, environ: dict | None = None) -> Sec
         if not value:
             raise ImapError(f"password file is empty: {password_file}")
         return Secret(value)
-    value = env.get("COI_IMAP_PASSWORD")
-    if value:
-        return Secret(value)
+    from_env = env.get("COI_IMAP_PASSWORD")
+    if from_env:
+        return Secret(from_env)
     raise ImapError("no IMAP password: use --password-file FILE or set COI_IMAP_PASSWORD")
 
 

@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from flask import Flask, g, jsonify, render_template, request
+from flask.json.provider import DefaultJSONProvider
 from werkzeug.exceptions import BadRequest, HTTPException
 
 from coi_archive import present
@@ -78,8 +79,9 @@ def create_app(
         SEND_FILE_MAX_AGE_DEFAULT=3600,
         WARM_ANALYTICS=True,  # draw the archive-wide charts as the server starts
     )
-    app.json.sort_keys = False
-    app.json.ensure_ascii = False
+    json_provider = cast(DefaultJSONProvider, app.json)  # Flask's default json_provider_class
+    json_provider.sort_keys = False
+    json_provider.ensure_ascii = False
     if config:
         app.config.update(config)
     app.jinja_loader = ChoiceLoader(

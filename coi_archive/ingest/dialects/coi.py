@@ -114,7 +114,9 @@ _MENTION_RE = re.compile(
 
 
 def starts(value: str | None, prefix: str) -> bool:
-    return bool(value) and value.lower().startswith(prefix)
+    if not value:
+        return False
+    return value.lower().startswith(prefix)
 
 
 def first_reference(pm: ParsedMail) -> str | None:

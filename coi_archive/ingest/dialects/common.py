@@ -187,7 +187,8 @@ def extract_body(pm: ParsedMail, skip_mimes: tuple[str, ...] = ()) -> Body:
         elif leaf.mime.startswith("multipart/"):
             # a multipart whose boundary is missing or never appears: the
             # parser leaves the whole body as text; show it rather than nothing
-            if isinstance(leaf.part.get_payload(), str) and leaf.part.get_payload().strip():
+            payload = leaf.part.get_payload()
+            if isinstance(payload, str) and payload.strip():
                 plain.append(part_text(leaf.part))
                 body.leaves_used.append(leaf)
         else:

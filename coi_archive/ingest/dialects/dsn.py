@@ -45,8 +45,11 @@ def delivery_events(pm: ParsedMail) -> list[DeliveryReport]:
 
 
 def _report(pm: ParsedMail) -> list[DeliveryReport]:
-    parts = pm.msg.get_payload()
-    if not isinstance(parts, list) or len(parts) < 3 or not all(isinstance(p, Message) for p in parts):
+    payload = pm.msg.get_payload()
+    if not isinstance(payload, list) or len(payload) < 3:
+        return []
+    parts = [p for p in payload if isinstance(p, Message)]
+    if len(parts) != len(payload):
         return []
     if parts[1].get_content_type() not in _STATUS_TYPES:
         return []
