@@ -146,6 +146,15 @@ class Dovecot:
     # ------------------------------------------------------------ lifecycle
 
     def start(self) -> Dovecot:
+        """Start the server with the usual umask 022: its files and the
+        processes it spawns must be readable by Dovecot's own users."""
+        previous = os.umask(0o022)
+        try:
+            return self._start()
+        finally:
+            os.umask(previous)
+
+    def _start(self) -> Dovecot:
         if DOVECOT is None:
             raise RuntimeError("dovecot is not installed (apt-get install dovecot-imapd)")
         self.root = Path(tempfile.mkdtemp(prefix="coi-dovecot-"))
@@ -160,6 +169,7 @@ class Dovecot:
             internal = login = mail = pwd.getpwuid(os.getuid())
         os.chown(self.root / "mail", mail.pw_uid, mail.pw_gid)
         (self.root / "passwd").write_text("".join(f"{u}:{{PLAIN}}{p}::::::\n" for u, p in self.users.items()))
+        os.chmod(self.root / "passwd", 0o644)  # read by Dovecot's auth user, whatever the umask
         ssl_files = ""
         if self.tls:
             self._make_cert()

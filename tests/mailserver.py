@@ -147,11 +147,14 @@ class MailServer:
         lmtp_port, auth_port = _distinct_ports(2)
         self.dovecot.extra_config = DOVECOT_EXTRA.format(domain=DOMAIN, lmtp_port=lmtp_port, auth_port=auth_port)
         self.dovecot.start()
+        previous = os.umask(0o022)  # Postfix's files must be readable by its own users
         try:
             self._start_postfix(lmtp_port, auth_port)
         except BaseException:
             self.stop()
             raise
+        finally:
+            os.umask(previous)
         return self
 
     def _start_postfix(self, lmtp_port: int, auth_port: int) -> None:
