@@ -149,9 +149,8 @@ class TantivyEngine(SearchEngine):
                 for doc in live:
                     writer.add_document(document_of(doc))
                 self._finish(writer)
-            writer = self._writer()
-            writer.garbage_collect_files()
-            writer.wait_merging_threads()
+            else:  # nothing to rewrite: an empty commit lets tantivy collect unused segment files
+                self._finish(self._writer())
 
     def count(self) -> int:
         with self._lock:
