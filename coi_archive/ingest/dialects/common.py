@@ -174,7 +174,7 @@ def extract_body(pm: ParsedMail, skip_mimes: tuple[str, ...] = ()) -> Body:
     body = Body()
     plain: list[str] = []
     for leaf in pm.leaves:
-        if leaf.chat_content in SKIP_CHAT_CONTENT or leaf.mime in skip_mimes or leaf.mime in _SIGNATURE_MIMES:
+        if leaf.chat_content in SKIP_CHAT_CONTENT or leaf.mime in skip_mimes:
             continue
         if leaf.mime == "text/plain" and leaf.is_body_text():
             plain.append(part_body_text(leaf.part))
