@@ -311,6 +311,9 @@ def test_flags_and_internaldate_are_kept_and_refreshed(server, tmp_path):
             assert prov(1)["flags"] == "$MDNSent \\Seen"
             assert prov(2)["flags"] == "\\Flagged projectx"
             assert prov(3)["flags"] == ""
+            chat = {i: arc.message(f"t.{i}@example.org")["chat_id"] for i in (1, 2, 3)}  # a thread each
+            assert arc.unread_counts() == {chat[2]: 1, chat[3]: 1}
+            assert arc.first_unread(chat[2]) == {"message_id": "t.2@example.org", "offset": 0, "count": 1}
             assert prov(1)["folder"] == "INBOX"
             assert datetime.fromisoformat(prov(1)["internaldate"]) == when
             c = server.client(user)
@@ -323,6 +326,9 @@ def test_flags_and_internaldate_are_kept_and_refreshed(server, tmp_path):
             assert report.flags_updated == 2 and n.bodies_fetched == 0
             assert prov(3)["flags"] == "$label1 \\Seen"
             assert prov(1)["flags"] == "$MDNSent"
+            # unread: no \\Seen ($MDNSent's capital S is no Seen flag)
+            assert arc.unread_counts() == {chat[1]: 1, chat[2]: 1}
+            assert arc.first_unread(chat[3]) is None
             if condstore:  # only what changed since the last scan was asked for
                 report, n = ingest(arc, server, user, condstore=condstore)
                 assert report.flags_updated == 0 and n.flag_fetches == 0

@@ -44,6 +44,7 @@ def pages(samples_url: str, corpus_url: str) -> dict[str, str]:
         "chat-media": f"{corpus_url}/chats/{CORPUS_DM}/media",
         "chat-find": f"{corpus_url}/chats/{CORPUS_LONG}?find=found",
         "chat-day": f"{corpus_url}/chats/{CORPUS_LONG}?day=2026-11-28",
+        "chat-unread": f"{samples_url}/chats/{SAMPLE_GROUP}",  # with its "Jump to first unread" link
         "not-found": f"{samples_url}/chats/grp-nope",
         "contacts": f"{samples_url}/contacts",
         "contact": f"{samples_url}/contacts/anna@example.net",

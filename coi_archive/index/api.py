@@ -171,7 +171,6 @@ class Archive:
         self._engine: SearchEngine | None = None
         self._engine_name = ""  # the name of the open engine
         self._lock = lock
-        self._umask: int | None = None  # the caller's, put back on close (see .private)
         self._audit = AuditLog(root)
 
     # ------------------------------------------------------------ lifecycle
@@ -197,22 +196,15 @@ class Archive:
             if not (root / "catalog.sqlite").exists():
                 raise CatalogError(f"no archive at {root} (run 'coi-archive ingest' first)")
             return cls(root, connect(root / "catalog.sqlite", readonly=True), True)
-        umask = private.restrict()  # everything this writer creates is private
-        try:
-            root.mkdir(mode=0o700, parents=True, exist_ok=True)
-            private.tighten(root)
-            lock = WriterLock(root, command)
-            lock.acquire(wait)
-        except BaseException:
-            private.restore(umask)
-            raise
+        root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        private.tighten(root)  # what an earlier version or a read-only server left
+        lock = WriterLock(root, command)
+        lock.acquire(wait)
         try:
             archive = cls(root, connect(root / "catalog.sqlite"), False, lock)
         except BaseException:
             lock.release()
-            private.restore(umask)
             raise
-        archive._umask = umask
         archive.settle()
         return archive
 
@@ -242,15 +234,13 @@ class Archive:
         if self._lock is not None:
             self._lock.release()
             self._lock = None
-        if self._umask is not None:
-            private.restore(self._umask)
-            self._umask = None
 
     def settle(self) -> None:
         """Pay what the derived layers owe (chats, contacts, search index):
         the work an interrupted run left, or this run's own."""
         _ = self.engine  # opening it owes a recreated (lost or unreadable) search index whole
         settle(self.conn, self.root, lambda: self.engine, self._drop_engine)
+        private.tighten(self.root / "fulltext")  # the engine writes its files under the umask
 
     def owed(self) -> dict[str, int]:
         """``{kind: count}`` of derived work not yet done (see :mod:`.derived`)."""
@@ -578,11 +568,17 @@ class Archive:
         return read_messages.folded(self.conn, message_ids)
 
     def unread_counts(self, chat_ids: Iterable[str] | None = None) -> dict[str, int]:
-        """Per chat, the messages whose Maildir copies all lack the Seen
-        flag (messages only known from mbox/EML have no such flag and are
-        not counted).  Pass ``chat_ids`` to count only those chats (fast:
-        the whole archive takes a few seconds at 100,000 messages)."""
+        """Per chat, the messages whose Maildir or IMAP copies all lack the
+        Seen flag (messages only known from mbox/EML have no such flag and
+        are not counted).  Pass ``chat_ids`` to count only those chats
+        (fast: the whole archive takes a few seconds at 100,000 messages)."""
         return read_chats.unread_counts(self.conn, chat_ids)
+
+    def first_unread(self, chat_id: str) -> dict[str, Any] | None:
+        """Where to start reading a chat: ``{message_id, offset, count}``
+        of its first unread message (as :meth:`unread_counts` counts them;
+        ``offset`` is its index in :meth:`show`), or None when none is."""
+        return read_chats.first_unread(self.conn, chat_id)
 
     def stats(self) -> dict[str, Any]:
         """The completeness report: every input copy is in exactly one bucket."""

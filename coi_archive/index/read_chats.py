@@ -12,7 +12,16 @@ from typing import Any
 
 from .errors import ArchiveError
 
-__all__ = ["chat", "chats", "find_chats", "memberships", "name_history", "similar_chats", "unread_counts"]
+__all__ = [
+    "chat",
+    "chats",
+    "find_chats",
+    "first_unread",
+    "memberships",
+    "name_history",
+    "similar_chats",
+    "unread_counts",
+]
 
 
 def chats(conn: sqlite3.Connection, kind: str | None = None) -> list[dict[str, Any]]:
@@ -95,24 +104,47 @@ def name_history(conn: sqlite3.Connection, chat_id: str) -> list[dict[str, Any]]
     return [dict(r) for r in rows]
 
 
+#: A message is unread when the owner's mailbox kept a copy of it with
+#: flags (Maildir, IMAP) and no such copy carries Seen: Maildir's ``S`` in
+#: the info after ``:2,`` (keywords are lower-case letters there), IMAP's
+#: ``\Seen`` among its flags (``$MDNSent`` must not count).  Messages only
+#: known from mbox or EML have no flags and are never unread.
+_UNREAD = (
+    "m.kind != 'system'"
+    " AND EXISTS (SELECT 1 FROM originals o JOIN provenance p ON p.sha256=o.sha256"
+    "   JOIN sources s ON s.source=p.source WHERE o.message_id=m.message_id AND s.kind IN ('maildir', 'imap'))"
+    " AND NOT EXISTS (SELECT 1 FROM originals o JOIN provenance p ON p.sha256=o.sha256"
+    "   JOIN sources s ON s.source=p.source WHERE o.message_id=m.message_id AND CASE s.kind"
+    "     WHEN 'maildir' THEN instr(p.flags, 'S') > 0"
+    "     WHEN 'imap' THEN ' ' || p.flags || ' ' LIKE '% \\Seen %'"
+    "     ELSE 0 END)"
+)
+
+
 def unread_counts(conn: sqlite3.Connection, chat_ids: Iterable[str] | None = None) -> dict[str, int]:
-    """Per chat, the messages whose Maildir copies all lack the Seen
-    flag (messages only known from mbox/EML have no such flag and are
-    not counted).  Pass ``chat_ids`` to count only those chats (fast:
-    the whole archive takes a few seconds at 100,000 messages)."""
-    cond = (
-        "m.kind != 'system'"
-        " AND EXISTS (SELECT 1 FROM originals o JOIN provenance p ON p.sha256=o.sha256"
-        "   JOIN sources s ON s.source=p.source WHERE o.message_id=m.message_id AND s.kind='maildir')"
-        " AND NOT EXISTS (SELECT 1 FROM originals o JOIN provenance p ON p.sha256=o.sha256"
-        "   WHERE o.message_id=m.message_id AND instr(p.flags, 'S') > 0)"
-    )
+    """Per chat, the unread messages (:data:`_UNREAD`).  Pass ``chat_ids``
+    to count only those chats (fast: the whole archive takes a few seconds
+    at 100,000 messages)."""
     if chat_ids is None:
-        rows = conn.execute(f"SELECT m.chat_id, count(*) FROM messages m WHERE {cond} GROUP BY m.chat_id")
+        rows = conn.execute(f"SELECT m.chat_id, count(*) FROM messages m WHERE {_UNREAD} GROUP BY m.chat_id")
         return {r[0]: r[1] for r in rows}
     out: dict[str, int] = {}
     for cid in sorted(set(chat_ids)):
-        n = conn.execute(f"SELECT count(*) FROM messages m WHERE m.chat_id=? AND {cond}", (cid,)).fetchone()[0]
+        n = conn.execute(f"SELECT count(*) FROM messages m WHERE m.chat_id=? AND {_UNREAD}", (cid,)).fetchone()[0]
         if n:
             out[cid] = n
     return out
+
+
+def first_unread(conn: sqlite3.Connection, chat_id: str) -> dict[str, Any] | None:
+    """The chat's first unread message (:data:`_UNREAD`) as ``{message_id,
+    offset, count}``: its id, its index in ``show(chat_id)`` and how many
+    of the chat's messages are unread; None when none is."""
+    row = conn.execute(
+        f"SELECT count(*), min(m.seq) FROM messages m WHERE m.chat_id=? AND {_UNREAD}", (chat_id,)
+    ).fetchone()
+    if not row[0]:
+        return None
+    mid = conn.execute("SELECT message_id FROM messages WHERE chat_id=? AND seq=?", (chat_id, row[1])).fetchone()[0]
+    offset = conn.execute("SELECT count(*) FROM messages WHERE chat_id=? AND seq<?", (chat_id, row[1])).fetchone()[0]
+    return {"message_id": mid, "offset": offset, "count": row[0]}

@@ -313,6 +313,24 @@ def find_in_chat(chat_id: str) -> dict[str, Any] | None:
     }
 
 
+def first_unread(chat_id: str) -> dict[str, Any] | None:
+    """The chat's first unread message (``Archive.first_unread``: its
+    ``message_id``, ``offset`` and the chat's unread ``count``), worked out
+    once per archive version, or None when nothing in the chat is unread."""
+    return state().cached(f"first-unread:{chat_id}", lambda: archive().first_unread(chat_id))
+
+
+def _unread_link(chat_id: str) -> dict[str, Any] | None:
+    """The header's "first unread" link: the page around that message,
+    scrolled to it (a plain URL with an anchor, so it works without script)."""
+    found = first_unread(chat_id)
+    if found is None:
+        return None
+    mid = found["message_id"]
+    url = url_for("chats.chat", chat_id=chat_id, at=mid, tz=viewer_zone(), _anchor=present.anchor(mid))
+    return {**found, "url": url}
+
+
 def _rows(win: dict[str, Any], links: WebLinks) -> list[present.Row]:
     page_ids = {m["message_id"] for m in win["messages"]}
     outside = {m["reply_to"] for m in win["messages"] if m.get("reply_to")} - page_ids
@@ -381,6 +399,7 @@ def chat(chat_id: str):
             highlight=win["highlight"],
             found=win["found"],
             day=win["day"],
+            unread=_unread_link(chat_id),
         )
     )
     return _remember_me(resp)
@@ -403,7 +422,8 @@ def chat_fragment(chat_id: str):
 @bp.get("/api/chats/<path:chat_id>")
 def api_chat(chat_id: str):
     """The ``show --json`` shape for one page, plus ``offset``, ``limit``,
-    ``total`` and ``me`` (the addresses drawn as one's own)."""
+    ``total``, ``me`` (the addresses drawn as one's own) and ``unread``
+    (``{message_id, offset, count}`` of the first unread message, or null)."""
     win = chat_window(chat_id)
     return jsonify(
         {
@@ -413,6 +433,7 @@ def api_chat(chat_id: str):
             "limit": win["limit"],
             "total": win["total"],
             "me": win["me"],
+            "unread": first_unread(chat_id),
         }
     )
 

@@ -279,6 +279,8 @@
     var hit = document.querySelector(".chat .hit");
     if (hit) {
       hit.scrollIntoView({ block: "center" });
+      // a link to this very message (first unread, a reply, a search hit) lands on it for the keyboard too
+      if (location.hash === "#" + hit.id && document.activeElement !== hit) hit.focus({ preventScroll: true });
     } else if (!location.hash && document.getElementById("end") && !/[?&]offset=/.test(location.search)) {
       window.scrollTo(0, (document.scrollingElement || document.documentElement).scrollHeight);
     }
