@@ -151,17 +151,3 @@ def page(browser: Any) -> Iterator[Any]:
     p.guard = guard
     yield p
     context.close()
-
-
-@pytest.fixture(autouse=True)
-def _umask_of_the_session() -> Iterator[None]:
-    """Each test starts and ends with the session's umask.
-
-    A writable ``Archive`` sets the private umask 077 until it is closed
-    (``coi_archive.index.private``); a test that leaves one open must not
-    hand that umask to later tests, whose servers (Dovecot's passwd file,
-    Postfix's configuration) would then be unreadable to their own users."""
-    before = os.umask(0o022)
-    os.umask(before)
-    yield
-    os.umask(before)

@@ -10,7 +10,8 @@
   ``coi-archive serve`` (nor in an error line for a malformed request),
   random sessions that expire, the header and form logins;
 * file modes under umask 022: the archive's directories 0700 and files
-  0600, SQLite's -wal/-shm included, and an older archive tightened.
+  0600, SQLite's -wal/-shm included, and an older archive tightened, with
+  the process umask left as it was.
 """
 
 from __future__ import annotations
@@ -368,18 +369,30 @@ def test_archive_is_private_under_umask_022(tmp_path: Path):
     assert _private(modes, root) == []
 
 
-def test_wal_and_shm_are_private_and_the_umask_comes_back(tmp_path: Path):
+def _umask() -> int:
+    current = os.umask(0o022)
+    os.umask(current)
+    return current
+
+
+def test_a_writable_archive_is_private_and_leaves_the_umask_alone(tmp_path: Path):
+    """Private without touching the process-wide umask: a notebook that
+    keeps a writable archive open still writes its own files as usual."""
     old = os.umask(0o022)
     try:
         archive = Api.open(tmp_path / "archive")
         try:
+            assert _umask() == 0o022, "opening the archive left the umask alone"
             archive.ingest(sources=archive.discover([str(SAMPLES / "deltachat")]))
             names = set(os.listdir(archive.root))
             assert {"catalog.sqlite-wal", "catalog.sqlite-shm"} <= names
             assert _private(_modes(archive.root), archive.root) == []
+            mine = tmp_path / "notes.txt"
+            mine.write_text("the notebook's own file\n")
+            assert stat.S_IMODE(mine.stat().st_mode) == 0o644
         finally:
             archive.close()
-        assert os.umask(0o022) == 0o022, "closing the archive gives the caller's umask back"
+        assert _umask() == 0o022
     finally:
         os.umask(old)
 

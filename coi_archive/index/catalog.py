@@ -23,7 +23,7 @@ import sqlite3
 import zlib
 from pathlib import Path
 
-from . import derived, engines, holds, migrations
+from . import derived, engines, holds, migrations, private
 
 #: Raised with every step of :data:`migrations.LADDER`.
 SCHEMA_VERSION = migrations.LATEST
@@ -123,6 +123,7 @@ def connect(path: Path, readonly: bool = False) -> sqlite3.Connection:
         _check_readable(conn, path.parent)
     else:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        private.create(path)  # 0600 whatever the umask; SQLite gives -wal and -shm the same mode
         conn = sqlite3.connect(str(path), check_same_thread=False)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")

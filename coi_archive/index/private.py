@@ -1,18 +1,23 @@
-"""The archive is private: directories 0700, files 0600, whatever the umask.
+"""The archive is private: its directory 0700, the files in it 0600.
 
 The catalog and the search index hold the plaintext of end-to-end
 encrypted chats, and ``keys/`` holds secret keys; with the usual umask
-(022) they would be readable by every user of the machine.  Two measures:
+(022) they would be readable by every user of the machine.  The process
+umask is left alone (it is process-wide: a notebook that opens an archive
+and then writes files of its own must get its usual modes).  Instead:
 
-* while an archive is open for writing the process umask is 077, so every
-  file created meanwhile -- the catalog, SQLite's ``-wal``/``-shm`` files
-  (SQLite gives them the catalog's mode as well), search index files written by
-  this process or a forked child, the lock file -- is born private;
-* on a writable open :func:`tighten` takes away group and other bits from
-  what an earlier version (or another umask) left.
-
-The umask is process-wide, so :func:`restore` puts back the caller's value
-when the archive is closed.
+* the archive directory is 0700 (created so, or tightened on every
+  writable open), which alone keeps everything in it from other users,
+  whatever the modes of the files inside;
+* files the archive creates itself are born 0600: the catalog is made
+  by :func:`create` before SQLite opens it, and SQLite gives its ``-wal``
+  and ``-shm`` files the catalog's mode; the lock, the audit trail, the
+  accounts and kept keys are opened with mode 0600;
+* what others create for it under the umask (the search engine's files
+  and directories; the web UI's caches) and what an earlier version left
+  loses its group and other bits (:func:`tighten`): the whole archive on
+  a writable open, the search index whenever a writer has finished its
+  derived work.
 """
 
 from __future__ import annotations
@@ -21,19 +26,17 @@ import os
 import stat
 from pathlib import Path
 
-__all__ = ["PRIVATE_UMASK", "restrict", "restore", "tighten"]
-
-PRIVATE_UMASK = 0o077
+__all__ = ["create", "tighten"]
 
 
-def restrict() -> int:
-    """Set the private umask; returns the previous one for :func:`restore`."""
-    return os.umask(PRIVATE_UMASK)
-
-
-def restore(previous: int) -> None:
-    """Put back the umask that :func:`restrict` returned."""
-    os.umask(previous)
+def create(path: Path) -> None:
+    """Create ``path`` as an empty file with mode 0600 unless it exists
+    (never through a symlink planted at its name)."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    except FileExistsError:
+        return
+    os.close(fd)
 
 
 def _private(path: Path, st: os.stat_result) -> None:
