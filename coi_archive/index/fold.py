@@ -3,14 +3,16 @@
 The fold is a pure function of the *set* of wire messages: the posts are
 put in Delta Chat's order first (:func:`.order.chat_order`: effective date,
 the reply graph within one second, the earliest arrival evidence over the
-copies, Message-ID), the controls in (effective date, Message-ID) order, so
-arrival order and duplicates cannot change the result.  The effective
+copies, Message-ID), the controls aimed at them in that same order (a
+reaction changed within one second ends as the later one), so the order
+copies were read in and duplicates cannot change the result.  The effective
 date is the wire layer's (the sender's Date held to the delivery
 evidence), and a message without any date comes last: an undated message
 cannot found a group.
 Edits, deletes, reactions and receipts are applied to their targets
-here; group changes become system lines; nothing is dropped (every
-revision and deleted text stays in ``revisions``).
+here, edits and deletes by core's rule (:func:`_refusal`); group changes
+become system lines; nothing is dropped (every revision and deleted text
+stays in ``revisions``, a refused edit or delete in ``rejected``).
 """
 
 from __future__ import annotations
@@ -81,7 +83,7 @@ def fold_chat(chat_id: str, posts: list[Wire], controls: list[Wire]) -> ChatFold
     """Fold one chat.  ``posts`` are the wires placed in the chat,
     ``controls`` the edits/deletes/reactions/receipts that target them."""
     posts = chat_order(posts)
-    controls = sorted(controls, key=lambda w: w.sort_key)
+    controls = chat_order(controls)
     kind = kind_of(chat_id)
     group = _fold_group(posts) if kind == ChatKind.GROUP else _fold_open(posts, kind)
     by_target = _controls_by_root(posts, controls)
@@ -400,16 +402,13 @@ def _apply_controls(
     reactions: dict[str, tuple[tuple[bool, str, str], str, str | None, str]] = {}
     readers: dict[str, tuple[str | None, str]] = {}
     delivery: dict[str, str] | None = None
-    for ctl, ev in actions:  # already in (date, message-id) order
+    for ctl, ev in actions:  # already in order (``order.chat_order``: date, then arrival)
         env = ctl.env
         _add_conflicts(msg, ctl)
-        if isinstance(ev, Edit) and env.sender == owner and msg["kind"] != "system":
-            if ev.text:
-                msg["revisions"].append({"text": ev.text, "date": env.date, "message_id": ctl.message_id})
-            else:
-                _delete(msg, env.date)
-        elif isinstance(ev, Delete) and env.sender == owner:
-            _delete(msg, env.date)
+        if isinstance(ev, Edit) and msg["kind"] == "system":
+            continue
+        if isinstance(ev, (Edit, Delete)):
+            _edit_or_delete(msg, wire, ctl, ev)
         elif isinstance(ev, Reaction):
             reactions[env.sender] = (ctl.sort_key, ev.emoji, env.date, ctl.message_id)
         elif isinstance(ev, Receipt) and ev.disposition == "displayed" and env.sender and env.sender != owner:
@@ -440,6 +439,54 @@ def _apply_controls(
             result.reactions.append((mid, chat_id, who, emoji, date, rmid))
     for who, (date, rmid) in sorted(readers.items()):
         result.receipts.append((mid, chat_id, who, date, rmid))
+
+
+def protection(env: Envelope) -> int:
+    """How far a message is protected, for core's edit rule: 2 is core's
+    padlock (``GuaranteeE2ee``: decrypted and validly signed; a decryptor
+    that checks no signature, and a client backup's record of a message
+    core marked encrypted, count as signed), 0 no padlock (plaintext, or
+    encrypted but unsigned or badly signed), 1 encrypted with a signature
+    the archive could not check (a key it lacks): core, holding the
+    sender's key, most likely showed a padlock, so a plaintext request
+    cannot change it, and only one at least as well protected can."""
+    if not env.encrypted:
+        return 0
+    status = env.signature[0] if env.signature else "valid"
+    return {"valid": 2, "unknown": 1}.get(status, 0)
+
+
+def _refusal(original: Envelope, request: Envelope) -> str | None:
+    """Why core refuses an edit or delete request, or ``None`` when it
+    applies it (``handle_edit_delete`` in core's receive_imf.rs): only the
+    author may change a message, and a message with a padlock only by a
+    request with a padlock -- else anyone who knows its Message-ID could
+    rewrite an end-to-end encrypted message with a plaintext mail in the
+    author's name (:func:`protection`).  (Core also refuses every delete
+    without a padlock; we apply one to a message without a padlock:
+    README, "Where we deliberately differ from core".)"""
+    if request.sender != original.sender:
+        return "not the author"
+    if protection(request) < protection(original):
+        return "not signed" if request.encrypted else "not encrypted"
+    return None
+
+
+def _edit_or_delete(msg: dict[str, Any], original: Wire, request: Wire, ev: Edit | Delete) -> None:
+    """Apply an edit or delete, or keep it under ``rejected`` (with the
+    text it wanted) when core would refuse it: a refused request changes
+    nothing, and it stays visible, as a non-member's group change does."""
+    env = request.env
+    text = ev.text if isinstance(ev, Edit) else ""
+    reason = _refusal(original.env, env)
+    if reason is not None:
+        action = "edit" if text else "delete"
+        attempt = {"action": action, "message_id": request.message_id, "sender": env.sender, "date": env.date}
+        msg.setdefault("rejected", []).append(attempt | {"text": text, "reason": reason})
+    elif text:
+        msg["revisions"].append({"text": text, "date": env.date, "message_id": request.message_id})
+    else:  # a delete, or an edit to nothing (COI)
+        _delete(msg, env.date)
 
 
 def _delivery(known: dict[str, str] | None, report: DeliveryReport) -> dict[str, str]:

@@ -28,7 +28,7 @@ from coi_archive.ingest.sources import Candidate, Source, SourceError
 from . import decrypted, derived, issues
 from .decodepool import Decoded, DecodePool
 from .holds import purged_sha
-from .wire import refresh
+from .wire import refresh, target_chats
 
 Progress = Callable[[int, str], None]
 BATCH = 2000
@@ -277,17 +277,20 @@ class Intake:
     def _refold_recopied(self) -> None:
         """A new copy of a stored message can carry earlier arrival evidence
         (``order.arrival``, the minimum over copies), which orders messages
-        of one second: its chat is folded again, so the order does not
-        depend on which copy was read first."""
+        -- and the reactions, edits... aimed at one message -- of one
+        second: the chat is folded again, so the order does not depend on
+        which copy was read first."""
         shas = json.dumps(sorted(self._recopied))
-        chats = {
-            r[0]
-            for r in self.conn.execute(
-                "SELECT DISTINCT w.chat_id FROM originals o JOIN wire w ON w.message_id=o.message_id"
-                " WHERE o.sha256 IN (SELECT value FROM json_each(?)) AND w.chat_id IS NOT NULL",
-                (shas,),
-            )
-        }
+        chats: set[str] = set()
+        for chat_id, role, mid in self.conn.execute(
+            "SELECT DISTINCT w.chat_id, w.role, w.message_id FROM originals o JOIN wire w"
+            " ON w.message_id=o.message_id WHERE o.sha256 IN (SELECT value FROM json_each(?))",
+            (shas,),
+        ):
+            if chat_id:
+                chats.add(chat_id)
+            elif role == "control":
+                chats |= target_chats(self.conn, mid)
         derived.owe(self.conn, derived.FOLD, sorted(chats))
         self.report.dirty_chats |= chats
         self._recopied.clear()

@@ -73,12 +73,22 @@ def _v5_real_world_mail(conn: sqlite3.Connection) -> None:
     derived.owe(conn, derived.FOLD, [r[0] for r in conn.execute("SELECT chat_id FROM chats")])
 
 
+def _v9_edit_rule_and_reaction_order(conn: sqlite3.Connection) -> None:
+    """Edits and deletes follow Delta Chat core's rule (a message with a
+    padlock is changed only by a request with one; a refused request is
+    kept under ``rejected``), and the reactions, edits... aimed at a
+    message are taken in the chat order (date, then arrival evidence):
+    every chat is folded again."""
+    derived.owe(conn, derived.FOLD, [r[0] for r in conn.execute("SELECT chat_id FROM chats")])
+
+
 #: version reached -> (what it does, the step). Never edit a released step.
 LADDER: dict[int, tuple[str, Step]] = {
     2: ("originals.format, owed derived work, search index rebuilt", _v2_format_and_owed),
     3: ("delivery reports decoded: originals decoded again", _v3_delivery_reports),
     4: ("chats in Delta Chat's order within one second: every chat folded again", _v4_chat_order),
     5: ("real-world mail read as Delta Chat core reads it: originals decoded, chats folded again", _v5_real_world_mail),
+    9: ("core's edit/delete rule, reactions in arrival order: chats folded again", _v9_edit_rule_and_reaction_order),
 }
 
 LATEST = max(LADDER)

@@ -20,12 +20,12 @@ from .order import NO_ARRIVAL, Arrival, arrival
 _DERIVED = ("messages", "revisions", "reactions", "receipts", "memberships", "name_history")
 
 
-def _wires(conn: sqlite3.Connection, sql: str, args: tuple, posts: bool) -> list[Wire]:
-    """The wires ``sql`` selects; only ``posts`` need their arrival
-    evidence (controls are applied in date order)."""
+def _wires(conn: sqlite3.Connection, sql: str, args: tuple) -> list[Wire]:
+    """The wires ``sql`` selects, with their arrival evidence: posts and
+    controls alike are taken in that order within one second."""
     rows = conn.execute(sql, args).fetchall()
     facts = _wire_facts(conn, [r["message_id"] for r in rows])
-    arrivals = _arrivals(conn, [r["message_id"] for r in rows]) if posts else {}
+    arrivals = _arrivals(conn, [r["message_id"] for r in rows])
     out = []
     for row in rows:
         env = envelope_from_json(row["envelope"])
@@ -96,9 +96,8 @@ def load_chat_wires(conn: sqlite3.Connection, chat_id: str) -> tuple[list[Wire],
         conn,
         "SELECT w.message_id, w.role, o.envelope FROM wire w JOIN originals o ON o.sha256=w.sha256 WHERE w.chat_id=?",
         (chat_id,),
-        posts=True,
     )
-    return posts, _wires(conn, _CHAT_CONTROLS, (chat_id,), posts=False)
+    return posts, _wires(conn, _CHAT_CONTROLS, (chat_id,))
 
 
 def refold(
