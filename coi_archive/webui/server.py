@@ -7,6 +7,12 @@ SIGTERM or SIGINT (no new connections; requests in flight get
 :data:`SHUTDOWN_GRACE` seconds to finish). TLS is left to a reverse proxy
 in front (README: Serving).
 
+Stopping never waits for background work: the analytics warm-up runs in a
+daemon thread, and a child process a library started for it (matplotlib
+runs ``fc-list`` when it builds its font cache, which takes tens of seconds
+in a fresh environment) is ended with the server, since it would otherwise
+outlive it holding the server's stderr open (:func:`_end_children`).
+
 Binding to anything but a loopback address needs a password, a token or
 accounts. Waitress writes no access log; :class:`AccessLog` writes one
 line per request to stderr, with every ``?token=`` value redacted."""
@@ -21,6 +27,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import unquote_plus
 
@@ -117,30 +124,51 @@ def serve(
     session_idle: float = DEFAULT_IDLE_SECONDS,
     trusted_proxy: str | None = None,
 ) -> int:
-    from . import create_app
-
     password = password or os.environ.get("COI_ARCHIVE_PASSWORD") or None
     token = token or os.environ.get("COI_ARCHIVE_TOKEN") or None
     if token == "generate":
         token = secrets.token_urlsafe(24)
-    app = create_app(archive_dir, password=password, token=token, config={"SESSION_IDLE_SECONDS": session_idle})
-    check_binding(host, password, token, accounts=app.config["ACCOUNTS"])
-    server = make_server(host, port, AccessLog(app, out), trusted_proxy)
-    url = url_for_host(host, server.effective_port)  # type: ignore[union-attr]
-    if token:
-        url += f"?token={token}"
-    print(f"coi-archive: serving {archive_dir} read-only on {url}  (Ctrl-C to stop)", file=out, flush=True)
-    stop = _stop_on_signals()
+    stop = _stop_on_signals()  # from the start: a signal while the app is made stops it just as well
+    earlier = set(_children())
     try:
-        server.run()
+        _run(archive_dir, host, port, password, token, out, session_idle, trusted_proxy)
     except _Stop:
         pass
     finally:
         stop()
-        server.close()
-        server.task_dispatcher.shutdown(cancel_pending=False, timeout=SHUTDOWN_GRACE)
-        app.extensions["coi"].pool.close()
+        if threading.current_thread() is threading.main_thread():  # the process is the server's
+            _end_children(earlier)
     return 0
+
+
+def _run(
+    archive_dir: str | os.PathLike,
+    host: str,
+    port: int,
+    password: str | None,
+    token: str | None,
+    out: TextIO,
+    session_idle: float,
+    trusted_proxy: str | None,
+) -> None:
+    """Make the app, serve it until :class:`_Stop`, then close what it opened."""
+    from . import create_app
+
+    app = create_app(archive_dir, password=password, token=token, config={"SESSION_IDLE_SECONDS": session_idle})
+    try:
+        check_binding(host, password, token, accounts=app.config["ACCOUNTS"])
+        server = make_server(host, port, AccessLog(app, out), trusted_proxy)
+        url = url_for_host(host, server.effective_port)  # type: ignore[union-attr]
+        if token:
+            url += f"?token={token}"
+        print(f"coi-archive: serving {archive_dir} read-only on {url}  (Ctrl-C to stop)", file=out, flush=True)
+        try:
+            server.run()
+        finally:
+            server.close()
+            server.task_dispatcher.shutdown(cancel_pending=False, timeout=SHUTDOWN_GRACE)
+    finally:
+        app.extensions["coi"].pool.close()
 
 
 def make_server(host: str, port: int, app: Callable, trusted_proxy: str | None = None) -> Any:
@@ -192,3 +220,28 @@ def _stop_on_signals() -> Callable[[], None]:
             signal.signal(sig, old)
 
     return undo
+
+
+def _children() -> list[int]:
+    """The processes this one started that are still running (Linux's
+    ``/proc/self/task/*/children``; elsewhere none are known)."""
+    pids: list[int] = []
+    for listing in Path("/proc/self/task").glob("*/children"):
+        try:
+            pids.extend(int(pid) for pid in listing.read_text().split())
+        except (OSError, ValueError):
+            continue
+    return pids
+
+
+def _end_children(earlier: set[int]) -> None:
+    """SIGTERM to the children still running but ``earlier`` (the server
+    starts none itself; a library does: matplotlib's ``fc-list``), as
+    Ctrl-C in a terminal sends it to them too: they would otherwise outlive
+    the server and keep its stderr open, so that whoever reads it (a pipe,
+    a supervisor, a test) waits for them."""
+    for pid in set(_children()) - earlier:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except OSError:  # already gone
+            continue
