@@ -227,3 +227,28 @@ def test_missing_message_and_read_receipts() -> None:
 
 def test_every_known_gap_has_a_reason() -> None:
     assert KNOWN_GAPS and all(len(reason) > 40 for reason in KNOWN_GAPS.values())
+
+
+def test_image_dimensions_are_compared(tmp_path: Path) -> None:
+    """Core's ``dimensionsWidth``/``dimensionsHeight`` against the
+    attachment's ``width``/``height``: equal sizes agree, another is new."""
+    blob = tmp_path / "photo.png"
+    blob.write_bytes(b"png bytes")
+
+    class WithFiles(FakeArchive):
+        def attachment(self, mid: str, part: str) -> tuple[str, str, bytes]:
+            return "photo.png", "image/png", blob.read_bytes()
+
+    def photo(mid: str, width: int) -> dict[str, Any]:
+        att = {"filename": "photo.png", "mime": "image/png", "part": "2", "width": width, "height": 480}
+        return _ours(mid, "", kind="image", attachments=[att])
+
+    core = [
+        _theirs(m, "", view="Image", file=str(blob), file_name="photo.png", width=640, height=480) for m in ("1", "2")
+    ]
+    archive = WithFiles([ARCHIVE_CHAT], {"dm-1": [photo("1", 640), photo("2", 320)]})
+    report = compare(archive, {"a": [_direct(*core)]}, domain="x.org")
+    assert report.facts["image-dimensions"] == 2
+    assert [(d["category"], d["core"], d["archive"]) for d in report.new()] == [
+        ("image-dimensions", "[640, 480]", "[320, 480]")
+    ]

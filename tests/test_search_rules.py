@@ -68,10 +68,12 @@ def test_signature_and_key_parts_are_not_attachments_and_nameless_parts_have_no_
         b'--b\nContent-Type: application/pgp-signature; name="signature.asc"\n\nSIG\n--b--\n'
     )
     post = post_of(raw)
-    assert [a.filename for a in post.attachments] == ["", "k.asc", "signature.asc"]
+    # a signature part is never listed (core reads no signature as a file); an unreadable key part is
+    assert [a.filename for a in post.attachments] == ["", "k.asc"]
     parts = [{"filename": a.filename, "mime": a.mime} for a in post.attachments]
-    assert part_facets(parts) == ((), ("attachment", "key", "signature"))
-    assert part_facets(parts[2:]) == ((), ("signature",))
+    assert part_facets(parts) == ((), ("attachment", "key"))
+    # an envelope stored before still lists its signature part: not an attachment
+    assert part_facets([{"filename": "signature.asc", "mime": "application/pgp-signature"}]) == ((), ("signature",))
     assert part_facets([{"filename": "p.jpg", "mime": "image/jpeg"}]) == (("p.jpg",), ("attachment", "image"))
 
 

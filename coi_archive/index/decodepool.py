@@ -58,6 +58,11 @@ class _Opening:
         self.inner = getattr(result, "inner", result)
         return result
 
+    def __getattr__(self, name: str) -> Any:
+        """What else the decryptor offers (the certificates a signed
+        message is checked against) is the decryptor's."""
+        return getattr(self.decryptor, name)
+
 
 def decode_opened(raw: bytes, fmt: str, size: int, decryptor: Decryptor | None) -> tuple[Envelope, bytes | None]:
     """:func:`decode_stored`, and the inner message of a copy the

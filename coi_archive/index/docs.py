@@ -7,11 +7,14 @@ and folded text of a mail, the true role of each part, the To/Cc display
 names and the List-Id.
 
 Parts (what ``has:`` finds): an *attachment* is a part the sender attached;
-a signature part (``application/pgp-signature``, ``pkcs7-signature``) and
-an OpenPGP key (``application/pgp-keys``) are not, they get their own
-``has:`` values; inline bodies never reach ``attachments`` (see
-``ingest.mime.Leaf.is_body_text``).  A part without a file name adds no
-word (the catalog calls it "unnamed"; nobody wrote that word).
+an OpenPGP key (``application/pgp-keys``) is not, it has its own ``has:``
+value (a readable key is not even listed, as core imports it: the
+envelope's ``attached_keys``); inline bodies never reach ``attachments``
+(see ``ingest.mime.Leaf.is_body_text``).  ``has:signature`` is a fact of
+the message, not of a part: it is signed (:func:`signed`; the decoder lists
+no signature part, as core, but envelopes stored before did).  A part
+without a file name adds no word (the catalog calls it "unnamed"; nobody
+wrote that word).
 """
 
 from __future__ import annotations
@@ -75,6 +78,13 @@ def part_facets(parts: Iterable[dict[str, Any]]) -> tuple[tuple[str, ...], tuple
     return tuple(names), tuple(sorted(has))
 
 
+def signed(env: dict[str, Any]) -> bool:
+    """Whether a stored envelope (JSON) says its message is signed: a
+    signature was found, checked or not (``Envelope.signature``)."""
+    signature = env.get("signature") or ("unsigned",)
+    return signature[0] != "unsigned"
+
+
 def _post(env: dict[str, Any]) -> dict[str, Any] | None:
     """The Post event of a stored envelope (JSON), if it has one."""
     return next((e for e in env.get("events") or () if e.get("type") == "Post"), None)
@@ -93,6 +103,11 @@ def search_doc(msg: dict[str, Any], chat: sqlite3.Row, env: dict[str, Any] | Non
     history = [t for t in revs if t != msg["text"]]
     post = _post(env)
     names, has = part_facets(post["attachments"] if post is not None else msg["attachments"])
+    facts = {"signature"} if signed(env) else set()
+    if env.get("attached_keys"):  # a key core imports: no part is listed for it
+        facts.add("key")
+    if facts:
+        has = tuple(sorted({*has, *facts}))
     quoted = "\n".join(t for t in (msg.get("quote"), post and post.get("folded")) if t)
     if msg["deleted"] and quoted:  # what a deleted message showed is history, as its text is
         history.append(quoted)

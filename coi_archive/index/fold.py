@@ -240,7 +240,7 @@ _SYSTEM_ACTIONS = {
 def _base_message(wire: Wire) -> dict[str, Any]:
     env = wire.env
     msg = _base_fields(wire)
-    if env.encrypted and env.signature:  # decrypted messages only
+    if env.signature:  # decrypted or signed messages only
         msg["signature"] = {"status": env.signature[0], "signer": env.signature[1] or None}
     _add_conflicts(msg, wire)
     return msg
@@ -304,6 +304,7 @@ def _post_message(wire: Wire, post: Post) -> dict[str, Any]:
         forwarded=post.forwarded,
         attachments=[
             {"filename": a.filename or UNNAMED, "mime": a.mime, "size": a.size, "sha256": a.sha256, "part": a.part}
+            | ({"width": a.width, "height": a.height} if a.width and a.height else {})  # an image's pixels
             for a in post.attachments
         ],
         location={"lat": post.location[0], "lon": post.location[1]} if post.location else None,

@@ -73,6 +73,16 @@ def _v5_real_world_mail(conn: sqlite3.Connection) -> None:
     derived.owe(conn, derived.FOLD, [r[0] for r in conn.execute("SELECT chat_id FROM chats")])
 
 
+def _v8_signed_mail_and_image_sizes(conn: sqlite3.Connection) -> None:
+    """Signed mail is a fact of the envelope (``signature``, also for a
+    plain ``multipart/signed`` message, its detached signature checked) and
+    its signature part no attachment, nor a readable attached public key
+    (``attached_keys``); an image attachment carries its ``width`` and
+    ``height``: the originals are decoded again (a chat whose messages
+    changed is folded and its search documents rebuilt with them)."""
+    derived.owe(conn, derived.REDECODE, [derived.ALL])
+
+
 def _v9_edit_rule_and_reaction_order(conn: sqlite3.Connection) -> None:
     """Edits and deletes follow Delta Chat core's rule (a message with a
     padlock is changed only by a request with one; a refused request is
@@ -88,6 +98,7 @@ LADDER: dict[int, tuple[str, Step]] = {
     3: ("delivery reports decoded: originals decoded again", _v3_delivery_reports),
     4: ("chats in Delta Chat's order within one second: every chat folded again", _v4_chat_order),
     5: ("real-world mail read as Delta Chat core reads it: originals decoded, chats folded again", _v5_real_world_mail),
+    8: ("signed mail, attached keys, image sizes: originals decoded again", _v8_signed_mail_and_image_sizes),
     9: ("core's edit/delete rule, reactions in arrival order: chats folded again", _v9_edit_rule_and_reaction_order),
 }
 

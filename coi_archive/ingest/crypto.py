@@ -29,7 +29,10 @@ with status ``valid``, ``invalid`` (a known key, a bad signature),
 ``unknown`` (the signer's key is not known, or the message structure is one
 pysequoia 0.1.35 cannot verify: encrypted -> compressed -> signed, which is
 what Delta Chat sends; the issuer fingerprint is still recorded) or
-``unsigned``.
+``unsigned``.  A detached signature (``multipart/signed``, RFC 1847/3156:
+Thunderbird signs, then encrypts; plain signed mail) is checked by
+:func:`verify_signed` over the signed part's bytes as on the wire, line
+ends made CRLF, against the same certificates.
 
 Key material never leaves this module: no message, log line or exception
 text contains it, only file names and fingerprints.
@@ -45,12 +48,14 @@ import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from email import message_from_bytes
+from email.message import Message
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from . import defects
 from .autocrypt import key_bytes
-from .mime import PARSE_ERRORS
+from .mime import PARSE_ERRORS, content_type, part_bytes
 
 # pysequoia's errors carry a Rust backtrace when RUST_BACKTRACE is set;
 # capturing it costs more than the decryption.  We only read the first line.
@@ -173,7 +178,6 @@ class Keyring:
 
     def __post_init__(self) -> None:
         self._certs: dict[str, object] = {k.fingerprint: k.cert for k in self.keys}
-        self._cert_cache: dict[bytes, object | None] = {}
 
     @property
     def fingerprints(self) -> list[str]:
@@ -207,7 +211,7 @@ class Keyring:
                     continue
                 damaged = True  # the key opened it, the data is broken
                 break
-            return Decrypted(inner, self._verify(ps, blob, key, raw, inner))
+            return Decrypted(inner, self._verdict(ps, blob, key, raw, inner))
         if damaged:
             raise ValueError(REASON_DAMAGED)
         tags = packet_tags(blob)
@@ -216,7 +220,7 @@ class Keyring:
         if "SKESK" in tags and self.passwords:
             try:
                 inner = bytes(ps.decrypt(blob, passwords=list(self.passwords)).bytes)
-                return Decrypted(inner, self._verify(ps, blob, None, raw, inner))
+                return Decrypted(inner, self._verdict(ps, blob, None, raw, inner))
             except SEQUOIA_ERRORS:
                 pass  # no password fits: the reason below says so (Unreadable event)
         if "PKESK" not in tags and "SKESK" in tags:
@@ -225,24 +229,30 @@ class Keyring:
 
     # ------------------------------------------------------------ verify
 
-    def _cert_of(self, data: bytes):
-        if data not in self._cert_cache:
-            ps = _ps()
-            try:
-                self._cert_cache[data] = ps.Cert.from_bytes(data)
-            except SEQUOIA_ERRORS:
-                self._cert_cache[data] = None
-        return self._cert_cache[data]
+    def certs(self, *sources: bytes) -> dict[str, Any]:
+        """The certificates a signature is checked against: those of the
+        keys given, then those in the ``Autocrypt``/``Autocrypt-Gossip``
+        headers of ``sources`` (:func:`header_certs`)."""
+        certs = dict(self._certs)
+        for fpr, cert in header_certs(*sources).items():
+            certs.setdefault(fpr, cert)
+        return certs
+
+    def _verdict(self, ps, blob: bytes, key: SecretKey | None, raw: bytes, inner: bytes) -> tuple[str, str]:
+        """The signature verdict of a decrypted message: the signature in
+        the encryption, else a detached one (signed, then encrypted:
+        RFC 1847 inside RFC 3156, as Thunderbird sends)."""
+        verdict = self._verify(ps, blob, key, raw, inner)
+        if verdict[0] != "unsigned":
+            return verdict
+        try:
+            msg = message_from_bytes(inner)
+        except PARSE_ERRORS:  # an inner message the decoder reads as damaged anyway
+            return verdict
+        return verify_signed(inner, msg, self.certs(raw, inner, *signed_headers(inner, msg))) or verdict
 
     def _verify(self, ps, blob: bytes, key: SecretKey | None, raw: bytes, inner: bytes) -> tuple[str, str]:
-        certs: dict[str, object] = dict(self._certs)
-        for source in (raw, inner):
-            for data in header_keydata(source):
-                cert = self._cert_of(data)
-                if cert is None:
-                    defects.note("BadAutocryptKey", "crypto.verify", "a header key is not an OpenPGP certificate")
-                else:
-                    certs.setdefault(cert.fingerprint.upper(), cert)
+        certs = self.certs(raw, inner)
         asked: list[str] = []
         known: list[str] = []
 
@@ -295,6 +305,132 @@ def header_keydata(raw: bytes) -> list[bytes]:
             if data:
                 out.append(data)
     return out
+
+
+@lru_cache(maxsize=1024)
+def _cert(data: bytes) -> Any:
+    """A certificate from key bytes (None if they hold none); the same
+    header key comes with every message of a contact, so it is parsed once."""
+    try:
+        return _ps().Cert.from_bytes(data)
+    except SEQUOIA_ERRORS:
+        return None
+
+
+_PUBLIC_KEY_ARMOR = b"-----BEGIN PGP PUBLIC KEY BLOCK-----"
+
+
+def attached_key(data: bytes) -> str | None:
+    """The primary fingerprint of a public key attached as a file, read as
+    core reads one (``try_set_peer_key_from_file_part``: an ASCII-armoured
+    certificate, which it imports instead of listing the file); None when
+    the part holds no readable public key."""
+    if _PUBLIC_KEY_ARMOR not in data:
+        return None
+    cert = _cert(data)
+    return cert.fingerprint.upper() if cert is not None else None
+
+
+def header_certs(*sources: bytes) -> dict[str, Any]:
+    """``{fingerprint: certificate}`` of the keys in the ``Autocrypt`` and
+    ``Autocrypt-Gossip`` headers of each message or part in ``sources``;
+    a header key that is no certificate is a defect."""
+    certs: dict[str, Any] = {}
+    for source in sources:
+        for data in header_keydata(source):
+            cert = _cert(data)
+            if cert is None:
+                defects.note("BadAutocryptKey", "crypto.verify", "a header key is not an OpenPGP certificate")
+            else:
+                certs.setdefault(cert.fingerprint.upper(), cert)
+    return certs
+
+
+def signed_headers(raw: bytes, msg: Message) -> list[bytes]:
+    """The signed first part of a ``multipart/signed`` message, as a source
+    of header keys: Thunderbird puts its protected headers (and the
+    ``Autocrypt-Gossip`` of the other recipients) there."""
+    found = detached_signature(raw, msg)
+    return [found[0]] if found else []
+
+
+def verify_signed(raw: bytes, msg: Message, certs: dict[str, Any]) -> tuple[str, str] | None:
+    """The signature verdict ``(status, signer)`` of a ``multipart/signed``
+    message (RFC 1847), None when ``msg`` is not one.  An OpenPGP detached
+    signature (RFC 3156) is checked against ``certs``; any other (S/MIME)
+    or a structure without a readable signature is ``unknown``: the
+    message says it is signed, nothing here can check it."""
+    if content_type(msg) != "multipart/signed":
+        return None
+    found = detached_signature(raw, msg)
+    if found is None:
+        return ("unknown", "")
+    return verify_detached(*found, certs)
+
+
+_DELIMITER_TAIL = rb"(?:--)?[ \t]*(?=\n)"
+
+
+def detached_signature(raw: bytes, msg: Message) -> tuple[bytes, bytes] | None:
+    """``(signed content, signature)`` of an OpenPGP ``multipart/signed``
+    message: the first part exactly as on the wire (its headers included,
+    line ends made CRLF: what RFC 3156 signs) and the decoded second part.
+    None when the protocol is not ``application/pgp-signature`` or the
+    parts cannot be found."""
+    if str(msg.get_param("protocol") or "").strip().lower() != "application/pgp-signature":
+        return None
+    boundary, payload = msg.get_boundary(), msg.get_payload()
+    head = _HEADER_END_RE.search(raw)
+    if not boundary or head is None or not isinstance(payload, list) or len(payload) < 2:
+        return None
+    body = b"\n" + raw[head.end() :].replace(b"\r\n", b"\n")
+    delimiter = re.compile(rb"\n--" + re.escape(boundary.encode("utf-8", "surrogateescape")) + _DELIMITER_TAIL)
+    first = delimiter.search(body)
+    after = delimiter.search(body, first.end()) if first else None
+    if first is None or after is None or not isinstance(payload[1], Message):
+        return None
+    signed = body[first.end() + 1 : after.start()]
+    return signed.replace(b"\n", b"\r\n"), part_bytes(payload[1])
+
+
+def verify_detached(signed: bytes, signature: bytes, certs: dict[str, Any]) -> tuple[str, str]:
+    """Check a detached signature over ``signed``: ``valid`` or
+    ``invalid`` with the signer's primary fingerprint when a certificate
+    in ``certs`` holds the signing key, else ``unknown`` with the issuer
+    the signature names (``""`` when it cannot be read: a defect)."""
+    ps = _ps()
+    try:
+        sig = ps.Sig.from_bytes(signature)
+    except SEQUOIA_ERRORS as exc:
+        defects.note("UnreadableSignature", "crypto.verify_detached", _first_line(exc))
+        return ("unknown", "")
+    issuer = str(sig.issuer_fingerprint or sig.issuer_key_id or "").upper()
+    cert = next((c for c in certs.values() if issuer and issuer in _key_ids(c)), None)
+    if cert is None:
+        return ("unknown", issuer)
+    signer = cert.fingerprint.upper()
+    try:
+        result = ps.verify(bytes=signed, store=lambda _ids: [cert], signature=sig)
+    except SEQUOIA_ERRORS:  # "Signature verification failed": a known key, a bad signature
+        return ("invalid", signer)
+    return ("valid", signer) if list(result.valid_sigs) else ("invalid", signer)
+
+
+_KEY_IDS: dict[str, frozenset[str]] = {}
+
+
+def _key_ids(cert: Any) -> frozenset[str]:
+    """Fingerprints and key ids of a certificate's primary key and
+    subkeys (a signature names the key that made it, often a subkey)."""
+    fpr = cert.fingerprint.upper()
+    if fpr not in _KEY_IDS:
+        ids = {fpr}
+        for packet in _ps().packet.PacketPile.from_bytes(bytes(cert)):
+            for value in (getattr(packet, "fingerprint", None), getattr(packet, "key_id", None)):
+                if value:
+                    ids.add(str(value).upper())
+        _KEY_IDS[fpr] = frozenset(ids)
+    return _KEY_IDS[fpr]
 
 
 def reason_without_key(raw: bytes) -> str:

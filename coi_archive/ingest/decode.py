@@ -8,9 +8,10 @@ and if even parsing fails the message is kept as ``unparseable``.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 from . import autocrypt, defects
-from .dialects import coi, coi_early, dcbackup, deltachat, encrypted, mail
+from .dialects import coi, coi_early, common, dcbackup, deltachat, encrypted, mail
 from .events import Defect, Envelope, Quality
 from .mime import ParsedMail, sha256_hex
 
@@ -46,9 +47,24 @@ def _decode(raw: bytes, sha: str, decryptor: Decryptor | None) -> Envelope:
             return encrypted.decode(pm, decryptor, decode_inner)
         # Autocrypt/Autocrypt-Gossip keys become ContactState events (the
         # encrypted decoder adds them from the outer and inner headers itself)
-        return autocrypt.with_key_events(decode_parsed(pm), pm)
+        return _with_signature(autocrypt.with_key_events(decode_parsed(pm), pm), pm, decryptor)
     except Exception as exc:  # the last boundary: hostile bytes never stop an ingest
         return _unparseable(sha, Defect("DecoderError", "decode", defects.describe(exc)))
+
+
+def _with_signature(env: Envelope, pm: ParsedMail, decryptor: Decryptor | None) -> Envelope:
+    """A signed message (``multipart/signed``, not encrypted) with its
+    signature verdict, checked against the certificates of the keys given
+    (a decryptor that offers ``certs``) and of the message's own Autocrypt
+    headers; every other message as it is."""
+    if pm.content_type != "multipart/signed":
+        return env
+    from .crypto import header_certs, signed_headers, verify_signed
+
+    sources = (pm.raw, *signed_headers(pm.raw, pm.msg))
+    certs_of = getattr(decryptor, "certs", None)
+    certs = certs_of(*sources) if callable(certs_of) else header_certs(*sources)
+    return replace(env, signature=verify_signed(pm.raw, pm.msg, certs))
 
 
 def _unparseable(sha: str, defect: Defect, message_id: str | None = None) -> Envelope:
@@ -83,6 +99,17 @@ def decode_any(raw: bytes, fmt: str = "rfc822", decryptor: Decryptor | None = No
 
 
 def decode_parsed(pm: ParsedMail) -> Envelope:
+    """Decode a parsed message with the first dialect that matches, and
+    note the public keys it attaches (:func:`_with_attached_keys`)."""
+    return _with_attached_keys(_decode_dialect(pm), pm)
+
+
+def _with_attached_keys(env: Envelope, pm: ParsedMail) -> Envelope:
+    keys = tuple(dict.fromkeys(fpr for leaf in pm.leaves if (fpr := common.key_fingerprint(leaf))))
+    return replace(env, attached_keys=keys) if keys else env
+
+
+def _decode_dialect(pm: ParsedMail) -> Envelope:
     for dialect in _DIALECTS:
         try:
             if dialect.matches(pm):

@@ -72,7 +72,9 @@ class ChatRef:
 @dataclass(frozen=True)
 class Attachment:
     """A file carried by a message.  The bytes stay inside the original
-    message; ``part`` is the MIME part index path (``"1.2"``) to find them."""
+    message; ``part`` is the MIME part index path (``"1.2"``) to find them.
+    ``width``/``height`` are an image's pixels as its header states them
+    (``ingest.images``), None for other files and unreadable images."""
 
     filename: str
     mime: str
@@ -80,6 +82,8 @@ class Attachment:
     sha256: str
     part: str
     disposition: str = "attachment"
+    width: int | None = None
+    height: int | None = None
 
 
 # --------------------------------------------------------------------------
@@ -352,10 +356,11 @@ class Envelope:
     (:class:`Quality`); the index groups the copies of one Message-ID into
     versions and chooses among them (``index.versions``), so the result
     does not depend on which copy came first.
-    ``signature`` is set on decrypted messages only: ``(status, signer)``
-    with status ``valid``, ``invalid``, ``unknown`` or ``unsigned`` and the
-    signer's primary key fingerprint (upper-case hex, ``""`` if none); see
-    ``ingest.crypto``.
+    ``signature`` is set on decrypted and on signed (``multipart/signed``)
+    messages only: ``(status, signer)`` with status ``valid``, ``invalid``,
+    ``unknown`` or ``unsigned`` and the signer's primary key fingerprint
+    (upper-case hex, ``""`` if none); see ``ingest.crypto``.  A message is
+    signed when the status is not ``unsigned``.
     ``delivered`` is the date of the newest ``Received`` header (the
     receiving server's stamp): evidence of when this copy was delivered,
     against which the index checks the sender's Date.  ``payload_sha256``
@@ -387,6 +392,9 @@ class Envelope:
     addressees: tuple[tuple[str, str, str], ...] = ()
     #: The ``List-Id`` header as written (``"Dev list" <dev.lists.example.org>``).
     list_id: str = ""
+    #: Fingerprints of the OpenPGP public keys attached as files
+    #: (``application/pgp-keys``): core imports such a key and lists no file.
+    attached_keys: tuple[str, ...] = ()
 
     def of_type(self, *types: type) -> Iterator[Event]:
         return (e for e in self.events if isinstance(e, types))

@@ -24,6 +24,7 @@ from functools import cached_property, lru_cache
 
 from . import defects
 from .events import Attachment, ChatRef, Defect, Envelope
+from .images import dimensions
 
 _MSGID_RE = re.compile(r"<([^<>\s]+)>")
 _WS_RE = re.compile(r"\s+")
@@ -463,12 +464,14 @@ class Leaf:
         empty name (the catalog shows it as unnamed, search has no word for
         it), except a calendar, which core calls ``calendar.ics``.  An
         ``application/octet-stream`` part takes the type its file name says
-        (core's ``get_mime_type``: a photo sent so is still a photo)."""
+        (core's ``get_mime_type``: a photo sent so is still a photo).  A
+        raster image carries its dimensions (an SVG has none to read)."""
         data = part_bytes(self.part)
         name = self.filename or ("calendar.ics" if self.mime == "text/calendar" else "")
         mime = self.mime
         if mime == "application/octet-stream" and name:
             mime = mimetypes.guess_type(name, strict=False)[0] or mime
+        dims = dimensions(data) if mime.startswith("image/") and mime != "image/svg+xml" else None
         return Attachment(
             filename=name,
             mime=mime,
@@ -476,6 +479,8 @@ class Leaf:
             sha256=sha256_hex(data),
             part=self.path,
             disposition=self.disposition or "attachment",
+            width=dims[0] if dims else None,
+            height=dims[1] if dims else None,
         )
 
 

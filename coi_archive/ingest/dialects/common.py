@@ -159,7 +159,8 @@ class Body:
 
 SKIP_CHAT_CONTENT = {"ignore", "preview"}
 #: The signature part of ``multipart/signed`` (RFC 1847, 3156, 8551): core
-#: reads only the signed first part, so a signature is never an attachment.
+#: reads only the signed first part, so a signature is never an attachment;
+#: that the message is signed is its ``Envelope.signature``.
 _SIGNATURE_MIMES = ("application/pgp-signature", "application/pkcs7-signature", "application/x-pkcs7-signature")
 
 
@@ -174,7 +175,9 @@ def extract_body(pm: ParsedMail, skip_mimes: tuple[str, ...] = ()) -> Body:
     body = Body()
     plain: list[str] = []
     for leaf in pm.leaves:
-        if leaf.chat_content in SKIP_CHAT_CONTENT or leaf.mime in skip_mimes:
+        if leaf.chat_content in SKIP_CHAT_CONTENT or leaf.mime in skip_mimes or leaf.mime in _SIGNATURE_MIMES:
+            continue
+        if key_fingerprint(leaf):  # core imports an attached key, it lists no file
             continue
         if leaf.mime == "text/plain" and leaf.is_body_text():
             plain.append(part_body_text(leaf.part))
@@ -199,6 +202,16 @@ def extract_body(pm: ParsedMail, skip_mimes: tuple[str, ...] = ()) -> Body:
     elif body.html:
         body.text = html_to_text(body.html, quotes=True)
     return body
+
+
+def key_fingerprint(leaf: Leaf) -> str | None:
+    """The fingerprint of the public key a part attaches
+    (``application/pgp-keys``; see :func:`~coi_archive.ingest.crypto.attached_key`)."""
+    if leaf.mime != "application/pgp-keys":
+        return None
+    from ..crypto import attached_key
+
+    return attached_key(part_bytes(leaf.part))
 
 
 def _forwarded(leaf: Leaf, body: Body, plain: list[str]) -> bool:

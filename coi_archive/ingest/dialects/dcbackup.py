@@ -193,7 +193,15 @@ def _post(rec: dict[str, Any], row: dict[str, Any], p: dict[str, str], defects: 
             defects.append(Defect("BlobMissing", "dcbackup", f"{blob['name']} was not in the backup"))
         else:
             attachments.append(
-                Attachment(filename=filename, mime=mime, size=blob["size"], sha256=blob["sha256"], part="blob")
+                Attachment(
+                    filename=filename,
+                    mime=mime,
+                    size=blob["size"],
+                    sha256=blob["sha256"],
+                    part="blob",
+                    width=_pixels(p.get("w")),
+                    height=_pixels(p.get("h")),
+                )
             )
             if vtype == 90 or mime in ("text/vcard", "text/x-vcard"):
                 contacts = vcard_contacts(_blob_data(blob, defects))
@@ -217,6 +225,12 @@ def _post(rec: dict[str, Any], row: dict[str, Any], p: dict[str, str], defects: 
         contact=contacts[0] if contacts else None,
     )
     return [post, *contacts]
+
+
+def _pixels(value: str | None) -> int | None:
+    """An image's width or height as core keeps it (``w``/``h`` params,
+    read from the image when it arrived); None when absent or not a count."""
+    return int(value) if value and value.isdigit() and int(value) > 0 else None
 
 
 def _blob_data(blob: dict[str, Any], defects: list[Defect]) -> bytes:
