@@ -78,6 +78,7 @@ def create_app(
         SESSION_IDLE_SECONDS=DEFAULT_IDLE_SECONDS,
         SEND_FILE_MAX_AGE_DEFAULT=3600,
         WARM_ANALYTICS=True,  # draw the archive-wide charts as the server starts
+        WARM_CHAT_ANALYTICS=False,  # and then those of the chats they link to (serve: on)
     )
     json_provider = cast(DefaultJSONProvider, app.json)  # Flask's default json_provider_class
     json_provider.sort_keys = False

@@ -18,8 +18,16 @@ timeline.  Drawing them takes about a second at the corpus size, so a page's
 report and SVGs are made once per archive version (:meth:`Archive.generation`)
 and kept twice: in memory, and on disk under
 ``<archive>/cache/analytics/`` so that a restarted server does not draw
-them again; the archive-wide page is made in the background as the server
-starts (:func:`warm`).  A first visit then takes milliseconds.
+them again.  Pages are drawn before anyone asks (:func:`warm`): as the
+server starts, the archive-wide page (``WARM_ANALYTICS``) and then, with
+``WARM_CHAT_ANALYTICS`` (``serve`` turns it on; off by default, so that the
+many short-lived apps of the tests do not draw), the pages of the chats it
+links to (:data:`LISTED_CHATS`, the busiest); when a visit to the
+archive-wide page finds them missing (a new archive version), they are
+drawn again in the background.  A first visit then takes milliseconds; a
+page being drawn is drawn once, and a visit meanwhile waits for it.  Other
+chats (only reachable by typing their address) are drawn on their first
+visit.
 """
 
 from __future__ import annotations
@@ -47,8 +55,9 @@ from .state import all_chats, archive, chat_index, display_name, scope, state
 bp = Blueprint("analytics", __name__)
 log = logging.getLogger(__name__)
 
-#: Longest a visit waits for the warm-up to finish the same page, in seconds.
-WARM_WAIT = 30.0
+#: How many chats the archive-wide page links to (the busiest): their pages
+#: are drawn ahead of a visit.
+LISTED_CHATS = 30
 
 COLOR = "#3b82f6"
 COLOR_2 = "#f59e0b"
@@ -57,6 +66,8 @@ TEXT = "#374151"
 GRID = "#e5e7eb"
 
 _LOCK = threading.Lock()  # matplotlib's rcParams are global; rendering is quick
+_PAGE_LOCKS: dict[tuple, threading.Lock] = {}  # one per page being drawn: see _drawing
+_PAGE_LOCKS_GUARD = threading.Lock()
 
 
 # --------------------------------------------------------------------------
@@ -95,6 +106,15 @@ def _disk_path(chat_id: str | None) -> Path:
     return root / "cache" / "analytics" / version / f"{name}.json"
 
 
+def _drawing(key: str) -> threading.Lock:
+    """The lock held while one page of one archive (and reader's scope) is
+    made, so that a visit during the warm-up waits for the page it wants
+    instead of drawing it a second time."""
+    ident = (str(state().root), key, scope().chats)
+    with _PAGE_LOCKS_GUARD:
+        return _PAGE_LOCKS.setdefault(ident, threading.Lock())
+
+
 def page_data(chat_id: str | None) -> dict[str, Any]:
     """``{"report", "charts"}`` of the archive-wide page (``chat_id`` None)
     or of one chat's, made once per archive version (memory, then disk)."""
@@ -112,7 +132,9 @@ def page_data(chat_id: str | None) -> dict[str, Any]:
         _save(path, data)
         return data
 
-    return state().cached(f"analytics-page:{chat_id or ''}", compute)
+    key = f"analytics-page:{chat_id or ''}"
+    with _drawing(key):
+        return state().cached(key, compute)
 
 
 def _save(path: Path, data: dict[str, Any]) -> None:
@@ -132,35 +154,65 @@ def _save(path: Path, data: dict[str, Any]) -> None:
         log.debug("analytics not cached on disk: %s", exc)
 
 
-def warm(app: Flask) -> threading.Thread:
-    """Make the archive-wide page in the background (a server that just
-    started answers its first visit from the cache)."""
+def listed_chats() -> list[dict[str, Any]]:
+    """The chats the archive-wide page links to: the busiest first."""
+    chats = sorted(all_chats(), key=lambda c: (-int(c.get("message_count") or 0), c["id"]))
+    return chats[:LISTED_CHATS]
+
+
+def warm(app: Flask, chat_ids: Sequence[str] | None = None) -> threading.Thread:
+    """Make pages in the background, so that their first visit is read
+    from the cache: those of ``chat_ids``, or (None, as the server starts)
+    the archive-wide page and then, with ``WARM_CHAT_ANALYTICS``, the pages
+    of the chats it lists."""
 
     def run() -> None:
         with app.app_context():
+            ids = chat_ids
             try:
-                page_data(None)
+                if ids is None:
+                    page_data(None)
+                    ids = [c["id"] for c in listed_chats()] if app.config.get("WARM_CHAT_ANALYTICS") else []
             except Exception:  # noqa: BLE001 - a failed warm-up only means a slower first visit
                 log.exception("analytics warm-up failed")
+                return
+            for chat_id in ids:
+                try:
+                    page_data(chat_id)
+                except Exception:  # noqa: BLE001 - that chat's first visit draws it (and says what fails)
+                    log.exception("analytics warm-up failed for chat %s", chat_id)
 
     thread = threading.Thread(target=run, name="coi-webui-analytics-warm", daemon=True)
     thread.start()
     return thread
 
 
+def _warm_listed(chats: list[dict[str, Any]]) -> None:
+    """After a visit to the archive-wide page, draw the pages it links to
+    that this archive version does not have yet (unless a warm-up is
+    running: it draws them)."""
+    app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]  # the thread outlives the request
+    if not app.config.get("WARM_CHAT_ANALYTICS"):
+        return
+    warming = app.extensions.get("coi_warm")
+    if warming is not None and warming.is_alive():
+        return
+    missing = [c["id"] for c in chats if not _disk_path(c["id"]).exists()]
+    if missing:
+        app.extensions["coi_warm"] = warm(app, missing)
+
+
 @bp.get("/analytics")
 def overview():
-    warming = current_app.extensions.get("coi_warm")
-    if warming is not None and warming.is_alive():
-        warming.join(WARM_WAIT)  # the same page is being made: wait for it rather than draw it twice
-    data = page_data(None)
-    chats = sorted(all_chats(), key=lambda c: (-int(c.get("message_count") or 0), c["id"]))
+    data = page_data(None)  # during the start-up warm-up: waits for it to finish this page
+    chats = listed_chats()
+    _warm_listed(chats)
     return render_template(
         "analytics.html",
         report=data["report"],
         charts=data["charts"],
         chat=None,
-        chats=chats[:30],
+        chats=chats,
         name=display_name,
         duration=_duration,
         size=human_bytes,
