@@ -154,7 +154,8 @@ def _run(
     """Make the app, serve it until :class:`_Stop`, then close what it opened."""
     from . import create_app
 
-    app = create_app(archive_dir, password=password, token=token, config={"SESSION_IDLE_SECONDS": session_idle})
+    config = {"SESSION_IDLE_SECONDS": session_idle, "WARM_CHAT_ANALYTICS": True}  # chats' analytics drawn ahead
+    app = create_app(archive_dir, password=password, token=token, config=config)
     try:
         check_binding(host, password, token, accounts=app.config["ACCOUNTS"])
         server = make_server(host, port, AccessLog(app, out), trusted_proxy)
