@@ -87,7 +87,8 @@ def test_core_agrees(tmp_path: Path) -> None:
     assert any(m["state"] == differential.FAILED for m in alice["ghost@example.org"])
     assert any(m["sender"] == "eve@example.org" for m in alice["Eve"])
     # and the comparison looked at them
-    for category in ("text", "attachment", "reactions", "read-receipts", "system-type", "order", "delivery-failed"):
+    compared = ("text", "attachment", "image-dimensions", "reactions", "read-receipts", "system-type", "order")
+    for category in (*compared, "delivery-failed"):
         assert report.facts[category] > 0, category
 
 
