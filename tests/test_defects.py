@@ -20,6 +20,7 @@ from contextlib import closing
 
 import pytest
 
+from coi_archive.index import envelopes
 from coi_archive.ingest import decode as decode_module
 from coi_archive.ingest.decode import decode, decode_any
 from coi_archive.ingest.dialects import coi, dcbackup
@@ -342,16 +343,19 @@ def test_stats_count_defects_by_kind(archive):
 
 def test_stats_count_legacy_string_defects(archive, tmp_path):
     """Envelopes stored before defects had a structure count by the kind
-    before the first colon."""
+    before the first colon, once the upgrade to schema 10 packed them."""
     copy = Archive(tmp_path / "archive", inprocess=archive.inprocess)
     shutil.copytree(archive.path, copy.path)
     with closing(sqlite3.connect(copy.path / "catalog.sqlite")) as conn, conn:
-        sha, text = conn.execute(
-            "SELECT sha256, envelope FROM originals WHERE envelope LIKE '%UnreadableKml%'"
+        sha, blob = conn.execute(
+            "SELECT sha256, envelope FROM originals WHERE defect_kinds LIKE '%UnreadableKml%'"
         ).fetchone()
-        env = json.loads(text)
+        env = json.loads(envelopes.unpack(blob))
         env["defects"] = ["DecoderError:coi:KeyError"]
+        # as an archive of schema 9 held it: JSON text
         conn.execute("UPDATE originals SET envelope=? WHERE sha256=?", (json.dumps(env, separators=(",", ":")), sha))
+        conn.execute("UPDATE meta SET value='9' WHERE key='schema'")
+    copy.run("repair")
     by_kind = copy.stats["defects_by_kind"]
     assert by_kind["DecoderError"] == 1
     assert "UnreadableKml" not in by_kind

@@ -3,8 +3,9 @@
 Three layers, each derived from the one before and rebuildable:
 
 1. ``originals`` + ``provenance`` + ``sources``: the bytes of every copy we
-   ever read (zlib-compressed, content-addressed by SHA-256) and where each
-   copy was found.  Nothing ever deletes from here.  Beside them
+   ever read (zlib-compressed, content-addressed by SHA-256) with what
+   ingest decoded from them (the envelope, see :mod:`.envelopes`), and where
+   each copy was found.  Nothing ever deletes from here.  Beside them
    ``decrypted``: the inner message of each encrypted copy a key opened
    (derived, see :mod:`.decrypted`).
 2. ``wire``: one row per Message-ID, the canonical decoded copy and where
@@ -23,7 +24,14 @@ import sqlite3
 import zlib
 from pathlib import Path
 
-from . import derived, engines, holds, migrations, private
+from . import derived, engines, envelopes, holds, migrations, private
+
+#: Bytes per page of a new catalog. SQLite's 4 kB default left a quarter of
+#: the originals table empty: a row of a compressed original and its envelope
+#: (3 kB on average) fills a page alone. With 16 kB pages the catalog of the
+#: 20,000-message benchmark was 15% smaller (VACUUMed copies: 138.7 MB at 4 kB,
+#: 117.3 MB at 16 kB, 114.0 MB at 64 kB); a page read stays well below a millisecond.
+PAGE_SIZE = 16384
 
 #: Raised with every step of :data:`migrations.LADDER`.
 SCHEMA_VERSION = migrations.LATEST
@@ -33,8 +41,9 @@ CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS originals(
     sha256 TEXT PRIMARY KEY, message_id TEXT NOT NULL, size INTEGER NOT NULL,
     data BLOB NOT NULL, compression TEXT NOT NULL, dialect TEXT NOT NULL,
-    quality INTEGER NOT NULL, envelope TEXT NOT NULL, first_seen TEXT NOT NULL,
-    format TEXT NOT NULL DEFAULT 'rfc822');
+    quality INTEGER NOT NULL, envelope BLOB NOT NULL, first_seen TEXT NOT NULL,
+    format TEXT NOT NULL DEFAULT 'rfc822', event_types TEXT NOT NULL DEFAULT '',
+    defect_kinds TEXT NOT NULL DEFAULT '[]');
 CREATE INDEX IF NOT EXISTS originals_mid ON originals(message_id);
 CREATE TABLE IF NOT EXISTS decrypted(
     sha256 TEXT PRIMARY KEY, inner_sha256 TEXT NOT NULL,
@@ -125,11 +134,13 @@ def connect(path: Path, readonly: bool = False) -> sqlite3.Connection:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         private.create(path)  # 0600 whatever the umask; SQLite gives -wal and -shm the same mode
         conn = sqlite3.connect(str(path), check_same_thread=False)
+        conn.execute(f"PRAGMA page_size={PAGE_SIZE}")  # takes effect only in a new file
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         _create_or_upgrade(conn, path.parent)
     conn.execute("PRAGMA cache_size=-32768")
     conn.execute("PRAGMA temp_store=MEMORY")
+    envelopes.register(conn)
     conn.row_factory = sqlite3.Row
     return conn
 
@@ -139,7 +150,8 @@ def _create_or_upgrade(conn: sqlite3.Connection, root: Path) -> None:
     if found is not None and found > SCHEMA_VERSION:
         conn.close()
         raise CatalogError(_newer(found, root))
-    if found is not None and found < SCHEMA_VERSION and 2 in migrations.upgrade(conn, found):
+    applied = migrations.upgrade(conn, found) if found is not None and found < SCHEMA_VERSION else []
+    if 2 in applied:
         engines.discard(engines.LEGACY, root / "fulltext")  # unreadable since the package move
     conn.executescript(SCHEMA)
     conn.execute(derived.DDL)
@@ -147,6 +159,23 @@ def _create_or_upgrade(conn: sqlite3.Connection, root: Path) -> None:
     if found is None:
         conn.execute("INSERT OR REPLACE INTO meta VALUES('schema', ?)", (str(SCHEMA_VERSION),))
     conn.commit()
+    if migrations.PACKED_ENVELOPES in applied:
+        _compact(conn)
+
+
+def _compact(conn: sqlite3.Connection) -> None:
+    """Rewrite the catalog with :data:`PAGE_SIZE` pages and without the free
+    pages an upgrade that rewrote every envelope left behind. SQLite changes
+    the page size only outside WAL mode; the rewrite is atomic (journaled).
+    Skipped when another process holds the catalog open: it only saves space."""
+    try:
+        if conn.execute("PRAGMA journal_mode=DELETE").fetchone()[0] == "delete":
+            conn.execute(f"PRAGMA page_size={PAGE_SIZE}")
+            conn.execute("VACUUM")
+    except sqlite3.OperationalError:
+        pass
+    finally:
+        conn.execute("PRAGMA journal_mode=WAL")
 
 
 def _check_readable(conn: sqlite3.Connection, root: Path) -> None:

@@ -19,11 +19,13 @@ from typing import Any
 
 from coi_archive.ingest.decode import Decryptor, decode_any
 from coi_archive.ingest.dialects.encrypted import with_outer_headers
-from coi_archive.ingest.events import Defect, Envelope, Quality, envelope_to_json
+from coi_archive.ingest.events import Defect, Envelope, Quality
 from coi_archive.ingest.safeio import TRUNCATED
 
 from .catalog import compress
 from .decrypted import Packed, pack
+from .envelopes import Stored
+from .envelopes import pack as pack_envelope
 
 #: Below this many new copies in a batch, decode in-process.
 PARALLEL_MIN = 64
@@ -38,7 +40,7 @@ class Decoded:
     message_id: str
     dialect: str
     quality: Quality
-    envelope_json: str
+    envelope: Stored
     data: bytes
     compression: str
     #: the decrypted inner message, packed (see :mod:`.decrypted`)
@@ -93,7 +95,7 @@ def decode_one(job: tuple[bytes, str, int]) -> Decoded:
         env.message_id,
         env.dialect,
         env.quality,
-        envelope_to_json(env),
+        pack_envelope(env),
         data,
         method,
         pack(inner) if inner is not None else None,

@@ -24,6 +24,7 @@ import sqlite3
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from . import envelopes
 from .dates import parse_iso
 from .fulltext import SearchDoc
 
@@ -46,7 +47,7 @@ def search_docs(conn: sqlite3.Connection, message_ids: Iterable[str]) -> Iterato
             chunk,
         )
         for row in rows:
-            env = json.loads(row["envelope"]) if row["envelope"] else {}
+            env = json.loads(envelopes.unpack(row["envelope"])) if row["envelope"] else {}
             yield search_doc(json.loads(row["mdata"]), row, env)
 
 

@@ -260,8 +260,9 @@ class Intake:
                 is None
             )
             self.conn.execute(
-                "INSERT INTO originals VALUES(?,?,?,?,?,?,?,?,?,?)",
-                (sha, d.message_id, size, d.data, d.compression, d.dialect, d.quality, d.envelope_json, stamp, fmt),
+                "INSERT INTO originals VALUES(?,?,?,?,?,?,?,?,?,?,?,?)",
+                (sha, d.message_id, size, d.data, d.compression, d.dialect, d.quality, d.envelope.blob, stamp, fmt)
+                + (d.envelope.event_types, d.envelope.defect_kinds),
             )
             if d.inner is not None:
                 decrypted.store(self.conn, sha, d.inner)

@@ -84,8 +84,8 @@ def stats(conn: sqlite3.Connection) -> dict[str, Any]:
         ).fetchall()
     )
     truncated = conn.execute(
-        "SELECT count(*) FROM originals o WHERE o.envelope LIKE ? AND EXISTS (SELECT 1 FROM"
-        " json_each(o.envelope, '$.defects') d WHERE d.type='object' AND json_extract(d.value, '$.kind')=?)",
+        "SELECT count(*) FROM originals o WHERE o.defect_kinds LIKE ?"
+        " AND EXISTS (SELECT 1 FROM json_each(o.defect_kinds) d WHERE d.value=?)",
         (f"%{TRUNCATED}%", TRUNCATED),
     ).fetchone()[0]
     return {"incomplete_sources": incomplete, "skipped_files": skipped, "messages_truncated": truncated}

@@ -19,7 +19,7 @@ import sqlite3
 from collections.abc import Callable
 from datetime import datetime, timezone
 
-from . import derived, engines
+from . import derived, engines, envelopes
 
 Step = Callable[[sqlite3.Connection], None]
 
@@ -92,6 +92,31 @@ def _v9_edit_rule_and_reaction_order(conn: sqlite3.Connection) -> None:
     derived.owe(conn, derived.FOLD, [r[0] for r in conn.execute("SELECT chat_id FROM chats")])
 
 
+def _v10_packed_envelopes(conn: sqlite3.Connection) -> None:
+    """Envelopes compressed with a preset dictionary, their event types and
+    defect kinds in two new columns beside them (:mod:`.envelopes`): the
+    catalog's largest part shrinks to a third. The JSON text is kept as
+    written; rows are read in batches, so memory stays flat. The catalog
+    is rewritten afterwards to free the space (``catalog``)."""
+    for column, ddl in (("event_types", "TEXT NOT NULL DEFAULT ''"), ("defect_kinds", "TEXT NOT NULL DEFAULT '[]'")):
+        if column not in _columns(conn, "originals"):
+            conn.execute(f"ALTER TABLE originals ADD COLUMN {column} {ddl}")
+    last = -1
+    while batch := conn.execute(
+        "SELECT rowid, envelope FROM originals WHERE rowid > ? ORDER BY rowid LIMIT 1000", (last,)
+    ).fetchall():
+        last = batch[-1][0]
+        stored = [(envelopes.pack_text(text), rowid) for rowid, text in batch if isinstance(text, str)]
+        conn.executemany(
+            "UPDATE originals SET envelope=?, event_types=?, defect_kinds=? WHERE rowid=?",
+            ((s.blob, s.event_types, s.defect_kinds, rowid) for s, rowid in stored),
+        )
+
+
+#: The step after which the catalog file is rewritten (``VACUUM``).
+PACKED_ENVELOPES = 10
+
+
 #: version reached -> (what it does, the step). Never edit a released step.
 LADDER: dict[int, tuple[str, Step]] = {
     2: ("originals.format, owed derived work, search index rebuilt", _v2_format_and_owed),
@@ -100,6 +125,7 @@ LADDER: dict[int, tuple[str, Step]] = {
     5: ("real-world mail read as Delta Chat core reads it: originals decoded, chats folded again", _v5_real_world_mail),
     8: ("signed mail, attached keys, image sizes: originals decoded again", _v8_signed_mail_and_image_sizes),
     9: ("core's edit/delete rule, reactions in arrival order: chats folded again", _v9_edit_rule_and_reaction_order),
+    10: ("envelopes compressed, their event types and defect kinds beside them", _v10_packed_envelopes),
 }
 
 LATEST = max(LADDER)

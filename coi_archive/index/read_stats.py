@@ -63,8 +63,7 @@ def stats(conn: sqlite3.Connection) -> dict[str, Any]:
         "originals": q("SELECT count(*) FROM originals"),
         "copies_gone_from_source": q("SELECT count(*) FROM provenance WHERE gone=1"),
         "messages_with_defects": q(
-            "SELECT count(*) FROM wire w JOIN originals o ON o.sha256=w.sha256"
-            " WHERE o.envelope NOT LIKE '%\"defects\":[]%'"
+            "SELECT count(*) FROM wire w JOIN originals o ON o.sha256=w.sha256 WHERE o.defect_kinds != '[]'"
         ),
         "defects_by_kind": _defects_by_kind(conn),
         "orphan_actions": q(
@@ -81,15 +80,14 @@ def stats(conn: sqlite3.Connection) -> dict[str, Any]:
 
 
 def _defects_by_kind(conn: sqlite3.Connection) -> dict[str, int]:
-    """Messages per defect kind (``ingest.events.Defect``); envelopes
-    stored before defects had a structure hold ``Kind:detail`` strings."""
+    """Messages per defect kind (``ingest.events.Defect``), from the kinds
+    stored beside each envelope (a ``Kind:detail`` string of an envelope
+    stored before defects had a structure counts by its kind)."""
     return dict(
         conn.execute(
-            "SELECT CASE d.type WHEN 'object' THEN json_extract(d.value, '$.kind')"
-            " ELSE substr(d.value, 1, instr(d.value || ':', ':') - 1) END AS kind,"
-            " count(DISTINCT w.message_id)"
-            " FROM wire w JOIN originals o ON o.sha256=w.sha256, json_each(o.envelope, '$.defects') d"
-            " WHERE o.envelope NOT LIKE '%\"defects\":[]%' GROUP BY kind ORDER BY kind"
+            "SELECT d.value AS kind, count(DISTINCT w.message_id)"
+            " FROM wire w JOIN originals o ON o.sha256=w.sha256, json_each(o.defect_kinds) d"
+            " WHERE o.defect_kinds != '[]' GROUP BY kind ORDER BY kind"
         ).fetchall()
     )
 
@@ -100,13 +98,13 @@ def _crypto_stats(conn: sqlite3.Connection) -> dict[str, Any]:
     canon = "FROM wire w JOIN originals o ON o.sha256=w.sha256"
     reasons = dict(
         conn.execute(
-            "SELECT coalesce(json_extract(o.envelope, '$.events[0].reason'), 'unknown'), count(*)"
+            "SELECT coalesce(json_extract(envelope_json(o.envelope), '$.events[0].reason'), 'unknown'), count(*)"
             f" {canon} WHERE w.role='encrypted' GROUP BY 1 ORDER BY 1"
         ).fetchall()
     )
     sigs = {"valid": 0, "invalid": 0, "unknown": 0, "unsigned": 0}
     for status, n in conn.execute(
-        "SELECT coalesce(json_extract(o.envelope, '$.signature[0]'), 'unsigned'), count(*)"
+        "SELECT coalesce(json_extract(envelope_json(o.envelope), '$.signature[0]'), 'unsigned'), count(*)"
         f" {canon} WHERE o.quality=? GROUP BY 1",
         (Quality.DECRYPTED,),
     ):

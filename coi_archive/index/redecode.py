@@ -15,7 +15,7 @@ import sqlite3
 from coi_archive.ingest.decode import Decryptor
 from coi_archive.ingest.events import Quality, envelope_to_json
 
-from . import derived
+from . import derived, envelopes
 from .catalog import decompress
 from .decodepool import decode_opened
 from .decrypted import pack, store
@@ -46,10 +46,12 @@ def redecode(conn: sqlite3.Connection, decryptor: Decryptor | None = None, only_
         env, inner = decode_opened(raw, row["format"], row["size"], decryptor)
         store(conn, sha, pack(inner) if inner is not None else None)
         text = envelope_to_json(env)
-        if text != row["envelope"]:
+        if text != envelopes.unpack(row["envelope"]):
+            stored = envelopes.pack_text(text, env)
             conn.execute(
-                "UPDATE originals SET envelope=?, dialect=?, quality=?, message_id=? WHERE sha256=?",
-                (text, env.dialect, env.quality, env.message_id, sha),
+                "UPDATE originals SET envelope=?, event_types=?, defect_kinds=?, dialect=?, quality=?, message_id=?"
+                " WHERE sha256=?",
+                (stored.blob, stored.event_types, stored.defect_kinds, env.dialect, env.quality, env.message_id, sha),
             )
             mids.update({env.message_id, row["message_id"]})
             changed += 1

@@ -10,9 +10,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import Any
 
-from coi_archive.ingest.events import ContactState, envelope_from_json
+from coi_archive.ingest.events import ContactState
 
-from . import derived
+from . import derived, envelopes
 from .chatids import kind_of
 from .fold import ChatFold, Wire, fold_chat
 from .order import NO_ARRIVAL, Arrival, arrival
@@ -28,7 +28,7 @@ def _wires(conn: sqlite3.Connection, sql: str, args: tuple) -> list[Wire]:
     arrivals = _arrivals(conn, [r["message_id"] for r in rows])
     out = []
     for row in rows:
-        env = envelope_from_json(row["envelope"])
+        env = envelopes.load(row["envelope"])
         date, conflicts = facts.get(row["message_id"], (env.date, None))
         out.append(
             Wire(
@@ -230,9 +230,9 @@ def rebuild_contacts(conn: sqlite3.Connection) -> None:
             p["name"], p["name_date"] = row["sender_name"], row["date"] or ""
     for row in conn.execute(
         "SELECT w.message_id, w.date, o.envelope FROM wire w JOIN originals o ON o.sha256=w.sha256"
-        ' WHERE o.envelope LIKE \'%"type":"ContactState"%\' ORDER BY w.date, w.message_id'
+        " WHERE o.event_types LIKE '% ContactState %' ORDER BY w.date, w.message_id"
     ):
-        env = envelope_from_json(row["envelope"])
+        env = envelopes.load(row["envelope"])
         for ev in env.events:
             if isinstance(ev, ContactState):
                 _apply_contact(person(ev.address), ev, row["date"], row["message_id"])

@@ -29,9 +29,9 @@ from coi_archive.ingest.events import (
     Envelope,
     GroupInfo,
     Post,
-    envelope_from_json,
 )
 
+from . import envelopes
 from .chatids import chat_id as chat_id_of
 from .chatids import kind_of
 from .versions import Copy, describe, versions
@@ -77,7 +77,7 @@ def canonical(conn: sqlite3.Connection, message_id: str) -> Choice | None:
     rows = conn.execute("SELECT sha256, format, envelope FROM originals WHERE message_id=?", (message_id,)).fetchall()
     if not rows:
         return None
-    found = versions(Copy(r["sha256"], r["format"], envelope_from_json(r["envelope"])) for r in rows)
+    found = versions(Copy(r["sha256"], r["format"], envelopes.load(r["envelope"])) for r in rows)
     shown = found[0]
     others = [describe(v, role_of(v.best.env)) for v in found[1:]]
     conflicts = json.dumps(others, ensure_ascii=False, sort_keys=True) if others else None
@@ -98,7 +98,7 @@ def _write_conflicts(conn: sqlite3.Connection, mid: str, conflicts: str | None) 
 
 def load_envelope(conn: sqlite3.Connection, sha256: str) -> Envelope:
     row = conn.execute("SELECT envelope FROM originals WHERE sha256=?", (sha256,)).fetchone()
-    return envelope_from_json(row["envelope"])
+    return envelopes.load(row["envelope"])
 
 
 def refresh(conn: sqlite3.Connection, message_ids: Iterable[str]) -> set[str]:

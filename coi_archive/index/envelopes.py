@@ -1,0 +1,104 @@
+"""How the catalog stores an envelope: JSON, zlib-compressed with a preset dictionary.
+
+The envelope is what ingest decoded from an original (``ingest.events``); it
+is derived data, read back at every fold and search-document build, and it
+was the largest part of the catalog: 31.9 MB of JSON for 34.8 MB of mail at
+N = 20,000 (the benchmark's mailbox). Envelopes are small (1.6 kB on
+average) and repeat the same field names in every row, which plain zlib
+cannot share between rows (15.1 MB); with the field names of every event
+type as a preset dictionary they take 10.1 MB (zlib level 6, about 80 us to
+pack and 17 us to unpack one on this machine; a JSON parse is 30 us).
+
+The dictionary is frozen: a stored envelope can only be unpacked with the
+dictionary it was packed with (zlib records its Adler-32 in the stream and
+refuses another). A new dictionary needs a new constant and a migration.
+
+What SQL must filter on without unpacking every row sits beside the blob
+in plain columns (:class:`Stored`): the event types (the contact list is
+rebuilt from the few copies with a ``ContactState``) and the defect kinds
+(``stats``). Other SQL reads the JSON through the ``envelope_json(blob)``
+function every catalog connection has (:func:`register`).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import zlib
+from dataclasses import dataclass
+
+from coi_archive.ingest.events import Envelope, envelope_from_json, envelope_to_json
+
+#: The skeleton of an envelope and of every event type with empty values,
+#: as ``envelope_to_json`` wrote them in schema 10. Never edit.
+DICTIONARY = (
+    b'{"address":"","fields":[],"type":"ContactState"}{"target":"","type":"Delete"}{"target":"","state":"",'
+    b'"reason":"","recipient":"","type":"DeliveryReport"}{"target":"","text":"","type":"Edit"}{"seconds":"",'
+    b'"type":"EphemeralTimer"}{"filename":"","type":"GroupAvatar"}{"text":"","type":"GroupDescription"}'
+    b'{"name":null,"members":[],"description":null,"type":"GroupInfo"}{"old_name":"","new_name":"","type":"GroupRenamed"}'
+    b'{"member":"","type":"MemberAdded"}{"member":"","type":"MemberLeft"}{"member":"","type":"MemberRemoved"}'
+    b'{"target":"","until":null,"type":"Pin"}{"target":"","choice":"","closed":false,"type":"PollVote"}'
+    b'{"text":"","kind":"text","html":null,"quote":null,"reply_to":null,"forwarded":false,"attachments":[],'
+    b'"location":null,"voice":false,"duration_ms":null,"mentions":[],"pinned_until":null,"contact":null,'
+    b'"folded":null,"type":"Post"}{"target":"","emoji":"","type":"Reaction"}{"target":"","disposition":"displayed",'
+    b'"type":"Receipt"}{"reason":"","type":"Unreadable"}{"message_id":"","sha256":"","dialect":"deltachat",'
+    b'"date":null,"sender":"","sender_name":"","recipients":[],"subject":"","in_reply_to":null,"references":[],'
+    b'"chat":{"kind":"group","key":"","name":null,"members":[],"fallback":null,"follow_refs":false},"events":[{"text":"",'
+    b'"kind":"text","html":null,"quote":null,"reply_to":null,"forwarded":false,"attachments":[],"location":null,'
+    b'"voice":false,"duration_ms":null,"mentions":[],"pinned_until":null,"contact":null,"folded":null,'
+    b'"type":"Post"}],"encrypted":false,"quality":2,"defects":[{"kind":"","where":"","detail":""}],"headers":[],'
+    b'"signature":null,"delivered":null,"payload_sha256":null,"addressees":[["to","",""]],"list_id":"",'
+    b'"attached_keys":[]}'
+)
+
+LEVEL = 6
+
+
+@dataclass(frozen=True)
+class Stored:
+    """One envelope as the ``originals`` columns hold it."""
+
+    #: the JSON text, compressed (column ``envelope``)
+    blob: bytes
+    #: the event types, each between spaces (`` Post ContactState ``) so
+    #: ``LIKE '% ContactState %'`` finds one (column ``event_types``)
+    event_types: str
+    #: a JSON array of the defect kinds, one per defect (column ``defect_kinds``)
+    defect_kinds: str
+
+
+def pack(env: Envelope) -> Stored:
+    return pack_text(envelope_to_json(env), env)
+
+
+def pack_text(text: str, env: Envelope | None = None) -> Stored:
+    """Store JSON text as written (a migration keeps it byte for byte);
+    ``env`` is the envelope it says, parsed from it when not given."""
+    env = env if env is not None else envelope_from_json(text)
+    packer = zlib.compressobj(LEVEL, zlib.DEFLATED, zlib.MAX_WBITS, 9, zlib.Z_DEFAULT_STRATEGY, DICTIONARY)
+    blob = packer.compress(text.encode()) + packer.flush()
+    types = "".join(f" {type(e).__name__}" for e in env.events)
+    kinds = json.dumps([d.kind for d in env.defects], ensure_ascii=False, separators=(",", ":"))
+    return Stored(blob, f"{types} " if types else "", kinds)
+
+
+def unpack(value: bytes | str) -> str:
+    """The JSON text of a stored envelope; text is returned as it is (an
+    envelope written before schema 10, read before the upgrade ran)."""
+    if isinstance(value, str):
+        return value
+    unpacker = zlib.decompressobj(zdict=DICTIONARY)
+    return (unpacker.decompress(value) + unpacker.flush()).decode()
+
+
+def load(value: bytes | str) -> Envelope:
+    return envelope_from_json(unpack(value))
+
+
+def register(conn: sqlite3.Connection) -> None:
+    """Give SQL on ``conn`` the function ``envelope_json(blob)``."""
+    conn.create_function("envelope_json", 1, _sql_unpack, deterministic=True)
+
+
+def _sql_unpack(value: bytes | str | None) -> str | None:
+    return None if value is None else unpack(value)
