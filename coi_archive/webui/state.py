@@ -178,7 +178,7 @@ def ranking() -> dict[str, int]:
 
 
 def unread() -> dict[str, int] | None:
-    """Unread counts per chat (Maildir flags), or None while the first
+    """Unread counts per chat (Maildir and IMAP flags), or None while the first
     computation after a start or an ingest is still running (seconds on a
     100,000-message archive)."""
     return state().background("unread", lambda a: a.unread_counts())
