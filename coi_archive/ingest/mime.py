@@ -20,10 +20,11 @@ from email.errors import MessageError
 from email.header import decode_header
 from email.message import Message
 from email.utils import getaddresses, parsedate_to_datetime
-from functools import cached_property, lru_cache
+from functools import lru_cache
 
 from . import defects
 from .events import Attachment, ChatRef, Defect, Envelope
+from .fastmail import IndexedMessage, cached_property, named
 from .images import dimensions
 
 _MSGID_RE = re.compile(r"<([^<>\s]+)>")
@@ -42,7 +43,7 @@ PARSE_ERRORS = (ValueError, LookupError, MessageError)
 
 def parse_bytes(raw: bytes) -> Message:
     """Parse a message; never raises for malformed input."""
-    return message_from_bytes(raw)
+    return message_from_bytes(raw, _class=IndexedMessage)
 
 
 def sha256_hex(data: bytes) -> str:
@@ -125,10 +126,8 @@ def raw_header(msg: Message, name: str) -> str | None:
     Reads the parsed header list directly: compat32 would wrap a value
     with raw 8-bit bytes in a ``Header`` whose ``str()`` loses them.
     """
-    lname = name.lower()
-    for key, value in getattr(msg, "_headers", ()):
-        if key.lower() == lname:
-            return _fix_8bit(value) if isinstance(value, str) else str(value)
+    for _key, value in named(msg, name.lower())[:1]:
+        return _fix_8bit(value) if isinstance(value, str) else str(value)
     return None
 
 
@@ -138,10 +137,7 @@ def header(msg: Message, name: str) -> str:
 
 
 def raw_header_all(msg: Message, name: str) -> list[str]:
-    lname = name.lower()
-    return [
-        _fix_8bit(v) if isinstance(v, str) else str(v) for k, v in getattr(msg, "_headers", ()) if k.lower() == lname
-    ]
+    return [_fix_8bit(v) if isinstance(v, str) else str(v) for _k, v in named(msg, name.lower())]
 
 
 def header_all(msg: Message, name: str) -> list[str]:
@@ -157,18 +153,51 @@ def addresses(msg: Message, *names: str) -> list[tuple[str, str]]:
     values: list[str] = []
     for name in names:
         values.extend(raw_header_all(msg, name))
-    pairs, error = _parse_addresses(tuple(values))
-    if error:  # noted here, not in the cached function: every message records its own
+    pairs, error, noted = _split_addresses(values) or _parse_addresses(tuple(values))
+    # noted here, not in the cached functions: every message records its own
+    for found in noted:
+        defects.note(found.kind, found.where, found.detail)
+    if error:
         defects.note("BadAddressList", "mime.addresses", f"{'/'.join(names)}: {error}")
     return list(pairs)
 
 
-@lru_cache(maxsize=8192)
-def _parse_addresses(values: tuple[str, ...]) -> tuple[tuple[tuple[str, str], ...], str]:
-    """(display name, address) pairs and the parse error (``""`` if none).
+#: (display name, address) pairs, the parse error (``""`` if none) and the
+#: defects met decoding the display names.
+_Parsed = tuple[tuple[tuple[str, str], ...], str, tuple[Defect, ...]]
+_ATOMS = r'[^\s"()<>@,:;\[\]\\]+'
+#: One whole address with no quotes, comments, groups or escapes: in a list
+#: of such, every comma ends an address, so each parses on its own to what
+#: it gives in the list.
+_PLAIN_ADDRESS_RE = re.compile(rf'[^"()<>@,:;\[\]\\]*<{_ATOMS}@{_ATOMS}>\s*|\s*{_ATOMS}@{_ATOMS}\s*')
 
-    Cached: the same From/To values recur on thousands of messages, and
-    the stdlib address parser is one of the slowest steps of a decode."""
+
+def _split_addresses(values: list[str]) -> _Parsed | None:
+    """:func:`_parse_addresses` one address at a time, for the plain
+    address lists nearly all mail has (None for any other): a contact
+    recurs in thousands of lists, each list far less often."""
+    pieces = [piece for value in values for piece in value.split(",") if piece.strip()]
+    if not all(_PLAIN_ADDRESS_RE.fullmatch(piece) for piece in pieces):
+        return None
+    out: list[tuple[str, str]] = []
+    seen: set[str] = set()
+    noted: list[Defect] = []
+    for piece in pieces:
+        pairs, error, found = _parse_addresses((piece,))
+        if error:
+            return None
+        noted.extend(found)
+        for display, addr in pairs:
+            if addr not in seen:
+                seen.add(addr)
+                out.append((display, addr))
+    return tuple(out), "", tuple(noted)
+
+
+@lru_cache(maxsize=32768)
+def _parse_addresses(values: tuple[str, ...]) -> _Parsed:
+    """Cached: the same addresses recur on thousands of messages, and the
+    stdlib address parser is one of the slowest steps of a decode."""
     out: list[tuple[str, str]] = []
     seen: set[str] = set()
     error = ""
@@ -176,13 +205,14 @@ def _parse_addresses(values: tuple[str, ...]) -> tuple[tuple[tuple[str, str], ..
         pairs = getaddresses(list(values))
     except PARSE_ERRORS as exc:
         pairs, error = [], defects.describe(exc)
-    for display, addr in pairs:
-        addr = norm_addr(addr)
-        if not addr or "@" not in addr or addr in seen:
-            continue
-        seen.add(addr)
-        out.append((decode_words(display), addr))
-    return tuple(out), error
+    with defects.collecting() as noted:
+        for display, addr in pairs:
+            addr = norm_addr(addr)
+            if not addr or "@" not in addr or addr in seen:
+                continue
+            seen.add(addr)
+            out.append((decode_words(display), addr))
+    return tuple(out), error, tuple(noted)
 
 
 def msgid(value: str | None) -> str | None:

@@ -1,0 +1,114 @@
+"""The decode speed-ups answer exactly as the stdlib pieces they replace."""
+
+from __future__ import annotations
+
+from email import message_from_bytes
+from email.utils import getaddresses
+
+import pytest
+
+from coi_archive.ingest import defects
+from coi_archive.ingest.decode import decode
+from coi_archive.ingest.fastmail import IndexedMessage, cached_property, named
+from coi_archive.ingest.mime import addresses, norm_addr, parse_bytes
+
+RAW = (
+    b"From: Ann <ann@example.org>\n"
+    b"To: bob@example.org\n"
+    b"Content-Type: text/plain; charset=utf-8; format=flowed\n"
+    b"X-Twice: one\n"
+    b"x-twice: two\n"
+    b"Subject: caf\xc3\xa9\n"
+    b"\n"
+    b"hello\n"
+)
+
+
+def both() -> tuple[IndexedMessage, object]:
+    fast = parse_bytes(RAW)
+    assert isinstance(fast, IndexedMessage)
+    return fast, message_from_bytes(RAW)
+
+
+def lookups(msg) -> list:
+    return [
+        msg.get("x-TWICE"),
+        msg.get("missing", "fallback"),
+        msg["Subject"] and str(msg["Subject"]),
+        "X-Twice" in msg,
+        "nope" in msg,
+        msg.get_content_type(),
+        msg.get_param("format"),
+        msg.get_content_charset(),
+    ]
+
+
+def test_indexed_message_reads_like_the_stdlib():
+    fast, plain = both()
+    assert lookups(fast) == lookups(plain)
+    assert named(fast, "x-twice") == named(plain, "x-twice") == [("X-Twice", "one"), ("x-twice", "two")]
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda m: m.replace_header("X-Twice", "replaced"),
+        lambda m: m.__delitem__("X-Twice"),
+        lambda m: m.__setitem__("X-Twice", "added"),
+        lambda m: m.set_param("format", "fixed"),
+        lambda m: (m.__delitem__("To"), m.__delitem__("From"), m.__setitem__("To", "a@x"), m.add_header("From", "b")),
+    ],
+)
+def test_indexed_message_sees_every_change(change):
+    fast, plain = both()
+    assert lookups(fast) == lookups(plain)  # the index is built before the change
+    change(fast)
+    change(plain)
+    assert lookups(fast) == lookups(plain)
+    for name in ("x-twice", "to", "from", "content-type"):
+        assert named(fast, name) == named(plain, name)
+
+
+def test_cached_property_computes_once_per_object():
+    calls = []
+
+    class Thing:
+        @cached_property
+        def value(self) -> int:
+            calls.append(1)
+            return len(calls)
+
+    a, b = Thing(), Thing()
+    assert (a.value, a.value, b.value) == (1, 1, 2)
+
+
+@pytest.mark.parametrize(
+    "to",
+    [
+        "=?utf-8?q?J=C3=BCrgen?= <J@Example.org>, bob@example.org,\n Carol Doe <carol@example.org>, bob@example.org",
+        '"Doe, Jane" <jane@example.org>, bob@example.org',  # a comma inside quotes: parsed whole
+        "ann@example.org (Ann, the first), <bob@example.org>",
+        "undisclosed-recipients:;, bob@example.org",
+    ],
+)
+def test_addresses_one_at_a_time_equal_the_whole_list(to):
+    msg = parse_bytes(f"From: x@example.org\nTo: {to}\nCc: dan@example.org\n\n".encode())
+    expected: list[tuple[str, str]] = []
+    for display, addr in getaddresses([to, "dan@example.org"]):
+        addr = norm_addr(addr)
+        if "@" in addr and addr not in {a for _, a in expected}:
+            expected.append((display, addr))
+    got = addresses(msg, "To", "Cc")
+    assert [a for _, a in got] == [a for _, a in expected]
+    assert [d for d, _ in got][0] in ("Jürgen", "Doe, Jane", "Ann, the first", "")
+
+
+def test_every_message_records_its_own_bad_display_name():
+    """The address cache once kept a display name's defect to the first
+    message that carried it."""
+    raw = b"From: =?x-no-such-charset?q?Ann?= <ann@example.org>\nMessage-ID: <%d@x>\n\nhi\n"
+    for i in (1, 2):
+        with defects.collecting() as found:
+            addresses(parse_bytes(raw % i), "From")
+        assert [d.kind for d in found] == ["BadCharset"]
+    assert "BadCharset" in {d.kind for d in decode(raw % 3).defects}
