@@ -103,6 +103,24 @@ def test_chat_edit_hidden_in_first_part_is_applied(tmp_path: Path) -> None:
     assert "edit@example.org" not in archive.messages
 
 
+def test_chat_delete_naming_several_messages_deletes_each(tmp_path: Path) -> None:
+    """Core's "delete for everyone" of a selection sends one message whose
+    ``Chat-Delete`` lists every Message-ID; each of them is deleted (the
+    text stays in the history), one not listed is untouched."""
+    messages = {f"{n}.eml": _dc(f"m{n}@example.org", n, f"message {n}\r\n") for n in (1, 2, 3)}
+    messages["4.eml"] = _dc(
+        "del@example.org",
+        4,
+        "\U0001f5d1\r\n",
+        extra="Chat-Delete: <m1@example.org> <m3@example.org>\r\n",
+    )
+    archive = _archive(tmp_path, messages)
+    deleted = {mid: archive.message(f"{mid}@example.org")["deleted"] for mid in ("m1", "m2", "m3")}
+    assert deleted == {"m1": True, "m2": False, "m3": True}
+    assert archive.message("m3@example.org")["revisions"][0]["text"] == "message 3"
+    assert "del@example.org" not in archive.messages
+
+
 # -- 3. mailing-list names ------------------------------------------------------
 
 

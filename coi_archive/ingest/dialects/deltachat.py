@@ -29,7 +29,7 @@ from ..events import (
     MemberRemoved,
     Post,
 )
-from ..mime import ParsedMail, fold_quotes, msgid, norm_addr, part_bytes, split_footer
+from ..mime import ParsedMail, fold_quotes, msgid, msgid_list, norm_addr, part_bytes, split_footer
 from .common import (
     adhoc_group,
     direct_chat,
@@ -136,9 +136,9 @@ def _control_events(pm: ParsedMail) -> list:
     edit_target = msgid(pm.header("Chat-Edit"))
     if edit_target:
         return [Edit(target=edit_target, text=_edit_text(pm))]
-    delete_target = msgid(pm.header("Chat-Delete"))
-    if delete_target:
-        return [Delete(target=delete_target)]
+    delete_targets = msgid_list(pm.header("Chat-Delete"))
+    if delete_targets:  # core deletes every message the header lists
+        return [Delete(target=t) for t in dict.fromkeys(delete_targets)]
     reaction = reaction_event(pm)
     return [reaction] if reaction else []
 
