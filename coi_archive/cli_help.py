@@ -10,7 +10,10 @@ from __future__ import annotations
 QUERY_SUMMARY = """\
 query language (words are ANDed; case never matters, accents do):
   lunch tomorrow            both words, anywhere in a message
-  "lunch tomorrow"          the words next to each other
+  trains                    also other forms: train, training (English stems
+                            for Latin script, Russian for Cyrillic)
+  "trains"                  exactly this form (quotes: no other forms)
+  "lunch tomorrow"          the words next to each other, exactly
   lunch OR dinner           either word (OR in capitals)
   lunch -pizza, NOT pizza   without a word; (a OR b) groups
   meet*                     words starting with "meet"
@@ -25,7 +28,7 @@ query language (words are ANDed; case never matters, accents do):
   date:2026-01  date:2026-01-01..2026-03-31  before:2026  after:2026-01-15
                             UTC calendar days; ranges include both ends
   has:attachment|image|audio|video|sticker|location|contact|poll|signature|key
-  is:edited|deleted|encrypted|mail|chat
+  is:edited|deleted|encrypted|forwarded|reply|mail|chat
 
   Without --history only the current text is searched; with it, earlier
   versions of edited messages and the text of deleted ones too."""

@@ -135,4 +135,6 @@ def search_doc(msg: dict[str, Any], chat: sqlite3.Row, env: dict[str, Any] | Non
         has=has,
         addressees=tuple(tuple(a) for a in env.get("addressees") or ()),
         list_id=env.get("list_id") or "",
+        forwarded=bool(msg.get("forwarded")),
+        reply=bool(msg.get("reply_to") or msg.get("quote")),
     )

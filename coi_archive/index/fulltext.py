@@ -68,6 +68,11 @@ class SearchDoc:
     addressees: tuple[tuple[str, str, str], ...] = ()
     #: The List-Id header as written.
     list_id: str = ""
+    #: Marked forwarded by its sender's client (``is:forwarded``).
+    forwarded: bool = False
+    #: Answers another message: names one (In-Reply-To, as the catalog's
+    #: ``reply_to``) or quotes one (``is:reply``), as the viewer shows it.
+    reply: bool = False
 
 
 @dataclass

@@ -117,6 +117,16 @@ def _v10_packed_envelopes(conn: sqlite3.Connection) -> None:
 PACKED_ENVELOPES = 10
 
 
+def _v11_word_forms_forwards_replies(conn: sqlite3.Connection) -> None:
+    """Search finds other forms of a word (a stem twin of each text field)
+    and ``is:forwarded``/``is:reply`` (flags in every document): the search
+    index is rebuilt; and a mail forwarding another (inline
+    ``message/rfc822``, or below a client's forward line) is now recorded
+    as forwarded: the originals are decoded again."""
+    derived.owe(conn, derived.REDECODE, [derived.ALL])
+    derived.owe_all_fts(conn)
+
+
 #: version reached -> (what it does, the step). Never edit a released step.
 LADDER: dict[int, tuple[str, Step]] = {
     2: ("originals.format, owed derived work, search index rebuilt", _v2_format_and_owed),
@@ -126,6 +136,10 @@ LADDER: dict[int, tuple[str, Step]] = {
     8: ("signed mail, attached keys, image sizes: originals decoded again", _v8_signed_mail_and_image_sizes),
     9: ("core's edit/delete rule, reactions in arrival order: chats folded again", _v9_edit_rule_and_reaction_order),
     10: ("envelopes compressed, their event types and defect kinds beside them", _v10_packed_envelopes),
+    11: (
+        "search: word forms, is:forwarded, is:reply: mail decoded again, search index rebuilt",
+        _v11_word_forms_forwards_replies,
+    ),
 }
 
 LATEST = max(LADDER)

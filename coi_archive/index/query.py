@@ -25,18 +25,22 @@ Grammar (EBNF; ``AND``/``OR``/``NOT`` are operators only in UPPER case, so
     PHRASE  = '"' { any character except '"' } '"'
     WORD    = run of characters other than whitespace, '(', ')', '"'
 
-Terms and fields (all matching is case-insensitive, without stemming):
+Terms and fields (all matching is case-insensitive):
 
-``word``            message text, subject and attachment names, and the text a
+``word``            a word and its other forms (``trains`` finds ``train``,
+                    ``training``; the exact form ranks higher; see "Word
+                    forms" in :mod:`.tokens` for the stemmer rule) in the
+                    message text, subject and attachment names, and the text a
                     mail quotes, its attribution lines ("On ... wrote:"),
                     signature and list footer (ranked below the author's own
                     words; not searched with ``quotes=False``, the CLI's
                     ``--no-quotes``), plus earlier revisions and deleted
                     text when searching with ``history``.  Words never
                     match addresses or names (use ``from:``/``to:``).  A word containing punctuation (``e-mail``,
-                    ``report.pdf``) matches its parts in order.  ``word*``
+                    ``report.pdf``) matches its parts in order, exactly.  ``word*``
                     (two or more characters before ``*``) is a prefix search.
-``"some words"``    the words next to each other, in this order.
+``"some words"``    the words next to each other, in this order, exactly as
+                    written (``"trains"`` finds only ``trains``).
 ``from:X``          the sender.  X may be the full address
                     (``from:alice@example.org``), its local part or a word
                     of it (``from:alice``), its domain (``from:example.org``)
@@ -74,6 +78,11 @@ Terms and fields (all matching is case-insensitive, without stemming):
 ``has:audio``  ``has:video``  ``has:location``  ``has:contact``  ``has:sticker``  ``has:poll``
                     the message kind (``kind:audio`` ...; ``has:voice`` = audio).
 ``is:edited``  ``is:deleted``  ``is:encrypted``
+``is:forwarded``    marked forwarded by the sender's client (Delta Chat's
+                    forward marker, a mail client's "Forwarded message"
+                    line), or a mail forwarding another inline.
+``is:reply``        answers another message: names it (In-Reply-To) or
+                    quotes it.
 ``is:mail``         classic e-mail: message kind ``mail``, or any message in a
                     ``mail`` or ``mailinglist`` chat.  ``is:chat`` is the rest.
 
@@ -126,7 +135,7 @@ __all__ = [
 
 MESSAGE_KINDS = frozenset("text image audio video file sticker location contact system mail poll webxdc".split())
 CHAT_KINDS = frozenset(chatids.CHAT_KINDS)
-FLAGS = frozenset("edited deleted encrypted mail chat attachment image signature key".split())
+FLAGS = frozenset("edited deleted encrypted forwarded reply mail chat attachment image signature key".split())
 TEXT_FIELDS = frozenset("from to cc subject list chat group".split())
 
 _KIND_ALIASES = {
@@ -159,7 +168,7 @@ _HAS_KINDS = {
     "sticker": "sticker",
     "poll": "poll",
 }
-_IS_VALUES = frozenset("edited deleted encrypted mail chat".split())
+_IS_VALUES = frozenset("edited deleted encrypted forwarded reply mail chat".split())
 _HAS_VALUES = {
     "attachment": "attachment",
     "attachments": "attachment",
@@ -222,8 +231,8 @@ class ChatKind:
 
 @dataclass(frozen=True)
 class Flag:
-    """A yes/no property: edited, deleted, encrypted, mail, chat, attachment,
-    image, signature, key."""
+    """A yes/no property: edited, deleted, encrypted, forwarded, reply, mail,
+    chat, attachment, image, signature, key."""
 
     name: str
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from coi_archive.index import query as q
 
-from .tokens import TOKEN_RE, tokenize
+from .tokens import TOKEN_RE, stem, tokenize
 
 __all__ = ["HighlightTerms", "highlight_terms", "hit_snippet", "make_snippet", "plain_snippet"]
 
@@ -26,10 +26,12 @@ _SPACE_RE = re.compile(r"\s+")
 
 @dataclass(frozen=True)
 class HighlightTerms:
-    """Index terms (and prefixes) a snippet should mark."""
+    """Index terms (and prefixes) a snippet should mark; ``stems`` are the
+    stems of the words also found in other forms (:func:`.tokens.stem`)."""
 
     terms: frozenset[str]
     prefixes: tuple[str, ...]
+    stems: frozenset[str] = frozenset()
 
     def __bool__(self) -> bool:
         return bool(self.terms or self.prefixes)
@@ -38,6 +40,8 @@ class HighlightTerms:
         for term in tokenize(raw_token):
             if term in self.terms or (self.prefixes and term.startswith(self.prefixes)):
                 return True
+            if self.stems and (term in self.stems or stem(term) in self.stems):
+                return True
         return False
 
 
@@ -45,14 +49,17 @@ def highlight_terms(node: q.Node) -> HighlightTerms:
     """The words of the query that count in a hit's favour (not negated)."""
     terms: set[str] = set()
     prefixes: list[str] = []
+    stems: set[str] = set()
     for n, positive in q.walk(node):
         if not positive or not isinstance(n, (q.Word, q.Phrase)):
             continue
         tokens = tokenize(n.text)
         if isinstance(n, q.Word) and n.prefix and tokens:
             prefixes.append(tokens.pop())
+        elif isinstance(n, q.Word) and len(tokens) == 1:
+            stems.add(stem(tokens[0]))
         terms.update(tokens)
-    return HighlightTerms(frozenset(terms), tuple(prefixes))
+    return HighlightTerms(frozenset(terms), tuple(prefixes), frozenset(stems))
 
 
 def _match_spans(text: str, hl: HighlightTerms) -> list[tuple[int, int]]:

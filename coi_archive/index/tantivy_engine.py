@@ -58,7 +58,7 @@ class TantivyEngine(SearchEngine):
     ``created`` is True when this instance had to create an empty index
     (missing, unreadable or of an older layout): the caller rebuilds it."""
 
-    INDEX_NAME = "tantivy_2"
+    INDEX_NAME = "tantivy_3"
 
     def __init__(self, path: Path, *, heap_mb: int = 64, lock_timeout: float = 30.0) -> None:
         self.path = Path(path)

@@ -3,7 +3,10 @@
 The same rules as :mod:`index.whoosh_query`, so both engines find the same
 messages: words and phrases are looked up with the terms of
 :func:`index.tokens.query_terms` in ``content``, ``quoted`` (weighted
-:data:`~index.whoosh_query.FIELD_BOOST`) and, with ``history``, ``hist``;
+:data:`~index.whoosh_query.FIELD_BOOST`) and, with ``history``, ``hist``,
+a one-term word also by its other forms
+(:func:`~index.whoosh_query.stem_alternatives`, weighted
+:data:`~index.whoosh_query.STEM_BOOST`);
 fields and facets are the prefixed ``meta`` terms of
 :func:`index.tokens.meta_terms`, scored as a constant; a prefix (``tomo*``)
 is a constant-score match of every term starting with it; dates are a range
@@ -23,7 +26,7 @@ from coi_archive.index import query as q
 
 from .chatids import ChatKind
 from .tokens import TOKEN_RE, normalize, query_terms
-from .whoosh_query import FIELD_BOOST, day_start
+from .whoosh_query import FIELD_BOOST, STEM_BOOST, day_start, stem_alternatives
 from .whoosh_schema import NO_DATE
 
 __all__ = ["to_tantivy"]
@@ -51,14 +54,26 @@ def _any(queries: Sequence[Query]) -> Query:
     return queries[0] if len(queries) == 1 else Query.boolean_query([(Occur.Should, x) for x in queries])
 
 
-def _text_query(schema: tantivy.Schema, tokens: list[str], prefix: bool, fieldnames: Sequence[str]) -> Query:
-    """Match ``tokens`` (a phrase if several) in any of ``fieldnames``; a
-    prefix word, like Whoosh's, scores its boost as a constant and a
-    several-token prefix word needs its tokens anywhere, not in order."""
+def _forms(schema: tantivy.Schema, field: str, term: str) -> Query:
+    """A one-term word in ``field``: the form typed, or another form of it
+    (weighted :data:`STEM_BOOST`)."""
+    others = [_term(schema, g, t) for g, t in stem_alternatives(field, term)]
+    return _any([_term(schema, field, term), Query.boost_query(_any(others), STEM_BOOST)])
+
+
+def _text_query(
+    schema: tantivy.Schema, tokens: list[str], prefix: bool, fieldnames: Sequence[str], forms: bool = False
+) -> Query:
+    """Match ``tokens`` (a phrase if several) in any of ``fieldnames``; with
+    ``forms`` a single token also by its other forms.  A prefix word, like
+    Whoosh's, scores its boost as a constant and a several-token prefix word
+    needs its tokens anywhere, not in order."""
     per_field: list[Query] = []
     for f in fieldnames:
         boost = FIELD_BOOST.get(f, 1.0)
-        if prefix:
+        if forms and len(tokens) == 1 and not prefix:
+            one = _forms(schema, f, tokens[0])
+        elif prefix:
             parts = [_term(schema, f, t) for t in tokens[:-1]]
             last = Query.const_score_query(_term(schema, f, tokens[-1], prefix=True), 1.0)
             one = _all([*parts, last])
@@ -129,7 +144,7 @@ def to_tantivy(schema: tantivy.Schema, node: q.Node, history: bool = False, quot
     if isinstance(node, (q.Word, q.Phrase)):
         tokens = query_terms(node.text)
         prefix = isinstance(node, q.Word) and node.prefix
-        return _text_query(schema, tokens, prefix, text_fields) if tokens else None
+        return _text_query(schema, tokens, prefix, text_fields, isinstance(node, q.Word)) if tokens else None
     if isinstance(node, q.Field):
         return _field_query(schema, node)
     if isinstance(node, q.MessageKind):

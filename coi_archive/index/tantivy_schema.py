@@ -5,7 +5,10 @@ It mirrors :mod:`index.whoosh_schema` field for field, so one query
 translation rule holds for both engines:
 
 * **Fields**: ``content`` (subject + text + attachment names), ``quoted``
-  and ``hist`` are positional text fields; ``meta`` holds every
+  and ``hist`` are positional text fields, each with a twin
+  (``content_stem``...) holding the stems that differ from their word
+  (:func:`index.tokens.stems_of`), with frequencies but no positions
+  (phrases are exact); ``meta`` holds every
   people/place/facet term under its ``name:`` prefix
   (:func:`index.tokens.meta_terms`); ``id`` is the Message-ID as one term;
   ``ts`` is epoch seconds in a fast integer column (undated messages carry
@@ -34,8 +37,8 @@ from datetime import datetime, timezone
 import tantivy
 
 from .fulltext import SearchDoc
-from .tokens import meta_terms, placed_tokens
-from .whoosh_schema import NO_DATE
+from .tokens import meta_terms, placed_tokens, stems_of
+from .whoosh_schema import NO_DATE, stem_field
 
 __all__ = ["NO_DATE", "TEXT_FIELDS", "build_schema", "doc_of", "document_of"]
 
@@ -49,6 +52,7 @@ def build_schema() -> tantivy.Schema:
     builder.add_text_field("id", tokenizer_name="raw", index_option="basic")
     for name in TEXT_FIELDS:
         builder.add_text_field(name, tokenizer_name="whitespace", index_option="position")
+        builder.add_text_field(stem_field(name), tokenizer_name="whitespace", index_option="freq")
     builder.add_text_field("meta", tokenizer_name="raw", index_option="basic")
     builder.add_integer_field("ts", indexed=True, fast=True)
     builder.add_bytes_field("doc", stored=True)
@@ -60,7 +64,9 @@ def _add_parts(out: tantivy.Document, name: str, parts: Sequence[str]) -> None:
     so a phrase cannot span two parts).  Text whose terms each take the
     next position goes in as our terms joined by spaces (the field's
     whitespace tokenizer splits them again): cheaper than a token object per
-    word; text with Han/kana runs goes in pre-tokenised with its positions."""
+    word; text with Han/kana runs goes in pre-tokenised with its positions.
+    The stems go to the field's twin, all parts as one value."""
+    stems: list[str] = []
     for part in parts:
         if not part:
             continue
@@ -71,6 +77,9 @@ def _add_parts(out: tantivy.Document, name: str, parts: Sequence[str]) -> None:
             )
         elif terms:
             out.add_text(name, " ".join(terms))
+        stems += stems_of(terms)
+    if stems:
+        out.add_text(stem_field(name), " ".join(stems))
 
 
 def epoch(when: datetime | None) -> int | None:

@@ -3,10 +3,8 @@
 Design choices (numbers from ``benchmarks/bench_fulltext.py``, 100,000
 synthetic chat messages, CPU time on a shared 2-core machine):
 
-* **Analysis**: ``NFKC + casefold``, then one regex pass; no stemming and no
-  stop words, because chats mix German, Russian, English... in one
-  conversation and a stemmer for the wrong language does more harm than
-  none.  Words are runs of letters, digits and combining marks; ``_ . - '``
+* **Analysis**: ``NFKC + casefold``, then one regex pass; no stop words.
+  Words are runs of letters, digits and combining marks; ``_ . - '``
   and other punctuation split words.  A query word that yields several
   tokens (``e-mail``, ``report.pdf``) is searched as a phrase.  Han and kana
   are indexed per character *and* as overlapping character pairs at the
@@ -19,18 +17,34 @@ synthetic chat messages, CPU time on a shared 2-core machine):
 * **Facet terms**: every people/place/facet term of a document is one term
   under a prefix (``from:alice``, ``to:…``, ``cc:…``, ``subject:…``,
   ``list:…``, ``chat:…``, ``ckind:group``, ``kind:image``, ``is:edited``,
-  ``is:signature`` for ``has:signature``, :func:`meta_terms`), so an engine
+  ``is:signature`` for ``has:signature``, ``is:forwarded``, ``is:reply``,
+  :func:`meta_terms`), so an engine
   needs one unscored field for all of them.  An address is indexed as the
   full address, its local part, its domain and the words of its local
   part; a display name as its words.
+* **Word forms** (:func:`stem`): each text field has a twin holding the
+  Snowball stem of every word whose stem differs from it, so ``trains``
+  finds ``train`` and the reverse while the exact form still counts more.
+  The stemmer is chosen per *word* by its script, not per message by its
+  language: a query word carries no language, and chats mix German,
+  Russian and English in one conversation, but the same word always gets
+  the same stem on both sides.  Cyrillic words get the Russian stemmer,
+  Latin-script words the English one (German words mostly lose only an
+  ``-s``); other scripts are not stemmed.  PyStemmer (Snowball's C code)
+  with a cache; the twin fields cost indexing about a tenth of its speed
+  (30,000 messages, CPU: tantivy 12,960 -> 11,170 docs/s, Whoosh 4,160 ->
+  3,745; the query side adds two term lookups per word).
 """
 
 from __future__ import annotations
 
 import re
+import threading
 import unicodedata
 from collections.abc import Iterable
 from functools import lru_cache
+
+import Stemmer
 
 from .chatids import MAIL_KINDS
 from .fulltext import SearchDoc
@@ -43,6 +57,8 @@ __all__ = [
     "normalize",
     "placed_tokens",
     "query_terms",
+    "stem",
+    "stems_of",
     "text_positions",
     "tokenize",
     "word_set",
@@ -127,6 +143,47 @@ def placed_tokens(text: str) -> tuple[list[str], list[int] | None]:
             positions.append(pos)
             pos += 1
     return terms, positions
+
+
+_CYRILLIC_RE = re.compile("[\u0400-\u052f]")
+_LATIN_RE = re.compile("[a-z\u00c0-\u024f\u1e00-\u1eff]")
+#: Longer terms are not stemmed: no inflected word is that long, and the
+#: cache must not keep a hostile message's megabyte-long "words".
+MAX_STEMMED = 64
+_STEMMERS = threading.local()  # a PyStemmer object must not be shared between threads
+
+
+def _stemmer(language: str) -> Stemmer.Stemmer:
+    found = getattr(_STEMMERS, language, None)
+    if found is None:
+        found = Stemmer.Stemmer(language)
+        setattr(_STEMMERS, language, found)
+    return found
+
+
+def stem(term: str) -> str:
+    """The word-form stem of one index term (see "Word forms" in the module
+    docs): Russian Snowball for a Cyrillic word, English for a Latin-script
+    word, the term itself otherwise."""
+    return term if len(term) > MAX_STEMMED else _stem(term)
+
+
+@lru_cache(maxsize=65536)
+def _stem(term: str) -> str:
+    language = "russian" if _CYRILLIC_RE.search(term) else "english" if _LATIN_RE.search(term) else None
+    if language is None:
+        return term
+    try:
+        return str(_stemmer(language).stemWord(term))
+    except UnicodeEncodeError:  # a lone surrogate (never in a token of ours, but mail is hostile)
+        return term
+
+
+def stems_of(terms: Iterable[str]) -> list[str]:
+    """The stems of ``terms`` that differ from their term, in order: what a
+    text field's stem twin indexes (a word already in its stem form is
+    found through the exact field)."""
+    return [s for t in terms if (s := stem(t)) != t]
 
 
 def query_terms(text: str) -> list[str]:
@@ -220,7 +277,7 @@ def _chat_meta(chat_id: str, chat_name: str, chat_kind: str, group_id: str) -> t
 def _flags(doc: SearchDoc) -> list[str]:
     """``is:``/``has:`` values of a document (a named attachment is an
     attachment even when ``has`` was not filled in)."""
-    out = [name for name in ("edited", "deleted", "encrypted") if getattr(doc, name)]
+    out = [name for name in ("edited", "deleted", "encrypted", "forwarded", "reply") if getattr(doc, name)]
     out.extend(sorted(set(doc.has) | ({"attachment"} if doc.attachments else set())))
     is_mail = doc.kind == "mail" or doc.chat_kind in MAIL_KINDS
     out.append("mail" if is_mail else "chat")

@@ -10,7 +10,8 @@ synthetic chat messages, CPU time on a shared 2-core machine):
   first: ``from:x date:2024`` took 2.9 s; now about 20 ms.
 
 Words and phrases are looked up with the terms of
-:func:`index.tokens.query_terms`, fields and facets as the prefixed terms
+:func:`index.tokens.query_terms`; a one-term word also by its stem
+(:func:`stem_alternatives`), phrases and quoted words only exactly; fields and facets as the prefixed terms
 of :func:`index.tokens.meta_terms`, so a query finds what was indexed.
 """
 
@@ -31,10 +32,10 @@ from whoosh.matching import AndNotMatcher, ListMatcher, NullMatcher
 from coi_archive.index import query as q
 
 from .chatids import ChatKind
-from .tokens import TOKEN_RE, normalize, query_terms
-from .whoosh_schema import NO_DATE
+from .tokens import TOKEN_RE, normalize, query_terms, stem
+from .whoosh_schema import NO_DATE, stem_field
 
-__all__ = ["TimeRange", "day_start", "to_whoosh"]
+__all__ = ["FIELD_BOOST", "STEM_BOOST", "TimeRange", "day_start", "stem_alternatives", "to_whoosh"]
 
 
 def day_start(d: date, zone: str = "UTC") -> int:
@@ -159,14 +160,34 @@ class AndNot(wq.AndNot):
 #: with counts, but less than one the author wrote (BM25 scores are summed
 #: over the fields of the Or).
 FIELD_BOOST = {"content": 1.0, "quoted": 0.4, "hist": 1.0}
+#: Weight of a match by another form of the word (``train`` for ``trains``),
+#: on top of the field's: the form typed counts more.
+STEM_BOOST = 0.5
 
 
-def _text_query(tokens: list[str], prefix: bool, fieldnames: Sequence[str]) -> wq.Query:
-    """Match ``tokens`` (a phrase if several) in any of ``fieldnames``."""
+def stem_alternatives(field: str, term: str) -> list[tuple[str, str]]:
+    """``(field, term)`` pairs that find the other forms of a one-term word
+    in text field ``field``: its stem in the field's stem twin (words whose
+    stem it is) and, when the stem differs from the word, the stem itself as
+    a word (a word already in stem form has no entry in the twin)."""
+    root = stem(term)
+    pairs = [(stem_field(field), root)]
+    if root != term:
+        pairs.append((field, root))
+    return pairs
+
+
+def _text_query(tokens: list[str], prefix: bool, fieldnames: Sequence[str], forms: bool = False) -> wq.Query:
+    """Match ``tokens`` (a phrase if several) in any of ``fieldnames``; with
+    ``forms`` a single token also by its other forms, weighted lower."""
     per_field: list[wq.Query] = []
     for f in fieldnames:
         boost = FIELD_BOOST.get(f, 1.0)
-        if prefix and len(tokens) == 1:
+        if forms and len(tokens) == 1 and not prefix:
+            exact = wq.Term(f, tokens[0], boost=boost)
+            others = [wq.Term(g, t, boost=boost * STEM_BOOST) for g, t in stem_alternatives(f, tokens[0])]
+            per_field.append(wq.Or([exact, *others]))
+        elif prefix and len(tokens) == 1:
             per_field.append(wq.Prefix(f, tokens[0], boost=boost))
         elif prefix:
             parts = [wq.Term(f, t) for t in tokens[:-1]] + [wq.Prefix(f, tokens[-1])]
@@ -235,7 +256,7 @@ def to_whoosh(node: q.Node, history: bool = False, quotes: bool = True) -> wq.Qu
     if isinstance(node, (q.Word, q.Phrase)):
         tokens = query_terms(node.text)
         prefix = isinstance(node, q.Word) and node.prefix
-        return _text_query(tokens, prefix, text_fields) if tokens else None
+        return _text_query(tokens, prefix, text_fields, isinstance(node, q.Word)) if tokens else None
     if isinstance(node, q.Field):
         return _field_query(node)
     if isinstance(node, q.MessageKind):

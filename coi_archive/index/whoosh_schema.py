@@ -10,7 +10,10 @@ synthetic chat messages, CPU time on a shared 2-core machine):
   mail, searched by default with a lower weight (``quotes=False`` skips
   it); ``hist`` = earlier revisions and deleted text, searched only with
   ``history=True``; ``meta`` = every people/place/facet term under a prefix
-  (:func:`index.tokens.meta_terms`).  One field instead of seven because
+  (:func:`index.tokens.meta_terms`); each text field has a twin
+  (``content_stem``...: :func:`stem_field`) with the stems that differ from
+  their word (:func:`index.tokens.stems_of`), frequencies without positions,
+  since phrases are exact.  One facet field instead of seven because
   Whoosh's per-field, per-document overhead is a large part of indexing
   time.  Terms come from :mod:`index.tokens`, handed to Whoosh directly.
 * **Stored**: one tuple per document (:class:`Stored`): message id, chat id,
@@ -34,11 +37,12 @@ from typing import Any, NamedTuple
 from whoosh import columns, fields
 from whoosh.analysis import Token, Tokenizer
 from whoosh.formats import Existence
+from whoosh.system import pack_uint
 
 from .fulltext import SearchDoc
-from .tokens import TOKEN_RE, meta_terms, normalize, text_positions
+from .tokens import TOKEN_RE, meta_terms, normalize, stems_of, text_positions, tokenize
 
-__all__ = ["NO_DATE", "Stored", "build_schema", "fields_of"]
+__all__ = ["NO_DATE", "Stored", "build_schema", "fields_of", "stem_field"]
 
 #: Positions between the parts of a text field, so a phrase cannot span them.
 POSITION_GAP = 100
@@ -97,6 +101,27 @@ class ChatText(fields.TEXT):
         fb = self.format.field_boost
         for term, plist in poses.items():
             yield term.encode("utf-8"), len(plist), len(plist) * fb, encode(plist)
+
+
+def stem_field(name: str) -> str:
+    """The name of the stem twin of text field ``name`` (both engines)."""
+    return f"{name}_stem"
+
+
+class StemText(fields.TEXT):
+    """The stem twin of a :class:`ChatText`: a list of stems, counted for
+    scoring, without positions."""
+
+    def __init__(self) -> None:
+        super().__init__(analyzer=ChatTokenizer(), phrase=False)
+
+    def index(self, value, **kwargs):
+        counts: dict[str, int] = defaultdict(int)
+        for term in value:
+            counts[term] += 1
+        fb = self.format.field_boost
+        for term, n in counts.items():
+            yield term.encode("utf-8"), n, n * fb, pack_uint(n)
 
 
 class TermSet(fields.FieldType):
@@ -160,6 +185,9 @@ def build_schema() -> fields.Schema:
         content=ChatText(),
         quoted=ChatText(),
         hist=ChatText(),
+        content_stem=StemText(),
+        quoted_stem=StemText(),
+        hist_stem=StemText(),
         meta=TermSet(),
         ts=Timestamp(),
         doc=fields.STORED(),
@@ -188,6 +216,10 @@ def _utc(value: datetime) -> datetime:
     return value.astimezone(timezone.utc)
 
 
+def _stems(parts: tuple[str, ...]) -> list[str]:
+    return stems_of(t for part in parts if part for t in tokenize(part))
+
+
 def fields_of(doc: SearchDoc) -> dict[str, Any]:
     """Keyword arguments for ``writer.add_document``."""
     ts = int(_utc(doc.date).timestamp()) if doc.date is not None else None
@@ -214,4 +246,7 @@ def fields_of(doc: SearchDoc) -> dict[str, Any]:
         out["hist"] = (doc.history,)
     if doc.quoted:
         out["quoted"] = (doc.quoted,)
+    for name in ("content", "quoted", "hist"):
+        if name in out and (stems := _stems(out[name])):
+            out[stem_field(name)] = stems
     return out

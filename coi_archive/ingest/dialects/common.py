@@ -155,6 +155,8 @@ class Body:
     leaves_used: list[Leaf] = field(default_factory=list)
     #: the inline text parts ``text`` joins, in order
     plain_parts: list[str] = field(default_factory=list)
+    #: a mail forwarded inline (``message/rfc822``) was read into the text
+    forwarded: bool = False
 
 
 SKIP_CHAT_CONTENT = {"ignore", "preview"}
@@ -225,6 +227,7 @@ def _forwarded(leaf: Leaf, body: Body, plain: list[str]) -> bool:
     if not isinstance(inner, Message):
         return False
     forwarded = extract_body(ParsedMail(b"", msg=inner, sha256="forwarded"))
+    body.forwarded = True
     if forwarded.text.strip():
         plain.append(forwarded.text)
         body.leaves_used.append(leaf)

@@ -5,10 +5,27 @@ in ``Post.folded`` for search)."""
 
 from __future__ import annotations
 
+import re
+
 from ..events import ChatRef, Envelope, Post
 from ..mime import ParsedMail, fold_quotes_with_attribution, split_signature, strip_reply_prefix
 from .common import Body, extract_body, is_report, mailinglist_chat, reaction_event, receipt_events
 from .dsn import delivery_events
+
+#: The line mail clients put above a message they forward in the text
+#: (Gmail, Thunderbird, Delta Chat core; English, German, Russian), or
+#: Apple Mail's "Begin forwarded message:".
+_FORWARD_LINE = re.compile(
+    r"^[ \t]*(?:-{2,}[ \t]*(?:forwarded message|weitergeleitete nachricht|пересылаемое сообщение)[ \t]*-{2,}"
+    r"|begin forwarded message:)[ \t]*$",
+    re.IGNORECASE | re.MULTILINE,
+)
+
+
+def forwards(body: Body, own: str) -> bool:
+    """Whether a mail forwards another: inline as ``message/rfc822``, or
+    in its own text below a client's forward line (not in quoted text)."""
+    return body.forwarded or _FORWARD_LINE.search(own) is not None
 
 
 def matches(pm: ParsedMail) -> bool:
@@ -48,6 +65,7 @@ def decode(pm: ParsedMail) -> Envelope:
         quote=quote,
         folded=folded,
         reply_to=pm.in_reply_to,
+        forwarded=forwards(body, own),
         attachments=tuple(body.attachments),
     )
     return pm.envelope("mail", chat, (post,))
