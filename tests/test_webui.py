@@ -167,7 +167,10 @@ def test_search_page_facets_and_jump(client):
     page = ok_html(client, hit["url"].split("#")[0])
     anchor = hit["url"].split("#")[1]
     assert re.search(rf'class="(msg|sys)[^"]*\bhit\b[^"]*" id="{anchor}"', page)
-    assert ok_html(client, "/search?q=") and get(client, "/api/search?q=").get_json()["hits"] == []
+    empty = ok_html(client, "/search?q=")
+    assert get(client, "/api/search?q=").get_json()["hits"] == []
+    # the page's own help names every is: filter the query language knows
+    assert all(f"<code>is:{flag}</code>" in empty for flag in ("edited", "deleted", "encrypted", "reply", "forwarded"))
     # history search finds deleted text
     hist = get(client, "/api/search?q=4711&history=1").get_json()
     assert any(h["message_id"] == "Mr.hQ4vB8nK2sW.0014@example.net" for h in hist["hits"])
