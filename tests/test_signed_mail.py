@@ -289,3 +289,42 @@ def test_a_readable_attached_key_is_no_file_but_has_key_finds_it(tmp_path: Path)
     assert [a["filename"] for a in archive.message("broken@example.org")["attachments"]] == ["alice.asc"]
     found = {h["message_id"] for h in archive.json("search", "has:key")}
     assert found == {"key@example.org", "broken@example.org"}
+
+
+# -- a decoder upgrade reaches decrypted messages -------------------------------------
+
+
+def test_a_decoder_upgrade_reaches_decrypted_messages_without_the_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An archive whose decrypted messages were read by an older decoder
+    (no image sizes, detached signatures unchecked) is decoded again
+    without the key, from the inner messages it kept: the sizes and the
+    verdict appear, nothing is sealed."""
+    from coi_archive.index.api import Archive as Writer
+    from coi_archive.ingest import crypto, mime
+
+    alice, bob = _tsk("Alice", ALICE), _tsk("Bob", BOB)
+    (tmp_path / "bob.asc").write_text(str(bob))
+    image = _image_mail("enc-img@example.org", _png(33, 21)).decode()
+    mails = {
+        "1.eml": _encrypted("enc-img@example.org", image, bob),
+        "2.eml": _encrypted("tb@example.org", _signed(alice), bob).replace(
+            b"User-Agent:", _autocrypt(alice).encode() + b"User-Agent:"
+        ),
+    }
+    with monkeypatch.context() as old:  # the decoder before this change
+        old.setattr(mime, "dimensions", lambda data: None)
+        old.setattr(crypto, "verify_signed", lambda raw, msg, certs: None)
+        archive = Archive(tmp_path / "archive", inprocess=True)
+        archive.ingest(make_maildir(tmp_path / "Maildir", mails), "--key", tmp_path / "bob.asc")
+        assert "width" not in archive.message("enc-img@example.org")["attachments"][0]
+        assert archive.message("tb@example.org")["signature"] == {"status": "unknown", "signer": None}
+    with Writer.open(tmp_path / "archive") as writer:
+        assert writer.redecode() == 2  # no key given
+    archive = Archive(tmp_path / "archive", inprocess=True)
+    (att,) = archive.message("enc-img@example.org")["attachments"]
+    assert (att["width"], att["height"], archive.message("enc-img@example.org")["encrypted"]) == (33, 21, True)
+    fpr = alice.extract_certificate().fingerprint.upper()
+    assert archive.message("tb@example.org")["signature"] == {"status": "valid", "signer": fpr}
+    assert archive.stats["decrypted"] == 2 and archive.stats["encrypted_undecrypted"] == 0

@@ -3,8 +3,11 @@
 Two callers: ``decrypt`` (sealed originals, now with a key) and the
 ``redecode`` debt (:mod:`.derived`), owed when this program reads mail
 differently from the one that stored it (a schema step says so). Without
-a key, a copy that an earlier run decrypted keeps its decrypted envelope:
-re-decoding it would seal it again and hide what the user already opened.
+a key, a copy that an earlier run decrypted is decoded again from the inner
+message kept for it (:mod:`.decrypted`), with the signature verdict of that
+run (``ingest.crypto.Reopened``): it is never sealed again, and a decoder
+upgrade reaches it too.  A copy opened by a version that kept no inner
+message keeps its envelope until a key opens it again.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import json
 import sqlite3
 
+from coi_archive.ingest.crypto import Reopened
 from coi_archive.ingest.decode import Decryptor
 from coi_archive.ingest.events import Quality, envelope_to_json
 
@@ -36,14 +40,15 @@ def redecode(conn: sqlite3.Connection, decryptor: Decryptor | None = None, only_
         else []
     )
     if decryptor is None:
-        where.append(f"quality != {int(Quality.DECRYPTED)}")
+        where.append(f"(quality != {int(Quality.DECRYPTED)} OR sha256 IN (SELECT sha256 FROM decrypted))")
     sql = "SELECT sha256 FROM originals" + (" WHERE " + " AND ".join(where) if where else "")
     mids: set[str] = set()
     changed = 0
     for (sha,) in conn.execute(sql).fetchall():
         row = conn.execute("SELECT * FROM originals WHERE sha256=?", (sha,)).fetchone()
         raw = decompress(row["data"], row["compression"])
-        env, inner = decode_opened(raw, row["format"], row["size"], decryptor)
+        opener = decryptor if decryptor is not None else _reopened(conn, row)
+        env, inner = decode_opened(raw, row["format"], row["size"], opener)
         store(conn, sha, pack(inner) if inner is not None else None)
         text = envelope_to_json(env)
         if text != envelopes.unpack(row["envelope"]):
@@ -67,3 +72,16 @@ def redecode(conn: sqlite3.Connection, decryptor: Decryptor | None = None, only_
     derived.owe(conn, derived.FOLD, sorted(dirty | chats))
     derived.owe(conn, derived.CONTACTS, [derived.ALL])
     return changed
+
+
+def _reopened(conn: sqlite3.Connection, row: sqlite3.Row) -> Reopened | None:
+    """For a copy an earlier run decrypted: a decryptor giving back its kept
+    inner message with the signature verdict stored then (None otherwise)."""
+    if row["quality"] != Quality.DECRYPTED:
+        return None
+    kept = conn.execute("SELECT data, compression FROM decrypted WHERE sha256=?", (row["sha256"],)).fetchone()
+    if kept is None:
+        return None
+    signature = json.loads(envelopes.unpack(row["envelope"])).get("signature")
+    verdict = (str(signature[0]), str(signature[1])) if signature else None
+    return Reopened(decompress(kept[0], kept[1]), verdict)

@@ -96,6 +96,34 @@ class Decrypted:
     signature: tuple[str, str] = ("unsigned", "")
 
 
+@dataclass(frozen=True)
+class Reopened:
+    """A decryptor for a copy a key opened before: it gives back the inner
+    message kept then (no key involved), with the signature verdict reached
+    then, so a decoder upgrade reaches decrypted messages without the key.
+    A detached signature that verdict left unchecked (signed, then
+    encrypted: earlier versions did not check it) is checked now against
+    the message's header keys."""
+
+    inner: bytes
+    #: None when the run that opened it reached no verdict (a decryptor
+    #: that checks no signature)
+    signature: tuple[str, str] | None = None
+
+    def __call__(self, raw: bytes) -> Any:  # Decrypted, or the bytes alone: what a decode.Decryptor returns
+        status, signer = self.signature or ("unsigned", "")
+        verdict = self.signature
+        if status in ("unsigned", "unknown") and not signer:
+            try:
+                msg = message_from_bytes(self.inner)
+            except PARSE_ERRORS:  # the decoder reads it as damaged anyway
+                msg = None
+            if msg is not None:
+                certs = header_certs(raw, self.inner, *signed_headers(self.inner, msg))
+                verdict = verify_signed(self.inner, msg, certs) or verdict
+        return self.inner if verdict is None else Decrypted(self.inner, verdict)
+
+
 @dataclass
 class SecretKey:
     """One secret key: the pysequoia Tsk, its public certificate and the
