@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -151,3 +152,14 @@ def page(browser: Any) -> Iterator[Any]:
     p.guard = guard
     yield p
     context.close()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Let the web UI's background drawing threads (daemons: a server does
+    not wait for them) finish before the interpreter shuts down: a daemon
+    thread stopped inside pandas/pyarrow's C++ at exit aborts the process
+    ("terminate called without an active exception"), which would turn a
+    passing run into exit code 134."""
+    for thread in threading.enumerate():
+        if thread.daemon and thread.name.startswith("coi-webui"):
+            thread.join(120)
