@@ -228,22 +228,25 @@ def test_image_attachments_carry_their_dimensions_and_hostile_ones_none(tmp_path
         assert "width" not in att and "height" not in att, mid
     # one defect for each hostile image, none for the PDF
     assert archive.stats["defects_by_kind"].get("UnreadableImage") == 4
-    # the chat page gives the browser the size before the image arrives (no layout jump)
-    page = _chat_page(archive.path, archive.chat_of("ok@example.org")["id"])
-    imgs = re.findall(r"<img [^>]*>", page)
-    assert len(imgs) == 5 and [i for i in imgs if "width=" in i] == [i for i in imgs if 'width="640" height="480"' in i]
-    assert len([i for i in imgs if "width=" in i]) == 1
+    # the chat page and its media page give the browser the size before the image arrives (no layout jump)
+    chat_id = archive.chat_of("ok@example.org")["id"]
+    for page in _pages(archive.path, f"/chats/{chat_id}", f"/chats/{chat_id}/media"):
+        imgs = re.findall(r"<img [^>]*>", page)
+        assert len(imgs) == 5 and [i for i in imgs if "width=" in i] == [
+            i for i in imgs if 'width="640" height="480"' in i
+        ]
+        assert len([i for i in imgs if "width=" in i]) == 1
 
 
-def _chat_page(path: Path, chat_id: str) -> str:
+def _pages(path: Path, *urls: str) -> list[str]:
     from coi_archive.webui import create_app
 
     app = create_app(path)
     try:
         with app.test_client() as client:
-            res = client.get(f"/chats/{chat_id}", headers={"Host": "127.0.0.1:8080"})
-            assert res.status_code == 200
-            return res.get_data(as_text=True)
+            pages = [client.get(url, headers={"Host": "127.0.0.1:8080"}) for url in urls]
+            assert [p.status_code for p in pages] == [200] * len(urls)
+            return [p.get_data(as_text=True) for p in pages]
     finally:
         app.extensions["coi"].pool.close()
 
