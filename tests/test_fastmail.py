@@ -40,6 +40,10 @@ def lookups(msg) -> list:
         msg.get_content_type(),
         msg.get_param("format"),
         msg.get_content_charset(),
+        msg.get_params(),
+        msg.get_params(header="x-twice", unquote=False),
+        msg.get_params(failobj="none", header="missing"),
+        msg.get_filename(),
     ]
 
 
@@ -67,6 +71,21 @@ def test_indexed_message_sees_every_change(change):
     assert lookups(fast) == lookups(plain)
     for name in ("x-twice", "to", "from", "content-type"):
         assert named(fast, name) == named(plain, name)
+
+
+def test_parts_keep_their_default_type():
+    raw = (
+        b"Content-Type: multipart/digest; boundary=b\n\n--b\n\nFrom: a@x\n\n--b\n"
+        b"Content-Type: text/plain\n\nhi\n--b--\n"
+    )
+    fast, plain = parse_bytes(raw), message_from_bytes(raw)
+    assert [p.get_content_type() for p in fast.walk()] == [p.get_content_type() for p in plain.walk()]
+    types = ["multipart/digest", "message/rfc822", "text/plain", "text/plain"]
+    assert [p.get_content_type() for p in fast.walk()] == types
+    part = fast.get_payload(1)
+    part.set_default_type("message/rfc822")
+    del part["Content-Type"]
+    assert part.get_content_type() == "message/rfc822"
 
 
 def test_cached_property_computes_once_per_object():

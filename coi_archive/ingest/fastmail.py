@@ -49,10 +49,14 @@ class IndexedMessage(Message):
     """A compat32 ``Message`` whose header lookups go through an index of
     lower-cased names, built once per part and rebuilt whenever the header
     list changes (another list, another length, or ``replace_header``).
-    ``get``, ``in`` and :func:`named` answer exactly as the stdlib does."""
+    ``get``, ``in`` and :func:`named` answer exactly as the stdlib does;
+    the content type and parameters, asked for about ten times per
+    message, are kept with the index and forgotten with it."""
 
     _headers: list[tuple[str, Any]]
+    _default_type: str
     _index: dict[str, list[tuple[str, Any]]] | None = None
+    _memo: dict[tuple[str, str], Any]
     _indexed: tuple[list, int] = ([], -1)  # the header list indexed, and its length then
 
     def by_name(self) -> dict[str, list[tuple[str, Any]]]:
@@ -62,7 +66,7 @@ class IndexedMessage(Message):
             index: dict[str, list[tuple[str, Any]]] = {}
             for key, value in headers:
                 index.setdefault(key.lower(), []).append((key, value))
-            self._index, self._indexed = index, (headers, len(headers))
+            self._index, self._indexed, self._memo = index, (headers, len(headers)), {}
         return self._index
 
     def get(self, name: str, failobj: Any = None) -> Any:
@@ -74,6 +78,23 @@ class IndexedMessage(Message):
 
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and name.lower() in self.by_name()
+
+    def get_content_type(self) -> str:
+        self.by_name()
+        key = ("type", self._default_type)
+        if key not in self._memo:
+            self._memo[key] = super().get_content_type()
+        return self._memo[key]
+
+    def _get_params_preserve(self, failobj: Any, header: str) -> Any:
+        self.by_name()
+        key = ("params", header.lower())
+        if key not in self._memo:
+            missing = object()
+            params = super()._get_params_preserve(missing, header)  # type: ignore[misc]
+            self._memo[key] = None if params is missing else params
+        params = self._memo[key]
+        return failobj if params is None else list(params)
 
     def replace_header(self, _name: str, _value: Any) -> None:
         self._index = None

@@ -236,7 +236,9 @@ def msgid_list(value: str | None) -> list[str]:
     return [v for v in value.split() if "@" in v]
 
 
+@lru_cache(maxsize=1024)
 def parse_date(value: str | None) -> datetime | None:
+    """Cached: a message's Date is read three times per decode."""
     if not value:
         return None
     try:
