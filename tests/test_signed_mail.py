@@ -222,10 +222,12 @@ def test_image_attachments_carry_their_dimensions_and_hostile_ones_none(tmp_path
     res = archive.ingest(make_maildir(tmp_path / "Maildir", mails))
     assert res.returncode == 0, res.describe()
     (att,) = archive.message("ok@example.org")["attachments"]
-    assert (att["width"], att["height"]) == (640, 480)
+    assert (att["width"], att["height"], archive.message("ok@example.org")["kind"]) == (640, 480, "image")
     for mid in ("cut", "bomb", "big", "text", "file"):
-        (att,) = archive.message(f"{mid}@example.org")["attachments"]
+        msg = archive.message(f"{mid}@example.org")
+        (att,) = msg["attachments"]
         assert "width" not in att and "height" not in att, mid
+        assert msg["kind"] == "file", mid  # core shows an image it cannot measure as a file
     # one defect for each hostile image, none for the PDF
     assert archive.stats["defects_by_kind"].get("UnreadableImage") == 4
     # the chat page and its media page give the browser the size before the image arrives (no layout jump)

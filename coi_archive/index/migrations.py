@@ -127,6 +127,13 @@ def _v11_word_forms_forwards_replies(conn: sqlite3.Connection) -> None:
     derived.owe_all_fts(conn)
 
 
+def _v13_unmeasured_images_are_files(conn: sqlite3.Connection) -> None:
+    """A Delta Chat image or sticker whose size cannot be read (not an
+    image, cut short, over 50 megapixels) is the message kind ``file``, as
+    core shows it: the originals are decoded again."""
+    derived.owe(conn, derived.REDECODE, [derived.ALL])
+
+
 #: version reached -> (what it does, the step). Never edit a released step.
 LADDER: dict[int, tuple[str, Step]] = {
     2: ("originals.format, owed derived work, search index rebuilt", _v2_format_and_owed),
@@ -140,6 +147,7 @@ LADDER: dict[int, tuple[str, Step]] = {
         "search: word forms, is:forwarded, is:reply: mail decoded again, search index rebuilt",
         _v11_word_forms_forwards_replies,
     ),
+    13: ("an image core cannot measure is a file: originals decoded again", _v13_unmeasured_images_are_files),
 }
 
 LATEST = max(LADDER)

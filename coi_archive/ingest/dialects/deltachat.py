@@ -15,6 +15,7 @@ from dataclasses import replace
 
 from .. import defects
 from ..events import (
+    Attachment,
     ChatRef,
     ContactState,
     Delete,
@@ -247,6 +248,8 @@ def _post_events(pm: ParsedMail) -> list:
         kind = "audio"
     else:
         kind = kind_of(attachments, "location" if location and not own.strip() else "text")
+    if kind in ("image", "sticker") and _unmeasured_image(attachments):
+        kind = "file"
     duration = pm.header("Chat-Duration")
     post = Post(
         text=own.strip(),
@@ -262,6 +265,13 @@ def _post_events(pm: ParsedMail) -> list:
         contact=contacts[0] if contacts else None,
     )
     return [post, *contacts]
+
+
+def _unmeasured_image(attachments: list[Attachment]) -> bool:
+    """Whether the message's image has no size: not an image, cut short, or
+    over core's 50 megapixels (``ingest.images``).  Core shows such an
+    image or sticker as a file (``do_add_single_file_part``)."""
+    return bool(attachments) and attachments[0].mime.startswith("image/") and attachments[0].width is None
 
 
 def _strip_forward_header(text: str) -> str:
