@@ -61,7 +61,7 @@ class SearchDoc:
     #: default, ranked below the author's own words (``quotes=False`` skips).
     quoted: str = ""
     #: ``has:`` values: attachment, image (an image attachment), signature
-    #: (a signature part), key (an OpenPGP key part).  ``attachments`` holds
+    #: (a signed message), key (an attached OpenPGP key).  ``attachments`` holds
     #: the names of the attachments that have one.
     has: tuple[str, ...] = ()
     #: ``(header, display name, address)`` of each To/Cc recipient.

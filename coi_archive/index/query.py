@@ -73,8 +73,8 @@ Terms and fields (all matching is case-insensitive):
                     starts on 2026-01-02, ``after:2026-01`` on 2026-02-01).
 ``has:attachment``  messages carrying at least one file the sender attached
                     (not a signature part, not a key, not an inline body).
-``has:image``       an attached image.  ``has:signature``: a signature part
-                    (OpenPGP or S/MIME); ``has:key``: an OpenPGP key part.
+``has:image``       an attached image.  ``has:signature``: a signed message
+                    (OpenPGP or S/MIME); ``has:key``: an attached OpenPGP key.
 ``has:audio``  ``has:video``  ``has:location``  ``has:contact``  ``has:sticker``  ``has:poll``
                     the message kind (``kind:audio`` ...; ``has:voice`` = audio).
 ``is:edited``  ``is:deleted``  ``is:encrypted``
