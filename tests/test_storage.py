@@ -1,7 +1,8 @@
 """How the catalog stores what it keeps (issue 11, archive size): originals
 come back byte for byte and verify, tampering is found, envelopes are stored
-compressed beside their event types and defect kinds, and an archive
-written before schema 10 is converted in place (``migrations``)."""
+compressed beside their event types and defect kinds, folded messages are
+stored compressed, and an archive written before schema 10 is converted in
+place (``migrations``)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from coi_archive.index import catalog, envelopes
+from coi_archive.index import catalog, envelopes, messagedata
 from coi_archive.ingest.events import envelope_from_json, envelope_to_json
 from tests.cli_helpers import DATA_DIR, Archive, inprocess_available, make_maildir
 
@@ -84,6 +85,12 @@ def test_envelopes_are_stored_packed_beside_what_sql_filters_on(stored):
         assert types.split() == [type(e).__name__ for e in env.events] and types.startswith(" ")
         assert json.loads(kinds) == [d.kind for d in env.defects]
     assert via_sql == texts
+    with closing(catalog.connect(arch.path / "catalog.sqlite", readonly=True)) as conn:
+        docs = conn.execute("SELECT message_id, data, message_json(data) FROM messages").fetchall()
+    assert docs
+    for mid, blob, text in docs:
+        assert isinstance(blob, bytes) and messagedata.load(blob) == json.loads(text)
+        assert messagedata.load(blob)["message_id"] == mid
     # the field names come from the dictionary: far smaller than plain zlib would make them
     big = max(texts, key=len)
     assert len(envelopes.pack_text(big).blob) < len(zlib.compress(big.encode(), 9))
@@ -110,14 +117,18 @@ def test_a_changed_or_damaged_original_fails_verify(stored, tmp_path):
 
 
 def _as_schema_9(path: Path) -> dict[str, tuple[str, str, str]]:
-    """Turn a fresh catalog into what schema 9 stored (envelopes as JSON
-    text, no event_types/defect_kinds); returns what schema 10 holds."""
+    """Turn a fresh catalog into what schema 9 stored (envelopes and
+    messages as JSON text, no event_types/defect_kinds); returns what the
+    envelope columns hold now."""
     with closing(catalog.connect(path)) as conn, conn:
         before = {
             r[0]: (envelopes.unpack(r[1]), r[2], r[3])
             for r in conn.execute("SELECT sha256, envelope, event_types, defect_kinds FROM originals")
         }
         conn.execute("UPDATE originals SET envelope=envelope_json(envelope)")
+        for mid, blob in conn.execute("SELECT message_id, data FROM messages").fetchall():
+            old = json.dumps(messagedata.load(blob), ensure_ascii=False)
+            conn.execute("UPDATE messages SET data=? WHERE message_id=?", (old, mid))
         conn.execute("ALTER TABLE originals DROP COLUMN event_types")
         conn.execute("ALTER TABLE originals DROP COLUMN defect_kinds")
         conn.execute("UPDATE meta SET value='9' WHERE key='schema'")
@@ -132,16 +143,20 @@ def test_schema_9_archive_is_packed_in_place_with_the_same_answers(stored, tmp_p
     before = _as_schema_9(copy.path / "catalog.sqlite")
     with closing(sqlite3.connect(copy.path / "catalog.sqlite")) as conn:
         assert {r[0] for r in conn.execute("SELECT typeof(envelope) FROM originals")} == {"text"}
+        assert {r[0] for r in conn.execute("SELECT typeof(data) FROM messages")} == {"text"}
     assert "up to date" in copy.run("repair").text
     with closing(sqlite3.connect(copy.path / "catalog.sqlite")) as conn:
         after = {
             r[0]: (envelopes.unpack(r[1]), r[2], r[3])
             for r in conn.execute("SELECT sha256, envelope, event_types, defect_kinds FROM originals")
         }
-        assert conn.execute("SELECT max(version) FROM migrations").fetchone()[0] >= 10
+        assert conn.execute("SELECT max(version) FROM migrations").fetchone()[0] >= 12
+        assert {r[0] for r in conn.execute("SELECT typeof(data) FROM messages")} == {"blob"}
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert after == before  # the JSON text byte for byte, and the same columns a fresh ingest writes
+    copy = Archive(copy.path, inprocess=arch.inprocess)  # nothing cached from before the upgrade
     assert copy.chats == chats
+    assert {c["id"]: copy.show(c["id"]) for c in chats} == {c["id"]: arch.show(c["id"]) for c in chats}
     for mid, raw in mails.items():
         assert copy.raw(mid) == raw
     assert copy.verify().returncode == 0
@@ -161,4 +176,5 @@ def test_release_0_1_archive_gets_the_new_page_size(tmp_path):
         assert conn.execute("PRAGMA page_size").fetchone()[0] == catalog.PAGE_SIZE
         assert {r[0] for r in conn.execute("SELECT sha256 FROM originals")} == originals
         assert {r[0] for r in conn.execute("SELECT typeof(envelope) FROM originals")} == {"blob"}
+        assert {r[0] for r in conn.execute("SELECT typeof(data) FROM messages")} == {"blob"}
     assert copy.verify().returncode == 0

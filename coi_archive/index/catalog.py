@@ -24,7 +24,7 @@ import sqlite3
 import zlib
 from pathlib import Path
 
-from . import derived, engines, envelopes, holds, migrations, private
+from . import derived, engines, envelopes, holds, messagedata, migrations, private
 
 #: Bytes per page of a new catalog. SQLite's 4 kB default left a quarter of
 #: the originals table empty: a row of a compressed original and its envelope
@@ -141,6 +141,7 @@ def connect(path: Path, readonly: bool = False) -> sqlite3.Connection:
     conn.execute("PRAGMA cache_size=-32768")
     conn.execute("PRAGMA temp_store=MEMORY")
     envelopes.register(conn)
+    messagedata.register(conn)
     conn.row_factory = sqlite3.Row
     return conn
 
@@ -159,13 +160,13 @@ def _create_or_upgrade(conn: sqlite3.Connection, root: Path) -> None:
     if found is None:
         conn.execute("INSERT OR REPLACE INTO meta VALUES('schema', ?)", (str(SCHEMA_VERSION),))
     conn.commit()
-    if migrations.PACKED_ENVELOPES in applied:
+    if migrations.REWRITES_FILE & set(applied):
         _compact(conn)
 
 
 def _compact(conn: sqlite3.Connection) -> None:
     """Rewrite the catalog with :data:`PAGE_SIZE` pages and without the free
-    pages an upgrade that rewrote every envelope left behind. SQLite changes
+    pages an upgrade that rewrote every envelope or message left behind. SQLite changes
     the page size only outside WAL mode; the rewrite is atomic (journaled).
     Skipped when another process holds the catalog open: it only saves space."""
     try:

@@ -24,7 +24,7 @@ import sqlite3
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from . import envelopes
+from . import envelopes, messagedata
 from .dates import parse_iso
 from .fulltext import SearchDoc
 
@@ -48,7 +48,7 @@ def search_docs(conn: sqlite3.Connection, message_ids: Iterable[str]) -> Iterato
         )
         for row in rows:
             env = json.loads(envelopes.unpack(row["envelope"])) if row["envelope"] else {}
-            yield search_doc(json.loads(row["mdata"]), row, env)
+            yield search_doc(messagedata.load(row["mdata"]), row, env)
 
 
 #: MIME types of signature parts (OpenPGP, S/MIME).

@@ -75,8 +75,7 @@ def pack_text(text: str, env: Envelope | None = None) -> Stored:
     """Store JSON text as written (a migration keeps it byte for byte);
     ``env`` is the envelope it says, parsed from it when not given."""
     env = env if env is not None else envelope_from_json(text)
-    packer = zlib.compressobj(LEVEL, zlib.DEFLATED, zlib.MAX_WBITS, 9, zlib.Z_DEFAULT_STRATEGY, DICTIONARY)
-    blob = packer.compress(text.encode()) + packer.flush()
+    blob = deflate(text.encode(), DICTIONARY)
     types = "".join(f" {type(e).__name__}" for e in env.events)
     kinds = json.dumps([d.kind for d in env.defects], ensure_ascii=False, separators=(",", ":"))
     return Stored(blob, f"{types} " if types else "", kinds)
@@ -85,14 +84,22 @@ def pack_text(text: str, env: Envelope | None = None) -> Stored:
 def unpack(value: bytes | str) -> str:
     """The JSON text of a stored envelope; text is returned as it is (an
     envelope written before schema 10, read before the upgrade ran)."""
-    if isinstance(value, str):
-        return value
-    unpacker = zlib.decompressobj(zdict=DICTIONARY)
-    return (unpacker.decompress(value) + unpacker.flush()).decode()
+    return value if isinstance(value, str) else inflate(value, DICTIONARY).decode()
 
 
 def load(value: bytes | str) -> Envelope:
     return envelope_from_json(unpack(value))
+
+
+def deflate(data: bytes, dictionary: bytes) -> bytes:
+    """zlib at :data:`LEVEL` with a preset dictionary (also for ``messagedata``)."""
+    packer = zlib.compressobj(LEVEL, zlib.DEFLATED, zlib.MAX_WBITS, 9, zlib.Z_DEFAULT_STRATEGY, dictionary)
+    return packer.compress(data) + packer.flush()
+
+
+def inflate(blob: bytes, dictionary: bytes) -> bytes:
+    unpacker = zlib.decompressobj(zdict=dictionary)
+    return unpacker.decompress(blob) + unpacker.flush()
 
 
 def register(conn: sqlite3.Connection) -> None:

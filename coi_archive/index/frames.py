@@ -538,13 +538,13 @@ class Frames:
         sql = (
             "SELECT message_id, chat_id, seq, date, sender, sender_name, kind,"
             # JSON is read only for the few rows that need it
-            " CASE WHEN kind = 'system' THEN json_extract(data, '$.system.action') END,"
+            " CASE WHEN kind = 'system' THEN json_extract(message_json(data), '$.system.action') END,"
             + (" text," if text else "")
             + " coalesce(length(text), 0), reply_to, edited, deleted,"
-            " CASE WHEN deleted THEN json_extract(data, '$.deleted_date') END, encrypted,"
-            " CASE WHEN has_attachment THEN json_array_length(data, '$.attachments') ELSE 0 END,"
+            " CASE WHEN deleted THEN json_extract(message_json(data), '$.deleted_date') END, encrypted,"
+            " CASE WHEN has_attachment THEN json_array_length(message_json(data), '$.attachments') ELSE 0 END,"
             " CASE WHEN has_attachment THEN (SELECT sum(json_extract(a.value, '$.size'))"
-            "   FROM json_each(data, '$.attachments') a) END"
+            "   FROM json_each(message_json(data), '$.attachments') a) END"
             " FROM messages" + _where_sql(clauses)
         )
         table = _fetch(self.conn, sql, args, spec)
@@ -810,7 +810,9 @@ class Frames:
             "   instr(json_extract(a.value, '$.mime') || '/', '/') - 1)) AS t,"
             " json_extract(a.value, '$.size') AS size, json_extract(a.value, '$.sha256') AS sha256,"
             " CAST(json_extract(a.value, '$.part') AS TEXT) AS part"
-            " FROM messages m, json_each(m.data, '$.attachments') a" + _where_sql(clauses) + ")",
+            " FROM messages m, json_each(CASE WHEN m.has_attachment THEN message_json(m.data) END, '$.attachments') a"
+            + _where_sql(clauses)
+            + ")",
             args,
             self._ATTACHMENTS,
         )

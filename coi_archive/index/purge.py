@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from . import derived
+from . import derived, messagedata
 from .errors import ArchiveError
 from .holds import Searcher, expired, held_ids, now_iso
 from .read_messages import attachment
@@ -105,7 +105,7 @@ def _attachment_hashes(conn: sqlite3.Connection, doomed: list[str]) -> set[str]:
         " AND message_id IN (SELECT value FROM json_each(?))",
         (_json(doomed),),
     ):
-        for att in json.loads(data).get("attachments", []):
+        for att in messagedata.load(data).get("attachments", []):
             try:
                 out.add(hashlib.sha256(attachment(conn, mid, att.get("part", ""))[2]).hexdigest())
             except (ArchiveError, ValueError, LookupError):

@@ -12,6 +12,7 @@ from typing import Any
 from coi_archive.ingest.dialects.dcbackup import blob_bytes
 from coi_archive.ingest.mime import find_part, parse_bytes, part_bytes
 
+from . import messagedata
 from .errors import ArchiveError
 from .read_chats import chat
 from .read_originals import raw, readable
@@ -27,7 +28,7 @@ def show(conn: sqlite3.Connection, chat_id: str, offset: int = 0, limit: int | N
     if limit is not None:
         sql += " LIMIT ? OFFSET ?"
         args += (limit, offset)
-    listed = [_public_message(json.loads(r[0]), conn) for r in conn.execute(sql, args)]
+    listed = [_public_message(messagedata.load(r[0]), conn) for r in conn.execute(sql, args)]
     return {"chat": info, "messages": listed}
 
 
@@ -36,7 +37,7 @@ def message(conn: sqlite3.Connection, message_id: str) -> dict[str, Any]:
     row = conn.execute("SELECT data, chat_id FROM messages WHERE message_id=?", (message_id,)).fetchone()
     if row is None:
         raise ArchiveError(f"no message with id {message_id}")
-    msg = _public_message(json.loads(row[0]), conn)
+    msg = _public_message(messagedata.load(row[0]), conn)
     msg["chat_id"] = row[1]
     return msg
 
@@ -50,7 +51,7 @@ def messages(conn: sqlite3.Connection, message_ids: Iterable[str]) -> dict[str, 
         for row in conn.execute(
             f"SELECT data, chat_id FROM messages WHERE message_id IN ({','.join('?' * len(chunk))})", chunk
         ):
-            msg = _public_message(json.loads(row[0]), conn)
+            msg = _public_message(messagedata.load(row[0]), conn)
             msg["chat_id"] = row[1]
             out[msg["message_id"]] = msg
     return out

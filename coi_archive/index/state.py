@@ -12,7 +12,7 @@ from typing import Any
 
 from coi_archive.ingest.events import ContactState
 
-from . import derived, envelopes
+from . import derived, envelopes, messagedata
 from .chatids import kind_of
 from .fold import ChatFold, Wire, fold_chat
 from .order import NO_ARRIVAL, Arrival, arrival
@@ -183,7 +183,7 @@ def write_fold(conn: sqlite3.Connection, fold: ChatFold) -> dict[str, str]:
                 int(msg["encrypted"]),
                 int(bool(msg["attachments"])),
                 msg["reply_to"],
-                json.dumps(msg, ensure_ascii=False),
+                messagedata.pack(msg),
                 h,
             )
         )

@@ -1,0 +1,60 @@
+"""How the catalog stores a folded message (``messages.data``): compact
+JSON, zlib-compressed with a preset dictionary, as envelopes are
+(:mod:`.envelopes`).
+
+The fold writes one JSON document per message, the one ``show`` and the web
+UI print; beside it the ``messages`` columns hold what SQL filters and sorts
+on (chat, seq, date, sender, text, flags). At N = 20,000 the documents were
+15.7 MB of JSON, the second largest part of the catalog after the
+originals; with the message keys as a preset dictionary they take 5.0 MB.
+Unpacking one costs about 10 us, well below the JSON parse that follows
+(a chat page of 50 messages: under a millisecond).
+
+The dictionary is frozen, as the envelopes' one is. SQL reads a document
+through ``message_json(data)`` (:func:`register`).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from typing import Any
+
+from .envelopes import deflate, inflate
+
+#: The keys of a folded message with empty values, as the fold wrote them
+#: in schema 11. Never edit.
+DICTIONARY = (
+    b'{"has_html":false,"deleted_date":"","conflicts":[],"rejected":[],"message_id":"","sender":"",'
+    b'"sender_name":"","date":"","subject":"","recipients":[""],"text":"","kind":"text","system":null,'
+    b'"reply_to":null,"forwarded":false,"edited":false,"deleted":false,"revisions":[{"text":"","date":"",'
+    b'"message_id":""}],"reactions":{},"read_by":[],"attachments":[],"location":null,"encrypted":false,'
+    b'"dialect":"deltachat","quote":null,"seq":0}'
+)
+
+
+def pack(msg: dict[str, Any]) -> bytes:
+    return pack_text(json.dumps(msg, ensure_ascii=False, separators=(",", ":")))
+
+
+def pack_text(text: str) -> bytes:
+    return deflate(text.encode(), DICTIONARY)
+
+
+def unpack(value: bytes | str) -> str:
+    """The JSON text of a stored message; text is returned as it is (a
+    document written before schema 11, read before the upgrade ran)."""
+    return value if isinstance(value, str) else inflate(value, DICTIONARY).decode()
+
+
+def load(value: bytes | str) -> dict[str, Any]:
+    return json.loads(unpack(value))
+
+
+def register(conn: sqlite3.Connection) -> None:
+    """Give SQL on ``conn`` the function ``message_json(data)``."""
+    conn.create_function("message_json", 1, _sql_unpack, deterministic=True)
+
+
+def _sql_unpack(value: bytes | str | None) -> str | None:
+    return None if value is None else unpack(value)
