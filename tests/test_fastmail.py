@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from email import message_from_bytes
 from email.utils import getaddresses
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from coi_archive.ingest import defects
 from coi_archive.ingest.decode import decode
-from coi_archive.ingest.fastmail import IndexedMessage, cached_property, named
+from coi_archive.ingest.fastmail import IndexedMessage, _Boundary, cached_property, named
 from coi_archive.ingest.mime import addresses, norm_addr, parse_bytes
 
 RAW = (
@@ -131,3 +134,40 @@ def test_every_message_records_its_own_bad_display_name():
             addresses(parse_bytes(raw % i), "From")
         assert [d.kind for d in found] == ["BadCharset"]
     assert "BadCharset" in {d.kind for d in decode(raw % 3).defects}
+
+
+SEPARATORS = ["--b", "--a+b(c).?*[x]", "--=_Part_1_=", "--"]
+
+
+@given(
+    sep=st.sampled_from(SEPARATORS),
+    tail=st.lists(st.sampled_from(["-", " ", "\t", "\r", "\n", "x", "--"]), max_size=8).map("".join),
+    glued=st.booleans(),
+)
+def test_boundary_matcher_matches_as_the_regex(sep, tail, glued):
+    line = (sep if glued else "x" + sep) + tail
+    pattern = re.compile("(?P<sep>" + re.escape(sep) + r")(?P<end>--)?(?P<ws>[ \t]*)(?P<linesep>\r\n|\r|\n)?$")
+    want = pattern.match(line)
+    got = _Boundary(sep).match(line)
+    assert (got is None) == (want is None)
+    if want is not None and got is not None:
+        assert [got.group(g) for g in ("sep", "end", "ws", "linesep")] == [
+            want.group(g) for g in ("sep", "end", "ws", "linesep")
+        ]
+
+
+@pytest.mark.parametrize("crlf", [False, True])
+def test_multipart_parses_as_the_stdlib_parses(crlf):
+    raw = (
+        b'Content-Type: multipart/mixed; boundary="a+b(c)"\n\npreamble\n--a+b(c)\n'
+        b"Content-Type: multipart/alternative; boundary=inner\n\n--inner\n\nplain\n--inner \t\n"
+        b"Content-Type: text/html\n\n<p>x</p>\n--inner--\n--a+b(c)\nContent-Type: text/plain\n\n"
+        + b"y" * 9000  # across the 8192-character feed chunks
+        + b"\n--a+b(c)-- trailing\nnot closed\n--a+b(c)--\nepilogue\n"
+    )
+    raw = raw.replace(b"\n", b"\r\n") if crlf else raw
+    fast, plain = parse_bytes(raw), message_from_bytes(raw)
+    assert fast.as_bytes() == plain.as_bytes()
+    shape = [(p.get_content_type(), p.preamble, p.epilogue, [type(d) for d in p.defects]) for p in fast.walk()]
+    assert shape == [(p.get_content_type(), p.preamble, p.epilogue, [type(d) for d in p.defects]) for p in plain.walk()]
+    assert len(shape) == 5

@@ -15,7 +15,6 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from email import message_from_bytes
 from email.errors import MessageError
 from email.header import decode_header
 from email.message import Message
@@ -24,7 +23,7 @@ from functools import lru_cache
 
 from . import defects
 from .events import Attachment, ChatRef, Defect, Envelope
-from .fastmail import IndexedMessage, cached_property, named
+from .fastmail import cached_property, named, parse
 from .images import dimensions
 
 _MSGID_RE = re.compile(r"<([^<>\s]+)>")
@@ -43,7 +42,7 @@ PARSE_ERRORS = (ValueError, LookupError, MessageError)
 
 def parse_bytes(raw: bytes) -> Message:
     """Parse a message; never raises for malformed input."""
-    return message_from_bytes(raw, _class=IndexedMessage)
+    return parse(raw)
 
 
 def sha256_hex(data: bytes) -> str:
