@@ -128,7 +128,8 @@ def refresh(conn: sqlite3.Connection, message_ids: Iterable[str]) -> set[str]:
             dirty.add(old["chat_id"])
         if new_chat:
             dirty.add(new_chat)
-        dirty |= target_chats(conn, mid)
+        if any(isinstance(e, CONTROL_TYPES) for e in env.events):  # its targets, as just written
+            dirty |= target_chats(conn, mid)
         moved.append(mid)
     dirty |= replace_dependents(conn, moved)
     return dirty
