@@ -6,8 +6,8 @@ was the largest part of the catalog: 31.9 MB of JSON for 34.8 MB of mail at
 N = 20,000 (the benchmark's mailbox). Envelopes are small (1.6 kB on
 average) and repeat the same field names in every row, which plain zlib
 cannot share between rows (15.1 MB); with the field names of every event
-type as a preset dictionary they take 10.1 MB (zlib level 6, about 80 us to
-pack and 17 us to unpack one on this machine; a JSON parse is 30 us).
+type as a preset dictionary they take 10.1 MB (zlib level 6, about 33 us to
+pack and 10 us to unpack one on this machine; parsing its JSON takes 60 us).
 
 The dictionary is frozen: a stored envelope can only be unpacked with the
 dictionary it was packed with (zlib records its Adler-32 in the stream and
