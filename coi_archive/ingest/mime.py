@@ -152,7 +152,7 @@ def addresses(msg: Message, *names: str) -> list[tuple[str, str]]:
     values: list[str] = []
     for name in names:
         values.extend(raw_header_all(msg, name))
-    pairs, error, noted = _split_addresses(values) or _parse_addresses(tuple(values))
+    pairs, error, noted = _parse_list(tuple(values))
     # noted here, not in the cached functions: every message records its own
     for found in noted:
         defects.note(found.kind, found.where, found.detail)
@@ -171,7 +171,13 @@ _ATOMS = r'[^\s"()<>@,:;\[\]\\]+'
 _PLAIN_ADDRESS_RE = re.compile(rf'[^"()<>@,:;\[\]\\]*<{_ATOMS}@{_ATOMS}>\s*|\s*{_ATOMS}@{_ATOMS}\s*')
 
 
-def _split_addresses(values: list[str]) -> _Parsed | None:
+@lru_cache(maxsize=8192)
+def _parse_list(values: tuple[str, ...]) -> _Parsed:
+    """Cached as a whole too: a From value recurs on every message of its sender."""
+    return _split_addresses(values) or _parse_addresses(values)
+
+
+def _split_addresses(values: tuple[str, ...]) -> _Parsed | None:
     """:func:`_parse_addresses` one address at a time, for the plain
     address lists nearly all mail has (None for any other): a contact
     recurs in thousands of lists, each list far less often."""
