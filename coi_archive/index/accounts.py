@@ -21,6 +21,7 @@ takes part.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import json
@@ -120,8 +121,13 @@ def check_password(password: str, stored: str) -> bool:
     return hmac.compare_digest(got.hex(), digest)
 
 
-#: Hashed when the account does not exist, so an unknown name takes as long as a wrong password.
-_DUMMY_HASH = hash_password(secrets.token_urlsafe(16))
+@functools.cache
+def _dummy_hash() -> str:
+    """Checked when the account does not exist, so an unknown name takes as
+    long as a wrong password; made when the accounts are opened, not at
+    import (every CLI command imports this module; a hash costs 50 ms and
+    16 MiB)."""
+    return hash_password(secrets.token_urlsafe(16))
 
 
 def backoff(count: int) -> float:
@@ -156,6 +162,7 @@ class Accounts:
 
     def __init__(self, root: Path):
         self.path = root / ACCOUNTS_NAME
+        _dummy_hash()  # ready before the first login, so it takes no longer than the others
 
     def _connect(self, create: bool = False) -> sqlite3.Connection | None:
         if not self.path.exists():
@@ -226,7 +233,7 @@ class Accounts:
             if wait:
                 return LoginResult(None, "throttled", wait)
             row = conn.execute("SELECT hash FROM accounts WHERE name = ?", (name,)).fetchone()
-            ok = check_password(password, row[0] if row else _DUMMY_HASH) and row is not None
+            ok = check_password(password, row[0] if row else _dummy_hash()) and row is not None
             if not ok:
                 conn.execute("BEGIN IMMEDIATE")
                 for key in keys:
