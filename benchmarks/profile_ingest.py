@@ -31,6 +31,7 @@ import pstats
 import resource
 import shutil
 import sys
+import threading
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -46,10 +47,46 @@ TIMES: dict[str, float] = defaultdict(float)
 CALLS: dict[str, int] = defaultdict(int)
 CPU: dict[str, float] = defaultdict(float)
 RSS_GROWTH: dict[str, float] = defaultdict(float)  # MB the peak RSS rose inside the phase
+ACTIVE: list[str] = []  # the phases now running, innermost last
+RSS_MAX: dict[str, float] = defaultdict(float)  # largest sampled RSS of this process in the phase (MB)
+TREE_MAX: dict[str, float] = defaultdict(float)  # ... of this process and its children (decode workers, index child)
 
 
 def peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def _rss_mb(pid: int | str) -> float:
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            for line in fh:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return 0.0
+
+
+def _children(pid: int) -> list[str]:
+    kids: list[str] = []
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        try:
+            kids += task.read_text().split()
+        except OSError:
+            pass
+    return kids
+
+
+def sample_rss(stop: threading.Event, every: float = 0.1) -> None:
+    """Attribute the current RSS (own, and with the children) to the
+    innermost running phase, every ``every`` seconds."""
+    me = os.getpid()
+    while not stop.wait(every):
+        label = ACTIVE[-1] if ACTIVE else "(between phases)"
+        own = _rss_mb(me)
+        tree = own + sum(_rss_mb(k) for k in _children(me))
+        RSS_MAX[label] = max(RSS_MAX[label], own)
+        TREE_MAX[label] = max(TREE_MAX[label], tree)
 
 
 def wrap(obj, name: str, label: str) -> None:
@@ -66,9 +103,11 @@ def wrap(obj, name: str, label: str) -> None:
         t = time.perf_counter()
         c = time.process_time()
         m = peak_mb()
+        ACTIVE.append(label)
         try:
             return orig(*a, **kw)
         finally:
+            ACTIVE.pop()
             TIMES[label] += time.perf_counter() - t
             CPU[label] += time.process_time() - c
             CALLS[label] += 1
@@ -80,6 +119,7 @@ def wrap(obj, name: str, label: str) -> None:
 def instrument() -> None:
     import coi_archive.index.api as api
     import coi_archive.index.intake as intake
+    import coi_archive.index.settle as settle
     from coi_archive.index.tantivy_engine import TantivyEngine
     from coi_archive.index.whoosh_engine import WhooshEngine
 
@@ -97,11 +137,12 @@ def instrument() -> None:
     wrap(intake, "refresh", "intake: wire.refresh (per batch)")
     wrap(intake, "compress", "intake: zlib compress")
     wrap(intake, "envelope_to_json", "intake: envelope_to_json")
-    wrap(api, "refold", "settle: refold chats")
-    wrap(api, "rebuild_contacts", "settle: rebuild_contacts")
+    wrap(settle, "refold", "settle: refold chats")
+    wrap(settle, "rebuild_contacts", "settle: rebuild_contacts")
+    wrap(settle, "_index", "settle: fulltext index (in-process)")
     wrap(TantivyEngine, "add", "settle: fulltext add (docs + tantivy)")
     wrap(WhooshEngine, "add", "settle: fulltext add (docs + Whoosh)")
-    wrap(api.Archive, "_settle", "settle (total)")
+    wrap(api.Archive, "settle", "settle (total)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -136,6 +177,9 @@ def main(argv: list[str] | None = None) -> int:
     prof = None if args.no_cprofile else cProfile.Profile()
     t0 = time.perf_counter()
     cpu0 = time.process_time()
+    stop = threading.Event()
+    sampler = threading.Thread(target=sample_rss, args=(stop,), daemon=True)
+    sampler.start()
     with Archive.open(archive_dir) as a:
         if prof:
             prof.enable()
@@ -144,6 +188,8 @@ def main(argv: list[str] | None = None) -> int:
             prof.disable()
     wall = time.perf_counter() - t0
     cpu = time.process_time() - cpu0
+    stop.set()
+    sampler.join()
     lines = [
         f"COI_ARCHIVE_WORKERS={os.environ.get('COI_ARCHIVE_WORKERS', '(default)')}; "
         f"ingest of {nfiles} files: wall {wall:.1f}s, process CPU {cpu:.1f}s, "
@@ -151,10 +197,13 @@ def main(argv: list[str] | None = None) -> int:
         f"report: {report.as_dict()}",
         f"peak RSS of this process: {peak_mb():.0f} MB (before ingest: {start_mb:.0f} MB)",
         "",
-        "phase                                     wall s    CPU s   calls  peak-RSS rise (MB)",
+        "phase                                     wall s    CPU s   calls  peak-RSS rise  max RSS  +children (MB)",
     ]
-    for label in sorted(TIMES, key=lambda k: -CPU[k]):
-        lines.append(f"{label:<40} {TIMES[label]:8.2f} {CPU[label]:8.2f} {CALLS[label]:7d}  {RSS_GROWTH[label]:8.0f}")
+    for label in sorted(set(TIMES) | set(RSS_MAX), key=lambda k: -CPU[k]):
+        lines.append(
+            f"{label:<40} {TIMES[label]:8.2f} {CPU[label]:8.2f} {CALLS[label]:7d}  {RSS_GROWTH[label]:13.0f}"
+            f"  {RSS_MAX[label]:7.0f}  {TREE_MAX[label]:9.0f}"
+        )
     text = "\n".join(lines) + "\n"
     if prof:
         for order in ("tottime", "cumulative"):

@@ -23,6 +23,9 @@ Kinds of debt:
               deleted from the index if the message no longer exists).
 ``fts-clear`` the whole index must be emptied before the ``fts`` debts are
               paid (``reindex``; key: ``*``).
+``fts-sent``  an ``fts`` debt handed to the child that indexes while a large
+              fold runs (:mod:`.ftsfeed`), paid when the child has committed;
+              a run killed before that owes it as ``fts`` again (key: Message-ID).
 """
 
 from __future__ import annotations
@@ -36,7 +39,8 @@ FOLD = "fold"
 CONTACTS = "contacts"
 FTS = "fts"
 FTS_CLEAR = "fts-clear"
-KINDS = (REDECODE, WIRE, FOLD, CONTACTS, FTS, FTS_CLEAR)
+FTS_SENT = "fts-sent"
+KINDS = (REDECODE, WIRE, FOLD, CONTACTS, FTS, FTS_CLEAR, FTS_SENT)
 ALL = "*"
 
 DDL = "CREATE TABLE IF NOT EXISTS owed(kind TEXT NOT NULL, key TEXT NOT NULL, PRIMARY KEY(kind, key)) WITHOUT ROWID"
@@ -66,12 +70,33 @@ def is_owed(conn: sqlite3.Connection, kind: str, key: str = ALL) -> bool:
     return conn.execute("SELECT 1 FROM owed WHERE kind=? AND key=?", (kind, key)).fetchone() is not None
 
 
+def is_owed_kind(conn: sqlite3.Connection, kind: str) -> bool:
+    """Whether any debt of this kind is left."""
+    return conn.execute("SELECT 1 FROM owed WHERE kind=? LIMIT 1", (kind,)).fetchone() is not None
+
+
 def paid(conn: sqlite3.Connection, kind: str, keys: Iterable[str]) -> None:
     """Forget debts that were paid; call in the transaction that did the work."""
     keys = list(keys)
     for i in range(0, len(keys), _CHUNK):
         chunk = keys[i : i + _CHUNK]
         conn.execute(f"DELETE FROM owed WHERE kind=? AND key IN ({','.join('?' * len(chunk))})", (kind, *chunk))
+
+
+def send(conn: sqlite3.Connection, chat_id: str) -> int:
+    """Hand the ``fts`` debts of one chat's messages to the indexing child:
+    they become ``fts-sent``; returns how many."""
+    return conn.execute(
+        "UPDATE OR REPLACE owed SET kind=? WHERE kind=? AND key IN (SELECT message_id FROM messages WHERE chat_id=?)",
+        (FTS_SENT, FTS, chat_id),
+    ).rowcount
+
+
+def unsend(conn: sqlite3.Connection) -> None:
+    """The ``fts-sent`` debts are owed as ``fts`` again (the child failed,
+    or a run was killed before it committed)."""
+    conn.execute("UPDATE OR IGNORE owed SET kind=? WHERE kind=?", (FTS, FTS_SENT))
+    conn.execute("DELETE FROM owed WHERE kind=?", (FTS_SENT,))
 
 
 def outstanding(conn: sqlite3.Connection) -> dict[str, int]:

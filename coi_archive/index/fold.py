@@ -80,27 +80,102 @@ def _person(env: Envelope) -> str:
 
 
 def fold_chat(chat_id: str, posts: list[Wire], controls: list[Wire]) -> ChatFold:
-    """Fold one chat.  ``posts`` are the wires placed in the chat,
-    ``controls`` the edits/deletes/reactions/receipts that target them."""
-    posts = chat_order(posts)
-    controls = chat_order(controls)
-    kind = kind_of(chat_id)
-    group = _fold_group(posts) if kind == ChatKind.GROUP else _fold_open(posts, kind)
-    by_target = _controls_by_root(posts, controls)
-    messages: list[dict[str, Any]] = []
-    result = ChatFold(chat={})
-    for wire in posts:
-        for msg in _messages_of(wire, group):
-            if wire.message_id in group.outsiders:
-                _mark_outsider(msg)
-            _apply_controls(msg, wire, by_target.get(wire.message_id, []), result, chat_id)
-            msg["seq"] = len(messages)
-            messages.append(msg)
-    result.messages = messages
-    result.memberships = [(chat_id, *row) for row in group.memberships]
-    result.name_history = [(chat_id, *row) for row in group.names]
-    result.chat = _chat_record(chat_id, kind, posts, group, messages)
+    """Fold one chat in one piece.  ``posts`` are the wires placed in the
+    chat, ``controls`` the edits/deletes/reactions/receipts that target them."""
+    folder = ChatFolder(chat_id)
+    result = folder.feed(chat_order(posts), controls)
+    end = folder.finish()
+    result.chat, result.memberships, result.name_history = end.chat, end.memberships, end.name_history
     return result
+
+
+class ChatFolder:
+    """The fold of one chat, fed its posts a piece at a time, so that a
+    chat of any size is folded in bounded memory (the catalog streams a
+    large chat's wires from SQLite: ``state.refold``).
+
+    Each piece is a run of posts in chat order that continues the pieces
+    before it, with the controls aimed at its posts; a piece ends between
+    two seconds, so :func:`.order.chat_order` puts its posts exactly where
+    it puts them in the whole chat.  One pass suffices: a group's state
+    at a message depends only on the messages before it."""
+
+    def __init__(self, chat_id: str):
+        self.chat_id = chat_id
+        self.kind = kind_of(chat_id)
+        self.group = GroupState()
+        self.count = 0
+        self.dates: tuple[str, str] | None = None  # first and last message date
+        self.encrypted = False
+        self.preview: str | None = None  # of the last message that is not a system line
+        self.names: dict[str, str] = {}  # sender -> latest display name (direct chats' name)
+
+    def feed(self, posts: list[Wire], controls: list[Wire]) -> ChatFold:
+        """The messages, revisions, reactions and receipts of ``posts``
+        (already in chat order, after every post fed before)."""
+        by_target = _controls_by_root(posts, chat_order(controls))
+        result = ChatFold(chat={})
+        for wire in posts:
+            outsider = self._step(wire)
+            for msg in _messages_of(wire, self.group):
+                if outsider:
+                    _mark_outsider(msg)
+                _apply_controls(msg, wire, by_target.get(wire.message_id, []), result, self.chat_id)
+                msg["seq"] = self.count
+                self.count += 1
+                self._summarize(msg)
+                result.messages.append(msg)
+        return result
+
+    def finish(self) -> ChatFold:
+        """The chat record, memberships and names, after the last piece."""
+        self.group.close()
+        result = ChatFold(chat=self._record())
+        result.memberships = [(self.chat_id, *row) for row in self.group.memberships]
+        result.name_history = [(self.chat_id, *row) for row in self.group.names]
+        return result
+
+    def _step(self, wire: Wire) -> bool:
+        """Take one post into the chat's state; True when its sender was
+        not a member of the group."""
+        env = wire.env
+        self.encrypted = self.encrypted or env.encrypted
+        if env.sender and env.sender_name:
+            self.names[env.sender] = env.sender_name
+        if self.kind == ChatKind.GROUP:
+            return _group_step(self.group, wire)
+        _open_step(self.group, wire, self.kind)
+        return False
+
+    def _summarize(self, msg: dict[str, Any]) -> None:
+        if msg["date"]:
+            first, last = self.dates or (msg["date"], msg["date"])
+            self.dates = (min(first, msg["date"]), max(last, msg["date"]))
+        if msg["kind"] != "system":
+            self.preview = "message deleted" if msg["deleted"] else (msg["text"] or msg["kind"])[:140]
+
+    def _record(self) -> dict[str, Any]:
+        group = self.group
+        members = sorted(group.members)
+        name = group.name
+        if self.kind in (ChatKind.DIRECT, ChatKind.SELF):
+            name = " & ".join(self.names.get(m, m) for m in members)
+        return {
+            "id": self.chat_id,
+            "kind": self.kind,
+            "name": name or "",
+            "group_id": group.group_id,
+            "members": members,
+            "past_members": sorted(group.ever - group.members),
+            "message_count": self.count,
+            "first_date": self.dates[0] if self.dates else None,
+            "last_date": self.dates[1] if self.dates else None,
+            "encrypted": self.encrypted,
+            "description": group.description,
+            "avatar": group.avatar,
+            "ephemeral_timer": group.timer,
+            "last_preview": self.preview or "",
+        }
 
 
 # ---------------------------------------------------------------- groups
@@ -118,8 +193,8 @@ class GroupState:
     memberships: list[tuple] = field(default_factory=list)
     names: list[tuple] = field(default_factory=list)
     open_since: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)
-    #: messages whose sender was not a member when they were sent
-    outsiders: set[str] = field(default_factory=set)
+    #: a first message founded the group
+    started: bool = False
 
     def add(self, member: str, date: str | None, by: str | None) -> None:
         if member and member not in self.members:
@@ -145,35 +220,32 @@ class GroupState:
         self.memberships.sort(key=lambda r: (r[0], r[1] or "", r[2] or "~"))
 
 
-def _fold_group(posts: list[Wire]) -> GroupState:
-    """Members, names and settings over time.  The first message founds the
-    group (its sender and recipients are the first members); after that a
-    message changes the group only when its sender is a member at that
-    point -- as Delta Chat core rejects member changes from non-members.
-    A non-member's message is kept, listed as such, and changes nothing."""
-    state = GroupState()
-    started = False
-    for wire in posts:
-        env, date = wire.env, wire.env.date
-        ref = env.chat
-        if ref and ref.kind == ChatKind.GROUP and not ref.key.startswith("adhoc:"):
-            state.group_id = ref.key
-        if not started:
-            started = True
-            first_rename = next((e for e in env.events if isinstance(e, GroupRenamed)), None)
-            if first_rename is not None and first_rename.old_name:
-                state.rename(first_rename.old_name, date, wire.message_id)
-            for member in (env.sender, *(ref.members if ref else ())):
-                state.add(member, date, env.sender)
-        if env.sender not in state.members:
-            state.outsiders.add(wire.message_id)
-            continue
-        for ev in env.events:
-            _apply_group_event(state, ev, env, wire.message_id)
-        if ref and ref.kind == ChatKind.GROUP and ref.name and not any(isinstance(e, GroupRenamed) for e in env.events):
-            state.rename(ref.name, date, wire.message_id)
-    state.close()
-    return state
+def _group_step(state: GroupState, wire: Wire) -> bool:
+    """Members, names and settings over time, one message at a time (in
+    chat order); True when the sender was not a member.  The first message
+    founds the group (its sender and recipients are the first members);
+    after that a message changes the group only when its sender is a member
+    at that point -- as Delta Chat core rejects member changes from
+    non-members.  A non-member's message is kept, listed as such, and
+    changes nothing."""
+    env, date = wire.env, wire.env.date
+    ref = env.chat
+    if ref and ref.kind == ChatKind.GROUP and not ref.key.startswith("adhoc:"):
+        state.group_id = ref.key
+    if not state.started:
+        state.started = True
+        first_rename = next((e for e in env.events if isinstance(e, GroupRenamed)), None)
+        if first_rename is not None and first_rename.old_name:
+            state.rename(first_rename.old_name, date, wire.message_id)
+        for member in (env.sender, *(ref.members if ref else ())):
+            state.add(member, date, env.sender)
+    if env.sender not in state.members:
+        return True
+    for ev in env.events:
+        _apply_group_event(state, ev, env, wire.message_id)
+    if ref and ref.kind == ChatKind.GROUP and ref.name and not any(isinstance(e, GroupRenamed) for e in env.events):
+        state.rename(ref.name, date, wire.message_id)
+    return False
 
 
 def _apply_group_event(state: GroupState, ev: Any, env: Envelope, message_id: str) -> None:
@@ -204,20 +276,16 @@ def _apply_group_event(state: GroupState, ev: Any, env: Envelope, message_id: st
             state.description = ev.description
 
 
-def _fold_open(posts: list[Wire], kind: str) -> GroupState:
+def _open_step(state: GroupState, wire: Wire, kind: str) -> None:
     """Direct, self, mailing-list and mail chats: members are everyone seen."""
-    state = GroupState()
-    for wire in posts:
-        env = wire.env
-        members = env.chat.members if env.chat and env.chat.members else (env.sender,)
-        if kind == ChatKind.MAILINGLIST:
-            members = (env.sender,)
-        for member in members:
-            state.add(member, env.date, env.sender)
-        if env.chat and env.chat.name and state.name is None:
-            state.rename(env.chat.name, env.date, wire.message_id)
-    state.close()
-    return state
+    env = wire.env
+    members = env.chat.members if env.chat and env.chat.members else (env.sender,)
+    if kind == ChatKind.MAILINGLIST:
+        members = (env.sender,)
+    for member in members:
+        state.add(member, env.date, env.sender)
+    if env.chat and env.chat.name and state.name is None:
+        state.rename(env.chat.name, env.date, wire.message_id)
 
 
 # ---------------------------------------------------------------- messages
@@ -506,45 +574,3 @@ def _delete(msg: dict[str, Any], date: str | None) -> None:
         msg["deleted"] = True
         msg["deleted_date"] = date
     msg["text"] = ""
-
-
-# ---------------------------------------------------------------- chat record
-
-
-def _chat_record(
-    chat_id: str, kind: str, posts: list[Wire], group: GroupState, messages: list[dict[str, Any]]
-) -> dict[str, Any]:
-    members = sorted(group.members)
-    past = sorted(group.ever - group.members)
-    name = group.name
-    if kind in (ChatKind.DIRECT, ChatKind.SELF):
-        name = _people_name(posts, members)
-    dates = [m["date"] for m in messages if m["date"]]
-    last = next((m for m in reversed(messages) if m["kind"] != "system"), None)
-    preview = ""
-    if last is not None:
-        preview = "message deleted" if last["deleted"] else (last["text"] or last["kind"])[:140]
-    return {
-        "id": chat_id,
-        "kind": kind,
-        "name": name or "",
-        "group_id": group.group_id,
-        "members": members,
-        "past_members": past,
-        "message_count": len(messages),
-        "first_date": min(dates) if dates else None,
-        "last_date": max(dates) if dates else None,
-        "encrypted": any(w.env.encrypted for w in posts),
-        "description": group.description,
-        "avatar": group.avatar,
-        "ephemeral_timer": group.timer,
-        "last_preview": preview,
-    }
-
-
-def _people_name(posts: list[Wire], members: list[str]) -> str:
-    names: dict[str, str] = {}
-    for wire in posts:
-        if wire.env.sender and wire.env.sender_name:
-            names[wire.env.sender] = wire.env.sender_name
-    return " & ".join(names.get(m, m) for m in members)

@@ -1,7 +1,7 @@
 """Index search documents in a second process while chats are folded.
 
 After a large ingest, folding chats and writing the search index are the
-two long single-core steps.  The feed forks a child that owns the one
+two long single-core steps.  The feed starts a child that owns the one
 index writer (of the archive's engine, :func:`.engines.open_engine`); the
 folding process commits each few thousand folded messages and sends their
 ids through a pipe, and the child reads their
@@ -16,6 +16,7 @@ import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
+from . import derived
 from .docs import search_docs
 from .engines import open_engine
 
@@ -48,13 +49,19 @@ def _child(engine_name: str, db_path: str, fts_path: str, pipe) -> None:
 
 
 class FulltextFeed:
-    """``offer(mids)`` as chats are folded, then ``finish()``; returns False
-    from ``finish`` if the child failed (the caller then indexes itself)."""
+    """``offer(chat_id)`` as each chat is folded, then ``finish()``; returns
+    False from ``finish`` if the child failed (the caller then indexes
+    itself).  The ids in flight are held by the catalog, not here: an
+    offered chat's ``fts`` debts become ``fts-sent`` (:func:`.derived.send`)."""
 
     def __init__(self, conn: sqlite3.Connection, db_path: Path, fts_path: Path, engine_name: str):
         self.conn = conn
-        self._buffer: list[str] = []
-        ctx = multiprocessing.get_context("fork")
+        self._chats: list[str] = []  # offered, not yet sent
+        self._waiting = 0  # documents of those chats
+        # a fresh interpreter, not a fork: a forked child keeps every page of
+        # the parent's heap that the parent writes to later (the whole heap,
+        # over a long fold), which doubled the memory of a large ingest
+        ctx = multiprocessing.get_context("spawn")
         self._pipe, child_end = ctx.Pipe()
         conn.commit()
         self._proc = ctx.Process(target=_child, args=(engine_name, str(db_path), str(fts_path), child_end), daemon=True)
@@ -62,20 +69,32 @@ class FulltextFeed:
         child_end.close()
         self._failed = False
 
-    def offer(self, message_ids: set[str]) -> None:
-        self._buffer.extend(message_ids)
-        if len(self._buffer) >= CHUNK:
+    def offer(self, chat_id: str) -> None:
+        """A chat was just folded: its owed documents go to the child."""
+        if self._failed:
+            return
+        waiting = derived.send(self.conn, chat_id)
+        if waiting:
+            self._chats.append(chat_id)
+            self._waiting += waiting
+        if self._waiting >= CHUNK:
             self._send()
 
     def _send(self) -> None:
-        if not self._buffer or self._failed:
+        if not self._chats or self._failed:
             return
         self.conn.commit()
         try:
-            self._pipe.send(self._buffer)
+            for chat_id in self._chats:
+                rows = self.conn.execute(
+                    "SELECT o.key FROM messages m JOIN owed o ON o.kind=? AND o.key=m.message_id WHERE m.chat_id=?",
+                    (derived.FTS_SENT, chat_id),
+                )
+                while page := rows.fetchmany(CHUNK):
+                    self._pipe.send([r[0] for r in page])
         except (BrokenPipeError, OSError):
             self._failed = True
-        self._buffer = []
+        self._chats, self._waiting = [], 0
 
     def finish(self) -> bool:
         self._send()

@@ -132,11 +132,10 @@ class Intake:
         if fingerprint and row and row["fingerprint"] == fingerprint:
             self.report.sources_unchanged += 1
             return
-        known = {
-            (r["folder"], r["key"]): (r["flags"], r["size"])
-            for r in self.conn.execute("SELECT folder, key, flags, size FROM provenance WHERE source=?", (source.id,))
-        }
-        seen: set[tuple[str, str]] = set()
+        rows = self.conn.cursor()
+        rows.row_factory = None  # plain tuples: this reads every copy of the source
+        rows.execute("SELECT folder, key, flags, size FROM provenance WHERE source=?", (source.id,))
+        known = {(folder, key): (flags, size) for folder, key, flags, size in rows}
         state: dict[str, Any] = {
             "known": known,
             "cursor": json.loads(row["state"]) if row and row["state"] else None,
@@ -145,11 +144,10 @@ class Intake:
         failed: list[str] = []
         for cand in _guarded(source.candidates(state), failed):
             p = cand.provenance
-            ident = (p.folder, p.key)
-            seen.add(ident)
             self.report.copies_seen += 1
-            if ident in known and not (source.kind == "eml" and known[ident][1] != p.size):
-                if known[ident][0] != p.flags:
+            stored = known.pop((p.folder, p.key), None)  # what is left at the end is gone
+            if stored is not None and not (source.kind == "eml" and stored[1] != p.size):
+                if stored[0] != p.flags:
                     self.conn.execute(
                         "UPDATE provenance SET flags=?, last_seen=? WHERE source=? AND folder=? AND key=?",
                         (p.flags, stamp, p.source, p.folder, p.key),
@@ -165,8 +163,7 @@ class Intake:
             self._finish_incomplete(stamp)
             return
         self._finish_scan(stamp)
-        gone = [k for k in known if k not in seen]
-        for folder, key in gone:  # counted once: when a copy is first missed
+        for folder, key in known:  # not seen: counted once, when a copy is first missed
             self.report.gone += self.conn.execute(
                 "UPDATE provenance SET gone=1 WHERE source=? AND folder=? AND key=? AND gone=0",
                 (source.id, folder, key),

@@ -11,14 +11,15 @@ between the two only repeats work).
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from itertools import chain
 from pathlib import Path
 
 from . import derived
 from .docs import search_docs
 from .engines import engine_of
 from .ftsfeed import FulltextFeed
-from .fulltext import SearchEngine
+from .fulltext import SearchDoc, SearchEngine
 from .redecode import redecode
 from .state import rebuild_contacts, refold
 from .wire import refresh
@@ -32,6 +33,9 @@ def settle(
 ) -> None:
     """Pay every debt; ``engine()`` gives the open search engine,
     ``drop_engine()`` closes it so a child process may write the index."""
+    if derived.is_owed_kind(conn, derived.FTS_SENT):  # handed to an indexing child that did not finish
+        derived.unsend(conn)
+        conn.commit()
     if derived.is_owed(conn, derived.REDECODE):
         redecode(conn)
         derived.paid(conn, derived.REDECODE, [derived.ALL])
@@ -68,21 +72,16 @@ def _fold(conn: sqlite3.Connection, root: Path, drop_engine: Callable[[], None])
     if not chats:
         return
     feed: FulltextFeed | None = None
-    offered: set[str] | None = None
     if len(chats) >= PARALLEL_FTS_CHATS:
         drop_engine()
         feed = FulltextFeed(conn, root / "catalog.sqlite", root / "fulltext", engine_of(conn, root / "fulltext"))
-        offered = set()
-
-    def offer(ids: set[str]) -> None:
-        assert feed is not None and offered is not None
-        offered.update(ids)
-        feed.offer(ids)
-
-    refold(conn, chats, on_changed=offer if feed else None)
+    refold(conn, chats, on_folded=feed.offer if feed else None)
     conn.commit()
-    if feed is not None and feed.finish() and offered:
-        derived.paid(conn, derived.FTS, sorted(offered))
+    if feed is not None:
+        if feed.finish():
+            conn.execute("DELETE FROM owed WHERE kind=?", (derived.FTS_SENT,))
+        else:
+            derived.unsend(conn)
         conn.commit()
 
 
@@ -94,19 +93,38 @@ def _contacts(conn: sqlite3.Connection) -> None:
 
 
 def _index(conn: sqlite3.Connection, engine: SearchEngine) -> None:
-    ids = derived.owed(conn, derived.FTS)
-    if not ids:
+    if not derived.is_owed_kind(conn, derived.FTS):
         return
-    present = {
+    docs = _owed_docs(conn)
+    first = next(docs, None)
+    if first is not None:
+        engine.add(chain([first], docs))
+    gone = [
         r[0]
         for r in conn.execute(
-            "SELECT message_id FROM messages WHERE message_id IN (SELECT key FROM owed WHERE kind=?)", (derived.FTS,)
+            "SELECT key FROM owed WHERE kind=? AND key NOT IN (SELECT message_id FROM messages)", (derived.FTS,)
         )
-    }
-    gone = [m for m in ids if m not in present]
-    if present:
-        engine.add(search_docs(conn, sorted(present)))
+    ]
     if gone:
         engine.delete(gone)
-    derived.paid(conn, derived.FTS, ids)
+    conn.execute("DELETE FROM owed WHERE kind=?", (derived.FTS,))
     conn.commit()
+
+
+def _owed_docs(conn: sqlite3.Connection, page: int = 2000) -> Iterator[SearchDoc]:
+    """The documents of the messages owed to the index, in Message-ID
+    order, a page of ids at a time (all of them after ``reindex``)."""
+    last = ""
+    while True:
+        ids = [
+            r[0]
+            for r in conn.execute(
+                "SELECT o.key FROM owed o JOIN messages m ON m.message_id=o.key WHERE o.kind=? AND o.key>?"
+                " ORDER BY o.key LIMIT ?",
+                (derived.FTS, last, page),
+            )
+        ]
+        if not ids:
+            return
+        yield from search_docs(conn, ids)
+        last = ids[-1]

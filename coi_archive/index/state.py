@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -14,8 +14,8 @@ from coi_archive.ingest.events import ContactState
 
 from . import derived, envelopes, messagedata
 from .chatids import kind_of
-from .fold import ChatFold, Wire, fold_chat
-from .order import NO_ARRIVAL, Arrival, arrival
+from .fold import ChatFold, ChatFolder, Wire
+from .order import NO_ARRIVAL, Arrival, arrival, chat_order
 
 _DERIVED = ("messages", "revisions", "reactions", "receipts", "memberships", "name_history")
 
@@ -100,48 +100,148 @@ def load_chat_wires(conn: sqlite3.Connection, chat_id: str) -> tuple[list[Wire],
     return posts, _wires(conn, _CHAT_CONTROLS, (chat_id,))
 
 
-def refold(
-    conn: sqlite3.Connection, chat_ids: Iterable[str], on_changed: Callable[[set[str]], None] | None = None
-) -> tuple[set[str], set[str]]:
-    """Recompute these chats; returns (message ids whose search document
-    changed, message ids that disappeared from a chat).  ``on_changed`` is
-    told each chat's changed ids as soon as that chat is written."""
-    changed: set[str] = set()
-    removed: set[str] = set()
+#: Posts folded together: a chat is read from the catalog, folded and
+#: written a piece at a time, so memory does not grow with the chat.
+PIECE = 1000
+
+#: The controls aimed at one piece's posts (``json_each`` of their ids),
+#: however long the chain, as ``_CHAT_CONTROLS`` does for a whole chat.
+_PIECE_CONTROLS = _CHAT_CONTROLS.replace(
+    "SELECT message_id FROM wire WHERE chat_id=?", "SELECT value FROM json_each(?)"
+)
+
+
+def _pieces(conn: sqlite3.Connection, chat_id: str) -> Iterator[list[str]]:
+    """The Message-IDs placed in the chat in date order (undated last), cut
+    into pieces of about :data:`PIECE` between two seconds (the undated
+    ones are one piece): ``order.chat_order`` orders within a second."""
+    rows = conn.execute(
+        "SELECT message_id, date FROM wire WHERE chat_id=? ORDER BY (date IS NULL OR date=''), date", (chat_id,)
+    )
+    piece: list[str] = []
+    last: str | None = None
+    for mid, date in rows:
+        if len(piece) >= PIECE and date and date != last:
+            yield piece
+            piece = []
+        piece.append(mid)
+        last = date
+    if piece:
+        yield piece
+
+
+def load_piece(conn: sqlite3.Connection, mids: list[str]) -> tuple[list[Wire], list[Wire]]:
+    """The wires of these placed Message-IDs, and the controls aimed at them."""
+    ids = json.dumps(mids)
+    posts = _wires(
+        conn,
+        "SELECT w.message_id, w.role, o.envelope FROM wire w JOIN originals o ON o.sha256=w.sha256"
+        " WHERE w.message_id IN (SELECT value FROM json_each(?))",
+        (ids,),
+    )
+    return posts, _wires(conn, _PIECE_CONTROLS, (ids,))
+
+
+def refold(conn: sqlite3.Connection, chat_ids: Iterable[str], on_folded: Callable[[str], None] | None = None) -> None:
+    """Recompute these chats, each in one transaction with the search
+    documents it changed owed (``derived.FTS``); ``on_folded`` is told each
+    chat id as soon as that chat is written."""
     for chat_id in sorted(set(chat_ids)):
-        old = {
-            r["message_id"]: r["fts_hash"]
-            for r in conn.execute("SELECT message_id, fts_hash FROM messages WHERE chat_id=?", (chat_id,))
-        }
-        posts, controls = load_chat_wires(conn, chat_id)
-        for table in _DERIVED:
-            conn.execute(f"DELETE FROM {table} WHERE chat_id=?", (chat_id,))
-        if not posts:
-            conn.execute("DELETE FROM chats WHERE chat_id=?", (chat_id,))
-            removed |= set(old)
-            derived.owe(conn, derived.FTS, old)
-            derived.paid(conn, derived.FOLD, [chat_id])
-            continue
-        fold = fold_chat(chat_id, posts, controls)
-        new_hashes = write_fold(conn, fold)
-        fresh = {mid for mid, h in new_hashes.items() if old.get(mid) != h}
-        gone = set(old) - set(new_hashes)
-        derived.owe(conn, derived.FTS, sorted(fresh | gone))
+        _refold_chat(conn, chat_id)
         derived.paid(conn, derived.FOLD, [chat_id])
-        changed |= fresh
-        if on_changed is not None and fresh:
-            on_changed(fresh)
-        removed |= gone
-    return changed, removed
+        if on_folded is not None:
+            on_folded(chat_id)
 
 
-def fts_hash(chat: dict[str, Any], msg: dict[str, Any]) -> str:
-    basis = json.dumps([chat["name"], chat["kind"], msg], sort_keys=True, ensure_ascii=False)
+def _refold_chat(conn: sqlite3.Connection, chat_id: str) -> None:
+    """Fold one chat a piece at a time.  Its old messages are marked stale
+    (a negative ``seq``) and replaced as the pieces are written: a message
+    whose document changed is owed to the index, and one left stale at the
+    end has disappeared from the chat."""
+    old = conn.execute("SELECT name, kind, group_id FROM chats WHERE chat_id=?", (chat_id,)).fetchone()
+    conn.execute("UPDATE messages SET seq=-1-seq WHERE chat_id=?", (chat_id,))
+    for table in _DERIVED[1:]:
+        conn.execute(f"DELETE FROM {table} WHERE chat_id=?", (chat_id,))
+    folder = ChatFolder(chat_id)
+    held: ChatFold | None = None  # the last piece is written with the chat record
+    for mids in _pieces(conn, chat_id):
+        posts, controls = load_piece(conn, mids)
+        piece = folder.feed(chat_order(posts), controls)
+        if held is not None:
+            write_fold(conn, chat_id, held)
+        held = piece
+    if held is not None:
+        end = folder.finish()
+        held.chat, held.memberships, held.name_history = end.chat, end.memberships, end.name_history
+        write_fold(conn, chat_id, held)
+    gone = [r[0] for r in conn.execute("SELECT message_id FROM messages WHERE chat_id=? AND seq<0", (chat_id,))]
+    derived.owe(conn, derived.FTS, gone)
+    conn.execute("DELETE FROM messages WHERE chat_id=? AND seq<0", (chat_id,))
+    if held is None:
+        conn.execute("DELETE FROM chats WHERE chat_id=?", (chat_id,))
+        return
+    if old is None or tuple(old) != (end.chat["name"], end.chat["kind"], end.chat["group_id"]):
+        conn.execute(  # every document carries the chat's name, kind and group id
+            "INSERT OR IGNORE INTO owed(kind, key) SELECT ?, message_id FROM messages WHERE chat_id=?",
+            (derived.FTS, chat_id),
+        )
+
+
+def fts_hash(msg: dict[str, Any]) -> str:
+    """What a message's search document is made of, hashed: a refold owes
+    the index only the documents whose hash changed (the chat's part of the
+    document is compared once per chat, in ``_refold_chat``)."""
+    basis = json.dumps(msg, sort_keys=True, ensure_ascii=False)
     return hashlib.blake2b(basis.encode("utf-8", "surrogatepass"), digest_size=12).hexdigest()
 
 
-def write_fold(conn: sqlite3.Connection, fold: ChatFold) -> dict[str, str]:
-    chat = fold.chat
+def write_fold(conn: sqlite3.Connection, chat_id: str, fold: ChatFold) -> None:
+    """Write one piece of a chat's fold (with the chat record when it holds
+    it), and owe the index the messages whose document changed."""
+    if fold.chat:
+        _write_chat(conn, fold.chat)
+    hashes = {msg["message_id"]: fts_hash(msg) for msg in fold.messages}
+    old = dict(
+        conn.execute(
+            "SELECT m.message_id, m.fts_hash FROM json_each(?) j CROSS JOIN messages m ON m.message_id=j.value"
+            " WHERE m.chat_id=? AND m.seq<0",
+            (json.dumps(list(hashes)), chat_id),
+        ).fetchall()
+    )
+    derived.owe(conn, derived.FTS, [mid for mid, h in hashes.items() if old.get(mid) != h])
+    conn.executemany(
+        "INSERT OR REPLACE INTO messages(message_id, chat_id, seq, date, sender, sender_name, kind,"
+        " text, edited, deleted, encrypted, has_attachment, reply_to, data, fts_hash)"
+        " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        (
+            (
+                msg["message_id"],
+                chat_id,
+                msg["seq"],
+                msg["date"],
+                msg["sender"],
+                msg["sender_name"],
+                msg["kind"],
+                msg["text"],
+                int(msg["edited"]),
+                int(msg["deleted"]),
+                int(msg["encrypted"]),
+                int(bool(msg["attachments"])),
+                msg["reply_to"],
+                messagedata.pack(msg),
+                hashes[msg["message_id"]],
+            )
+            for msg in fold.messages
+        ),
+    )
+    conn.executemany("INSERT INTO revisions VALUES(?,?,?,?,?,?)", fold.revisions)
+    conn.executemany("INSERT INTO reactions VALUES(?,?,?,?,?,?)", fold.reactions)
+    conn.executemany("INSERT INTO receipts VALUES(?,?,?,?,?)", fold.receipts)
+    conn.executemany("INSERT INTO memberships VALUES(?,?,?,?,?,?)", fold.memberships)
+    conn.executemany("INSERT INTO name_history VALUES(?,?,?,?)", fold.name_history)
+
+
+def _write_chat(conn: sqlite3.Connection, chat: dict[str, Any]) -> None:
     conn.execute(
         "INSERT OR REPLACE INTO chats(chat_id, kind, name, group_id, members, past_members,"
         " message_count, first_date, last_date, encrypted, description, avatar, last_preview, data)"
@@ -163,42 +263,6 @@ def write_fold(conn: sqlite3.Connection, fold: ChatFold) -> dict[str, str]:
             json.dumps(chat, ensure_ascii=False),
         ),
     )
-    hashes: dict[str, str] = {}
-    rows = []
-    for msg in fold.messages:
-        h = fts_hash(chat, msg)
-        hashes[msg["message_id"]] = h
-        rows.append(
-            (
-                msg["message_id"],
-                chat["id"],
-                msg["seq"],
-                msg["date"],
-                msg["sender"],
-                msg["sender_name"],
-                msg["kind"],
-                msg["text"],
-                int(msg["edited"]),
-                int(msg["deleted"]),
-                int(msg["encrypted"]),
-                int(bool(msg["attachments"])),
-                msg["reply_to"],
-                messagedata.pack(msg),
-                h,
-            )
-        )
-    conn.executemany(
-        "INSERT OR REPLACE INTO messages(message_id, chat_id, seq, date, sender, sender_name, kind,"
-        " text, edited, deleted, encrypted, has_attachment, reply_to, data, fts_hash)"
-        " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-        rows,
-    )
-    conn.executemany("INSERT INTO revisions VALUES(?,?,?,?,?,?)", fold.revisions)
-    conn.executemany("INSERT INTO reactions VALUES(?,?,?,?,?,?)", fold.reactions)
-    conn.executemany("INSERT INTO receipts VALUES(?,?,?,?,?)", fold.receipts)
-    conn.executemany("INSERT INTO memberships VALUES(?,?,?,?,?,?)", fold.memberships)
-    conn.executemany("INSERT INTO name_history VALUES(?,?,?,?)", fold.name_history)
-    return hashes
 
 
 # ---------------------------------------------------------------- contacts

@@ -1,0 +1,84 @@
+"""A chat is folded a piece at a time (``state.PIECE`` posts), so memory
+does not grow with the biggest chat; the pieces must give exactly what one
+fold of the whole chat gives, and a refold owes the index only what changed."""
+
+from __future__ import annotations
+
+import tracemalloc
+
+import pytest
+
+import coi_archive.index.state as state
+from coi_archive.index import derived
+from coi_archive.index.api import Archive
+from tests.golden import snapshot
+
+
+@pytest.fixture(scope="module")
+def whole(tmp_path_factory) -> dict:
+    return snapshot("corpus", tmp_path_factory.mktemp("whole") / "archive")
+
+
+def test_a_chat_folded_in_pieces_equals_it_folded_whole(whole, tmp_path, monkeypatch):
+    pieces: list[int] = []
+    real = state.load_piece
+
+    def spy(conn, mids):
+        pieces.append(len(mids))
+        return real(conn, mids)
+
+    monkeypatch.setattr(state, "PIECE", 3)
+    monkeypatch.setattr(state, "load_piece", spy)
+    cut = snapshot("corpus", tmp_path / "archive")
+    assert len(pieces) > 2 * len(whole["chats"]), "the chats were not cut into pieces"
+    assert cut == whole
+
+
+def _big_chat(archive: Archive) -> tuple[str, list[str]]:
+    chat_id = archive.conn.execute("SELECT chat_id FROM messages GROUP BY chat_id ORDER BY count(*) DESC").fetchone()[0]
+    mids = [r[0] for r in archive.conn.execute("SELECT message_id FROM messages WHERE chat_id=?", (chat_id,))]
+    return chat_id, mids
+
+
+def _fts_owed(archive: Archive) -> set[str]:
+    return set(derived.owed(archive.conn, derived.FTS))
+
+
+def test_refold_owes_the_index_only_what_changed(whole, tmp_path):
+    snapshot("corpus", tmp_path / "archive")
+    with Archive.open(tmp_path / "archive") as archive:
+        chat_id, mids = _big_chat(archive)
+        state.refold(archive.conn, [chat_id])
+        assert _fts_owed(archive) == set(), "an unchanged chat owed its documents again"
+
+        one = mids[0]
+        archive.conn.execute("UPDATE messages SET fts_hash='stale' WHERE message_id=?", (one,))
+        state.refold(archive.conn, [chat_id])
+        assert _fts_owed(archive) == {one}
+
+        # every document carries the chat's name: a renamed chat owes all of them
+        archive.conn.execute("UPDATE chats SET name='an older name' WHERE chat_id=?", (chat_id,))
+        state.refold(archive.conn, [chat_id])
+        assert _fts_owed(archive) == {one, *mids}
+        archive.conn.rollback()
+
+
+def test_folding_a_chat_in_pieces_holds_one_piece(tmp_path, monkeypatch):
+    """The fold's Python memory is bounded by the piece, not by the chat."""
+    snapshot("corpus", tmp_path / "archive")
+
+    def peak(piece: int) -> int:
+        monkeypatch.setattr(state, "PIECE", piece)
+        with Archive.open(tmp_path / "archive") as archive:
+            chat_id, mids = _big_chat(archive)
+            assert len(mids) >= 40
+            tracemalloc.start()
+            try:
+                state.refold(archive.conn, [chat_id])
+                return tracemalloc.get_traced_memory()[1]
+            finally:
+                tracemalloc.stop()
+                archive.conn.rollback()
+
+    whole_chat, by_fours = peak(10_000), peak(4)
+    assert by_fours < whole_chat / 2, (by_fours, whole_chat)
