@@ -86,8 +86,9 @@ class FulltextFeed:
         self.conn.commit()
         try:
             for chat_id in self._chats:
-                rows = self.conn.execute(
-                    "SELECT o.key FROM messages m JOIN owed o ON o.kind=? AND o.key=m.message_id WHERE m.chat_id=?",
+                rows = self.conn.execute(  # CROSS JOIN: from the chat's messages, not from every sent debt
+                    "SELECT o.key FROM messages m CROSS JOIN owed o ON o.kind=? AND o.key=m.message_id"
+                    " WHERE m.chat_id=?",
                     (derived.FTS_SENT, chat_id),
                 )
                 while page := rows.fetchmany(CHUNK):
