@@ -43,6 +43,7 @@ def arm(target: str, nth: int, action: str) -> None:
         if calls == nth and action == "kill":
             _die()
         if calls == nth and action.startswith("pause="):
+            print("faults: paused", file=sys.stderr, flush=True)  # the test waits for this line
             time.sleep(float(action.split("=", 1)[1]))
         result = real(*args, **kwargs)
         if calls == nth and action == "after":

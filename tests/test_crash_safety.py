@@ -221,7 +221,7 @@ def test_readers_are_never_blocked_by_a_writer(tmp_path):
             "tests.faults",
             "coi_archive.index.state:write_fold",
             "1",
-            "pause=3",
+            "pause=20",
             "--",
             "--archive",
             str(archive),
@@ -234,10 +234,12 @@ def test_readers_are_never_blocked_by_a_writer(tmp_path):
         stderr=subprocess.PIPE,
     )
     try:
-        time.sleep(1.0)
-        started = time.monotonic()
+        assert first.stderr is not None
+        lines = iter(first.stderr.readline, b"")
+        assert b"faults: paused\n" in lines  # (reads up to it) the writer holds the lock now, for 20 s
         res = cli(archive, "chats", "--json")
-        assert res.json() and time.monotonic() - started < 3
+        # answered while the writer still holds the lock: a blocked reader would have waited for its end
+        assert res.json() and first.poll() is None
     finally:
         first.wait(timeout=120)
 
