@@ -176,14 +176,17 @@ class TantivyEngine(SearchEngine):
         catalog (tantivy writes a segment whenever its heap is full)."""
         with self._lock:
             replace = self._searcher().num_docs > 0
-            written: set[str] = set()
+            # hashes, not the ids: this runs over a whole large ingest, and
+            # a hash seen before costs at most one needless delete
+            written: set[int] = set()
             writer = self._writer()
             try:
                 for doc in docs:
-                    if replace or doc.message_id in written:
+                    key = hash(doc.message_id)
+                    if replace or key in written:
                         writer.delete_documents_by_term("id", doc.message_id)
                     writer.add_document(document_of(doc))
-                    written.add(doc.message_id)
+                    written.add(key)
             except BaseException:
                 writer.rollback()
                 writer.wait_merging_threads()
