@@ -171,3 +171,22 @@ def test_multipart_parses_as_the_stdlib_parses(crlf):
     shape = [(p.get_content_type(), p.preamble, p.epilogue, [type(d) for d in p.defects]) for p in fast.walk()]
     assert shape == [(p.get_content_type(), p.preamble, p.epilogue, [type(d) for d in p.defects]) for p in plain.walk()]
     assert len(shape) == 5
+
+
+def test_a_parser_that_disagrees_is_not_used(monkeypatch) -> None:
+    """The string boundaries run inside the running Python's own
+    ``_parsegen``; should another Python build its boundary pattern
+    differently, the import-time probe says no and the stdlib parser reads
+    the mail."""
+    from coi_archive.ingest import fastmail
+
+    assert fastmail._string_boundaries_agree() and fastmail._PARSER is fastmail._FeedParser
+
+    def other_pattern(pattern: str) -> None:
+        raise RuntimeError("unexpected boundary pattern")
+
+    monkeypatch.setattr(fastmail._BoundaryPatterns, "compile", staticmethod(other_pattern))
+    assert not fastmail._string_boundaries_agree()
+    monkeypatch.undo()
+    monkeypatch.setattr(fastmail._Boundary, "match", lambda self, line: None)  # finds no boundary at all
+    assert not fastmail._string_boundaries_agree()

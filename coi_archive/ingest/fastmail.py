@@ -184,11 +184,39 @@ class _FeedParser(email.feedparser.FeedParser):
     )
 
 
-def parse(raw: bytes) -> Message:
-    """``email.message_from_bytes(raw, _class=IndexedMessage)``, fed as the
-    stdlib parser feeds it, with boundaries matched as strings."""
+def _feed(parser_class: type[email.feedparser.FeedParser], raw: bytes) -> Message:
     text = raw.decode("ascii", errors="surrogateescape")
-    parser = _FeedParser(IndexedMessage, policy=compat32)
+    parser = parser_class(IndexedMessage, policy=compat32)
     for i in range(0, len(text), 8192):
         parser.feed(text[i : i + 8192])
     return parser.close()
+
+
+_PROBE = (
+    b'Content-Type: multipart/mixed; boundary="a.b+c"\r\n\r\npreamble\r\n--a.b+c\r\n'
+    b"Content-Type: multipart/alternative; boundary=in\r\n\r\n--in\r\n\r\none\r\n--in-- \r\n"
+    b"--a.b+c\t\r\nContent-Type: text/plain\r\n\r\ntwo\r\n--a.b+cX\r\n--a.b+c--\r\nepilogue\r\n"
+)
+
+
+def _string_boundaries_agree() -> bool:
+    """Whether this Python's parser, run with string boundaries, reads a
+    tricky multipart message exactly as the stdlib does (the copied
+    ``_parsegen`` is the running Python's own; should a later Python build
+    its boundary pattern differently, the stdlib parser is used instead)."""
+    try:
+        fast = _feed(_FeedParser, _PROBE)
+    except Exception:  # noqa: BLE001 - any failure means: do not use it
+        return False
+    slow = _feed(email.feedparser.FeedParser, _PROBE)
+    return fast.as_bytes() == slow.as_bytes() and len(fast.get_payload()) == len(slow.get_payload()) == 2
+
+
+_PARSER: type[email.feedparser.FeedParser] = _FeedParser if _string_boundaries_agree() else email.feedparser.FeedParser
+
+
+def parse(raw: bytes) -> Message:
+    """``email.message_from_bytes(raw, _class=IndexedMessage)``, fed as the
+    stdlib parser feeds it, with boundaries matched as strings where this
+    Python's parser allows it (checked once, at import)."""
+    return _feed(_PARSER, raw)
