@@ -152,6 +152,8 @@ REWRITES_FILE = {10, 12}
 
 
 #: version reached -> (what it does, the step). Never edit a released step.
+#: 6 and 7 were never used (numbers reserved by work that landed as 8 and 11):
+#: ``upgrade`` climbs the steps present, so a gap costs nothing.
 LADDER: dict[int, tuple[str, Step]] = {
     2: ("originals.format, owed derived work, search index rebuilt", _v2_format_and_owed),
     3: ("delivery reports decoded: originals decoded again", _v3_delivery_reports),
