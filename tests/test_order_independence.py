@@ -90,8 +90,10 @@ def use_inprocess() -> bool:
 def write_batch(directory: Path, files: list[Path], start: int) -> Path:
     directory.mkdir(parents=True)
     for i, src in enumerate(files):
-        # names sort in arrival order; the stem keeps them unique
-        shutil.copyfile(src, directory / f"{start + i:04d}_{src.name.removesuffix('.eml')}.eml")
+        # names sort in arrival order; the stem keeps them unique. The letter keeps them from reading
+        # as a numbered series (``order.py`` takes such numbers as arrival evidence, which would make
+        # the arrival order this test varies part of the copies themselves)
+        shutil.copyfile(src, directory / f"a{start + i:04d}_{src.name.removesuffix('.eml')}.eml")
     return directory
 
 
