@@ -54,6 +54,30 @@ from typing import Any, BinaryIO, cast
 
 from coi_archive.index.api import Archive, ArchiveError, parse_iso
 from coi_archive.ingest.decode import Decryptor
+from coi_archive.ingest.dialects.dcconst import (
+    CHAT_GROUP,
+    CHAT_MAILINGLIST,
+    CHAT_SINGLE,
+    CONTACT_INFO,
+    CONTACT_SELF,
+    SYS_ADDED,
+    SYS_AVATAR,
+    SYS_DESCRIPTION,
+    SYS_REMOVED,
+    SYS_RENAMED,
+    SYS_TIMER,
+    TRASH_CHAT,
+    VT_AUDIO,
+    VT_FILE,
+    VT_GIF,
+    VT_IMAGE,
+    VT_STICKER,
+    VT_TEXT,
+    VT_VCARD,
+    VT_VIDEO,
+    VT_VOICE,
+    VT_WEBXDC,
+)
 
 from .selection import ExportError
 
@@ -66,35 +90,33 @@ BLOB_DIR = "blobs_backup"
 #: core's DCBACKUP_VERSION of 2.65 (checked by ``import_backup``)
 BACKUP_VERSION = 5
 
-# chatmail/core constants (src/constants.rs, src/message.rs, src/mimeparser.rs)
-CHAT_SINGLE, CHAT_GROUP, CHAT_MAILINGLIST = 100, 120, 140
-TRASH_CHAT = 3
-CONTACT_SELF, CONTACT_INFO = 1, 2
+# chatmail/core constants only the writer needs (src/contact.rs Origin, src/message.rs MessageState)
 ORIGIN_INCOMING = 2048  # what core gives the members of chats it took part in
 STATE_IN_SEEN, STATE_OUT_DELIVERED, STATE_OUT_MDN_RCVD = 16, 26, 28
+#: a post's kind -> core's view type
 VIEW_TYPE = {
-    "text": 10,
-    "location": 10,
-    "system": 10,
-    "image": 20,
-    "gif": 21,
-    "sticker": 23,
-    "audio": 40,
-    "voice": 41,
-    "video": 50,
-    "file": 60,
-    "webxdc": 80,
-    "contact": 90,
+    "text": VT_TEXT,
+    "location": VT_TEXT,
+    "system": VT_TEXT,
+    "image": VT_IMAGE,
+    "gif": VT_GIF,
+    "sticker": VT_STICKER,
+    "audio": VT_AUDIO,
+    "voice": VT_VOICE,
+    "video": VT_VIDEO,
+    "file": VT_FILE,
+    "webxdc": VT_WEBXDC,
+    "contact": VT_VCARD,
 }
 #: show --json system actions -> core's SystemMessage (param ``S``)
 SYSTEM_CMD = {
-    "group-renamed": 2,
-    "group-avatar": 3,
-    "member-added": 4,
-    "member-removed": 5,
-    "member-left": 5,
-    "ephemeral-timer": 10,
-    "group-description": 70,
+    "group-renamed": SYS_RENAMED,
+    "group-avatar": SYS_AVATAR,
+    "member-added": SYS_ADDED,
+    "member-removed": SYS_REMOVED,
+    "member-left": SYS_REMOVED,
+    "ephemeral-timer": SYS_TIMER,
+    "group-description": SYS_DESCRIPTION,
 }
 
 

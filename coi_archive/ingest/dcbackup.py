@@ -59,19 +59,17 @@ from pathlib import Path
 from typing import Any
 
 from .decode import decode_parsed
-from .dialects.dcbackup import (
+from .dialects.dcbackup import FORMAT, RECORD_VERSION, norm_mid
+from .dialects.dcconst import (
     CONTACT_DEVICE,
     CONTACT_INFO,
     CONTACT_SELF,
-    FORMAT,
-    RECORD_VERSION,
     SYS_ADDED,
     SYS_AVATAR,
     SYS_REMOVED,
     SYS_RENAMED,
     SYS_TIMER,
     TRASH_CHAT,
-    norm_mid,
 )
 from .events import Post, Provenance
 from .mime import ParsedMail

@@ -46,27 +46,43 @@ from ..events import (
 from ..mime import sha256_hex
 from ..safeio import TRUNCATED
 from .common import vcard_contacts
+from .dcconst import (
+    CHAT_MAILINGLIST,
+    CHAT_SINGLE,
+    SYS_ADDED,
+    SYS_AVATAR,
+    SYS_DESCRIPTION,
+    SYS_REMOVED,
+    SYS_RENAMED,
+    SYS_TIMER,
+    VT_AUDIO,
+    VT_FILE,
+    VT_GIF,
+    VT_IMAGE,
+    VT_STICKER,
+    VT_TEXT,
+    VT_VCARD,
+    VT_VIDEO,
+    VT_VOICE,
+    VT_WEBXDC,
+)
 
 FORMAT = "dcbackup-json"
 RECORD_VERSION = 1
 
-# Delta Chat constants (chatmail/core src/constants.rs, src/mimeparser.rs)
-CHAT_SINGLE, CHAT_GROUP, CHAT_MAILINGLIST, CHAT_OUT_BROADCAST, CHAT_IN_BROADCAST = 100, 120, 140, 160, 165
-TRASH_CHAT = 3
-CONTACT_SELF, CONTACT_INFO, CONTACT_DEVICE = 1, 2, 5
+#: core's view type -> a post's kind
 VIEW_KIND = {
-    10: "text",
-    20: "image",
-    21: "image",
-    23: "sticker",
-    40: "audio",
-    41: "audio",
-    50: "video",
-    60: "file",
-    80: "webxdc",
-    90: "contact",
+    VT_TEXT: "text",
+    VT_IMAGE: "image",
+    VT_GIF: "image",
+    VT_STICKER: "sticker",
+    VT_AUDIO: "audio",
+    VT_VOICE: "audio",
+    VT_VIDEO: "video",
+    VT_FILE: "file",
+    VT_WEBXDC: "webxdc",
+    VT_VCARD: "contact",
 }
-SYS_RENAMED, SYS_AVATAR, SYS_ADDED, SYS_REMOVED, SYS_TIMER, SYS_DESCRIPTION = 2, 3, 4, 5, 10, 70
 _PENCIL = "\u270f\ufe0f"
 
 
@@ -203,7 +219,7 @@ def _post(rec: dict[str, Any], row: dict[str, Any], p: dict[str, str], defects: 
                     height=_pixels(p.get("h")),
                 )
             )
-            if vtype == 90 or mime in ("text/vcard", "text/x-vcard"):
+            if vtype == VT_VCARD or mime in ("text/vcard", "text/x-vcard"):
                 contacts = vcard_contacts(_blob_data(blob, defects))
     location = facts.get("location")
     kind = VIEW_KIND.get(vtype, "text")
@@ -220,7 +236,7 @@ def _post(rec: dict[str, Any], row: dict[str, Any], p: dict[str, str], defects: 
         forwarded="a" in p,
         attachments=tuple(attachments),
         location=(location["lat"], location["lon"]) if location else None,
-        voice=vtype == 41,
+        voice=vtype == VT_VOICE,
         duration_ms=int(duration) if duration.isdigit() else None,
         contact=contacts[0] if contacts else None,
     )
