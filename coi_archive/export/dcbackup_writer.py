@@ -77,6 +77,7 @@ from coi_archive.ingest.dialects.dcconst import (
     VT_VIDEO,
     VT_VOICE,
     VT_WEBXDC,
+    Param,
 )
 
 from .selection import ExportError
@@ -261,7 +262,7 @@ class _Writer:
         others = [m for m in chat.get("members") or () if m != self.me]
         created = _epoch(chat.get("first_date"))
         if kind == "self":
-            return self._insert_chat(CHAT_SINGLE, "Saved messages", "", {"K": "1"}, created)
+            return self._insert_chat(CHAT_SINGLE, "Saved messages", "", {Param.SELFTALK: "1"}, created)
         if kind in ("direct", "mail") and len(others) == 1:
             contact = self.contact(others[0], encrypted)
             if contact not in self.single_chats:
@@ -276,7 +277,7 @@ class _Writer:
         params: dict[str, Any] = {}
         avatar = self._avatar(chat, messages)
         if avatar:
-            params["i"] = f"$BLOBDIR/{avatar}"
+            params[Param.PROFILE_IMAGE] = f"$BLOBDIR/{avatar}"
         # core 2.x: a group with a group id is an encrypted group (key-contacts
         # only, sending needs every member's key); an unencrypted group (COI,
         # classic mail) is an ad-hoc group, matched by its members and subject
@@ -370,18 +371,18 @@ class _Writer:
         own = sender == CONTACT_SELF
         params: dict[str, Any] = {}
         if m.get("encrypted"):
-            params["c"] = "1"
+            params[Param.GUARANTEE_E2EE] = "1"
         if m.get("edited"):
-            params["L"] = "1"
+            params[Param.IS_EDITED] = "1"
         if m.get("forwarded"):
-            params["a"] = "1"
+            params[Param.FORWARDED] = "1"
         if m.get("quote") is not None:
-            params["q"] = m["quote"]
+            params[Param.QUOTE] = m["quote"]
         system = m.get("system") or {}
         to_id = 0 if own else CONTACT_SELF
         if m.get("kind") == "system":
             self._system_params(params, system, mid, encrypted)
-            if "S" not in params:
+            if Param.CMD not in params:
                 to_id = CONTACT_INFO  # an info message core has no command for
         attachments = list(m.get("attachments") or ()) if m.get("kind") != "system" else []
         location_id = self._location(chat_id, sender, ts, m.get("location"))
@@ -429,20 +430,20 @@ class _Writer:
         action = system.get("action")
         if action not in SYSTEM_CMD:
             return
-        params["S"] = str(SYSTEM_CMD[action])
+        params[Param.CMD] = str(SYSTEM_CMD[action])
         if action == "group-avatar" and system.get("value") and mid:
             name = self._avatar_blob(mid)
             if name:
-                params["E"] = f"$BLOBDIR/{name}"
+                params[Param.ARG] = f"$BLOBDIR/{name}"
         elif action == "ephemeral-timer":
             # the value, where core's own rows have none; not ``ephemeral_timer``,
             # which would make core delete the migrated messages once read
-            params["E"] = str(int(system.get("value") or 0))
+            params[Param.ARG] = str(int(system.get("value") or 0))
         elif action == "group-renamed" and system.get("old_name"):
-            params["E"] = system["old_name"]
+            params[Param.ARG] = system["old_name"]
         elif action in ("member-added", "member-removed", "member-left") and system.get("member"):
-            params["5"] = str(self.contact(system["member"], encrypted))
-            params["E"] = system["member"]
+            params[Param.CONTACT_ADDED_REMOVED] = str(self.contact(system["member"], encrypted))
+            params[Param.ARG] = system["member"]
 
     def _location(self, chat_id: int, sender: int, ts: int, location: dict[str, Any] | None) -> int:
         if not location:

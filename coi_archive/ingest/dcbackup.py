@@ -70,6 +70,7 @@ from .dialects.dcconst import (
     SYS_RENAMED,
     SYS_TIMER,
     TRASH_CHAT,
+    Param,
 )
 from .events import Post, Provenance
 from .mime import ParsedMail
@@ -348,12 +349,12 @@ class _Db:
                 self.id_of_mid.setdefault(r["rfc724_mid"], r["id"])
                 self.mid_of_id[r["id"]] = (r["rfc724_mid"], r["timestamp"] or 0)
             p = parse_params(r["param"])
-            if p.get("x") == "1" and r["from_id"] == CONTACT_SELF:
+            if p.get(Param.REACTION) == "1" and r["from_id"] == CONTACT_SELF:
                 self.own_reactions.add(norm_mid(r["mime_in_reply_to"]))
-            cmd = int(p.get("S", "0") or 0) if p.get("S", "0").isdigit() else 0
+            cmd = int(p.get(Param.CMD, "0") or 0) if p.get(Param.CMD, "0").isdigit() else 0
             if cmd == SYS_RENAMED:
                 self.renames.setdefault(r["chat_id"], []).append(
-                    (r["timestamp"], r["id"], p.get("E", ""), _subject_name(r["subject"]))
+                    (r["timestamp"], r["id"], p.get(Param.ARG, ""), _subject_name(r["subject"]))
                 )
             elif cmd == SYS_TIMER:
                 self.timers.setdefault(r["chat_id"], []).append((r["timestamp"], r["id"]))
@@ -365,8 +366,8 @@ class _Db:
                 )
             if r["ephemeral_timer"]:
                 self.timer_values.setdefault(r["chat_id"], []).append((r["timestamp"], r["ephemeral_timer"]))
-            if "I" in p and "q" in p:  # an own edit: its quote is the text before it
-                self.edit_quotes.setdefault(norm_mid(p["I"]), p["q"])
+            if Param.TEXT_EDIT_FOR in p and Param.QUOTE in p:  # an own edit: its quote is the text before it
+                self.edit_quotes.setdefault(norm_mid(p[Param.TEXT_EDIT_FOR]), p[Param.QUOTE])
             if (
                 r["hidden"]
                 and r["from_id"] != CONTACT_SELF
@@ -374,8 +375,8 @@ class _Db:
                 and r["chat_id"] != TRASH_CHAT
                 and r["mime_in_reply_to"]
                 and not cmd
-                and "I" not in p
-                and "M" not in p
+                and Param.TEXT_EDIT_FOR not in p
+                and Param.DELETE_REQUEST_FOR not in p
             ):
                 self.last_reaction_row[(r["from_id"], norm_mid(r["mime_in_reply_to"]))] = r["id"]
 
@@ -428,7 +429,7 @@ class _Db:
             return avatar_name(value)
         seq = self.avatar_changes.get(chat_id, [])
         if seq and seq[-1] == row_id:
-            return avatar_name(self.chats.get(chat_id, {}).get("param", {}).get("i", ""))
+            return avatar_name(self.chats.get(chat_id, {}).get("param", {}).get(Param.PROFILE_IMAGE, ""))
         return "group image"
 
     def timer_after(self, chat_id: int, row_id: int, ts: int) -> int:
@@ -480,7 +481,7 @@ def _is_local_only(row: sqlite3.Row, chat: dict[str, Any] | None) -> bool:
         return True
     if row["chat_id"] == TRASH_CHAT and not row["txt"] and not row["param"]:
         return True
-    return bool(chat and chat["param"].get("D") == "1")
+    return bool(chat and chat["param"].get(Param.DEVICETALK) == "1")
 
 
 def _record(db: _Db, backup: _OpenBackup, row: sqlite3.Row, missing: list[str], limit: int) -> dict[str, Any]:
@@ -498,18 +499,20 @@ def _record(db: _Db, backup: _OpenBackup, row: sqlite3.Row, missing: list[str], 
             members=db.members.get(row["chat_id"], []),
             name_at=db.name_at(row["chat_id"], row["timestamp"], row["id"]),
         )
-    cmd = int(p["S"]) if p.get("S", "").isdigit() else 0
+    cmd = int(p[Param.CMD]) if p.get(Param.CMD, "").isdigit() else 0
     if cmd == SYS_RENAMED:
         old_name, facts["rename_new"] = db.rename_names(row["chat_id"]).get(row["id"], ("", ""))
         facts["rename_old"] = old_name
     elif cmd == SYS_TIMER:  # the value, when a backup written by coi-archive names it
         facts["timer_after"] = (
-            int(p["E"]) if p.get("E", "").isdigit() else db.timer_after(row["chat_id"], row["id"], row["timestamp"])
+            int(p[Param.ARG])
+            if p.get(Param.ARG, "").isdigit()
+            else db.timer_after(row["chat_id"], row["id"], row["timestamp"])
         )
     elif cmd == SYS_AVATAR:
-        facts["avatar_after"] = db.avatar_after(row["chat_id"], row["id"], p.get("E", ""))
-    elif cmd in (SYS_ADDED, SYS_REMOVED) and p.get("5", "").isdigit():
-        facts["member"] = db.contacts.get(int(p["5"]))
+        facts["avatar_after"] = db.avatar_after(row["chat_id"], row["id"], p.get(Param.ARG, ""))
+    elif cmd in (SYS_ADDED, SYS_REMOVED) and p.get(Param.CONTACT_ADDED_REMOVED, "").isdigit():
+        facts["member"] = db.contacts.get(int(p[Param.CONTACT_ADDED_REMOVED]))
     if row["location_id"] and row["location_id"] in db.locations:
         facts["location"] = db.locations[row["location_id"]]
     full = _full_text(row)
@@ -525,7 +528,7 @@ def _record(db: _Db, backup: _OpenBackup, row: sqlite3.Row, missing: list[str], 
             "target": target,
             "emoji": db.reactions.get((target_id, row["from_id"]), "") if target_id else "",
         }
-    blob_ref = p.get("f", "")
+    blob_ref = p.get(Param.FILE, "")
     if blob_ref:
         name = posixpath.basename(blob_ref.replace("$BLOBDIR/", ""))
         member = backup.index.blobs.get(name)

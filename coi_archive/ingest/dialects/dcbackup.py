@@ -65,6 +65,7 @@ from .dcconst import (
     VT_VIDEO,
     VT_VOICE,
     VT_WEBXDC,
+    Param,
 )
 
 FORMAT = "dcbackup-json"
@@ -124,7 +125,7 @@ def _chat_ref(rec: dict[str, Any], ts: int, cmd: int) -> ChatRef | None:
     me = rec["facts"]["account"]["addr"]
     ctype = chat["type"]
     if ctype == CHAT_SINGLE:
-        if chat["param"].get("K") == "1":
+        if chat["param"].get(Param.SELFTALK) == "1":
             return ChatRef(kind="self", key=me, members=(me,))
         others = [m["addr"] for m in chat["members"] if m["addr"] and m["addr"] != me]
         if not others:
@@ -157,21 +158,25 @@ def _events(
         return [Receipt(target=facts["receipt"]["target"])], defects
     if facts.get("chat") is None:
         return [], defects
-    if "I" in p:
+    if Param.TEXT_EDIT_FOR in p:
         text = row["txt"] or ""
         text = text[len(_PENCIL) :] if text.startswith(_PENCIL) else text.lstrip("\u270f")
-        return [Edit(target=norm_mid(p["I"]), text=text.strip())], defects
-    if "M" in p:
-        return [Delete(target=norm_mid(t)) for t in p["M"].split() if t], defects
-    if p.get("x") == "1":
+        return [Edit(target=norm_mid(p[Param.TEXT_EDIT_FOR]), text=text.strip())], defects
+    if Param.DELETE_REQUEST_FOR in p:
+        return [Delete(target=norm_mid(t)) for t in p[Param.DELETE_REQUEST_FOR].split() if t], defects
+    if p.get(Param.REACTION) == "1":
         return [Reaction(target=norm_mid(row["mime_in_reply_to"]), emoji=(row["txt"] or "").strip())], defects
     if "reaction" in facts:
         r = facts["reaction"]
         return [Reaction(target=r["target"], emoji=r["emoji"])], defects
-    member = (facts.get("member") or {}).get("addr") or (p.get("E", "").lower() if "@" in p.get("E", "") else "")
+    member = (facts.get("member") or {}).get("addr") or (
+        p.get(Param.ARG, "").lower() if "@" in p.get(Param.ARG, "") else ""
+    )
     if cmd == SYS_RENAMED:
         return [
-            GroupRenamed(old_name=p.get("E") or facts.get("rename_old") or None, new_name=facts.get("rename_new") or "")
+            GroupRenamed(
+                old_name=p.get(Param.ARG) or facts.get("rename_old") or None, new_name=facts.get("rename_new") or ""
+            )
         ], defects
     if cmd == SYS_AVATAR:
         return [GroupAvatar(filename=facts.get("avatar_after"))], defects
@@ -195,8 +200,8 @@ def _post(rec: dict[str, Any], row: dict[str, Any], p: dict[str, str], defects: 
     contacts: list[ContactState] = []
     blob = facts.get("blob")
     if blob:
-        filename = p.get("v") or blob["name"]
-        mime = p.get("m") or "application/octet-stream"
+        filename = p.get(Param.FILENAME) or blob["name"]
+        mime = p.get(Param.MIME_TYPE) or "application/octet-stream"
         if blob.get("over_limit"):
             defects.append(
                 Defect(
@@ -215,8 +220,8 @@ def _post(rec: dict[str, Any], row: dict[str, Any], p: dict[str, str], defects: 
                     size=blob["size"],
                     sha256=blob["sha256"],
                     part="blob",
-                    width=_pixels(p.get("w")),
-                    height=_pixels(p.get("h")),
+                    width=_pixels(p.get(Param.WIDTH)),
+                    height=_pixels(p.get(Param.HEIGHT)),
                 )
             )
             if vtype == VT_VCARD or mime in ("text/vcard", "text/x-vcard"):
@@ -226,14 +231,14 @@ def _post(rec: dict[str, Any], row: dict[str, Any], p: dict[str, str], defects: 
     text = facts.get("text_before_edits", facts.get("full_text", row["txt"] or ""))
     if kind == "text" and location and not text.strip():
         kind = "location"
-    quote = p.get("q")
-    duration = p.get("d", "")
+    quote = p.get(Param.QUOTE)
+    duration = p.get(Param.DURATION, "")
     post = Post(
         text=text.strip(),
         kind=kind,
         quote=quote,
         reply_to=norm_mid(row["mime_in_reply_to"]) or None if quote else None,
-        forwarded="a" in p,
+        forwarded=Param.FORWARDED in p,
         attachments=tuple(attachments),
         location=(location["lat"], location["lon"]) if location else None,
         voice=vtype == VT_VOICE,
@@ -271,7 +276,7 @@ def decode_record(raw: bytes) -> Envelope:
         facts = rec["facts"]
         mid = norm_mid(row["rfc724_mid"])
         ts = int(row.get("timestamp_sent") or 0) or int(row.get("timestamp") or 0)
-        cmd = int(p["S"]) if str(p.get("S", "")).isdigit() else 0
+        cmd = int(p[Param.CMD]) if str(p.get(Param.CMD, "")).isdigit() else 0
         sender = facts["sender"]["addr"]
         chat = _chat_ref(rec, int(row.get("timestamp") or 0), cmd)
         events, defects = _events(rec, row, p, cmd, sender)
@@ -292,7 +297,7 @@ def decode_record(raw: bytes) -> Envelope:
             references=refs,
             chat=chat,
             events=tuple(events),
-            encrypted=p.get("c") == "1",
+            encrypted=p.get(Param.GUARANTEE_E2EE) == "1",
             quality=Quality.RECORD,
             defects=tuple(defects),
         )

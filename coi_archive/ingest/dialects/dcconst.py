@@ -1,13 +1,14 @@
 """The numbers a Delta Chat database stores for chat types, special ids,
-view types and system messages, written once.
+view types and system messages, and the keys of its ``param`` lines,
+written once.
 
 The backup reader (:mod:`coi_archive.ingest.dcbackup`, the ``dcbackup``
 dialect) and the backup writer (:mod:`coi_archive.export.dcbackup_writer`)
 must agree on them, so both take them from here.  They come from
 chatmail/core: ``src/constants.rs`` (``Chattype``, ``DC_CHAT_ID_TRASH``,
 ``DC_CONTACT_ID_*``), ``src/message.rs`` (``Viewtype``) and
-``src/mimeparser.rs`` (``SystemMessage``, stored as the ``S`` line of a
-message's ``param``, see ``src/param.rs``).
+``src/mimeparser.rs`` (``SystemMessage``, stored as a message's
+``Param.CMD``) and ``src/param.rs`` (``Param``).
 """
 
 from __future__ import annotations
@@ -27,3 +28,28 @@ VT_WEBXDC, VT_VCARD = 80, 90
 # SystemMessage: GroupNameChanged, GroupImageChanged, MemberAddedToGroup,
 # MemberRemovedFromGroup, EphemeralTimerChanged, and the group description's change
 SYS_RENAMED, SYS_AVATAR, SYS_ADDED, SYS_REMOVED, SYS_TIMER, SYS_DESCRIPTION = 2, 3, 4, 5, 10, 70
+
+
+class Param:
+    """Keys of the ``param`` lines of a message or chat row (core's
+    ``Param``): one letter or digit each, so named here."""
+
+    FILE = "f"
+    FILENAME = "v"
+    WIDTH = "w"
+    HEIGHT = "h"
+    DURATION = "d"
+    MIME_TYPE = "m"
+    GUARANTEE_E2EE = "c"
+    REACTION = "x"
+    FORWARDED = "a"
+    QUOTE = "q"
+    CMD = "S"
+    ARG = "E"
+    PROFILE_IMAGE = "i"
+    SELFTALK = "K"
+    DEVICETALK = "D"
+    DELETE_REQUEST_FOR = "M"
+    TEXT_EDIT_FOR = "I"
+    IS_EDITED = "L"
+    CONTACT_ADDED_REMOVED = "5"
