@@ -495,6 +495,34 @@ class Frames:
         table = table.add_column(at, "chat_kind", kinds)
         return table.add_column(at + 1, "chat_name", names)
 
+    def _dated(
+        self,
+        sql: str,
+        spec: Spec,
+        filtered: tuple[str, str, str],
+        order: list[str],
+        chat: Any,
+        sender: Any,
+        since: Any,
+        until: Any,
+        clauses: Sequence[str] = (),
+    ) -> pd.DataFrame:
+        """A frame of dated rows (revisions, reactions, receipts,
+        attachments), all filtered the same way: ``sql`` has ``{where}``
+        where the filters go; ``filtered`` names its SQL columns of the chat,
+        the person and the date that ``chat``, ``sender`` and
+        ``since``/``until`` filter; rows sorted by ``order``."""
+        since_ts, until_ts = _timestamp(since), _timestamp(until)
+        where = list(clauses)
+        args: list[Any] = []
+        chat_column, person_column, date_column = filtered
+        _where(where, args, chat_column, to_list(chat))
+        _where(where, args, person_column, to_list(sender))
+        _date_where(where, args, date_column, since_ts, until_ts)
+        table = _fetch(self.conn, sql.replace("{where}", _where_sql(where)), args, spec)
+        table = _cut(table, "date", since_ts, until_ts)
+        return _to_pandas(_order(table, order), spec)
+
     # -------------------------------------------------------------- messages
 
     _MESSAGES: ClassVar[Spec] = (
@@ -587,23 +615,19 @@ class Frames:
     ) -> pd.DataFrame:
         """Every text a message ever had: the original (revision 0) and each
         edit.  Filters apply to the revision's date and the message's author."""
-        since_ts, until_ts = _timestamp(since), _timestamp(until)
-        clauses: list[str] = []
-        args: list[Any] = []
-        _where(clauses, args, "r.chat_id", to_list(chat))
-        _where(clauses, args, "m.sender", to_list(sender))
-        _date_where(clauses, args, "r.date", since_ts, until_ts)
-        table = _fetch(
-            self.conn,
+        return self._dated(
             "SELECT r.message_id, r.chat_id, m.sender, r.seq, r.date, r.text,"
             " r.revision_message_id, r.seq = (SELECT max(r2.seq) FROM revisions r2"
             "   WHERE r2.message_id = r.message_id)"
-            " FROM revisions r LEFT JOIN messages m ON m.message_id = r.message_id" + _where_sql(clauses),
-            args,
+            " FROM revisions r LEFT JOIN messages m ON m.message_id = r.message_id{where}",
             self._REVISIONS,
+            ("r.chat_id", "m.sender", "r.date"),
+            ["date", "message_id", "revision"],
+            chat,
+            sender,
+            since,
+            until,
         )
-        table = _cut(table, "date", since_ts, until_ts)
-        return _to_pandas(_order(table, ["date", "message_id", "revision"]), self._REVISIONS)
 
     _REACTIONS: ClassVar[Spec] = (
         ("message_id", "string"),
@@ -624,22 +648,18 @@ class Frames:
     ) -> pd.DataFrame:
         """The current reaction of each person on each message (changed and
         retracted reactions are folded: the last one counts)."""
-        since_ts, until_ts = _timestamp(since), _timestamp(until)
-        clauses: list[str] = []
-        args: list[Any] = []
-        _where(clauses, args, "r.chat_id", to_list(chat))
-        _where(clauses, args, "r.sender", to_list(sender))
-        _date_where(clauses, args, "r.date", since_ts, until_ts)
-        table = _fetch(
-            self.conn,
+        return self._dated(
             "SELECT r.message_id, r.chat_id, r.sender, r.emoji, r.date, m.sender,"
             " r.reaction_message_id"
-            " FROM reactions r LEFT JOIN messages m ON m.message_id = r.message_id" + _where_sql(clauses),
-            args,
+            " FROM reactions r LEFT JOIN messages m ON m.message_id = r.message_id{where}",
             self._REACTIONS,
+            ("r.chat_id", "r.sender", "r.date"),
+            ["date", "message_id", "sender"],
+            chat,
+            sender,
+            since,
+            until,
         )
-        table = _cut(table, "date", since_ts, until_ts)
-        return _to_pandas(_order(table, ["date", "message_id", "sender"]), self._REACTIONS)
 
     _RECEIPTS: ClassVar[Spec] = (
         ("message_id", "string"),
@@ -660,22 +680,18 @@ class Frames:
     ) -> pd.DataFrame:
         """Read receipts ("displayed" MDNs): who read which message when.
         ``sender`` filters on the reader (who sent the receipt)."""
-        since_ts, until_ts = _timestamp(since), _timestamp(until)
-        clauses: list[str] = []
-        args: list[Any] = []
-        _where(clauses, args, "r.chat_id", to_list(chat))
-        _where(clauses, args, "r.reader", to_list(sender))
-        _date_where(clauses, args, "r.date", since_ts, until_ts)
-        table = _fetch(
-            self.conn,
+        return self._dated(
             "SELECT r.message_id, r.chat_id, r.reader, r.date, m.sender, m.date,"
             " r.receipt_message_id"
-            " FROM receipts r LEFT JOIN messages m ON m.message_id = r.message_id" + _where_sql(clauses),
-            args,
+            " FROM receipts r LEFT JOIN messages m ON m.message_id = r.message_id{where}",
             self._RECEIPTS,
+            ("r.chat_id", "r.reader", "r.date"),
+            ["date", "message_id", "reader"],
+            chat,
+            sender,
+            since,
+            until,
         )
-        table = _cut(table, "date", since_ts, until_ts)
-        return _to_pandas(_order(table, ["date", "message_id", "reader"]), self._RECEIPTS)
 
     _MEMBERSHIPS: ClassVar[Spec] = (
         ("chat_id", "string"),
@@ -792,15 +808,8 @@ class Frames:
         until: Any = None,
     ) -> pd.DataFrame:
         """One row per attachment of a listed message."""
-        since_ts, until_ts = _timestamp(since), _timestamp(until)
-        clauses: list[str] = ["m.has_attachment = 1"]
-        args: list[Any] = []
-        _where(clauses, args, "m.chat_id", to_list(chat))
-        _where(clauses, args, "m.sender", to_list(sender))
-        _date_where(clauses, args, "m.date", since_ts, until_ts)
         major = " OR ".join(f"t = '{t}'" for t in ATTACHMENT_TYPES)
-        table = _fetch(
-            self.conn,
+        return self._dated(
             "SELECT message_id, chat_id, sender, date, filename, mime,"
             f" CASE WHEN {major} THEN t ELSE 'other' END, size, sha256, part FROM ("
             " SELECT m.message_id, m.chat_id, m.sender, m.date,"
@@ -811,13 +820,16 @@ class Frames:
             " json_extract(a.value, '$.size') AS size, json_extract(a.value, '$.sha256') AS sha256,"
             " CAST(json_extract(a.value, '$.part') AS TEXT) AS part"
             " FROM messages m, json_each(CASE WHEN m.has_attachment THEN message_json(m.data) END, '$.attachments') a"
-            + _where_sql(clauses)
-            + ")",
-            args,
+            "{where})",
             self._ATTACHMENTS,
+            ("m.chat_id", "m.sender", "m.date"),
+            ["date", "message_id", "part"],
+            chat,
+            sender,
+            since,
+            until,
+            clauses=["m.has_attachment = 1"],
         )
-        table = _cut(table, "date", since_ts, until_ts)
-        return _to_pandas(_order(table, ["date", "message_id", "part"]), self._ATTACHMENTS)
 
     # -------------------------------------------------------------- derived
 
