@@ -6,7 +6,7 @@ The backup reader (:mod:`coi_archive.ingest.dcbackup`, the ``dcbackup``
 dialect) and the backup writer (:mod:`coi_archive.export.dcbackup_writer`)
 must agree on them, so both take them from here.  They come from
 chatmail/core: ``src/constants.rs`` (``Chattype``, ``DC_CHAT_ID_TRASH``,
-``DC_CONTACT_ID_*``), ``src/message.rs`` (``Viewtype``) and
+``DC_CONTACT_ID_*``), ``src/message.rs`` (``Viewtype``),
 ``src/mimeparser.rs`` (``SystemMessage``, stored as a message's
 ``Param.CMD``) and ``src/param.rs`` (``Param``).
 """
