@@ -30,9 +30,12 @@ def box(tmp_path: Path) -> Path:
     return top
 
 
-def scan(top: Path, known: dict, monkeypatch: pytest.MonkeyPatch) -> tuple[dict, list[str]]:
+def scan(top: Path, known: dict, monkeypatch: pytest.MonkeyPatch, state: dict | None = None) -> tuple[dict, list[str]]:
     """(folder, key) -> (flags, size) of each candidate, and the message
-    files ``os.stat`` was asked about while listing them."""
+    files ``os.stat`` was asked about while listing them (``state``, when
+    given, is the one the source is handed and keeps what it counted)."""
+    state = {} if state is None else state
+    state["known"] = known
     stats: list[str] = []
     real_stat = os.stat
 
@@ -44,7 +47,7 @@ def scan(top: Path, known: dict, monkeypatch: pytest.MonkeyPatch) -> tuple[dict,
     monkeypatch.setattr(maildir.os, "stat", counting_stat)
     found = {
         (c.provenance.folder, c.provenance.key): (c.provenance.flags, c.provenance.size)
-        for c in Source("maildir", top).candidates({"known": known})
+        for c in Source("maildir", top).candidates(state)
     }
     return found, stats
 
@@ -56,11 +59,33 @@ def test_first_scan_stats_every_file(box, monkeypatch):
     assert found[("", "100.a")] == ("S", (box / "cur" / "100.a:2,S").stat().st_size)
 
 
-def test_unchanged_files_are_not_stat_ed_and_keep_their_stored_size(box, monkeypatch):
+def test_unchanged_files_are_not_stat_ed_nor_handed_over_only_counted(box, monkeypatch):
+    """No candidate is built for an unchanged copy: it is taken off
+    ``known`` (so the ingest does not think it gone) and counted."""
     first, _ = scan(box, {}, monkeypatch)
-    again, stats = scan(box, first, monkeypatch)
-    assert again == first
-    assert stats == []
+    known, state = dict(first), {}
+    again, stats = scan(box, known, monkeypatch, state)
+    assert (again, stats, known, state["unchanged"]) == ({}, [], {}, 4)
+
+
+def test_a_copy_known_only_in_another_folder_is_still_handed_over(box, monkeypatch):
+    first, _ = scan(box, {}, monkeypatch)
+    known = {("Elsewhere", key): stored for (_, key), stored in first.items()}
+    again, _ = scan(box, known, monkeypatch)
+    assert set(again) == set(first)
+    assert len(known) == 4  # left for the ingest to mark gone
+
+
+def test_the_ingest_counts_unchanged_copies_as_seen(tmp_path):
+    from coi_archive.index.api import Archive
+
+    top = tmp_path / "box"
+    put(top / "cur" / "100.a:2,", "a")
+    put(top / "cur" / "101.b:2,S", "b")
+    with Archive.open(tmp_path / "arch") as archive:
+        archive.ingest([str(top)])
+        report = archive.ingest([str(top)])
+    assert (report.copies_seen, report.copies_read, report.gone, report.flags_updated) == (2, 0, 0, 0)
 
 
 def test_a_new_file_and_changed_flags_are_looked_at(box, monkeypatch):

@@ -157,6 +157,7 @@ class Intake:
             self._take(cand, stamp)
             if self.progress and self.report.copies_read % 500 == 0:
                 self.progress(self.report.copies_read, source.id)
+        self.report.copies_seen += state.get("unchanged", 0)  # taken off ``known`` by the source itself
         self._scan.skip(state.get("skipped", ()))
         self._scan.broken = failed[0] if failed else ""
         if self._scan.incomplete:  # keep what was read, mark nothing gone or done

@@ -11,8 +11,9 @@
   there).
 
 The folder name is part of each copy's provenance.  A copy whose file name
-is already known with the same flags is skipped without being opened,
-which is what makes a re-scan of an unchanged Maildir cheap.  A file in a
+is already known with the same flags is skipped without being opened
+or ``stat``-ed, and is not handed to the ingest at all (only counted), which
+is what makes a re-scan of an unchanged Maildir cheap.  A file in a
 Maildir's root (or in a directory walked through) that looks like a
 message is read as one (key ``./name``); any other file there is reported
 as ``not-mail``, except the bookkeeping files of Dovecot and Courier
@@ -110,7 +111,8 @@ def _listdir(path: str, state: dict) -> list[str]:
 
 def candidates(source: Source, state: dict) -> Iterator[Candidate]:
     """``state["known"]`` maps (folder, key) -> (flags, size) already stored
-    for this source: such a copy with the same flags is not even ``stat``-ed."""
+    for this source: such a copy with the same flags is not yielded but taken
+    off ``known`` and counted in ``state["unchanged"]``."""
     root = os.path.realpath(source.path)
     for folder, path in _folders(str(source.path), state):
         if _leads_out(path, root, state):
@@ -131,18 +133,18 @@ def _leads_out(folder: str, root: str, state: dict) -> bool:
     return False
 
 
-def _toc(path: str, state: dict) -> dict[str, str]:
-    """Key -> file path of the messages of one folder, as ``mailbox.Maildir``
+def _toc(path: str, state: dict) -> dict[str, os.DirEntry]:
+    """Key -> file of the messages of one folder, as ``mailbox.Maildir``
     builds it (the key is the file name up to ``:``), without requiring
     ``new`` to exist; a later duplicate key (``cur`` after ``new``) wins."""
-    toc: dict[str, str] = {}
+    toc: dict[str, os.DirEntry] = {}
     for sub in MESSAGE_DIRS:
         subdir = os.path.join(path, sub)
         if not os.path.isdir(subdir):
             continue
         for entry in _scandir(subdir, state):
             if not entry.name.startswith(".") and not _is_dir(entry):
-                toc[entry.name.split(":", 1)[0]] = entry.path
+                toc[entry.name.split(":", 1)[0]] = entry
     return toc
 
 
@@ -168,16 +170,32 @@ def _is_dir(entry: os.DirEntry) -> bool:
 
 def _folder_candidates(source: Source, folder: str, path: str, root: str, state: dict) -> Iterator[Candidate]:
     limits = limits_of(state)
+    for key, entry in sorted(_not_unchanged(folder, _toc(path, state), state)):
+        yield from _candidate(source, folder, key, _flags(entry.name), entry.path, root, limits)
+
+
+def _not_unchanged(folder: str, toc: dict[str, os.DirEntry], state: dict) -> list[tuple[str, os.DirEntry]]:
+    """The (key, file) of the copies to look at.  A copy stored with the
+    same flags is only taken off ``state["known"]`` and counted in
+    ``state["unchanged"]``: a candidate for each would be most of what a
+    re-scan of an unchanged Maildir costs."""
     known = state.get("known", {})
-    for key, full in sorted(_toc(path, state).items()):
-        name = os.path.basename(full)
-        flags = name.rsplit(":2,", 1)[1] if ":2," in name else ""
+    rest = []
+    unchanged = 0
+    for key, entry in toc.items():
         stored = known.get((folder, key))
-        if stored is not None and stored[0] == flags:  # unchanged: the ingest skips it, no stat needed
-            prov = Provenance(source=source.id, folder=folder, key=key, flags=flags, size=stored[1])
-            yield Candidate(prov, _reader(full, root, limits))
-            continue
-        yield from _candidate(source, folder, key, flags, full, root, limits)
+        if stored is not None and stored[0] == _flags(entry.name):
+            del known[(folder, key)]
+            unchanged += 1
+        else:
+            rest.append((key, entry))
+    state["unchanged"] = state.get("unchanged", 0) + unchanged
+    return rest
+
+
+def _flags(name: str) -> str:
+    """The Maildir flags of a file name (after ``:2,``)."""
+    return name.rsplit(":2,", 1)[1] if ":2," in name else ""
 
 
 def _candidate(

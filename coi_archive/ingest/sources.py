@@ -92,7 +92,9 @@ class Source:
 
     def candidates(self, state: dict | None = None) -> Iterator[Candidate]:
         """``state`` comes from the index: ``known`` maps the stored
-        ``(folder, key)`` to ``(flags, size)``, ``cursor`` is what the source
+        ``(folder, key)`` to ``(flags, size)`` (a source may take a copy it
+        finds unchanged off ``known`` without yielding it, counting it in
+        ``state["unchanged"]``), ``cursor`` is what the source
         left in ``state["cursor"]`` after its last complete scan (IMAP keeps
         UIDVALIDITY/HIGHESTMODSEQ there)."""
         reader = _READERS.get(self.kind)
