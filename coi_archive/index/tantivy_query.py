@@ -3,15 +3,15 @@
 The same rules as :mod:`index.whoosh_query`, so both engines find the same
 messages: words and phrases are looked up with the terms of
 :func:`index.tokens.query_terms` in ``content``, ``quoted`` (weighted
-:data:`~index.whoosh_query.FIELD_BOOST`) and, with ``history``, ``hist``,
+:data:`~index.engine_rules.FIELD_BOOST`) and, with ``history``, ``hist``,
 a one-term word also by its other forms
-(:func:`~index.whoosh_query.stem_alternatives`, weighted
-:data:`~index.whoosh_query.STEM_BOOST`);
+(:func:`~index.engine_rules.stem_alternatives`, weighted
+:data:`~index.engine_rules.STEM_BOOST`);
 fields and facets are the prefixed ``meta`` terms of
 :func:`index.tokens.meta_terms`, scored as a constant; a prefix (``tomo*``)
 is a constant-score match of every term starting with it; dates are a range
 over the ``ts`` column (half-open, in the node's zone), and undated messages
-(:data:`~index.whoosh_schema.NO_DATE`) never match one.
+(:data:`~index.engine_rules.NO_DATE`) never match one.
 """
 
 from __future__ import annotations
@@ -25,9 +25,8 @@ from tantivy import Occur, Query
 from coi_archive.index import query as q
 
 from .chatids import ChatKind
+from .engine_rules import FIELD_BOOST, NO_DATE, STEM_BOOST, day_start, stem_alternatives
 from .tokens import TOKEN_RE, normalize, query_terms
-from .whoosh_query import FIELD_BOOST, STEM_BOOST, day_start, stem_alternatives
-from .whoosh_schema import NO_DATE
 
 __all__ = ["to_tantivy"]
 

@@ -36,9 +36,9 @@ from datetime import datetime, timezone
 
 import tantivy
 
+from .engine_rules import NO_DATE, stem_field
 from .fulltext import SearchDoc
 from .tokens import meta_terms, placed_tokens, stems_of
-from .whoosh_schema import NO_DATE, stem_field
 
 __all__ = ["NO_DATE", "TEXT_FIELDS", "build_schema", "doc_of", "document_of"]
 

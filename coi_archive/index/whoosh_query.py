@@ -17,14 +17,11 @@ of :func:`index.tokens.meta_terms`, so a query finds what was indexed.
 
 from __future__ import annotations
 
-import calendar
 import threading
 from bisect import bisect_left, bisect_right
 from collections import OrderedDict
 from collections.abc import Sequence
-from datetime import date, datetime, timedelta
-from datetime import time as dtime
-from zoneinfo import ZoneInfo
+from datetime import timedelta
 
 from whoosh import query as wq
 from whoosh.matching import AndNotMatcher, ListMatcher, NullMatcher
@@ -32,18 +29,10 @@ from whoosh.matching import AndNotMatcher, ListMatcher, NullMatcher
 from coi_archive.index import query as q
 
 from .chatids import ChatKind
-from .tokens import TOKEN_RE, normalize, query_terms, stem
-from .whoosh_schema import NO_DATE, stem_field
+from .engine_rules import FIELD_BOOST, NO_DATE, STEM_BOOST, day_start, stem_alternatives
+from .tokens import TOKEN_RE, normalize, query_terms
 
 __all__ = ["FIELD_BOOST", "STEM_BOOST", "TimeRange", "day_start", "stem_alternatives", "to_whoosh"]
-
-
-def day_start(d: date, zone: str = "UTC") -> int:
-    """Epoch seconds of the first moment of ``d`` in ``zone`` (00:00 UTC
-    by default; a zone's own midnight otherwise, DST included)."""
-    if zone == "UTC":
-        return calendar.timegm(d.timetuple())
-    return int(datetime.combine(d, dtime(), ZoneInfo(zone)).timestamp())
 
 
 # --------------------------------------------------------------------------
@@ -154,27 +143,6 @@ class AndNot(wq.AndNot):
 # --------------------------------------------------------------------------
 # AST -> Whoosh query
 # --------------------------------------------------------------------------
-
-
-#: Weight of a match per text field: a word the author quoted or signed
-#: with counts, but less than one the author wrote (BM25 scores are summed
-#: over the fields of the Or).
-FIELD_BOOST = {"content": 1.0, "quoted": 0.4, "hist": 1.0}
-#: Weight of a match by another form of the word (``train`` for ``trains``),
-#: on top of the field's: the form typed counts more.
-STEM_BOOST = 0.5
-
-
-def stem_alternatives(field: str, term: str) -> list[tuple[str, str]]:
-    """``(field, term)`` pairs that find the other forms of a one-term word
-    in text field ``field``: its stem in the field's stem twin (words whose
-    stem it is) and, when the stem differs from the word, the stem itself as
-    a word (a word already in stem form has no entry in the twin)."""
-    root = stem(term)
-    pairs = [(stem_field(field), root)]
-    if root != term:
-        pairs.append((field, root))
-    return pairs
 
 
 def _text_query(tokens: list[str], prefix: bool, fieldnames: Sequence[str], forms: bool = False) -> wq.Query:

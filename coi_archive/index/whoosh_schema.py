@@ -39,6 +39,7 @@ from whoosh.analysis import Token, Tokenizer
 from whoosh.formats import Existence
 from whoosh.system import pack_uint
 
+from .engine_rules import NO_DATE, stem_field
 from .fulltext import SearchDoc
 from .tokens import TOKEN_RE, meta_terms, normalize, stems_of, text_positions, tokenize
 
@@ -103,11 +104,6 @@ class ChatText(fields.TEXT):
             yield term.encode("utf-8"), len(plist), len(plist) * fb, encode(plist)
 
 
-def stem_field(name: str) -> str:
-    """The name of the stem twin of text field ``name`` (both engines)."""
-    return f"{name}_stem"
-
-
 class StemText(fields.TEXT):
     """The stem twin of a :class:`ChatText`: a list of stems, counted for
     scoring, without positions."""
@@ -147,9 +143,6 @@ class Key(fields.ID):
 
     def index(self, value, **kwargs):
         return [(value.encode("utf-8"), 1, 1.0, b"")]
-
-
-NO_DATE = -(2**62)
 
 
 class Timestamp(fields.FieldType):
