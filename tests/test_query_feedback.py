@@ -9,7 +9,7 @@ import pytest
 
 from coi_archive.index import query as q
 from coi_archive.index.api import query_warnings
-from coi_archive.index.whoosh_query import day_start
+from coi_archive.index.engine_rules import day_start
 
 
 @pytest.mark.parametrize(

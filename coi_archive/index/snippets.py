@@ -11,9 +11,11 @@ import html
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime, timezone
 
 from coi_archive.index import query as q
 
+from .fulltext import Hit
 from .tokens import TOKEN_RE, stem, tokenize
 
 __all__ = ["HighlightTerms", "highlight_terms", "hit_snippet", "make_snippet", "plain_snippet"]
@@ -155,3 +157,27 @@ def hit_snippet(
                 return found
     first = next((s for s in sources[:3] if s), "")
     return plain_snippet(first)
+
+
+def make_hit(
+    hl: HighlightTerms,
+    message_id: str,
+    chat_id: str,
+    sender: str,
+    ts: float | None,
+    texts: tuple[str, str, Sequence[str], str | None, str],
+    score: float | None,
+) -> Hit:
+    """A search result from what an engine stored of the document (its
+    date as epoch seconds; ``texts`` as :func:`hit_snippet` takes them):
+    one shape of hit whichever engine found it."""
+    snippet, snippet_html = hit_snippet(hl, *texts)
+    return Hit(
+        message_id=message_id,
+        chat_id=chat_id,
+        sender=sender,
+        date=datetime.fromtimestamp(ts, tz=timezone.utc) if ts is not None else None,
+        snippet=snippet,
+        snippet_html=snippet_html,
+        score=float(score or 0.0),
+    )

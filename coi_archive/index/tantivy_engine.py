@@ -31,7 +31,7 @@ import shutil
 import threading
 import time
 from collections.abc import Iterable
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 
 import tantivy
@@ -41,7 +41,7 @@ from coi_archive.index import query as q
 
 from .fulltext import ORDERS, Hit, SearchDoc, SearchEngine
 from .ranking import complete
-from .snippets import HighlightTerms, highlight_terms, hit_snippet
+from .snippets import HighlightTerms, highlight_terms, make_hit
 from .tantivy_query import to_tantivy
 from .tantivy_schema import NO_DATE, build_schema, doc_of, document_of, epoch
 
@@ -293,17 +293,5 @@ class TantivyEngine(SearchEngine):
 
     @staticmethod
     def _hit(doc: SearchDoc, score: float, hl: HighlightTerms, history: bool) -> Hit:
-        ts = epoch(doc.date)
-        when = datetime.fromtimestamp(ts, tz=timezone.utc) if ts is not None else None
-        snippet, snippet_html = hit_snippet(
-            hl, doc.text, doc.subject, doc.attachments, doc.history if history else None, doc.quoted
-        )
-        return Hit(
-            message_id=doc.message_id,
-            chat_id=doc.chat_id,
-            sender=doc.sender,
-            date=when,
-            snippet=snippet,
-            snippet_html=snippet_html,
-            score=float(score),
-        )
+        texts = (doc.text, doc.subject, doc.attachments, doc.history if history else None, doc.quoted)
+        return make_hit(hl, doc.message_id, doc.chat_id, doc.sender, epoch(doc.date), texts, score)

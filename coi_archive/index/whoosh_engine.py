@@ -22,7 +22,7 @@ import math
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 
 from whoosh import index as whoosh_index
@@ -35,7 +35,7 @@ from coi_archive.index import query as q
 
 from .fulltext import ORDERS, Hit, SearchDoc, SearchEngine
 from .ranking import complete
-from .snippets import HighlightTerms, highlight_terms, hit_snippet
+from .snippets import HighlightTerms, highlight_terms, make_hit
 from .whoosh_query import TimeRange, to_whoosh
 from .whoosh_schema import NO_DATE, Stored, build_schema, fields_of
 
@@ -346,17 +346,5 @@ class WhooshEngine(SearchEngine):
 
     @staticmethod
     def _hit(stored: Stored, score: float | None, hl: HighlightTerms, history: bool) -> Hit:
-        ts = stored.ts
-        when = datetime.fromtimestamp(ts, tz=timezone.utc) if ts is not None else None
-        snippet, snippet_html = hit_snippet(
-            hl, stored.text, stored.subject, stored.attachments, stored.history if history else None, stored.quoted
-        )
-        return Hit(
-            message_id=stored.message_id,
-            chat_id=stored.chat_id,
-            sender=stored.sender,
-            date=when,
-            snippet=snippet,
-            snippet_html=snippet_html,
-            score=float(score or 0.0),
-        )
+        texts = (stored.text, stored.subject, stored.attachments, stored.history if history else None, stored.quoted)
+        return make_hit(hl, stored.message_id, stored.chat_id, stored.sender, stored.ts, texts, score)
