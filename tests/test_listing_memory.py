@@ -1,0 +1,54 @@
+"""A Maildir folder's listing stays small (issue 11: memory flat in N).
+
+The listing of a folder lives through the whole ingest of that folder, and
+the decode workers are forked while it exists: at 300,000 files a dict of
+``DirEntry`` objects was ~150 MB in the main process and again in the
+workers.  It is now one string of records; this checks its size per file
+and that it keeps the order and the duplicate rule of ``mailbox.Maildir``.
+"""
+
+from __future__ import annotations
+
+import tracemalloc
+from pathlib import Path
+
+from coi_archive.ingest import maildir
+from coi_archive.ingest.sources import Source
+
+FILES = 3000
+
+
+def test_listing_costs_little_more_than_the_names(tmp_path: Path) -> None:
+    cur = tmp_path / "cur"
+    cur.mkdir()
+    names = [f"1700000000.M{i:06d}P12345Q{i}.host.example.org,U=1:2,S" for i in range(FILES)]
+    for name in names:
+        (cur / name).touch()
+    tracemalloc.start()
+    try:
+        toc = maildir._toc(str(tmp_path), {})
+        held, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert len(toc) > 0
+    name_bytes = sum(len(n) for n in names)
+    # key + index + name per file, and nothing per file besides: a dict of
+    # DirEntry objects held ~5x the names
+    assert held < 2.2 * name_bytes
+
+
+def test_listing_order_and_duplicates(tmp_path: Path) -> None:
+    for sub in ("cur", "new", "tmp"):
+        (tmp_path / sub).mkdir()
+    (tmp_path / "new" / "k1").write_bytes(b"From: a@x\n\nnew copy\n")
+    (tmp_path / "cur" / "k1:2,S").write_bytes(b"From: a@x\n\ncur copy\n")  # same key: cur wins
+    (tmp_path / "cur" / "k10:2,").write_bytes(b"From: a@x\n\nb\n")
+    (tmp_path / "cur" / "k:2,F").write_bytes(b"From: a@x\n\nc\n")
+    (tmp_path / "new" / ".hidden").write_bytes(b"x")
+    (tmp_path / "cur" / "a-directory").mkdir()
+    state: dict = {"known": {("", "k10"): ("", 12)}}
+    got = [
+        (c.provenance.key, c.provenance.flags, c.read()) for c in maildir.candidates(Source("maildir", tmp_path), state)
+    ]
+    assert got == [("k", "F", b"From: a@x\n\nc\n"), ("k1", "S", b"From: a@x\n\ncur copy\n")]
+    assert (state["known"], state["unchanged"]) == ({}, 1)
