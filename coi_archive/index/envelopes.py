@@ -22,12 +22,12 @@ function every catalog connection has (:func:`register`).
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import zlib
 from dataclasses import dataclass
 
-from coi_archive.ingest.events import Envelope, envelope_from_json, envelope_to_json
+from coi_archive.ingest import jsontext
+from coi_archive.ingest.events import Envelope, envelope_from_json, envelope_to_bytes
 
 #: The skeleton of an envelope and of every event type with empty values,
 #: as ``envelope_to_json`` wrote them in schema 10. Never edit.
@@ -68,17 +68,19 @@ class Stored:
 
 
 def pack(env: Envelope) -> Stored:
-    return pack_text(envelope_to_json(env), env)
+    return _pack_utf8(envelope_to_bytes(env), env)
 
 
 def pack_text(text: str, env: Envelope | None = None) -> Stored:
     """Store JSON text as written (a migration keeps it byte for byte);
     ``env`` is the envelope it says, parsed from it when not given."""
-    env = env if env is not None else envelope_from_json(text)
-    blob = deflate(text.encode(), DICTIONARY)
+    return _pack_utf8(text.encode(), env if env is not None else envelope_from_json(text))
+
+
+def _pack_utf8(data: bytes, env: Envelope) -> Stored:
     types = "".join(f" {type(e).__name__}" for e in env.events)
-    kinds = json.dumps([d.kind for d in env.defects], ensure_ascii=False, separators=(",", ":"))
-    return Stored(blob, f"{types} " if types else "", kinds)
+    kinds = jsontext.dumps([d.kind for d in env.defects]).decode()
+    return Stored(deflate(data, DICTIONARY), f"{types} " if types else "", kinds)
 
 
 def unpack(value: bytes | str) -> str:
@@ -88,7 +90,8 @@ def unpack(value: bytes | str) -> str:
 
 
 def load(value: bytes | str) -> Envelope:
-    return envelope_from_json(unpack(value))
+    """The stored envelope (its JSON read as UTF-8 bytes, no detour through str)."""
+    return envelope_from_json(value if isinstance(value, str) else inflate(value, DICTIONARY))
 
 
 def deflate(data: bytes, dictionary: bytes) -> bytes:

@@ -16,9 +16,10 @@ through ``message_json(data)`` (:func:`register`).
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from typing import Any
+
+from coi_archive.ingest import jsontext
 
 from .envelopes import deflate, inflate
 
@@ -34,7 +35,12 @@ DICTIONARY = (
 
 
 def pack(msg: dict[str, Any]) -> bytes:
-    return pack_text(json.dumps(msg, ensure_ascii=False, separators=(",", ":")))
+    """The message's compact JSON (as ``json.dumps`` writes it, by orjson:
+    :mod:`coi_archive.ingest.jsontext`), compressed; the fold's only floats
+    are a location's."""
+    location = msg.get("location")
+    floats = location.values() if isinstance(location, dict) else location if isinstance(location, list) else ()
+    return deflate(jsontext.dumps(msg, floats=floats), DICTIONARY)
 
 
 def pack_text(text: str) -> bytes:
@@ -48,7 +54,7 @@ def unpack(value: bytes | str) -> str:
 
 
 def load(value: bytes | str) -> dict[str, Any]:
-    return json.loads(unpack(value))
+    return jsontext.loads(value if isinstance(value, str) else inflate(value, DICTIONARY))  # type: ignore[no-any-return]
 
 
 def register(conn: sqlite3.Connection) -> None:

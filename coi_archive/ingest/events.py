@@ -18,11 +18,14 @@ Rules every decoder follows:
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
+
+import orjson
+
+from .jsontext import loads, same_float, stdlib_text
 
 # --------------------------------------------------------------------------
 # Where a message came from and where it belongs
@@ -493,9 +496,38 @@ def event_from_dict(data: dict[str, Any]) -> Event:
     return _build(cls, {k: v for k, v in data.items() if k != "type"})
 
 
+def _stored_fields(value: Any) -> dict[str, Any]:
+    """orjson's hook for a dataclass: the dict :func:`_to_plain` makes of
+    it, its values left to orjson.  The only float field of the model is a
+    post's location; one orjson would write otherwise (``jsontext``) is
+    put in as the stdlib writes it."""
+    cls = type(value)
+    out = {name: getattr(value, name) for name in _field_names(cls)}
+    if cls is Post and value.location is not None and not all(map(same_float, value.location)):
+        out["location"] = orjson.Fragment(stdlib_text(_to_plain(value.location)))
+    if cls.__name__ in EVENT_TYPES:
+        out["type"] = cls.__name__
+    return out
+
+
+def envelope_to_bytes(env: Envelope) -> bytes:
+    """UTF-8 of :func:`envelope_to_json` (what the catalog compresses),
+    written by orjson; what it refuses is written as it always was (and
+    raises as it did: a lone surrogate cannot be UTF-8)."""
+    try:
+        return orjson.dumps(env, default=_stored_fields, option=orjson.OPT_PASSTHROUGH_DATACLASS)
+    except orjson.JSONEncodeError:
+        return stdlib_text(_to_plain(env)).encode()
+
+
 def envelope_to_json(env: Envelope) -> str:
-    return json.dumps(_to_plain(env), ensure_ascii=False, separators=(",", ":"))
+    """The stored JSON text of an envelope: compact, non-ASCII as it is."""
+    try:
+        return orjson.dumps(env, default=_stored_fields, option=orjson.OPT_PASSTHROUGH_DATACLASS).decode()
+    except orjson.JSONEncodeError:
+        return stdlib_text(_to_plain(env))
 
 
-def envelope_from_json(text: str) -> Envelope:
-    return _build(Envelope, json.loads(text))
+def envelope_from_json(text: bytes | str) -> Envelope:
+    """The envelope of stored JSON text (bytes are UTF-8)."""
+    return _build(Envelope, loads(text))
