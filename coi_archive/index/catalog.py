@@ -3,7 +3,7 @@
 Three layers, each derived from the one before and rebuildable:
 
 1. ``originals`` + ``provenance`` + ``sources``: the bytes of every copy we
-   ever read (zlib-compressed, content-addressed by SHA-256) with what
+   ever read (compressed, see :mod:`.originaldata`; content-addressed by SHA-256) with what
    ingest decoded from them (the envelope, see :mod:`.envelopes`), and where
    each copy was found.  Nothing ever deletes from here.  Beside them
    ``decrypted``: the inner message of each encrypted copy a key opened
@@ -24,7 +24,7 @@ import sqlite3
 import zlib
 from pathlib import Path
 
-from . import derived, engines, envelopes, holds, messagedata, migrations, private
+from . import derived, engines, envelopes, holds, messagedata, migrations, originaldata, private
 
 #: Bytes per page of a new catalog. SQLite's 4 kB default left a quarter of
 #: the originals table empty: a row of a compressed original and its envelope
@@ -157,6 +157,7 @@ def _create_or_upgrade(conn: sqlite3.Connection, root: Path) -> None:
     conn.executescript(SCHEMA)
     conn.execute(derived.DDL)
     conn.executescript(holds.DDL)
+    conn.execute(originaldata.DDL)
     if found is None:
         conn.execute("INSERT OR REPLACE INTO meta VALUES('schema', ?)", (str(SCHEMA_VERSION),))
     conn.commit()
@@ -206,6 +207,8 @@ def _newer(found: int, root: Path) -> str:
 
 
 def compress(raw: bytes) -> tuple[bytes, str]:
+    """zlib without dictionary, as a decrypted inner message is kept
+    (an original is packed with :func:`.originaldata.pack`)."""
     packed = zlib.compress(raw, 1)
     if len(packed) < len(raw):
         return packed, "zlib"

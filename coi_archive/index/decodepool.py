@@ -22,10 +22,11 @@ from coi_archive.ingest.dialects.encrypted import with_outer_headers
 from coi_archive.ingest.events import Defect, Envelope, Quality
 from coi_archive.ingest.safeio import TRUNCATED
 
-from .catalog import compress
 from .decrypted import Packed, pack
 from .envelopes import Stored
 from .envelopes import pack as pack_envelope
+from .originaldata import Header
+from .originaldata import pack as pack_original
 
 #: Below this many new copies in a batch, decode in-process.
 PARALLEL_MIN = 64
@@ -45,6 +46,8 @@ class Decoded:
     compression: str
     #: the decrypted inner message, packed (see :mod:`.decrypted`)
     inner: Packed | None = None
+    #: the Autocrypt header ``data`` was compressed with (see :mod:`.originaldata`)
+    header: Header | None = None
 
 
 class _Opening:
@@ -90,15 +93,16 @@ def decode_stored(raw: bytes, fmt: str, size: int, decryptor: Decryptor | None) 
 def decode_one(job: tuple[bytes, str, int]) -> Decoded:
     raw, fmt, size = job
     env, inner = decode_opened(raw, fmt, size, _worker_decryptor)
-    data, method = compress(raw)
+    packed = pack_original(raw)
     return Decoded(
         env.message_id,
         env.dialect,
         env.quality,
         pack_envelope(env),
-        data,
-        method,
+        packed.data,
+        packed.method,
         pack(inner) if inner is not None else None,
+        packed.header,
     )
 
 

@@ -25,7 +25,7 @@ from coi_archive.ingest.mime import sha256_hex
 from coi_archive.ingest.safeio import UNREADABLE, Limits, Refused
 from coi_archive.ingest.sources import Candidate, Source, SourceError
 
-from . import decrypted, derived, issues
+from . import decrypted, derived, issues, originaldata
 from .decodepool import Decoded, DecodePool
 from .holds import purged_sha
 from .wire import refresh, target_chats
@@ -259,7 +259,8 @@ class Intake:
             )
             self.conn.execute(
                 "INSERT INTO originals VALUES(?,?,?,?,?,?,?,?,?,?,?,?)",
-                (sha, d.message_id, size, d.data, d.compression, d.dialect, d.quality, d.envelope.blob, stamp, fmt)
+                (sha, d.message_id, size, d.data, originaldata.keep(self.conn, d.compression, d.header))
+                + (d.dialect, d.quality, d.envelope.blob, stamp, fmt)
                 + (d.envelope.event_types, d.envelope.defect_kinds),
             )
             if d.inner is not None:

@@ -20,7 +20,7 @@ import sqlite3
 from collections.abc import Callable
 from datetime import datetime, timezone
 
-from . import derived, engines, envelopes, messagedata
+from . import derived, engines, envelopes, messagedata, originaldata
 
 Step = Callable[[sqlite3.Connection], None]
 
@@ -147,8 +147,29 @@ def _v12_packed_messages(conn: sqlite3.Connection) -> None:
         )
 
 
+def _v14_originals_with_dictionary(conn: sqlite3.Connection) -> None:
+    """Originals compressed with a preset dictionary: header boilerplate and
+    the copy's own ``Autocrypt:`` header, stored once for every copy that
+    carries it (:mod:`.originaldata`): 20.7 MB became 10.6 MB (and 0.7 MB of
+    headers) at N = 20,000.
+    Rows are read in batches; the catalog is rewritten afterwards."""
+    conn.execute(originaldata.DDL)
+    last = -1
+    while batch := conn.execute(
+        "SELECT rowid, data, compression FROM originals WHERE rowid > ? AND compression IN ('zlib', 'none')"
+        " ORDER BY rowid LIMIT 1000",
+        (last,),
+    ).fetchall():
+        last = batch[-1][0]
+        for rowid, data, method in batch:
+            packed = originaldata.pack(originaldata.unpack(conn, data, method))
+            if packed.method != method:
+                stored = originaldata.keep(conn, packed.method, packed.header)
+                conn.execute("UPDATE originals SET data=?, compression=? WHERE rowid=?", (packed.data, stored, rowid))
+
+
 #: The steps after which the catalog file is rewritten (``VACUUM``).
-REWRITES_FILE = {10, 12}
+REWRITES_FILE = {10, 12, 14}
 
 
 #: version reached -> (what it does, the step). Never edit a released step.
@@ -168,6 +189,7 @@ LADDER: dict[int, tuple[str, Step]] = {
     ),
     12: ("folded messages compressed", _v12_packed_messages),
     13: ("an image core cannot measure is a file: originals decoded again", _v13_unmeasured_images_are_files),
+    14: ("originals compressed with header boilerplate and their Autocrypt header", _v14_originals_with_dictionary),
 }
 
 LATEST = max(LADDER)

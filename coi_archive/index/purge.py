@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from . import derived, messagedata
+from . import derived, messagedata, originaldata
 from .errors import ArchiveError
 from .holds import Searcher, expired, held_ids, now_iso
 from .read_messages import attachment
@@ -130,7 +130,8 @@ def _remove_cached(root: Path, hashes: set[str]) -> int:
 
 def _bury(conn: sqlite3.Connection, the_plan: PurgePlan, by: str) -> None:
     """Tombstone each stored copy of the doomed messages, then delete the
-    copies, their provenance and their wire rows (in the caller's transaction)."""
+    copies, their provenance, their wire rows and the Autocrypt headers no
+    copy left uses (in the caller's transaction)."""
     ids = _json(the_plan.doomed)
     conn.execute("PRAGMA secure_delete=ON")  # deleted pages are zeroed, not left in the free list
     conn.execute(
@@ -145,6 +146,7 @@ def _bury(conn: sqlite3.Connection, the_plan: PurgePlan, by: str) -> None:
     )
     for table in ("originals", "wire", "wire_targets", "wire_refs", "wire_conflicts"):
         conn.execute(f"DELETE FROM {table} WHERE message_id {in_ids}", (ids,))
+    originaldata.drop_unused(conn)
 
 
 def purge(

@@ -14,11 +14,11 @@ from typing import Any
 
 from coi_archive.ingest.mime import leaves, parse_bytes, part_text
 
-from .catalog import decompress
 from .dates import format_iso, parse_iso
 from .decrypted import opened
 from .decrypted import verify as verify_decrypted
 from .errors import ArchiveError
+from .originaldata import unpack
 from .read_chats import chat
 from .recordmail import MailCopy, mail_from_record
 
@@ -43,7 +43,7 @@ def raw(conn: sqlite3.Connection, message_id: str) -> bytes:
     ).fetchone()
     if row is None:
         raise ArchiveError(f"no message with id {message_id}")
-    return decompress(row["data"], row["compression"])
+    return unpack(conn, row["data"], row["compression"])
 
 
 def raw_format(conn: sqlite3.Connection, message_id: str) -> str:
@@ -199,7 +199,7 @@ def verify(conn: sqlite3.Connection) -> list[dict[str, str]]:
     bad = []
     for row in conn.execute("SELECT sha256, data, compression, message_id FROM originals"):
         try:
-            data = decompress(row["data"], row["compression"])
+            data = unpack(conn, row["data"], row["compression"])
             digest = hashlib.sha256(data).hexdigest()
         except Exception as exc:  # zlib.error and friends: damaged storage
             digest = f"unreadable: {type(exc).__name__}"

@@ -23,6 +23,7 @@ from . import derived, envelopes
 from .catalog import decompress
 from .decodepool import decode_opened
 from .decrypted import pack, store
+from .originaldata import unpack
 from .wire import refresh
 
 
@@ -46,7 +47,7 @@ def redecode(conn: sqlite3.Connection, decryptor: Decryptor | None = None, only_
     changed = 0
     for (sha,) in conn.execute(sql).fetchall():
         row = conn.execute("SELECT * FROM originals WHERE sha256=?", (sha,)).fetchone()
-        raw = decompress(row["data"], row["compression"])
+        raw = unpack(conn, row["data"], row["compression"])
         opener = decryptor if decryptor is not None else _reopened(conn, row)
         env, inner = decode_opened(raw, row["format"], row["size"], opener)
         store(conn, sha, pack(inner) if inner is not None else None)
