@@ -20,23 +20,29 @@ from .order import NO_ARRIVAL, Arrival, arrival, chat_order
 _DERIVED = ("messages", "revisions", "reactions", "receipts", "memberships", "name_history")
 
 
-def _wires(conn: sqlite3.Connection, sql: str, args: tuple) -> list[Wire]:
-    """The wires ``sql`` selects, with their arrival evidence: posts and
-    controls alike are taken in that order within one second."""
-    rows = conn.execute(sql, args).fetchall()
-    facts = _wire_facts(conn, [r["message_id"] for r in rows])
-    arrivals = _arrivals(conn, [r["message_id"] for r in rows])
+#: The columns ``_wires_of`` reads: the wire row, its envelope, the
+#: effective date the wire layer decided (held to the delivery evidence) and
+#: the other versions of its Message-ID (``wire_conflicts``).
+_WIRE_COLUMNS = "SELECT w.message_id, w.role, o.envelope, w.date, c.versions FROM "
+_WIRE_JOINS = " JOIN originals o ON o.sha256=w.sha256 LEFT JOIN wire_conflicts c ON c.message_id=w.message_id"
+
+
+def _wires_of(rows: list[sqlite3.Row], arrivals: dict[str, Arrival]) -> list[Wire]:
+    """The wires of these rows (``_WIRE_COLUMNS``), with their arrival
+    evidence: posts and controls alike are taken in that order within one
+    second."""
     out = []
-    for row in rows:
-        env = envelopes.load(row["envelope"])
-        date, conflicts = facts.get(row["message_id"], (env.date, None))
+    for mid, role, blob, date, conflicts in rows:
+        env = envelopes.load(blob)
+        if date != env.date:
+            env = replace(env, date=date)
         out.append(
             Wire(
-                message_id=row["message_id"],
-                role=row["role"],
-                env=replace(env, date=date),
+                message_id=mid,
+                role=role,
+                env=env,
                 conflicts=json.loads(conflicts) if conflicts else [],
-                arrival=arrivals.get(row["message_id"], NO_ARRIVAL),
+                arrival=arrivals.get(mid, NO_ARRIVAL),
             )
         )
     return out
@@ -47,57 +53,44 @@ def _arrivals(conn: sqlite3.Connection, mids: list[str]) -> dict[str, Arrival]:
     (``order.arrival``: Maildir delivery time, else a container position),
     which orders messages of the same second that no reply links."""
     copies: dict[str, list[tuple[str, str, str, str]]] = {}
-    for i in range(0, len(mids), 500):
-        chunk = mids[i : i + 500]
-        for r in conn.execute(
-            "SELECT o.message_id, s.kind, p.source, p.folder, p.key FROM originals o"
-            " JOIN provenance p ON p.sha256=o.sha256 LEFT JOIN sources s ON s.source=p.source"
-            f" WHERE o.message_id IN ({','.join('?' * len(chunk))})",
-            chunk,
-        ):
-            copies.setdefault(r[0], []).append((r[1] or "", r[2], r[3], r[4]))
+    for r in conn.execute(
+        "SELECT o.message_id, s.kind, p.source, p.folder, p.key FROM originals o"
+        " JOIN provenance p ON p.sha256=o.sha256 LEFT JOIN sources s ON s.source=p.source"
+        " WHERE o.message_id IN (SELECT value FROM json_each(?))",
+        (json.dumps(mids),),
+    ):
+        copies.setdefault(r[0], []).append((r[1] or "", r[2], r[3], r[4]))
     return {mid: arrival(found) for mid, found in copies.items()}
-
-
-def _wire_facts(conn: sqlite3.Connection, mids: list[str]) -> dict[str, tuple[str | None, str | None]]:
-    """Per Message-ID what the wire layer decided beyond the copy itself:
-    the effective date (held to the delivery evidence) and the other
-    versions (``wire_conflicts``)."""
-    out: dict[str, tuple[str | None, str | None]] = {}
-    for i in range(0, len(mids), 500):
-        chunk = mids[i : i + 500]
-        for r in conn.execute(
-            "SELECT w.message_id, w.date, c.versions FROM wire w LEFT JOIN wire_conflicts c"
-            f" ON c.message_id=w.message_id WHERE w.message_id IN ({','.join('?' * len(chunk))})",
-            chunk,
-        ):
-            out[r[0]] = (r[1], r[2])
-    return out
 
 
 #: The controls folded into one chat: those aimed at its messages and those
 #: aimed at such controls (COI edits point at the previous edit), however
 #: long the chain; UNION (not UNION ALL) drops a row seen before, so a cycle
 #: ends.
-_CHAT_CONTROLS = """
+_CHAT_CONTROLS = f"""
 WITH RECURSIVE chain(message_id) AS (
     SELECT message_id FROM wire WHERE chat_id=?
     UNION
     SELECT t.message_id FROM chain JOIN wire_targets t ON t.target=chain.message_id
     JOIN wire w ON w.message_id=t.message_id AND w.role='control'
 )
-SELECT w.message_id, w.role, o.envelope FROM chain JOIN wire w ON w.message_id=chain.message_id
-JOIN originals o ON o.sha256=w.sha256 WHERE w.role='control' ORDER BY w.message_id
+{_WIRE_COLUMNS}chain JOIN wire w ON w.message_id=chain.message_id
+{_WIRE_JOINS} WHERE w.role='control' ORDER BY w.message_id
 """
 
 
+def _load(conn: sqlite3.Connection, posts_sql: str, controls_sql: str, key: str) -> tuple[list[Wire], list[Wire]]:
+    """The posts and the controls these two queries select for ``key``,
+    with the arrival evidence of both read in one query."""
+    posts = conn.execute(posts_sql, (key,)).fetchall()
+    controls = conn.execute(controls_sql, (key,)).fetchall()
+    arrivals = _arrivals(conn, [r[0] for r in posts] + [r[0] for r in controls])
+    return _wires_of(posts, arrivals), _wires_of(controls, arrivals)
+
+
 def load_chat_wires(conn: sqlite3.Connection, chat_id: str) -> tuple[list[Wire], list[Wire]]:
-    posts = _wires(
-        conn,
-        "SELECT w.message_id, w.role, o.envelope FROM wire w JOIN originals o ON o.sha256=w.sha256 WHERE w.chat_id=?",
-        (chat_id,),
-    )
-    return posts, _wires(conn, _CHAT_CONTROLS, (chat_id,))
+    """The posts placed in one chat and the controls aimed at them."""
+    return _load(conn, f"{_WIRE_COLUMNS}wire w{_WIRE_JOINS} WHERE w.chat_id=?", _CHAT_CONTROLS, chat_id)
 
 
 #: Posts folded together: a chat is read from the catalog, folded and
@@ -109,6 +102,7 @@ PIECE = 1000
 _PIECE_CONTROLS = _CHAT_CONTROLS.replace(
     "SELECT message_id FROM wire WHERE chat_id=?", "SELECT value FROM json_each(?)"
 )
+_PIECE_POSTS = f"{_WIRE_COLUMNS}wire w{_WIRE_JOINS} WHERE w.message_id IN (SELECT value FROM json_each(?))"
 
 
 def _pieces(conn: sqlite3.Connection, chat_id: str) -> Iterator[list[str]]:
@@ -132,14 +126,7 @@ def _pieces(conn: sqlite3.Connection, chat_id: str) -> Iterator[list[str]]:
 
 def load_piece(conn: sqlite3.Connection, mids: list[str]) -> tuple[list[Wire], list[Wire]]:
     """The wires of these placed Message-IDs, and the controls aimed at them."""
-    ids = json.dumps(mids)
-    posts = _wires(
-        conn,
-        "SELECT w.message_id, w.role, o.envelope FROM wire w JOIN originals o ON o.sha256=w.sha256"
-        " WHERE w.message_id IN (SELECT value FROM json_each(?))",
-        (ids,),
-    )
-    return posts, _wires(conn, _PIECE_CONTROLS, (ids,))
+    return _load(conn, _PIECE_POSTS, _PIECE_CONTROLS, json.dumps(mids))
 
 
 def refold(conn: sqlite3.Connection, chat_ids: Iterable[str], on_folded: Callable[[str], None] | None = None) -> None:
@@ -157,30 +144,36 @@ def _refold_chat(conn: sqlite3.Connection, chat_id: str) -> None:
     """Fold one chat a piece at a time.  Its old messages are marked stale
     (a negative ``seq``) and replaced as the pieces are written: a message
     whose document changed is owed to the index, and one left stale at the
-    end has disappeared from the chat."""
+    end has disappeared from the chat.  A chat without a record has no rows
+    in the derived tables (they are written with the record, in one
+    transaction), so a new chat costs no statement for its old state."""
     old = conn.execute("SELECT name, kind, group_id FROM chats WHERE chat_id=?", (chat_id,)).fetchone()
-    conn.execute("UPDATE messages SET seq=-1-seq WHERE chat_id=?", (chat_id,))
-    for table in _DERIVED[1:]:
-        conn.execute(f"DELETE FROM {table} WHERE chat_id=?", (chat_id,))
+    stale = 0
+    if old is not None:
+        stale = conn.execute("UPDATE messages SET seq=-1-seq WHERE chat_id=?", (chat_id,)).rowcount
+        for table in _DERIVED[1:]:
+            conn.execute(f"DELETE FROM {table} WHERE chat_id=?", (chat_id,))
     folder = ChatFolder(chat_id)
     held: ChatFold | None = None  # the last piece is written with the chat record
     for mids in _pieces(conn, chat_id):
         posts, controls = load_piece(conn, mids)
         piece = folder.feed(chat_order(posts), controls)
         if held is not None:
-            write_fold(conn, chat_id, held)
+            write_fold(conn, chat_id, held, stale=stale > 0)
         held = piece
     if held is not None:
         end = folder.finish()
         held.chat, held.memberships, held.name_history = end.chat, end.memberships, end.name_history
-        write_fold(conn, chat_id, held)
-    gone = [r[0] for r in conn.execute("SELECT message_id FROM messages WHERE chat_id=? AND seq<0", (chat_id,))]
-    derived.owe(conn, derived.FTS, gone)
-    conn.execute("DELETE FROM messages WHERE chat_id=? AND seq<0", (chat_id,))
+        write_fold(conn, chat_id, held, stale=stale > 0)
+    if stale:
+        gone = [r[0] for r in conn.execute("SELECT message_id FROM messages WHERE chat_id=? AND seq<0", (chat_id,))]
+        derived.owe(conn, derived.FTS, gone)
+        conn.execute("DELETE FROM messages WHERE chat_id=? AND seq<0", (chat_id,))
     if held is None:
-        conn.execute("DELETE FROM chats WHERE chat_id=?", (chat_id,))
+        if old is not None:
+            conn.execute("DELETE FROM chats WHERE chat_id=?", (chat_id,))
         return
-    if old is None or tuple(old) != (end.chat["name"], end.chat["kind"], end.chat["group_id"]):
+    if stale and tuple(old) != (end.chat["name"], end.chat["kind"], end.chat["group_id"]):
         conn.execute(  # every document carries the chat's name, kind and group id
             "INSERT OR IGNORE INTO owed(kind, key) SELECT ?, message_id FROM messages WHERE chat_id=?",
             (derived.FTS, chat_id),
@@ -195,19 +188,22 @@ def fts_hash(msg: dict[str, Any]) -> str:
     return hashlib.blake2b(basis.encode("utf-8", "surrogatepass"), digest_size=12).hexdigest()
 
 
-def write_fold(conn: sqlite3.Connection, chat_id: str, fold: ChatFold) -> None:
+def write_fold(conn: sqlite3.Connection, chat_id: str, fold: ChatFold, stale: bool = True) -> None:
     """Write one piece of a chat's fold (with the chat record when it holds
-    it), and owe the index the messages whose document changed."""
+    it), and owe the index the messages whose document changed: every one
+    when the chat has no ``stale`` messages (it had none before this fold)."""
     if fold.chat:
         _write_chat(conn, fold.chat)
     hashes = {msg["message_id"]: fts_hash(msg) for msg in fold.messages}
-    old = dict(
-        conn.execute(
-            "SELECT m.message_id, m.fts_hash FROM json_each(?) j CROSS JOIN messages m ON m.message_id=j.value"
-            " WHERE m.chat_id=? AND m.seq<0",
-            (json.dumps(list(hashes)), chat_id),
-        ).fetchall()
-    )
+    old: dict[str, str] = {}
+    if stale:
+        old = dict(
+            conn.execute(
+                "SELECT m.message_id, m.fts_hash FROM json_each(?) j CROSS JOIN messages m ON m.message_id=j.value"
+                " WHERE m.chat_id=? AND m.seq<0",
+                (json.dumps(list(hashes)), chat_id),
+            ).fetchall()
+        )
     derived.owe(conn, derived.FTS, [mid for mid, h in hashes.items() if old.get(mid) != h])
     conn.executemany(
         "INSERT OR REPLACE INTO messages(message_id, chat_id, seq, date, sender, sender_name, kind,"
@@ -234,11 +230,15 @@ def write_fold(conn: sqlite3.Connection, chat_id: str, fold: ChatFold) -> None:
             for msg in fold.messages
         ),
     )
-    conn.executemany("INSERT INTO revisions VALUES(?,?,?,?,?,?)", fold.revisions)
-    conn.executemany("INSERT INTO reactions VALUES(?,?,?,?,?,?)", fold.reactions)
-    conn.executemany("INSERT INTO receipts VALUES(?,?,?,?,?)", fold.receipts)
-    conn.executemany("INSERT INTO memberships VALUES(?,?,?,?,?,?)", fold.memberships)
-    conn.executemany("INSERT INTO name_history VALUES(?,?,?,?)", fold.name_history)
+    for sql, rows in (
+        ("INSERT INTO revisions VALUES(?,?,?,?,?,?)", fold.revisions),
+        ("INSERT INTO reactions VALUES(?,?,?,?,?,?)", fold.reactions),
+        ("INSERT INTO receipts VALUES(?,?,?,?,?)", fold.receipts),
+        ("INSERT INTO memberships VALUES(?,?,?,?,?,?)", fold.memberships),
+        ("INSERT INTO name_history VALUES(?,?,?,?)", fold.name_history),
+    ):
+        if rows:
+            conn.executemany(sql, rows)
 
 
 def _write_chat(conn: sqlite3.Connection, chat: dict[str, Any]) -> None:
