@@ -4,13 +4,17 @@ fold of the whole chat gives, and a refold owes the index only what changed."""
 
 from __future__ import annotations
 
+import ast
 import tracemalloc
+from dataclasses import fields
+from pathlib import Path
 
 import pytest
 
 import coi_archive.index.state as state
-from coi_archive.index import derived
+from coi_archive.index import derived, fold, order
 from coi_archive.index.api import Archive
+from coi_archive.ingest.events import Envelope
 from tests.golden import snapshot
 
 
@@ -82,3 +86,18 @@ def test_folding_a_chat_in_pieces_holds_one_piece(tmp_path, monkeypatch):
 
     whole_chat, by_fours = peak(10_000), peak(4)
     assert by_fours < whole_chat / 2, (by_fours, whole_chat)
+
+
+def test_the_fold_reads_only_the_envelope_fields_it_is_given(whole, tmp_path, monkeypatch):
+    """The catalog builds only ``state.FOLDED_FIELDS`` of each envelope for
+    the fold: building all of them gives the very same archive, and
+    neither the fold nor the order reads any other field."""
+    skipped = {f.name for f in fields(Envelope)} - state.FOLDED_FIELDS
+    assert skipped >= {"headers", "defects", "addressees"}, "nothing is skipped"
+    for module in (fold, order):
+        tree = ast.parse(Path(module.__file__).read_text())
+        read = {node.attr for node in ast.walk(tree) if isinstance(node, ast.Attribute)}
+        assert not read & skipped, (module.__name__, read & skipped)
+        assert "getattr(env" not in ast.unparse(tree)
+    monkeypatch.setattr(state, "FOLDED_FIELDS", None)
+    assert snapshot("corpus", tmp_path / "archive") == whole

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import sqlite3
 import zlib
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from coi_archive.ingest import jsontext
@@ -89,9 +90,10 @@ def unpack(value: bytes | str) -> str:
     return value if isinstance(value, str) else inflate(value, DICTIONARY).decode()
 
 
-def load(value: bytes | str) -> Envelope:
-    """The stored envelope (its JSON read as UTF-8 bytes, no detour through str)."""
-    return envelope_from_json(value if isinstance(value, str) else inflate(value, DICTIONARY))
+def load(value: bytes | str, fields: Collection[str] | None = None) -> Envelope:
+    """The stored envelope (its JSON read as UTF-8 bytes, no detour through
+    str); only ``fields`` built when given (``envelope_from_json``)."""
+    return envelope_from_json(value if isinstance(value, str) else inflate(value, DICTIONARY), fields)
 
 
 def deflate(data: bytes, dictionary: bytes) -> bytes:

@@ -27,13 +27,23 @@ _WIRE_COLUMNS = "SELECT w.message_id, w.role, o.envelope, w.date, c.versions FRO
 _WIRE_JOINS = " JOIN originals o ON o.sha256=w.sha256 LEFT JOIN wire_conflicts c ON c.message_id=w.message_id"
 
 
+#: What of an envelope the fold and the order read (``fold``, ``order``):
+#: only these are built from the stored JSON (headers, defects, addressees
+#: and the rest keep their defaults; ``tests/test_fold_pieces.py`` checks
+#: that the fold reads no other).
+FOLDED_FIELDS = frozenset(
+    ("message_id", "sha256", "dialect", "date", "sender", "sender_name", "recipients", "subject")
+    + ("in_reply_to", "references", "chat", "events", "encrypted", "signature")
+)
+
+
 def _wires_of(rows: list[sqlite3.Row], arrivals: dict[str, Arrival]) -> list[Wire]:
     """The wires of these rows (``_WIRE_COLUMNS``), with their arrival
     evidence: posts and controls alike are taken in that order within one
     second."""
     out = []
     for mid, role, blob, date, conflicts in rows:
-        env = envelopes.load(blob)
+        env = envelopes.load(blob, FOLDED_FIELDS)
         if date != env.date:
             env = replace(env, date=date)
         out.append(
