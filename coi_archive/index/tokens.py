@@ -237,7 +237,16 @@ def _sender_meta(sender: str, sender_name: str) -> tuple[str, ...]:
     return _prefixed("from", address_terms(sender) | word_set(sender_name))
 
 
-@lru_cache(maxsize=16384)
+#: Entries of :func:`_recipient_meta`: one holds every recipient of a
+#: message (~10 kB in a large group, whose messages vary in recipients):
+#: with 16,384 the 5,857 entries of 100,000 messages held ~57 MB of the
+#: indexing child, growing with N up to the bound.  Documents arrive chat
+#: by chat, so a small cache hits nearly as often (91.8 % against 92.6 %,
+#: the same CPU).
+RECIPIENT_CACHE = 1024
+
+
+@lru_cache(maxsize=RECIPIENT_CACHE)
 def _recipient_meta(recipients: tuple[str, ...], addressees: tuple[tuple[str, str, str], ...]) -> tuple[str, ...]:
     """``to:`` terms (every To and Cc recipient: address and name words)
     and ``cc:`` terms (the Cc recipients alone)."""

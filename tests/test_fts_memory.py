@@ -1,0 +1,80 @@
+"""The indexing child's memory does not grow with the number of messages
+(issue 11): what one ``add`` remembers of the ids it wrote, and the cache
+of recipient terms, are bounded."""
+
+from __future__ import annotations
+
+import tracemalloc
+
+from coi_archive.index import tokens
+from coi_archive.index.fulltext import SearchDoc
+from coi_archive.index.tantivy_engine import SeenIds
+
+
+def test_seen_ids_are_bounded_and_never_miss_a_repeat() -> None:
+    n = 4 * SeenIds.SMALL
+    tracemalloc.start()
+    try:
+        seen = SeenIds()
+        mistaken = sum(seen.add(f"<m{i}@example.org>") for i in range(n))
+        held, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    # the bits and nothing per id (a set of hashes: ~80 bytes per id, 21 MB here)
+    assert held < SeenIds.BITS // 8 + (1 << 20)
+    assert mistaken < n // 1000  # ids taken for repeats by mistake
+    assert all(seen.add(f"<m{i}@example.org>") for i in range(0, n, 7))  # a repeat is never missed
+    assert seen.repeats == mistaken + len(range(0, n, 7))
+
+
+def test_seen_ids_are_exact_while_few() -> None:
+    seen = SeenIds()
+    assert [seen.add(x) for x in ("a", "b", "a", "c", "b")] == [False, False, True, False, True]
+    assert seen.repeats == 2
+
+
+def _group_doc(i: int, members: int = 40) -> SearchDoc:
+    """A message of a large group whose recipients differ from message to message."""
+    rcpts = tuple(f"member{(i + k) % 5000}@group.example.org" for k in range(members))
+    return SearchDoc(
+        message_id=f"<g{i}@x>",
+        chat_id="g",
+        chat_name="Group",
+        chat_kind="group",
+        group_id="g",
+        sender="a@x",
+        sender_name="A",
+        recipients=rcpts,
+        date=None,
+        subject="",
+        text="hi",
+        history="",
+        kind="chat",
+        attachments=(),
+        edited=False,
+        deleted=False,
+        encrypted=False,
+    )
+
+
+def _held_after(docs: list[SearchDoc]) -> int:
+    """Bytes still held (by the caches) after taking the meta terms of ``docs``."""
+    tokens._recipient_meta.cache_clear()
+    tracemalloc.start()
+    try:
+        for doc in docs:
+            tokens.meta_terms(doc)
+        held, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+        tokens._recipient_meta.cache_clear()
+    return held
+
+
+def test_recipient_terms_cache_is_bounded_in_memory() -> None:
+    few = 100
+    per_entry = _held_after([_group_doc(i) for i in range(few)]) / few
+    many = 3 * tokens.RECIPIENT_CACHE
+    held = _held_after([_group_doc(i) for i in range(many)])
+    assert held < 1.3 * tokens.RECIPIENT_CACHE * per_entry
+    assert tokens.RECIPIENT_CACHE * per_entry < 16 << 20  # a full cache of large groups' entries
