@@ -101,3 +101,14 @@ def test_the_fold_reads_only_the_envelope_fields_it_is_given(whole, tmp_path, mo
         assert "getattr(env" not in ast.unparse(tree)
     monkeypatch.setattr(state, "FOLDED_FIELDS", None)
     assert snapshot("corpus", tmp_path / "archive") == whole
+
+
+def test_the_search_hash_follows_the_message_not_its_key_order():
+    msg = {"message_id": "<a@x>", "text": "hi", "reactions": {"b@x": "👍", "a@x": "❤"}, "location": None}
+    reordered = {"location": None, "reactions": {"a@x": "❤", "b@x": "👍"}, "text": "hi", "message_id": "<a@x>"}
+    assert state.fts_hash(msg) == state.fts_hash(reordered)
+    assert state.fts_hash(msg) != state.fts_hash(msg | {"text": "hi!"})
+    # hostile mail: a lone surrogate orjson refuses, an integer beyond 64 bits
+    lone, other = msg | {"text": "\udc80"}, msg | {"text": "\udc81"}
+    assert len({state.fts_hash(lone), state.fts_hash(other), state.fts_hash(msg)}) == 3
+    assert state.fts_hash(msg | {"size": 2**70}) != state.fts_hash(msg | {"size": 2**70 + 1})

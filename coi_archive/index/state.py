@@ -10,6 +10,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from typing import Any
 
+import orjson
+
 from coi_archive.ingest.events import ContactState
 
 from . import derived, envelopes, messagedata
@@ -193,9 +195,15 @@ def _refold_chat(conn: sqlite3.Connection, chat_id: str) -> None:
 def fts_hash(msg: dict[str, Any]) -> str:
     """What a message's search document is made of, hashed: a refold owes
     the index only the documents whose hash changed (the chat's part of the
-    document is compared once per chat, in ``_refold_chat``)."""
-    basis = json.dumps(msg, sort_keys=True, ensure_ascii=False)
-    return hashlib.blake2b(basis.encode("utf-8", "surrogatepass"), digest_size=12).hexdigest()
+    document is compared once per chat, in ``_refold_chat``).  The basis
+    is the message's JSON with sorted keys as orjson writes it, or as the
+    stdlib writes it when orjson refuses (a lone surrogate, a huge integer);
+    only the same message must give the same hash."""
+    try:
+        basis = orjson.dumps(msg, option=orjson.OPT_SORT_KEYS)
+    except orjson.JSONEncodeError:
+        basis = json.dumps(msg, sort_keys=True, ensure_ascii=False).encode("utf-8", "surrogatepass")
+    return hashlib.blake2b(basis, digest_size=12).hexdigest()
 
 
 def write_fold(conn: sqlite3.Connection, chat_id: str, fold: ChatFold, stale: bool = True) -> None:
