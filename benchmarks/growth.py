@@ -2,7 +2,8 @@
 ``results-<N>.json`` files that ``run.py`` wrote for several N.
 
     .venv/bin/python benchmarks/growth.py bench-out/growth/results-100000.json \\
-        bench-out/growth300/results-300000.json
+        bench-out/growth300/results-300000.json \\
+        bench-out/growth1m/results-1000000.json --webui 1000000=bench-out/growth1m/webui.json
 
 One column per (N, engine) run and one per peer; CPU-seconds (user + sys of
 the process tree, from ``wait4``) are the primary measure because the
@@ -11,8 +12,8 @@ machine is shared and wall time depends on everyone else's load.
 
 from __future__ import annotations
 
+import argparse
 import json
-import sys
 from pathlib import Path
 
 
@@ -25,13 +26,22 @@ def cpu(m: dict) -> float:
     return m["user_s"] + m["sys_s"]
 
 
+def load(run: dict) -> str:
+    """The 1-minute load average at the start and the end of the run."""
+    start, end = run.get("loadavg_start"), run.get("loadavg_end")
+    return f"{start[0]:.1f} → {end[0]:.1f}" if start and end else "–"
+
+
 def ours(n: int, mail_bytes: int, run: dict) -> dict[str, str]:
     ing, rescan = run["ingest"], run["rescan"]
     col = {
+        "measured (git, load average)": f"{run.get('when', '?')}, git {run.get('git', '?')}, load {load(run)}",
         "ingest msgs per CPU-second": f"{n / cpu(ing):,.0f} ({cpu(ing):,.0f} CPU-s)",
         "ingest wall (secondary)": f"{ing['seconds']:,.0f} s = {n / ing['seconds']:,.0f} msgs/s",
-        "peak memory": f"{peak_mb(ing):,.0f} MB",
-        "unchanged re-scan": f"{rescan['seconds']:.2f} s wall, {cpu(rescan):.2f} CPU-s",
+        "peak memory": f"{peak_mb(ing):,.0f} MB"
+        f" (main {ing['rss_mb']:,.0f}, tree PSS {ing.get('tree_pss_mb') or 0:,.0f})",
+        "unchanged re-scan": f"{rescan['seconds']:.2f} s wall, {cpu(rescan):.2f} CPU-s"
+        f" = {cpu(rescan) / n * 100_000:.2f} CPU-s per 100k",
         "on disk per message": f"{run['archive_bytes'] / n / 1024:.1f} kB "
         f"({run['archive_bytes'] / mail_bytes:.2f}x the mail)",
     }
@@ -50,13 +60,22 @@ def peer(n: int, mail_bytes: int, m: dict) -> dict[str, str]:
     }
 
 
-def table(paths: list[Path]) -> str:
+def chat_page(webui: dict) -> str:
+    """The server time of the newest page of the biggest chat (warm p95, and the first request)."""
+    page = webui["pages"][2]
+    return f"{page['p95_ms']:.1f} ms p95 ({page['cold_ms']:.0f} ms cold), chat of {webui['big_count']:,}"
+
+
+def table(paths: list[Path], webui: dict[int, dict] | None = None) -> str:
     columns: list[tuple[str, dict[str, str]]] = []
     for path in paths:
         data = json.loads(path.read_text())
         n, mail_bytes = data["n"], data["mailbox"]["bytes"]
         for run in data["runs"]:
-            columns.append((f"coi-archive {run['engine']}, N={n:,}", ours(n, mail_bytes, run)))
+            col = ours(n, mail_bytes, run)
+            if webui and n in webui and run["engine"] == "tantivy":
+                col["a page of the biggest chat, server time"] = chat_page(webui[n])
+            columns.append((f"coi-archive {run['engine']}, N={n:,}", col))
         for name, m in sorted(data["mailbox"].get("peers", {}).items()):
             columns.append((f"{name}, N={n:,}", peer(n, mail_bytes, m)))
     rows: list[str] = []
@@ -67,5 +86,14 @@ def table(paths: list[Path]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("results", nargs="+", type=Path, help="results-<N>.json files of run.py")
+    ap.add_argument("--webui", action="append", default=[], metavar="N=PATH", help="bench_webui.py --json output")
+    args = ap.parse_args(argv)
+    webui = {int(n): json.loads(Path(p).read_text()) for n, _, p in (w.partition("=") for w in args.webui)}
+    print(table(args.results, webui), end="")
+
+
 if __name__ == "__main__":
-    print(table([Path(p) for p in sys.argv[1:]]), end="")
+    main()
