@@ -126,16 +126,15 @@ def synthesize(root: Path, n: int, seed: int = 1) -> Path:
         counts[0] += 1
 
     kinds = [k for k, w in KIND_MIX for _ in range(w)]
-    msg_rows, rev_rows, react_rows, rcpt_rows, member_rows, name_rows = [], [], [], [], [], []
+    msg_rows, react_rows, rcpt_rows, member_rows, name_rows = [], [], [], [], []
     seen_chats = []
     mid_n = 0
 
     def flush() -> None:
         conn.executemany("INSERT INTO messages VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", msg_rows)
-        conn.executemany("INSERT INTO revisions VALUES(?,?,?,?,?,?)", rev_rows)
         conn.executemany("INSERT INTO reactions VALUES(?,?,?,?,?,?)", react_rows)
         conn.executemany("INSERT INTO receipts VALUES(?,?,?,?,?)", rcpt_rows)
-        for rows in (msg_rows, rev_rows, react_rows, rcpt_rows):
+        for rows in (msg_rows, react_rows, rcpt_rows):
             rows.clear()
 
     for chat, count in zip(chats, counts):
@@ -251,8 +250,6 @@ def synthesize(root: Path, n: int, seed: int = 1) -> Path:
                     f"{mid_n:024x}",
                 )
             )
-            for r, rev in enumerate(revisions):
-                rev_rows.append((mid, cid, r, rev["text"], rev["date"], rev["message_id"]))
             for who, emoji in reactions.items():
                 react_rows.append((mid, cid, who, emoji, _iso(ts + 300), f"r{mid_n:08x}@bench.example.org"))
             for who in read_by:

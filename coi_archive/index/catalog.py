@@ -11,9 +11,10 @@ Three layers, each derived from the one before and rebuildable:
 2. ``wire``: one row per Message-ID, the canonical decoded copy and where
    it is placed (``chat_id``), plus ``wire_targets``/``wire_refs`` and
    ``wire_conflicts`` (the other versions of a Message-ID, see ``versions``).
-3. Chat state (``chats``, ``messages``, ``revisions``, ``reactions``,
+3. Chat state (``chats``, ``messages``, ``reactions``,
    ``receipts``, ``memberships``, ``name_history``, ``contacts``,
-   ``contact_history``): the fold of layer 2, recomputed per chat.
+   ``contact_history``): the fold of layer 2, recomputed per chat; the view
+   ``revisions`` lists the texts each folded message keeps.
 
 SQLite in WAL mode with one writer: readers (the web UI) never block ingest.
 """
@@ -92,11 +93,11 @@ CREATE TABLE IF NOT EXISTS messages(
     has_attachment INTEGER NOT NULL, reply_to TEXT, data TEXT NOT NULL, fts_hash TEXT);
 CREATE INDEX IF NOT EXISTS messages_chat_seq ON messages(chat_id, seq);
 CREATE INDEX IF NOT EXISTS messages_date ON messages(date);
-CREATE TABLE IF NOT EXISTS revisions(
-    message_id TEXT NOT NULL, chat_id TEXT NOT NULL, seq INTEGER NOT NULL, text TEXT,
-    date TEXT, revision_message_id TEXT);
-CREATE INDEX IF NOT EXISTS revisions_mid ON revisions(message_id);
-CREATE INDEX IF NOT EXISTS revisions_chat ON revisions(chat_id);
+-- every text a message had, read from its folded message (no copy is stored)
+CREATE VIEW IF NOT EXISTS revisions AS SELECT m.message_id, m.chat_id, j.key AS seq,
+    json_extract(j.value, '$.text') AS text, json_extract(j.value, '$.date') AS date,
+    json_extract(j.value, '$.message_id') AS revision_message_id, j.key = json_array_length(j.json) - 1 AS last
+    FROM messages m, json_each(json_extract(message_json(m.data), '$.revisions')) j;
 CREATE TABLE IF NOT EXISTS reactions(
     message_id TEXT NOT NULL, chat_id TEXT NOT NULL, sender TEXT NOT NULL, emoji TEXT NOT NULL,
     date TEXT, reaction_message_id TEXT);

@@ -68,7 +68,6 @@ class ChatFold:
 
     chat: dict[str, Any]
     messages: list[dict[str, Any]] = field(default_factory=list)
-    revisions: list[tuple] = field(default_factory=list)
     reactions: list[tuple] = field(default_factory=list)
     receipts: list[tuple] = field(default_factory=list)
     memberships: list[tuple] = field(default_factory=list)
@@ -111,7 +110,7 @@ class ChatFolder:
         self.names: dict[str, str] = {}  # sender -> latest display name (direct chats' name)
 
     def feed(self, posts: list[Wire], controls: list[Wire]) -> ChatFold:
-        """The messages, revisions, reactions and receipts of ``posts``
+        """The messages (each with its revisions), reactions and receipts of ``posts``
         (already in chat order, after every post fed before)."""
         by_target = _controls_by_root(posts, chat_order(controls))
         result = ChatFold(chat={})
@@ -501,8 +500,6 @@ def _apply_controls(
     if delivery is not None:
         msg["delivery"] = delivery
     mid = msg["message_id"]
-    for seq, rev in enumerate(msg["revisions"]):
-        result.revisions.append((mid, chat_id, seq, rev["text"], rev["date"], rev["message_id"]))
     for who, (_, emoji, date, rmid) in sorted(reactions.items()):
         if emoji:
             result.reactions.append((mid, chat_id, who, emoji, date, rmid))

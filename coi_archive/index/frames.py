@@ -617,8 +617,7 @@ class Frames:
         edit.  Filters apply to the revision's date and the message's author."""
         return self._dated(
             "SELECT r.message_id, r.chat_id, m.sender, r.seq, r.date, r.text,"
-            " r.revision_message_id, r.seq = (SELECT max(r2.seq) FROM revisions r2"
-            "   WHERE r2.message_id = r.message_id)"
+            " r.revision_message_id, r.last"
             " FROM revisions r LEFT JOIN messages m ON m.message_id = r.message_id{where}",
             self._REVISIONS,
             ("r.chat_id", "m.sender", "r.date"),
