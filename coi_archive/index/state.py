@@ -10,6 +10,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from typing import Any
 
+import orjson
+
 from coi_archive.ingest.events import ContactState
 
 from . import derived, envelopes, messagedata
@@ -27,13 +29,23 @@ _WIRE_COLUMNS = "SELECT w.message_id, w.role, o.envelope, w.date, c.versions FRO
 _WIRE_JOINS = " JOIN originals o ON o.sha256=w.sha256 LEFT JOIN wire_conflicts c ON c.message_id=w.message_id"
 
 
+#: What of an envelope the fold and the order read (``fold``, ``order``):
+#: only these are built from the stored JSON (headers, defects, addressees
+#: and the rest keep their defaults; ``tests/test_fold_pieces.py`` checks
+#: that the fold reads no other).
+FOLDED_FIELDS = frozenset(
+    ("message_id", "sha256", "dialect", "date", "sender", "sender_name", "recipients", "subject")
+    + ("in_reply_to", "references", "chat", "events", "encrypted", "signature")
+)
+
+
 def _wires_of(rows: list[sqlite3.Row], arrivals: dict[str, Arrival]) -> list[Wire]:
     """The wires of these rows (``_WIRE_COLUMNS``), with their arrival
     evidence: posts and controls alike are taken in that order within one
     second."""
     out = []
     for mid, role, blob, date, conflicts in rows:
-        env = envelopes.load(blob)
+        env = envelopes.load(blob, FOLDED_FIELDS)
         if date != env.date:
             env = replace(env, date=date)
         out.append(
@@ -183,9 +195,15 @@ def _refold_chat(conn: sqlite3.Connection, chat_id: str) -> None:
 def fts_hash(msg: dict[str, Any]) -> str:
     """What a message's search document is made of, hashed: a refold owes
     the index only the documents whose hash changed (the chat's part of the
-    document is compared once per chat, in ``_refold_chat``)."""
-    basis = json.dumps(msg, sort_keys=True, ensure_ascii=False)
-    return hashlib.blake2b(basis.encode("utf-8", "surrogatepass"), digest_size=12).hexdigest()
+    document is compared once per chat, in ``_refold_chat``).  The basis
+    is the message's JSON with sorted keys as orjson writes it, or as the
+    stdlib writes it when orjson refuses (a lone surrogate, a huge integer);
+    only the same message must give the same hash."""
+    try:
+        basis = orjson.dumps(msg, option=orjson.OPT_SORT_KEYS)
+    except orjson.JSONEncodeError:
+        basis = json.dumps(msg, sort_keys=True, ensure_ascii=False).encode("utf-8", "surrogatepass")
+    return hashlib.blake2b(basis, digest_size=12).hexdigest()
 
 
 def write_fold(conn: sqlite3.Connection, chat_id: str, fold: ChatFold, stale: bool = True) -> None:
