@@ -7,10 +7,10 @@ from email import message_from_bytes
 from email.utils import getaddresses
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from coi_archive.ingest import defects
+from coi_archive.ingest import defects, mime
 from coi_archive.ingest.decode import decode
 from coi_archive.ingest.fastmail import IndexedMessage, _Boundary, cached_property, named
 from coi_archive.ingest.mime import addresses, norm_addr, parse_bytes
@@ -123,6 +123,54 @@ def test_addresses_one_at_a_time_equal_the_whole_list(to):
     got = addresses(msg, "To", "Cc")
     assert [a for _, a in got] == [a for _, a in expected]
     assert [d for d, _ in got][0] in ("Jürgen", "Doe, Jane", "Ann, the first", "")
+
+
+_ADDRESS_TOKENS = [
+    "ann@example.org",
+    " <bob@example.org>",
+    "Carol Doe <carol@example.org>",
+    '"Mia O\'Neill" <mia@example.org>',
+    '"Doe, Jane" <jane@example.org>',  # a comma inside quotes
+    '"x@y, <z>" <quoted@example.org>',
+    '"esc\\"aped" <esc@example.org>',  # a backslash in quotes
+    '"cr\r, inside" <cr@example.org>',  # CR ends a quoted string in the stdlib parser
+    '"open <open@example.org>',  # an unclosed quote
+    '"a"b"c" <abc@example.org>',
+    "=?utf-8?q?J=C3=BCrgen?= <j@example.org>",
+    "=?bogus-8?q?x?= <bogus@example.org>",
+    "dan@example.org (Dan, comment)",
+    "team: eve@example.org, fay@example.org;",
+    "\n gus@example.org",
+    "",
+    " ",
+]
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.lists(st.sampled_from(_ADDRESS_TOKENS), min_size=1, max_size=5), min_size=1, max_size=3))
+def test_split_address_lists_parse_as_the_whole_list(values):
+    """A list cut at commas outside quotes and parsed an address at a time
+    gives what the stdlib gives for the whole list, or is not cut."""
+    joined = tuple(",".join(tokens) for tokens in values)
+    split = mime._split_addresses(joined)
+    whole = mime._parse_addresses.__wrapped__(joined)
+    if any('"' in v for v in joined):  # cut since this round: exactly as the whole list
+        assert split is None or split == whole
+    elif split is not None:  # cut before: a repeated address's defects noted per piece
+        assert split[:2] == whole[:2] and set(split[2]) == set(whole[2])
+    if all('"' not in v and "(" not in v and ":" not in v and "\\" not in v for v in joined):
+        assert split is not None  # plain lists are always cut
+
+
+def test_quoted_display_names_are_cut():
+    value = '"Mia O\'Neill" <mia@example.org>,\n "Doe, Jane" <jane@example.org>, bob@example.org'
+    assert mime._comma_separated(value) == [
+        '"Mia O\'Neill" <mia@example.org>',
+        '\n "Doe, Jane" <jane@example.org>',
+        " bob@example.org",
+    ]
+    assert mime._split_addresses((value,)) == mime._parse_addresses.__wrapped__((value,))
+    assert mime._comma_separated('"open, <o@example.org>') is None
 
 
 def test_every_message_records_its_own_bad_display_name():

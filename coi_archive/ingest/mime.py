@@ -165,10 +165,15 @@ def addresses(msg: Message, *names: str) -> list[tuple[str, str]]:
 #: defects met decoding the display names.
 _Parsed = tuple[tuple[tuple[str, str], ...], str, tuple[Defect, ...]]
 _ATOMS = r'[^\s"()<>@,:;\[\]\\]+'
-#: One whole address with no quotes, comments, groups or escapes: in a list
-#: of such, every comma ends an address, so each parses on its own to what
-#: it gives in the list.
-_PLAIN_ADDRESS_RE = re.compile(rf'[^"()<>@,:;\[\]\\]*<{_ATOMS}@{_ATOMS}>\s*|\s*{_ATOMS}@{_ATOMS}\s*')
+#: A quoted string as the stdlib address parser reads it to its closing
+#: quote: no escapes, and no CR (which also ends one there).
+_QUOTED = r'"[^"\\\r]*"'
+#: One whole address with no comments, groups or escapes (a display name may
+#: be quoted): in a list of such, every comma outside quotes ends an
+#: address, so each parses on its own to what it gives in the list.
+_PLAIN_ADDRESS_RE = re.compile(rf'(?:[^"()<>@,:;\[\]\\]|{_QUOTED})*<{_ATOMS}@{_ATOMS}>\s*|\s*{_ATOMS}@{_ATOMS}\s*')
+#: What stands before each comma outside quotes (the value gets a final comma).
+_PIECE_RE = re.compile(rf'((?:[^",]|{_QUOTED})*),')
 
 
 @lru_cache(maxsize=8192)
@@ -181,15 +186,25 @@ def _split_addresses(values: tuple[str, ...]) -> _Parsed | None:
     """:func:`_parse_addresses` one address at a time, for the plain
     address lists nearly all mail has (None for any other): a contact
     recurs in thousands of lists, each list far less often."""
-    pieces = [piece for value in values for piece in value.split(",") if piece.strip()]
+    pieces = []
+    for value in values:
+        split = _comma_separated(value)
+        if split is None:
+            return None
+        pieces += [piece for piece in split if piece.strip()]
     if not all(_PLAIN_ADDRESS_RE.fullmatch(piece) for piece in pieces):
         return None
     out: list[tuple[str, str]] = []
     seen: set[str] = set()
     noted: list[Defect] = []
+    quoted = any('"' in value for value in values)
     for piece in pieces:
         pairs, error, found = _parse_addresses((piece,))
         if error:
+            return None
+        if quoted and found and any(addr in seen for _, addr in pairs):
+            # the whole list notes a repeated address's defects once; a
+            # list without quotes always noted them per piece (kept as stored)
             return None
         noted.extend(found)
         for display, addr in pairs:
@@ -197,6 +212,15 @@ def _split_addresses(values: tuple[str, ...]) -> _Parsed | None:
                 seen.add(addr)
                 out.append((display, addr))
     return tuple(out), "", tuple(noted)
+
+
+def _comma_separated(value: str) -> list[str] | None:
+    """``value`` cut at every comma outside quotes (None when a quote is
+    left open or escaped: the stdlib reads such a list as a whole)."""
+    if '"' not in value:
+        return value.split(",")
+    pieces = _PIECE_RE.findall(value + ",")
+    return pieces if sum(map(len, pieces)) + len(pieces) == len(value) + 1 else None
 
 
 @lru_cache(maxsize=32768)
