@@ -139,29 +139,35 @@ def _toc(path: str, state: dict) -> str:
     (the file name up to ``:``) and sorted by key, without requiring ``new``
     to exist; a later duplicate key (``cur`` after ``new``) wins.
 
-    One string of ``key NUL n NUL name`` records (``n``: the index of the
-    sub-directory) joined by ``/``, which no file name holds: a million
-    files cost ~70 MB instead of ~500 MB of ``DirEntry`` objects in a dict,
-    and a string is never written after it is made, so the decode workers
-    forked during the folder's ingest share its pages instead of copying
-    them (the listing was most of an ingest's memory growth with N)."""
+    One string of ``key NUL n NUL rest`` records (``n``: the index of the
+    sub-directory; ``rest``: the file name after the key) joined by ``/``,
+    which no file name holds: a million files cost ~60 MB instead of
+    ~500 MB of ``DirEntry`` objects in a dict, and a string is never written
+    after it is made, so the decode workers forked during the folder's
+    ingest share its pages instead of copying them (the listing was most of
+    an ingest's memory growth with N)."""
     records: list[str] = []
     for n, sub in enumerate(MESSAGE_DIRS):
         subdir = os.path.join(path, sub)
         if os.path.isdir(subdir):
-            records.extend(f"{name.split(':', 1)[0]}\0{n}\0{name}" for name in _message_names(subdir, state))
+            records += _message_records(subdir, n, state)
     records.sort()  # NUL sorts first: by key, then ``cur`` after ``new``
     records.append("")
     return "/".join(rec for rec, after in pairwise(records) if rec.split("\0", 1)[0] != after.split("\0", 1)[0])
 
 
-def _message_names(path: str, state: dict) -> list[str]:
-    """The names of the files in ``path`` that may be messages; their types
-    come with the listing (``d_type``), so telling files from directories
-    costs no ``stat``."""
+def _message_records(path: str, n: int, state: dict) -> list[str]:
+    """The :func:`_toc` records of the files in ``path`` that may be
+    messages; their types come with the listing (``d_type``), so telling
+    files from directories costs no ``stat``."""
     try:
         with os.scandir(path) as it:
-            return [e.name for e in it if not e.name.startswith(".") and not _is_dir(e)]
+            return [
+                f"{key}\0{n}\0{e.name[len(key) :]}"
+                for e in it
+                if not e.name.startswith(".") and not _is_dir(e)
+                for key in (e.name.split(":", 1)[0],)
+            ]
     except OSError as exc:
         note_skip(state, Refused(UNREADABLE, path, exc.strerror or str(exc)))
         return []
@@ -194,7 +200,8 @@ def _not_unchanged(folder: str, toc: str, state: dict) -> Iterator[tuple[str, st
     while start < len(toc):
         end = toc.find("/", start)
         end = len(toc) if end < 0 else end
-        key, n, name = toc[start:end].split("\0")
+        key, n, rest = toc[start:end].split("\0")
+        name = key + rest
         start = end + 1
         stored = known.get((folder, key))
         if stored is not None and stored[0] == _flags(name):
