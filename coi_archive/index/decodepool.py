@@ -27,6 +27,7 @@ from .envelopes import Stored
 from .envelopes import pack as pack_envelope
 from .originaldata import Header
 from .originaldata import pack as pack_original
+from .wire import Facts, sole_copy_facts
 
 #: Below this many new copies in a batch, decode in-process.
 PARALLEL_MIN = 64
@@ -48,6 +49,9 @@ class Decoded:
     inner: Packed | None = None
     #: the Autocrypt header ``data`` was compressed with (see :mod:`.originaldata`)
     header: Header | None = None
+    #: its wire row's facts if it is its Message-ID's only copy (placement
+    #: then needs no unpacking of ``envelope``)
+    facts: Facts | None = None
 
 
 class _Opening:
@@ -103,6 +107,7 @@ def decode_one(job: tuple[bytes, str, int]) -> Decoded:
         packed.method,
         pack(inner) if inner is not None else None,
         packed.header,
+        facts=sole_copy_facts(env, fmt),
     )
 
 

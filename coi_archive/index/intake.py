@@ -28,7 +28,7 @@ from coi_archive.ingest.sources import Candidate, Source, SourceError
 from . import decrypted, derived, issues, originaldata
 from .decodepool import Decoded, DecodePool
 from .holds import purged_sha
-from .wire import refresh, target_chats
+from .wire import Facts, matching, refresh, target_chats
 
 Progress = Callable[[int, str], None]
 BATCH = 2000
@@ -93,6 +93,9 @@ class Intake:
         self.progress = progress
         self.report = IngestReport()
         self._pending: set[str] = set()
+        #: pending Message-IDs whose one stored copy was stored since the
+        #: last commit: its SHA-256 and wire facts (see ``wire.refresh``)
+        self._sole: dict[str, tuple[str, Facts]] = {}
         #: copies of stored messages (the same bytes, or other bytes under a
         #: known Message-ID): their chat's order may move
         self._recopied: set[str] = set()
@@ -252,11 +255,12 @@ class Intake:
             self._store(*inflight)
 
     def _store(self, jobs: list, meta: list, results: Iterator[Decoded]) -> None:
-        for (_raw, fmt, size), (sha, stamp), d in zip(jobs, meta, results):
-            is_new = (
-                self.conn.execute("SELECT 1 FROM originals WHERE message_id=? LIMIT 1", (d.message_id,)).fetchone()
-                is None
-            )
+        decoded = list(results)
+        mids = [d.message_id for d in decoded]
+        stored = matching(self.conn, "SELECT DISTINCT message_id FROM originals WHERE message_id IN ({})", mids)
+        for (_raw, fmt, size), (sha, stamp), d in zip(jobs, meta, decoded):
+            is_new = d.message_id not in stored
+            stored.add(d.message_id)
             self.conn.execute(
                 "INSERT INTO originals VALUES(?,?,?,?,?,?,?,?,?,?,?,?)",
                 (sha, d.message_id, size, d.data, originaldata.keep(self.conn, d.compression, d.header))
@@ -270,6 +274,9 @@ class Intake:
             self.report.messages_new += int(is_new)
             if not is_new:  # another copy of a known message: the same wire row, perhaps earlier evidence
                 self._recopied.add(sha)
+                self._sole.pop(d.message_id, None)
+            elif d.facts is not None:
+                self._sole[d.message_id] = (sha, d.facts)
             self.report.parse_errors += int(d.dialect == "unparseable")
             self.report.encrypted += int(d.dialect == "encrypted")
             self._pending.add(d.message_id)
@@ -298,11 +305,12 @@ class Intake:
     def _flush(self) -> None:
         self._drain()
         if self._pending:
-            dirty = refresh(self.conn, sorted(self._pending))
+            dirty = refresh(self.conn, sorted(self._pending), self._sole)
             derived.owe(self.conn, derived.FOLD, sorted(dirty))
             derived.owe(self.conn, derived.CONTACTS, [derived.ALL])
             self.report.dirty_chats |= dirty
             self._pending.clear()
+            self._sole.clear()
         if self._recopied:
             self._refold_recopied()
         self.conn.commit()

@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
+from typing import NamedTuple
 
 from coi_archive.ingest.events import (
     CONTROL_TYPES,
@@ -34,7 +35,7 @@ from coi_archive.ingest.events import (
 from . import envelopes
 from .chatids import chat_id as chat_id_of
 from .chatids import kind_of
-from .versions import Copy, describe, versions
+from .versions import Copy, describe, effective_date, versions
 
 
 def role_of(env: Envelope) -> str:
@@ -96,61 +97,160 @@ def _write_conflicts(conn: sqlite3.Connection, mid: str, conflicts: str | None) 
         conn.execute("INSERT OR REPLACE INTO wire_conflicts VALUES(?,?)", (mid, conflicts))
 
 
+class Facts(NamedTuple):
+    """What a wire row holds of its envelope and what placement reads of
+    it (:func:`facts_of`).  A decode worker sends them beside the packed
+    envelope, so a message with one copy is stored and placed without
+    unpacking that envelope again; a tuple, because it is pickled once per
+    message."""
+
+    dialect: str
+    role: str
+    date: str | None
+    sender: str
+    sender_name: str
+    #: the decoder's members of the chat, JSON (column ``members``)
+    members: str
+    #: the chat the decoder names (column ``chat_hint``), None without one
+    chat: str | None
+    encrypted: int
+    #: what its control events target, sorted (``wire_targets``)
+    targets: tuple[str, ...]
+    #: parent first, then the thread (``wire_refs``); only when placement
+    #: follows references or may fall back
+    refs: tuple[str, ...]
+    follow_refs: bool
+    #: the chat to fall back to, and what that choice reads
+    fallback: str | None
+    parents: tuple[str, ...]
+    reached: tuple[str, ...]
+
+
+def facts_of(env: Envelope, date: str | None) -> Facts:
+    """The facts of ``env`` listed at ``date`` (its effective date)."""
+    ref = env.chat
+    head = (env.dialect, role_of(env), date, env.sender, env.sender_name)
+    targets = tuple(sorted({e.target for e in env.events if isinstance(e, CONTROL_TYPES)}))
+    if ref is None:
+        return Facts(*head, "[]", None, int(env.encrypted), targets, (), False, None, (), ())
+    members, chat = json.dumps(list(ref.members)), chat_id_of(ref)
+    if ref.fallback is None:
+        refs = tuple(_ref_order(env)) if ref.follow_refs else ()
+        return Facts(*head, members, chat, int(env.encrypted), targets, refs, ref.follow_refs, None, (), ())
+    parents = ([env.references[0]] if env.references else []) + ([env.in_reply_to] if env.in_reply_to else [])
+    fallback, reached = chat_id_of(ref.fallback), (env.sender, *env.recipients)
+    return Facts(
+        *head, members, chat, int(env.encrypted), targets, tuple(_ref_order(env)), ref.follow_refs, fallback,
+        tuple(parents), reached,
+    )  # fmt: skip
+
+
+def sole_copy_facts(env: Envelope, fmt: str) -> Facts:
+    """The facts of the wire row :func:`canonical` gives a Message-ID whose
+    only copy this is (one copy is its own version; its date is held to its
+    own delivery evidence)."""
+    return facts_of(env, effective_date([Copy("", fmt, env)]))
+
+
 def load_envelope(conn: sqlite3.Connection, sha256: str) -> Envelope:
     row = conn.execute("SELECT envelope FROM originals WHERE sha256=?", (sha256,)).fetchone()
     return envelopes.load(row["envelope"])
 
 
-def refresh(conn: sqlite3.Connection, message_ids: Iterable[str]) -> set[str]:
-    """Recompute the wire rows of these Message-IDs; returns dirty chat ids."""
+def refresh(
+    conn: sqlite3.Connection, message_ids: Iterable[str], sole: Mapping[str, tuple[str, Facts]] | None = None
+) -> set[str]:
+    """Recompute the wire rows of these Message-IDs; returns dirty chat ids.
+
+    ``sole`` maps Message-IDs that have exactly one stored copy and no wire
+    row yet to that copy's SHA-256 and :func:`sole_copy_facts` (what an
+    ingest just decoded): they are written without reading their copies
+    back.  One that has a wire row after all takes the full path."""
+    fresh = _fresh(conn, sole or {})
     dirty: set[str] = set()
     moved: list[str] = []
     for mid in message_ids:
-        found = canonical(conn, mid)
-        if found is None:
-            _write_conflicts(conn, mid, None)
-            continue
-        sha, env = found.sha256, found.env
-        old = conn.execute("SELECT sha256, chat_id, date FROM wire WHERE message_id=?", (mid,)).fetchone()
-        if old is not None and (old["sha256"], old["date"], _stored_conflicts(conn, mid)) == (
-            sha,
-            env.date,
-            found.conflicts,
-        ):
-            continue
-        if old is not None:  # the chats of what it targeted before
-            dirty |= target_chats(conn, mid)
-        _write_wire(conn, mid, sha, env)
-        _write_conflicts(conn, mid, found.conflicts)
-        new_chat = place(conn, mid, env)
-        conn.execute("UPDATE wire SET chat_id=? WHERE message_id=?", (new_chat, mid))
-        if old is not None and old["chat_id"]:
-            dirty.add(old["chat_id"])
+        if mid in fresh:
+            sha, facts = fresh[mid]
+            _write_wire(conn, mid, sha, facts, cleared=True)
+        else:
+            found = canonical(conn, mid)
+            if found is None:
+                _write_conflicts(conn, mid, None)
+                continue
+            sha, facts = found.sha256, facts_of(found.env, found.env.date)
+            old = conn.execute("SELECT sha256, chat_id, date FROM wire WHERE message_id=?", (mid,)).fetchone()
+            if old is not None and (old["sha256"], old["date"], _stored_conflicts(conn, mid)) == (
+                sha,
+                facts.date,
+                found.conflicts,
+            ):
+                continue
+            if old is not None:  # the chats of what it targeted before
+                dirty |= target_chats(conn, mid)
+            _write_wire(conn, mid, sha, facts)
+            _write_conflicts(conn, mid, found.conflicts)
+            if old is not None and old["chat_id"]:
+                dirty.add(old["chat_id"])
+        new_chat = place_facts(conn, facts)
         if new_chat:
+            conn.execute("UPDATE wire SET chat_id=? WHERE message_id=?", (new_chat, mid))
             dirty.add(new_chat)
-        if any(isinstance(e, CONTROL_TYPES) for e in env.events):  # its targets, as just written
+        if facts.targets:  # its targets, as just written
             dirty |= target_chats(conn, mid)
         moved.append(mid)
     dirty |= replace_dependents(conn, moved)
     return dirty
 
 
-def _write_wire(conn: sqlite3.Connection, mid: str, sha: str, env: Envelope) -> None:
-    role = role_of(env)
-    hint = chat_id_of(env.chat) if env.chat is not None else None
-    members = json.dumps(list(env.chat.members) if env.chat else [])
+def _fresh(conn: sqlite3.Connection, sole: Mapping[str, tuple[str, Facts]]) -> dict[str, tuple[str, Facts]]:
+    """The messages of ``sole`` without a wire row, with their (empty)
+    targets, references and other versions cleared a chunk at a time
+    rather than one statement per message."""
+    kept = matching(conn, "SELECT message_id FROM wire WHERE message_id IN ({})", list(sole))
+    fresh = {mid: sole[mid] for mid in sole if mid not in kept}
+    for table in ("wire_targets", "wire_refs", "wire_conflicts"):
+        for marks, chunk in _chunks(list(fresh)):
+            conn.execute(f"DELETE FROM {table} WHERE message_id IN ({marks})", chunk)
+    return fresh
+
+
+#: Values bound in one ``IN (...)`` (SQLite allows 999 in old builds).
+CHUNK = 500
+
+
+def _chunks(values: list[str]) -> Iterator[tuple[str, list[str]]]:
+    """``values`` in chunks, each with its ``?,?,...``: bound parameters
+    carry any string exactly (a JSON array would not, e.g. NUL)."""
+    for start in range(0, len(values), CHUNK):
+        chunk = values[start : start + CHUNK]
+        yield ",".join("?" * len(chunk)), chunk
+
+
+def matching(conn: sqlite3.Connection, query: str, values: list[str]) -> set[str]:
+    """The first column of ``query`` over ``values``, whose ``IN ({})`` is
+    filled a chunk at a time: one query per chunk instead of one per value."""
+    found: set[str] = set()
+    for marks, chunk in _chunks(values):
+        found.update(row[0] for row in conn.execute(query.format(marks), chunk))
+    return found
+
+
+def _write_wire(conn: sqlite3.Connection, mid: str, sha: str, f: Facts, cleared: bool = False) -> None:
+    """Write the wire row (chat not yet placed), its targets and references;
+    ``cleared``: the old targets and references are already deleted."""
     conn.execute(
         "INSERT OR REPLACE INTO wire(message_id, sha256, dialect, role, date, sender, sender_name,"
         " members, chat_hint, chat_id, encrypted) VALUES(?,?,?,?,?,?,?,?,?,NULL,?)",
-        (mid, sha, env.dialect, role, env.date, env.sender, env.sender_name, members, hint, int(env.encrypted)),
+        (mid, sha, f.dialect, f.role, f.date, f.sender, f.sender_name, f.members, f.chat, f.encrypted),
     )
-    conn.execute("DELETE FROM wire_targets WHERE message_id=?", (mid,))
-    conn.execute("DELETE FROM wire_refs WHERE message_id=?", (mid,))
-    targets = {e.target for e in env.events if isinstance(e, CONTROL_TYPES)}
-    conn.executemany("INSERT INTO wire_targets VALUES(?,?)", [(mid, t) for t in sorted(targets)])
-    if env.chat is not None and (env.chat.follow_refs or env.chat.fallback is not None):
-        refs = _ref_order(env)
-        conn.executemany("INSERT INTO wire_refs VALUES(?,?)", [(mid, r) for r in refs])
+    if not cleared:
+        conn.execute("DELETE FROM wire_targets WHERE message_id=?", (mid,))
+        conn.execute("DELETE FROM wire_refs WHERE message_id=?", (mid,))
+    if f.targets:
+        conn.executemany("INSERT INTO wire_targets VALUES(?,?)", [(mid, t) for t in f.targets])
+    if f.refs:
+        conn.executemany("INSERT INTO wire_refs VALUES(?,?)", [(mid, r) for r in f.refs])
 
 
 def _ref_order(env: Envelope) -> list[str]:
@@ -164,24 +264,27 @@ def _ref_order(env: Envelope) -> list[str]:
 
 def place(conn: sqlite3.Connection, mid: str, env: Envelope) -> str | None:
     """The chat a wire message belongs to (``None`` for controls etc.)."""
-    if role_of(env) not in PLACED_ROLES or env.chat is None:
+    return place_facts(conn, facts_of(env, env.date))
+
+
+def place_facts(conn: sqlite3.Connection, f: Facts) -> str | None:
+    """:func:`place` from a message's :class:`Facts`."""
+    if f.role not in PLACED_ROLES or f.chat is None:
         return None
-    ref = env.chat
-    if ref.follow_refs:
-        for parent in _ref_order(env):
+    if f.follow_refs:
+        for parent in f.refs:
             row = conn.execute("SELECT chat_id, role FROM wire WHERE message_id=?", (parent,)).fetchone()
             if row and row["chat_id"] and row["role"] in PLACED_ROLES and kind_of(row["chat_id"]) != "mail":
                 return row["chat_id"]
-    if ref.fallback is not None:
-        parent_members = _parent_members(conn, env)
-        reached = {env.sender, *env.recipients}
-        if parent_members is not None and not set(parent_members) <= reached:
-            return chat_id_of(ref.fallback)
-    return chat_id_of(ref)
+    if f.fallback is not None:
+        parent_members = _parent_members(conn, f.parents)
+        if parent_members is not None and not set(parent_members) <= set(f.reached):
+            return f.fallback
+    return f.chat
 
 
-def _parent_members(conn: sqlite3.Connection, env: Envelope) -> list[str] | None:
-    for parent in ([env.references[0]] if env.references else []) + ([env.in_reply_to] if env.in_reply_to else []):
+def _parent_members(conn: sqlite3.Connection, parents: tuple[str, ...]) -> list[str] | None:
+    for parent in parents:
         row = conn.execute("SELECT members FROM wire WHERE message_id=?", (parent,)).fetchone()
         if row is not None:
             return json.loads(row["members"])
@@ -211,7 +314,7 @@ def replace_dependents(conn: sqlite3.Connection, arrived: list[str]) -> set[str]
     """Place again every floating reply that references a message which just
     arrived or moved; cascades through reply chains."""
     dirty: set[str] = set()
-    work = list(arrived)
+    work = _referenced(conn, arrived)
     seen: set[str] = set()
     while work:
         mid = work.pop()
@@ -233,3 +336,14 @@ def replace_dependents(conn: sqlite3.Connection, arrived: list[str]) -> set[str]
                         dirty.add(c)
                 work.append(child)
     return dirty
+
+
+def _referenced(conn: sqlite3.Connection, mids: list[str]) -> list[str]:
+    """Those of ``mids`` that a stored reference names, in their order: a
+    query per chunk instead of one per message (nothing in
+    :func:`replace_dependents` writes ``wire_refs``, so the others would
+    find no reply to place)."""
+    if len(mids) < 2:
+        return list(mids)
+    named = matching(conn, "SELECT DISTINCT ref FROM wire_refs WHERE ref IN ({})", mids)
+    return [m for m in mids if m in named]
