@@ -112,3 +112,22 @@ def test_the_search_hash_follows_the_message_not_its_key_order():
     lone, other = msg | {"text": "\udc80"}, msg | {"text": "\udc81"}
     assert len({state.fts_hash(lone), state.fts_hash(other), state.fts_hash(msg)}) == 3
     assert state.fts_hash(msg | {"size": 2**70}) != state.fts_hash(msg | {"size": 2**70 + 1})
+
+
+def test_a_control_among_the_pieces_posts_is_one_of_its_controls(tmp_path):
+    """The controls' query starts at the controls aimed at a piece's posts;
+    a control that is itself among the posts (the wire layer places none)
+    is still folded as a control, once."""
+    snapshot("corpus", tmp_path / "archive")
+    with Archive.open(tmp_path / "archive") as archive:
+        conn = archive.conn
+        ctl, target = conn.execute(
+            "SELECT t.message_id, t.target FROM wire_targets t JOIN wire w ON w.message_id=t.target"
+            " WHERE w.chat_id IS NOT NULL LIMIT 1"
+        ).fetchone()
+        _, aimed = state.load_piece(conn, [target])
+        assert [w.message_id for w in aimed].count(ctl) == 1
+        _, with_it = state.load_piece(conn, [target, ctl])
+        assert [w.message_id for w in with_it] == [w.message_id for w in aimed]
+        (lone,) = state.load_piece(conn, [ctl])[1]
+        assert lone.message_id == ctl

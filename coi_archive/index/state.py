@@ -75,20 +75,27 @@ def _arrivals(conn: sqlite3.Connection, mids: list[str]) -> dict[str, Arrival]:
     return {mid: arrival(found) for mid, found in copies.items()}
 
 
-#: The controls folded into one chat: those aimed at its messages and those
-#: aimed at such controls (COI edits point at the previous edit), however
-#: long the chain; UNION (not UNION ALL) drops a row seen before, so a cycle
-#: ends.
-_CHAT_CONTROLS = f"""
+def _controls_sql(aimed_at: str) -> str:
+    """The controls aimed at the messages ``aimed_at`` selects (its column
+    ``id``), and those aimed at such controls (COI edits point at the
+    previous edit), however long the chain; UNION (not UNION ALL) drops a
+    row seen before, so a cycle ends.  The chain starts at the controls
+    aimed at the messages, so the messages themselves are not looked up
+    again (``_load`` adds one that is itself a control)."""
+    step = "JOIN wire w ON w.message_id=t.message_id AND w.role='control'"
+    return f"""
 WITH RECURSIVE chain(message_id) AS (
-    SELECT message_id FROM wire WHERE chat_id=?
+    SELECT t.message_id FROM ({aimed_at}) m JOIN wire_targets t ON t.target=m.id {step}
     UNION
-    SELECT t.message_id FROM chain JOIN wire_targets t ON t.target=chain.message_id
-    JOIN wire w ON w.message_id=t.message_id AND w.role='control'
+    SELECT t.message_id FROM chain JOIN wire_targets t ON t.target=chain.message_id {step}
 )
 {_WIRE_COLUMNS}chain JOIN wire w ON w.message_id=chain.message_id
 {_WIRE_JOINS} WHERE w.role='control' ORDER BY w.message_id
 """
+
+
+#: The controls folded into one chat.
+_CHAT_CONTROLS = _controls_sql("SELECT message_id AS id FROM wire WHERE chat_id=?")
 
 
 def _load(conn: sqlite3.Connection, posts_sql: str, controls_sql: str, key: str) -> tuple[list[Wire], list[Wire]]:
@@ -96,6 +103,9 @@ def _load(conn: sqlite3.Connection, posts_sql: str, controls_sql: str, key: str)
     with the arrival evidence of both read in one query."""
     posts = conn.execute(posts_sql, (key,)).fetchall()
     controls = conn.execute(controls_sql, (key,)).fetchall()
+    placed = [r for r in posts if r[1] == "control"]  # none today: the wire layer places no control
+    if placed:
+        controls = sorted({r[0]: r for r in controls + placed}.values(), key=lambda r: r[0])
     arrivals = _arrivals(conn, [r[0] for r in posts] + [r[0] for r in controls])
     return _wires_of(posts, arrivals), _wires_of(controls, arrivals)
 
@@ -109,11 +119,8 @@ def load_chat_wires(conn: sqlite3.Connection, chat_id: str) -> tuple[list[Wire],
 #: written a piece at a time, so memory does not grow with the chat.
 PIECE = 1000
 
-#: The controls aimed at one piece's posts (``json_each`` of their ids),
-#: however long the chain, as ``_CHAT_CONTROLS`` does for a whole chat.
-_PIECE_CONTROLS = _CHAT_CONTROLS.replace(
-    "SELECT message_id FROM wire WHERE chat_id=?", "SELECT value FROM json_each(?)"
-)
+#: The controls aimed at one piece's posts (``json_each`` of their ids).
+_PIECE_CONTROLS = _controls_sql("SELECT value AS id FROM json_each(?)")
 _PIECE_POSTS = f"{_WIRE_COLUMNS}wire w{_WIRE_JOINS} WHERE w.message_id IN (SELECT value FROM json_each(?))"
 
 
