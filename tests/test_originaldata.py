@@ -113,6 +113,12 @@ def test_only_the_top_level_autocrypt_header_is_a_dictionary() -> None:
     assert originaldata.autocrypt_header(too_long) is None
 
 
+@pytest.mark.parametrize("method", ["zdict1:x", "zdict1:", "zdict9", "brotli"])
+def test_a_method_this_version_does_not_know_is_an_archive_error(method: str, tmp_path: Path) -> None:
+    with closing(catalog.connect(tmp_path / "catalog.sqlite")) as conn, pytest.raises(ArchiveError):
+        originaldata.unpack(conn, b"x", method)
+
+
 def test_the_key_data_is_stored_once_per_header(pristine: Archive) -> None:
     methods = _methods(pristine.path)
     headers = _headers(pristine.path)
