@@ -72,7 +72,6 @@ CREATE TABLE IF NOT EXISTS wire(
     role TEXT NOT NULL, date TEXT, sender TEXT, sender_name TEXT, members TEXT,
     chat_hint TEXT, chat_id TEXT, encrypted INTEGER NOT NULL DEFAULT 0);
 CREATE INDEX IF NOT EXISTS wire_chat ON wire(chat_id);
-CREATE INDEX IF NOT EXISTS wire_sender ON wire(sender);
 CREATE TABLE IF NOT EXISTS wire_targets(message_id TEXT NOT NULL, target TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS wire_targets_target ON wire_targets(target);
 CREATE INDEX IF NOT EXISTS wire_targets_mid ON wire_targets(message_id);

@@ -182,8 +182,15 @@ def _v15_revisions_view(conn: sqlite3.Connection) -> None:
     )
 
 
+def _v16_no_wire_sender_index(conn: sqlite3.Connection) -> None:
+    """The index of ``wire.sender`` served no query (its two readers look
+    for ``lower(sender)`` and ``sender != ''``, which scan): 3.5 MB less
+    at N = 100,000. The catalog is rewritten afterwards."""
+    conn.execute("DROP INDEX IF EXISTS wire_sender")
+
+
 #: The steps after which the catalog file is rewritten (``VACUUM``).
-REWRITES_FILE = {10, 12, 14, 15}
+REWRITES_FILE = {10, 12, 14, 15, 16}
 
 
 #: version reached -> (what it does, the step). Never edit a released step.
@@ -205,6 +212,7 @@ LADDER: dict[int, tuple[str, Step]] = {
     13: ("an image core cannot measure is a file: originals decoded again", _v13_unmeasured_images_are_files),
     14: ("originals compressed with header boilerplate and their Autocrypt header", _v14_originals_with_dictionary),
     15: ("revisions read from the folded messages (a view)", _v15_revisions_view),
+    16: ("the unused index of wire senders dropped", _v16_no_wire_sender_index),
 }
 
 LATEST = max(LADDER)
