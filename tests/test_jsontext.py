@@ -161,3 +161,27 @@ def test_message_data_is_the_stdlib_text() -> None:
         assert messagedata.unpack(blob) == expected
         assert _same(messagedata.load(blob), json.loads(expected))
         assert messagedata.load(blob)["seq"] == 2**65
+
+
+def test_large_values_are_left_to_the_stdlib(monkeypatch) -> None:
+    """orjson crashes the process where a large reservation fails under a
+    memory cap (tests/test_bounded_input.py): past ``MAX_CHARS`` of text
+    the stdlib writes and reads, the same text."""
+    monkeypatch.setattr(events, "MAX_CHARS", 1000)
+    monkeypatch.setattr(jsontext, "MAX_CHARS", 1000)
+    small = Envelope("m@example.org", "00" * 32, "mail", subject="s" * 400, events=(Post("hi"),))
+    big = dataclasses.replace(small, events=(Post("A" * 600), Post("B" * 600)))  # large only together
+    expected = {env: _stdlib_envelope(env) for env in (small, big)}
+    stdlib_calls = []
+    real_to_plain = events._to_plain
+    monkeypatch.setattr(events, "_to_plain", lambda v: stdlib_calls.append(1) or real_to_plain(v))
+    assert envelope_to_bytes(small).decode() == expected[small]
+    assert not stdlib_calls
+    assert envelope_to_bytes(big).decode() == expected[big]
+    assert stdlib_calls
+    assert jsontext.chars({"a": ["x" * 600, {"b": "y" * 600}]}) > 1000
+    msg = {"text": "z" * 1001, "location": None}
+    parsed = []
+    monkeypatch.setattr(jsontext.orjson, "loads", lambda data: parsed.append(1))
+    assert messagedata.unpack(messagedata.pack(msg)) == jsontext.stdlib_text(msg)
+    assert messagedata.load(messagedata.pack(msg)) == msg and not parsed

@@ -25,7 +25,7 @@ from typing import Any
 
 import orjson
 
-from .jsontext import loads, same_float, stdlib_text
+from .jsontext import MAX_CHARS, chars, loads, same_float, stdlib_text
 
 # --------------------------------------------------------------------------
 # Where a message came from and where it belongs
@@ -496,18 +496,28 @@ def event_from_dict(data: dict[str, Any]) -> Event:
     return _build(cls, {k: v for k, v in data.items() if k != "type"})
 
 
-def _stored_fields(value: Any) -> dict[str, Any]:
-    """orjson's hook for a dataclass: the dict :func:`_to_plain` makes of
-    it, its values left to orjson.  The only float field of the model is a
-    post's location; one orjson would write otherwise (``jsontext``) is
-    put in as the stdlib writes it."""
-    cls = type(value)
-    out = {name: getattr(value, name) for name in _field_names(cls)}
-    if cls is Post and value.location is not None and not all(map(same_float, value.location)):
-        out["location"] = orjson.Fragment(stdlib_text(_to_plain(value.location)))
-    if cls.__name__ in EVENT_TYPES:
-        out["type"] = cls.__name__
-    return out
+class _StoredFields:
+    """orjson's hook for the dataclasses of one envelope: the dict
+    :func:`_to_plain` makes of each, its values left to orjson.  The only
+    float field of the model is a post's location; one orjson would write
+    otherwise (``jsontext``) is put in as the stdlib writes it.  Past
+    ``jsontext.MAX_CHARS`` of text it gives up, and the stdlib writes the
+    envelope."""
+
+    def __init__(self) -> None:
+        self.chars = 0
+
+    def __call__(self, value: Any) -> dict[str, Any]:
+        cls = type(value)
+        out = {name: getattr(value, name) for name in _field_names(cls)}
+        self.chars += chars(tuple(out.values()), MAX_CHARS - self.chars)
+        if self.chars > MAX_CHARS:
+            raise TypeError("left to the stdlib: large")
+        if cls is Post and value.location is not None and not all(map(same_float, value.location)):
+            out["location"] = orjson.Fragment(stdlib_text(_to_plain(value.location)))
+        if cls.__name__ in EVENT_TYPES:
+            out["type"] = cls.__name__
+        return out
 
 
 def envelope_to_bytes(env: Envelope) -> bytes:
@@ -515,7 +525,7 @@ def envelope_to_bytes(env: Envelope) -> bytes:
     written by orjson; what it refuses is written as it always was (and
     raises as it did: a lone surrogate cannot be UTF-8)."""
     try:
-        return orjson.dumps(env, default=_stored_fields, option=orjson.OPT_PASSTHROUGH_DATACLASS)
+        return orjson.dumps(env, default=_StoredFields(), option=orjson.OPT_PASSTHROUGH_DATACLASS)
     except orjson.JSONEncodeError:
         return stdlib_text(_to_plain(env)).encode()
 
@@ -523,7 +533,7 @@ def envelope_to_bytes(env: Envelope) -> bytes:
 def envelope_to_json(env: Envelope) -> str:
     """The stored JSON text of an envelope: compact, non-ASCII as it is."""
     try:
-        return orjson.dumps(env, default=_stored_fields, option=orjson.OPT_PASSTHROUGH_DATACLASS).decode()
+        return orjson.dumps(env, default=_StoredFields(), option=orjson.OPT_PASSTHROUGH_DATACLASS).decode()
     except orjson.JSONEncodeError:
         return stdlib_text(_to_plain(env))
 

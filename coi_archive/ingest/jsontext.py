@@ -19,6 +19,12 @@ never change:
 * whatever else orjson refuses (a lone surrogate, ``NaN`` in old text, a
   type neither knows) goes to the stdlib, which answers or raises as it
   always did.
+
+A large value (over :data:`MAX_CHARS` characters of text) is written and
+read by the stdlib too: orjson reserves several bytes per character up
+front, and where memory is capped (``RLIMIT_AS``) a reservation that fails
+crashes the process (orjson 3.13: a 300 MB string under a 1.5 GB cap) where
+the stdlib raises ``MemoryError``.  Only huge hostile mail gets there.
 """
 
 from __future__ import annotations
@@ -28,6 +34,9 @@ from collections.abc import Iterable
 from typing import Any
 
 import orjson
+
+#: Text above this many characters is left to the stdlib (see above).
+MAX_CHARS = 1 << 20
 
 #: bytes.translate table: every digit becomes "0", every other byte stays.
 _DIGITS_AS_ZERO = bytes(0x30 if 0x30 <= i <= 0x39 else i for i in range(256))
@@ -46,10 +55,27 @@ def same_float(value: Any) -> bool:
     return type(value) is not float or value == 0 or 1e-4 <= abs(value) < float("inf")
 
 
+def chars(value: Any, budget: int = MAX_CHARS) -> int:
+    """The characters of text in ``value`` (strings, and one per item of a
+    list, tuple or dict), counted until they pass ``budget``."""
+    if type(value) is str:
+        return len(value)
+    if type(value) is dict:
+        value = [*value.keys(), *value.values()]
+    elif type(value) is not list and type(value) is not tuple:
+        return 0
+    total = len(value)
+    for item in value:
+        total += len(item) if type(item) is str else chars(item, budget - total)
+        if total > budget:
+            break
+    return total
+
+
 def dumps(value: Any, *, floats: Iterable[Any] = ()) -> bytes:
     """UTF-8 of :func:`stdlib_text` (``value``); ``floats`` are the floats
     ``value`` may hold."""
-    if all(map(same_float, floats)):
+    if all(map(same_float, floats)) and chars(value) <= MAX_CHARS:
         try:
             return orjson.dumps(value)
         except orjson.JSONEncodeError:
@@ -63,7 +89,7 @@ def loads(text: bytes | str) -> Any:
         data = text.encode() if isinstance(text, str) else text
     except UnicodeEncodeError:  # a lone surrogate: only the stdlib reads it
         return json.loads(text)
-    if _LONG_NUMBER not in data.translate(_DIGITS_AS_ZERO):
+    if len(data) <= MAX_CHARS and _LONG_NUMBER not in data.translate(_DIGITS_AS_ZERO):
         try:
             return orjson.loads(data)
         except orjson.JSONDecodeError:
