@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from email import feedparser as email_feedparser
 from email import message_from_bytes
 from email.utils import getaddresses
 
@@ -238,3 +239,60 @@ def test_a_parser_that_disagrees_is_not_used(monkeypatch) -> None:
     monkeypatch.undo()
     monkeypatch.setattr(fastmail._Boundary, "match", lambda self, line: None)  # finds no boundary at all
     assert not fastmail._string_boundaries_agree()
+
+
+_ENDS = ["\n", "\r\n", "\r"]
+_HEADER_LINES = [
+    "Subject: hi",
+    "Subject:",
+    "Subject:\t  spaced  ",
+    "X-Empty:  ",
+    " continued",
+    "\tcontinued\t",
+    "  ",
+    "From someone Mon Jan  1 00:00:00 2024",
+    "From: Ann <ann@example.org>",
+    ":no name",
+    "Name With Space: x",
+    "no colon here",
+    "X-8bit: caf\udcc3\udca9",
+    "Content-Type: text/plain; charset=utf-8",
+    "Content-Type: multipart/mixed; boundary=b",
+    "Content-Type: message/rfc822",
+    "Content-Type: bogus",
+    "",
+]
+
+
+@settings(max_examples=600, deadline=None)
+@given(
+    st.lists(st.tuples(st.sampled_from(_HEADER_LINES), st.sampled_from(_ENDS)), max_size=8),
+    st.sampled_from(["", "\n", "\r\n", "\r", "body\r\n", "\n\nFrom x\r\nbody", "x" * 8190 + "\r\nend"]),
+    st.booleans(),
+)
+def test_one_part_messages_parse_as_the_stdlib_parses(lines, body, unterminated):
+    """A one-part message read without the feed parser holds exactly what
+    the feed parser makes of it (headers, unix-from, body, defects), for
+    odd header blocks too; a multipart or message/* is left to it."""
+    from coi_archive.ingest import fastmail
+
+    text = "".join(line + end for line, end in lines) + body
+    if unterminated and lines:
+        text = "".join(line + end for line, end in lines)[: -len(lines[-1][1])]
+    raw = text.encode("ascii", "surrogateescape")
+    slow = fastmail._feed(email_feedparser.FeedParser, raw)
+    fast = fastmail._single_part(text)
+    if slow.get_content_maintype() in ("multipart", "message"):
+        assert fast is None
+    else:
+        assert fast is not None and fastmail.parsed_state(fast) == fastmail.parsed_state(slow)
+
+
+def test_one_part_path_is_taken_and_probed(monkeypatch) -> None:
+    from coi_archive.ingest import fastmail
+
+    assert fastmail._SINGLE_PART and fastmail._single_part_agrees()
+    assert fastmail._single_part("To: a\r\n\r\nbody") is not None
+    assert fastmail._single_part("Content-Type: multipart/mixed; boundary=b\n\n--b--\n") is None
+    monkeypatch.setattr(fastmail, "_FIELD_RE", re.compile(r"([^:]*):(.*)"))  # reads a field otherwise
+    assert not fastmail._single_part_agrees()

@@ -10,7 +10,10 @@ takes a lock at every first access (Python 3.11), about 4 % of a decode.
 
 from __future__ import annotations
 
+import email.errors
 import email.feedparser
+import io
+import re
 import types
 from collections.abc import Callable
 from email.message import Message
@@ -215,8 +218,133 @@ def _string_boundaries_agree() -> bool:
 _PARSER: type[email.feedparser.FeedParser] = _FeedParser if _string_boundaries_agree() else email.feedparser.FeedParser
 
 
+# A message of one part (no multipart, no message/*: 84 % of the benchmark
+# mailbox) needs none of the feed parser's line-by-line work: its header
+# block is found and cut into fields by regular expressions, as
+# ``_parsegen`` and ``_parse_headers`` cut it, and its body is the rest of
+# the text (the parser joins the body's lines back).  A header block with an
+# odd line (a continuation first, a From line, a line starting with a colon)
+# goes through the stdlib's own ``_parse_headers``; a multipart or message/*
+# is parsed again in full.
+
+#: The header block: the lines the feed parser takes for headers (its
+#: ``headerRE``), each to its line end (\r\n, \r or \n) or the end of the text.
+_HEADER_BLOCK_RE = re.compile(r"(?:(?:From |[\041-\071\073-\176]*:|[\t ])[^\r\n]*(?:\r\n|\r|\n|\Z))*")
+#: One field of a header block without odd lines: its name, then its value
+#: as ``header_source_parse`` makes it (blanks after the colon and the last
+#: line end cut off, continuation lines kept as they are).
+_FIELD_RE = re.compile(r"([\041-\071\073-\176]*):[ \t]*([^\r\n]*(?:(?:\r\n|\r|\n)[\t ][^\r\n]*)*)(?:\r\n|\r|\n|\Z)")
+#: A blank line ends the header block (the feed parser's ``NLCRE``).
+_BLANK_RE = re.compile(r"\r\n|\r|\n")
+_parse_headers = email.feedparser.FeedParser._parse_headers  # type: ignore[attr-defined]
+
+
+class _HeaderShim:
+    """The parts of a ``FeedParser`` that ``_parse_headers`` uses: the
+    message, the policy, and ``_input.unreadline`` (a From line at the end
+    of the header block is given back to the body)."""
+
+    policy = compat32
+
+    def __init__(self, msg: Message):
+        self._cur = msg
+        self._input = self
+        self.unread: list[str] = []
+
+    def unreadline(self, line: str) -> None:
+        self.unread.insert(0, line)
+
+
+def _single_part(text: str) -> Message | None:
+    """The message the feed parser makes of ``text``, if it has one part
+    (None for any other)."""
+    msg = IndexedMessage(policy=compat32)
+    block = _HEADER_BLOCK_RE.match(text)
+    end = block.end() if block else 0
+    offset = end
+    if end < len(text):
+        blank = _BLANK_RE.match(text, end)
+        if blank:
+            offset = blank.end()
+        else:
+            compat32.handle_defect(msg, email.errors.MissingHeaderBodySeparatorDefect())
+    given_back = _read_headers(msg, text[:end])
+    if msg.get_content_maintype() in ("multipart", "message"):
+        return None
+    msg.set_payload(given_back + text[offset:])
+    return msg
+
+
+def _read_headers(msg: Message, block: str) -> str:
+    """Give ``msg`` the fields of the header block, as ``_parse_headers``
+    does; returns what it gives back to the body."""
+    if _odd(block):
+        shim = _HeaderShim(msg)
+        _parse_headers(shim, io.StringIO(block, newline="").readlines())
+        return "".join(shim.unread)
+    msg._headers.extend(_FIELD_RE.findall(block))  # type: ignore[attr-defined]
+    return ""
+
+
+def _odd(block: str) -> bool:
+    """A continuation first, a From line, or a line starting with a colon."""
+    return (
+        block.startswith((" ", "\t", "From ", ":"))
+        or "\nFrom " in block
+        or "\rFrom " in block
+        or "\n:" in block
+        or "\r:" in block
+    )
+
+
+_SINGLE_PROBES = (
+    b"From x Mon Jan  1 00:00:00 2024\r\n\tcontinued\r\nSubject: a\r\n b\rFrom y\r\nX: \xe4\r\nFrom z\r\n\r\nbody\r\n",
+    b" first\nA:1\n:no name\nFrom mid\nB: 2\nnot a header\nbody\r\n\rend",
+    b"To: a\n\n",
+    b"Content-Type: text/x; charset=utf-8\r\nFrom last\r\n\r\nFrom body",
+    b"",
+)
+
+
+def _single_part_agrees() -> bool:
+    """Whether this Python's parser reads one-part messages with odd header
+    blocks as :func:`_single_part` does (checked once, at import)."""
+    try:
+        for raw in _SINGLE_PROBES:
+            text = raw.decode("ascii", errors="surrogateescape")
+            fast, slow = _single_part(text), _feed(email.feedparser.FeedParser, raw)
+            if fast is None or parsed_state(fast) != parsed_state(slow):
+                return False
+    except Exception:  # noqa: BLE001 - any failure means: do not use it
+        return False
+    return True
+
+
+def parsed_state(msg: Message) -> tuple[Any, ...]:
+    """What a parsed one-part message holds (defects by type and text)."""
+    return (
+        msg._headers,  # type: ignore[attr-defined]
+        msg.get_unixfrom(),
+        msg._payload,  # type: ignore[attr-defined]
+        [(type(d), str(d), getattr(d, "line", None)) for d in msg.defects],
+        msg._charset,  # type: ignore[attr-defined]
+        msg.preamble,
+        msg.epilogue,
+        msg.get_default_type(),
+        msg.is_multipart(),
+    )
+
+
+_SINGLE_PART = _single_part_agrees()
+
+
 def parse(raw: bytes) -> Message:
     """``email.message_from_bytes(raw, _class=IndexedMessage)``, fed as the
     stdlib parser feeds it, with boundaries matched as strings where this
-    Python's parser allows it (checked once, at import)."""
+    Python's parser allows it, a one-part message without the feed parser
+    (both checked once, at import)."""
+    if _SINGLE_PART:
+        msg = _single_part(raw.decode("ascii", errors="surrogateescape"))
+        if msg is not None:
+            return msg
     return _feed(_PARSER, raw)
