@@ -21,13 +21,13 @@ from datetime import datetime, timezone
 from typing import Any
 
 from coi_archive.ingest.decode import Decryptor
+from coi_archive.ingest.events import Provenance
 from coi_archive.ingest.mime import sha256_hex
 from coi_archive.ingest.safeio import UNREADABLE, Limits, Refused
 from coi_archive.ingest.sources import Candidate, Source, SourceError
 
 from . import decrypted, derived, issues, originaldata
 from .decodepool import Decoded, DecodePool
-from .holds import purged_sha
 from .wire import Facts, matching, refresh, target_chats
 
 Progress = Callable[[int, str], None]
@@ -101,6 +101,9 @@ class Intake:
         self._recopied: set[str] = set()
         self._since_commit = 0
         self._pool = DecodePool(decryptor)
+        #: copies read, not yet sorted: bytes, format, size in the source, SHA-256, where found, when
+        self._reads: list[tuple[bytes, str, int, str, Provenance, str]] = []
+        self._read_bytes = 0
         self._jobs: list[tuple[bytes, str, int]] = []  # bytes, format, size in the source
         self._job_meta: list[tuple[str, str]] = []
         self._job_shas: set[str] = set()  # queued or being decoded
@@ -215,27 +218,50 @@ class Intake:
             self._scan.skip([Refused(UNREADABLE, str(path), exc.strerror or str(exc))])
             return
         self.report.copies_read += 1
-        sha = sha256_hex(raw)
-        if purged_sha(self.conn, sha):  # purged on purpose: never stored again
-            return
-        queued = sha in self._job_shas
-        if not queued and self.conn.execute("SELECT 1 FROM originals WHERE sha256=?", (sha,)).fetchone():
-            self._recopied.add(sha)
-        elif not queued:
-            self._jobs.append((raw, cand.format, cand.truncated_from or len(raw)))
-            self._job_meta.append((sha, stamp))
-            self._job_shas.add(sha)
-            self._job_bytes += len(raw)
-        self.conn.execute(
+        self._reads.append((raw, cand.format, cand.truncated_from or len(raw), sha256_hex(raw), p, stamp))
+        self._read_bytes += len(raw)
+        # sorted at the latest at the copy that would fill a batch or make a commit due
+        # if every copy read were new: batches and commits fall where one copy at a time put them
+        if (
+            len(self._jobs) + len(self._reads) >= DECODE_BATCH
+            or self._job_bytes + self._read_bytes >= DECODE_BYTES
+            or self._since_commit + len(self._reads) >= BATCH
+        ):
+            self._sort_reads()
+            if len(self._jobs) >= DECODE_BATCH or self._job_bytes >= DECODE_BYTES:
+                self._submit()
+            if self._since_commit >= BATCH:
+                self._flush()
+
+    def _sort_reads(self) -> None:
+        """Queue the new bytes among the copies read since the last call,
+        note the copies of stored ones, and record where each was found,
+        with a statement per batch instead of three per copy (nothing in
+        between writes originals or tombstones, so the answers are those
+        a copy at a time would get)."""
+        reads, self._reads, self._read_bytes = self._reads, [], 0
+        shas = [r[3] for r in reads]
+        purged = matching(self.conn, "SELECT sha256 FROM tombstones WHERE sha256 IN ({})", shas)
+        stored = matching(self.conn, "SELECT sha256 FROM originals WHERE sha256 IN ({})", shas)
+        rows = []
+        for raw, fmt, size, sha, p, stamp in reads:
+            if sha in purged:  # purged on purpose: never stored again
+                continue
+            queued = sha in self._job_shas  # or being decoded
+            if not queued and sha in stored:
+                self._recopied.add(sha)
+            elif not queued:
+                self._jobs.append((raw, fmt, size))
+                self._job_meta.append((sha, stamp))
+                self._job_shas.add(sha)
+                self._job_bytes += len(raw)
+            rows.append((p.source, p.folder, p.key, sha, p.flags, p.internaldate, p.mtime, p.size, stamp, stamp))
+        self.conn.executemany(
             "INSERT OR REPLACE INTO provenance(source, folder, key, sha256, flags, internaldate, mtime,"
             " size, gone, first_seen, last_seen) VALUES(?,?,?,?,?,?,?,?,0,?,?)",
-            (p.source, p.folder, p.key, sha, p.flags, p.internaldate, p.mtime, p.size, stamp, stamp),
+            rows,
         )
-        if len(self._jobs) >= DECODE_BATCH or self._job_bytes >= DECODE_BYTES:
-            self._submit()
-        self._since_commit += 1
-        if self._since_commit >= BATCH:
-            self._flush()
+        self._since_commit += len(rows)
 
     def _submit(self) -> None:
         """Hand the queued copies to the decoders, then store the batch
@@ -248,7 +274,8 @@ class Intake:
             self._store(*previous)
 
     def _drain(self) -> None:
-        """Store everything queued or in flight (before each commit)."""
+        """Store everything read, queued or in flight (before each commit)."""
+        self._sort_reads()
         self._submit()
         if self._inflight is not None:
             inflight, self._inflight = self._inflight, None
@@ -258,14 +285,14 @@ class Intake:
         decoded = list(results)
         mids = [d.message_id for d in decoded]
         stored = matching(self.conn, "SELECT DISTINCT message_id FROM originals WHERE message_id IN ({})", mids)
+        rows = []
         for (_raw, fmt, size), (sha, stamp), d in zip(jobs, meta, decoded):
             is_new = d.message_id not in stored
             stored.add(d.message_id)
-            self.conn.execute(
-                "INSERT INTO originals VALUES(?,?,?,?,?,?,?,?,?,?,?,?)",
+            rows.append(
                 (sha, d.message_id, size, d.data, originaldata.keep(self.conn, d.compression, d.header))
                 + (d.dialect, d.quality, d.envelope.blob, stamp, fmt)
-                + (d.envelope.event_types, d.envelope.defect_kinds),
+                + (d.envelope.event_types, d.envelope.defect_kinds)
             )
             if d.inner is not None:
                 decrypted.store(self.conn, sha, d.inner)
@@ -280,6 +307,7 @@ class Intake:
             self.report.parse_errors += int(d.dialect == "unparseable")
             self.report.encrypted += int(d.dialect == "encrypted")
             self._pending.add(d.message_id)
+        self.conn.executemany("INSERT INTO originals VALUES(?,?,?,?,?,?,?,?,?,?,?,?)", rows)
 
     def _refold_recopied(self) -> None:
         """A new copy of a stored message can carry earlier arrival evidence
