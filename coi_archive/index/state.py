@@ -3,6 +3,7 @@ contacts derived from all wire messages."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import sqlite3
@@ -12,6 +13,7 @@ from typing import Any
 
 import orjson
 
+from coi_archive.ingest import jsontext
 from coi_archive.ingest.events import ContactState
 
 from . import derived, envelopes, messagedata
@@ -204,11 +206,14 @@ def fts_hash(msg: dict[str, Any]) -> str:
     the index only the documents whose hash changed (the chat's part of the
     document is compared once per chat, in ``_refold_chat``).  The basis
     is the message's JSON with sorted keys as orjson writes it, or as the
-    stdlib writes it when orjson refuses (a lone surrogate, a huge integer);
-    only the same message must give the same hash."""
-    try:
-        basis = orjson.dumps(msg, option=orjson.OPT_SORT_KEYS)
-    except orjson.JSONEncodeError:
+    stdlib writes it when orjson refuses (a lone surrogate, a huge integer)
+    or the message is large (``jsontext.MAX_CHARS``: orjson crashes where
+    memory is capped); only the same message must give the same hash."""
+    basis = None
+    if jsontext.chars(msg) <= jsontext.MAX_CHARS:
+        with contextlib.suppress(orjson.JSONEncodeError):
+            basis = orjson.dumps(msg, option=orjson.OPT_SORT_KEYS)
+    if basis is None:
         basis = json.dumps(msg, sort_keys=True, ensure_ascii=False).encode("utf-8", "surrogatepass")
     return hashlib.blake2b(basis, digest_size=12).hexdigest()
 
