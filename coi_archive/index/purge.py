@@ -130,8 +130,8 @@ def _remove_cached(root: Path, hashes: set[str]) -> int:
 
 def _bury(conn: sqlite3.Connection, the_plan: PurgePlan, by: str) -> None:
     """Tombstone each stored copy of the doomed messages, then delete the
-    copies, their provenance, their wire rows and the Autocrypt headers no
-    copy left uses (in the caller's transaction)."""
+    copies, their provenance, their wire rows, and the member lists and
+    Autocrypt headers nothing left uses (in the caller's transaction)."""
     ids = _json(the_plan.doomed)
     conn.execute("PRAGMA secure_delete=ON")  # deleted pages are zeroed, not left in the free list
     conn.execute(
@@ -146,6 +146,7 @@ def _bury(conn: sqlite3.Connection, the_plan: PurgePlan, by: str) -> None:
     )
     for table in ("originals", "wire", "wire_targets", "wire_refs", "wire_conflicts"):
         conn.execute(f"DELETE FROM {table} WHERE message_id {in_ids}", (ids,))
+    conn.execute("DELETE FROM wire_members WHERE id NOT IN (SELECT members_id FROM wire WHERE members_id IS NOT NULL)")
     originaldata.drop_unused(conn)
 
 

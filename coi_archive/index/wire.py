@@ -109,7 +109,7 @@ class Facts(NamedTuple):
     date: str | None
     sender: str
     sender_name: str
-    #: the decoder's members of the chat, JSON (column ``members``)
+    #: the decoder's members of the chat, JSON (``wire_members.members``)
     members: str
     #: the chat the decoder names (column ``chat_hint``), None without one
     chat: str | None
@@ -239,9 +239,12 @@ def matching(conn: sqlite3.Connection, query: str, values: list[str]) -> set[str
 def _write_wire(conn: sqlite3.Connection, mid: str, sha: str, f: Facts, cleared: bool = False) -> None:
     """Write the wire row (chat not yet placed), its targets and references;
     ``cleared``: the old targets and references are already deleted."""
+    # a member list is stored once (``wire_members``): a group's list repeats in each of its messages
+    conn.execute("INSERT OR IGNORE INTO wire_members(members) VALUES(?)", (f.members,))
     conn.execute(
         "INSERT OR REPLACE INTO wire(message_id, sha256, dialect, role, date, sender, sender_name,"
-        " members, chat_hint, chat_id, encrypted) VALUES(?,?,?,?,?,?,?,?,?,NULL,?)",
+        " members_id, chat_hint, chat_id, encrypted)"
+        " VALUES(?,?,?,?,?,?,?,(SELECT id FROM wire_members WHERE members=?),?,NULL,?)",
         (mid, sha, f.dialect, f.role, f.date, f.sender, f.sender_name, f.members, f.chat, f.encrypted),
     )
     if not cleared:
@@ -285,7 +288,10 @@ def place_facts(conn: sqlite3.Connection, f: Facts) -> str | None:
 
 def _parent_members(conn: sqlite3.Connection, parents: tuple[str, ...]) -> list[str] | None:
     for parent in parents:
-        row = conn.execute("SELECT members FROM wire WHERE message_id=?", (parent,)).fetchone()
+        row = conn.execute(
+            "SELECT l.members FROM wire w LEFT JOIN wire_members l ON l.id=w.members_id WHERE w.message_id=?",
+            (parent,),
+        ).fetchone()
         if row is not None:
             return json.loads(row["members"])
     return None
