@@ -3,7 +3,6 @@ contacts derived from all wire messages."""
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import sqlite3
@@ -11,9 +10,6 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from typing import Any
 
-import orjson
-
-from coi_archive.ingest import jsontext
 from coi_archive.ingest.events import ContactState
 
 from . import derived, envelopes, messagedata
@@ -201,21 +197,14 @@ def _refold_chat(conn: sqlite3.Connection, chat_id: str) -> None:
         )
 
 
-def fts_hash(msg: dict[str, Any]) -> str:
-    """What a message's search document is made of, hashed: a refold owes
-    the index only the documents whose hash changed (the chat's part of the
-    document is compared once per chat, in ``_refold_chat``).  The basis
-    is the message's JSON with sorted keys as orjson writes it, or as the
-    stdlib writes it when orjson refuses (a lone surrogate, a huge integer)
-    or the message is large (``jsontext.MAX_CHARS``: orjson crashes where
-    memory is capped); only the same message must give the same hash."""
-    basis = None
-    if jsontext.chars(msg) <= jsontext.MAX_CHARS:
-        with contextlib.suppress(orjson.JSONEncodeError):
-            basis = orjson.dumps(msg, option=orjson.OPT_SORT_KEYS)
-    if basis is None:
-        basis = json.dumps(msg, sort_keys=True, ensure_ascii=False).encode("utf-8", "surrogatepass")
-    return hashlib.blake2b(basis, digest_size=12).hexdigest()
+def fts_hash(data: bytes) -> str:
+    """A message's stored document (``messages.data``: ``messagedata.pack``)
+    hashed: a refold owes the index only the documents whose hash changed
+    (the chat's part of the document is compared once per chat, in
+    ``_refold_chat``).  The fold builds a message's keys in one order and
+    zlib is deterministic, so an unchanged message packs to the same bytes;
+    a zlib that compresses otherwise owes each document once."""
+    return hashlib.blake2b(data, digest_size=12).hexdigest()
 
 
 def write_fold(conn: sqlite3.Connection, chat_id: str, fold: ChatFold, stale: bool = True) -> None:
@@ -224,7 +213,8 @@ def write_fold(conn: sqlite3.Connection, chat_id: str, fold: ChatFold, stale: bo
     when the chat has no ``stale`` messages (it had none before this fold)."""
     if fold.chat:
         _write_chat(conn, fold.chat)
-    hashes = {msg["message_id"]: fts_hash(msg) for msg in fold.messages}
+    packed = {msg["message_id"]: messagedata.pack(msg) for msg in fold.messages}
+    hashes = {mid: fts_hash(data) for mid, data in packed.items()}
     old: dict[str, str] = {}
     if stale:
         old = dict(
@@ -254,7 +244,7 @@ def write_fold(conn: sqlite3.Connection, chat_id: str, fold: ChatFold, stale: bo
                 int(msg["encrypted"]),
                 int(bool(msg["attachments"])),
                 msg["reply_to"],
-                messagedata.pack(msg),
+                packed[msg["message_id"]],
                 hashes[msg["message_id"]],
             )
             for msg in fold.messages
