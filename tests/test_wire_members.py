@@ -1,8 +1,8 @@
 """Each distinct member list of the wire messages is stored once, in
 ``wire_members`` (issue 11, archive size): a wire row names its list, a
 message's placement reads the same list as before, a purge leaves no list
-only purged messages used, and an archive that kept a list per row (schema 16)
-is converted in place with the same answers."""
+only purged messages used, and an archive that kept a list per row and the
+unread column ``chat_hint`` (schema 16) is converted in place with the same answers."""
 
 from __future__ import annotations
 
@@ -68,9 +68,12 @@ def test_each_list_is_stored_once_and_is_the_decoders(pristine: Path) -> None:
 
 
 def _as_schema_16(path: Path) -> None:
-    """What schema 16 stored: the member list (JSON) in each wire row."""
+    """What schema 16 stored: the member list (JSON) in each wire row, and
+    the chat its decoder named (``chat_hint``)."""
     with closing(sqlite3.connect(path / "catalog.sqlite")) as conn, conn:
         conn.execute("ALTER TABLE wire ADD COLUMN members TEXT")
+        conn.execute("ALTER TABLE wire ADD COLUMN chat_hint TEXT")
+        conn.execute("UPDATE wire SET chat_hint=chat_id")
         conn.execute("UPDATE wire SET members=(SELECT l.members FROM wire_members l WHERE l.id=wire.members_id)")
         conn.execute("ALTER TABLE wire DROP COLUMN members_id")
         conn.execute("DROP TABLE wire_members")
@@ -85,7 +88,7 @@ def test_a_schema_16_archive_is_converted_with_the_same_answers(pristine: Path, 
         pass
     assert _lists_by_message(path) == _lists_by_message(pristine)
     with closing(sqlite3.connect(path / "catalog.sqlite")) as conn:
-        assert "members" not in {r[1] for r in conn.execute("PRAGMA table_info(wire)")}
+        assert {"members", "chat_hint"}.isdisjoint(r[1] for r in conn.execute("PRAGMA table_info(wire)"))
         conn.row_factory = sqlite3.Row
         for mid, members in _lists_by_message(pristine).items():
             assert wire._parent_members(conn, (mid,)) == json.loads(members or "null")

@@ -70,7 +70,7 @@ CREATE TABLE IF NOT EXISTS runs(
 CREATE TABLE IF NOT EXISTS wire(
     message_id TEXT PRIMARY KEY, sha256 TEXT NOT NULL, dialect TEXT NOT NULL,
     role TEXT NOT NULL, date TEXT, sender TEXT, sender_name TEXT, members_id INTEGER,
-    chat_hint TEXT, chat_id TEXT, encrypted INTEGER NOT NULL DEFAULT 0);
+    chat_id TEXT, encrypted INTEGER NOT NULL DEFAULT 0);
 CREATE INDEX IF NOT EXISTS wire_chat ON wire(chat_id);
 -- each distinct member list (JSON) a decoder saw once; wire.members_id names it
 CREATE TABLE IF NOT EXISTS wire_members(id INTEGER PRIMARY KEY, members TEXT NOT NULL UNIQUE);

@@ -203,8 +203,16 @@ def _v17_member_lists_once(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE wire DROP COLUMN members")
 
 
+def _v18_no_wire_chat_hint(conn: sqlite3.Connection) -> None:
+    """``wire.chat_hint`` (the chat a message's decoder named) was written
+    and never read: placement takes it from the decoded facts (0.4 MB at
+    N = 20,000). The catalog is rewritten afterwards."""
+    if "chat_hint" in _columns(conn, "wire"):
+        conn.execute("ALTER TABLE wire DROP COLUMN chat_hint")
+
+
 #: The steps after which the catalog file is rewritten (``VACUUM``).
-REWRITES_FILE = {10, 12, 14, 15, 16, 17}
+REWRITES_FILE = {10, 12, 14, 15, 16, 17, 18}
 
 
 #: version reached -> (what it does, the step). Never edit a released step.
@@ -228,6 +236,7 @@ LADDER: dict[int, tuple[str, Step]] = {
     15: ("revisions read from the folded messages (a view)", _v15_revisions_view),
     16: ("the unused index of wire senders dropped", _v16_no_wire_sender_index),
     17: ("each distinct member list of wire messages stored once", _v17_member_lists_once),
+    18: ("the unread column wire.chat_hint dropped", _v18_no_wire_chat_hint),
 }
 
 LATEST = max(LADDER)

@@ -111,7 +111,7 @@ class Facts(NamedTuple):
     sender_name: str
     #: the decoder's members of the chat, JSON (``wire_members.members``)
     members: str
-    #: the chat the decoder names (column ``chat_hint``), None without one
+    #: the chat the decoder names (placement starts from it), None without one
     chat: str | None
     encrypted: int
     #: what its control events target, sorted (``wire_targets``)
@@ -243,9 +243,9 @@ def _write_wire(conn: sqlite3.Connection, mid: str, sha: str, f: Facts, cleared:
     conn.execute("INSERT OR IGNORE INTO wire_members(members) VALUES(?)", (f.members,))
     conn.execute(
         "INSERT OR REPLACE INTO wire(message_id, sha256, dialect, role, date, sender, sender_name,"
-        " members_id, chat_hint, chat_id, encrypted)"
-        " VALUES(?,?,?,?,?,?,?,(SELECT id FROM wire_members WHERE members=?),?,NULL,?)",
-        (mid, sha, f.dialect, f.role, f.date, f.sender, f.sender_name, f.members, f.chat, f.encrypted),
+        " members_id, chat_id, encrypted)"
+        " VALUES(?,?,?,?,?,?,?,(SELECT id FROM wire_members WHERE members=?),NULL,?)",
+        (mid, sha, f.dialect, f.role, f.date, f.sender, f.sender_name, f.members, f.encrypted),
     )
     if not cleared:
         conn.execute("DELETE FROM wire_targets WHERE message_id=?", (mid,))
