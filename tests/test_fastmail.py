@@ -185,6 +185,20 @@ def test_every_message_records_its_own_bad_display_name():
     assert "BadCharset" in {d.kind for d in decode(raw % 3).defects}
 
 
+def test_every_message_records_its_own_bad_encoded_word():
+    """Encoded words are decoded once per value (cached); the defects met
+    are noted on every message that carries the value, as before."""
+    raw = b"From: ann@example.org\nSubject: =?x-no-such-charset?q?caf=E9?= =?utf-8?q?ok?=\nMessage-ID: <%d@x>\n\nhi\n"
+    kinds = []
+    for i in (1, 2, 3):
+        with defects.collecting() as found:
+            subject = mime.header(parse_bytes(raw % i), "Subject")
+        kinds.append([d.kind for d in found])
+    assert kinds == [["BadCharset"]] * 3
+    assert subject == mime._decode_encoded_words("=?x-no-such-charset?q?caf=E9?= =?utf-8?q?ok?=")
+    assert "BadCharset" in {d.kind for d in decode(raw % 4).defects}
+
+
 SEPARATORS = ["--b", "--a+b(c).?*[x]", "--=_Part_1_=", "--"]
 
 
