@@ -360,6 +360,13 @@ def dir_size(path: Path) -> int:
 # ---------------------------------------------------------------- one run
 
 
+def keep_partial(out: Path, n: int, k: int, res: dict) -> None:
+    """Write what run ``k`` measured so far to ``partial-<N>-run<k>.json``:
+    a 1M run takes an hour, and a later step that fails (the tree changed
+    under a long run) must not lose the ingest's figures."""
+    (out / f"partial-{n}-run{k}.json").write_text(json.dumps(res, indent=1, ensure_ascii=False, default=str))
+
+
 def one_run(
     box: Path,
     files: list[Path],
@@ -393,17 +400,21 @@ def one_run(
         file=sys.stderr,
         flush=True,
     )
+    keep_partial(out, n, k, res)
     res["archive_bytes"] = dir_size(archive_dir)
     res["stats"] = archive_stats(archive_dir)
+    keep_partial(out, n, k, res)
 
     print(f"[run {k}] re-scan (unchanged Maildir)", file=sys.stderr, flush=True)
     res["rescan"] = run_measured(cmd, out / f"rescan-n{n}-run{k}.log")
     if res["rescan"]["exit"] != 0:
         raise SystemExit(f"re-scan failed:\n{res['rescan']['output']}")
     print(f"[run {k}]   {res['rescan']['seconds']:.2f}s", file=sys.stderr, flush=True)
+    keep_partial(out, n, k, res)
 
     print(f"[run {k}] search ({reps} reps per class)", file=sys.stderr, flush=True)
     res["search"] = bench_search(archive_dir, queries, reps)
+    keep_partial(out, n, k, res)
 
     print(f"[run {k}] bare stdlib parse", file=sys.stderr, flush=True)
     res["stdlib"] = bench_stdlib(files)
