@@ -307,10 +307,17 @@ def rebuild_contacts(conn: sqlite3.Connection) -> None:
             },
         )
 
-    for row in conn.execute("SELECT sender, sender_name, date FROM wire WHERE sender != '' ORDER BY date, message_id"):
-        p = person(row["sender"])
-        if row["sender_name"]:
-            p["name"], p["name_date"] = row["sender_name"], row["date"] or ""
+    newest: dict[str, tuple[bool, str, str]] = {}  # per sender: its newest named row, in the chat's date order
+    cur = conn.cursor()
+    cur.row_factory = None  # plain tuples, streamed: no sort of every wire row (it held ~185 MB at 1M)
+    for sender, name, date, mid in cur.execute(
+        "SELECT sender, sender_name, date, message_id FROM wire WHERE sender != ''"
+    ):
+        p = person(sender)
+        key = (date is not None, date or "", mid)  # as ORDER BY date, message_id: NULL dates first
+        if name and key > newest.get(sender, (False, "", "")):
+            newest[sender] = key
+            p["name"], p["name_date"] = name, date or ""
     for row in conn.execute(
         "SELECT w.message_id, w.date, o.envelope FROM wire w JOIN originals o ON o.sha256=w.sha256"
         " WHERE o.event_types LIKE '% ContactState %' ORDER BY w.date, w.message_id"
