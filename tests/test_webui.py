@@ -442,3 +442,25 @@ def test_export_route(client, samples):
     assert get(client, f"/export?chat={SAMPLE_DM}&format=json&since=soon").status_code == 400
     assert get(client, "/export?chat=grp-nope&format=json").status_code == 404
     assert get(client, "/export?format=json").status_code == 400
+
+
+def test_long_membership_history_shows_the_newest_rows_and_links_to_all(samples):
+    """A group with more membership changes than ``MEMBERSHIP_ROWS`` shows the
+    newest of them, says how many there are and links to every one."""
+    app = create_app(samples, config={"MEMBERSHIP_ROWS": 2})
+    rows = re.compile(r"<tr><td>(.*?)</td>", re.S)
+    with Archive.open(samples, readonly=True) as a:
+        every = a.memberships(SAMPLE_GROUP)
+    try:
+        with app.test_client() as c:
+            assert len(every) > 2  # the sample group's members over time
+            html = ok_html(c, f"/chats/{SAMPLE_GROUP}?tz=UTC")
+            timeline = html.split('id="members-over-time"', 1)[1].split("</table>", 1)[0]
+            assert len(rows.findall(timeline)) == 2
+            assert f"The latest 2 of {len(every)} changes" in timeline
+            link = re.search(r'<a href="([^"]*members=all[^"]*)">Show all', timeline).group(1).replace("&amp;", "&")
+            assert "tz=UTC" in link and link.endswith("#members-over-time")
+            full = ok_html(c, link.split("#", 1)[0]).split('id="members-over-time"', 1)[1].split("</table>", 1)[0]
+            assert len(rows.findall(full)) == len(every) and "Show all" not in full
+    finally:
+        app.extensions["coi"].pool.close()

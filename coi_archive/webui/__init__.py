@@ -72,6 +72,7 @@ def create_app(
         JSON_SORT_KEYS=False,
         PAGE_SIZE=page_size,
         MAX_PAGE_SIZE=500,
+        MEMBERSHIP_ROWS=100,  # "members over time" rows on a chat page (the newest; ?members=all for every one)
         SEARCH_LIMIT=50,
         FACET_HITS=200,
         MAX_SEARCH_LIMIT=2000,
