@@ -547,10 +547,15 @@ class Archive:
         ``show(chat_id)`` (a jump to a date; the message count when none is)."""
         return read_messages.offset_at(self.conn, chat_id, format_iso(when))
 
-    def memberships(self, chat_id: str) -> list[dict[str, Any]]:
+    def memberships(self, chat_id: str, newest: int | None = None) -> list[dict[str, Any]]:
         """Members of a chat over time: ``{member, since, until, added_by,
-        removed_by}`` (``until`` is None while the member is in)."""
-        return read_chats.memberships(self.conn, chat_id)
+        removed_by}`` (``until`` is None while the member is in), oldest
+        first; with ``newest``, only the last ``newest`` rows."""
+        return read_chats.memberships(self.conn, chat_id, newest)
+
+    def membership_count(self, chat_id: str) -> int:
+        """How many rows :meth:`memberships` has for the chat."""
+        return read_chats.membership_count(self.conn, chat_id)
 
     def name_history(self, chat_id: str) -> list[dict[str, Any]]:
         """Every name a chat had: ``{date, name, message_id}``, oldest first."""

@@ -17,6 +17,7 @@ __all__ = [
     "chats",
     "find_chats",
     "first_unread",
+    "membership_count",
     "memberships",
     "name_history",
     "similar_chats",
@@ -85,15 +86,23 @@ def similar_chats(conn: sqlite3.Connection, text: str, limit: int = 5) -> list[d
     return [c for _, _, c in sorted(scored, key=lambda t: t[:2])[:limit]]
 
 
-def memberships(conn: sqlite3.Connection, chat_id: str) -> list[dict[str, Any]]:
+def memberships(conn: sqlite3.Connection, chat_id: str, newest: int | None = None) -> list[dict[str, Any]]:
     """Members of a chat over time: ``{member, since, until, added_by,
-    removed_by}`` (``until`` is None while the member is in)."""
-    rows = conn.execute(
-        "SELECT member, since, until, added_by, removed_by FROM memberships WHERE chat_id=?"
-        " ORDER BY since IS NULL, since, member",
-        (chat_id,),
-    )
-    return [dict(r) for r in rows]
+    removed_by}`` (``until`` is None while the member is in), oldest first;
+    with ``newest``, only the last ``newest`` of them (a chat page shows
+    those: a group of two years had 780)."""
+    order = ("since IS NULL", "since", "member", "rowid")
+    sql = "SELECT member, since, until, added_by, removed_by FROM memberships WHERE chat_id=? ORDER BY "
+    if newest is None:
+        return [dict(r) for r in conn.execute(sql + ", ".join(order), (chat_id,))]
+    backwards = ", ".join(f"{key} DESC" for key in order)
+    rows = conn.execute(f"{sql}{backwards} LIMIT ?", (chat_id, max(0, newest))).fetchall()
+    return [dict(r) for r in reversed(rows)]
+
+
+def membership_count(conn: sqlite3.Connection, chat_id: str) -> int:
+    """How many rows :func:`memberships` has for the chat."""
+    return int(conn.execute("SELECT count(*) FROM memberships WHERE chat_id=?", (chat_id,)).fetchone()[0])
 
 
 def name_history(conn: sqlite3.Connection, chat_id: str) -> list[dict[str, Any]]:
@@ -146,5 +155,4 @@ def first_unread(conn: sqlite3.Connection, chat_id: str) -> dict[str, Any] | Non
     if not row[0]:
         return None
     mid = conn.execute("SELECT message_id FROM messages WHERE chat_id=? AND seq=?", (chat_id, row[1])).fetchone()[0]
-    offset = conn.execute("SELECT count(*) FROM messages WHERE chat_id=? AND seq<?", (chat_id, row[1])).fetchone()[0]
-    return {"message_id": mid, "offset": offset, "count": row[0]}
+    return {"message_id": mid, "offset": row[1], "count": row[0]}  # seq is the index: read_messages.show

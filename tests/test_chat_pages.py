@@ -1,0 +1,94 @@
+"""A page of a chat (``Archive.show`` with ``offset``/``limit``, ``position``,
+``first_unread``): the same messages as the slice of the whole chat at every
+boundary, and the same cost at either end of a long chat (issue 11: a page of
+the biggest chat of a 1,000,000-message archive)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from coi_archive.index.api import Archive
+from tests.webui_support import BIG_CHAT
+
+
+def _offsets(n: int) -> list[int]:
+    """Both ends of the chat, the page edges near them and the middle."""
+    return sorted(
+        {0, 1, 6, 7, 99, 100, n // 2, max(0, n - 101), max(0, n - 100), max(0, n - 7), max(0, n - 1), n, n + 5}
+    )
+
+
+def _check_pages(a: Archive, chat_id: str) -> None:
+    whole = a.show(chat_id)["messages"]
+    assert len(whole) == a.chat(chat_id)["message_count"]
+    for offset in _offsets(len(whole)):
+        for limit in (1, 7, 100):
+            page = a.show(chat_id, offset=offset, limit=limit)["messages"]
+            assert page == whole[offset : offset + limit], (chat_id, offset, limit)
+    step = max(1, len(whole) // 50)
+    for index in range(0, len(whole), step):
+        assert a.position(whole[index]["message_id"]) == (chat_id, index)
+    unread = a.first_unread(chat_id)
+    if unread is not None:
+        assert whole[unread["offset"]]["message_id"] == unread["message_id"]
+
+
+@pytest.mark.parametrize("name", ["samples", "corpus", "big"])
+def test_a_page_is_the_slice_of_the_whole_chat(name: str, request: pytest.FixtureRequest) -> None:
+    archive: Path = request.getfixturevalue(name)
+    with Archive.open(archive, readonly=True) as a:
+        chats = a.chats()
+        assert chats
+        for chat in chats:
+            _check_pages(a, chat["id"])
+
+
+def _steps(a: Archive, call: Callable[[], Any]) -> int:
+    """SQLite virtual-machine instructions ``call`` runs (in tens): what a
+    query reads, independent of the machine's load."""
+    ticks = [0]
+
+    def tick() -> int:
+        ticks[0] += 1
+        return 0
+
+    a.conn.set_progress_handler(tick, 10)
+    try:
+        call()
+    finally:
+        a.conn.set_progress_handler(None, 10)
+    return ticks[0]
+
+
+def test_a_page_costs_the_same_at_either_end_of_a_long_chat(big: Path) -> None:
+    """The newest page of a 10,000-message chat, and finding where its newest
+    message sits, read no more than the oldest page does: a page is a range
+    of the chat's ``seq`` index (``LIMIT ... OFFSET 9900`` stepped over 9,900
+    index entries: 20 times the statements of the first page)."""
+    with Archive.open(big, readonly=True) as a:
+        n = a.chat(BIG_CHAT)["message_count"]
+        assert n == 10_000
+        newest, oldest = a.show(BIG_CHAT, offset=n - 100, limit=100), a.show(BIG_CHAT, offset=0, limit=100)
+        assert newest["messages"][-1]["text"].startswith("Message 09999")
+        cost_newest = _steps(a, lambda: a.show(BIG_CHAT, offset=n - 100, limit=100))
+        cost_oldest = _steps(a, lambda: a.show(BIG_CHAT, offset=0, limit=100))
+        assert cost_newest <= 1.5 * cost_oldest, (cost_newest, cost_oldest)
+        last, first = newest["messages"][-1]["message_id"], oldest["messages"][0]["message_id"]
+        assert a.position(last) == (BIG_CHAT, n - 1)
+        assert _steps(a, lambda: a.position(last)) <= _steps(a, lambda: a.position(first)) + 5
+
+
+def test_newest_membership_rows_are_the_tail_of_every_row(samples: Path, corpus: Path) -> None:
+    """``memberships(newest=k)`` is the last ``k`` rows of ``memberships()``
+    (read as such, not sliced from all of them), ``membership_count`` all."""
+    for archive in (samples, corpus):
+        with Archive.open(archive, readonly=True) as a:
+            for chat in a.chats(kind="group"):
+                every = a.memberships(chat["id"])
+                assert a.membership_count(chat["id"]) == len(every)
+                for k in (0, 1, 2, len(every), len(every) + 3):
+                    assert a.memberships(chat["id"], newest=k) == every[len(every) - min(k, len(every)) :]
