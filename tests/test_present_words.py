@@ -15,6 +15,11 @@ def test_times_are_utc_and_say_so():
         '<time datetime="2026-11-27T23:30:00+00:00" data-style="time" title="2026-11-27 23:30 UTC">23:30</time>'
     )
     assert present.when(None) == "" and present.when("not a date") == ""
+    assert str(present.when("2026-11-28T00:30:00+01:00")) == (
+        '<time datetime="2026-11-28T00:30:00+01:00" data-style="datetime" title="2026-11-27 23:30 UTC">'
+        "2026-11-27 23:30 UTC</time>"
+    )
+    assert str(present.when(iso, "day")).endswith('title="2026-11-27 23:30 UTC">Friday, 27 November 2026</time>')
 
 
 def test_durations_in_words():
