@@ -5,6 +5,7 @@ the biggest chat of a 1,000,000-message archive)."""
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -92,3 +93,22 @@ def test_newest_membership_rows_are_the_tail_of_every_row(samples: Path, corpus:
                 assert a.membership_count(chat["id"]) == len(every)
                 for k in (0, 1, 2, len(every), len(every) + 3):
                     assert a.memberships(chat["id"], newest=k) == every[len(every) - min(k, len(every)) :]
+
+
+def test_the_cached_chat_list_costs_no_garbage_collection(samples: Path) -> None:
+    """The web UI's chat list (every chat, kept per archive version) holds
+    nothing Python's cyclic collector keeps watching once it has looked at it
+    (at 1,000,000 messages its 27,368 chats as lists made every full
+    collection, one chat page in ~40, cost ~70 ms), and still says the same."""
+    from coi_archive.webui import create_app, state
+
+    app = create_app(samples)
+    try:
+        with app.test_request_context("/chats", headers={"Host": "127.0.0.1"}):
+            chats = state.all_chats()
+            gc.collect()
+            assert chats and not any(gc.is_tracked(c) for c in chats)
+            with Archive.open(samples, readonly=True) as a:
+                assert [{k: list(v) if isinstance(v, tuple) else v for k, v in c.items()} for c in chats] == a.chats()
+    finally:
+        app.extensions["coi"].pool.close()

