@@ -112,3 +112,33 @@ def test_the_cached_chat_list_costs_no_garbage_collection(samples: Path) -> None
                 assert [{k: list(v) if isinstance(v, tuple) else v for k, v in c.items()} for c in chats] == a.chats()
     finally:
         app.extensions["coi"].pool.close()
+
+
+def test_templates_read_dict_fields_without_the_attribute_detour(
+    samples: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``m.text`` of a message dict is its key at once (Jinja tries the
+    attribute first and raises for every field: a seventh of a chat page's
+    server time); a dict's methods and other objects' attributes still come
+    first, a missing field is still undefined: the same output as Jinja's."""
+    import jinja2
+
+    from coi_archive import present
+    from coi_archive.webui import create_app
+
+    source = "{{ m.text }}|{{ m.nope is undefined }}|{{ m.get('text') }}|{{ m.items() | list | length }}|{{ r.real }}"
+    values = {"m": {"text": "hi", "get": "shadow", "items": "shadow"}, "r": 2 + 3j}
+    assert present.Environment().from_string(source).render(values) == "hi|True|hi|3|2.0"
+    assert jinja2.Environment().from_string(source).render(values) == "hi|True|hi|3|2.0"
+    detour: list[str] = []
+    slow = jinja2.Environment.getattr
+    monkeypatch.setattr(
+        jinja2.Environment, "getattr", lambda env, obj, name: detour.append(name) or slow(env, obj, name)
+    )
+    present.Environment().from_string(source).render(values)
+    assert sorted(detour) == ["get", "items", "real"]
+    app = create_app(samples)
+    try:
+        assert isinstance(app.jinja_env, present.Environment)
+    finally:
+        app.extensions["coi"].pool.close()

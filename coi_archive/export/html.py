@@ -34,7 +34,7 @@ _env: Environment | None = None
 def environment() -> Environment:
     global _env
     if _env is None:
-        env = Environment(
+        env = present.Environment(
             loader=FileSystemLoader([str(TEMPLATES), str(present.TEMPLATES)]),
             autoescape=select_autoescape(default=True, default_for_string=True),
         )

@@ -24,6 +24,7 @@ from typing import Any, cast
 
 from flask import Flask, g, jsonify, render_template, request
 from flask.json.provider import DefaultJSONProvider
+from flask.templating import Environment as FlaskEnvironment
 from werkzeug.exceptions import BadRequest, HTTPException
 
 from coi_archive import present
@@ -39,6 +40,10 @@ BLUEPRINTS = tuple(
     f"coi_archive.webui.{name}"
     for name in ("chats", "search", "contacts", "exports", "analytics", "stats", "auditlog", "people")
 )
+
+
+class _Environment(present.Environment, FlaskEnvironment):
+    """Flask's Jinja environment with the shared one's quick field lookup."""
 
 
 def create_app(
@@ -68,6 +73,7 @@ def create_app(
     from jinja2 import ChoiceLoader, FileSystemLoader
 
     app = Flask(__name__, static_folder="static", template_folder="templates")
+    app.jinja_environment = _Environment
     app.config.update(
         JSON_SORT_KEYS=False,
         PAGE_SIZE=page_size,
