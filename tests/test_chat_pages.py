@@ -142,3 +142,38 @@ def test_templates_read_dict_fields_without_the_attribute_detour(
         assert isinstance(app.jinja_env, present.Environment)
     finally:
         app.extensions["coi"].pool.close()
+
+
+def test_display_name_is_the_name_else_the_address() -> None:
+    from coi_archive import present
+
+    names = {"ada@x.example": "Ada"}
+    assert present.display_name("Ada@X.example", names) == "Ada"
+    assert present.display_name("ben@x.example", names) == "ben@x.example"
+    env = present.Environment(autoescape=True)
+    env.filters.update(present.JINJA_FILTERS)
+    page = env.from_string("{% for a in people %}{{ a | display_name(names) }};{% endfor %}")
+    assert page.render(people=["ADA@x.example", "<b>@x"], names=names) == "Ada;&lt;b&gt;@x;"
+
+
+def test_shown_as_me_menu_marks_the_chosen_member(samples: Path) -> None:
+    """The "Shown as me" menu lists every present and past member, named
+    when known, and marks the one chosen (``?me=``, any case)."""
+    import re
+
+    from coi_archive.webui import create_app
+    from tests.webui_support import SAMPLE_GROUP
+
+    with Archive.open(samples, readonly=True) as a:
+        chat = a.chat(SAMPLE_GROUP)
+    people = sorted(set(chat["members"]) | set(chat["past_members"]))
+    app = create_app(samples)
+    try:
+        with app.test_client() as c:
+            html = c.get(f"/chats/{SAMPLE_GROUP}?me={people[0].upper()}", headers={"Host": "127.0.0.1"}).text
+    finally:
+        app.extensions["coi"].pool.close()
+    menu = html.split('<select name="me"', 1)[1].split("</select>", 1)[0]
+    assert re.findall(r'<option value="([^"]+)"', menu) == people
+    assert re.findall(r'<option value="([^"]*)" selected>', menu) == [people[0]]
+    assert '<option value="">automatic</option>' in menu.replace("\n", "")

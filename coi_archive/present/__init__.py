@@ -593,7 +593,16 @@ def name_map(contacts: Iterable[dict[str, Any]]) -> dict[str, str]:
     return {c["address"].lower(): c["name"] for c in contacts if c.get("name")}
 
 
+def display_name(address: str, names: dict[str, str]) -> str:
+    """An address as a page shows it: its person's name (``names``, keyed by
+    the lower-cased address), else the address itself.  A filter, not
+    ``names.get(a | lower) or a`` in a template: a chat page of a large group
+    shows hundreds of people, and each call in Jinja costs several filters'."""
+    return names.get(address.lower()) or address
+
+
 JINJA_FILTERS: dict[str, Callable[..., Any]] = {
+    "display_name": display_name,
     "fmt_time": fmt_time,
     "fmt_datetime": fmt_datetime,
     "fmt_day": fmt_day,

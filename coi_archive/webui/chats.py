@@ -380,7 +380,7 @@ def chat(chat_id: str):
     rows = _rows(win, links)
     chat = win["chat"]
     blocked = sum(r.html.blocked_images for r in rows if r.type == "message" and r.html)
-    people = sorted(set(chat.get("members") or []) | set(chat.get("past_members") or []))
+    people = _people_choices(chat)
     resp = make_response(
         render_template(
             "chat.html",
@@ -403,6 +403,15 @@ def chat(chat_id: str):
         )
     )
     return _remember_me(resp)
+
+
+def _people_choices(chat: dict[str, Any]) -> list[tuple[str, str | None, bool]]:
+    """Who the "Shown as me" menu offers: ``(address, name or None, chosen)``
+    for each present and past member, worked out here rather than in the
+    template (a large group's page lists hundreds of them)."""
+    known, chosen = names(), _chosen_me()
+    everyone = sorted(set(chat.get("members") or []) | set(chat.get("past_members") or []))
+    return [(a, known.get(a.lower()), chosen == [a.lower()]) for a in everyone]
 
 
 def _memberships(chat_id: str) -> dict[str, Any]:
