@@ -120,6 +120,41 @@ CREATE TABLE IF NOT EXISTS contacts(
 """
 
 
+#: Secondary indexes that no step of an ingest's intake reads (placement looks
+#: messages up by Message-ID, reference and hash; these serve the fold, purges
+#: and the readers). A load into an empty catalog drops them and builds each
+#: once at its end (:func:`begin_load`, :func:`end_load`) instead of inserting
+#: every row into them: on random keys such as a SHA-256, once an index outgrows
+#: the page cache nearly every insert dirties a page of its own, which each
+#: commit writes to the WAL and the checkpoint writes again. A load that is
+#: killed leaves them missing until the next writable open, whose
+#: ``CREATE INDEX IF NOT EXISTS`` (:data:`SCHEMA`) builds them before anything runs.
+BUILT_AFTER_LOAD = ("provenance_sha", "wire_chat", "wire_targets_target")
+
+
+def begin_load(conn: sqlite3.Connection) -> bool:
+    """Drop :data:`BUILT_AFTER_LOAD` if the catalog holds no copy yet (a
+    first ingest); True if they were dropped. A catalog with copies keeps
+    them: building an index whole costs more than a run's inserts into it."""
+    if conn.execute("SELECT EXISTS(SELECT 1 FROM originals) OR EXISTS(SELECT 1 FROM provenance)").fetchone()[0]:
+        return False
+    for name in BUILT_AFTER_LOAD:
+        conn.execute(f"DROP INDEX IF EXISTS {name}")
+    conn.commit()
+    return True
+
+
+def end_load(conn: sqlite3.Connection) -> None:
+    """Build every index of :data:`SCHEMA` that is missing (after the load's
+    last commit). The sort goes to a temporary file, not memory: the index of
+    a million hashes would hold ~80 MB in the catalog's in-memory temp store."""
+    conn.execute("PRAGMA temp_store=FILE")
+    try:
+        conn.executescript(SCHEMA)
+    finally:
+        conn.execute("PRAGMA temp_store=MEMORY")
+
+
 class CatalogError(Exception):
     """The archive cannot be opened (wrong path, newer schema...)."""
 

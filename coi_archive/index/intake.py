@@ -26,7 +26,7 @@ from coi_archive.ingest.mime import sha256_hex
 from coi_archive.ingest.safeio import UNREADABLE, Limits, Refused
 from coi_archive.ingest.sources import Candidate, Source, SourceError
 
-from . import decrypted, derived, issues, originaldata
+from . import catalog, decrypted, derived, issues, originaldata
 from .decodepool import Decoded, DecodePool
 from .wire import Facts, matching, refresh, target_chats
 
@@ -111,6 +111,7 @@ class Intake:
 
     def run(self, sources: list[Source]) -> IngestReport:
         started = time.perf_counter()
+        loading = catalog.begin_load(self.conn)
         try:
             for source in sources:
                 self.report.sources += 1
@@ -118,6 +119,8 @@ class Intake:
             self._flush()
         finally:
             self._pool.close()
+        if loading:  # not after a failure: the next open builds them (an uncommitted batch stays so)
+            catalog.end_load(self.conn)
         self.report.seconds = time.perf_counter() - started
         return self.report
 
