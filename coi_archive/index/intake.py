@@ -37,6 +37,9 @@ DECODE_BATCH = 256
 #: ... or fewer when they are this large together (memory stays bounded
 #: with messages up to ``Limits.max_message_size``).
 DECODE_BYTES = 128 << 20
+#: A source's id in ``source_ids`` (provenance rows store it, not the name),
+#: found by its name: the first parameter of a statement that writes them.
+SOURCE_ID = "(SELECT id FROM source_ids WHERE source=?)"
 
 
 @dataclass
@@ -158,7 +161,8 @@ class Intake:
             if stored is not None and not (source.kind == "eml" and stored[1] != p.size):
                 if stored[0] != p.flags:
                     self.conn.execute(
-                        "UPDATE provenance SET flags=?, last_seen=? WHERE source=? AND folder=? AND key=?",
+                        f"UPDATE provenance_rows SET flags=?, last_seen=? WHERE source_id={SOURCE_ID} AND folder=?"
+                        " AND key=?",
                         (p.flags, stamp, p.source, p.folder, p.key),
                     )
                     self.report.flags_updated += 1
@@ -175,7 +179,7 @@ class Intake:
         self._finish_scan(stamp)
         for folder, key in known:  # not seen: counted once, when a copy is first missed
             self.report.gone += self.conn.execute(
-                "UPDATE provenance SET gone=1 WHERE source=? AND folder=? AND key=? AND gone=0",
+                f"UPDATE provenance_rows SET gone=1 WHERE source_id={SOURCE_ID} AND folder=? AND key=? AND gone=0",
                 (source.id, folder, key),
             ).rowcount
         self.conn.execute(
@@ -258,10 +262,11 @@ class Intake:
                 self._job_meta.append((sha, stamp))
                 self._job_shas.add(sha)
                 self._job_bytes += len(raw)
-            rows.append((p.source, p.folder, p.key, sha, p.flags, p.internaldate, p.mtime, p.size, stamp, stamp))
+            rows.append((p.source, p.folder, p.key, sha, p.flags, p.internaldate, p.mtime, p.size, stamp))
+        self.conn.executemany("INSERT OR IGNORE INTO source_ids(source) VALUES(?)", {(r[0],) for r in rows})
         self.conn.executemany(
-            "INSERT OR REPLACE INTO provenance(source, folder, key, sha256, flags, internaldate, mtime,"
-            " size, gone, first_seen, last_seen) VALUES(?,?,?,?,?,?,?,?,0,?,?)",
+            "INSERT OR REPLACE INTO provenance_rows(source_id, folder, key, sha256, flags, internaldate, mtime,"
+            f" size, gone, first_seen) VALUES({SOURCE_ID},?,?,?,?,?,?,?,0,?)",
             rows,
         )
         self._since_commit += len(rows)

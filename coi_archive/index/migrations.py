@@ -211,8 +211,42 @@ def _v18_no_wire_chat_hint(conn: sqlite3.Connection) -> None:
         conn.execute("ALTER TABLE wire DROP COLUMN chat_hint")
 
 
+def _v19_source_ids(conn: sqlite3.Connection) -> None:
+    """Each copy's provenance names its source by an id (``source_ids``)
+    instead of repeating the source's name (an absolute path or an IMAP
+    URL) in its row and in the table's primary key, and leaves
+    ``last_seen`` empty while it equals ``first_seen`` (the flags never
+    changed): 2.3 MB less at N = 20,000. The rows move to ``provenance_rows``
+    in their order; the view ``provenance`` gives readers the same columns
+    and values as before. The catalog is rewritten afterwards."""
+    if conn.execute("SELECT type FROM sqlite_master WHERE name='provenance'").fetchone() != ("table",):
+        return
+    conn.execute("CREATE TABLE source_ids(id INTEGER PRIMARY KEY, source TEXT NOT NULL UNIQUE)")
+    conn.execute("INSERT INTO source_ids(source) SELECT DISTINCT source FROM provenance ORDER BY source")
+    conn.execute(
+        "CREATE TABLE provenance_rows(source_id INTEGER NOT NULL, folder TEXT NOT NULL, key TEXT NOT NULL,"
+        " sha256 TEXT NOT NULL, flags TEXT NOT NULL DEFAULT '', internaldate TEXT, mtime REAL, size INTEGER,"
+        " gone INTEGER NOT NULL DEFAULT 0, first_seen TEXT NOT NULL, last_seen TEXT,"
+        " PRIMARY KEY(source_id, folder, key))"
+    )
+    conn.execute(
+        "INSERT INTO provenance_rows(rowid, source_id, folder, key, sha256, flags, internaldate, mtime, size, gone,"
+        " first_seen, last_seen) SELECT p.rowid, s.id, p.folder, p.key, p.sha256, p.flags, p.internaldate, p.mtime,"
+        " p.size, p.gone, p.first_seen, nullif(p.last_seen, p.first_seen) FROM provenance p"
+        " JOIN source_ids s ON s.source=p.source"
+        " ORDER BY p.rowid"
+    )
+    conn.execute("DROP TABLE provenance")  # and its index provenance_sha
+    conn.execute("CREATE INDEX provenance_sha ON provenance_rows(sha256)")
+    conn.execute(
+        "CREATE VIEW provenance AS SELECT s.source AS source, p.folder, p.key, p.sha256, p.flags,"
+        " p.internaldate, p.mtime, p.size, p.gone, p.first_seen, coalesce(p.last_seen, p.first_seen) AS last_seen"
+        " FROM provenance_rows p JOIN source_ids s ON s.id=p.source_id"
+    )
+
+
 #: The steps after which the catalog file is rewritten (``VACUUM``).
-REWRITES_FILE = {10, 12, 14, 15, 16, 17, 18}
+REWRITES_FILE = {10, 12, 14, 15, 16, 17, 18, 19}
 
 
 #: version reached -> (what it does, the step). Never edit a released step.
@@ -237,6 +271,7 @@ LADDER: dict[int, tuple[str, Step]] = {
     16: ("the unused index of wire senders dropped", _v16_no_wire_sender_index),
     17: ("each distinct member list of wire messages stored once", _v17_member_lists_once),
     18: ("the unread column wire.chat_hint dropped", _v18_no_wire_chat_hint),
+    19: ("provenance names its source by an id", _v19_source_ids),
 }
 
 LATEST = max(LADDER)

@@ -142,7 +142,7 @@ def _bury(conn: sqlite3.Connection, the_plan: PurgePlan, by: str) -> None:
     )
     in_ids = "IN (SELECT value FROM json_each(?))"
     conn.execute(
-        f"DELETE FROM provenance WHERE sha256 IN (SELECT sha256 FROM originals WHERE message_id {in_ids})", (ids,)
+        f"DELETE FROM provenance_rows WHERE sha256 IN (SELECT sha256 FROM originals WHERE message_id {in_ids})", (ids,)
     )
     for table in ("originals", "wire", "wire_targets", "wire_refs", "wire_conflicts"):
         conn.execute(f"DELETE FROM {table} WHERE message_id {in_ids}", (ids,))
