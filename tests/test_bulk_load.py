@@ -30,6 +30,8 @@ def statements_of_ingest(archive: Path, paths: list[str]) -> list[str]:
         arch.conn.set_trace_callback(seen.append)
         arch.ingest(paths)
         arch.conn.set_trace_callback(None)
+        settings = [arch.conn.execute(f"PRAGMA {name}").fetchone()[0] for name in ("cache_size", "temp_store")]
+        assert settings == [-catalog.CACHE_KIB, 2], "the index build's settings are undone (2: MEMORY)"
     return seen
 
 
