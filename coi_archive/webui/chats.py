@@ -316,8 +316,18 @@ def find_in_chat(chat_id: str) -> dict[str, Any] | None:
 def first_unread(chat_id: str) -> dict[str, Any] | None:
     """The chat's first unread message (``Archive.first_unread``: its
     ``message_id``, ``offset`` and the chat's unread ``count``), worked out
-    once per archive version, or None when nothing in the chat is unread."""
-    return state().cached(f"first-unread:{chat_id}", lambda: archive().first_unread(chat_id))
+    once per archive version, or None when nothing in the chat is unread.
+    A chat the archive-wide count (:func:`unread`, once it is done) finds
+    nothing unread in is not searched again: the search took 1.7 s in the
+    74,606-message chat of a 1,000,000-message archive, on its first page."""
+
+    def compute() -> dict[str, Any] | None:
+        counts = unread(wait=0)
+        if counts is not None and not counts.get(chat_id):
+            return None
+        return archive().first_unread(chat_id)
+
+    return state().cached(f"first-unread:{chat_id}", compute)
 
 
 def _unread_link(chat_id: str) -> dict[str, Any] | None:

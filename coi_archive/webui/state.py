@@ -189,11 +189,11 @@ def ranking() -> dict[str, int]:
     return state().cached("ranking", lambda: present.owner_ranking(all_chats()))
 
 
-def unread() -> dict[str, int] | None:
+def unread(wait: float = 0.1) -> dict[str, int] | None:
     """Unread counts per chat (Maildir and IMAP flags), or None while the first
     computation after a start or an ingest is still running (seconds on a
-    100,000-message archive)."""
-    return state().background("unread", lambda a: a.unread_counts())
+    100,000-message archive) after ``wait`` seconds."""
+    return state().background("unread", lambda a: a.unread_counts(), wait=wait)
 
 
 def display_name(address: str | None, fallback: str | None = None) -> str:
