@@ -4,7 +4,11 @@ of recipient terms, are bounded."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import tracemalloc
+
+import pytest
 
 from coi_archive.index import tokens
 from coi_archive.index.fulltext import SearchDoc
@@ -78,3 +82,37 @@ def test_recipient_terms_cache_is_bounded_in_memory() -> None:
     held = _held_after([_group_doc(i) for i in range(many)])
     assert held < 1.3 * tokens.RECIPIENT_CACHE * per_entry
     assert tokens.RECIPIENT_CACHE * per_entry < 16 << 20  # a full cache of large groups' entries
+
+
+_FREED_BLOCK = """
+import ctypes, sys
+from coi_archive.index.ftsfeed import return_freed_memory
+if sys.argv[1] == "set" and not return_freed_memory():
+    print("not glibc"); sys.exit()
+libc = ctypes.CDLL(None)
+libc.malloc.restype = ctypes.c_void_p
+libc.free.argtypes = [ctypes.c_void_p]
+def rss_kb():
+    return int(next(l for l in open("/proc/self/status") if l.startswith("VmRSS:")).split()[1])
+size = 16 << 20
+before = rss_kb()
+for _ in range(2):  # glibc's default: the first free raises the mmap threshold, the second block stays
+    block = libc.malloc(size)
+    ctypes.memset(block, 1, size)
+    libc.free(block)
+print(rss_kb() - before)
+"""
+
+
+def _kept_kb(mode: str) -> int | None:
+    out = subprocess.run([sys.executable, "-c", _FREED_BLOCK, mode], capture_output=True, text=True, check=True)
+    return None if out.stdout.startswith("not glibc") else int(out.stdout)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's allocator, /proc")
+def test_indexing_child_returns_large_freed_blocks() -> None:
+    kept = _kept_kb("set")
+    if kept is None:
+        pytest.skip("not glibc")
+    assert _kept_kb("default") > 8 << 10  # without it a freed 16 MB block stays resident
+    assert kept < 2 << 10

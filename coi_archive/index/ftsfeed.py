@@ -30,7 +30,32 @@ CHUNK = 2000
 CHILD_LIMITMB = 32
 
 
+#: glibc's ``mallopt`` parameters (``malloc.h``).
+_M_MMAP_THRESHOLD, _M_ARENA_MAX = -3, -8
+#: Blocks from this size are mapped on their own and unmapped when freed.
+CHILD_MMAP_THRESHOLD = 256 << 10
+#: C heaps the child's threads share (glibc gives each thread its own, up to 8 per core).
+CHILD_ARENAS = 2
+
+
+def return_freed_memory() -> bool:
+    """Make the C allocator give large freed blocks back to the kernel
+    (glibc only; True when set).  tantivy's segment writer and merge
+    threads allocate and free blocks of megabytes; glibc's default raises
+    its mmap threshold to the largest block freed, after which such blocks
+    come from a thread's heap and stay there once freed: ~8 % of the
+    indexing child at 100,000 and 300,000 messages, for ~1 % more CPU."""
+    import ctypes  # only in the indexing child
+
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):  # not glibc
+        return False
+    return bool(mallopt(_M_MMAP_THRESHOLD, CHILD_MMAP_THRESHOLD)) and bool(mallopt(_M_ARENA_MAX, CHILD_ARENAS))
+
+
 def _child(engine_name: str, db_path: str, fts_path: str, pipe) -> None:
+    return_freed_memory()
     conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
     conn.row_factory = sqlite3.Row
 
