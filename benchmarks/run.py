@@ -205,8 +205,10 @@ class TreeSampler:
 def run_measured(cmd: list[str], log: Path) -> dict:
     """Run a subprocess; wall seconds, peak memory, CPU and run-queue wait.
 
-    ``rss_mb`` is the child's own ``ru_maxrss`` (exact); the ingest may fork
-    decode workers, so the tree's peak RSS/PSS sums are sampled too.  CPU is
+    ``rss_mb`` is ``ru_maxrss`` from ``wait4`` (exact): Linux reports the
+    largest peak of the process and of every descendant it reaped (the
+    indexing child, the decode workers), not the sum, nor the main
+    process alone; the tree's peak RSS/PSS sums are sampled too.  CPU is
     from ``wait4`` and includes reaped workers.  Run-queue wait is the time
     the processes were ready to run but no core was free (other people's
     jobs, or our own workers): it separates contention from real work."""
@@ -518,8 +520,8 @@ def render(n: int, seed: int, info: dict, runs: list[dict], queries: dict[str, l
     rows.append(
         (
             "Peak memory of the ingest",
-            "max of the main process's `ru_maxrss` (`os.wait4`) and the peak PSS summed over its process "
-            "tree (decode workers), sampled every 0.25 s",
+            "max of `ru_maxrss` from `os.wait4` (the largest single process of the tree: the main process or "
+            "a reaped child) and the peak PSS summed over its process tree, sampled every 0.25 s",
             join([mem_txt(r["ingest"]) for r in runs]),
             f"≤ {TARGETS['ingest_rss_mb']:.0f} MB{tsuffix}",
             worst_verdict(rss, TARGETS["ingest_rss_mb"], False),
