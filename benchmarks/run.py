@@ -149,9 +149,9 @@ def _runqueue_ns(pid: int) -> int | None:
     return total
 
 
-def _mem_kb(pid: int) -> tuple[int, int]:
-    """(Rss, Pss) in kB from ``/proc/<pid>/smaps_rollup``."""
-    rss = pss = 0
+def _mem_kb(pid: int) -> tuple[int, int, int]:
+    """(Rss, Pss, Anonymous) in kB from ``/proc/<pid>/smaps_rollup``."""
+    rss = pss = anon = 0
     try:
         with open(f"/proc/{pid}/smaps_rollup") as fh:
             for line in fh:
@@ -159,9 +159,22 @@ def _mem_kb(pid: int) -> tuple[int, int]:
                     rss = int(line.split()[1])
                 elif line.startswith("Pss:"):
                     pss = int(line.split()[1])
+                elif line.startswith("Anonymous:"):
+                    anon = int(line.split()[1])
     except (OSError, ValueError, IndexError):
         pass
-    return rss, pss
+    return rss, pss, anon
+
+
+def _role(pid: int, root: int) -> str:
+    """What a process of the ingest tree is, for the per-process peaks."""
+    if pid == root:
+        return "main"
+    try:
+        cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return "gone"
+    return "indexing child" if b"spawn_main" in cmd else "decode worker"
 
 
 class TreeSampler:
@@ -178,6 +191,8 @@ class TreeSampler:
         self.peak_pss_kb = 0
         self.max_procs = 0
         self.runqueue: dict[int, int] = {}
+        #: role -> (peak RSS kB, anonymous kB at that peak) of its largest process
+        self.by_role: dict[str, tuple[int, int]] = {}
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
         self._thread.start()
@@ -188,9 +203,12 @@ class TreeSampler:
             self.max_procs = max(self.max_procs, len(pids))
             rss = pss = 0
             for pid in pids:
-                r, p = _mem_kb(pid)
+                r, p, a = _mem_kb(pid)
                 rss += r
                 pss += p
+                role = _role(pid, self.root)
+                if r > self.by_role.get(role, (0, 0))[0]:
+                    self.by_role[role] = (r, a)
                 w = _runqueue_ns(pid)
                 if w is not None:
                     self.runqueue[pid] = w
@@ -230,6 +248,7 @@ def run_measured(cmd: list[str], log: Path) -> dict:
         "tree_rss_mb": sampler.peak_rss_kb / 1024.0,
         "tree_pss_mb": sampler.peak_pss_kb / 1024.0,
         "procs": max(1, sampler.max_procs),
+        "peak_by_role_mb": {k: [round(r / 1024, 1), round(a / 1024, 1)] for k, (r, a) in sampler.by_role.items()},
         "runqueue_s": sum(sampler.runqueue.values()) / 1e9 if sampler.runqueue else None,
         "main_runqueue_s": None if main_wait is None else main_wait / 1e9,
         "output": log.read_text(errors="replace").strip()[-2000:],
@@ -511,9 +530,13 @@ def render(n: int, seed: int, info: dict, runs: list[dict], queries: dict[str, l
     def mem_txt(i: dict) -> str:
         if "tree_pss_mb" not in i or i.get("procs", 1) <= 1:
             return f"{mem(i):,.0f} MB"
+        roles = "".join(
+            f"; {role} ≤ {r:,.0f} MB RSS ({a:,.0f} anonymous)"
+            for role, (r, a) in sorted(i.get("peak_by_role_mb", {}).items())
+        )
         return (
-            f"{mem(i):,.0f} MB (main process {i['rss_mb']:,.0f} MB; tree of {i['procs']} processes: "
-            f"PSS {i['tree_pss_mb']:,.0f} MB, RSS sum {i['tree_rss_mb']:,.0f} MB)"
+            f"{mem(i):,.0f} MB (largest process {i['rss_mb']:,.0f} MB; tree of {i['procs']} processes: "
+            f"PSS {i['tree_pss_mb']:,.0f} MB, RSS sum {i['tree_rss_mb']:,.0f} MB{roles})"
         )
 
     rss = [mem(r["ingest"]) for r in runs]
