@@ -123,34 +123,35 @@ def test_templates_read_dict_fields_without_the_attribute_detour(
     first, a missing field is still undefined: the same output as Jinja's."""
     import jinja2
 
-    from coi_archive import present
+    from coi_archive.present import templating
     from coi_archive.webui import create_app
 
     source = "{{ m.text }}|{{ m.nope is undefined }}|{{ m.get('text') }}|{{ m.items() | list | length }}|{{ r.real }}"
     values = {"m": {"text": "hi", "get": "shadow", "items": "shadow"}, "r": 2 + 3j}
-    assert present.Environment().from_string(source).render(values) == "hi|True|hi|3|2.0"
+    assert templating.Environment().from_string(source).render(values) == "hi|True|hi|3|2.0"
     assert jinja2.Environment().from_string(source).render(values) == "hi|True|hi|3|2.0"
     detour: list[str] = []
     slow = jinja2.Environment.getattr
     monkeypatch.setattr(
         jinja2.Environment, "getattr", lambda env, obj, name: detour.append(name) or slow(env, obj, name)
     )
-    present.Environment().from_string(source).render(values)
+    templating.Environment().from_string(source).render(values)
     assert sorted(detour) == ["get", "items", "real"]
     app = create_app(samples)
     try:
-        assert isinstance(app.jinja_env, present.Environment)
+        assert isinstance(app.jinja_env, templating.Environment)
     finally:
         app.extensions["coi"].pool.close()
 
 
 def test_display_name_is_the_name_else_the_address() -> None:
     from coi_archive import present
+    from coi_archive.present import templating
 
     names = {"ada@x.example": "Ada"}
     assert present.display_name("Ada@X.example", names) == "Ada"
     assert present.display_name("ben@x.example", names) == "ben@x.example"
-    env = present.Environment(autoescape=True)
+    env = templating.Environment(autoescape=True)
     env.filters.update(present.JINJA_FILTERS)
     page = env.from_string("{% for a in people %}{{ a | display_name(names) }};{% endfor %}")
     assert page.render(people=["ADA@x.example", "<b>@x"], names=names) == "Ada;&lt;b&gt;@x;"

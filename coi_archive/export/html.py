@@ -17,6 +17,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from coi_archive import present
 from coi_archive.index.api import MAIL_KINDS, Archive, ArchiveError, ChatKind
+from coi_archive.present import templating
 
 from .selection import Selection
 
@@ -34,7 +35,7 @@ _env: Environment | None = None
 def environment() -> Environment:
     global _env
     if _env is None:
-        env = present.Environment(
+        env = templating.Environment(
             loader=FileSystemLoader([str(TEMPLATES), str(present.TEMPLATES)]),
             autoescape=select_autoescape(default=True, default_for_string=True),
         )

@@ -26,7 +26,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import jinja2
 import nh3
 from markupsafe import Markup, escape
 
@@ -619,24 +618,3 @@ JINJA_FILTERS: dict[str, Callable[..., Any]] = {
     "anchor": anchor,
     "hue": hue,
 }
-
-
-#: What a plain dict answers as an attribute: its methods (``d.items``).
-_DICT_ATTRIBUTES = frozenset(dir(dict))
-
-
-class Environment(jinja2.Environment):
-    """Jinja with ``m.text`` of a plain dict read as ``m["text"]`` at once.
-
-    Jinja tries the attribute first and the key after the AttributeError: a
-    chat page reads ~4,000 fields of message and chat dicts, and raising
-    those errors was a seventh of its server time.  The answer is the same,
-    as a plain dict has no attributes but its methods, which still win."""
-
-    def getattr(self, obj: Any, attribute: str) -> Any:
-        if type(obj) is dict and attribute not in _DICT_ATTRIBUTES:
-            try:
-                return obj[attribute]
-            except KeyError:
-                return self.undefined(obj=obj, name=attribute)
-        return super().getattr(obj, attribute)

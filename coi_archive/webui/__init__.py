@@ -29,6 +29,7 @@ from werkzeug.exceptions import BadRequest, HTTPException
 
 from coi_archive import present
 from coi_archive.index.api import CHAT_KINDS, QueryError
+from coi_archive.present import templating
 
 from . import audit, permissions, security
 from .sessions import DEFAULT_IDLE_SECONDS
@@ -42,7 +43,7 @@ BLUEPRINTS = tuple(
 )
 
 
-class _Environment(present.Environment, FlaskEnvironment):
+class _Environment(templating.Environment, FlaskEnvironment):
     """Flask's Jinja environment with the shared one's quick field lookup."""
 
 
