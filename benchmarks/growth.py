@@ -18,8 +18,15 @@ from pathlib import Path
 
 
 def peak_mb(ingest: dict) -> float:
-    """The verdict's memory: the main process's ``ru_maxrss`` or the tree's PSS."""
+    """The verdict's memory: ``ru_maxrss`` from ``wait4`` (the tree's largest
+    process) or the tree's PSS, whichever is larger."""
     return max(ingest["rss_mb"], ingest.get("tree_pss_mb") or 0.0)
+
+
+def roles(ingest: dict) -> str:
+    """Each role's largest sampled RSS (anonymous part), where the run kept them."""
+    by_role = ingest.get("peak_by_role_mb") or {}
+    return "".join(f"; {role} {r:,.0f} ({a:,.0f} anon.)" for role, (r, a) in sorted(by_role.items()))
 
 
 def cpu(m: dict) -> float:
@@ -39,7 +46,7 @@ def ours(n: int, mail_bytes: int, run: dict) -> dict[str, str]:
         "ingest msgs per CPU-second": f"{n / cpu(ing):,.0f} ({cpu(ing):,.0f} CPU-s)",
         "ingest wall (secondary)": f"{ing['seconds']:,.0f} s = {n / ing['seconds']:,.0f} msgs/s",
         "peak memory": f"{peak_mb(ing):,.0f} MB"
-        f" (main {ing['rss_mb']:,.0f}, tree PSS {ing.get('tree_pss_mb') or 0:,.0f})",
+        f" (largest process {ing['rss_mb']:,.0f}, tree PSS {ing.get('tree_pss_mb') or 0:,.0f}{roles(ing)})",
         "unchanged re-scan": f"{rescan['seconds']:.2f} s wall, {cpu(rescan):.2f} CPU-s"
         f" = {cpu(rescan) / n * 100_000:.2f} CPU-s per 100k",
         "on disk per message": f"{run['archive_bytes'] / n / 1024:.1f} kB "
