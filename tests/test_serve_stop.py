@@ -126,3 +126,25 @@ def test_sigterm_while_matplotlib_lists_fonts_stops_the_server_and_fc_list(fresh
     err = _stop(proc, signal.SIGTERM)
     assert proc.returncode == 0, err
     assert "Traceback" not in err, err
+
+
+def test_a_stop_inside_a_channel_handler_leaves_the_loop() -> None:
+    """SIGTERM can land while waitress's loop runs a channel's handler (it
+    closes a socket); the loop gives other exceptions to ``handle_error``,
+    which logs and serves on, so the stop must be one it lets through."""
+    from waitress import wasyncore
+
+    from coi_archive.webui.server import _Stop
+
+    class Channel:
+        swallowed: list[BaseException] = []
+
+        def handle_read_event(self) -> None:
+            raise _Stop("SIGTERM")
+
+        def handle_error(self) -> None:  # what waitress does with anything else
+            self.swallowed.append(sys.exc_info()[1])
+
+    with pytest.raises(_Stop):
+        wasyncore.read(Channel())
+    assert Channel.swallowed == []

@@ -31,6 +31,8 @@ from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import unquote_plus
 
+from waitress.wasyncore import ExitNow
+
 from coi_archive.net.loopback import is_loopback
 
 from .sessions import DEFAULT_IDLE_SECONDS
@@ -202,8 +204,13 @@ def make_server(host: str, port: int, app: Callable, trusted_proxy: str | None =
     )
 
 
-class _Stop(Exception):
-    """Raised in the main thread by SIGTERM or SIGINT to leave the server loop."""
+class _Stop(ExitNow):
+    """Raised in the main thread by SIGTERM or SIGINT to leave the server loop.
+
+    An ``ExitNow``: the signal can arrive while waitress's loop is inside a
+    channel's handler (closing a socket), and the loop hands any other
+    exception there to the channel's ``handle_error``, which logs it and
+    serves on; ``ExitNow`` is the one it lets through."""
 
 
 def _stop_on_signals() -> Callable[[], None]:
