@@ -15,9 +15,10 @@ Steps (see BENCHMARKS.md for the why):
    in a fresh archive made for each search engine (``--engine``; default:
    tantivy, then whoosh, in the same invocation), as a subprocess: wall time (``time.perf_counter`` around
    spawn..exit) -> files/s; its peak RSS (``ru_maxrss`` from ``os.wait4`` on
-   that child; the same number ``/usr/bin/time -v`` prints) and CPU time
-   (reaped decode workers included); a sampler thread adds the process
-   tree's peak RSS/PSS sums and its run-queue wait (contention).
+   that child, in ``launch.py``: a child of this process would report this
+   process's own size) and CPU time (reaped decode workers included); a
+   sampler thread adds the process tree's peak RSS/PSS sums, CPU by role and
+   its run-queue wait (contention).
 3. The same command again on the unchanged Maildir (re-scan time and RSS).
 4. In-process search latency through the Python API
    (``Archive.open(path, readonly=True).search(q, limit=20)``): each query is
@@ -166,6 +167,16 @@ def _mem_kb(pid: int) -> tuple[int, int, int]:
     return rss, pss, anon
 
 
+def _cpu_ticks(pid: int) -> tuple[int, int] | None:
+    """(user, system) CPU of ``pid`` in clock ticks (``/proc/<pid>/stat``)."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+        return int(fields[11]), int(fields[12])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def _role(pid: int, root: int) -> str:
     """What a process of the ingest tree is, for the per-process peaks."""
     if pid == root:
@@ -193,6 +204,8 @@ class TreeSampler:
         self.runqueue: dict[int, int] = {}
         #: role -> (peak RSS kB, anonymous kB at that peak) of its largest process
         self.by_role: dict[str, tuple[int, int]] = {}
+        #: pid -> (role, user ticks, system ticks) as last sampled
+        self.cpu: dict[int, tuple[str, int, int]] = {}
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
         self._thread.start()
@@ -209,6 +222,9 @@ class TreeSampler:
                 role = _role(pid, self.root)
                 if r > self.by_role.get(role, (0, 0))[0]:
                     self.by_role[role] = (r, a)
+                ticks = _cpu_ticks(pid)
+                if ticks is not None:
+                    self.cpu[pid] = (role, *ticks)
                 w = _runqueue_ns(pid)
                 if w is not None:
                     self.runqueue[pid] = w
@@ -219,36 +235,56 @@ class TreeSampler:
         self._done.set()
         self._thread.join()
 
+    def cpu_by_role(self) -> dict[str, list[float]]:
+        """role -> [user s, system s] summed over its processes, as last
+        sampled (a process's last ``interval`` before it exits is missed):
+        which role's system time grows with N is what the sum hides."""
+        tick = os.sysconf("SC_CLK_TCK")
+        out: dict[str, list[float]] = {}
+        for role, user, system in self.cpu.values():
+            acc = out.setdefault(role, [0.0, 0.0])
+            acc[0] += user / tick
+            acc[1] += system / tick
+        return {role: [round(u, 1), round(s, 1)] for role, (u, s) in out.items()}
+
 
 def run_measured(cmd: list[str], log: Path) -> dict:
-    """Run a subprocess; wall seconds, peak memory, CPU and run-queue wait.
+    """Run a command through ``launch.py``; wall seconds, peak memory, CPU and
+    run-queue wait.
 
-    ``rss_mb`` is ``ru_maxrss`` from ``wait4`` (exact): Linux reports the
-    largest peak of the process and of every descendant it reaped (the
-    indexing child, the decode workers), not the sum, nor the main
-    process alone; the tree's peak RSS/PSS sums are sampled too.  CPU is
-    from ``wait4`` and includes reaped workers.  Run-queue wait is the time
-    the processes were ready to run but no core was free (other people's
-    jobs, or our own workers): it separates contention from real work."""
-    with open(log, "wb") as fh:
-        started = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, cwd=ROOT)
-        sampler = TreeSampler(proc.pid)
-        _, status, usage = os.wait4(proc.pid, 0)
-        wall = time.perf_counter() - started
-        sampler.stop()
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    main_wait = sampler.runqueue.get(proc.pid)
+    ``rss_mb`` is ``ru_maxrss`` from ``wait4`` in the launcher (exact, see
+    ``launch.py`` for why not from here): the largest peak of the process
+    and of every descendant it reaped (the indexing child, the decode
+    workers), not the sum, nor the main process alone; the tree's peak
+    RSS/PSS sums are sampled too.  CPU is from ``wait4`` and includes
+    reaped workers; ``cpu_by_role_s`` splits it by role as sampled.
+    Run-queue wait is the time the processes were ready to run but no core
+    was free (other people's jobs, or our own workers): it separates
+    contention from real work."""
+    launcher = [sys.executable, "-S", str(HERE / "launch.py"), str(log.resolve())]
+    proc = subprocess.Popen(launcher + cmd, stdout=subprocess.PIPE, cwd=ROOT, text=True)
+    assert proc.stdout is not None
+    first = proc.stdout.readline().split()
+    if first[:1] != ["pid"]:
+        proc.wait()
+        raise SystemExit(f"launch.py failed for {cmd[0]}")
+    pid = int(first[1])
+    sampler = TreeSampler(pid)
+    report = json.loads(proc.stdout.readline())
+    proc.wait()
+    sampler.stop()
+    main_wait = sampler.runqueue.get(pid)
     return {
-        "seconds": wall,
-        "rss_mb": usage.ru_maxrss / 1024.0,
-        "exit": proc.returncode,
-        "user_s": usage.ru_utime,
-        "sys_s": usage.ru_stime,
+        "seconds": report["seconds"],
+        "rss_mb": report["maxrss_kb"] / 1024.0,
+        "exit": report["exit"],
+        "user_s": report["user_s"],
+        "sys_s": report["sys_s"],
         "tree_rss_mb": sampler.peak_rss_kb / 1024.0,
         "tree_pss_mb": sampler.peak_pss_kb / 1024.0,
         "procs": max(1, sampler.max_procs),
         "peak_by_role_mb": {k: [round(r / 1024, 1), round(a / 1024, 1)] for k, (r, a) in sampler.by_role.items()},
+        "cpu_by_role_s": sampler.cpu_by_role(),
         "runqueue_s": sum(sampler.runqueue.values()) / 1e9 if sampler.runqueue else None,
         "main_runqueue_s": None if main_wait is None else main_wait / 1e9,
         "output": log.read_text(errors="replace").strip()[-2000:],
@@ -543,8 +579,8 @@ def render(n: int, seed: int, info: dict, runs: list[dict], queries: dict[str, l
     rows.append(
         (
             "Peak memory of the ingest",
-            "max of `ru_maxrss` from `os.wait4` (the largest single process of the tree: the main process or "
-            "a reaped child) and the peak PSS summed over its process tree, sampled every 0.25 s",
+            "max of `ru_maxrss` from `os.wait4` in a small launcher (the largest single process of the tree: "
+            "the main process or a reaped child) and the peak PSS summed over its process tree, sampled every 0.25 s",
             join([mem_txt(r["ingest"]) for r in runs]),
             f"≤ {TARGETS['ingest_rss_mb']:.0f} MB{tsuffix}",
             worst_verdict(rss, TARGETS["ingest_rss_mb"], False),

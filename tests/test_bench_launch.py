@@ -1,0 +1,57 @@
+"""The benchmark's peak-memory figure is the measured command's own.
+
+Linux keeps a process's peak RSS across ``exec``, and ``subprocess`` starts a
+child from the calling process's memory, so ``wait4`` on a child of a large
+process reports at least that process's size. ``benchmarks/run.py`` measures
+through ``benchmarks/launch.py`` for that reason; these tests hold a large
+heap in the test process and check both the problem and the cure.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+import run as bench_run  # noqa: E402
+
+#: What the test process holds while it starts the command.
+BALLAST_MB = 300
+#: The command: a Python that touches 40 MB and exits.
+SMALL = [sys.executable, "-S", "-c", "b = bytearray(40 << 20); b[::4096] = b'x' * len(b[::4096])"]
+
+
+@pytest.fixture(scope="module")
+def ballast() -> bytearray:
+    held = bytearray(BALLAST_MB << 20)
+    held[::4096] = b"y" * len(held[::4096])  # resident, not just reserved
+    return held
+
+
+def test_a_direct_child_reports_its_parents_size(ballast: bytearray) -> None:
+    """The problem the launcher exists for (if a kernel stops doing this, the
+    launcher is harmless and this test says so)."""
+    proc = subprocess.Popen(SMALL)
+    _, _, usage = os.wait4(proc.pid, 0)
+    assert usage.ru_maxrss / 1024 > BALLAST_MB * 0.9
+
+
+def test_the_launcher_reports_the_commands_own_peak(ballast: bytearray, tmp_path: Path) -> None:
+    res = bench_run.run_measured(SMALL, tmp_path / "small.log")
+    assert res["exit"] == 0
+    assert 40 <= res["rss_mb"] < 100
+    assert res["user_s"] + res["sys_s"] > 0
+    assert res["peak_by_role_mb"].get("main", [0])[0] < 100
+
+
+def test_a_failing_command_keeps_its_exit_status_and_output(tmp_path: Path) -> None:
+    cmd = [sys.executable, "-S", "-c", "import sys; print('said'); sys.exit(3)"]
+    res = bench_run.run_measured(cmd, tmp_path / "fail.log")
+    assert res["exit"] == 3
+    assert res["output"] == "said"
