@@ -12,18 +12,25 @@ from __future__ import annotations
 import tracemalloc
 from pathlib import Path
 
+import pytest
+
 from coi_archive.ingest import maildir
 from coi_archive.ingest.sources import Source
 
 FILES = 3000
 
 
-def test_listing_costs_little_more_than_the_names(tmp_path: Path) -> None:
+def _names(tmp_path: Path) -> list[str]:
     cur = tmp_path / "cur"
     cur.mkdir()
     names = [f"1700000000.M{i:06d}P12345Q{i}.host.example.org,U=1:2,S" for i in range(FILES)]
     for name in names:
         (cur / name).touch()
+    return names
+
+
+def test_listing_costs_little_more_than_the_names(tmp_path: Path) -> None:
+    names = _names(tmp_path)
     tracemalloc.start()
     try:
         toc = maildir._toc(str(tmp_path), {})
@@ -37,7 +44,25 @@ def test_listing_costs_little_more_than_the_names(tmp_path: Path) -> None:
     assert held < 2.2 * name_bytes
 
 
-def test_listing_order_and_duplicates(tmp_path: Path) -> None:
+def test_listing_peaks_at_one_run_of_objects(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """While listing, only one run's records exist as objects (~120 bytes
+    each); a list of every record made the peak ~3x the names."""
+    names = _names(tmp_path)
+    monkeypatch.setattr(maildir, "TOC_RUN", 300)
+    tracemalloc.start()
+    try:
+        toc = maildir._toc(str(tmp_path), {})
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert len(toc) == FILES // 300
+    assert peak < 1.6 * sum(len(n) for n in names)
+    assert [r.split("\0")[0] for r in maildir._records(toc)] == sorted(n.split(":")[0] for n in names)
+
+
+@pytest.mark.parametrize("run", [1, 2, maildir.TOC_RUN])
+def test_listing_order_and_duplicates(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, run: int) -> None:
+    monkeypatch.setattr(maildir, "TOC_RUN", run)
     for sub in ("cur", "new", "tmp"):
         (tmp_path / sub).mkdir()
     (tmp_path / "new" / "k1").write_bytes(b"From: a@x\n\nnew copy\n")

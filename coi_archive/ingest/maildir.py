@@ -29,10 +29,10 @@ ingest (``safeio.note_skip``).
 
 from __future__ import annotations
 
+import heapq
 import os
 import stat
 from collections.abc import Iterator
-from itertools import pairwise
 from pathlib import Path
 
 from .events import Provenance
@@ -134,43 +134,77 @@ def _leads_out(folder: str, root: str, state: dict) -> bool:
     return False
 
 
-def _toc(path: str, state: dict) -> str:
+def _toc(path: str, state: dict) -> list[str]:
     """The messages of one folder, keyed as ``mailbox.Maildir`` keys them
-    (the file name up to ``:``) and sorted by key, without requiring ``new``
-    to exist; a later duplicate key (``cur`` after ``new``) wins.
+    (the file name up to ``:``), without requiring ``new`` to exist: sorted
+    runs (:func:`_records` reads them in key order, a later duplicate key,
+    ``cur`` after ``new``, winning).
 
-    One string of ``key NUL n NUL rest`` records (``n``: the index of the
-    sub-directory; ``rest``: the file name after the key) joined by ``/``,
-    which no file name holds: a million files cost ~60 MB instead of
+    A run is one string of ``key NUL n NUL rest`` records (``n``: the index
+    of the sub-directory; ``rest``: the file name after the key) joined by
+    ``/``, which no file name holds: a million files cost ~60 MB instead of
     ~500 MB of ``DirEntry`` objects in a dict, and a string is never written
     after it is made, so the decode workers forked during the folder's
-    ingest share its pages instead of copying them (the listing was most of
-    an ingest's memory growth with N)."""
-    records: list[str] = []
+    ingest share its pages instead of copying them.  Records are sorted and
+    joined :data:`TOC_RUN` at a time: a list of every record of a folder
+    (~120 bytes an object) was the main process's peak at a million files."""
+    runs: list[str] = []
     for n, sub in enumerate(MESSAGE_DIRS):
         subdir = os.path.join(path, sub)
         if os.path.isdir(subdir):
-            records += _message_records(subdir, n, state)
-    records.sort()  # NUL sorts first: by key, then ``cur`` after ``new``
-    records.append("")
-    return "/".join(rec for rec, after in pairwise(records) if rec.split("\0", 1)[0] != after.split("\0", 1)[0])
+            runs += _message_runs(subdir, n, state)
+    return runs
 
 
-def _message_records(path: str, n: int, state: dict) -> list[str]:
-    """The :func:`_toc` records of the files in ``path`` that may be
-    messages; their types come with the listing (``d_type``), so telling
-    files from directories costs no ``stat``."""
+#: Records of one sorted run of :func:`_toc`.
+TOC_RUN = 1 << 16
+
+
+def _message_runs(path: str, n: int, state: dict) -> list[str]:
+    """The :func:`_toc` runs of the files in ``path`` that may be messages;
+    their types come with the listing (``d_type``), so telling files from
+    directories costs no ``stat``."""
+    runs: list[str] = []
+    batch: list[str] = []
     try:
         with os.scandir(path) as it:
-            return [
-                f"{key}\0{n}\0{e.name[len(key) :]}"
-                for e in it
-                if not e.name.startswith(".") and not _is_dir(e)
-                for key in (e.name.split(":", 1)[0],)
-            ]
+            for e in it:
+                if e.name.startswith(".") or _is_dir(e):
+                    continue
+                key = e.name.split(":", 1)[0]
+                batch.append(f"{key}\0{n}\0{e.name[len(key) :]}")
+                if len(batch) >= TOC_RUN:
+                    runs.append("/".join(sorted(batch)))
+                    batch = []
     except OSError as exc:
         note_skip(state, Refused(UNREADABLE, path, exc.strerror or str(exc)))
         return []
+    if batch:
+        runs.append("/".join(sorted(batch)))
+    return runs
+
+
+def _records(toc: list[str]) -> Iterator[str]:
+    """The records of a folder's runs merged in key order (NUL sorts first:
+    by key, then ``cur`` after ``new``); of records with the same key only
+    the last."""
+    held = held_key = None
+    for record in heapq.merge(*(_split_run(run) for run in toc)):
+        key = record[: record.index("\0")]
+        if held is not None and key != held_key:
+            yield held
+        held, held_key = record, key
+    if held is not None:
+        yield held
+
+
+def _split_run(run: str) -> Iterator[str]:
+    start = 0
+    while start < len(run):
+        end = run.find("/", start)
+        end = len(run) if end < 0 else end
+        yield run[start:end]
+        start = end + 1
 
 
 def _is_dir(entry: os.DirEntry) -> bool:
@@ -189,20 +223,16 @@ def _folder_candidates(source: Source, folder: str, path: str, root: str, state:
         yield from _candidate(source, folder, key, _flags(name), full, root, limits)
 
 
-def _not_unchanged(folder: str, toc: str, state: dict) -> Iterator[tuple[str, str, str]]:
+def _not_unchanged(folder: str, toc: list[str], state: dict) -> Iterator[tuple[str, str, str]]:
     """The (key, sub-directory index, name) of the copies to look at.  A
     copy stored with the same flags is only taken off ``state["known"]``
     and counted in ``state["unchanged"]``: a candidate for each would be
     most of what a re-scan of an unchanged Maildir costs."""
     known = state.get("known", {})
     state.setdefault("unchanged", 0)
-    start = 0
-    while start < len(toc):
-        end = toc.find("/", start)
-        end = len(toc) if end < 0 else end
-        key, n, rest = toc[start:end].split("\0")
+    for record in _records(toc):
+        key, n, rest = record.split("\0")
         name = key + rest
-        start = end + 1
         stored = known.get((folder, key))
         if stored is not None and stored[0] == _flags(name):
             del known[(folder, key)]
