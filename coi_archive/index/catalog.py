@@ -26,7 +26,7 @@ import sqlite3
 import zlib
 from pathlib import Path
 
-from . import derived, engines, envelopes, holds, messagedata, migrations, originaldata, private
+from . import derived, engines, envelopes, holds, messagedata, migrations, originaldata, packing, private
 
 #: Bytes per page of a new catalog. SQLite's 4 kB default left a quarter of
 #: the originals table empty: a row of a compressed original and its envelope
@@ -196,6 +196,7 @@ def connect(path: Path, readonly: bool = False) -> sqlite3.Connection:
     conn.execute("PRAGMA temp_store=MEMORY")
     envelopes.register(conn)
     messagedata.register(conn)
+    packing.learn(conn)
     conn.row_factory = sqlite3.Row
     return conn
 
@@ -212,6 +213,7 @@ def _create_or_upgrade(conn: sqlite3.Connection, root: Path) -> None:
     conn.execute(derived.DDL)
     conn.executescript(holds.DDL)
     conn.execute(originaldata.DDL)
+    conn.execute(packing.DDL)
     if found is None:
         conn.execute("INSERT OR REPLACE INTO meta VALUES('schema', ?)", (str(SCHEMA_VERSION),))
     conn.commit()

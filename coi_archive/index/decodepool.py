@@ -33,6 +33,9 @@ from .wire import Facts, sole_copy_facts
 PARALLEL_MIN = 64
 
 _worker_decryptor: Decryptor | None = None
+#: the packing dictionaries (:mod:`.packing`) of envelopes and originals,
+#: known to workers forked after they were set
+_worker_dicts: tuple[int | None, int | None] = (None, None)
 
 
 @dataclass(frozen=True)
@@ -97,12 +100,13 @@ def decode_stored(raw: bytes, fmt: str, size: int, decryptor: Decryptor | None) 
 def decode_one(job: tuple[bytes, str, int]) -> Decoded:
     raw, fmt, size = job
     env, inner = decode_opened(raw, fmt, size, _worker_decryptor)
-    packed = pack_original(raw)
+    envelope_dict, original_dict = _worker_dicts
+    packed = pack_original(raw, original_dict)
     return Decoded(
         env.message_id,
         env.dialect,
         env.quality,
-        pack_envelope(env),
+        pack_envelope(env, envelope_dict),
         packed.data,
         packed.method,
         pack(inner) if inner is not None else None,
@@ -118,15 +122,29 @@ class DecodePool:
         self.decryptor = decryptor
         self.workers = workers if workers is not None else _default_workers()
         self._executor: ProcessPoolExecutor | None = None
+        self.dicts: tuple[int | None, int | None] = (None, None)
+        self._forked_with: tuple[int | None, int | None] = self.dicts
+
+    def use(self, envelope: int | None, original: int | None) -> None:
+        """Pack envelopes and originals with these dictionaries (ids of
+        :mod:`.packing`, None: zlib) from the next :meth:`submit` on: a
+        worker knows a dictionary only if it was forked after it was
+        trained, so the workers are started again (once per archive and kind)."""
+        self.dicts = (envelope, original)
 
     def submit(self, jobs: list[tuple[bytes, str, int]]) -> Iterator[Decoded]:
         """Start decoding; the iterator yields results in job order (in
         worker processes the work has begun before it is iterated)."""
-        global _worker_decryptor
+        global _worker_decryptor, _worker_dicts
         _worker_decryptor = self.decryptor
+        _worker_dicts = self.dicts
         if self.workers < 2 or len(jobs) < PARALLEL_MIN:
             return map(decode_one, jobs)
+        if self._executor is not None and self._forked_with != self.dicts:
+            self._executor.shutdown(wait=False)  # a batch in flight still completes
+            self._executor = None
         if self._executor is None:
+            self._forked_with = self.dicts
             self._executor = ProcessPoolExecutor(
                 max_workers=self.workers, mp_context=multiprocessing.get_context("fork")
             )

@@ -11,7 +11,10 @@ pack and 10 us to unpack one on this machine; parsing its JSON takes 60 us).
 
 The dictionary is frozen: a stored envelope can only be unpacked with the
 dictionary it was packed with (zlib records its Adler-32 in the stream and
-refuses another). A new dictionary needs a new constant and a migration.
+refuses another). A new dictionary needs a new constant and a migration. An archive with
+enough copies packs them with zstd and a dictionary trained on its own
+(:mod:`.packing`); a zstd blob starts with zstd's magic number, which no
+zlib stream does, so both kinds of row are read.
 
 What SQL must filter on without unpacking every row sits beside the blob
 in plain columns (:class:`Stored`): the event types (the contact list is
@@ -29,6 +32,8 @@ from dataclasses import dataclass
 
 from coi_archive.ingest import jsontext
 from coi_archive.ingest.events import Envelope, envelope_from_json, envelope_to_bytes
+
+from . import packing
 
 #: The skeleton of an envelope and of every event type with empty values,
 #: as ``envelope_to_json`` wrote them in schema 10. Never edit.
@@ -68,32 +73,39 @@ class Stored:
     defect_kinds: str
 
 
-def pack(env: Envelope) -> Stored:
-    return _pack_utf8(envelope_to_bytes(env), env)
+def pack(env: Envelope, ident: int | None = None) -> Stored:
+    """Pack with zstd and the archive's dictionary ``ident``
+    (:mod:`.packing`), or as before when it has none."""
+    return _pack_utf8(envelope_to_bytes(env), env, ident)
 
 
-def pack_text(text: str, env: Envelope | None = None) -> Stored:
+def pack_text(text: str, env: Envelope | None = None, ident: int | None = None) -> Stored:
     """Store JSON text as written (a migration keeps it byte for byte);
     ``env`` is the envelope it says, parsed from it when not given."""
-    return _pack_utf8(text.encode(), env if env is not None else envelope_from_json(text))
+    return _pack_utf8(text.encode(), env if env is not None else envelope_from_json(text), ident)
 
 
-def _pack_utf8(data: bytes, env: Envelope) -> Stored:
+def _pack_utf8(data: bytes, env: Envelope, ident: int | None = None) -> Stored:
     types = "".join(f" {type(e).__name__}" for e in env.events)
     kinds = jsontext.dumps([d.kind for d in env.defects]).decode()
-    return Stored(deflate(data, DICTIONARY), f"{types} " if types else "", kinds)
+    blob = packing.compress(data, ident) if ident is not None else deflate(data, DICTIONARY)
+    return Stored(blob, f"{types} " if types else "", kinds)
 
 
 def unpack(value: bytes | str) -> str:
     """The JSON text of a stored envelope; text is returned as it is (an
     envelope written before schema 10, read before the upgrade ran)."""
-    return value if isinstance(value, str) else inflate(value, DICTIONARY).decode()
+    return value if isinstance(value, str) else _bytes(value).decode()
 
 
 def load(value: bytes | str, fields: Collection[str] | None = None) -> Envelope:
     """The stored envelope (its JSON read as UTF-8 bytes, no detour through
     str); only ``fields`` built when given (``envelope_from_json``)."""
-    return envelope_from_json(value if isinstance(value, str) else inflate(value, DICTIONARY), fields)
+    return envelope_from_json(value if isinstance(value, str) else _bytes(value), fields)
+
+
+def _bytes(blob: bytes) -> bytes:
+    return packing.decompress(blob) if packing.is_zstd(blob) else inflate(blob, DICTIONARY)
 
 
 def deflate(data: bytes, dictionary: bytes) -> bytes:

@@ -16,7 +16,7 @@ import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
-from . import derived
+from . import derived, packing
 from .docs import search_docs
 from .engines import open_engine
 
@@ -58,6 +58,7 @@ def _child(engine_name: str, db_path: str, fts_path: str, pipe) -> None:
     return_freed_memory()
     conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
     conn.row_factory = sqlite3.Row
+    packing.learn(conn)  # and the ones the ingest trains later, when a blob needs them
 
     def docs() -> Iterator:
         while True:

@@ -26,7 +26,7 @@ from coi_archive.ingest.mime import sha256_hex
 from coi_archive.ingest.safeio import UNREADABLE, Limits, Refused
 from coi_archive.ingest.sources import Candidate, Source, SourceError
 
-from . import catalog, decrypted, derived, issues, originaldata
+from . import catalog, decrypted, derived, envelopes, issues, originaldata, packing
 from .decodepool import Decoded, DecodePool
 from .wire import Facts, matching, refresh, target_chats
 
@@ -104,6 +104,10 @@ class Intake:
         self._recopied: set[str] = set()
         self._since_commit = 0
         self._pool = DecodePool(decryptor)
+        self._pool.use(packing.current(conn, "envelope"), packing.current(conn, "original"))
+        #: copies stored, counted until both dictionaries exist (None: not yet counted)
+        self._copies: int | None = None
+        self._train(0)  # an archive that has enough copies but no dictionary yet (upgraded)
         #: copies read, not yet sorted: bytes, format, size in the source, SHA-256, where found, when
         self._reads: list[tuple[bytes, str, int, str, Provenance, str]] = []
         self._read_bytes = 0
@@ -316,6 +320,32 @@ class Intake:
             self.report.encrypted += int(d.dialect == "encrypted")
             self._pending.add(d.message_id)
         self.conn.executemany("INSERT INTO originals VALUES(?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+        self._train(len(rows))
+
+    def _train(self, stored: int) -> None:
+        """Once the archive holds ``packing.SAMPLES`` copies, train the
+        dictionaries it lacks on its first ones; the workers pack with
+        them from the next batch on (the batch in flight keeps zlib)."""
+        envelope_dict, original_dict = self._pool.dicts
+        kinds = (("envelope", envelope_dict), ("original", original_dict))
+        if all(d is not None or not packing.trainable(self.conn, k) for k, d in kinds):
+            return
+        if self._copies is None:
+            sql = "SELECT count(*) FROM (SELECT 1 FROM originals LIMIT ?)"
+            self._copies = self.conn.execute(sql, (packing.SAMPLES,)).fetchone()[0]
+        else:
+            self._copies += stored
+        if self._copies < packing.SAMPLES:
+            return
+        rows = self.conn.execute(
+            "SELECT data, compression, envelope FROM originals ORDER BY rowid LIMIT ?", (packing.SAMPLES,)
+        ).fetchall()
+        if envelope_dict is None and packing.trainable(self.conn, "envelope"):
+            envelope_dict = packing.train(self.conn, "envelope", [envelopes.unpack(r[2]).encode() for r in rows])
+        if original_dict is None and packing.trainable(self.conn, "original"):
+            samples = [originaldata.sample(originaldata.unpack(self.conn, r[0], r[1])) for r in rows]
+            original_dict = packing.train(self.conn, "original", samples)
+        self._pool.use(envelope_dict, original_dict)
 
     def _refold_recopied(self) -> None:
         """A new copy of a stored message can carry earlier arrival evidence

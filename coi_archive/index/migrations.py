@@ -245,6 +245,16 @@ def _v19_source_ids(conn: sqlite3.Connection) -> None:
     )
 
 
+def _v20_packing_dicts(conn: sqlite3.Connection) -> None:
+    """The table of zstd dictionaries an archive trains on its own first
+    copies (``packing``): envelopes, originals and folded messages stored
+    from then on are zstd frames that name their dictionary. Nothing stored
+    changes (the zlib formats stay readable), so nothing is owed."""
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS packing_dicts(id INTEGER PRIMARY KEY, kind TEXT NOT NULL, data BLOB NOT NULL)"
+    )
+
+
 #: The steps after which the catalog file is rewritten (``VACUUM``).
 REWRITES_FILE = {10, 12, 14, 15, 16, 17, 18, 19}
 
@@ -272,6 +282,7 @@ LADDER: dict[int, tuple[str, Step]] = {
     17: ("each distinct member list of wire messages stored once", _v17_member_lists_once),
     18: ("the unread column wire.chat_hint dropped", _v18_no_wire_chat_hint),
     19: ("provenance names its source by an id", _v19_source_ids),
+    20: ("zstd dictionaries trained per archive (envelopes, originals, messages)", _v20_packing_dicts),
 }
 
 LATEST = max(LADDER)

@@ -20,6 +20,12 @@ The method (``originals.compression``) names what is needed to read a copy back:
 ``zdict1:<id>``
     zlib with :data:`BOILERPLATE` followed by the header ``<id>`` of
     ``autocrypt_headers``.
+``zstd``
+    zstd with the archive's trained dictionary (:mod:`.packing`; the frame
+    names it), once the archive has one.
+``zstd:<id>:<offset>``
+    the same, of the copy without its ``Autocrypt:`` header, which is the
+    header ``<id>`` and goes back in at byte ``<offset>``.
 
 A copy's bytes come back byte for byte (``verify`` re-hashes them). A header
 row is shared: ``purge`` deletes the rows no copy uses any more
@@ -35,6 +41,7 @@ import sqlite3
 import zlib
 from dataclasses import dataclass
 
+from . import packing
 from .errors import ArchiveError
 
 #: Header text common in mail, Delta Chat and COI messages, the most frequent
@@ -77,6 +84,8 @@ BOILERPLATE = (
 
 #: The method of a copy compressed with :data:`BOILERPLATE` alone; ``:<id>`` follows for one with a header.
 METHOD = "zdict1"
+#: The method of a copy packed with zstd and the archive's dictionary (``:<id>:<offset>`` for one with a header).
+ZSTD = "zstd"
 LEVEL = 1
 #: zlib's ``memLevel``: 7 compresses these copies as well as 8 (the default) and
 #: took a steady ~31 us per copy where 8 varied from 27 to 80 us.
@@ -94,6 +103,8 @@ class Header:
 
     sha256: str
     data: bytes
+    #: where it stands in the copy (a zstd copy is packed without it)
+    offset: int = 0
 
 
 @dataclass(frozen=True)
@@ -111,6 +122,11 @@ def autocrypt_header(raw: bytes) -> bytes | None:
     its bytes stand (folding and line ends included); None when there is
     none or it is implausibly long. Only the usual spelling is looked for:
     a header missed is only less compression."""
+    span = _header_span(raw)
+    return raw[span[0] : span[1]] if span else None
+
+
+def _header_span(raw: bytes) -> tuple[int, int] | None:
     ends = [i for i in (raw.find(b"\n\n"), raw.find(b"\n\r\n")) if i >= 0]
     end = min(ends) + 1 if ends else len(raw)
     if raw.startswith(b"Autocrypt:"):
@@ -122,11 +138,14 @@ def autocrypt_header(raw: bytes) -> bytes | None:
         stop = raw.find(b"\n", stop, end) + 1
     if stop == 0 or stop - start > MAX_HEADER:
         return None
-    return raw[start:stop]
+    return start, stop
 
 
-def pack(raw: bytes) -> Packed:
-    """Compress one copy (in the decoder worker)."""
+def pack(raw: bytes, ident: int | None = None) -> Packed:
+    """Compress one copy (in the decoder worker): with zstd and the
+    archive's dictionary ``ident`` when it has one."""
+    if ident is not None:
+        return _pack_zstd(raw, ident)
     header = autocrypt_header(raw)
     packer = zlib.compressobj(
         LEVEL, zlib.DEFLATED, zlib.MAX_WBITS, MEMORY, zdict=BOILERPLATE + header if header else BOILERPLATE
@@ -137,6 +156,25 @@ def pack(raw: bytes) -> Packed:
     return Packed(data, METHOD, Header(hashlib.sha256(header).hexdigest(), header) if header else None)
 
 
+def sample(raw: bytes) -> bytes:
+    """A copy as zstd packs it (without its ``Autocrypt:`` header): what a dictionary is trained on."""
+    span = _header_span(raw)
+    return raw[: span[0]] + raw[span[1] :] if span else raw
+
+
+def _pack_zstd(raw: bytes, ident: int) -> Packed:
+    """The copy without its ``Autocrypt:`` header, which is stored once
+    (:func:`keep`), compressed with zstd."""
+    span = _header_span(raw)
+    data = packing.compress(sample(raw), ident)
+    if len(data) >= len(raw):
+        return Packed(raw, "none", None)
+    if span is None:
+        return Packed(data, ZSTD, None)
+    header = raw[span[0] : span[1]]
+    return Packed(data, ZSTD, Header(hashlib.sha256(header).hexdigest(), header, span[0]))
+
+
 def keep(conn: sqlite3.Connection, method: str, header: Header | None) -> str:
     """Store a packed copy's header once (if it has one); returns the
     method to store with the copy. Call in the transaction that inserts it."""
@@ -144,7 +182,7 @@ def keep(conn: sqlite3.Connection, method: str, header: Header | None) -> str:
         return method
     conn.execute("INSERT OR IGNORE INTO autocrypt_headers(sha256, header) VALUES(?, ?)", (header.sha256, header.data))
     (ident,) = conn.execute("SELECT id FROM autocrypt_headers WHERE sha256=?", (header.sha256,)).fetchone()
-    return f"{method}:{ident}"
+    return f"{method}:{ident}:{header.offset}" if method == ZSTD else f"{method}:{ident}"
 
 
 def unpack(conn: sqlite3.Connection, data: bytes, method: str) -> bytes:
@@ -153,6 +191,8 @@ def unpack(conn: sqlite3.Connection, data: bytes, method: str) -> bytes:
         return zlib.decompress(data)
     if method == "none":
         return bytes(data)
+    if method == ZSTD or method.startswith(ZSTD + ":"):
+        return _unpack_zstd(conn, data, method)
     name, colon, ident = method.partition(":")
     if name != METHOD or (colon and not ident.isdigit()):
         raise ArchiveError(f"a stored copy was compressed with {method!r}, which this version cannot read")
@@ -166,10 +206,29 @@ def unpack(conn: sqlite3.Connection, data: bytes, method: str) -> bytes:
     return unpacker.decompress(data) + unpacker.flush()
 
 
+def _unpack_zstd(conn: sqlite3.Connection, data: bytes, method: str) -> bytes:
+    rest = packing.decompress(data)
+    if method == ZSTD:
+        return rest
+    ident, _, offset = method[len(ZSTD) + 1 :].partition(":")
+    if not ident.isdigit() or not offset.isdigit():
+        raise ArchiveError(f"a stored copy was compressed with {method!r}, which this version cannot read")
+    return rest[: int(offset)] + _header(conn, int(ident)) + rest[int(offset) :]
+
+
+def _header(conn: sqlite3.Connection, ident: int) -> bytes:
+    row = conn.execute("SELECT header FROM autocrypt_headers WHERE id=?", (ident,)).fetchone()
+    if row is None:
+        raise ArchiveError(f"the Autocrypt header {ident} a stored copy was compressed with is missing")
+    return bytes(row[0])
+
+
 def drop_unused(conn: sqlite3.Connection) -> int:
     """Delete the headers no stored copy uses (after a purge); returns how many."""
     return conn.execute(
-        "DELETE FROM autocrypt_headers WHERE id NOT IN (SELECT CAST(substr(compression, length(?) + 2) AS INTEGER)"
-        " FROM originals WHERE compression LIKE ? || ':%')",
-        (METHOD, METHOD),
+        # 'zdict1:<id>' and 'zstd:<id>:<offset>' both cast to <id>
+        "DELETE FROM autocrypt_headers WHERE id NOT IN"
+        " (SELECT CAST(substr(compression, instr(compression, ':') + 1) AS INTEGER)"
+        " FROM originals WHERE compression LIKE ? || ':%' OR compression LIKE ? || ':%')",
+        (METHOD, ZSTD),
     ).rowcount

@@ -19,7 +19,7 @@ from coi_archive.ingest.crypto import Reopened
 from coi_archive.ingest.decode import Decryptor
 from coi_archive.ingest.events import Quality, envelope_to_json
 
-from . import derived, envelopes
+from . import derived, envelopes, packing
 from .catalog import decompress
 from .decodepool import decode_opened
 from .decrypted import pack, store
@@ -45,6 +45,7 @@ def redecode(conn: sqlite3.Connection, decryptor: Decryptor | None = None, only_
     sql = "SELECT sha256 FROM originals" + (" WHERE " + " AND ".join(where) if where else "")
     mids: set[str] = set()
     changed = 0
+    ident = packing.current(conn, "envelope")
     for (sha,) in conn.execute(sql).fetchall():
         row = conn.execute("SELECT * FROM originals WHERE sha256=?", (sha,)).fetchone()
         raw = unpack(conn, row["data"], row["compression"])
@@ -53,7 +54,7 @@ def redecode(conn: sqlite3.Connection, decryptor: Decryptor | None = None, only_
         store(conn, sha, pack(inner) if inner is not None else None)
         text = envelope_to_json(env)
         if text != envelopes.unpack(row["envelope"]):
-            stored = envelopes.pack_text(text, env)
+            stored = envelopes.pack_text(text, env, ident)
             conn.execute(
                 "UPDATE originals SET envelope=?, event_types=?, defect_kinds=?, dialect=?, quality=?, message_id=?"
                 " WHERE sha256=?",

@@ -202,8 +202,9 @@ def fts_hash(data: bytes) -> str:
     hashed: a refold owes the index only the documents whose hash changed
     (the chat's part of the document is compared once per chat, in
     ``_refold_chat``).  The fold builds a message's keys in one order and
-    zlib is deterministic, so an unchanged message packs to the same bytes;
-    a zlib that compresses otherwise owes each document once."""
+    zlib and zstd are deterministic, so an unchanged message packs to the same bytes;
+    a zlib that compresses otherwise, or the archive's first zstd
+    dictionary (:mod:`.packing`), owes each document once."""
     return hashlib.blake2b(data, digest_size=12).hexdigest()
 
 
@@ -213,7 +214,8 @@ def write_fold(conn: sqlite3.Connection, chat_id: str, fold: ChatFold, stale: bo
     when the chat has no ``stale`` messages (it had none before this fold)."""
     if fold.chat:
         _write_chat(conn, fold.chat)
-    packed = {msg["message_id"]: messagedata.pack(msg) for msg in fold.messages}
+    ident = messagedata.dictionary(conn)
+    packed = {msg["message_id"]: messagedata.pack(msg, ident) for msg in fold.messages}
     hashes = {mid: fts_hash(data) for mid, data in packed.items()}
     old: dict[str, str] = {}
     if stale:
