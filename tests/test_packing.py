@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from coi_archive.index import catalog, decodepool, envelopes, intake, messagedata, originaldata, packing
+from coi_archive.index import catalog, decodepool, decrypted, envelopes, intake, messagedata, originaldata, packing
 from coi_archive.index.api import Archive as Api
 from coi_archive.index.errors import ArchiveError
 from tests.cli_helpers import Archive, make_maildir
@@ -283,3 +283,17 @@ def test_decoder_workers_pack_with_a_dictionary_trained_after_they_started(tmp_p
     assert not any(packing.is_zstd(d.data) or packing.is_zstd(d.envelope.blob) for d in before)
     assert all(packing.is_zstd(d.data) and packing.is_zstd(d.envelope.blob) for d in after)
     assert [envelopes.unpack(d.envelope.blob) for d in after] == [envelopes.unpack(d.envelope.blob) for d in before]
+
+
+def test_a_decrypted_inner_message_round_trips_with_the_dictionary_of_originals(tmp_path: Path) -> None:
+    inner = MAILS["m2"].replace(b"grp", b"secret-grp")
+    with closing(_catalog(tmp_path)) as conn:
+        ident = packing.train(conn, "original", [originaldata.sample(m) for m in MAILS.values()])
+        for dictionary, method in ((None, "zlib"), (ident, "zstd")):
+            packed = decrypted.pack(inner, dictionary)
+            assert packed[0] == hashlib.sha256(inner).hexdigest() and packed[2] == method
+            assert catalog.decompress(packed[1], packed[2]) == inner
+            decrypted.store(conn, f"outer-{method}", packed)
+        assert decrypted.verify(conn) == []
+        conn.execute("UPDATE decrypted SET data=? WHERE compression='zstd'", (packing.MAGIC + b"\x00\x01",))
+        assert [bad["actual"] for bad in decrypted.verify(conn)] == ["unreadable: ArchiveError"]

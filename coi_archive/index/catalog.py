@@ -272,4 +272,6 @@ def compress(raw: bytes) -> tuple[bytes, str]:
 
 
 def decompress(data: bytes, method: str) -> bytes:
+    if method == "zstd":
+        return packing.decompress(data)
     return zlib.decompress(data) if method == "zlib" else bytes(data)

@@ -109,7 +109,7 @@ def decode_one(job: tuple[bytes, str, int]) -> Decoded:
         pack_envelope(env, envelope_dict),
         packed.data,
         packed.method,
-        pack(inner) if inner is not None else None,
+        pack(inner, original_dict) if inner is not None else None,
         packed.header,
         facts=sole_copy_facts(env, fmt),
     )

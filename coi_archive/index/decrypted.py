@@ -11,6 +11,8 @@ transaction as its envelope:
     ``sha256`` names the stored (encrypted) original; ``data`` is the inner
     message as the decoder parsed it (the outer headers put in front when
     the inner part has none of its own), compressed like an original;
+    ``compression`` is ``zlib``, ``none`` or ``zstd`` (the archive's
+    dictionary of originals, once it has one: :mod:`.packing`);
     ``inner_sha256`` is the SHA-256 of those bytes, which ``verify`` checks.
 
 The table is derived: a key rebuilds every row (``decrypt --key``), a row
@@ -26,16 +28,22 @@ import sqlite3
 
 from coi_archive.ingest.events import Quality
 
+from . import packing
 from .catalog import compress, decompress
 
 #: ``(inner_sha256, compressed data, compression)`` as a decoder worker makes it.
 Packed = tuple[str, bytes, str]
 
 
-def pack(inner: bytes) -> Packed:
-    """Hash and compress an inner message (in the decoder worker)."""
+def pack(inner: bytes, ident: int | None = None) -> Packed:
+    """Hash and compress an inner message (in the decoder worker): with
+    zstd and the archive's dictionary of originals ``ident`` when it has
+    one (:mod:`.packing`; a decrypted message is mail as an original is)."""
+    digest = hashlib.sha256(inner).hexdigest()
+    if ident is not None and len(data := packing.compress(inner, ident)) < len(inner):
+        return digest, data, "zstd"
     data, method = compress(inner)
-    return hashlib.sha256(inner).hexdigest(), data, method
+    return digest, data, method
 
 
 def store(conn: sqlite3.Connection, sha256: str, packed: Packed | None) -> None:

@@ -45,13 +45,13 @@ def redecode(conn: sqlite3.Connection, decryptor: Decryptor | None = None, only_
     sql = "SELECT sha256 FROM originals" + (" WHERE " + " AND ".join(where) if where else "")
     mids: set[str] = set()
     changed = 0
-    ident = packing.current(conn, "envelope")
+    ident, original_dict = packing.current(conn, "envelope"), packing.current(conn, "original")
     for (sha,) in conn.execute(sql).fetchall():
         row = conn.execute("SELECT * FROM originals WHERE sha256=?", (sha,)).fetchone()
         raw = unpack(conn, row["data"], row["compression"])
         opener = decryptor if decryptor is not None else _reopened(conn, row)
         env, inner = decode_opened(raw, row["format"], row["size"], opener)
-        store(conn, sha, pack(inner) if inner is not None else None)
+        store(conn, sha, pack(inner, original_dict) if inner is not None else None)
         text = envelope_to_json(env)
         if text != envelopes.unpack(row["envelope"]):
             stored = envelopes.pack_text(text, env, ident)
