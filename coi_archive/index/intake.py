@@ -28,6 +28,7 @@ from coi_archive.ingest.sources import Candidate, Source, SourceError
 
 from . import catalog, decrypted, derived, envelopes, issues, originaldata, packing
 from .decodepool import Decoded, DecodePool
+from .known import known_copies
 from .wire import Facts, matching, refresh, target_chats
 
 Progress = Callable[[int, str], None]
@@ -148,10 +149,7 @@ class Intake:
         if fingerprint and row and row["fingerprint"] == fingerprint:
             self.report.sources_unchanged += 1
             return
-        rows = self.conn.cursor()
-        rows.row_factory = None  # plain tuples: this reads every copy of the source
-        rows.execute("SELECT folder, key, flags, size FROM provenance WHERE source=?", (source.id,))
-        known = {(folder, key): (flags, size) for folder, key, flags, size in rows}
+        known = known_copies(self.conn, source.id, source.kind)
         state: dict[str, Any] = {
             "known": known,
             "cursor": json.loads(row["state"]) if row and row["state"] else None,

@@ -113,7 +113,10 @@ def _listdir(path: str, state: dict) -> list[str]:
 def candidates(source: Source, state: dict) -> Iterator[Candidate]:
     """``state["known"]`` maps (folder, key) -> (flags, size) already stored
     for this source: such a copy with the same flags is not yielded but taken
-    off ``known`` and counted in ``state["unchanged"]``."""
+    off ``known`` and counted in ``state["unchanged"]``.  A ``known`` with a
+    ``walk(folder)`` (the stored (key, flags) in key order) and a
+    ``miss(folder, key)`` is walked beside the sorted listing instead of
+    looked up, and told each stored key the listing lacks."""
     root = os.path.realpath(source.path)
     for folder, path in _folders(str(source.path), state):
         if _leads_out(path, root, state):
@@ -230,6 +233,9 @@ def _not_unchanged(folder: str, toc: list[str], state: dict) -> Iterator[tuple[s
     most of what a re-scan of an unchanged Maildir costs."""
     known = state.get("known", {})
     state.setdefault("unchanged", 0)
+    if hasattr(known, "walk"):
+        yield from _beside_stored(folder, toc, known, state)
+        return
     for record in _records(toc):
         key, n, rest = record.split("\0")
         name = key + rest
@@ -239,6 +245,31 @@ def _not_unchanged(folder: str, toc: list[str], state: dict) -> Iterator[tuple[s
             state["unchanged"] += 1
         else:
             yield key, n, name
+
+
+def _beside_stored(folder: str, toc: list[str], known, state: dict) -> Iterator[tuple[str, str, str]]:
+    """:func:`_not_unchanged` for a ``known`` that walks a folder's stored
+    copies in key order (the intake's, for a Maildir): the listing and the
+    stored copies are merged like two sorted files, so neither is held
+    whole; a stored key the listing lacks is reported (``known.miss``)."""
+    stored = known.walk(folder)
+    at = next(stored, None)
+    for record in _records(toc):
+        key, n, rest = record.split("\0")
+        while at is not None and at[0] < key:
+            known.miss(folder, at[0])
+            at = next(stored, None)
+        name = key + rest
+        if at is not None and at[0] == key:
+            same = at[1] == _flags(name)
+            at = next(stored, None)
+            if same:
+                state["unchanged"] += 1
+                continue
+        yield key, n, name
+    while at is not None:
+        known.miss(folder, at[0])
+        at = next(stored, None)
 
 
 def _flags(name: str) -> str:
