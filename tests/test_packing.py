@@ -166,16 +166,64 @@ def test_a_new_reader_process_reads_zstd_rows(trained: Archive, fresh_registry: 
         assert a.show(chat)["messages"]
 
 
-def test_dictionaries_survive_a_purge(arch: Archive) -> None:
-    before = _dicts(arch.path)
+def test_a_purge_of_every_chat_message_leaves_no_dictionary(arch: Archive) -> None:
+    """The dictionaries were trained on copies a purge may remove: with
+    fewer copies left than a dictionary needs, what is left goes back to
+    zlib and no dictionary stays."""
+    assert _dicts(arch.path)
     with Api.open(arch.path) as a:
         a.set_retention("1d", "chat", "tester")
         report = a.purge("tester", now=NOW)
-    assert report["message_ids"]
-    assert _dicts(arch.path) == before
+    assert len(report["message_ids"]) == len(MAILS)
+    assert _dicts(arch.path) == [] and _zstd_blobs(arch.path) == []
     assert arch.verify().returncode == 0
-    kept = [n for n in MAILS if _mid(n) not in report["message_ids"]]
-    assert all(arch.raw(_mid(n)) == MAILS[n] for n in kept)
+
+
+def test_no_purged_word_stays_in_a_dictionary(tmp_path: Path) -> None:
+    """Old messages (the first copies, so the training samples) carry words
+    no kept message has; after their purge the catalog file holds none of
+    them, though the first dictionaries learnt them."""
+    old = {f"17000{n:05d}.old{n}": _secret_mail(n) for n in range(60)}
+    new = {f"17950{n:05d}.m{n}": MAILS[f"m{n}"] for n in range(60)}
+    arch = Archive(tmp_path / "archive", inprocess=True)
+    with _small_batches(SAMPLES):
+        assert arch.ingest(make_maildir(tmp_path / "md", {**old, **new}), check=False).returncode == 0
+    assert any(b"zebrasecret" in data for _, _, data in _dicts(arch.path))
+    with Api.open(arch.path) as a, _small_batches(SAMPLES):
+        a.set_retention("400d", "chat", "tester")
+        report = a.purge("tester", now=NOW)
+    assert len(report["message_ids"]) == 60 and report["repacked"] > 0
+    after = _dicts(arch.path)
+    assert [k for _, k, _ in after] == ["envelope", "message", "original"]
+    assert {_frame_dict(blob) for blob in _zstd_blobs(arch.path)} <= {d[0] for d in after}
+    assert b"zebrasecret" not in (arch.path / "catalog.sqlite").read_bytes()
+    assert all(arch.raw(_mid(f"m{n}")) == MAILS[f"m{n}"] for n in range(60))
+    assert arch.verify().returncode == 0
+
+
+def _secret_mail(n: int) -> bytes:
+    return (
+        f"From: Old <old@example.org>\r\nTo: Bob <bob@example.org>\r\n"
+        f"Date: Mon, {1 + n % 28:02d} Mar 2021 10:{n % 60:02d}:00 +0000\r\n"
+        f"Message-ID: <old{n}@example.org>\r\nSubject: Message from Old\r\n"
+        f"Chat-Version: 1.0\r\nChat-Group-ID: oldgrp\r\nChat-Group-Name: zebrasecret group\r\n"
+        'MIME-Version: 1.0\r\nContent-Type: text/plain; charset="utf-8"\r\n\r\n'
+        f"the zebrasecret plan, part {n}\r\n"
+    ).encode()
+
+
+def _zstd_blobs(path: Path) -> list[bytes]:
+    with closing(sqlite3.connect(path / "catalog.sqlite")) as conn:
+        rows = conn.execute(
+            "SELECT envelope FROM originals UNION ALL SELECT data FROM originals UNION ALL SELECT data FROM messages"
+        ).fetchall()
+    return [r[0] for r in rows if isinstance(r[0], bytes) and packing.is_zstd(r[0])]
+
+
+def _frame_dict(blob: bytes) -> int:
+    import zstandard
+
+    return int(zstandard.get_frame_parameters(blob).dict_id)
 
 
 @pytest.mark.parametrize("damage", ["missing", "corrupt"])

@@ -26,7 +26,7 @@ from coi_archive.ingest.mime import sha256_hex
 from coi_archive.ingest.safeio import UNREADABLE, Limits, Refused
 from coi_archive.ingest.sources import Candidate, Source, SourceError
 
-from . import catalog, decrypted, derived, envelopes, issues, originaldata, packing
+from . import catalog, decrypted, derived, issues, originaldata, packing, repack
 from .decodepool import Decoded, DecodePool
 from .known import known_copies
 from .wire import Facts, matching, refresh, target_chats
@@ -335,15 +335,7 @@ class Intake:
             self._copies += stored
         if self._copies < packing.SAMPLES:
             return
-        rows = self.conn.execute(
-            "SELECT data, compression, envelope FROM originals ORDER BY rowid LIMIT ?", (packing.SAMPLES,)
-        ).fetchall()
-        if envelope_dict is None and packing.trainable(self.conn, "envelope"):
-            envelope_dict = packing.train(self.conn, "envelope", [envelopes.unpack(r[2]).encode() for r in rows])
-        if original_dict is None and packing.trainable(self.conn, "original"):
-            samples = [originaldata.sample(originaldata.unpack(self.conn, r[0], r[1])) for r in rows]
-            original_dict = packing.train(self.conn, "original", samples)
-        self._pool.use(envelope_dict, original_dict)
+        self._pool.use(*repack.train_copies(self.conn, envelope_dict, original_dict))
 
     def _refold_recopied(self) -> None:
         """A new copy of a stored message can carry earlier arrival evidence

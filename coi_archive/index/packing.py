@@ -11,12 +11,12 @@ and a trained one, and packing one takes 4 us instead of 100 us.
 
 Each kind gets one dictionary, trained from the first :data:`SAMPLES` copies
 an archive stores (fewer: the archive stays on the zlib formats, which
-stay readable forever). ``packing_dicts(id, kind, data)`` holds them; a row
-is never deleted (a blob needs its dictionary for as long as it exists),
-``purge`` leaves it. So a dictionary keeps, after a purge, the strings
-that were frequent in the first copies (header values, addresses, chat
-names, common words), though no message; the Autocrypt key data is not
-among them (originals are trained on without that header). The id is the
+stay readable forever). ``packing_dicts(id, kind, data)`` holds them. A
+dictionary holds strings that were frequent in the copies it was trained on
+(header values, addresses, chat names, words), so a purge replaces every
+dictionary with one trained on what is left and packs every blob again
+(:mod:`.repack`); the Autocrypt key data is in none (originals are trained
+on without that header). The id is the
 zstd dictionary id, written into the
 dictionary and into every frame: a blob names its dictionary. It is taken
 from the dictionary's SHA-256, so two archives open in one process (tests,

@@ -13,9 +13,11 @@ stays: a row in ``tombstones`` per copy (Message-ID, SHA-256, date, first
 seen, chat, why, when, by whom), so the deletion itself is on record and a
 later ingest of the same bytes does not bring the message back.
 
-Deleted pages are overwritten (``PRAGMA secure_delete``), the WAL is
-checkpointed and the search index is compacted afterwards, so the bytes
-do not linger in free pages or deleted-document segments.
+Deleted pages are overwritten (``PRAGMA secure_delete``), the archive's
+packing dictionaries, trained on its first copies, are replaced by ones
+trained on what is left (:mod:`.repack`), the WAL is checkpointed and the
+search index is compacted afterwards, so the bytes do not linger in free
+pages, dictionaries or deleted-document segments.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from . import derived, messagedata, originaldata
+from . import derived, messagedata, originaldata, repack
 from .errors import ArchiveError
 from .holds import Searcher, expired, held_ids, now_iso
 from .read_messages import attachment
@@ -61,6 +63,8 @@ class PurgeReport:
     originals: int = 0
     chats: list[str] = field(default_factory=list)
     cache_files: int = 0
+    #: blobs packed again with the dictionaries trained after the purge
+    repacked: int = 0
 
     def as_dict(self) -> dict:
         return {
@@ -70,6 +74,7 @@ class PurgeReport:
             "originals": self.originals,
             "chats": self.chats,
             "cache_files": self.cache_files,
+            "repacked": self.repacked,
             "message_ids": self.purged,
             "held_message_ids": self.held,
         }
@@ -172,6 +177,7 @@ def purge(
     report.cache_files = _remove_cached(root, hashes)  # derived files: removing early is harmless
     conn.commit()
     settle()
+    report.repacked = repack.after_purge(conn)
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     return report
 
