@@ -26,6 +26,9 @@ Kinds of debt:
 ``fts-sent``  an ``fts`` debt handed to the child that indexes while a large
               fold runs (:mod:`.ftsfeed`), paid when the child has committed;
               a run killed before that owes it as ``fts`` again (key: Message-ID).
+``repack``    the packing dictionaries are to be replaced by ones trained on
+              the copies left, every blob packed again (a purge; key: ``*``;
+              paid after the fold, so no purged message is trained on).
 """
 
 from __future__ import annotations
@@ -40,7 +43,8 @@ CONTACTS = "contacts"
 FTS = "fts"
 FTS_CLEAR = "fts-clear"
 FTS_SENT = "fts-sent"
-KINDS = (REDECODE, WIRE, FOLD, CONTACTS, FTS, FTS_CLEAR, FTS_SENT)
+REPACK = "repack"
+KINDS = (REDECODE, WIRE, FOLD, CONTACTS, FTS, FTS_CLEAR, FTS_SENT, REPACK)
 ALL = "*"
 
 DDL = "CREATE TABLE IF NOT EXISTS owed(kind TEXT NOT NULL, key TEXT NOT NULL, PRIMARY KEY(kind, key)) WITHOUT ROWID"

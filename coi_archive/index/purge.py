@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from . import derived, messagedata, originaldata, repack
+from . import derived, messagedata, originaldata
 from .errors import ArchiveError
 from .holds import Searcher, expired, held_ids, now_iso
 from .read_messages import attachment
@@ -63,8 +63,6 @@ class PurgeReport:
     originals: int = 0
     chats: list[str] = field(default_factory=list)
     cache_files: int = 0
-    #: blobs packed again with the dictionaries trained after the purge
-    repacked: int = 0
 
     def as_dict(self) -> dict:
         return {
@@ -74,7 +72,6 @@ class PurgeReport:
             "originals": self.originals,
             "chats": self.chats,
             "cache_files": self.cache_files,
-            "repacked": self.repacked,
             "message_ids": self.purged,
             "held_message_ids": self.held,
         }
@@ -174,10 +171,10 @@ def purge(
     derived.owe(conn, derived.FOLD, report.chats)
     derived.owe(conn, derived.FTS, doomed)
     derived.owe(conn, derived.CONTACTS, [derived.ALL])
+    derived.owe(conn, derived.REPACK, [derived.ALL])
     report.cache_files = _remove_cached(root, hashes)  # derived files: removing early is harmless
     conn.commit()
     settle()
-    report.repacked = repack.after_purge(conn)
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     return report
 

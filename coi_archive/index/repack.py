@@ -3,11 +3,12 @@
 A dictionary trained on an archive's first copies (:mod:`.packing`) holds
 strings that were frequent in them: addresses, chat names, header values,
 words of the messages.  A purge promises that what it removed leaves the
-archive, so after one every dictionary is replaced (:func:`after_purge`):
+archive, so after one every dictionary is replaced (:func:`after_purge`,
+a debt a purge records with its deletions and ``settle`` pays):
 new ones are trained on the copies left, the same samples an ingest takes
 (:func:`train_copies`, :func:`.messagedata.dictionary`), every blob packed
 with an old one is packed again, and the old rows are deleted with
-``secure_delete`` on, all in the purge's last transaction.  When fewer
+``secure_delete`` on, all in one transaction.  When fewer
 copies are left than a dictionary needs, their blobs go back to the zlib
 formats (which know nothing of any archive).
 """
@@ -46,8 +47,8 @@ def train_copies(
 
 
 def after_purge(conn: sqlite3.Connection) -> int:
-    """Replace every packing dictionary of the archive (see the module);
-    returns how many blobs were packed again. Commits."""
+    """Replace every packing dictionary of the archive (see the module), in
+    the caller's transaction; returns how many blobs were packed again."""
     if not conn.execute("SELECT 1 FROM packing_dicts LIMIT 1").fetchone():
         return 0
     packing.learn(conn)  # the old ones stay readable in this process until every blob is packed again
@@ -58,7 +59,6 @@ def after_purge(conn: sqlite3.Connection) -> int:
     count = _envelopes(conn, envelope_dict) + _originals(conn, original_dict)
     count += _decrypted(conn, original_dict) + _messages(conn, message_dict)
     originaldata.drop_unused(conn)
-    conn.commit()
     return count
 
 

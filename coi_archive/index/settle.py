@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from itertools import chain
 from pathlib import Path
 
-from . import derived
+from . import derived, repack
 from .docs import search_docs
 from .engines import engine_of
 from .ftsfeed import FulltextFeed
@@ -47,6 +47,7 @@ def settle(
         conn.commit()
     _fold(conn, root, drop_engine)
     _contacts(conn)
+    _repack(conn)
     _index(conn, engine())
 
 
@@ -115,6 +116,15 @@ def _contacts(conn: sqlite3.Connection) -> None:
     if derived.is_owed(conn, derived.CONTACTS):
         rebuild_contacts(conn)
         derived.paid(conn, derived.CONTACTS, [derived.ALL])
+        conn.commit()
+
+
+def _repack(conn: sqlite3.Connection) -> None:
+    """After a purge, and after its chats were folded again (the new
+    dictionary of folded messages must not learn a purged one)."""
+    if derived.is_owed(conn, derived.REPACK):
+        repack.after_purge(conn)
+        derived.paid(conn, derived.REPACK, [derived.ALL])
         conn.commit()
 
 
