@@ -21,6 +21,8 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 
+from coi_archive.ingest.events import storable
+
 #: Stored copies read by one statement of a walk: each page is a finished
 #: statement, so the writes of the scan never meet an open cursor.
 PAGE = 1024
@@ -61,7 +63,9 @@ class WalkedCopies:
         ).fetchone()[0]
 
     def walk(self, folder: str) -> Iterator[tuple[str, str]]:
-        """(key, flags) of the copies stored for ``folder``, by key."""
+        """(key, flags) of the copies stored for ``folder``, by key (a folder
+        named as the file system gives it: stored names are ``storable``)."""
+        folder = storable(folder)
         self._walked.add(folder)
         if self.empty:
             return
@@ -79,7 +83,7 @@ class WalkedCopies:
 
     def miss(self, folder: str, key: str) -> None:
         """The reader's listing of ``folder`` lacks the stored ``key``."""
-        self._missed.add((folder, key))
+        self._missed.add((storable(folder), key))
 
     def get(
         self, copy: tuple[str, str], default: tuple[str, int | None] | None = None

@@ -32,13 +32,38 @@ from .jsontext import MAX_CHARS, loads, same_float, stdlib_text
 # --------------------------------------------------------------------------
 
 
+def storable(name: str) -> str:
+    """A name as it came from the file system, as text the catalog can store.
+
+    A file or directory name may hold bytes that are no UTF-8; Python gives
+    each as a lone surrogate (``os.fsdecode``), which UTF-8 text cannot
+    hold, so the name could not be stored and the whole ingest failed.  Such
+    a byte is written ``/xHH`` (any other lone surrogate ``/uHHHH``): no file
+    name holds ``/``, so no two names are written alike."""
+    if name.isascii():
+        return name
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return "".join(_storable_char(c) for c in name)
+    return name
+
+
+def _storable_char(c: str) -> str:
+    code = ord(c)
+    if 0xDC80 <= code <= 0xDCFF:
+        return f"/x{code - 0xDC00:02x}"
+    return f"/u{code:04x}" if 0xD800 <= code <= 0xDFFF else c
+
+
 @dataclass(frozen=True)
 class Provenance:
     """One place one copy of a message was read from.
 
     ``source`` names the mailbox (absolute path or IMAP URL without password),
     ``folder`` the folder inside it (``""`` for the top/INBOX), ``key`` the
-    file name, mbox index or IMAP UID that identifies the copy there.
+    file name, mbox index or IMAP UID that identifies the copy there; each
+    as :func:`storable` text.
     """
 
     source: str
@@ -48,6 +73,12 @@ class Provenance:
     internaldate: str | None = None
     mtime: float | None = None
     size: int | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("source", "folder", "key", "flags"):
+            value = getattr(self, name)
+            if not value.isascii():
+                object.__setattr__(self, name, storable(value))
 
 
 @dataclass(frozen=True)

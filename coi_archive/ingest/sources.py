@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import safeio
-from .events import Provenance
+from .events import Provenance, storable
 
 
 class SourceError(Exception):
@@ -83,7 +83,8 @@ class Source:
 
     @property
     def id(self) -> str:
-        return str(self.path)
+        """The source's name in the catalog (its path, :func:`.events.storable`)."""
+        return storable(str(self.path))
 
     def fingerprint(self) -> str:
         """Cheap change marker for whole-file sources (size and mtime)."""
