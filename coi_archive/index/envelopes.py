@@ -88,24 +88,31 @@ def pack_text(text: str, env: Envelope | None = None, ident: int | None = None) 
 def _pack_utf8(data: bytes, env: Envelope, ident: int | None = None) -> Stored:
     types = "".join(f" {type(e).__name__}" for e in env.events)
     kinds = jsontext.dumps([d.kind for d in env.defects]).decode()
-    blob = packing.compress(data, ident) if ident is not None else deflate(data, DICTIONARY)
-    return Stored(blob, f"{types} " if types else "", kinds)
+    return Stored(pack_blob(data, DICTIONARY, ident), f"{types} " if types else "", kinds)
 
 
 def unpack(value: bytes | str) -> str:
     """The JSON text of a stored envelope; text is returned as it is (an
     envelope written before schema 10, read before the upgrade ran)."""
-    return value if isinstance(value, str) else _bytes(value).decode()
+    return value if isinstance(value, str) else unpack_blob(value, DICTIONARY).decode()
 
 
 def load(value: bytes | str, fields: Collection[str] | None = None) -> Envelope:
     """The stored envelope (its JSON read as UTF-8 bytes, no detour through
     str); only ``fields`` built when given (``envelope_from_json``)."""
-    return envelope_from_json(value if isinstance(value, str) else _bytes(value), fields)
+    return envelope_from_json(value if isinstance(value, str) else unpack_blob(value, DICTIONARY), fields)
 
 
-def _bytes(blob: bytes) -> bytes:
-    return packing.decompress(blob) if packing.is_zstd(blob) else inflate(blob, DICTIONARY)
+def pack_blob(data: bytes, dictionary: bytes, ident: int | None) -> bytes:
+    """zstd with the archive's trained dictionary ``ident`` (:mod:`.packing`),
+    or, while it has none, zlib with the frozen ``dictionary`` (also for
+    ``messagedata``)."""
+    return packing.compress(data, ident) if ident is not None else deflate(data, dictionary)
+
+
+def unpack_blob(blob: bytes, dictionary: bytes) -> bytes:
+    """The bytes of a blob :func:`pack_blob` made, of either kind."""
+    return packing.decompress(blob) if packing.is_zstd(blob) else inflate(blob, dictionary)
 
 
 def deflate(data: bytes, dictionary: bytes) -> bytes:

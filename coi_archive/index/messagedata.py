@@ -24,7 +24,7 @@ from typing import Any
 from coi_archive.ingest import jsontext
 
 from . import packing
-from .envelopes import deflate, inflate
+from .envelopes import deflate, pack_blob, unpack_blob
 
 #: The keys of a folded message with empty values, as the fold wrote them
 #: in schema 11. Never edit.
@@ -47,7 +47,7 @@ def pack(msg: dict[str, Any], ident: int | None = None) -> bytes:
     location = msg.get("location")
     floats = location.values() if isinstance(location, dict) else location if isinstance(location, list) else ()
     text = jsontext.dumps(msg, floats=floats)
-    return packing.compress(text, ident) if ident is not None else deflate(text, DICTIONARY)
+    return pack_blob(text, DICTIONARY, ident)
 
 
 def dictionary(conn: sqlite3.Connection) -> int | None:
@@ -60,7 +60,7 @@ def dictionary(conn: sqlite3.Connection) -> int | None:
     if conn.execute(sql, (packing.SAMPLES,)).fetchone()[0] < packing.SAMPLES:
         return None
     rows = conn.execute("SELECT data FROM messages ORDER BY rowid LIMIT ?", (packing.SAMPLES,)).fetchall()
-    return packing.train(conn, KIND, [_bytes(r[0]) if isinstance(r[0], bytes) else r[0].encode() for r in rows])
+    return packing.train(conn, KIND, [unpack(r[0]).encode() for r in rows])
 
 
 def pack_text(text: str) -> bytes:
@@ -70,15 +70,11 @@ def pack_text(text: str) -> bytes:
 def unpack(value: bytes | str) -> str:
     """The JSON text of a stored message; text is returned as it is (a
     document written before schema 11, read before the upgrade ran)."""
-    return value if isinstance(value, str) else _bytes(value).decode()
+    return value if isinstance(value, str) else unpack_blob(value, DICTIONARY).decode()
 
 
 def load(value: bytes | str) -> dict[str, Any]:
-    return jsontext.loads(value if isinstance(value, str) else _bytes(value))  # type: ignore[no-any-return]
-
-
-def _bytes(blob: bytes) -> bytes:
-    return packing.decompress(blob) if packing.is_zstd(blob) else inflate(blob, DICTIONARY)
+    return jsontext.loads(value if isinstance(value, str) else unpack_blob(value, DICTIONARY))  # type: ignore[no-any-return]
 
 
 def register(conn: sqlite3.Connection) -> None:

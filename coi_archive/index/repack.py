@@ -23,7 +23,8 @@ from .state import fts_hash
 
 #: Rows read by one statement while re-packing (no cursor stays open across the writes).
 PAGE = 1000
-_ZSTD = "X'28B52FFD'"
+#: A zstd blob's first bytes, as SQL writes them.
+_ZSTD = f"X'{packing.MAGIC.hex()}'"
 
 
 def train_copies(
@@ -79,7 +80,7 @@ def _envelopes(conn: sqlite3.Connection, ident: int | None) -> int:
         " ORDER BY rowid LIMIT ?",
     ):
         data = envelopes.unpack(blob).encode()
-        new = packing.compress(data, ident) if ident is not None else envelopes.deflate(data, envelopes.DICTIONARY)
+        new = envelopes.pack_blob(data, envelopes.DICTIONARY, ident)
         conn.execute("UPDATE originals SET envelope=? WHERE rowid=?", (new, rowid))
         count += 1
     return count
@@ -118,7 +119,7 @@ def _messages(conn: sqlite3.Connection, ident: int | None) -> int:
         conn, f"SELECT rowid, data FROM messages WHERE rowid>? AND substr(data, 1, 4)={_ZSTD} ORDER BY rowid LIMIT ?"
     ):
         text = messagedata.unpack(blob)
-        new = packing.compress(text.encode(), ident) if ident is not None else messagedata.pack_text(text)
+        new = envelopes.pack_blob(text.encode(), messagedata.DICTIONARY, ident)
         conn.execute("UPDATE messages SET data=?, fts_hash=? WHERE rowid=?", (new, fts_hash(new), rowid))
         count += 1
     return count
