@@ -77,3 +77,39 @@ def test_listing_order_and_duplicates(tmp_path: Path, monkeypatch: pytest.Monkey
     ]
     assert got == [("k", "F", b"From: a@x\n\nc\n"), ("k1", "S", b"From: a@x\n\ncur copy\n")]
     assert (state["known"], state["unchanged"]) == ({}, 1)
+
+
+def test_full_runs_wait_on_disk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only the last, partial run stays in memory; the full ones are read
+    back from unnamed temporary files, in order, and closed once read
+    (held runs were ~50 bytes a file: 50 MB of the main process and its
+    workers at a million files)."""
+    names = _names(tmp_path)
+
+    def listed() -> tuple[list, int]:
+        tracemalloc.start()
+        try:
+            toc = maildir._toc(str(tmp_path), {})
+            return toc, tracemalloc.get_traced_memory()[0]
+        finally:
+            tracemalloc.stop()
+
+    _, in_memory = listed()  # one run (FILES < TOC_RUN)
+    monkeypatch.setattr(maildir, "TOC_RUN", 400)  # 7 full runs and one of 200
+    toc, held = listed()
+    spilled = [run for run in toc if not isinstance(run, str)]
+    assert len(spilled) == 7 and len(toc) == 8
+    assert held < 0.3 * in_memory  # the partial run (1/15 of the names) and a small buffer per file
+    assert [r.split("\0")[0] for r in maildir._records(toc)] == sorted(n.split(":")[0] for n in names)
+    assert all(run.closed for run in spilled)
+
+
+def test_a_spilled_run_keeps_every_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Records come back whole across block boundaries, names that are no
+    UTF-8 (surrogate-escaped by ``os.scandir``) included."""
+    monkeypatch.setattr(maildir, "SPILL_READ", 7)
+    records = sorted(["k\udce9y\x000\x00:2,S", "a" * 30 + "\x001\x00", "b\x000\x00:2,", "\u00e9t\u00e9\x001\x00:2,RS"])
+    run = maildir._spill("/".join(records))
+    assert not isinstance(run, str)
+    assert list(maildir._records([run])) == records
+    assert run.closed

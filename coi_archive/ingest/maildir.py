@@ -32,8 +32,10 @@ from __future__ import annotations
 import heapq
 import os
 import stat
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from .events import Provenance
 from .safeio import (
@@ -137,7 +139,11 @@ def _leads_out(folder: str, root: str, state: dict) -> bool:
     return False
 
 
-def _toc(path: str, state: dict) -> list[str]:
+#: One sorted run of a listing: in memory, or spilled to a temporary file.
+Run = str | BinaryIO
+
+
+def _toc(path: str, state: dict) -> list[Run]:
     """The messages of one folder, keyed as ``mailbox.Maildir`` keys them
     (the file name up to ``:``), without requiring ``new`` to exist: sorted
     runs (:func:`_records` reads them in key order, a later duplicate key,
@@ -150,8 +156,12 @@ def _toc(path: str, state: dict) -> list[str]:
     after it is made, so the decode workers forked during the folder's
     ingest share its pages instead of copying them.  Records are sorted and
     joined :data:`TOC_RUN` at a time: a list of every record of a folder
-    (~120 bytes an object) was the main process's peak at a million files."""
-    runs: list[str] = []
+    (~120 bytes an object) was the main process's peak at a million files.
+    Every full run goes to an unnamed temporary file (:func:`_spill`), as
+    ``sort(1)`` does, so only the last, partial run stays in memory: held
+    runs were ~50 bytes a file, the main process's growth from 100,000 to
+    a million files (and the workers', which share them)."""
+    runs: list[Run] = []
     for n, sub in enumerate(MESSAGE_DIRS):
         subdir = os.path.join(path, sub)
         if os.path.isdir(subdir):
@@ -163,11 +173,15 @@ def _toc(path: str, state: dict) -> list[str]:
 TOC_RUN = 1 << 16
 
 
-def _message_runs(path: str, n: int, state: dict) -> list[str]:
+#: Bytes read at a time from a spilled run.
+SPILL_READ = 1 << 16
+
+
+def _message_runs(path: str, n: int, state: dict) -> list[Run]:
     """The :func:`_toc` runs of the files in ``path`` that may be messages;
     their types come with the listing (``d_type``), so telling files from
     directories costs no ``stat``."""
-    runs: list[str] = []
+    runs: list[Run] = []
     batch: list[str] = []
     try:
         with os.scandir(path) as it:
@@ -177,37 +191,81 @@ def _message_runs(path: str, n: int, state: dict) -> list[str]:
                 key = e.name.split(":", 1)[0]
                 batch.append(f"{key}\0{n}\0{e.name[len(key) :]}")
                 if len(batch) >= TOC_RUN:
-                    runs.append("/".join(sorted(batch)))
+                    runs.append(_spill("/".join(sorted(batch))))
                     batch = []
     except OSError as exc:
         note_skip(state, Refused(UNREADABLE, path, exc.strerror or str(exc)))
+        _close(runs)
         return []
     if batch:
         runs.append("/".join(sorted(batch)))
     return runs
 
 
-def _records(toc: list[str]) -> Iterator[str]:
+def _spill(run: str) -> Run:
+    """``run`` in an unnamed temporary file (gone when closed or when the
+    process ends, whatever happens); kept in memory if none can be made.
+    File names that are no UTF-8 come back as they were (surrogateescape)."""
+    try:
+        spilled = tempfile.TemporaryFile()  # noqa: SIM115 -- outlives this call; _records closes it
+    except OSError:
+        return run
+    try:
+        spilled.write(run.encode("utf-8", "surrogateescape"))
+    except OSError:
+        spilled.close()
+        return run
+    return spilled
+
+
+def _close(runs: list[Run]) -> None:
+    """Close (and so delete) the spilled runs of ``runs``."""
+    for run in runs:
+        if not isinstance(run, str):
+            run.close()
+
+
+def _records(toc: list[Run]) -> Iterator[str]:
     """The records of a folder's runs merged in key order (NUL sorts first:
     by key, then ``cur`` after ``new``); of records with the same key only
-    the last."""
+    the last.  Read once: the spilled runs are closed (and so deleted) at the end."""
     held = held_key = None
-    for record in heapq.merge(*(_split_run(run) for run in toc)):
-        key = record[: record.index("\0")]
-        if held is not None and key != held_key:
+    try:
+        for record in heapq.merge(*(_split_run(run) for run in toc)):
+            key = record[: record.index("\0")]
+            if held is not None and key != held_key:
+                yield held
+            held, held_key = record, key
+        if held is not None:
             yield held
-        held, held_key = record, key
-    if held is not None:
-        yield held
+    finally:
+        _close(toc)
 
 
-def _split_run(run: str) -> Iterator[str]:
+def _split_run(run: Run) -> Iterator[str]:
+    if not isinstance(run, str):
+        yield from _split_spilled(run)
+        return
     start = 0
     while start < len(run):
         end = run.find("/", start)
         end = len(run) if end < 0 else end
         yield run[start:end]
         start = end + 1
+
+
+def _split_spilled(run: BinaryIO) -> Iterator[str]:
+    """The records of a run :func:`_spill` wrote, read a block at a time
+    (no UTF-8 sequence holds the byte of ``/``)."""
+    run.seek(0)
+    tail = b""
+    while block := run.read(SPILL_READ):
+        records = (tail + block).split(b"/")
+        tail = records.pop()
+        for record in records:
+            yield record.decode("utf-8", "surrogateescape")
+    if tail:
+        yield tail.decode("utf-8", "surrogateescape")
 
 
 def _is_dir(entry: os.DirEntry) -> bool:
@@ -226,7 +284,7 @@ def _folder_candidates(source: Source, folder: str, path: str, root: str, state:
         yield from _candidate(source, folder, key, _flags(name), full, root, limits)
 
 
-def _not_unchanged(folder: str, toc: list[str], state: dict) -> Iterator[tuple[str, str, str]]:
+def _not_unchanged(folder: str, toc: list[Run], state: dict) -> Iterator[tuple[str, str, str]]:
     """The (key, sub-directory index, name) of the copies to look at.  A
     copy stored with the same flags is only taken off ``state["known"]``
     and counted in ``state["unchanged"]``: a candidate for each would be
@@ -247,7 +305,7 @@ def _not_unchanged(folder: str, toc: list[str], state: dict) -> Iterator[tuple[s
             yield key, n, name
 
 
-def _beside_stored(folder: str, toc: list[str], known, state: dict) -> Iterator[tuple[str, str, str]]:
+def _beside_stored(folder: str, toc: list[Run], known, state: dict) -> Iterator[tuple[str, str, str]]:
     """:func:`_not_unchanged` for a ``known`` that walks a folder's stored
     copies in key order (the intake's, for a Maildir): the listing and the
     stored copies are merged like two sorted files, so neither is held
