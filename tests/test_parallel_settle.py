@@ -28,20 +28,29 @@ def test_parallel_paths_give_the_same_archive(tmp_path, monkeypatch):
     serial = _build(tmp_path / "serial")
 
     used = []
+    steps = []
     real_finish = settle_mod.FulltextFeed.finish
+    real_contacts = settle_mod.rebuild_contacts
 
     def spy(self):
+        steps.append("child finished")
         ok = real_finish(self)
         used.append(ok)
         return ok
 
+    def contacts(conn):
+        steps.append("contacts")
+        real_contacts(conn)
+
     monkeypatch.setattr(settle_mod, "PARALLEL_FTS_CHATS", 1)
     monkeypatch.setattr(settle_mod.FulltextFeed, "finish", spy)
+    monkeypatch.setattr(settle_mod, "rebuild_contacts", contacts)
     monkeypatch.setattr(decodepool, "PARALLEL_MIN", 2)
     monkeypatch.setattr("coi_archive.index.intake.DECODE_BATCH", 8)
     parallel = _build(tmp_path / "parallel")
 
     assert used == [True], "the forked indexer was not used or failed"
+    assert steps == ["contacts", "child finished"], "contacts are rebuilt while the child indexes"
     assert serial["count"] > 50
     assert parallel == serial
     assert any(serial["search"][q] for q in QUERIES)

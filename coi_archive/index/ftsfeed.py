@@ -125,6 +125,11 @@ class FulltextFeed:
             self._failed = True
         self._chats, self._waiting = [], 0
 
+    def flush(self) -> None:
+        """Send what was offered and not yet sent (the fold is over: the
+        child need not wait for what the caller does next)."""
+        self._send()
+
     def finish(self) -> bool:
         self._send()
         ok = not self._failed

@@ -45,8 +45,11 @@ def settle(
         engine().clear()
         derived.paid(conn, derived.FTS_CLEAR, [derived.ALL])
         conn.commit()
-    _fold(conn, root, drop_engine)
-    _contacts(conn)
+    feed = _fold(conn, root, drop_engine)
+    try:
+        _contacts(conn)  # while the indexing child, if any, catches up with the fold
+    finally:
+        _finish(conn, feed)
     _repack(conn)
     _index(conn, engine())
 
@@ -68,10 +71,12 @@ def _wire(conn: sqlite3.Connection) -> None:
     conn.commit()
 
 
-def _fold(conn: sqlite3.Connection, root: Path, drop_engine: Callable[[], None]) -> None:
+def _fold(conn: sqlite3.Connection, root: Path, drop_engine: Callable[[], None]) -> FulltextFeed | None:
+    """Fold the owed chats; the feed of the indexing child that indexes
+    them meanwhile, if one was started (many chats), still running."""
     chats = derived.owed(conn, derived.FOLD)
     if not chats:
-        return
+        return None
     keep_freed_heap()
     feed: FulltextFeed | None = None
     if len(chats) >= PARALLEL_FTS_CHATS:
@@ -80,11 +85,19 @@ def _fold(conn: sqlite3.Connection, root: Path, drop_engine: Callable[[], None])
     refold(conn, chats, on_folded=feed.offer if feed else None)
     conn.commit()
     if feed is not None:
-        if feed.finish():
-            conn.execute("DELETE FROM owed WHERE kind=?", (derived.FTS_SENT,))
-        else:
-            derived.unsend(conn)
-        conn.commit()
+        feed.flush()
+    return feed
+
+
+def _finish(conn: sqlite3.Connection, feed: FulltextFeed | None) -> None:
+    """Wait for the indexing child; what it did not index is owed again."""
+    if feed is None:
+        return
+    if feed.finish():
+        conn.execute("DELETE FROM owed WHERE kind=?", (derived.FTS_SENT,))
+    else:
+        derived.unsend(conn)
+    conn.commit()
 
 
 #: glibc's ``mallopt`` parameters (``malloc.h``).
