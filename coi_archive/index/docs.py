@@ -19,7 +19,6 @@ wrote that word).
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -47,7 +46,7 @@ def search_docs(conn: sqlite3.Connection, message_ids: Iterable[str]) -> Iterato
             chunk,
         )
         for row in rows:
-            env = json.loads(envelopes.unpack(row["envelope"])) if row["envelope"] else {}
+            env = envelopes.load_json(row["envelope"]) if row["envelope"] else {}
             yield search_doc(messagedata.load(row["mdata"]), row, env)
 
 

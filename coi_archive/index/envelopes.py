@@ -29,6 +29,7 @@ import sqlite3
 import zlib
 from collections.abc import Collection
 from dataclasses import dataclass
+from typing import Any
 
 from coi_archive.ingest import jsontext
 from coi_archive.ingest.events import Envelope, envelope_from_json, envelope_to_bytes
@@ -101,6 +102,12 @@ def load(value: bytes | str, fields: Collection[str] | None = None) -> Envelope:
     """The stored envelope (its JSON read as UTF-8 bytes, no detour through
     str); only ``fields`` built when given (``envelope_from_json``)."""
     return envelope_from_json(value if isinstance(value, str) else unpack_blob(value, DICTIONARY), fields)
+
+
+def load_json(value: bytes | str) -> Any:
+    """The stored envelope as plain JSON values (dicts and lists), read by
+    :mod:`~coi_archive.ingest.jsontext` from the UTF-8 bytes."""
+    return jsontext.loads(value if isinstance(value, str) else unpack_blob(value, DICTIONARY))
 
 
 def pack_blob(data: bytes, dictionary: bytes, ident: int | None) -> bytes:

@@ -84,6 +84,6 @@ def _reopened(conn: sqlite3.Connection, row: sqlite3.Row) -> Reopened | None:
     kept = conn.execute("SELECT data, compression FROM decrypted WHERE sha256=?", (row["sha256"],)).fetchone()
     if kept is None:
         return None
-    signature = json.loads(envelopes.unpack(row["envelope"])).get("signature")
+    signature = envelopes.load_json(row["envelope"]).get("signature")
     verdict = (str(signature[0]), str(signature[1])) if signature else None
     return Reopened(decompress(kept[0], kept[1]), verdict)

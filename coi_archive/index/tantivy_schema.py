@@ -36,6 +36,8 @@ from datetime import datetime, timezone
 
 import tantivy
 
+from coi_archive.ingest import jsontext
+
 from .engine_rules import NO_DATE, stem_field
 from .fulltext import SearchDoc
 from .tokens import meta_terms, placed_tokens, stems_of
@@ -95,11 +97,11 @@ _DATE = _DOC_FIELDS.index("date")
 
 
 def _dumps(doc: SearchDoc) -> bytes:
-    """``doc`` as a JSON array (``dataclasses.asdict`` deep-copies every
-    value and was half of indexing time)."""
+    """``doc`` as a JSON array, as the stdlib writes it (``dataclasses.asdict``
+    deep-copies every value and was half of indexing time)."""
     values = [getattr(doc, name) for name in _DOC_FIELDS]
     values[_DATE] = doc.date.isoformat() if doc.date is not None else None
-    return json.dumps(values, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return jsontext.dumps(values)
 
 
 def doc_of(document: tantivy.Document) -> SearchDoc:
