@@ -113,3 +113,18 @@ def test_a_spilled_run_keeps_every_name(monkeypatch: pytest.MonkeyPatch) -> None
     assert not isinstance(run, str)
     assert list(maildir._records([run])) == records
     assert run.closed
+
+
+def test_listing_without_a_usable_temporary_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A full or unwritable temporary directory costs memory, not the ingest:
+    the runs stay in memory and the listing is the same."""
+    names = _names(tmp_path)
+    monkeypatch.setattr(maildir, "TOC_RUN", 400)
+
+    def refuse(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(maildir.tempfile, "TemporaryFile", refuse)
+    toc = maildir._toc(str(tmp_path), {})
+    assert len(toc) == 8 and all(isinstance(run, str) for run in toc)
+    assert [r.split("\0")[0] for r in maildir._records(toc)] == sorted(n.split(":")[0] for n in names)
