@@ -3,9 +3,14 @@ decode in worker processes; the result must equal the single-process path."""
 
 from __future__ import annotations
 
+import os
+import signal
 from pathlib import Path
 
+import pytest
+
 import coi_archive.index.decodepool as decodepool
+import coi_archive.index.ftsfeed as ftsfeed
 import coi_archive.index.settle as settle_mod
 from coi_archive.index.api import Archive
 
@@ -54,3 +59,61 @@ def test_parallel_paths_give_the_same_archive(tmp_path, monkeypatch):
     assert serial["count"] > 50
     assert parallel == serial
     assert any(serial["search"][q] for q in QUERIES)
+
+
+@pytest.mark.parametrize("helpers", [0, 1, 2])
+def test_helpers_prepare_the_documents_the_child_writes(tmp_path, monkeypatch, helpers):
+    """The documents go through ``helpers`` processes (none: the child reads
+    them itself), and the archive is the one the single-process path makes."""
+    serial = _build(tmp_path / "serial")
+    feeds = []
+    real_finish = settle_mod.FulltextFeed.finish
+
+    def spy(self):
+        ok = real_finish(self)
+        feeds.append((ok, len(self._helpers), self.written, self.helped))
+        return ok
+
+    monkeypatch.setattr(settle_mod, "PARALLEL_FTS_CHATS", 1)
+    monkeypatch.setattr(ftsfeed, "helpers", lambda: helpers)
+    monkeypatch.setattr(settle_mod.FulltextFeed, "finish", spy)
+    parallel = _build(tmp_path / "parallel")
+
+    assert len(feeds) == 1
+    ok, started, written, helped = feeds[0]
+    assert ok and started == helpers
+    assert written == serial["count"] > 50
+    assert helped == (written if helpers else 0)
+    assert parallel == serial
+
+
+def test_a_helper_that_dies_leaves_its_documents_owed_and_indexed_after(tmp_path, monkeypatch):
+    """A helper killed mid-run makes the child fail (not hang); what was
+    sent is owed again and indexed in-process: the same archive."""
+    serial = _build(tmp_path / "serial")
+    results = []
+    real_offer = settle_mod.FulltextFeed.offer
+    real_finish = settle_mod.FulltextFeed.finish
+
+    def offer(self, chat_id):
+        if self._helpers and self._helpers[0].is_alive():
+            os.kill(self._helpers[0].pid, signal.SIGKILL)
+            self._helpers[0].join()
+        real_offer(self, chat_id)
+
+    def finish(self):
+        ok = real_finish(self)
+        results.append(ok)
+        return ok
+
+    monkeypatch.setattr(settle_mod, "PARALLEL_FTS_CHATS", 1)
+    monkeypatch.setattr(ftsfeed, "helpers", lambda: 1)
+    monkeypatch.setattr(settle_mod.FulltextFeed, "offer", offer)
+    monkeypatch.setattr(settle_mod.FulltextFeed, "finish", finish)
+    parallel = _build(tmp_path / "parallel")
+
+    assert results == [False], "the feed did not notice its dead helper"
+    assert parallel == serial
+    with Archive.open(tmp_path / "parallel") as archive:
+        owed = archive.conn.execute("SELECT count(*) FROM owed WHERE kind LIKE 'fts%'").fetchone()[0]
+    assert owed == 0

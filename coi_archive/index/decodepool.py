@@ -11,7 +11,6 @@ starting workers costs more than it saves.
 from __future__ import annotations
 
 import multiprocessing
-import os
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
@@ -22,6 +21,7 @@ from coi_archive.ingest.dialects.encrypted import with_outer_headers
 from coi_archive.ingest.events import Defect, Envelope, Quality
 from coi_archive.ingest.safeio import TRUNCATED
 
+from .cores import cores
 from .decrypted import Packed, pack
 from .envelopes import Stored
 from .envelopes import pack as pack_envelope
@@ -120,7 +120,7 @@ class DecodePool:
 
     def __init__(self, decryptor: Decryptor | None, workers: int | None = None):
         self.decryptor = decryptor
-        self.workers = workers if workers is not None else _default_workers()
+        self.workers = workers if workers is not None else cores()
         self._executor: ProcessPoolExecutor | None = None
         self.dicts: tuple[int | None, int | None] = (None, None)
         self._forked_with: tuple[int | None, int | None] = self.dicts
@@ -158,10 +158,3 @@ class DecodePool:
         if self._executor is not None:
             self._executor.shutdown()
             self._executor = None
-
-
-def _default_workers() -> int:
-    env = os.environ.get("COI_ARCHIVE_WORKERS")
-    if env and env.isdigit():
-        return int(env)
-    return os.cpu_count() or 1

@@ -11,11 +11,24 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from .fulltext import SearchEngine
+from .fulltext import SearchDoc, SearchEngine
 
-__all__ = ["DEFAULT", "ENGINES", "LEGACY", "META_KEY", "discard", "engine_of", "open_engine", "record", "recorded"]
+__all__ = [
+    "DEFAULT",
+    "ENGINES",
+    "LEGACY",
+    "META_KEY",
+    "discard",
+    "engine_of",
+    "open_engine",
+    "preparer",
+    "record",
+    "recorded",
+]
 
 #: Engine names, as the catalog records them and ``--engine`` takes them.
 ENGINES = ("tantivy", "whoosh")
@@ -41,6 +54,24 @@ def open_engine(name: str, path: Path, *, memory_mb: int | None = None) -> Searc
 
         return WhooshEngine(path) if memory_mb is None else WhooshEngine(path, limitmb=memory_mb)
     raise ValueError(f"unknown search engine {name!r}: one of {', '.join(ENGINES)}")
+
+
+def preparer(name: str) -> Callable[[SearchDoc], Any]:
+    """Engine ``name``'s :meth:`~.fulltext.SearchEngine.add_prepared` form
+    of a document, made without an open index (so in any process): the
+    analysis that is most of indexing, where the engine has one; the
+    document itself otherwise."""
+    if name == "tantivy":
+        from .tantivy_schema import prepare
+
+        return prepare
+    if name == "whoosh":
+        return _same
+    raise ValueError(f"unknown search engine {name!r}: one of {', '.join(ENGINES)}")
+
+
+def _same(doc: SearchDoc) -> SearchDoc:
+    return doc
 
 
 def recorded(conn: sqlite3.Connection) -> str | None:

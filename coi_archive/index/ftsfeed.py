@@ -1,12 +1,15 @@
-"""Index search documents in a second process while chats are folded.
+"""Index search documents in other processes while chats are folded.
 
 After a large ingest, folding chats and writing the search index are the
-two long single-core steps.  The feed starts a child that owns the one
-index writer (of the archive's engine, :func:`.engines.open_engine`); the
-folding process commits each few thousand folded messages and sends their
-ids through a pipe, and the child reads their
-documents from the committed catalog (SQLite WAL lets it read while the
-parent writes).  Small updates stay in-process: a fork costs more.
+two long steps.  The feed starts a child that owns the one index writer
+(of the archive's engine, :func:`.engines.open_engine`); the folding
+process commits each few thousand folded messages and sends their ids on.
+Reading a document from the committed catalog (SQLite WAL lets it read
+while the parent writes) and analysing it (:func:`.engines.preparer`) is
+most of indexing, so on a machine with a core to spare helpers do that
+and send the child documents ready to write (:func:`helpers`): at 100,000
+messages the child alone was the last step to end, while the folding
+process waited for it.  Small updates stay in-process: a process costs more.
 """
 
 from __future__ import annotations
@@ -14,11 +17,14 @@ from __future__ import annotations
 import multiprocessing
 import sqlite3
 from collections.abc import Iterator
+from multiprocessing.connection import wait
 from pathlib import Path
 
 from . import derived, packing
+from .cores import cores
 from .docs import search_docs
-from .engines import open_engine
+from .engines import open_engine, preparer
+from .fulltext import SearchDoc
 
 #: Message ids sent to the child at once.
 CHUNK = 2000
@@ -54,26 +60,70 @@ def return_freed_memory() -> bool:
     return bool(mallopt(_M_MMAP_THRESHOLD, CHILD_MMAP_THRESHOLD)) and bool(mallopt(_M_ARENA_MAX, CHILD_ARENAS))
 
 
-def _child(engine_name: str, db_path: str, fts_path: str, pipe) -> None:
+def helpers() -> int:
+    """Processes that prepare documents for the indexing child: the cores
+    left next to the folding process and the child (at most two; none on
+    one core, where a helper would only add a pipe)."""
+    return max(0, min(2, cores() - 1))
+
+
+def _helper(engine_name: str, db_path: str, ids, out) -> None:
+    """Read and prepare the documents of the ids from ``ids`` (the folding
+    process), send them to ``out`` (the indexing child): most of indexing
+    (:func:`.engines.preparer`), beside the process that writes the index.
+    A failure ends the process; the child then reads the end of ``out``
+    and fails, and the documents stay owed."""
+    return_freed_memory()
+    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    conn.row_factory = sqlite3.Row
+    packing.learn(conn)
+    prepare = preparer(engine_name)
+    try:
+        for mids in _ids(ids):
+            out.send([prepare(doc) for doc in search_docs(conn, mids)])
+        out.send(None)
+    finally:
+        conn.close()
+
+
+def _ids(pipe) -> Iterator[list[str]]:
+    while (mids := pipe.recv()) is not None:
+        yield mids
+
+
+def _merged(conns: list) -> Iterator:
+    """Everything the helpers send, as it comes, until each sent its end
+    (None); a helper that died (its pipe closed without the end) raises
+    :class:`EOFError`."""
+    open_ = list(conns)
+    while open_:
+        for conn in wait(open_):
+            batch = conn.recv()  # type: ignore[union-attr,call-arg]  # wait() returns the pipes it was given
+            if batch is None:
+                open_.remove(conn)
+            else:
+                yield from batch
+
+
+def _child(engine_name: str, db_path: str, fts_path: str, pipe, helped_by: list) -> None:
+    """Write the index: the documents of the ids from ``pipe``, or, when
+    ``helped_by`` holds the helpers' pipes, what they prepared."""
     return_freed_memory()
     conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
     conn.row_factory = sqlite3.Row
     packing.learn(conn)  # and the ones the ingest trains later, when a blob needs them
 
-    def docs() -> Iterator:
-        while True:
-            mids = pipe.recv()
-            if mids is None:
-                return
+    def docs() -> Iterator[SearchDoc]:
+        for mids in _ids(pipe):
             yield from search_docs(conn, mids)
 
     engine = open_engine(engine_name, Path(fts_path), memory_mb=CHILD_LIMITMB)
     try:
-        written = engine.add(docs())
+        written = engine.add_prepared(_merged(helped_by)) if helped_by else engine.add(docs())
     finally:
         engine.close()
         conn.close()
-    pipe.send(written)
+    pipe.send((written, written if helped_by else 0))
 
 
 class FulltextFeed:
@@ -82,8 +132,15 @@ class FulltextFeed:
     itself).  The ids in flight are held by the catalog, not here: an
     offered chat's ``fts`` debts become ``fts-sent`` (:func:`.derived.send`)."""
 
-    def __init__(self, conn: sqlite3.Connection, db_path: Path, fts_path: Path, engine_name: str):
+    def __init__(
+        self, conn: sqlite3.Connection, db_path: Path, fts_path: Path, engine_name: str, workers: int | None = None
+    ):
         self.conn = conn
+        #: helper processes the child prepares documents in (:func:`helpers`)
+        self.workers = helpers() if workers is None else workers
+        #: documents the child wrote, and of them those its helpers
+        #: prepared, once :meth:`finish` returned True
+        self.written = self.helped = 0
         self._chats: list[str] = []  # offered, not yet sent
         self._waiting = 0  # documents of those chats
         # a fresh interpreter, not a fork: a forked child keeps every page of
@@ -92,9 +149,28 @@ class FulltextFeed:
         ctx = multiprocessing.get_context("spawn")
         self._pipe, child_end = ctx.Pipe()
         conn.commit()
-        self._proc = ctx.Process(target=_child, args=(engine_name, str(db_path), str(fts_path), child_end), daemon=True)
-        self._proc.start()
-        child_end.close()
+        from_helpers: list = []  # the child reads these
+        theirs = [child_end]  # ends the other processes hold: closed here once they run
+        self._helpers: list = []
+        self._targets: list = []  # where ids go: the helpers, or the child itself
+        for _ in range(self.workers):
+            ids_in, ids_out = ctx.Pipe(duplex=False)
+            docs_in, docs_out = ctx.Pipe(duplex=False)
+            self._helpers.append(
+                ctx.Process(target=_helper, args=(engine_name, str(db_path), ids_in, docs_out), daemon=True)
+            )
+            self._targets.append(ids_out)
+            from_helpers.append(docs_in)
+            theirs += [ids_in, docs_in, docs_out]
+        self._proc = ctx.Process(
+            target=_child, args=(engine_name, str(db_path), str(fts_path), child_end, from_helpers), daemon=True
+        )
+        for proc in (self._proc, *self._helpers):
+            proc.start()
+        for end in theirs:
+            end.close()
+        self._targets = self._targets or [self._pipe]
+        self._next = 0
         self._failed = False
 
     def offer(self, chat_id: str) -> None:
@@ -112,6 +188,7 @@ class FulltextFeed:
         if not self._chats or self._failed:
             return
         self.conn.commit()
+        ids: list[str] = []  # the small chats' ids go together: fewer, fuller chunks
         try:
             for chat_id in self._chats:
                 rows = self.conn.execute(  # CROSS JOIN: from the chat's messages, not from every sent debt
@@ -119,11 +196,21 @@ class FulltextFeed:
                     " WHERE m.chat_id=?",
                     (derived.FTS_SENT, chat_id),
                 )
-                while page := rows.fetchmany(CHUNK):
-                    self._pipe.send([r[0] for r in page])
+                while page := rows.fetchmany(CHUNK - len(ids)):
+                    ids += [r[0] for r in page]
+                    if len(ids) >= CHUNK:
+                        self._hand(ids)
+                        ids = []
+            if ids:
+                self._hand(ids)
         except (BrokenPipeError, OSError):
             self._failed = True
         self._chats, self._waiting = [], 0
+
+    def _hand(self, ids: list[str]) -> None:
+        """Send a chunk of ids to the next helper in turn (or to the child)."""
+        self._targets[self._next % len(self._targets)].send(ids)
+        self._next += 1
 
     def flush(self) -> None:
         """Send what was offered and not yet sent (the fold is over: the
@@ -134,9 +221,14 @@ class FulltextFeed:
         self._send()
         ok = not self._failed
         try:
-            self._pipe.send(None)
-            self._pipe.recv()
-        except (BrokenPipeError, EOFError, OSError):
+            for target in self._targets:
+                target.send(None)
+        except (BrokenPipeError, OSError):
             ok = False
-        self._proc.join()
-        return ok and self._proc.exitcode == 0
+        try:
+            self.written, self.helped = self._pipe.recv()
+        except (EOFError, OSError):
+            ok = False
+        for proc in (self._proc, *self._helpers):
+            proc.join()
+        return ok and all(p.exitcode == 0 for p in (self._proc, *self._helpers))

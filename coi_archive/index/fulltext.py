@@ -27,6 +27,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from coi_archive.index import query as q
 
@@ -100,6 +101,12 @@ class SearchEngine(ABC):
     def add(self, docs: Iterable[SearchDoc]) -> int:
         """Insert or replace (by ``message_id``) documents; return how many.
         ``docs`` may be a generator over the whole catalog."""
+
+    def add_prepared(self, items: Iterable[Any]) -> int:
+        """:meth:`add` of documents already made ready for this engine by
+        its preparer (:func:`.engines.preparer`), perhaps in another
+        process; an engine that prepares nothing takes the documents."""
+        return self.add(items)
 
     @abstractmethod
     def delete(self, message_ids: Iterable[str]) -> int:

@@ -43,7 +43,7 @@ from .fulltext import ORDERS, Hit, SearchDoc, SearchEngine
 from .ranking import complete
 from .snippets import HighlightTerms, highlight_terms, make_hit
 from .tantivy_query import to_tantivy
-from .tantivy_schema import NO_DATE, build_schema, doc_of, document_of, epoch
+from .tantivy_schema import NO_DATE, Prepared, build_schema, doc_of, document_from, document_of, epoch, prepare
 
 __all__ = ["SeenIds", "TantivyEngine"]
 
@@ -218,16 +218,20 @@ class TantivyEngine(SearchEngine):
         may be taken for repeats: :class:`SeenIds`).  Streams: ``docs`` may
         be a generator over the whole catalog (tantivy writes a segment
         whenever its heap is full)."""
+        return self.add_prepared(map(prepare, docs))
+
+    def add_prepared(self, items: Iterable[Prepared]) -> int:
+        """:meth:`add` of documents :func:`~.tantivy_schema.prepare` made."""
         with self._lock:
             replace = self._searcher().num_docs > 0
             written = 0
             seen = SeenIds()
             writer = self._writer()
             try:
-                for doc in docs:
-                    if seen.add(doc.message_id) or replace:
-                        writer.delete_documents_by_term("id", doc.message_id)
-                    writer.add_document(document_of(doc))
+                for item in items:
+                    if seen.add(item[0]) or replace:
+                        writer.delete_documents_by_term("id", item[0])
+                    writer.add_document(document_from(item))
                     written += 1
             except BaseException:
                 writer.rollback()

@@ -42,7 +42,7 @@ from .engine_rules import NO_DATE, stem_field
 from .fulltext import SearchDoc
 from .tokens import meta_terms, placed_tokens, stems_of
 
-__all__ = ["NO_DATE", "TEXT_FIELDS", "build_schema", "doc_of", "document_of"]
+__all__ = ["NO_DATE", "TEXT_FIELDS", "Prepared", "build_schema", "doc_of", "document_from", "document_of", "prepare"]
 
 #: The positional text fields.
 TEXT_FIELDS = ("content", "quoted", "hist")
@@ -61,7 +61,14 @@ def build_schema() -> tantivy.Schema:
     return builder.build()
 
 
-def _add_parts(out: tantivy.Document, name: str, parts: Sequence[str]) -> None:
+#: A text field's value: our terms joined by spaces, or (terms, positions).
+Text = tuple[str, str | tuple[list[str], list[int]]]
+#: A document's whole content in plain values (:func:`prepare`): Message-ID,
+#: epoch seconds, stored JSON, text field values in order, facet terms.
+Prepared = tuple[str, int, bytes, list[Text], list[str]]
+
+
+def _texts(name: str, parts: Sequence[str], out: list[Text]) -> None:
     """Each part of a text field as one value (tantivy keeps values apart,
     so a phrase cannot span two parts).  Text whose terms each take the
     next position goes in as our terms joined by spaces (the field's
@@ -74,14 +81,12 @@ def _add_parts(out: tantivy.Document, name: str, parts: Sequence[str]) -> None:
             continue
         terms, positions = placed_tokens(part)
         if positions is not None:
-            out.add_pre_tokenized_text(
-                name, tantivy.PreTokenizedString("", [tantivy.Token(t, p, 0, 0) for t, p in zip(terms, positions)])
-            )
+            out.append((name, (terms, positions)))
         elif terms:
-            out.add_text(name, " ".join(terms))
+            out.append((name, " ".join(terms)))
         stems += stems_of(terms)
     if stems:
-        out.add_text(stem_field(name), " ".join(stems))
+        out.append((stem_field(name), " ".join(stems)))
 
 
 def epoch(when: datetime | None) -> int | None:
@@ -127,27 +132,50 @@ def _scrubbed(value):
     return value
 
 
-def document_of(doc: SearchDoc) -> tantivy.Document:
-    """The tantivy document of ``doc``; text that UTF-8 cannot carry (lone
-    surrogates: hostile input that Whoosh's pickles would keep) is indexed
-    with U+FFFD in its place rather than failing the whole batch."""
+def prepare(doc: SearchDoc) -> Prepared:
+    """Everything :func:`document_from` needs, in plain values that pickle:
+    the analysis (tokens, stems, facet terms, the stored JSON) is most of
+    indexing and can run in another process than the index writer.  Text
+    that UTF-8 cannot carry (lone surrogates: hostile input that Whoosh's
+    pickles would keep) is indexed with U+FFFD in its place rather than
+    failing the whole batch; the stored JSON is the first to refuse it."""
     try:
-        return _document(doc)
+        return _prepared(doc)
     except UnicodeEncodeError:
-        return _document(
+        return _prepared(
             dataclasses.replace(doc, **{f: _scrubbed(getattr(doc, f)) for f in _DOC_FIELDS if f != "date"})
         )
 
 
-def _document(doc: SearchDoc) -> tantivy.Document:
+def _prepared(doc: SearchDoc) -> Prepared:
+    stored = _dumps(doc)
     ts = epoch(doc.date)
+    texts: list[Text] = []
+    _texts("content", (doc.subject, doc.text, *doc.attachments), texts)
+    _texts("quoted", (doc.quoted,), texts)
+    _texts("hist", (doc.history,), texts)
+    return doc.message_id, NO_DATE if ts is None else ts, stored, texts, list(dict.fromkeys(meta_terms(doc)))
+
+
+def document_from(prepared: Prepared) -> tantivy.Document:
+    """The tantivy document of a :func:`prepare` result."""
+    message_id, ts, stored, texts, meta = prepared
     out = tantivy.Document()
-    out.add_text("id", doc.message_id)
-    out.add_integer("ts", NO_DATE if ts is None else ts)
-    out.add_bytes("doc", _dumps(doc))
-    _add_parts(out, "content", (doc.subject, doc.text, *doc.attachments))
-    _add_parts(out, "quoted", (doc.quoted,))
-    _add_parts(out, "hist", (doc.history,))
-    for term in set(meta_terms(doc)):
+    out.add_text("id", message_id)
+    out.add_integer("ts", ts)
+    out.add_bytes("doc", stored)
+    for name, value in texts:
+        if isinstance(value, str):
+            out.add_text(name, value)
+        else:
+            terms, positions = value
+            tokens = [tantivy.Token(t, p, 0, 0) for t, p in zip(terms, positions)]
+            out.add_pre_tokenized_text(name, tantivy.PreTokenizedString("", tokens))
+    for term in meta:
         out.add_text("meta", term)
     return out
+
+
+def document_of(doc: SearchDoc) -> tantivy.Document:
+    """The tantivy document of ``doc`` (see :func:`prepare`)."""
+    return document_from(prepare(doc))
