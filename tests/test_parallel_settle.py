@@ -117,3 +117,13 @@ def test_a_helper_that_dies_leaves_its_documents_owed_and_indexed_after(tmp_path
     with Archive.open(tmp_path / "parallel") as archive:
         owed = archive.conn.execute("SELECT count(*) FROM owed WHERE kind LIKE 'fts%'").fetchone()[0]
     assert owed == 0
+
+
+@pytest.mark.parametrize(("cores", "expected"), [("1", 0), ("2", 1), ("3", 2), ("16", 2)])
+def test_helpers_use_the_cores_left(monkeypatch, cores, expected):
+    """One core: no helper (it would only add a pipe); otherwise the cores
+    left beside the folding process, at most two; COI_ARCHIVE_WORKERS is
+    the one knob for decode workers and helpers alike."""
+    monkeypatch.setenv("COI_ARCHIVE_WORKERS", cores)
+    assert ftsfeed.helpers() == expected
+    assert decodepool.DecodePool(None).workers == int(cores)

@@ -60,6 +60,12 @@ def return_freed_memory() -> bool:
     return bool(mallopt(_M_MMAP_THRESHOLD, CHILD_MMAP_THRESHOLD)) and bool(mallopt(_M_ARENA_MAX, CHILD_ARENAS))
 
 
+#: Prepared documents a helper sends at once: a batch is held whole at both
+#: ends of the pipe (pickled and built again), and 2,000 documents
+#: (a chunk of ids) made the helper and the child ~35 MB larger each.
+HELPER_BATCH = 100
+
+
 def helpers() -> int:
     """Processes that prepare documents for the indexing child: the cores
     left next to the folding process and the child (at most two; none on
@@ -79,8 +85,14 @@ def _helper(engine_name: str, db_path: str, ids, out) -> None:
     packing.learn(conn)
     prepare = preparer(engine_name)
     try:
+        batch: list = []
         for mids in _ids(ids):
-            out.send([prepare(doc) for doc in search_docs(conn, mids)])
+            for doc in search_docs(conn, mids):
+                batch.append(prepare(doc))
+                if len(batch) >= HELPER_BATCH:
+                    out.send(batch)
+                    batch = []
+        out.send(batch)
         out.send(None)
     finally:
         conn.close()
