@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 import coi_archive.index.decodepool as decodepool
+import coi_archive.index.engines as engines
 import coi_archive.index.ftsfeed as ftsfeed
 import coi_archive.index.settle as settle_mod
 from coi_archive.index.api import Archive
@@ -18,8 +19,11 @@ SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 QUERIES = ["garden", "from:anna", "is:edited", "kind:image", '"day pass"', "is:mail", "Grüße"]
 
 
-def _build(root: Path) -> dict:
+def _build(root: Path, engine: str | None = None) -> dict:
     with Archive.open(root) as archive:
+        if engine is not None:
+            engines.record(archive.conn, engine)
+            archive.conn.commit()
         archive.ingest([str(SAMPLES)])
         return {
             "chats": archive.chats(),
@@ -62,10 +66,11 @@ def test_parallel_paths_give_the_same_archive(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("helpers", [0, 1, 2])
-def test_helpers_prepare_the_documents_the_child_writes(tmp_path, monkeypatch, helpers):
+def test_helpers_prepare_the_documents_the_child_writes(tmp_path, monkeypatch, helpers, engine_name):
     """The documents go through ``helpers`` processes (none: the child reads
-    them itself), and the archive is the one the single-process path makes."""
-    serial = _build(tmp_path / "serial")
+    them itself), and the archive is the one the single-process path makes,
+    with either engine."""
+    serial = _build(tmp_path / "serial", engine_name)
     feeds = []
     real_finish = settle_mod.FulltextFeed.finish
 
@@ -77,7 +82,7 @@ def test_helpers_prepare_the_documents_the_child_writes(tmp_path, monkeypatch, h
     monkeypatch.setattr(settle_mod, "PARALLEL_FTS_CHATS", 1)
     monkeypatch.setattr(ftsfeed, "helpers", lambda: helpers)
     monkeypatch.setattr(settle_mod.FulltextFeed, "finish", spy)
-    parallel = _build(tmp_path / "parallel")
+    parallel = _build(tmp_path / "parallel", engine_name)
 
     assert len(feeds) == 1
     ok, started, written, helped = feeds[0]
