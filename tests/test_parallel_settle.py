@@ -14,6 +14,7 @@ import coi_archive.index.engines as engines
 import coi_archive.index.ftsfeed as ftsfeed
 import coi_archive.index.settle as settle_mod
 from coi_archive.index.api import Archive
+from coi_archive.index.fulltext import SearchDoc
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 QUERIES = ["garden", "from:anna", "is:edited", "kind:image", '"day pass"', "is:mail", "Grüße"]
@@ -132,3 +133,25 @@ def test_helpers_use_the_cores_left(monkeypatch, cores, expected):
     monkeypatch.setenv("COI_ARCHIVE_WORKERS", cores)
     assert ftsfeed.helpers() == expected
     assert decodepool.DecodePool(None).workers == int(cores)
+
+
+def _doc(mid: str, text: str) -> SearchDoc:
+    return SearchDoc(
+        message_id=mid, chat_id="c", chat_name="", chat_kind="single", group_id="", sender="a@x", sender_name="",
+        recipients=(), date=None, subject="", text=text, history="", kind="text", attachments=(),
+        edited=False, deleted=False, encrypted=False,
+    )  # fmt: skip
+
+
+def test_helper_batches_are_bounded_in_documents_and_in_text():
+    """A helper's batch is held whole at both ends of a pipe: at most
+    HELPER_BATCH documents, and cut early by hostile-sized texts (a
+    batch of a hundred 1 Mi-character texts would hold gigabytes)."""
+    small = [_doc(f"s{i}", "hi") for i in range(250)]
+    sizes = [len(b) for b in ftsfeed.batches(small, lambda d: d.message_id)]
+    assert sizes == [ftsfeed.HELPER_BATCH, ftsfeed.HELPER_BATCH, 50]
+
+    big = [_doc(f"b{i}", "x" * (ftsfeed.HELPER_BATCH_CHARS // 3 + 1)) for i in range(10)]
+    out = list(ftsfeed.batches(big, lambda d: d.message_id))
+    assert [len(b) for b in out] == [3, 3, 3, 1]
+    assert [m for b in out for m in b] == [d.message_id for d in big]

@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import multiprocessing
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from multiprocessing.connection import wait
 from pathlib import Path
+from typing import Any
 
 from . import derived, packing
 from .cores import cores
@@ -64,6 +65,26 @@ def return_freed_memory() -> bool:
 #: ends of the pipe (pickled and built again), and 2,000 documents
 #: (a chunk of ids) made the helper and the child ~35 MB larger each.
 HELPER_BATCH = 100
+#: ... and characters of text: a hostile mail's text is indexed up to
+#: ``docs.MAX_INDEXED_TEXT`` (1 Mi characters) per field, and a hundred such
+#: documents, analysed, would hold gigabytes.
+HELPER_BATCH_CHARS = 1 << 20
+
+
+def batches(docs: Iterable[SearchDoc], prepare: Callable[[SearchDoc], Any]) -> Iterator[list]:
+    """The prepared ``docs`` in batches of at most :data:`HELPER_BATCH`
+    documents, cut early once a batch holds :data:`HELPER_BATCH_CHARS`
+    characters of text."""
+    batch: list = []
+    chars = 0
+    for doc in docs:
+        batch.append(prepare(doc))
+        chars += len(doc.subject) + len(doc.text) + len(doc.quoted) + len(doc.history)
+        if len(batch) >= HELPER_BATCH or chars >= HELPER_BATCH_CHARS:
+            yield batch
+            batch, chars = [], 0
+    if batch:
+        yield batch
 
 
 def helpers() -> int:
@@ -85,14 +106,9 @@ def _helper(engine_name: str, db_path: str, ids, out) -> None:
     packing.learn(conn)
     prepare = preparer(engine_name)
     try:
-        batch: list = []
         for mids in _ids(ids):
-            for doc in search_docs(conn, mids):
-                batch.append(prepare(doc))
-                if len(batch) >= HELPER_BATCH:
-                    out.send(batch)
-                    batch = []
-        out.send(batch)
+            for batch in batches(search_docs(conn, mids), prepare):
+                out.send(batch)
         out.send(None)
     finally:
         conn.close()
