@@ -101,17 +101,9 @@ def _helper(engine_name: str, db_path: str, ids, out) -> None:
     A failure ends the process; the child then reads the end of ``out``
     and fails, and the documents stay owed."""
     return_freed_memory()
-    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
-    conn.row_factory = sqlite3.Row
-    packing.learn(conn)
-    prepare = preparer(engine_name)
-    try:
-        for mids in _ids(ids):
-            for batch in batches(search_docs(conn, mids), prepare):
-                out.send(batch)
-        out.send(None)
-    finally:
-        conn.close()
+    for batch in batches(_read(db_path, ids), preparer(engine_name)):
+        out.send(batch)
+    out.send(None)
 
 
 def _ids(pipe) -> Iterator[list[str]]:
@@ -133,24 +125,34 @@ def _merged(conns: list) -> Iterator:
                 yield from batch
 
 
+def _catalog(db_path: str) -> sqlite3.Connection:
+    """The catalog, read-only, with its packing dictionaries (and, when a
+    blob needs one, those the ingest trains later: :func:`.packing.learn`)."""
+    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    conn.row_factory = sqlite3.Row
+    packing.learn(conn)
+    return conn
+
+
+def _read(db_path: str, pipe) -> Iterator[SearchDoc]:
+    """The documents of the ids from ``pipe``, read from the catalog."""
+    conn = _catalog(db_path)
+    try:
+        for mids in _ids(pipe):
+            yield from search_docs(conn, mids)
+    finally:
+        conn.close()
+
+
 def _child(engine_name: str, db_path: str, fts_path: str, pipe, helped_by: list) -> None:
     """Write the index: the documents of the ids from ``pipe``, or, when
     ``helped_by`` holds the helpers' pipes, what they prepared."""
     return_freed_memory()
-    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
-    conn.row_factory = sqlite3.Row
-    packing.learn(conn)  # and the ones the ingest trains later, when a blob needs them
-
-    def docs() -> Iterator[SearchDoc]:
-        for mids in _ids(pipe):
-            yield from search_docs(conn, mids)
-
     engine = open_engine(engine_name, Path(fts_path), memory_mb=CHILD_LIMITMB)
     try:
-        written = engine.add_prepared(_merged(helped_by)) if helped_by else engine.add(docs())
+        written = engine.add_prepared(_merged(helped_by)) if helped_by else engine.add(_read(db_path, pipe))
     finally:
         engine.close()
-        conn.close()
     pipe.send((written, written if helped_by else 0))
 
 
