@@ -177,14 +177,24 @@ def _cpu_ticks(pid: int) -> tuple[int, int] | None:
         return None
 
 
+#: The names coi-archive gives its processes (``index.cores``), and the role each reports.
+ROLES = {"coi-decode": "decode worker", "coi-index": "indexing child", "coi-prepare": "document helper"}
+
+
 def _role(pid: int, root: int) -> str:
-    """What a process of the ingest tree is, for the per-process peaks."""
+    """What a process of the ingest tree is, for the per-process peaks: by
+    the name coi-archive gave it, else (an older build) by its command line."""
     if pid == root:
         return "main"
     try:
+        comm = Path(f"/proc/{pid}/comm").read_text().strip()
         cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return "gone"
+    if comm in ROLES:
+        return ROLES[comm]
+    if b"resource_tracker" in cmd:
+        return "resource tracker"
     return "indexing child" if b"spawn_main" in cmd else "decode worker"
 
 

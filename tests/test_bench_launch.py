@@ -55,3 +55,27 @@ def test_a_failing_command_keeps_its_exit_status_and_output(tmp_path: Path) -> N
     res = bench_run.run_measured(cmd, tmp_path / "fail.log")
     assert res["exit"] == 3
     assert res["output"] == "said"
+
+
+@pytest.mark.skipif(not Path("/proc/self/comm").exists(), reason="process names are Linux's /proc/<pid>/comm")
+def test_the_benchmark_tells_the_ingest_processes_apart_by_name() -> None:
+    """The per-role peaks name each process by what coi-archive called it
+    (``index.cores``), so the index writer and its helper are not summed
+    up as one role."""
+    code = (
+        "import sys, time; sys.path.insert(0, sys.argv[1]);"
+        " from coi_archive.index.cores import name_process; name_process(sys.argv[2]);"
+        " print('ready', flush=True); time.sleep(30)"
+    )
+    for name, role in (
+        ("coi-prepare", "document helper"),
+        ("coi-index", "indexing child"),
+        ("coi-decode", "decode worker"),
+    ):
+        proc = subprocess.Popen([sys.executable, "-c", code, str(REPO), name], stdout=subprocess.PIPE, text=True)
+        try:
+            assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+            assert bench_run._role(proc.pid, root=os.getpid()) == role
+        finally:
+            proc.kill()
+            proc.wait()

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from pathlib import Path
 
 import pytest
 
+import coi_archive.index.cores as cores
 import coi_archive.index.decodepool as decodepool
 import coi_archive.index.engines as engines
 import coi_archive.index.ftsfeed as ftsfeed
@@ -155,3 +157,40 @@ def test_helper_batches_are_bounded_in_documents_and_in_text():
     out = list(ftsfeed.batches(big, lambda d: d.message_id))
     assert [len(b) for b in out] == [3, 3, 3, 1]
     assert [m for b in out for m in b] == [d.message_id for d in big]
+
+
+@pytest.mark.skipif(not Path("/proc/self/comm").exists(), reason="process names are Linux's /proc/<pid>/comm")
+def test_the_processes_of_an_ingest_say_what_they_are(tmp_path, monkeypatch):
+    """``top`` shows the index writer, its helper and the decode workers by
+    name, not as four ``python3`` (and the benchmark reports them apart)."""
+    seen = []
+    real_finish = settle_mod.FulltextFeed.finish
+
+    def names(procs) -> list[str]:
+        return [Path(f"/proc/{p.pid}/comm").read_text().strip() for p in procs]
+
+    def spy(self):
+        procs = (self._proc, *self._helpers)  # alive until finish() ends them; they may still be starting
+        deadline = time.monotonic() + 30
+        while set(names(procs)) - {cores.INDEX_WRITER, cores.DOCUMENT_HELPER} and time.monotonic() < deadline:
+            time.sleep(0.05)
+        seen.extend(names(procs))
+        return real_finish(self)
+
+    monkeypatch.setattr(settle_mod, "PARALLEL_FTS_CHATS", 1)
+    monkeypatch.setattr(ftsfeed, "helpers", lambda: 1)
+    monkeypatch.setattr(settle_mod.FulltextFeed, "finish", spy)
+    _build(tmp_path / "a")
+    assert seen == [cores.INDEX_WRITER, cores.DOCUMENT_HELPER]
+
+    pool = decodepool.DecodePool(None, workers=2)
+    try:
+        files = sorted(f for f in SAMPLES.rglob("*") if f.is_file() and f.parent.name in ("cur", "new"))
+        jobs = [(f.read_bytes(), "rfc822", f.stat().st_size) for f in files]
+        assert len(jobs) >= decodepool.PARALLEL_MIN
+        assert len(pool.decode(jobs)) == len(jobs)
+        assert pool._executor is not None
+        names = {Path(f"/proc/{pid}/comm").read_text().strip() for pid in pool._executor._processes}
+    finally:
+        pool.close()
+    assert names == {cores.DECODE_WORKER}

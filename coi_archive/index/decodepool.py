@@ -21,7 +21,7 @@ from coi_archive.ingest.dialects.encrypted import with_outer_headers
 from coi_archive.ingest.events import Defect, Envelope, Quality
 from coi_archive.ingest.safeio import TRUNCATED
 
-from .cores import cores
+from .cores import DECODE_WORKER, cores, name_process
 from .decrypted import Packed, pack
 from .envelopes import Stored
 from .envelopes import pack as pack_envelope
@@ -146,7 +146,10 @@ class DecodePool:
         if self._executor is None:
             self._forked_with = self.dicts
             self._executor = ProcessPoolExecutor(
-                max_workers=self.workers, mp_context=multiprocessing.get_context("fork")
+                max_workers=self.workers,
+                mp_context=multiprocessing.get_context("fork"),
+                initializer=name_process,
+                initargs=(DECODE_WORKER,),
             )
         chunk = max(1, len(jobs) // (self.workers * 4))
         return self._executor.map(decode_one, jobs, chunksize=chunk)

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from . import derived, packing
-from .cores import cores
+from .cores import DOCUMENT_HELPER, INDEX_WRITER, cores, name_process
 from .docs import search_docs
 from .engines import open_engine, preparer
 from .fulltext import SearchDoc
@@ -100,6 +100,7 @@ def _helper(engine_name: str, db_path: str, ids, out) -> None:
     (:func:`.engines.preparer`), beside the process that writes the index.
     A failure ends the process; the child then reads the end of ``out``
     and fails, and the documents stay owed."""
+    name_process(DOCUMENT_HELPER)
     return_freed_memory()
     for batch in batches(_read(db_path, ids), preparer(engine_name)):
         out.send(batch)
@@ -147,6 +148,7 @@ def _read(db_path: str, pipe) -> Iterator[SearchDoc]:
 def _child(engine_name: str, db_path: str, fts_path: str, pipe, helped_by: list) -> None:
     """Write the index: the documents of the ids from ``pipe``, or, when
     ``helped_by`` holds the helpers' pipes, what they prepared."""
+    name_process(INDEX_WRITER)
     return_freed_memory()
     engine = open_engine(engine_name, Path(fts_path), memory_mb=CHILD_LIMITMB)
     try:
