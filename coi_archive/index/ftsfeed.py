@@ -26,6 +26,7 @@ from .cores import DOCUMENT_HELPER, INDEX_WRITER, cores, name_process
 from .docs import search_docs
 from .engines import open_engine, preparer
 from .fulltext import SearchDoc
+from .pageout import PageOut
 
 #: Message ids sent to the child at once.
 CHUNK = 2000
@@ -150,11 +151,12 @@ def _child(engine_name: str, db_path: str, fts_path: str, pipe, helped_by: list)
     ``helped_by`` holds the helpers' pipes, what they prepared."""
     name_process(INDEX_WRITER)
     return_freed_memory()
-    engine = open_engine(engine_name, Path(fts_path), memory_mb=CHILD_LIMITMB)
-    try:
-        written = engine.add_prepared(_merged(helped_by)) if helped_by else engine.add(_read(db_path, pipe))
-    finally:
-        engine.close()
+    with PageOut(Path(fts_path)):
+        engine = open_engine(engine_name, Path(fts_path), memory_mb=CHILD_LIMITMB)
+        try:
+            written = engine.add_prepared(_merged(helped_by)) if helped_by else engine.add(_read(db_path, pipe))
+        finally:
+            engine.close()
     pipe.send((written, written if helped_by else 0))
 
 

@@ -1,0 +1,161 @@
+"""The indexing child hands back the pages of segment files it mapped to
+read (index/pageout.py): the process's resident set shrinks, and what it
+reads through the mapping stays the same."""
+
+from __future__ import annotations
+
+import mmap
+import os
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from coi_archive.index import pageout
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="MADV_PAGEOUT is Linux's")
+
+SIZE = 8 << 20  # 8 MiB: 2,048 pages
+
+
+def _file(path: Path) -> bytes:
+    data = os.urandom(SIZE)
+    path.write_bytes(data)
+    with open(path, "rb") as fh:
+        os.fsync(fh.fileno())
+    return data
+
+
+def _resident_kib(start: int) -> int:
+    """Rss of the mapping at ``start`` (``/proc/self/smaps``)."""
+    current = None
+    with open("/proc/self/smaps", encoding="utf-8") as fh:
+        for line in fh:
+            head = line.split(maxsplit=1)[0]
+            if "-" in head and not head.endswith(":"):
+                current = int(head.split("-")[0], 16)
+            elif head == "Rss:" and current == start:
+                return int(line.split()[1])
+    raise AssertionError("mapping not found")
+
+
+def _address(path: Path) -> int:
+    """Where the one mapping of ``path`` starts (``/proc/self/maps``)."""
+    with open("/proc/self/maps", encoding="utf-8") as fh:
+        starts = [int(line.split("-")[0], 16) for line in fh if line.rstrip("\n").endswith(" " + str(path.resolve()))]
+    assert len(starts) == 1, starts
+    return starts[0]
+
+
+def _touch(m: mmap.mmap) -> int:
+    return sum(m[i] for i in range(0, SIZE, mmap.PAGESIZE))
+
+
+def test_a_read_mapping_of_the_index_is_given_back_and_reads_the_same(tmp_path):
+    data = _file(tmp_path / "seg.store")
+    with open(tmp_path / "seg.store", "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as m:
+        _touch(m)
+        start = _address(tmp_path / "seg.store")
+        before = _resident_kib(start)
+        assert before >= SIZE // 1024 * 0.9
+        assert pageout.page_out(tmp_path) >= 1
+        after = _resident_kib(start)
+        assert after < before / 4, (before, after)
+        assert m[:] == data  # read again from the file, unchanged
+
+
+def test_only_read_only_mappings_under_the_directory_are_listed(tmp_path):
+    inside, outside = tmp_path / "index", tmp_path / "other"
+    inside.mkdir()
+    outside.mkdir()
+    _file(inside / "a.idx")
+    _file(inside / "w.idx")
+    _file(outside / "b.idx")
+    with (
+        open(inside / "a.idx", "rb") as a,
+        open(inside / "w.idx", "r+b") as w,
+        open(outside / "b.idx", "rb") as b,
+        mmap.mmap(a.fileno(), 0, access=mmap.ACCESS_READ),
+        mmap.mmap(w.fileno(), 0, access=mmap.ACCESS_WRITE) as mw,
+        mmap.mmap(b.fileno(), 0, access=mmap.ACCESS_READ) as mb,
+    ):
+        ranges = pageout.mapped_ranges(inside)
+        assert ranges == [(_address(inside / "a.idx"), SIZE)]
+        _touch(mw)
+        _touch(mb)
+        mw[0:4] = b"live"  # a writable mapping's pages may be the only copy: never touched
+        at_w, at_b = _address(inside / "w.idx"), _address(outside / "b.idx")
+        resident_w, resident_b = _resident_kib(at_w), _resident_kib(at_b)
+        pageout.page_out(inside)
+        assert _resident_kib(at_w) == resident_w
+        assert _resident_kib(at_b) == resident_b
+        assert mw[0:4] == b"live"
+
+
+def test_the_thread_gives_pages_back_while_the_block_runs(tmp_path):
+    _file(tmp_path / "seg.pos")
+    with open(tmp_path / "seg.pos", "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as m:
+        with pageout.PageOut(tmp_path, interval=0.02) as releaser:
+            _touch(m)
+            at = _address(tmp_path / "seg.pos")
+            deadline = time.monotonic() + 5
+            while _resident_kib(at) > SIZE // 1024 // 4 and time.monotonic() < deadline:
+                time.sleep(0.02)
+            assert _resident_kib(at) <= SIZE // 1024 // 4
+            assert releaser.calls >= 1
+        assert not releaser._thread.is_alive()
+
+
+def test_no_mappings_no_calls(tmp_path):
+    assert pageout.mapped_ranges(tmp_path) == []
+    assert pageout.page_out(tmp_path) == 0
+    assert pageout.mapped_ranges(tmp_path / "missing") == []
+
+
+def _doc(i: int):
+    from coi_archive.index.fulltext import SearchDoc
+
+    return SearchDoc(
+        message_id=f"<m{i}@x>",
+        chat_id=f"c{i % 50}",
+        chat_name="Chat",
+        chat_kind="group",
+        group_id="g",
+        sender=f"s{i % 7}@x",
+        sender_name="S",
+        recipients=("r@x",),
+        date=None,
+        subject="",
+        text=f"word{i} shared text number {i % 13} " + "filler " * 40,
+        history="",
+        kind="chat",
+        attachments=(),
+        edited=False,
+        deleted=False,
+        encrypted=False,
+    )
+
+
+def test_tantivy_merging_under_page_out_keeps_every_document(tmp_path):
+    """A small heap makes tantivy write and merge many segments while
+    their pages are reclaimed every 10 ms: every document is found."""
+    from coi_archive.index.engines import open_engine
+
+    n = 20_000
+    with pageout.PageOut(tmp_path / "fts", interval=0.01) as releaser:
+        engine = open_engine("tantivy", tmp_path / "fts", memory_mb=15)
+        try:
+            assert engine.add(_doc(i) for i in range(n)) == n
+        finally:
+            engine.close()
+    assert releaser.calls >= 1
+    engine = open_engine("tantivy", tmp_path / "fts")
+    try:
+        assert engine.count() == n
+        assert len(engine.ids()) == n
+        for i in (0, 4_321, n - 1):
+            assert [h.message_id for h in engine.search(f"word{i}")] == [f"<m{i}@x>"]
+        assert len(engine.search('"shared text number 5"', limit=n)) == len(range(5, n, 13))
+    finally:
+        engine.close()
