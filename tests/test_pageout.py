@@ -114,27 +114,10 @@ def test_no_mappings_no_calls(tmp_path):
 
 
 def _doc(i: int):
-    from coi_archive.index.fulltext import SearchDoc
+    from tests.test_fulltext import ALICE, FAM, doc
 
-    return SearchDoc(
-        message_id=f"<m{i}@x>",
-        chat_id=f"c{i % 50}",
-        chat_name="Chat",
-        chat_kind="group",
-        group_id="g",
-        sender=f"s{i % 7}@x",
-        sender_name="S",
-        recipients=("r@x",),
-        date=None,
-        subject="",
-        text=f"word{i} shared text number {i % 13} " + "filler " * 40,
-        history="",
-        kind="chat",
-        attachments=(),
-        edited=False,
-        deleted=False,
-        encrypted=False,
-    )
+    text = f"word{i} shared text number {i % 13} " + "filler " * 40
+    return doc(f"<m{i}@x>", FAM, ALICE, ("r@x",), None, text)
 
 
 def test_tantivy_merging_under_page_out_keeps_every_document(tmp_path):

@@ -24,6 +24,7 @@ from __future__ import annotations
 import ctypes
 import sys
 import threading
+from functools import cache
 from pathlib import Path
 
 #: ``madvise`` advice (``linux/mman.h``).
@@ -32,8 +33,9 @@ MADV_PAGEOUT = 21
 INTERVAL = 0.5
 
 
+@cache
 def _madvise():
-    """libc's ``madvise``, or None off Linux/glibc."""
+    """libc's ``madvise`` (looked up once), or None off Linux/glibc."""
     if not sys.platform.startswith("linux"):
         return None
     try:
