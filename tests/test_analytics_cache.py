@@ -50,20 +50,23 @@ def _timed_get(app, path: str) -> tuple[bytes, float]:
 
 
 def test_first_load_is_fast_and_a_restart_draws_nothing(corpus, monkeypatch):
+    """Fast means drawn before anyone asks: after the warm-up thread, neither
+    the first load nor a restarted server draws a chart (a wall-time bound
+    failed on a slow shared machine without saying anything about the cache)."""
     app = create_app(corpus)
     app.extensions["coi_warm"].join(60)
-    first, seconds = _timed_get(app, "/analytics")
-    assert seconds < 0.3, f"first load took {seconds * 1000:.0f} ms"
-    assert first.count(b"<svg") == 5
-    app.extensions["coi"].pool.close()
 
     def no_drawing(*_args, **_kwargs):
         raise AssertionError("charts drawn again for the same archive version")
 
     monkeypatch.setattr(analytics, "_charts", no_drawing)
+    first, _ = _timed_get(app, "/analytics")
+    assert first.count(b"<svg") == 5
+    app.extensions["coi"].pool.close()
+
     again = create_app(corpus, config={"WARM_ANALYTICS": False})
-    second, seconds = _timed_get(again, "/analytics")
-    assert second == first and seconds < 0.3
+    second, _ = _timed_get(again, "/analytics")
+    assert second == first
     again.extensions["coi"].pool.close()
 
 
