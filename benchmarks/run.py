@@ -179,6 +179,8 @@ def _cpu_ticks(pid: int) -> tuple[int, int] | None:
 
 #: The names coi-archive gives its processes (``index.cores``), and the role each reports.
 ROLES = {"coi-decode": "decode worker", "coi-index": "indexing child", "coi-prepare": "document helper"}
+#: The role of a process that exited between listing the tree and reading it.
+GONE = "gone"
 
 
 def _role(pid: int, root: int) -> str:
@@ -190,7 +192,7 @@ def _role(pid: int, root: int) -> str:
         comm = Path(f"/proc/{pid}/comm").read_text().strip()
         cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
-        return "gone"
+        return GONE
     if comm in ROLES:
         return ROLES[comm]
     if b"resource_tracker" in cmd:
@@ -214,6 +216,11 @@ class TreeSampler:
         self.runqueue: dict[int, int] = {}
         #: role -> (peak RSS kB, anonymous kB at that peak) of its largest process
         self.by_role: dict[str, tuple[int, int]] = {}
+        #: role -> seconds from the start to that peak (which phase it is in)
+        self.role_peak_at: dict[str, float] = {}
+        #: seconds from the start to the tree's PSS peak, and each role's PSS kB then
+        self.tree_peak_at = 0.0
+        self.tree_peak_roles: dict[str, int] = {}
         #: pid -> (role, user ticks, system ticks) as last sampled
         self.cpu: dict[int, tuple[str, int, int]] = {}
         self._done = threading.Event()
@@ -221,17 +228,23 @@ class TreeSampler:
         self._thread.start()
 
     def _loop(self) -> None:
+        started = time.perf_counter()
         while not self._done.wait(self.interval):
             pids = _proc_tree(self.root)
             self.max_procs = max(self.max_procs, len(pids))
             rss = pss = 0
+            roles: dict[str, int] = {}
             for pid in pids:
+                role = _role(pid, self.root)
+                if role == GONE:  # exited since the tree was listed
+                    continue
                 r, p, a = _mem_kb(pid)
                 rss += r
                 pss += p
-                role = _role(pid, self.root)
+                roles[role] = roles.get(role, 0) + p
                 if r > self.by_role.get(role, (0, 0))[0]:
                     self.by_role[role] = (r, a)
+                    self.role_peak_at[role] = time.perf_counter() - started
                 ticks = _cpu_ticks(pid)
                 if ticks is not None:
                     self.cpu[pid] = (role, *ticks)
@@ -239,7 +252,10 @@ class TreeSampler:
                 if w is not None:
                     self.runqueue[pid] = w
             self.peak_rss_kb = max(self.peak_rss_kb, rss)
-            self.peak_pss_kb = max(self.peak_pss_kb, pss)
+            if pss > self.peak_pss_kb:
+                self.peak_pss_kb = pss
+                self.tree_peak_at = time.perf_counter() - started
+                self.tree_peak_roles = roles
 
     def stop(self) -> None:
         self._done.set()
@@ -294,6 +310,9 @@ def run_measured(cmd: list[str], log: Path) -> dict:
         "tree_pss_mb": sampler.peak_pss_kb / 1024.0,
         "procs": max(1, sampler.max_procs),
         "peak_by_role_mb": {k: [round(r / 1024, 1), round(a / 1024, 1)] for k, (r, a) in sampler.by_role.items()},
+        "peak_at_by_role_s": {k: round(v, 1) for k, v in sampler.role_peak_at.items()},
+        "tree_pss_peak_at_s": round(sampler.tree_peak_at, 1),
+        "tree_pss_peak_by_role_mb": {k: round(v / 1024, 1) for k, v in sampler.tree_peak_roles.items()},
         "cpu_by_role_s": sampler.cpu_by_role(),
         "runqueue_s": sum(sampler.runqueue.values()) / 1e9 if sampler.runqueue else None,
         "main_runqueue_s": None if main_wait is None else main_wait / 1e9,
@@ -580,9 +599,11 @@ def render(n: int, seed: int, info: dict, runs: list[dict], queries: dict[str, l
             f"; {role} ≤ {r:,.0f} MB RSS ({a:,.0f} anonymous)"
             for role, (r, a) in sorted(i.get("peak_by_role_mb", {}).items())
         )
+        at_peak = ", ".join(f"{role} {pss:,.0f}" for role, pss in sorted(i.get("tree_pss_peak_by_role_mb", {}).items()))
+        when = f"; at its peak ({i['tree_pss_peak_at_s']:,.0f} s in): {at_peak} MB PSS" if at_peak else ""
         return (
             f"{mem(i):,.0f} MB (largest process {i['rss_mb']:,.0f} MB; tree of {i['procs']} processes: "
-            f"PSS {i['tree_pss_mb']:,.0f} MB, RSS sum {i['tree_rss_mb']:,.0f} MB{roles})"
+            f"PSS {i['tree_pss_mb']:,.0f} MB, RSS sum {i['tree_rss_mb']:,.0f} MB{when}{roles})"
         )
 
     rss = [mem(r["ingest"]) for r in runs]
@@ -807,7 +828,9 @@ def main(argv: list[str] | None = None) -> int:
         table = render(args.n, data["seed"], data["mailbox"], data["runs"], data["queries"])
         (args.out / f"results-{args.n}.md").write_text(table)
         print(table)
-        args.md_only = args.update_md
+        if not args.update_md:
+            return 0
+        args.md_only = True
     if args.md_only:
         update_md(ROOT / "BENCHMARKS.md", args.n, (args.out / f"results-{args.n}.md").read_text())
         print("updated BENCHMARKS.md", file=sys.stderr)

@@ -79,3 +79,27 @@ def test_the_benchmark_tells_the_ingest_processes_apart_by_name() -> None:
         finally:
             proc.kill()
             proc.wait()
+
+
+def test_the_tree_peak_says_when_it_was_and_what_it_held(tmp_path: Path) -> None:
+    """Which phase of an ingest its memory peak falls in, and which
+    processes made it up: the main process holds 20 MB while a child
+    holds 60 MB, then the child exits and the main process holds 30 MB
+    more; the tree peaks with both alive, about a second in."""
+    code = (
+        "import os, time\n"
+        "a = bytearray(20 << 20); a[::4096] = b'a' * len(a[::4096])\n"
+        "pid = os.fork()\n"
+        "if pid == 0:\n"
+        "    b = bytearray(60 << 20); b[::4096] = b'b' * len(b[::4096]); time.sleep(1.5); os._exit(0)\n"
+        "os.waitpid(pid, 0)\n"
+        "c = bytearray(30 << 20); c[::4096] = b'c' * len(c[::4096]); time.sleep(1.5)\n"
+    )
+    res = bench_run.run_measured([sys.executable, "-S", "-c", code], tmp_path / "tree.log")
+    assert res["exit"] == 0
+    at_peak = res["tree_pss_peak_by_role_mb"]
+    assert at_peak["main"] < 45  # before its last 30 MB
+    assert sum(at_peak.values()) > 70  # with the child's 60 MB
+    assert 0.25 <= res["tree_pss_peak_at_s"] <= 2.5
+    assert bench_run.GONE not in res["peak_by_role_mb"]
+    assert res["peak_at_by_role_s"]["main"] > res["tree_pss_peak_at_s"]  # main alone peaks later, at 50 MB
