@@ -1,4 +1,5 @@
-"""The indexing child hands back the pages of segment files it mapped to
+"""A process that writes the index (the indexing child, or the writing
+process itself for a reindex) hands back the pages of segment files it mapped to
 read (index/pageout.py): the process's resident set shrinks, and what it
 reads through the mapping stays the same."""
 
@@ -142,3 +143,40 @@ def test_tantivy_merging_under_page_out_keeps_every_document(tmp_path):
         assert len(engine.search('"shared text number 5"', limit=n)) == len(range(5, n, 13))
     finally:
         engine.close()
+
+
+def test_indexing_in_the_writing_process_hands_back_pages_too(tmp_path, monkeypatch):
+    """A reindex (and a run with few chats to fold) indexes in the process
+    that writes the catalog, not in the indexing child; its merges read the
+    index files there, so the reclaim runs there as well, over the index's
+    own directory, for as long as documents are added."""
+    from coi_archive.index import settle
+    from coi_archive.index.api import Archive
+    from coi_archive.index.tantivy_engine import TantivyEngine
+    from tests.conftest import SAMPLES
+    from tests.webui_support import build_archive
+
+    root = build_archive(tmp_path / "archive", SAMPLES)
+    active: list[Path] = []  # the directories reclaimed from right now
+    adds: list[list[Path]] = []  # what was active at each add
+
+    class Watched(pageout.PageOut):
+        def __enter__(self):
+            active.append(self.directory)
+            return super().__enter__()
+
+        def __exit__(self, *exc):
+            super().__exit__(*exc)
+            active.remove(self.directory)
+
+    real_add = TantivyEngine.add
+
+    def add(self, docs):
+        adds.append(list(active))
+        return real_add(self, docs)
+
+    monkeypatch.setattr(settle, "PageOut", Watched)
+    monkeypatch.setattr(TantivyEngine, "add", add)
+    with Archive.open(root) as archive:
+        assert archive.reindex() > 0
+    assert adds == [[root / "fulltext"]]

@@ -20,6 +20,7 @@ from .docs import search_docs
 from .engines import engine_of
 from .ftsfeed import FulltextFeed
 from .fulltext import SearchDoc, SearchEngine
+from .pageout import PageOut
 from .redecode import redecode
 from .state import rebuild_contacts, refold
 from .wire import refresh
@@ -51,7 +52,7 @@ def settle(
     finally:
         _finish(conn, feed)
     _repack(conn)
-    _index(conn, engine())
+    _index(conn, engine(), root / "fulltext")
 
 
 def _wire(conn: sqlite3.Connection) -> None:
@@ -141,13 +142,17 @@ def _repack(conn: sqlite3.Connection) -> None:
         conn.commit()
 
 
-def _index(conn: sqlite3.Connection, engine: SearchEngine) -> None:
+def _index(conn: sqlite3.Connection, engine: SearchEngine, fts_path: Path) -> None:
+    """Index what is owed in this process (a reindex, a run with few chats
+    to fold, what a failed indexing child left), handing back the index
+    pages its merges read (:mod:`.pageout`) as the indexing child does."""
     if not derived.is_owed_kind(conn, derived.FTS):
         return
     docs = _owed_docs(conn)
     first = next(docs, None)
     if first is not None:
-        engine.add(chain([first], docs))
+        with PageOut(fts_path):
+            engine.add(chain([first], docs))
     gone = [
         r[0]
         for r in conn.execute(
