@@ -786,9 +786,8 @@ def code_fingerprint() -> str:
     import hashlib
 
     h = hashlib.sha256()
-    for pkg in ("ingest", "index", "coi_archive"):
-        for p in sorted((ROOT / pkg).rglob("*.py")):
-            h.update(str(p.relative_to(ROOT)).encode() + b"\0" + p.read_bytes())
+    for p in sorted((ROOT / "coi_archive").rglob("*.py")):
+        h.update(str(p.relative_to(ROOT)).encode() + b"\0" + p.read_bytes())
     return h.hexdigest()[:12]
 
 
@@ -848,9 +847,11 @@ def main(argv: list[str] | None = None) -> int:
     for engine in args.engine or ENGINES:
         archive_dir = args.out / f"archive-n{args.n}-s{args.seed}-{engine}"
         for k in range(1, args.runs + 1):
+            # stamped as the run starts: the code it measures is the code its commands load then
+            when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+            code = f"{git_rev()}, code {code_fingerprint()}"
             r = one_run(box, files, archive_dir, args.out, args.n, args.reps, queries, k, engine)
-            r["when"] = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-            r["git"] = f"{git_rev()}, code {code_fingerprint()}"
+            r["when"], r["git"] = when, code
             runs.append(r)
         if not args.keep_archive:
             shutil.rmtree(archive_dir, ignore_errors=True)
