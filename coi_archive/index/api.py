@@ -240,7 +240,7 @@ class Archive:
         the work an interrupted run left, or this run's own."""
         _ = self.engine  # opening it owes a recreated (lost or unreadable) search index whole
         settle(self.conn, self.root, lambda: self.engine, self._drop_engine)
-        private.tighten(self.root / "fulltext")  # the engine writes its files under the umask
+        private.tighten(engines.fulltext_dir(self.root))  # the engine writes its files under the umask
 
     def owed(self) -> dict[str, int]:
         """``{kind: count}`` of derived work not yet done (see :mod:`.derived`)."""
@@ -256,7 +256,7 @@ class Archive:
     def engine_name(self) -> str:
         """The full-text engine this archive uses (``tantivy`` or ``whoosh``;
         see :mod:`.engines`)."""
-        return engines.engine_of(self.conn, self.root / "fulltext")
+        return engines.engine_of(self.conn, engines.fulltext_dir(self.root))
 
     @property
     def engine(self) -> SearchEngine:
@@ -270,7 +270,7 @@ class Archive:
             if not self.readonly and engines.recorded(self.conn) != name:
                 engines.record(self.conn, name)
                 self.conn.commit()
-            self._engine = engines.open_engine(name, self.root / "fulltext")
+            self._engine = engines.open_engine(name, engines.fulltext_dir(self.root))
             if self._engine.created and not self.readonly and not derived.is_owed(self.conn, derived.FTS_CLEAR):
                 derived.owe_all_fts(self.conn)
                 self.conn.commit()
@@ -378,7 +378,7 @@ class Archive:
         self.conn.commit()
         self.settle()
         if old is not None:
-            engines.discard(old, self.root / "fulltext")
+            engines.discard(old, engines.fulltext_dir(self.root))
 
     def reindex(self, engine: str | None = None) -> int:
         """Rebuild the full-text index from the catalog, with ``engine``
@@ -391,7 +391,7 @@ class Archive:
         self.conn.commit()
         self.settle()
         if old is not None:
-            engines.discard(old, self.root / "fulltext")
+            engines.discard(old, engines.fulltext_dir(self.root))
         return self.engine.count()
 
     def _switch_engine(self, engine: str | None) -> str | None:

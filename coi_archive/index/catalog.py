@@ -208,7 +208,7 @@ def _create_or_upgrade(conn: sqlite3.Connection, root: Path) -> None:
         raise CatalogError(_newer(found, root))
     applied = migrations.upgrade(conn, found) if found is not None and found < SCHEMA_VERSION else []
     if 2 in applied:
-        engines.discard(engines.LEGACY, root / "fulltext")  # unreadable since the package move
+        engines.discard(engines.LEGACY, engines.fulltext_dir(root))  # unreadable since the package move
     conn.executescript(SCHEMA)
     conn.execute(derived.DDL)
     conn.executescript(holds.DDL)

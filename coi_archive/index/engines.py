@@ -40,6 +40,11 @@ LEGACY = "whoosh"
 META_KEY = "engine"
 
 
+def fulltext_dir(root: Path) -> Path:
+    """Where an archive's search index lives (beside ``catalog.sqlite``)."""
+    return root / "fulltext"
+
+
 def open_engine(name: str, path: Path, *, memory_mb: int | None = None) -> SearchEngine:
     """Open (or create) engine ``name``'s index under ``path``.
 

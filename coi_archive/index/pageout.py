@@ -29,9 +29,9 @@ from pathlib import Path
 
 #: ``madvise`` advice (``linux/mman.h``).
 MADV_PAGEOUT = 21
-#: Seconds between two reclaims: a merge of a million messages' segments reads
-#: ~100 MB in half a second (the indexing child's peak at 1M held 77 MB of
-#: mapped pages with 0.5); a reclaim costs well under a millisecond.
+#: Seconds between two reclaims: with 0.5 the indexing child's peak at a
+#: million messages still held ~55 MB of segment pages a merge had just read
+#: (``BENCHMARKS.md``, session 10); a reclaim costs well under a millisecond.
 INTERVAL = 0.2
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from . import derived, repack
 from .docs import search_docs
-from .engines import engine_of
+from .engines import engine_of, fulltext_dir
 from .ftsfeed import FulltextFeed
 from .fulltext import SearchDoc, SearchEngine
 from .pageout import PageOut
@@ -52,7 +52,7 @@ def settle(
     finally:
         _finish(conn, feed)
     _repack(conn)
-    _index(conn, engine(), root / "fulltext")
+    _index(conn, engine(), fulltext_dir(root))
 
 
 def _wire(conn: sqlite3.Connection) -> None:
@@ -82,7 +82,8 @@ def _fold(conn: sqlite3.Connection, root: Path, drop_engine: Callable[[], None])
     feed: FulltextFeed | None = None
     if len(chats) >= PARALLEL_FTS_CHATS:
         drop_engine()
-        feed = FulltextFeed(conn, root / "catalog.sqlite", root / "fulltext", engine_of(conn, root / "fulltext"))
+        fts = fulltext_dir(root)
+        feed = FulltextFeed(conn, root / "catalog.sqlite", fts, engine_of(conn, fts))
     refold(conn, chats, on_folded=feed.offer if feed else None)
     conn.commit()
     if feed is not None:
