@@ -103,3 +103,20 @@ def test_the_tree_peak_says_when_it_was_and_what_it_held(tmp_path: Path) -> None
     assert 0.25 <= res["tree_pss_peak_at_s"] <= 2.5
     assert bench_run.GONE not in res["peak_by_role_mb"]
     assert res["peak_at_by_role_s"]["main"] > res["tree_pss_peak_at_s"]  # main alone peaks later, at 50 MB
+
+
+def test_the_measured_program_loads_compiled_modules(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A user's installed package has its ``.pyc`` files; a shell with
+    ``PYTHONDONTWRITEBYTECODE`` would otherwise time a compile of every
+    module at each start (the re-scan's target is 1 s)."""
+    import importlib.util
+
+    monkeypatch.setattr(sys, "dont_write_bytecode", True)
+    pkg = tmp_path / "pkg"
+    (pkg / "sub").mkdir(parents=True)
+    modules = [pkg / "__init__.py", pkg / "sub" / "mod.py"]
+    for m in modules:
+        m.write_text("X = 1\n")
+    bench_run.compile_program(pkg)
+    for m in modules:
+        assert Path(importlib.util.cache_from_source(str(m))).is_file(), m
