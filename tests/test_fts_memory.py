@@ -105,7 +105,7 @@ def test_subject_terms_do_not_accumulate() -> None:
 
 _FREED_BLOCK = """
 import ctypes, sys
-from coi_archive.index.ftsfeed import return_freed_memory
+from coi_archive.index.heap import return_freed_memory
 if sys.argv[1] == "set" and not return_freed_memory():
     print("not glibc"); sys.exit()
 libc = ctypes.CDLL(None)

@@ -43,6 +43,7 @@ def test_parallel_paths_give_the_same_archive(tmp_path, monkeypatch):
     steps = []
     real_finish = settle_mod.FulltextFeed.finish
     real_contacts = settle_mod.rebuild_contacts
+    real_hand_back = settle_mod.hand_back
 
     def spy(self):
         steps.append("child finished")
@@ -54,15 +55,22 @@ def test_parallel_paths_give_the_same_archive(tmp_path, monkeypatch):
         steps.append("contacts")
         real_contacts(conn)
 
+    def hand_back(conn):
+        steps.append("hand back")
+        return real_hand_back(conn)
+
     monkeypatch.setattr(settle_mod, "PARALLEL_FTS_CHATS", 1)
     monkeypatch.setattr(settle_mod.FulltextFeed, "finish", spy)
     monkeypatch.setattr(settle_mod, "rebuild_contacts", contacts)
+    monkeypatch.setattr(settle_mod, "hand_back", hand_back)
     monkeypatch.setattr(decodepool, "PARALLEL_MIN", 2)
     monkeypatch.setattr("coi_archive.index.intake.DECODE_BATCH", 8)
     parallel = _build(tmp_path / "parallel")
 
     assert used == [True], "the forked indexer was not used or failed"
-    assert steps == ["contacts", "child finished"], "contacts are rebuilt while the child indexes"
+    assert steps == ["contacts", "hand back", "child finished"], (
+        "contacts are rebuilt while the child indexes, then the memory they held is handed back before the wait"
+    )
     assert serial["count"] > 50
     assert parallel == serial
     assert any(serial["search"][q] for q in QUERIES)

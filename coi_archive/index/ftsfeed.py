@@ -26,6 +26,7 @@ from .cores import DOCUMENT_HELPER, INDEX_WRITER, cores, name_process
 from .docs import search_docs
 from .engines import open_engine, preparer
 from .fulltext import SearchDoc
+from .heap import return_freed_memory
 from .pageout import PageOut
 
 #: Message ids sent to the child at once.
@@ -36,30 +37,6 @@ CHUNK = 2000
 #: the child's, and the child is most of a large ingest's peak: 64 made the
 #: peak at 100,000 messages 318 MB.
 CHILD_LIMITMB = 32
-
-
-#: glibc's ``mallopt`` parameters (``malloc.h``).
-_M_MMAP_THRESHOLD, _M_ARENA_MAX = -3, -8
-#: Blocks from this size are mapped on their own and unmapped when freed.
-CHILD_MMAP_THRESHOLD = 256 << 10
-#: C heaps the child's threads share (glibc gives each thread its own, up to 8 per core).
-CHILD_ARENAS = 2
-
-
-def return_freed_memory() -> bool:
-    """Make the C allocator give large freed blocks back to the kernel
-    (glibc only; True when set).  tantivy's segment writer and merge
-    threads allocate and free blocks of megabytes; glibc's default raises
-    its mmap threshold to the largest block freed, after which such blocks
-    come from a thread's heap and stay there once freed: ~8 % of the
-    indexing child at 100,000 and 300,000 messages, for ~1 % more CPU."""
-    import ctypes  # only in the indexing child
-
-    try:
-        mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):  # not glibc
-        return False
-    return bool(mallopt(_M_MMAP_THRESHOLD, CHILD_MMAP_THRESHOLD)) and bool(mallopt(_M_ARENA_MAX, CHILD_ARENAS))
 
 
 #: Prepared documents a helper sends at once: a batch is held whole at both

@@ -20,6 +20,7 @@ from .docs import search_docs
 from .engines import engine_of, fulltext_dir
 from .ftsfeed import FulltextFeed
 from .fulltext import SearchDoc, SearchEngine
+from .heap import hand_back, keep_freed_heap
 from .pageout import PageOut
 from .redecode import redecode
 from .state import rebuild_contacts, refold
@@ -95,36 +96,12 @@ def _finish(conn: sqlite3.Connection, feed: FulltextFeed | None) -> None:
     """Wait for the indexing child; what it did not index is owed again."""
     if feed is None:
         return
+    hand_back(conn)  # what the fold and the contacts held, while the child works on
     if feed.finish():
         conn.execute("DELETE FROM owed WHERE kind=?", (derived.FTS_SENT,))
     else:
         derived.unsend(conn)
     conn.commit()
-
-
-#: glibc's ``mallopt`` parameters (``malloc.h``).
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
-#: Freed memory at the top of the C heap kept for the next allocation, and
-#: the size from which a block is mapped on its own (glibc's defaults rise
-#: to about these as a process frees large blocks; they are 128 kB at first).
-HEAP_KEPT, HEAP_MAPPED = 8 << 20, 1 << 20
-
-
-def keep_freed_heap() -> bool:
-    """Let the C allocator keep freed memory for the next allocation (glibc
-    only; True when set).  Each folded message is packed by a zlib
-    compressor that allocates and frees ~400 kB (``messagedata.pack``);
-    with the defaults glibc hands that back to the kernel after every
-    message and the next one faults the pages in again: ~10 page faults a
-    message, a sixth of the fold's CPU at N = 20,000.  Memory already freed
-    is kept, not more allocated: the peak does not rise."""
-    import ctypes  # only when folding: an unchanged re-scan imports nothing more
-
-    try:
-        mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):  # not glibc (nor musl, where it does nothing)
-        return False
-    return bool(mallopt(_M_TRIM_THRESHOLD, HEAP_KEPT)) and bool(mallopt(_M_MMAP_THRESHOLD, HEAP_MAPPED))
 
 
 def _contacts(conn: sqlite3.Connection) -> None:
