@@ -77,3 +77,61 @@ def test_hand_back_returns_the_page_cache_and_freed_heap_below_memory_in_use(tmp
     ).stdout
     before, after = map(int, out.split())
     assert before - after > 50_000, (before, after)
+
+
+#: A catalog connection whose page cache the scan of a 45 MB table filled;
+#: print its anonymous memory before and inside ``catalog.smaller_cache``,
+#: and the cache size inside and after.
+SMALLER = """
+import sqlite3, sys
+from pathlib import Path
+from coi_archive.index import catalog
+def anon_kb():
+    return int(next(l for l in open("/proc/self/status") if l.startswith("RssAnon:")).split()[1])
+conn = catalog.connect(Path(sys.argv[1]))
+conn.execute("CREATE TABLE t(data BLOB)")
+conn.executemany("INSERT INTO t VALUES(randomblob(3000))", ([] for _ in range(15000)))
+conn.commit()
+conn.execute("SELECT sum(length(data)) FROM t").fetchone()
+before = anon_kb()
+with catalog.smaller_cache(conn):
+    conn.execute("SELECT sum(length(data)) FROM t").fetchone()  # a scan, as the fold's and the contacts' are
+    inside, size = anon_kb(), conn.execute("PRAGMA cache_size").fetchone()[0]
+print(before, inside, size, conn.execute("PRAGMA cache_size").fetchone()[0])
+"""
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glibc's malloc_trim")
+def test_the_fold_runs_with_a_smaller_cache_and_the_larger_one_handed_back(tmp_path):
+    """The intake's 32 MB cache is given back to the kernel, not kept for
+    the fold's own allocations: a scan inside the block holds the smaller
+    cache only; the usual size is restored after."""
+    from coi_archive.index import catalog
+
+    out = subprocess.run(
+        [sys.executable, "-c", SMALLER, str(tmp_path / "catalog.sqlite")], capture_output=True, text=True, check=True
+    ).stdout
+    before, inside, size, after = map(int, out.split())
+    assert (size, after) == (-catalog.FOLD_CACHE_KIB, -catalog.CACHE_KIB)
+    held = catalog.CACHE_KIB - catalog.FOLD_CACHE_KIB  # KiB the block must not hold
+    assert before - inside > held * 3 // 4, (before, inside)
+
+
+def test_an_ingest_folds_under_the_smaller_cache_then_restores_it(tmp_path, monkeypatch):
+    from coi_archive.index import catalog, settle
+    from coi_archive.index.api import Archive
+    from tests.conftest import SAMPLES
+
+    sizes: list[int] = []
+    real_refold = settle.refold
+
+    def refold(conn, chats, on_folded=None):
+        sizes.append(conn.execute("PRAGMA cache_size").fetchone()[0])
+        return real_refold(conn, chats, on_folded=on_folded)
+
+    monkeypatch.setattr(settle, "refold", refold)
+    with Archive.open(tmp_path / "archive") as archive:
+        archive.ingest([str(SAMPLES)])
+        assert sizes == [-catalog.FOLD_CACHE_KIB]
+        assert archive.conn.execute("PRAGMA cache_size").fetchone()[0] == -catalog.CACHE_KIB
+        assert archive.chats()

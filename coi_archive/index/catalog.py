@@ -24,9 +24,11 @@ from __future__ import annotations
 
 import sqlite3
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-from . import derived, engines, envelopes, holds, messagedata, migrations, originaldata, packing, private
+from . import derived, engines, envelopes, heap, holds, messagedata, migrations, originaldata, packing, private
 
 #: Bytes per page of a new catalog. SQLite's 4 kB default left a quarter of
 #: the originals table empty: a row of a compressed original and its envelope
@@ -37,6 +39,8 @@ PAGE_SIZE = 16384
 
 #: The page cache of a connection, KiB.
 CACHE_KIB = 32768
+#: ... while chats are folded and contacts rebuilt (:func:`smaller_cache`).
+FOLD_CACHE_KIB = 8192
 
 #: Raised with every step of :data:`migrations.LADDER`.
 SCHEMA_VERSION = migrations.LATEST
@@ -169,6 +173,23 @@ def end_load(conn: sqlite3.Connection) -> None:
         conn.executescript(SCHEMA)
     finally:
         conn.execute("PRAGMA temp_store=MEMORY")
+        conn.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
+
+
+@contextmanager
+def smaller_cache(conn: sqlite3.Connection, kib: int = FOLD_CACHE_KIB) -> Iterator[None]:
+    """Run the block with a page cache of ``kib``, the larger one handed
+    back to the kernel first (:func:`.heap.hand_back`), then restored.  The
+    intake looks copies up by random keys (hashes, Message-IDs) and gains
+    from the large cache; the fold reads a chat's rows in order and the
+    contacts scan the wire layer once: at 300,000 messages an in-process
+    fold of every chat held 73 MB with the usual cache, 49 MB with 8 MB,
+    for the same CPU (2 MB cost 13 % more)."""
+    conn.execute(f"PRAGMA cache_size=-{kib}")
+    heap.hand_back(conn)
+    try:
+        yield
+    finally:
         conn.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
 
 

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Iterator
+from contextlib import nullcontext
 from itertools import chain
 from pathlib import Path
 
 from . import derived, repack
+from .catalog import smaller_cache
 from .docs import search_docs
 from .engines import engine_of, fulltext_dir
 from .ftsfeed import FulltextFeed
@@ -47,11 +49,12 @@ def settle(
         engine().clear()
         derived.paid(conn, derived.FTS_CLEAR, [derived.ALL])
         conn.commit()
-    feed = _fold(conn, root, drop_engine)
-    try:
-        _contacts(conn)  # while the indexing child, if any, catches up with the fold
-    finally:
-        _finish(conn, feed)
+    with smaller_cache(conn) if derived.is_owed_kind(conn, derived.FOLD) else nullcontext():
+        feed = _fold(conn, root, drop_engine)
+        try:
+            _contacts(conn)  # while the indexing child, if any, catches up with the fold
+        finally:
+            _finish(conn, feed)
     _repack(conn)
     _index(conn, engine(), fulltext_dir(root))
 
