@@ -7,7 +7,7 @@ child held ~160 MB of them (``BENCHMARKS.md``), which ``top``, ``time -v``
 and a container's view of the process all count as its memory, and which
 the kernel keeps in preference to unmapped cache while they are mapped.  A
 merge reads each page once, in order, so :class:`PageOut` asks the kernel
-every fifth of a second to reclaim the pages mapped so far (``MADV_PAGEOUT``,
+every twentieth of a second to reclaim the pages mapped so far (``MADV_PAGEOUT``,
 Linux 5.4).
 
 Why ``MADV_PAGEOUT`` and not ``MADV_DONTNEED``: the list of mappings is
@@ -29,10 +29,12 @@ from pathlib import Path
 
 #: ``madvise`` advice (``linux/mman.h``).
 MADV_PAGEOUT = 21
-#: Seconds between two reclaims: with 0.5 the indexing child's peak at a
-#: million messages still held ~55 MB of segment pages a merge had just read
-#: (``BENCHMARKS.md``, session 10); a reclaim costs well under a millisecond.
-INTERVAL = 0.2
+#: Seconds between two reclaims: a merge reads its segments' pages faster
+#: than a few hundred MB per second, and the indexing child's peak at a
+#: million messages still held ~55 MB of them with 0.5 (session 10) and
+#: ~77 MB with 0.2 (session 11, ``BENCHMARKS.md``); a reclaim costs well
+#: under a millisecond.
+INTERVAL = 0.05
 
 
 @cache
