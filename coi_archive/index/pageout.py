@@ -31,9 +31,9 @@ from pathlib import Path
 MADV_PAGEOUT = 21
 #: Seconds between two reclaims: a merge reads its segments' pages faster
 #: than a few hundred MB per second, and the indexing child's peak at a
-#: million messages still held ~55 MB of them with 0.5 (session 10) and
-#: ~77 MB with 0.2 (session 11, ``BENCHMARKS.md``); a reclaim costs well
-#: under a millisecond.
+#: million messages still held ~55 MB of them with 0.5 (session 10), ~56 MB
+#: with 0.2 and ~38 MB with 0.05, for the same CPU (session 11,
+#: ``BENCHMARKS.md``); a reclaim costs well under a millisecond.
 INTERVAL = 0.05
 
 
