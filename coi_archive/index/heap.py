@@ -76,11 +76,11 @@ def hand_back(conn: sqlite3.Connection | None = None) -> bool:
     """Give the kernel what this process holds and no longer uses: the
     clean pages of ``conn``'s SQLite cache, then every whole free page of
     the C heap (also those below memory still in use, which the automatic
-    trim at the top of the heap never reaches).  For a process about to
-    wait while others work: the folding process, once the fold and the
-    contacts are done, waits for the indexing child, and at a million
-    messages that wait is when the ingest's processes together hold the
-    most.  True if the C heap was trimmed (glibc)."""
+    trim at the top of the heap never reaches).  For a process between
+    steps: the folding process before the fold (the intake's larger page
+    cache, :func:`.catalog.smaller_cache`) and before it waits for the
+    indexing child, which may still be merging.  True if the C heap was
+    trimmed (glibc)."""
     if conn is not None:
         conn.execute("PRAGMA shrink_memory")
     libc = _libc()
