@@ -135,3 +135,49 @@ def test_an_ingest_folds_under_the_smaller_cache_then_restores_it(tmp_path, monk
         assert sizes == [-catalog.FOLD_CACHE_KIB]
         assert archive.conn.execute("PRAGMA cache_size").fetchone()[0] == -catalog.CACHE_KIB
         assert archive.chats()
+
+
+def test_the_trimmer_trims_at_most_once_an_interval():
+    """Ticked between every two chats, it trims on the first tick and then
+    only once ``interval`` has passed since the last trim."""
+    from coi_archive.index import heap
+
+    now = [0.0]
+    trimmer = heap.Trimmer(interval=1.0, clock=lambda: now[0])
+    done = []
+    for t in (0.0, 0.4, 0.9, 1.0, 1.5, 1.99, 2.2, 2.3):
+        now[0] = t
+        done.append(trimmer() if platform.libc_ver()[0] == "glibc" else trimmer.trims)
+    assert trimmer.trims == 3
+    if platform.libc_ver()[0] == "glibc":
+        assert done == [True, False, False, True, False, False, True, False]
+
+
+
+def test_the_fold_trims_the_heap_between_chats(tmp_path, monkeypatch):
+    """Every folded chat ticks the fold's trimmer (which trims at most once
+    a second): the ingest that stored the copies folds in the same process."""
+    from coi_archive.index import settle
+    from coi_archive.index.api import Archive
+    from tests.conftest import SAMPLES
+
+    ticks: list[int] = []
+
+    class Counting:
+        def __call__(self) -> bool:
+            ticks.append(1)
+            return False
+
+    folded: list[str] = []
+    real_refold = settle.refold
+
+    def refold(conn, chats, on_folded=None):
+        folded.extend(chats)
+        return real_refold(conn, chats, on_folded=on_folded)
+
+    monkeypatch.setattr(settle, "Trimmer", Counting)
+    monkeypatch.setattr(settle, "refold", refold)
+    with Archive.open(tmp_path / "archive") as archive:
+        archive.ingest([str(SAMPLES)])
+        assert len(folded) == len(archive.chats()) > 1
+    assert len(ticks) == len(folded)

@@ -22,7 +22,7 @@ from .docs import search_docs
 from .engines import engine_of, fulltext_dir
 from .ftsfeed import FulltextFeed
 from .fulltext import SearchDoc, SearchEngine
-from .heap import hand_back, keep_freed_heap
+from .heap import Trimmer, hand_back, keep_freed_heap
 from .pageout import PageOut
 from .redecode import redecode
 from .state import rebuild_contacts, refold
@@ -88,7 +88,14 @@ def _fold(conn: sqlite3.Connection, root: Path, drop_engine: Callable[[], None])
         drop_engine()
         fts = fulltext_dir(root)
         feed = FulltextFeed(conn, root / "catalog.sqlite", fts, engine_of(conn, fts))
-    refold(conn, chats, on_folded=feed.offer if feed else None)
+    trim = Trimmer()
+
+    def folded(chat_id: str) -> None:
+        if feed is not None:
+            feed.offer(chat_id)
+        trim()
+
+    refold(conn, chats, on_folded=folded)
     conn.commit()
     if feed is not None:
         feed.flush()
