@@ -105,14 +105,15 @@ class Trimmer:
     it is called: for the folding process, between two chats.
 
     Why: the fold runs in the process that stored the copies, whose heap
-    grew to ~90 MB then; :func:`hand_back` gives its free pages to the
-    kernel, but the holes stay in the heap, and the fold's allocations
-    (SQLite's pages, the compressors, Python's arenas) land in one hole
-    after another, faulting their pages in again.  Over a fold of
-    1,000,000 messages the process grew from 50 to 101 MB without holding
-    more, while the same fold in a fresh process stayed near 50 MB.  A
-    trim every second keeps it to what the last second touched, for a few
-    milliseconds of CPU each (keeping the freed heap between two messages,
+    grew to ~90 MB then.  :func:`hand_back` gives its free pages to the
+    kernel before the fold, yet over the fold the process grew again, chat
+    after chat, without holding more: 46 -> 76 MB at 300,000 messages,
+    50 -> 101 MB at 1,000,000, while the same fold in a fresh process
+    stayed near 50 MB (``BENCHMARKS.md``, session 12).  The freed pages
+    the fold's allocations touch again stay with the process until a trim;
+    one a second held it to 45-63 MB at 300,000; a trim walks the heap's
+    free blocks, ~10 ms with 13,000 of them, so at most 1 % of the fold's
+    CPU (keeping the freed heap between two messages,
     :func:`keep_freed_heap`, still spares the page faults it was set for)."""
 
     def __init__(self, interval: float = TRIM_INTERVAL, clock: Callable[[], float] = time.monotonic) -> None:
