@@ -125,9 +125,9 @@ def test_an_ingest_folds_under_the_smaller_cache_then_restores_it(tmp_path, monk
     sizes: list[int] = []
     real_refold = settle.refold
 
-    def refold(conn, chats, on_folded=None):
+    def refold(conn, chats, **kwargs):
         sizes.append(conn.execute("PRAGMA cache_size").fetchone()[0])
-        return real_refold(conn, chats, on_folded=on_folded)
+        return real_refold(conn, chats, **kwargs)
 
     monkeypatch.setattr(settle, "refold", refold)
     with Archive.open(tmp_path / "archive") as archive:
@@ -154,30 +154,34 @@ def test_the_trimmer_trims_at_most_once_an_interval():
 
 
 
-def test_the_fold_trims_the_heap_between_chats(tmp_path, monkeypatch):
-    """Every folded chat ticks the fold's trimmer (which trims at most once
-    a second): the ingest that stored the copies folds in the same process."""
-    from coi_archive.index import settle
+def test_the_fold_trims_the_heap_after_every_piece(tmp_path, monkeypatch):
+    """Every piece the fold writes ticks its trimmer (which trims at most
+    once a second), in a chat of many pieces as between chats: the ingest
+    that stored the copies folds in the same process, and the biggest chat
+    of a million messages is 75 pieces."""
+    from coi_archive.index import settle, state
     from coi_archive.index.api import Archive
     from tests.conftest import SAMPLES
 
-    ticks: list[int] = []
+    events: list[str] = []
 
     class Counting:
         def __call__(self) -> bool:
-            ticks.append(1)
+            events.append("tick")
             return False
 
-    folded: list[str] = []
-    real_refold = settle.refold
+    real_write = state.write_fold
 
-    def refold(conn, chats, on_folded=None):
-        folded.extend(chats)
-        return real_refold(conn, chats, on_folded=on_folded)
+    def write_fold(conn, chat_id, fold, stale=True):
+        events.append("piece")
+        return real_write(conn, chat_id, fold, stale=stale)
 
     monkeypatch.setattr(settle, "Trimmer", Counting)
-    monkeypatch.setattr(settle, "refold", refold)
+    monkeypatch.setattr(state, "write_fold", write_fold)
+    monkeypatch.setattr(state, "PIECE", 2)  # several pieces per chat
     with Archive.open(tmp_path / "archive") as archive:
         archive.ingest([str(SAMPLES)])
-        assert len(folded) == len(archive.chats()) > 1
-    assert len(ticks) == len(folded)
+        chats = len(archive.chats())
+    pieces = events.count("piece")
+    assert pieces > chats > 1
+    assert events == ["piece", "tick"] * pieces

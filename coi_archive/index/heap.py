@@ -102,7 +102,8 @@ def trim() -> bool:
 
 class Trimmer:
     """:func:`trim` at most once every ``interval`` seconds, however often
-    it is called: for the folding process, between two chats.
+    it is called: for the folding process, after each piece of a chat it
+    writes (:func:`.state.refold`: a chat is folded ~1,000 messages at a time).
 
     Why: the fold runs in the process that stored the copies, whose heap
     grew to ~90 MB then.  :func:`hand_back` gives its free pages to the

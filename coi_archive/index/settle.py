@@ -88,14 +88,7 @@ def _fold(conn: sqlite3.Connection, root: Path, drop_engine: Callable[[], None])
         drop_engine()
         fts = fulltext_dir(root)
         feed = FulltextFeed(conn, root / "catalog.sqlite", fts, engine_of(conn, fts))
-    trim = Trimmer()
-
-    def folded(chat_id: str) -> None:
-        if feed is not None:
-            feed.offer(chat_id)
-        trim()
-
-    refold(conn, chats, on_folded=folded)
+    refold(conn, chats, on_folded=feed.offer if feed else None, between_pieces=Trimmer())
     conn.commit()
     if feed is not None:
         feed.flush()

@@ -146,18 +146,26 @@ def load_piece(conn: sqlite3.Connection, mids: list[str]) -> tuple[list[Wire], l
     return _load(conn, _PIECE_POSTS, _PIECE_CONTROLS, json.dumps(mids))
 
 
-def refold(conn: sqlite3.Connection, chat_ids: Iterable[str], on_folded: Callable[[str], None] | None = None) -> None:
+def refold(
+    conn: sqlite3.Connection,
+    chat_ids: Iterable[str],
+    on_folded: Callable[[str], None] | None = None,
+    between_pieces: Callable[[], object] | None = None,
+) -> None:
     """Recompute these chats, each in one transaction with the search
     documents it changed owed (``derived.FTS``); ``on_folded`` is told each
-    chat id as soon as that chat is written."""
+    chat id as soon as that chat is written, ``between_pieces`` is called
+    after each piece is written (a chat has one or more)."""
     for chat_id in sorted(set(chat_ids)):
-        _refold_chat(conn, chat_id)
+        _refold_chat(conn, chat_id, between_pieces)
         derived.paid(conn, derived.FOLD, [chat_id])
         if on_folded is not None:
             on_folded(chat_id)
 
 
-def _refold_chat(conn: sqlite3.Connection, chat_id: str) -> None:
+def _refold_chat(
+    conn: sqlite3.Connection, chat_id: str, between_pieces: Callable[[], object] | None = None
+) -> None:
     """Fold one chat a piece at a time.  Its old messages are marked stale
     (a negative ``seq``) and replaced as the pieces are written: a message
     whose document changed is owed to the index, and one left stale at the
@@ -177,11 +185,15 @@ def _refold_chat(conn: sqlite3.Connection, chat_id: str) -> None:
         piece = folder.feed(chat_order(posts), controls)
         if held is not None:
             write_fold(conn, chat_id, held, stale=stale > 0)
+            if between_pieces is not None:
+                between_pieces()
         held = piece
     if held is not None:
         end = folder.finish()
         held.chat, held.memberships, held.name_history = end.chat, end.memberships, end.name_history
         write_fold(conn, chat_id, held, stale=stale > 0)
+        if between_pieces is not None:
+            between_pieces()
     if stale:
         gone = [r[0] for r in conn.execute("SELECT message_id FROM messages WHERE chat_id=? AND seq<0", (chat_id,))]
         derived.owe(conn, derived.FTS, gone)
