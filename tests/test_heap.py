@@ -153,7 +153,6 @@ def test_the_trimmer_trims_at_most_once_an_interval():
         assert done == [True, False, False, True, False, False, True, False]
 
 
-
 def test_the_fold_trims_the_heap_after_every_piece(tmp_path, monkeypatch):
     """Every piece the fold writes ticks its trimmer (which trims at most
     once a second), in a chat of many pieces as between chats: the ingest

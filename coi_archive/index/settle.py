@@ -88,7 +88,7 @@ def _fold(conn: sqlite3.Connection, root: Path, drop_engine: Callable[[], None])
         drop_engine()
         fts = fulltext_dir(root)
         feed = FulltextFeed(conn, root / "catalog.sqlite", fts, engine_of(conn, fts))
-    refold(conn, chats, on_folded=feed.offer if feed else None, between_pieces=Trimmer())
+    refold(conn, chats, on_folded=feed.offer if feed else None, after_piece=Trimmer())
     conn.commit()
     if feed is not None:
         feed.flush()

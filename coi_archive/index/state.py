@@ -150,22 +150,20 @@ def refold(
     conn: sqlite3.Connection,
     chat_ids: Iterable[str],
     on_folded: Callable[[str], None] | None = None,
-    between_pieces: Callable[[], object] | None = None,
+    after_piece: Callable[[], object] | None = None,
 ) -> None:
     """Recompute these chats, each in one transaction with the search
     documents it changed owed (``derived.FTS``); ``on_folded`` is told each
-    chat id as soon as that chat is written, ``between_pieces`` is called
+    chat id as soon as that chat is written, ``after_piece`` is called
     after each piece is written (a chat has one or more)."""
     for chat_id in sorted(set(chat_ids)):
-        _refold_chat(conn, chat_id, between_pieces)
+        _refold_chat(conn, chat_id, after_piece)
         derived.paid(conn, derived.FOLD, [chat_id])
         if on_folded is not None:
             on_folded(chat_id)
 
 
-def _refold_chat(
-    conn: sqlite3.Connection, chat_id: str, between_pieces: Callable[[], object] | None = None
-) -> None:
+def _refold_chat(conn: sqlite3.Connection, chat_id: str, after_piece: Callable[[], object] | None = None) -> None:
     """Fold one chat a piece at a time.  Its old messages are marked stale
     (a negative ``seq``) and replaced as the pieces are written: a message
     whose document changed is owed to the index, and one left stale at the
@@ -185,15 +183,15 @@ def _refold_chat(
         piece = folder.feed(chat_order(posts), controls)
         if held is not None:
             write_fold(conn, chat_id, held, stale=stale > 0)
-            if between_pieces is not None:
-                between_pieces()
+            if after_piece is not None:
+                after_piece()
         held = piece
     if held is not None:
         end = folder.finish()
         held.chat, held.memberships, held.name_history = end.chat, end.memberships, end.name_history
         write_fold(conn, chat_id, held, stale=stale > 0)
-        if between_pieces is not None:
-            between_pieces()
+        if after_piece is not None:
+            after_piece()
     if stale:
         gone = [r[0] for r in conn.execute("SELECT message_id FROM messages WHERE chat_id=? AND seq<0", (chat_id,))]
         derived.owe(conn, derived.FTS, gone)
