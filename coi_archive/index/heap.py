@@ -112,7 +112,8 @@ class Trimmer:
     50 -> 101 MB at 1,000,000, while the same fold in a fresh process
     stayed near 50 MB (``BENCHMARKS.md``, session 12).  The freed pages
     the fold's allocations touch again stay with the process until a trim;
-    one a second held it to 45-63 MB at 300,000; a trim walks the heap's
+    one a second held it to 45-63 MB at 300,000 (at 1,000,000 the
+    ingest's peak stayed: main holds something else there); a trim walks the heap's
     free blocks, ~10 ms with 13,000 of them, so at most 1 % of the fold's
     CPU (keeping the freed heap between two messages,
     :func:`keep_freed_heap`, still spares the page faults it was set for)."""

@@ -178,20 +178,22 @@ def _refold_chat(conn: sqlite3.Connection, chat_id: str, after_piece: Callable[[
             conn.execute(f"DELETE FROM {table} WHERE chat_id=?", (chat_id,))
     folder = ChatFolder(chat_id)
     held: ChatFold | None = None  # the last piece is written with the chat record
+
+    def write(fold: ChatFold) -> None:
+        write_fold(conn, chat_id, fold, stale=stale > 0)
+        if after_piece is not None:
+            after_piece()
+
     for mids in _pieces(conn, chat_id):
         posts, controls = load_piece(conn, mids)
         piece = folder.feed(chat_order(posts), controls)
         if held is not None:
-            write_fold(conn, chat_id, held, stale=stale > 0)
-            if after_piece is not None:
-                after_piece()
+            write(held)
         held = piece
     if held is not None:
         end = folder.finish()
         held.chat, held.memberships, held.name_history = end.chat, end.memberships, end.name_history
-        write_fold(conn, chat_id, held, stale=stale > 0)
-        if after_piece is not None:
-            after_piece()
+        write(held)
     if stale:
         gone = [r[0] for r in conn.execute("SELECT message_id FROM messages WHERE chat_id=? AND seq<0", (chat_id,))]
         derived.owe(conn, derived.FTS, gone)
