@@ -5,8 +5,10 @@ point, or pauses there.
     python -m tests.faults 'coi_archive.index.state:write_fold' 5 kill -- --archive A ingest SRC
 
 wraps ``write_fold`` so that its 5th call first kills the run. ``after``
-instead of ``kill`` kills right after the 5th call returned; ``pause=S``
-sleeps S seconds before it (to hold the writer lock in a test). Small
+instead of ``kill`` kills right after the 5th call returned; ``killself``
+kills only the main process, as ``kill -9 PID`` or the OOM killer do,
+once its children run (they are left to notice); ``pause=S`` sleeps S
+seconds before it (to hold the writer lock in a test). Small
 batch sizes make the run commit often, so a kill lands between commits.
 Nothing here is part of the program: the program is run unchanged.
 """
@@ -26,6 +28,20 @@ def _die() -> None:
     os.killpg(0, signal.SIGKILL)
 
 
+def _children() -> list[str]:
+    """The names (``comm``) of this process's children, as ``ps`` shows them."""
+    names = []
+    for task in os.listdir("/proc/self/task"):
+        with open(f"/proc/self/task/{task}/children", encoding="ascii") as fh:
+            for pid in fh.read().split():
+                try:
+                    with open(f"/proc/{pid}/comm", encoding="ascii") as comm:
+                        names.append(comm.read().strip())
+                except OSError:
+                    pass
+    return names
+
+
 def arm(target: str, nth: int, action: str) -> None:
     """Wrap ``module:attr`` (``attr`` may be ``Class.method``)."""
     module_name, _, path = target.partition(":")
@@ -42,6 +58,12 @@ def arm(target: str, nth: int, action: str) -> None:
         calls += 1
         if calls == nth and action == "kill":
             _die()
+        if calls == nth and action == "killself":
+            deadline = time.monotonic() + 20  # spawned children name themselves once they run
+            while any(n.startswith("python") for n in _children()) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            print("faults: children", *_children(), file=sys.stderr, flush=True)
+            os.kill(os.getpid(), signal.SIGKILL)
         if calls == nth and action.startswith("pause="):
             print("faults: paused", file=sys.stderr, flush=True)  # the test waits for this line
             time.sleep(float(action.split("=", 1)[1]))
@@ -63,6 +85,10 @@ def main(argv: list[str]) -> int:
         import coi_archive.index.settle as settle
 
         settle.PARALLEL_FTS_CHATS = 2
+    if os.environ.get("COI_FAULTS_PARALLEL_DECODE"):  # decode even these small batches in workers
+        import coi_archive.index.decodepool as decodepool
+
+        decodepool.PARALLEL_MIN = 2
     arm(target, int(nth), action)
     from coi_archive.cli import main as cli_main
 

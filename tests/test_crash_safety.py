@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from coi_archive.index.api import Archive
+from coi_archive.index.lock import WriterLock
 from tests.cli_helpers import REPO_ROOT, cli
 from tests.golden import outputs, sources
 
@@ -105,6 +106,113 @@ def test_killed_while_a_child_indexes_in_parallel(tmp_path, clean, target, nth):
     run_killed(archive, target, nth, "kill", "ingest", *CORPUS, parallel=True)
     cli(archive, "ingest", *CORPUS)
     assert_same(archive, clean)
+
+
+def _survivors(pgid: int) -> list[str]:
+    """Live (not zombie) processes of the killed run's process group."""
+    alive = []
+    for entry in Path("/proc").iterdir():
+        try:
+            stat = (entry / "stat").read_text()
+        except (OSError, ValueError):
+            continue
+        fields = stat.rsplit(")", 1)[1].split()  # after "(comm)": state, ppid, pgrp, ...
+        if fields[2] == str(pgid) and fields[0] != "Z":
+            alive.append(f"{entry.name} {(entry / 'comm').read_text().strip()}")
+    return alive
+
+
+def run_killed_alone(tmp_path: Path, archive: Path, target: str, nth: int, *args: str, parallel: bool = False) -> str:
+    """Run ``coi-archive ARGS``, SIGKILL only its main process at the fault
+    point (``kill -9 PID``, the OOM killer), and insist that every worker and
+    child it left ends by itself within seconds. Returns the run's stderr."""
+    err = tmp_path / "killed.stderr"
+    env = dict(_env(parallel), COI_FAULTS_PARALLEL_DECODE="1", COI_ARCHIVE_WORKERS="2")
+    with err.open("wb") as sink:  # not a pipe: an orphan holding it would keep the test waiting
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "tests.faults",
+                target,
+                str(nth),
+                "killself",
+                "--",
+                "--archive",
+                str(archive),
+                *args,
+            ],
+            cwd=REPO_ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=sink,
+        )
+        assert proc.wait(timeout=300) == -signal.SIGKILL, err.read_text(errors="replace")[-1500:]
+    deadline = time.monotonic() + 10
+    while (left := _survivors(proc.pid)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    for line in left:
+        os.kill(int(line.split()[0]), signal.SIGKILL)
+    assert not left, f"outlived the killed run by 10 s: {left}"
+    return err.read_text(errors="replace")
+
+
+def test_workers_end_when_the_ingest_alone_is_killed(tmp_path, clean):
+    """``kill -9`` of the ingest's main process while decode workers run: the
+    forked workers, blocked on their queue, used to wait forever holding the
+    inherited writer lock, so every later ingest was refused. Now they end,
+    and the next ingest completes the archive."""
+    archive = tmp_path / "archive"
+    stderr = run_killed_alone(tmp_path, archive, "coi_archive.index.intake:Intake._store", 3, "ingest", *CORPUS)
+    assert stderr.count("coi-decode") == 2, stderr  # the kill landed while both workers ran
+    cli(archive, "ingest", *CORPUS)
+    assert_same(archive, clean)
+
+
+def test_indexing_processes_end_quietly_when_the_ingest_alone_is_killed(tmp_path, clean):
+    """The same during the fold, while the indexing child and its document
+    helper run: they end without a traceback (their pipes' other end is
+    gone), and the next ingest indexes what they left owed."""
+    archive = tmp_path / "archive"
+    stderr = run_killed_alone(
+        tmp_path, archive, "coi_archive.index.ftsfeed:FulltextFeed.offer", 3, "ingest", *CORPUS, parallel=True
+    )
+    assert "coi-index" in stderr and "coi-prepare" in stderr, stderr
+    assert "Traceback" not in stderr, stderr
+    cli(archive, "ingest", *CORPUS)
+    assert_same(archive, clean)
+
+
+def test_a_forked_process_does_not_keep_the_writer_lock(tmp_path):
+    """A process forked by the lock's holder (a decode worker) shares the
+    lock's open file; when the holder dies, that copy must not keep the
+    archive locked while the forked process lives on."""
+    script = (
+        "import os, signal, sys, time\n"
+        "from pathlib import Path\n"
+        "from coi_archive.index.lock import WriterLock\n"
+        "WriterLock(Path(sys.argv[1]), 'ingest').acquire()\n"
+        "pid = os.fork()\n"
+        "if pid == 0:\n"
+        "    time.sleep(60)\n"
+        "    os._exit(0)\n"
+        "print(pid, flush=True)\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    out = tmp_path / "forked.pid"
+    with out.open("wb") as sink:  # not a pipe: the forked process would hold it open
+        holder = subprocess.Popen([sys.executable, "-c", script, str(tmp_path)], cwd=REPO_ROOT, env=_env(), stdout=sink)
+        holder.wait(timeout=60)
+    forked = int(out.read_text())
+    try:
+        assert holder.returncode == -signal.SIGKILL
+        os.kill(forked, 0)  # still alive, holding whatever it inherited
+        lock = WriterLock(tmp_path, "ingest")
+        lock.acquire()
+        lock.release()
+    finally:
+        os.kill(forked, signal.SIGKILL)
 
 
 def test_reading_after_a_kill_says_what_is_stale(tmp_path):

@@ -1,10 +1,12 @@
-"""How many processes a run may keep busy, and what they are called: one
-rule for the decode workers (:mod:`.decodepool`) and the search-document
-helpers (:mod:`.ftsfeed`)."""
+"""How many processes a run may keep busy, what they are called and how
+they end: one rule for the decode workers (:mod:`.decodepool`) and the
+search-document helpers (:mod:`.ftsfeed`)."""
 
 from __future__ import annotations
 
 import os
+import threading
+import time
 
 #: What each kind of process of a run is called in ``ps`` and ``top``.
 DECODE_WORKER, INDEX_WRITER, DOCUMENT_HELPER = "coi-decode", "coi-index", "coi-prepare"
@@ -29,3 +31,31 @@ def name_process(name: str) -> None:
             fh.write(name[:15])
     except OSError:
         pass
+
+
+#: How often a worker looks whether the process that started it is alive.
+PARENT_POLL_SECONDS = 0.5
+
+
+def end_with_parent(parent: int) -> None:
+    """End this process soon after ``parent`` is gone.
+
+    A forked decode worker waits on a queue whose write end its siblings
+    inherited too, so when the ingest is killed (``kill -9``, the OOM
+    killer) nothing ever wakes it: it would wait forever.  A thread that
+    sees the process re-parented ends it.  Not ``PR_SET_PDEATHSIG``: that
+    fires when the *thread* that forked exits, and the web UI ingests in
+    threads."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_POLL_SECONDS)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="end-with-parent", daemon=True).start()
+
+
+def start_worker(name: str, parent: int) -> None:
+    """A worker's start: its name, and its end with ``parent``."""
+    name_process(name)
+    end_with_parent(parent)

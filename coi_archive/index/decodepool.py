@@ -11,6 +11,7 @@ starting workers costs more than it saves.
 from __future__ import annotations
 
 import multiprocessing
+import os
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
@@ -21,7 +22,7 @@ from coi_archive.ingest.dialects.encrypted import with_outer_headers
 from coi_archive.ingest.events import Defect, Envelope, Quality
 from coi_archive.ingest.safeio import TRUNCATED
 
-from .cores import DECODE_WORKER, cores, name_process
+from .cores import DECODE_WORKER, cores, start_worker
 from .decrypted import Packed, pack
 from .envelopes import Stored
 from .envelopes import pack as pack_envelope
@@ -148,8 +149,8 @@ class DecodePool:
             self._executor = ProcessPoolExecutor(
                 max_workers=self.workers,
                 mp_context=multiprocessing.get_context("fork"),
-                initializer=name_process,
-                initargs=(DECODE_WORKER,),
+                initializer=start_worker,
+                initargs=(DECODE_WORKER, os.getpid()),
             )
         chunk = max(1, len(jobs) // (self.workers * 4))
         return self._executor.map(decode_one, jobs, chunksize=chunk)

@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import multiprocessing
 import sqlite3
+import sys
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from multiprocessing.connection import wait
 from pathlib import Path
 from typing import Any
@@ -80,9 +82,21 @@ def _helper(engine_name: str, db_path: str, ids, out) -> None:
     and fails, and the documents stay owed."""
     name_process(DOCUMENT_HELPER)
     return_freed_memory()
-    for batch in batches(_read(db_path, ids), preparer(engine_name)):
-        out.send(batch)
-    out.send(None)
+    with _ends_quietly():
+        for batch in batches(_read(db_path, ids), preparer(engine_name)):
+            out.send(batch)
+        out.send(None)
+
+
+@contextmanager
+def _ends_quietly() -> Iterator[None]:
+    """A pipe's other end is gone (the folding process was killed, or a
+    helper died and said why): end with status 1 and no traceback; the
+    documents stay owed and the next writer indexes them."""
+    try:
+        yield
+    except (EOFError, BrokenPipeError):
+        sys.exit(1)
 
 
 def _ids(pipe) -> Iterator[list[str]]:
@@ -128,13 +142,14 @@ def _child(engine_name: str, db_path: str, fts_path: str, pipe, helped_by: list)
     ``helped_by`` holds the helpers' pipes, what they prepared."""
     name_process(INDEX_WRITER)
     return_freed_memory()
-    with PageOut(Path(fts_path)):
-        engine = open_engine(engine_name, Path(fts_path), memory_mb=CHILD_LIMITMB)
-        try:
-            written = engine.add_prepared(_merged(helped_by)) if helped_by else engine.add(_read(db_path, pipe))
-        finally:
-            engine.close()
-    pipe.send((written, written if helped_by else 0))
+    with _ends_quietly():
+        with PageOut(Path(fts_path)):
+            engine = open_engine(engine_name, Path(fts_path), memory_mb=CHILD_LIMITMB)
+            try:
+                written = engine.add_prepared(_merged(helped_by)) if helped_by else engine.add(_read(db_path, pipe))
+            finally:
+                engine.close()
+        pipe.send((written, written if helped_by else 0))
 
 
 class FulltextFeed:

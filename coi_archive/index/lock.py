@@ -10,6 +10,10 @@ read while the writer works.
 the lock when the holder dies (SIGKILL included): a crashed run never
 leaves a stale lock behind. The file's content only *describes* the holder
 (pid, command, start time) for the message the second writer prints.
+
+A forked process (a decode worker) would share that open file description
+and so keep the lock after its parent died; a forked child therefore
+closes its copy at once (closing, not unlocking: the parent keeps it).
 """
 
 from __future__ import annotations
@@ -24,6 +28,10 @@ from pathlib import Path
 LOCK_NAME = "lock"
 #: How often a waiting writer tries again.
 POLL_SECONDS = 0.2
+
+
+#: The locks this process holds, by descriptor (see :func:`_forget_in_child`).
+_HELD: dict[int, WriterLock] = {}
 
 
 class ArchiveBusy(Exception):
@@ -66,6 +74,7 @@ class WriterLock:
                     ) from None
                 time.sleep(POLL_SECONDS)
         self._fd = fd
+        _HELD[fd] = self
         info = {
             "pid": os.getpid(),
             "command": self.command,
@@ -78,6 +87,7 @@ class WriterLock:
         if self._fd is None:
             return
         fd, self._fd = self._fd, None
+        _HELD.pop(fd, None)
         try:
             os.ftruncate(fd, 0)
         finally:
@@ -90,3 +100,15 @@ class WriterLock:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+
+def _forget_in_child() -> None:
+    """In a forked child: close the inherited descriptors of held locks
+    (an ``flock`` lives until every descriptor of it is closed)."""
+    for fd, lock in _HELD.items():
+        os.close(fd)
+        lock._fd = None
+    _HELD.clear()
+
+
+os.register_at_fork(after_in_child=_forget_in_child)
