@@ -184,6 +184,61 @@ def test_indexing_processes_end_quietly_when_the_ingest_alone_is_killed(tmp_path
     assert_same(archive, clean)
 
 
+def _children(pid: int) -> list[str]:
+    names = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            try:
+                names.append(Path(f"/proc/{child}/comm").read_text().strip())
+            except OSError:
+                pass
+    return names
+
+
+@pytest.mark.parametrize(
+    "target,workers",
+    [
+        ("coi_archive.index.intake:Intake._store", ["coi-decode", "coi-decode"]),
+        ("coi_archive.index.ftsfeed:FulltextFeed.offer", ["coi-index", "coi-prepare"]),
+    ],
+    ids=["decoding", "indexing"],
+)
+def test_ctrl_c_says_one_line_and_leaves_nothing_running(tmp_path, clean, target, workers):
+    """Ctrl-C in a terminal interrupts the whole process group: the run says
+    ``interrupted`` once (no traceback from any worker), exits 130, leaves no
+    process behind, and the next ingest completes the archive."""
+    archive = tmp_path / "archive"
+    err = tmp_path / "stderr"
+    env = dict(_env(parallel=True), COI_FAULTS_PARALLEL_DECODE="1", COI_ARCHIVE_WORKERS="2")
+    with err.open("wb") as sink:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tests.faults", target, "3", "pause=60", "--", "--archive", str(archive), "ingest"]
+            + CORPUS,
+            cwd=REPO_ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=sink,
+        )
+        try:
+            deadline = time.monotonic() + 120
+            while sorted(_children(proc.pid))[: len(workers)] != workers or "paused" not in err.read_text():
+                assert time.monotonic() < deadline and proc.poll() is None, err.read_text()[-1500:]
+                time.sleep(0.05)
+            os.killpg(proc.pid, signal.SIGINT)
+            assert proc.wait(timeout=60) == 130
+        finally:
+            proc.kill()
+    deadline = time.monotonic() + 10
+    while (left := _survivors(proc.pid)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not left, left
+    lines = err.read_text().replace("faults: paused\n", "")
+    assert lines == "coi-archive: interrupted\n", lines
+    cli(archive, "ingest", *CORPUS)
+    assert_same(archive, clean)
+
+
 def test_a_forked_process_does_not_keep_the_writer_lock(tmp_path):
     """A process forked by the lock's holder (a decode worker) shares the
     lock's open file; when the holder dies, that copy must not keep the

@@ -5,8 +5,11 @@ search-document helpers (:mod:`.ftsfeed`)."""
 from __future__ import annotations
 
 import os
+import signal
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 #: What each kind of process of a run is called in ``ps`` and ``top``.
 DECODE_WORKER, INDEX_WRITER, DOCUMENT_HELPER = "coi-decode", "coi-index", "coi-prepare"
@@ -56,6 +59,25 @@ def end_with_parent(parent: int) -> None:
 
 
 def start_worker(name: str, parent: int) -> None:
-    """A worker's start: its name, and its end with ``parent``."""
+    """A worker's start: its name; Ctrl-C left to ``parent`` (the terminal
+    sends it to the whole process group, and a worker's traceback would
+    bury the run's one line); its end with ``parent``."""
     name_process(name)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     end_with_parent(parent)
+
+
+@contextmanager
+def started_without_ctrl_c() -> Iterator[None]:
+    """Start processes inside this: they begin with Ctrl-C ignored (an
+    ignored signal stays ignored through ``exec``), so a spawned child is
+    quiet even while it imports, before :func:`start_worker` runs.  Only
+    the main thread may change a signal's handler; elsewhere nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, before)

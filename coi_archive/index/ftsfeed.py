@@ -15,6 +15,7 @@ process waited for it.  Small updates stay in-process: a process costs more.
 from __future__ import annotations
 
 import multiprocessing
+import os
 import sqlite3
 import sys
 from collections.abc import Callable, Iterable, Iterator
@@ -24,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from . import derived, packing
-from .cores import DOCUMENT_HELPER, INDEX_WRITER, cores, name_process
+from .cores import DOCUMENT_HELPER, INDEX_WRITER, cores, start_worker, started_without_ctrl_c
 from .docs import search_docs
 from .engines import open_engine, preparer
 from .fulltext import SearchDoc
@@ -74,13 +75,13 @@ def helpers() -> int:
     return max(0, min(2, cores() - 1))
 
 
-def _helper(engine_name: str, db_path: str, ids, out) -> None:
+def _helper(parent: int, engine_name: str, db_path: str, ids, out) -> None:
     """Read and prepare the documents of the ids from ``ids`` (the folding
     process), send them to ``out`` (the indexing child): most of indexing
     (:func:`.engines.preparer`), beside the process that writes the index.
     A failure ends the process; the child then reads the end of ``out``
     and fails, and the documents stay owed."""
-    name_process(DOCUMENT_HELPER)
+    start_worker(DOCUMENT_HELPER, parent)
     return_freed_memory()
     with _ends_quietly():
         for batch in batches(_read(db_path, ids), preparer(engine_name)):
@@ -137,10 +138,10 @@ def _read(db_path: str, pipe) -> Iterator[SearchDoc]:
         conn.close()
 
 
-def _child(engine_name: str, db_path: str, fts_path: str, pipe, helped_by: list) -> None:
+def _child(parent: int, engine_name: str, db_path: str, fts_path: str, pipe, helped_by: list) -> None:
     """Write the index: the documents of the ids from ``pipe``, or, when
     ``helped_by`` holds the helpers' pipes, what they prepared."""
-    name_process(INDEX_WRITER)
+    start_worker(INDEX_WRITER, parent)
     return_freed_memory()
     with _ends_quietly():
         with PageOut(Path(fts_path)):
@@ -183,16 +184,21 @@ class FulltextFeed:
             ids_in, ids_out = ctx.Pipe(duplex=False)
             docs_in, docs_out = ctx.Pipe(duplex=False)
             self._helpers.append(
-                ctx.Process(target=_helper, args=(engine_name, str(db_path), ids_in, docs_out), daemon=True)
+                ctx.Process(
+                    target=_helper, args=(os.getpid(), engine_name, str(db_path), ids_in, docs_out), daemon=True
+                )
             )
             self._targets.append(ids_out)
             from_helpers.append(docs_in)
             theirs += [ids_in, docs_in, docs_out]
         self._proc = ctx.Process(
-            target=_child, args=(engine_name, str(db_path), str(fts_path), child_end, from_helpers), daemon=True
+            target=_child,
+            args=(os.getpid(), engine_name, str(db_path), str(fts_path), child_end, from_helpers),
+            daemon=True,
         )
-        for proc in (self._proc, *self._helpers):
-            proc.start()
+        with started_without_ctrl_c():
+            for proc in (self._proc, *self._helpers):
+                proc.start()
         for end in theirs:
             end.close()
         self._targets = self._targets or [self._pipe]
