@@ -104,7 +104,9 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             raise UsageError(str(exc)) from None
         decryptor = _decryptor(args, archive)
         progress = _Progress()
-        report = archive.ingest(sources=sources, decryptor=decryptor, progress=progress, limits=_limits(args))
+        report = archive.ingest(
+            sources=sources, decryptor=decryptor, progress=progress, limits=_limits(args), full_scan=args.full_scan
+        )
         progress.done()
         stats = archive.stats() if decryptor is not None else archive.totals()
     print(
@@ -965,6 +967,12 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="+",
         metavar="SOURCE",
         help="a Maildir, mbox (.gz/.bz2), .eml, Delta Chat backup .tar, imap:// URL, or a directory of them",
+    )
+    p.add_argument(
+        "--full-scan",
+        action="store_true",
+        help="list every Maildir folder and open every mbox, even those whose directory or file times say they"
+        " are unchanged since the last scan (for file systems whose times cannot be trusted)",
     )
     _add_key_arguments(p)
     _add_imap_arguments(p)

@@ -296,14 +296,16 @@ class Archive:
         decryptor: Decryptor | None = None,
         progress: Progress | None = None,
         limits: Limits | None = None,
+        full_scan: bool = False,
     ) -> IngestReport:
         """Read sources, store new copies, bring chats and search up to date;
-        ``limits`` bound what is read (``ingest.safeio``)."""
+        ``limits`` bound what is read (``ingest.safeio``); ``full_scan``
+        lists every Maildir folder and opens every mbox, changed or not."""
         srcs = sources if sources is not None else self.discover(paths or [])
         # with keys, first open what is stored sealed (no source is read
         # again; new copies are decoded with the keys as they come in)
         opened = self.decrypt_stored(decryptor) if decryptor is not None else 0
-        intake = Intake(self.conn, decryptor=decryptor, progress=progress, limits=limits)
+        intake = Intake(self.conn, decryptor=decryptor, progress=progress, limits=limits, full_scan=full_scan)
         report = intake.run(srcs)
         report.decrypted_stored = opened
         self.settle()

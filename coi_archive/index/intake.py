@@ -94,9 +94,13 @@ class Intake:
         decryptor: Decryptor | None = None,
         progress: Progress | None = None,
         limits: Limits | None = None,
+        full_scan: bool = False,
     ):
         self.conn = conn
         self.limits = limits or Limits()
+        #: read every source as if it had changed: every Maildir folder is
+        #: listed, every mbox opened (``ingest --full-scan``)
+        self.full_scan = full_scan
         self._scan = issues.ScanIssues("")
         self._job_bytes = 0
         self.decryptor = decryptor
@@ -152,7 +156,7 @@ class Intake:
             self._end_unread(stamp)
             return
         row = self.conn.execute("SELECT fingerprint, state FROM sources WHERE source=?", (source.id,)).fetchone()
-        if fingerprint and row and row["fingerprint"] == fingerprint:
+        if fingerprint and row and row["fingerprint"] == fingerprint and not self.full_scan:
             self.report.sources_unchanged += 1
             return
         known = known_copies(self.conn, source.id, source.kind)
@@ -160,6 +164,7 @@ class Intake:
             "known": known,
             "cursor": json.loads(row["state"]) if row and row["state"] else None,
             "limits": self.limits,
+            "full_scan": self.full_scan,
         }
         failed: list[str] = []
         for cand in _guarded(source.candidates(state), failed):
@@ -175,7 +180,8 @@ class Intake:
                     )
                     self.report.flags_updated += 1
                 continue
-            self._take(cand, stamp)
+            if not self._take(cand, stamp):  # the reader trusts no folder a file was refused in
+                state["refused"] = state.get("refused", 0) + 1
             if self.progress and self.report.copies_read % 500 == 0:
                 self.progress(self.report.copies_read, source.id)
         self.report.copies_seen += state.get("unchanged", 0)  # taken off ``known`` by the source itself
@@ -220,18 +226,19 @@ class Intake:
         self._flush()
         self.report.source_errors.append(f"{self._scan.source}: {self._scan.summary()}")
 
-    def _take(self, cand: Candidate, stamp: str) -> None:
+    def _take(self, cand: Candidate, stamp: str) -> bool:
+        """Read a new copy (stored with its batch); False if it was refused."""
         p = cand.provenance
         try:
             raw = cand.read()
         except Refused as exc:
             self._scan.skip([exc])
-            return
+            return False
         except OSError as exc:
             self.report.read_errors += 1
             path = exc.filename or f"{p.source}/{p.folder}/{p.key}"
             self._scan.skip([Refused(UNREADABLE, str(path), exc.strerror or str(exc))])
-            return
+            return False
         self.report.copies_read += 1
         self._reads.append((raw, cand.format, cand.truncated_from or len(raw), sha256_hex(raw), p, stamp))
         self._read_bytes += len(raw)
@@ -247,6 +254,7 @@ class Intake:
                 self._submit()
             if self._since_commit >= BATCH:
                 self._flush()
+        return True
 
     def _sort_reads(self) -> None:
         """Queue the new bytes among the copies read since the last call,

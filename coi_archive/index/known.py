@@ -81,6 +81,11 @@ class WalkedCopies:
                 return
             after = rows[-1][0]
 
+    def keep(self, folder: str) -> None:
+        """``folder`` is unchanged since the last complete scan (the reader
+        did not list it): every copy stored for it is still there."""
+        self._walked.add(storable(folder))
+
     def miss(self, folder: str, key: str) -> None:
         """The reader's listing of ``folder`` lacks the stored ``key``."""
         self._missed.add((storable(folder), key))

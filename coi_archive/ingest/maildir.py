@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from .events import Provenance
+from .folderstamps import FolderStamps, stamp_of
 from .safeio import (
     NOT_MAIL,
     NOT_REGULAR,
@@ -118,13 +119,18 @@ def candidates(source: Source, state: dict) -> Iterator[Candidate]:
     off ``known`` and counted in ``state["unchanged"]``.  A ``known`` with a
     ``walk(folder)`` (the stored (key, flags) in key order) and a
     ``miss(folder, key)`` is walked beside the sorted listing instead of
-    looked up, and told each stored key the listing lacks."""
+    looked up, and told each stored key the listing lacks; with a
+    ``keep(folder)`` too, a folder unchanged since the last complete scan
+    (:mod:`.folderstamps`, kept in ``state["cursor"]``) is not listed at
+    all: ``keep`` is told that all its stored copies are still there."""
     root = os.path.realpath(source.path)
+    stamps = FolderStamps(state)
     for folder, path in _folders(str(source.path), state):
         if _leads_out(path, root, state):
             continue
-        yield from _folder_candidates(source, folder, path, root, state)
+        yield from _folder_candidates(source, folder, path, root, state, stamps)
         yield from _loose_files(source, folder, path, root, state)
+    stamps.save(state)
 
 
 def _leads_out(folder: str, root: str, state: dict) -> bool:
@@ -277,11 +283,34 @@ def _is_dir(entry: os.DirEntry) -> bool:
         return False
 
 
-def _folder_candidates(source: Source, folder: str, path: str, root: str, state: dict) -> Iterator[Candidate]:
+def _folder_candidates(
+    source: Source, folder: str, path: str, root: str, state: dict, stamps: FolderStamps
+) -> Iterator[Candidate]:
+    """The copies of ``folder`` to look at; none, without a listing, when
+    its directories are as the last complete scan left them
+    (:mod:`.folderstamps`): its stored copies are then all counted unchanged."""
+    known = state.get("known", {})
+    stamp, trusted = stamp_of((path, *(os.path.join(path, sub) for sub in MESSAGE_DIRS)))
+    copies = stamps.unchanged(folder, stamp)
+    if copies is not None and hasattr(known, "keep"):
+        known.keep(folder)
+        state["unchanged"] = state.get("unchanged", 0) + copies
+        stamps.record(folder, stamp, True, copies)
+        return
     limits = limits_of(state)
+    notes, before, yielded = _notes(state), state.get("unchanged", 0), 0
     for key, n, name in _not_unchanged(folder, _toc(path, state), state):
         full = os.path.join(path, MESSAGE_DIRS[int(n)], name)
+        yielded += 1
         yield from _candidate(source, folder, key, _flags(name), full, root, limits)
+    if _notes(state) == notes:
+        stamps.record(folder, stamp, trusted, state["unchanged"] - before + yielded)
+
+
+def _notes(state: dict) -> tuple[int, int]:
+    """Files skipped so far: by readers (``skipped``) and by the ingest
+    when it read a candidate (``refused``, a count it keeps in ``state``)."""
+    return len(state.get("skipped", ())), state.get("refused", 0)
 
 
 def _not_unchanged(folder: str, toc: list[Run], state: dict) -> Iterator[tuple[str, str, str]]:
