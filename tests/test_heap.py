@@ -6,6 +6,7 @@ from __future__ import annotations
 import platform
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -117,6 +118,41 @@ def test_the_fold_runs_with_a_smaller_cache_and_the_larger_one_handed_back(tmp_p
     assert before - inside > held * 3 // 4, (before, inside)
 
 
+#: Sort 400,000 rows of ~100 bytes (40 MB) inside ``catalog.smaller_cache``,
+#: as the fold sorts a big chat's Message-IDs by date; print the peak
+#: resident memory (KiB) before and after.
+SORTED = """
+import sqlite3, sys
+from pathlib import Path
+from coi_archive.index import catalog
+def peak_kb():
+    return int(next(l for l in open("/proc/self/status") if l.startswith("VmHWM:")).split()[1])
+conn = catalog.connect(Path(sys.argv[1]))
+conn.execute("CREATE TABLE t(id TEXT, date TEXT)")
+conn.execute(
+    "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i<400000)"
+    " INSERT INTO t SELECT hex(randomblob(40)), datetime(abs(random()) % 2000000000, 'unixepoch') FROM n"
+)
+conn.commit()
+before = peak_kb()
+with catalog.smaller_cache(conn):
+    rows = sum(1 for _ in conn.execute("SELECT id, date FROM t ORDER BY date"))
+print(rows, before, peak_kb())
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="Linux /proc")
+def test_a_sort_in_the_fold_does_not_hold_its_rows_in_memory(tmp_path):
+    """The fold's sorts and temporary tables grow with the biggest chat; in
+    files (the kernel's page cache) they do not raise the process's peak."""
+    out = subprocess.run(
+        [sys.executable, "-c", SORTED, str(tmp_path / "catalog.sqlite")], capture_output=True, text=True, check=True
+    ).stdout
+    rows, before, after = map(int, out.split())
+    assert rows == 400_000
+    assert after - before < 20_000, (before, after)  # KiB; the rows are ~40 MB, the fold's cache 8 MB
+
+
 def test_an_ingest_folds_under_the_smaller_cache_then_restores_it(tmp_path, monkeypatch):
     from coi_archive.index import catalog, settle
     from coi_archive.index.api import Archive
@@ -126,14 +162,15 @@ def test_an_ingest_folds_under_the_smaller_cache_then_restores_it(tmp_path, monk
     real_refold = settle.refold
 
     def refold(conn, chats, **kwargs):
-        sizes.append(conn.execute("PRAGMA cache_size").fetchone()[0])
+        sizes.append((conn.execute("PRAGMA cache_size").fetchone()[0], conn.execute("PRAGMA temp_store").fetchone()[0]))
         return real_refold(conn, chats, **kwargs)
 
     monkeypatch.setattr(settle, "refold", refold)
     with Archive.open(tmp_path / "archive") as archive:
         archive.ingest([str(SAMPLES)])
-        assert sizes == [-catalog.FOLD_CACHE_KIB]
+        assert sizes == [(-catalog.FOLD_CACHE_KIB, 1)]  # temporary data in files (1), not memory (2)
         assert archive.conn.execute("PRAGMA cache_size").fetchone()[0] == -catalog.CACHE_KIB
+        assert archive.conn.execute("PRAGMA temp_store").fetchone()[0] == 2
         assert archive.chats()
 
 
