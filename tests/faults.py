@@ -32,13 +32,17 @@ def _children() -> list[str]:
     """The names (``comm``) of this process's children, as ``ps`` shows them."""
     names = []
     for task in os.listdir("/proc/self/task"):
-        with open(f"/proc/self/task/{task}/children", encoding="ascii") as fh:
-            for pid in fh.read().split():
-                try:
-                    with open(f"/proc/{pid}/comm", encoding="ascii") as comm:
-                        names.append(comm.read().strip())
-                except OSError:
-                    pass
+        try:
+            with open(f"/proc/self/task/{task}/children", encoding="ascii") as fh:
+                pids = fh.read().split()
+        except OSError:  # a thread that just ended
+            continue
+        for pid in pids:
+            try:
+                with open(f"/proc/{pid}/comm", encoding="ascii") as comm:
+                    names.append(comm.read().strip())
+            except OSError:
+                pass
     return names
 
 

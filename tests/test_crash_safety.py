@@ -112,13 +112,15 @@ def _survivors(pgid: int) -> list[str]:
     """Live (not zombie) processes of the killed run's process group."""
     alive = []
     for entry in Path("/proc").iterdir():
-        try:
-            stat = (entry / "stat").read_text()
-        except (OSError, ValueError):
+        if not entry.name.isdigit():
+            continue
+        try:  # a process may end between the listing and these reads
+            stat, comm = (entry / "stat").read_text(), (entry / "comm").read_text().strip()
+        except OSError:
             continue
         fields = stat.rsplit(")", 1)[1].split()  # after "(comm)": state, ppid, pgrp, ...
         if fields[2] == str(pgid) and fields[0] != "Z":
-            alive.append(f"{entry.name} {(entry / 'comm').read_text().strip()}")
+            alive.append(f"{entry.name} {comm}")
     return alive
 
 
@@ -187,7 +189,11 @@ def test_indexing_processes_end_quietly_when_the_ingest_alone_is_killed(tmp_path
 def _children(pid: int) -> list[str]:
     names = []
     for task in Path(f"/proc/{pid}/task").iterdir():
-        for child in (task / "children").read_text().split():
+        try:
+            children = (task / "children").read_text().split()
+        except OSError:  # a thread that just ended
+            continue
+        for child in children:
             try:
                 names.append(Path(f"/proc/{child}/comm").read_text().strip())
             except OSError:
@@ -219,6 +225,8 @@ def test_ctrl_c_says_one_line_and_leaves_nothing_running(tmp_path, clean, target
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=sink,
+            # as in a terminal: a shell's background job (CI) inherits Ctrl-C ignored
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         )
         try:
             deadline = time.monotonic() + 120
