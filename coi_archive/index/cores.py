@@ -47,8 +47,8 @@ def end_with_parent(parent: int) -> None:
     inherited too, so when the ingest is killed (``kill -9``, the OOM
     killer) nothing ever wakes it: it would wait forever.  A thread that
     sees the process re-parented ends it.  Not ``PR_SET_PDEATHSIG``: that
-    fires when the *thread* that forked exits, and the web UI ingests in
-    threads."""
+    fires when the *thread* that forked exits, and a program using the API
+    may ingest in a thread that ends before the process does."""
 
     def watch() -> None:
         while os.getppid() == parent:
