@@ -28,18 +28,18 @@ def _die() -> None:
     os.killpg(0, signal.SIGKILL)
 
 
-def _children() -> list[str]:
-    """The names (``comm``) of this process's children, as ``ps`` shows them."""
+def children(pid: int | str = "self") -> list[str]:
+    """The names (``comm``) of a process's children, as ``ps`` shows them."""
     names = []
-    for task in os.listdir("/proc/self/task"):
+    for task in os.listdir(f"/proc/{pid}/task"):
         try:
-            with open(f"/proc/self/task/{task}/children", encoding="ascii") as fh:
+            with open(f"/proc/{pid}/task/{task}/children", encoding="ascii") as fh:
                 pids = fh.read().split()
         except OSError:  # a thread that just ended
             continue
-        for pid in pids:
+        for child in pids:
             try:
-                with open(f"/proc/{pid}/comm", encoding="ascii") as comm:
+                with open(f"/proc/{child}/comm", encoding="ascii") as comm:
                     names.append(comm.read().strip())
             except OSError:
                 pass
@@ -64,9 +64,9 @@ def arm(target: str, nth: int, action: str) -> None:
             _die()
         if calls == nth and action == "killself":
             deadline = time.monotonic() + 20  # spawned children name themselves once they run
-            while any(n.startswith("python") for n in _children()) and time.monotonic() < deadline:
+            while any(n.startswith("python") for n in children()) and time.monotonic() < deadline:
                 time.sleep(0.05)
-            print("faults: children", *_children(), file=sys.stderr, flush=True)
+            print("faults: children", *children(), file=sys.stderr, flush=True)
             os.kill(os.getpid(), signal.SIGKILL)
         if calls == nth and action.startswith("pause="):
             print("faults: paused", file=sys.stderr, flush=True)  # the test waits for this line

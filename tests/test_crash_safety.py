@@ -23,6 +23,7 @@ import pytest
 from coi_archive.index.api import Archive
 from coi_archive.index.lock import WriterLock
 from tests.cli_helpers import REPO_ROOT, cli
+from tests.faults import children
 from tests.golden import outputs, sources
 
 CORPUS = sources("corpus")
@@ -186,21 +187,6 @@ def test_indexing_processes_end_quietly_when_the_ingest_alone_is_killed(tmp_path
     assert_same(archive, clean)
 
 
-def _children(pid: int) -> list[str]:
-    names = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        try:
-            children = (task / "children").read_text().split()
-        except OSError:  # a thread that just ended
-            continue
-        for child in children:
-            try:
-                names.append(Path(f"/proc/{child}/comm").read_text().strip())
-            except OSError:
-                pass
-    return names
-
-
 @pytest.mark.parametrize(
     "target,workers",
     [
@@ -230,7 +216,7 @@ def test_ctrl_c_says_one_line_and_leaves_nothing_running(tmp_path, clean, target
         )
         try:
             deadline = time.monotonic() + 120
-            while sorted(_children(proc.pid))[: len(workers)] != workers or "paused" not in err.read_text():
+            while sorted(children(proc.pid))[: len(workers)] != workers or "paused" not in err.read_text():
                 assert time.monotonic() < deadline and proc.poll() is None, err.read_text()[-1500:]
                 time.sleep(0.05)
             os.killpg(proc.pid, signal.SIGINT)
