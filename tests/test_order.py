@@ -270,3 +270,34 @@ def test_numbered_eml_files_give_their_position():
     second = arrival([("eml", "/x/chat", "", "/x/chat/00010_20261128_a.eml")])
     assert first < second
     assert arrival([("eml", "/x/chat", "", "/x/chat/notes.eml")])[0] == 2  # no number: no evidence
+
+
+def test_the_fold_reads_arrival_evidence_only_where_a_second_is_shared(tmp_path, monkeypatch):
+    """Arrival evidence orders messages of one second only, and reading it
+    costs four random lookups a message: the fold asks for it for the two
+    messages of 03:30:43, not for the one alone in 03:31:10, and still
+    orders the two by it (Message-ID order would put a first)."""
+    from coi_archive.index import state
+
+    asked: list[str] = []
+    real = state._arrivals
+
+    def spy(conn, mids):
+        asked.extend(mids)
+        return real(conn, mids)
+
+    monkeypatch.setattr(state, "_arrivals", spy)
+    alone = _mail("c@x").replace(b"03:30:43", b"03:31:10")
+    x = make_maildir(
+        tmp_path / "x",
+        {"1795836650.M200P1.h": _mail("b@x"), "1795836650.M300P1.h": _mail("a@x"), "1795836670.M1P1.h": alone},
+    )
+    archive = tmp_path / "archive"
+    cli(archive, "ingest", x, inprocess=True)
+    assert sorted(asked) == ["a@x", "b@x"]
+    (chat,) = cli_json(archive, "chats", inprocess=True)
+    assert [m["message_id"] for m in cli_json(archive, "show", chat["id"], inprocess=True)["messages"]] == [
+        "b@x",
+        "a@x",
+        "c@x",
+    ]
