@@ -28,9 +28,9 @@ def test_a_chat_folded_in_pieces_equals_it_folded_whole(whole, tmp_path, monkeyp
     pieces: list[int] = []
     real = state.load_piece
 
-    def spy(conn, mids):
-        pieces.append(len(mids))
-        return real(conn, mids)
+    def spy(conn, rows):
+        pieces.append(len(rows))
+        return real(conn, rows)
 
     monkeypatch.setattr(state, "PIECE", 3)
     monkeypatch.setattr(state, "load_piece", spy)
@@ -128,9 +128,28 @@ def test_a_control_among_the_pieces_posts_is_one_of_its_controls(tmp_path):
             "SELECT t.message_id, t.target FROM wire_targets t JOIN wire w ON w.message_id=t.target"
             " WHERE w.chat_id IS NOT NULL LIMIT 1"
         ).fetchone()
-        _, aimed = state.load_piece(conn, [target])
+        _, aimed = state.load_piece(conn, state.placed(conn, [target]))
         assert [w.message_id for w in aimed].count(ctl) == 1
-        _, with_it = state.load_piece(conn, [target, ctl])
+        _, with_it = state.load_piece(conn, state.placed(conn, [target, ctl]))
         assert [w.message_id for w in with_it] == [w.message_id for w in aimed]
-        (lone,) = state.load_piece(conn, [ctl])[1]
+        (lone,) = state.load_piece(conn, state.placed(conn, [ctl]))[1]
         assert lone.message_id == ctl
+
+
+def test_a_pieces_posts_are_read_by_their_copies_not_looked_up_again(tmp_path):
+    """The chat's wire rows come out of the date-order sort with what the
+    fold needs of them; looking each up again by Message-ID was a random
+    page read a message once the wire table outgrew the page cache."""
+    snapshot("corpus", tmp_path / "archive")
+    with Archive.open(tmp_path / "archive") as archive:
+        chat_id, mids = _big_chat(archive)
+        statements: list[str] = []
+        archive.conn.set_trace_callback(statements.append)
+        try:
+            state.refold(archive.conn, [chat_id])
+        finally:
+            archive.conn.set_trace_callback(None)
+            archive.conn.rollback()
+    assert any("FROM originals WHERE sha256 IN" in s for s in statements)
+    assert not [s for s in statements if "w.message_id IN (SELECT value FROM json_each" in s]
+    assert len(mids) >= 40

@@ -18,6 +18,9 @@ from .chatids import kind_of
 from .fold import ChatFold, ChatFolder, Wire
 from .order import NO_ARRIVAL, Arrival, arrival, chat_order
 
+#: A row of ``_WIRE_COLUMNS``: from SQL, or put together by :func:`load_piece`.
+Row = sqlite3.Row | tuple[Any, ...]
+
 _DERIVED = ("messages", "reactions", "receipts", "memberships", "name_history")
 
 
@@ -38,7 +41,7 @@ FOLDED_FIELDS = frozenset(
 )
 
 
-def _wires_of(rows: list[sqlite3.Row], arrivals: dict[str, Arrival]) -> list[Wire]:
+def _wires_of(rows: list[Row], arrivals: dict[str, Arrival]) -> list[Wire]:
     """The wires of these rows (``_WIRE_COLUMNS``), with their arrival
     evidence: posts and controls alike are taken in that order within one
     second."""
@@ -98,10 +101,17 @@ _CHAT_CONTROLS = _controls_sql("SELECT message_id AS id FROM wire WHERE chat_id=
 
 
 def _load(conn: sqlite3.Connection, posts_sql: str, controls_sql: str, key: str) -> tuple[list[Wire], list[Wire]]:
-    """The posts and the controls these two queries select for ``key``,
-    with the arrival evidence of both read in one query (of those that
-    need it, :func:`_sharing_a_second`)."""
-    posts = conn.execute(posts_sql, (key,)).fetchall()
+    """The posts and the controls these two queries select for ``key``."""
+    return _with_controls(conn, conn.execute(posts_sql, (key,)).fetchall(), controls_sql, key)
+
+
+def _with_controls(
+    conn: sqlite3.Connection, posts: list[Row], controls_sql: str, key: str
+) -> tuple[list[Wire], list[Wire]]:
+    """The wires of these posts (rows of ``_WIRE_COLUMNS``) and of the
+    controls ``controls_sql`` selects for ``key``, with the arrival
+    evidence of both read in one query (of those that need it,
+    :func:`_sharing_a_second`)."""
     controls = conn.execute(controls_sql, (key,)).fetchall()
     placed = [r for r in posts if r[1] == "control"]  # none today: the wire layer places no control
     if placed:
@@ -110,7 +120,7 @@ def _load(conn: sqlite3.Connection, posts_sql: str, controls_sql: str, key: str)
     return _wires_of(posts, arrivals), _wires_of(controls, arrivals)
 
 
-def _sharing_a_second(rows: list[sqlite3.Row]) -> list[str]:
+def _sharing_a_second(rows: list[Row]) -> list[str]:
     """The Message-IDs of the rows (``_WIRE_COLUMNS``) whose date another
     row of the list shares (the undated count as one date).  Only these need
     their arrival evidence: ``order.chat_order`` compares it within a second
@@ -132,31 +142,61 @@ PIECE = 1000
 
 #: The controls aimed at one piece's posts (``json_each`` of their ids).
 _PIECE_CONTROLS = _controls_sql("SELECT value AS id FROM json_each(?)")
-_PIECE_POSTS = f"{_WIRE_COLUMNS}wire w{_WIRE_JOINS} WHERE w.message_id IN (SELECT value FROM json_each(?))"
+
+#: A placed wire row as :func:`_pieces` carries it through its sort:
+#: Message-ID, role, the SHA-256 of the shown copy, the date.
+Placed = tuple[str, str, str, str | None]
+_PLACED = "SELECT message_id, role, sha256, date FROM wire"
 
 
-def _pieces(conn: sqlite3.Connection, chat_id: str) -> Iterator[list[str]]:
-    """The Message-IDs placed in the chat in date order (undated last), cut
+def _pieces(conn: sqlite3.Connection, chat_id: str) -> Iterator[list[Placed]]:
+    """The wire rows placed in the chat in date order (undated last), cut
     into pieces of about :data:`PIECE` between two seconds (the undated
-    ones are one piece): ``order.chat_order`` orders within a second."""
-    rows = conn.execute(
-        "SELECT message_id, date FROM wire WHERE chat_id=? ORDER BY (date IS NULL OR date=''), date", (chat_id,)
-    )
-    piece: list[str] = []
+    ones are one piece): ``order.chat_order`` orders within a second.  The
+    rows carry what :func:`load_piece` needs of them: looking each up again
+    by its Message-ID, in date order, was a random page read a message
+    once the wire table outgrew the page cache."""
+    rows = conn.execute(f"{_PLACED} WHERE chat_id=? ORDER BY (date IS NULL OR date=''), date", (chat_id,))
+    piece: list[Placed] = []
     last: str | None = None
-    for mid, date in rows:
+    for row in rows:
+        date = row[3]
         if len(piece) >= PIECE and date and date != last:
             yield piece
             piece = []
-        piece.append(mid)
+        piece.append(tuple(row))  # type: ignore[arg-type]  # a Row of the four columns of _PLACED
         last = date
     if piece:
         yield piece
 
 
-def load_piece(conn: sqlite3.Connection, mids: list[str]) -> tuple[list[Wire], list[Wire]]:
-    """The wires of these placed Message-IDs, and the controls aimed at them."""
-    return _load(conn, _PIECE_POSTS, _PIECE_CONTROLS, json.dumps(mids))
+def placed(conn: sqlite3.Connection, mids: list[str]) -> list[Placed]:
+    """The wire rows of these Message-IDs, as :func:`_pieces` gives them."""
+    return [
+        tuple(r)  # type: ignore[misc]  # a Row of the four columns of _PLACED
+        for r in conn.execute(f"{_PLACED} WHERE message_id IN (SELECT value FROM json_each(?))", (json.dumps(mids),))
+    ]
+
+
+def load_piece(conn: sqlite3.Connection, piece: list[Placed]) -> tuple[list[Wire], list[Wire]]:
+    """The wires of these placed rows, and the controls aimed at them.  The
+    envelopes are read by the copies' hashes, in hash order (the index's
+    order); a row whose original is gone is left out, as a join would."""
+    shas = json.dumps(sorted({p[2] for p in piece}))
+    mids = json.dumps([p[0] for p in piece])
+    envelope_of = dict(
+        conn.execute("SELECT sha256, envelope FROM originals WHERE sha256 IN (SELECT value FROM json_each(?))", (shas,))
+    )
+    versions = dict(
+        conn.execute(
+            "SELECT message_id, versions FROM wire_conflicts WHERE message_id IN (SELECT value FROM json_each(?))",
+            (mids,),
+        )
+    )
+    posts: list[Row] = [
+        (mid, role, envelope_of[sha], date, versions.get(mid)) for mid, role, sha, date in piece if sha in envelope_of
+    ]
+    return _with_controls(conn, posts, _PIECE_CONTROLS, mids)
 
 
 def refold(
@@ -197,8 +237,8 @@ def _refold_chat(conn: sqlite3.Connection, chat_id: str, after_piece: Callable[[
         if after_piece is not None:
             after_piece()
 
-    for mids in _pieces(conn, chat_id):
-        posts, controls = load_piece(conn, mids)
+    for rows in _pieces(conn, chat_id):
+        posts, controls = load_piece(conn, rows)
         piece = folder.feed(chat_order(posts), controls)
         if held is not None:
             write(held)
