@@ -281,12 +281,7 @@ def test_the_fold_reads_arrival_evidence_only_where_a_second_is_shared(tmp_path,
 
     asked: list[str] = []
     real = state._arrivals
-
-    def spy(conn, mids):
-        asked.extend(mids)
-        return real(conn, mids)
-
-    monkeypatch.setattr(state, "_arrivals", spy)
+    monkeypatch.setattr(state, "_arrivals", lambda conn, mids: asked.extend(mids) or real(conn, mids))
     alone = _mail("c@x").replace(b"03:30:43", b"03:31:10")
     x = make_maildir(
         tmp_path / "x",
