@@ -66,6 +66,8 @@ def _arrivals(conn: sqlite3.Connection, mids: list[str]) -> dict[str, Arrival]:
     """Per Message-ID the earliest arrival evidence over all its copies
     (``order.arrival``: Maildir delivery time, else a container position),
     which orders messages of the same second that no reply links."""
+    if not mids:  # nearly every piece: no two of its messages share a second
+        return {}
     copies: dict[str, list[tuple[str, str, str, str]]] = {}
     for r in conn.execute(
         "SELECT o.message_id, s.kind, p.source, p.folder, p.key FROM originals o"
@@ -83,7 +85,7 @@ def _controls_sql(aimed_at: str) -> str:
     previous edit), however long the chain; UNION (not UNION ALL) drops a
     row seen before, so a cycle ends.  The chain starts at the controls
     aimed at the messages, so the messages themselves are not looked up
-    again (``_load`` adds one that is itself a control)."""
+    again (``_with_controls`` adds one that is itself a control)."""
     step = "JOIN wire w ON w.message_id=t.message_id AND w.role='control'"
     return f"""
 WITH RECURSIVE chain(message_id) AS (
@@ -100,11 +102,6 @@ WITH RECURSIVE chain(message_id) AS (
 _CHAT_CONTROLS = _controls_sql("SELECT message_id AS id FROM wire WHERE chat_id=?")
 
 
-def _load(conn: sqlite3.Connection, posts_sql: str, controls_sql: str, key: str) -> tuple[list[Wire], list[Wire]]:
-    """The posts and the controls these two queries select for ``key``."""
-    return _with_controls(conn, conn.execute(posts_sql, (key,)).fetchall(), controls_sql, key)
-
-
 def _with_controls(
     conn: sqlite3.Connection, posts: list[Row], controls_sql: str, key: str
 ) -> tuple[list[Wire], list[Wire]]:
@@ -113,9 +110,9 @@ def _with_controls(
     evidence of both read in one query (of those that need it,
     :func:`_sharing_a_second`)."""
     controls = conn.execute(controls_sql, (key,)).fetchall()
-    placed = [r for r in posts if r[1] == "control"]  # none today: the wire layer places no control
-    if placed:
-        controls = sorted({r[0]: r for r in controls + placed}.values(), key=lambda r: r[0])
+    placed_controls = [r for r in posts if r[1] == "control"]  # none today: the wire layer places no control
+    if placed_controls:
+        controls = sorted({r[0]: r for r in controls + placed_controls}.values(), key=lambda r: r[0])
     arrivals = _arrivals(conn, _sharing_a_second(posts) + _sharing_a_second(controls))
     return _wires_of(posts, arrivals), _wires_of(controls, arrivals)
 
@@ -133,7 +130,8 @@ def _sharing_a_second(rows: list[Row]) -> list[str]:
 
 def load_chat_wires(conn: sqlite3.Connection, chat_id: str) -> tuple[list[Wire], list[Wire]]:
     """The posts placed in one chat and the controls aimed at them."""
-    return _load(conn, f"{_WIRE_COLUMNS}wire w{_WIRE_JOINS} WHERE w.chat_id=?", _CHAT_CONTROLS, chat_id)
+    posts = conn.execute(f"{_WIRE_COLUMNS}wire w{_WIRE_JOINS} WHERE w.chat_id=?", (chat_id,)).fetchall()
+    return _with_controls(conn, posts, _CHAT_CONTROLS, chat_id)
 
 
 #: Posts folded together: a chat is read from the catalog, folded and
