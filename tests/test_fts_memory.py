@@ -64,7 +64,7 @@ def _group_doc(i: int, members: int = 40) -> SearchDoc:
 
 def _held_after(docs: list[SearchDoc]) -> int:
     """Bytes still held (by the caches) after taking the meta terms of ``docs``."""
-    tokens._recipient_meta.cache_clear()
+    tokens.forget()
     tracemalloc.start()
     try:
         for doc in docs:
@@ -96,13 +96,32 @@ def test_subject_terms_do_not_accumulate() -> None:
     """Most mails have a subject of their own: the cache of name and subject
     words stays bounded (with 65,536 entries it grew the indexing child by
     ~55 MB from 100,000 to 300,000 messages)."""
-    for cache in (tokens.word_set, tokens.address_terms, tokens._sender_meta):  # what earlier tests left
-        cache.cache_clear()
+    tokens.forget()  # what earlier tests left
     fewer = _held_after([_mail_doc(i) for i in range(2 * tokens.WORD_SET_CACHE)])
     tokens.word_set.cache_clear()
     more = _held_after([_mail_doc(i) for i in range(8 * tokens.WORD_SET_CACHE)])
     tokens.word_set.cache_clear()
     assert more < 1.2 * fewer
+
+
+def test_term_caches_are_renewed_every_generation(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The term caches are emptied every ``GENERATION`` documents analysed:
+    a long run's rare words do not stay, and the next documents (of the same
+    chats) fill them again."""
+    monkeypatch.setattr(tokens, "GENERATION", 50)
+    tokens.forget()
+    for i in range(49):
+        tokens.meta_terms(_mail_doc(i))
+        tokens.stems_of(tokens.tokenize(f"printers jammed again, ticket {i}"))
+    assert tokens.word_set.cache_info().currsize >= 49  # a subject of its own each
+    assert tokens._stem.cache_info().currsize > 0
+    tokens.meta_terms(_mail_doc(49))  # the 50th: a new generation begins with it
+    assert tokens.word_set.cache_info().currsize <= 3  # its own subject and names
+    assert tokens._stem.cache_info().currsize == 0
+    for i in range(50, 99):
+        tokens.meta_terms(_mail_doc(i))
+    assert tokens.word_set.cache_info().currsize >= 49  # filled again within the generation
+    tokens.forget()
 
 
 _FREED_BLOCK = """

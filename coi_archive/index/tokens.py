@@ -38,6 +38,7 @@ synthetic chat messages, CPU time on a shared 2-core machine):
 
 from __future__ import annotations
 
+import itertools
 import re
 import threading
 import unicodedata
@@ -318,9 +319,31 @@ def _flags(doc: SearchDoc) -> list[str]:
     return out
 
 
+#: Documents analysed between two emptyings of the term caches
+#: (:func:`forget`).  Documents arrive chat by chat, so the entries that
+#: hit are those of the last few thousand; with the size bounds alone the
+#: caches filled with a long run's rare words, and their evictions spread
+#: live entries over the heap: the document helper grew by ~10 MB over the
+#: 788,201 documents of the 1M benchmark's archive, and stayed flat with
+#: the caches emptied every 20,000, for the same CPU (``BENCHMARKS.md``).
+GENERATION = 20000
+_analysed = itertools.count(1)
+
+
+def forget() -> None:
+    """Empty the term caches and count a new generation (:data:`GENERATION`)."""
+    global _analysed
+    _analysed = itertools.count(1)
+    for cached in (_stem, address_terms, word_set, _sender_meta, _recipient_meta, _chat_meta):
+        cached.cache_clear()
+
+
 def meta_terms(doc: SearchDoc) -> list[str]:
     """The facet terms of a document (sender, recipients, chat, kinds and
-    flags), each under its ``name:`` prefix."""
+    flags), each under its ``name:`` prefix.  Every engine asks once per
+    document it analyses, so the term caches are renewed here."""
+    if next(_analysed) % GENERATION == 0:
+        forget()
     return [
         *_sender_meta(doc.sender, doc.sender_name),
         *_recipient_meta(tuple(doc.recipients), tuple(doc.addressees)),
