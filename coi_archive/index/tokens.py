@@ -323,9 +323,11 @@ def _flags(doc: SearchDoc) -> list[str]:
 #: (:func:`forget`).  Documents arrive chat by chat, so the entries that
 #: hit are those of the last few thousand; with the size bounds alone the
 #: caches filled with a long run's rare words, and their evictions spread
-#: live entries over the heap: the document helper grew by ~10 MB over the
-#: 788,201 documents of the 1M benchmark's archive, and stayed flat with
-#: the caches emptied every 20,000, for the same CPU (``BENCHMARKS.md``).
+#: live entries over the heap: the document helper's work over the 788,201
+#: documents of the 1M benchmark's archive grew 114 -> 124 MB; with the
+#: caches emptied every 20,000 it held 112-114 MB to 500,000 documents and
+#: 118 at the end (large groups' documents raise it either way), for the
+#: same CPU (``BENCHMARKS.md``, session 15).
 GENERATION = 20000
 _analysed = itertools.count(1)
 
