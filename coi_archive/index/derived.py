@@ -36,6 +36,8 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable
 
+from . import inlists
+
 REDECODE = "redecode"
 WIRE = "wire"
 FOLD = "fold"
@@ -48,10 +50,6 @@ KINDS = (REDECODE, WIRE, FOLD, CONTACTS, FTS, FTS_CLEAR, FTS_SENT, REPACK)
 ALL = "*"
 
 DDL = "CREATE TABLE IF NOT EXISTS owed(kind TEXT NOT NULL, key TEXT NOT NULL, PRIMARY KEY(kind, key)) WITHOUT ROWID"
-
-#: Keys per statement (SQLite's variable limit is far above; this keeps
-#: statements small).
-_CHUNK = 500
 
 
 def owe(conn: sqlite3.Connection, kind: str, keys: Iterable[str]) -> None:
@@ -81,10 +79,8 @@ def is_owed_kind(conn: sqlite3.Connection, kind: str) -> bool:
 
 def paid(conn: sqlite3.Connection, kind: str, keys: Iterable[str]) -> None:
     """Forget debts that were paid; call in the transaction that did the work."""
-    keys = list(keys)
-    for i in range(0, len(keys), _CHUNK):
-        chunk = keys[i : i + _CHUNK]
-        conn.execute(f"DELETE FROM owed WHERE kind=? AND key IN ({','.join('?' * len(chunk))})", (kind, *chunk))
+    for marks, chunk in inlists.chunks(list(keys)):
+        conn.execute(f"DELETE FROM owed WHERE kind=? AND key IN ({marks})", (kind, *chunk))
 
 
 def send(conn: sqlite3.Connection, chat_id: str) -> int:

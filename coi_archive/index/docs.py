@@ -23,7 +23,7 @@ import sqlite3
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from . import envelopes, messagedata
+from . import envelopes, inlists, messagedata
 from .dates import parse_iso
 from .fulltext import SearchDoc
 
@@ -35,14 +35,12 @@ MAX_INDEXED_TEXT = 1 << 20
 
 def search_docs(conn: sqlite3.Connection, message_ids: Iterable[str]) -> Iterator[SearchDoc]:
     """The search documents of these messages, read in chunks."""
-    ids = sorted(message_ids)
-    for i in range(0, len(ids), 900):
-        chunk = ids[i : i + 900]
+    for marks, chunk in inlists.chunks(sorted(message_ids)):
         rows = conn.execute(
             "SELECT m.data AS mdata, c.name AS cname, c.kind AS ckind, c.chat_id AS cid,"
             " c.group_id AS gid, o.envelope AS envelope FROM messages m JOIN chats c ON c.chat_id=m.chat_id"
             " LEFT JOIN wire w ON w.message_id=m.message_id LEFT JOIN originals o ON o.sha256=w.sha256"
-            f" WHERE m.message_id IN ({','.join('?' * len(chunk))})",
+            f" WHERE m.message_id IN ({marks})",
             chunk,
         )
         for row in rows:

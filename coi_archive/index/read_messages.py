@@ -12,7 +12,7 @@ from typing import Any
 from coi_archive.ingest.dialects.dcbackup import blob_bytes
 from coi_archive.ingest.mime import find_part, parse_bytes, part_bytes
 
-from . import messagedata
+from . import inlists, messagedata
 from .errors import ArchiveError
 from .read_chats import chat
 from .read_originals import raw, readable
@@ -52,13 +52,9 @@ def message(conn: sqlite3.Connection, message_id: str) -> dict[str, Any]:
 
 def messages(conn: sqlite3.Connection, message_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
     """Several messages by id (unknown ids are left out), each with ``chat_id``."""
-    ids = sorted(set(message_ids))
     out: dict[str, dict[str, Any]] = {}
-    for i in range(0, len(ids), 900):
-        chunk = ids[i : i + 900]
-        for row in conn.execute(
-            f"SELECT data, chat_id FROM messages WHERE message_id IN ({','.join('?' * len(chunk))})", chunk
-        ):
+    for marks, chunk in inlists.chunks(sorted(set(message_ids))):
+        for row in conn.execute(f"SELECT data, chat_id FROM messages WHERE message_id IN ({marks})", chunk):
             msg = _public_message(messagedata.load(row[0]), conn)
             msg["chat_id"] = row[1]
             out[msg["message_id"]] = msg

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import NamedTuple
 
@@ -32,7 +32,7 @@ from coi_archive.ingest.events import (
     Post,
 )
 
-from . import envelopes
+from . import envelopes, inlists
 from .chatids import chat_id as chat_id_of
 from .chatids import kind_of
 from .versions import Copy, describe, effective_date, versions
@@ -210,28 +210,16 @@ def _fresh(conn: sqlite3.Connection, sole: Mapping[str, tuple[str, Facts]]) -> d
     kept = matching(conn, "SELECT message_id FROM wire WHERE message_id IN ({})", list(sole))
     fresh = {mid: sole[mid] for mid in sole if mid not in kept}
     for table in ("wire_targets", "wire_refs", "wire_conflicts"):
-        for marks, chunk in _chunks(list(fresh)):
+        for marks, chunk in inlists.chunks(list(fresh)):
             conn.execute(f"DELETE FROM {table} WHERE message_id IN ({marks})", chunk)
     return fresh
-
-
-#: Values bound in one ``IN (...)`` (SQLite allows 999 in old builds).
-CHUNK = 500
-
-
-def _chunks(values: list[str]) -> Iterator[tuple[str, list[str]]]:
-    """``values`` in chunks, each with its ``?,?,...``: bound parameters
-    carry any string exactly (a JSON array would not, e.g. NUL)."""
-    for start in range(0, len(values), CHUNK):
-        chunk = values[start : start + CHUNK]
-        yield ",".join("?" * len(chunk)), chunk
 
 
 def matching(conn: sqlite3.Connection, query: str, values: list[str]) -> set[str]:
     """The first column of ``query`` over ``values``, whose ``IN ({})`` is
     filled a chunk at a time: one query per chunk instead of one per value."""
     found: set[str] = set()
-    for marks, chunk in _chunks(values):
+    for marks, chunk in inlists.chunks(values):
         found.update(row[0] for row in conn.execute(query.format(marks), chunk))
     return found
 
