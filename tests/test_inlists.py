@@ -7,7 +7,7 @@ from __future__ import annotations
 import sqlite3
 
 from coi_archive.index import derived, inlists
-from coi_archive.index.wire import matching
+from coi_archive.index.inlists import matching
 
 
 def test_any_number_of_values_takes_few_shapes() -> None:

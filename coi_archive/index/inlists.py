@@ -12,6 +12,7 @@ exactly (a NUL, for one)."""
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -27,3 +28,12 @@ def chunks(values: Sequence[Any], size: int = CHUNK) -> Iterator[tuple[str, list
         chunk = list(values[start : start + size])
         width = 1 << (len(chunk) - 1).bit_length()
         yield ",".join("?" * width), chunk + [None] * (width - len(chunk))
+
+
+def matching(conn: sqlite3.Connection, query: str, values: list[str]) -> set[str]:
+    """The first column of ``query`` over ``values``, whose ``IN ({})`` is
+    filled a chunk at a time: one query per chunk instead of one per value."""
+    found: set[str] = set()
+    for marks, chunk in chunks(values):
+        found.update(row[0] for row in conn.execute(query.format(marks), chunk))
+    return found

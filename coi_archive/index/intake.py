@@ -28,8 +28,9 @@ from coi_archive.ingest.sources import Candidate, Source, SourceError
 
 from . import catalog, decrypted, derived, issues, originaldata, packing, repack
 from .decodepool import Decoded, DecodePool
+from .inlists import matching
 from .known import known_copies
-from .wire import Facts, matching, refresh, target_chats
+from .wire import Facts, refresh, target_chats
 
 Progress = Callable[[int, str], None]
 #: Copies stored per transaction.  Each commit writes every page it dirtied

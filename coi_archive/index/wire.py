@@ -207,21 +207,12 @@ def _fresh(conn: sqlite3.Connection, sole: Mapping[str, tuple[str, Facts]]) -> d
     """The messages of ``sole`` without a wire row, with their (empty)
     targets, references and other versions cleared a chunk at a time
     rather than one statement per message."""
-    kept = matching(conn, "SELECT message_id FROM wire WHERE message_id IN ({})", list(sole))
+    kept = inlists.matching(conn, "SELECT message_id FROM wire WHERE message_id IN ({})", list(sole))
     fresh = {mid: sole[mid] for mid in sole if mid not in kept}
     for table in ("wire_targets", "wire_refs", "wire_conflicts"):
         for marks, chunk in inlists.chunks(list(fresh)):
             conn.execute(f"DELETE FROM {table} WHERE message_id IN ({marks})", chunk)
     return fresh
-
-
-def matching(conn: sqlite3.Connection, query: str, values: list[str]) -> set[str]:
-    """The first column of ``query`` over ``values``, whose ``IN ({})`` is
-    filled a chunk at a time: one query per chunk instead of one per value."""
-    found: set[str] = set()
-    for marks, chunk in inlists.chunks(values):
-        found.update(row[0] for row in conn.execute(query.format(marks), chunk))
-    return found
 
 
 def _write_wire(conn: sqlite3.Connection, mid: str, sha: str, f: Facts, cleared: bool = False) -> None:
@@ -339,5 +330,5 @@ def _referenced(conn: sqlite3.Connection, mids: list[str]) -> list[str]:
     find no reply to place)."""
     if len(mids) < 2:
         return list(mids)
-    named = matching(conn, "SELECT DISTINCT ref FROM wire_refs WHERE ref IN ({})", mids)
+    named = inlists.matching(conn, "SELECT DISTINCT ref FROM wire_refs WHERE ref IN ({})", mids)
     return [m for m in mids if m in named]
