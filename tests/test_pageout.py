@@ -108,6 +108,54 @@ def test_the_thread_gives_pages_back_while_the_block_runs(tmp_path):
         assert not releaser._thread.is_alive()
 
 
+def test_grown_file_pages_are_given_back_before_the_interval(tmp_path):
+    """A merge's reads raise the resident file pages between two periodic
+    reclaims: a look sees them grow by more than the slack and reclaims
+    at once (with a fixed period of a minute, this waits a minute)."""
+    _file(tmp_path / "seg.store")
+    with (
+        open(tmp_path / "seg.store", "rb") as fh,
+        mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as m,
+        pageout.PageOut(tmp_path, interval=60, look=0.01, slack=1 << 20) as releaser,
+    ):
+        time.sleep(0.1)  # the first look reclaims and sets the floor
+        first = releaser.calls
+        _touch(m)
+        at = _address(tmp_path / "seg.store")
+        deadline = time.monotonic() + 5
+        while _resident_kib(at) > SIZE // 1024 // 4 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert _resident_kib(at) <= SIZE // 1024 // 4
+        assert releaser.calls > first
+
+
+def test_looks_without_growth_do_not_reclaim(tmp_path):
+    """An index whose pages nobody reads costs a look, not a reclaim (a
+    reclaim walks every mapping of the index: milliseconds at a million
+    messages)."""
+    _file(tmp_path / "seg.idx")
+    with (
+        open(tmp_path / "seg.idx", "rb") as fh,
+        mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ),
+        pageout.PageOut(tmp_path, interval=60, look=0.005) as releaser,
+    ):
+        time.sleep(0.4)
+        assert releaser.looks >= 20
+        assert releaser.calls == 1  # the first look's, which sets the floor
+
+
+def test_resident_file_bytes_counts_a_read_mapping(tmp_path):
+    _file(tmp_path / "seg.term")
+    with open(tmp_path / "seg.term", "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as m:
+        pageout.page_out(tmp_path)
+        before = pageout.resident_file_bytes()
+        _touch(m)
+        after = pageout.resident_file_bytes()
+        assert before is not None and after is not None
+        assert after - before >= SIZE * 0.9
+    assert pageout.resident_file_bytes(str(tmp_path / "no-statm")) is None
+
+
 def test_no_mappings_no_calls(tmp_path):
     assert pageout.mapped_ranges(tmp_path) == []
     assert pageout.page_out(tmp_path) == 0

@@ -6,9 +6,13 @@ resident set until the merge is over: at 1,000,000 messages the indexing
 child held ~160 MB of them (``BENCHMARKS.md``), which ``top``, ``time -v``
 and a container's view of the process all count as its memory, and which
 the kernel keeps in preference to unmapped cache while they are mapped.  A
-merge reads each page once, in order, so :class:`PageOut` asks the kernel
-every twentieth of a second to reclaim the pages mapped so far (``MADV_PAGEOUT``,
-Linux 5.4).
+merge reads each page once, in order, so :class:`PageOut` asks the kernel to
+reclaim the pages mapped so far (``MADV_PAGEOUT``, Linux 5.4) whenever the
+process's resident file pages have grown by :data:`SLACK` since the last
+reclaim (it looks every :data:`LOOK` seconds, a read of ``/proc/self/statm``),
+and every :data:`INTERVAL` seconds anyway.  A reclaim lists the mappings and
+walks them (2.4 ms with a million messages' index mapped), so it runs while
+a merge reads, not at every look.
 
 Why ``MADV_PAGEOUT`` and not ``MADV_DONTNEED``: the list of mappings is
 read from ``/proc/self/maps`` and used a moment later, and in between a
@@ -22,19 +26,25 @@ where it is), so the race costs at most a page read again.
 from __future__ import annotations
 
 import ctypes
+import mmap
 import sys
 import threading
+import time
 from functools import cache
 from pathlib import Path
 
 #: ``madvise`` advice (``linux/mman.h``).
 MADV_PAGEOUT = 21
-#: Seconds between two reclaims: a merge reads its segments' pages faster
-#: than a few hundred MB per second, and the indexing child's peak at a
-#: million messages still held ~55 MB of them with 0.5 (session 10), ~56 MB
-#: with 0.2 and ~38 MB with 0.05, for the same CPU (session 11,
-#: ``BENCHMARKS.md``); a reclaim costs well under a millisecond.
-INTERVAL = 0.05
+#: Seconds between two looks at the resident file pages: a merge reads
+#: its segments' pages at a few hundred MB per second, so a fixed period of
+#: 0.05 s still let the indexing child's peak at a million messages hold
+#: ~38 MB of them (0.5 s: ~55 MB; sessions 10 and 11, ``BENCHMARKS.md``).
+LOOK = 0.01
+#: Growth of the resident file pages since the last reclaim that makes a
+#: look reclaim.
+SLACK = 4 << 20
+#: Seconds after which a look reclaims however little grew.
+INTERVAL = 1.0
 
 
 @cache
@@ -79,21 +89,47 @@ def page_out(directory: Path) -> int:
     return sum(madvise(start, length, MADV_PAGEOUT) == 0 for start, length in mapped_ranges(directory))
 
 
-class PageOut:
-    """A daemon thread that calls :func:`page_out` every :data:`INTERVAL`
-    seconds while the ``with`` block runs (and once at its end)."""
+def resident_file_bytes(statm: str = "/proc/self/statm") -> int | None:
+    """This process's resident pages backed by files (and shared memory),
+    in bytes: the third field of ``statm``; None where there is none."""
+    try:
+        with open(statm, encoding="ascii") as fh:
+            return int(fh.read().split()[2]) * mmap.PAGESIZE
+    except (OSError, ValueError, IndexError):
+        return None
 
-    def __init__(self, directory: Path, interval: float = INTERVAL) -> None:
+
+class PageOut:
+    """A daemon thread that looks every ``look`` seconds how many file
+    pages the process holds and calls :func:`page_out` when they grew by
+    ``slack`` since its last call or ``interval`` seconds passed, while the
+    ``with`` block runs (and once at its end).  What stays resident after a
+    call (libraries, writable mappings) is the floor growth is measured from."""
+
+    def __init__(self, directory: Path, interval: float = INTERVAL, look: float = LOOK, slack: int = SLACK) -> None:
         self.directory = directory
         self.interval = interval
+        self.look = min(look, interval)
+        self.slack = slack
         self.calls = 0  # reclaims done, for the tests
+        self.looks = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="coi-pageout", daemon=True)
 
     def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            page_out(self.directory)
-            self.calls += 1
+        floor: int | None = None
+        last = time.monotonic()
+        while not self._stop.wait(self.look):
+            self.looks += 1
+            held = resident_file_bytes()
+            now = time.monotonic()
+            if held is None or floor is None or held - floor > self.slack or now - last >= self.interval:
+                page_out(self.directory)
+                self.calls += 1
+                last = now
+                floor = resident_file_bytes()
+            else:
+                floor = min(floor, held)
 
     def __enter__(self) -> PageOut:
         if _madvise() is not None:
