@@ -144,6 +144,20 @@ def test_looks_without_growth_do_not_reclaim(tmp_path):
         assert releaser.calls == 1  # the first look's, which sets the floor
 
 
+def test_without_statm_only_the_period_reclaims(tmp_path):
+    """Where the resident file pages cannot be read, a look is no reason to
+    reclaim (it would walk every mapping a hundred times a second)."""
+    _file(tmp_path / "seg.fast")
+    with (
+        open(tmp_path / "seg.fast", "rb") as fh,
+        mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ),
+        pageout.PageOut(tmp_path, interval=0.25, look=0.005, statm=str(tmp_path / "no-statm")) as releaser,
+    ):
+        time.sleep(0.6)
+        assert releaser.looks >= 30
+        assert 1 <= releaser.calls <= 3
+
+
 def test_resident_file_bytes_counts_a_read_mapping(tmp_path):
     _file(tmp_path / "seg.term")
     with open(tmp_path / "seg.term", "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as m:

@@ -104,10 +104,19 @@ class PageOut:
     pages the process holds and calls :func:`page_out` when they grew by
     ``slack`` since its last call or ``interval`` seconds passed, while the
     ``with`` block runs (and once at its end).  What stays resident after a
-    call (libraries, writable mappings) is the floor growth is measured from."""
+    call (libraries, writable mappings) is the floor growth is measured from;
+    where ``statm`` cannot be read, only the period holds."""
 
-    def __init__(self, directory: Path, interval: float = INTERVAL, look: float = LOOK, slack: int = SLACK) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        interval: float = INTERVAL,
+        look: float = LOOK,
+        slack: int = SLACK,
+        statm: str = "/proc/self/statm",
+    ) -> None:
         self.directory = directory
+        self.statm = statm
         self.interval = interval
         self.look = min(look, interval)
         self.slack = slack
@@ -121,14 +130,15 @@ class PageOut:
         last = time.monotonic()
         while not self._stop.wait(self.look):
             self.looks += 1
-            held = resident_file_bytes()
+            held = resident_file_bytes(self.statm)
             now = time.monotonic()
-            if held is None or floor is None or held - floor > self.slack or now - last >= self.interval:
+            grown = held is not None and (floor is None or held - floor > self.slack)
+            if grown or now - last >= self.interval:
                 page_out(self.directory)
                 self.calls += 1
                 last = now
-                floor = resident_file_bytes()
-            else:
+                floor = resident_file_bytes(self.statm)
+            elif held is not None and floor is not None:
                 floor = min(floor, held)
 
     def __enter__(self) -> PageOut:
