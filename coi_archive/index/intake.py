@@ -26,9 +26,8 @@ from coi_archive.ingest.mime import sha256_hex
 from coi_archive.ingest.safeio import UNREADABLE, Limits, Refused
 from coi_archive.ingest.sources import Candidate, Source, SourceError
 
-from . import catalog, decrypted, derived, issues, originaldata, packing, repack
+from . import catalog, decrypted, derived, inlists, issues, originaldata, packing, repack
 from .decodepool import Decoded, DecodePool
-from .inlists import matching
 from .known import known_copies
 from .wire import Facts, refresh, target_chats
 
@@ -265,8 +264,8 @@ class Intake:
         a copy at a time would get)."""
         reads, self._reads, self._read_bytes = self._reads, [], 0
         shas = [r[3] for r in reads]
-        purged = matching(self.conn, "SELECT sha256 FROM tombstones WHERE sha256 IN ({})", shas)
-        stored = matching(self.conn, "SELECT sha256 FROM originals WHERE sha256 IN ({})", shas)
+        purged = inlists.matching(self.conn, "SELECT sha256 FROM tombstones WHERE sha256 IN ({})", shas)
+        stored = inlists.matching(self.conn, "SELECT sha256 FROM originals WHERE sha256 IN ({})", shas)
         rows = []
         for raw, fmt, size, sha, p, stamp in reads:
             if sha in purged:  # purged on purpose: never stored again
@@ -309,7 +308,7 @@ class Intake:
     def _store(self, jobs: list, meta: list, results: Iterator[Decoded]) -> None:
         decoded = list(results)
         mids = [d.message_id for d in decoded]
-        stored = matching(self.conn, "SELECT DISTINCT message_id FROM originals WHERE message_id IN ({})", mids)
+        stored = inlists.matching(self.conn, "SELECT DISTINCT message_id FROM originals WHERE message_id IN ({})", mids)
         rows = []
         for (_raw, fmt, size), (sha, stamp), d in zip(jobs, meta, decoded):
             is_new = d.message_id not in stored

@@ -45,6 +45,8 @@ LOOK = 0.01
 SLACK = 4 << 20
 #: Seconds after which a look reclaims however little grew.
 INTERVAL = 1.0
+#: Where a process reads its resident pages (Linux).
+STATM = "/proc/self/statm"
 
 
 @cache
@@ -89,7 +91,7 @@ def page_out(directory: Path) -> int:
     return sum(madvise(start, length, MADV_PAGEOUT) == 0 for start, length in mapped_ranges(directory))
 
 
-def resident_file_bytes(statm: str = "/proc/self/statm") -> int | None:
+def resident_file_bytes(statm: str = STATM) -> int | None:
     """This process's resident pages backed by files (and shared memory),
     in bytes: the third field of ``statm``; None where there is none."""
     try:
@@ -113,7 +115,7 @@ class PageOut:
         interval: float = INTERVAL,
         look: float = LOOK,
         slack: int = SLACK,
-        statm: str = "/proc/self/statm",
+        statm: str = STATM,
     ) -> None:
         self.directory = directory
         self.statm = statm
