@@ -172,6 +172,34 @@ def test_resident_file_bytes_counts_a_read_mapping(tmp_path):
     assert pageout.resident_file_bytes(str(tmp_path / "no-statm")) is None
 
 
+def test_a_descriptor_on_statm_is_read_afresh_at_each_look(tmp_path):
+    """A look reads ``statm`` through one descriptor kept open (one system
+    call): each read must see the pages mapped since the last one."""
+    _file(tmp_path / "seg.doc")
+    fd = os.open(pageout.STATM, os.O_RDONLY)
+    try:
+        with open(tmp_path / "seg.doc", "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as m:
+            pageout.page_out(tmp_path)
+            before = pageout.resident_file_bytes(fd)
+            _touch(m)
+            after = pageout.resident_file_bytes(fd)
+            assert before is not None and after is not None
+            assert after - before >= SIZE * 0.9
+    finally:
+        os.close(fd)
+
+
+def test_the_switch_interval_is_short_while_the_looks_run_and_restored_after(tmp_path):
+    """A look waits for the interpreter lock once per wake and system call,
+    up to a switch interval each time: with the default 5 ms, looks meant
+    to be 10 ms apart came ~26 ms apart while another thread ran Python."""
+    before = sys.getswitchinterval()
+    assert before > pageout.SWITCH  # the default (5 ms), or the test shows nothing
+    with pageout.PageOut(tmp_path, interval=60):
+        assert sys.getswitchinterval() == pageout.SWITCH
+    assert sys.getswitchinterval() == before
+
+
 def test_no_mappings_no_calls(tmp_path):
     assert pageout.mapped_ranges(tmp_path) == []
     assert pageout.page_out(tmp_path) == 0

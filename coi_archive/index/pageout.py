@@ -9,7 +9,9 @@ the kernel keeps in preference to unmapped cache while they are mapped.  A
 merge reads each page once, in order, so :class:`PageOut` asks the kernel to
 reclaim the pages mapped so far (``MADV_PAGEOUT``, Linux 5.4) whenever the
 process's resident file pages have grown by :data:`SLACK` since the last
-reclaim (it looks every :data:`LOOK` seconds, a read of ``/proc/self/statm``),
+reclaim (it looks every :data:`LOOK` seconds, a read of ``/proc/self/statm``,
+with the interpreter's switch interval shortened to :data:`SWITCH` so that
+the looks keep their pace),
 and every :data:`INTERVAL` seconds anyway.  A reclaim lists the mappings and
 walks them (2.4 ms with a million messages' index mapped), so it runs while
 a merge reads, not at every look.
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import ctypes
 import mmap
+import os
 import sys
 import threading
 import time
@@ -35,11 +38,20 @@ from pathlib import Path
 
 #: ``madvise`` advice (``linux/mman.h``).
 MADV_PAGEOUT = 21
-#: Seconds between two looks at the resident file pages: a merge reads
-#: its segments' pages at a few hundred MB per second, so a fixed period of
-#: 0.05 s still let the indexing child's peak at a million messages hold
-#: ~38 MB of them (0.5 s: ~55 MB; sessions 10 and 11, ``BENCHMARKS.md``).
-LOOK = 0.01
+#: Seconds between two looks at the resident file pages: a merge copies
+#: its segments' stored documents at a few hundred MB per second or more,
+#: so a fixed period of 0.05 s still let the indexing child's peak at a
+#: million messages hold ~38 MB of them (0.5 s: ~55 MB; sessions 10 and
+#: 11, ``BENCHMARKS.md``), and looks 10 ms apart ~19 MB (session 17).  A
+#: look is one ``pread`` of a few µs.
+LOOK = 0.002
+#: The interpreter's switch interval while a :class:`PageOut` runs (it is
+#: restored after): a look waits for the interpreter lock at each wake and
+#: each system call, up to a switch interval each time, so with the default
+#: 5 ms looks meant to be 10 ms apart came 26 ms apart (37 at worst) while
+#: another thread ran Python; with 1 ms and one ``pread`` a look, looks
+#: meant to be 2 ms apart came 3.4 ms apart (6.6 in 99 of 100).
+SWITCH = 0.001
 #: Growth of the resident file pages since the last reclaim that makes a
 #: look reclaim.
 SLACK = 4 << 20
@@ -91,13 +103,27 @@ def page_out(directory: Path) -> int:
     return sum(madvise(start, length, MADV_PAGEOUT) == 0 for start, length in mapped_ranges(directory))
 
 
-def resident_file_bytes(statm: str = STATM) -> int | None:
+def resident_file_bytes(statm: str | int = STATM) -> int | None:
     """This process's resident pages backed by files (and shared memory),
-    in bytes: the third field of ``statm``; None where there is none."""
+    in bytes: the third field of ``statm`` (a path, or a descriptor open on
+    it: one system call, as a look makes); None where there is none."""
     try:
-        with open(statm, encoding="ascii") as fh:
-            return int(fh.read().split()[2]) * mmap.PAGESIZE
+        if isinstance(statm, int):
+            return _third_field(os.pread(statm, 256, 0))
+        with open(statm, "rb") as fh:
+            return _third_field(fh.read())
     except (OSError, ValueError, IndexError):
+        return None
+
+
+def _third_field(text: bytes) -> int:
+    return int(text.split()[2]) * mmap.PAGESIZE
+
+
+def _open(path: str) -> int | None:
+    try:
+        return os.open(path, os.O_RDONLY)
+    except OSError:
         return None
 
 
@@ -126,25 +152,36 @@ class PageOut:
         self.looks = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="coi-pageout", daemon=True)
+        self._switch: float | None = None  # the switch interval to restore
 
     def _run(self) -> None:
+        fd = _open(self.statm)
+        try:
+            self._look(fd)
+        finally:
+            if fd is not None:
+                os.close(fd)
+
+    def _look(self, fd: int | None) -> None:
         floor: int | None = None
         last = time.monotonic()
         while not self._stop.wait(self.look):
             self.looks += 1
-            held = resident_file_bytes(self.statm)
+            held = None if fd is None else resident_file_bytes(fd)
             now = time.monotonic()
             grown = held is not None and (floor is None or held - floor > self.slack)
             if grown or now - last >= self.interval:
                 page_out(self.directory)
                 self.calls += 1
                 last = now
-                floor = resident_file_bytes(self.statm)
+                floor = None if fd is None else resident_file_bytes(fd)
             elif held is not None and floor is not None:
                 floor = min(floor, held)
 
     def __enter__(self) -> PageOut:
         if _madvise() is not None:
+            self._switch = sys.getswitchinterval()
+            sys.setswitchinterval(min(self._switch, SWITCH))
             self._thread.start()
         return self
 
@@ -152,4 +189,6 @@ class PageOut:
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join()
+        if self._switch is not None:
+            sys.setswitchinterval(self._switch)
         page_out(self.directory)
