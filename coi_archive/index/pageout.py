@@ -163,18 +163,21 @@ class PageOut:
                 os.close(fd)
 
     def _look(self, fd: int | None) -> None:
+        def resident() -> int | None:
+            return None if fd is None else resident_file_bytes(fd)
+
         floor: int | None = None
         last = time.monotonic()
         while not self._stop.wait(self.look):
             self.looks += 1
-            held = None if fd is None else resident_file_bytes(fd)
+            held = resident()
             now = time.monotonic()
             grown = held is not None and (floor is None or held - floor > self.slack)
             if grown or now - last >= self.interval:
                 page_out(self.directory)
                 self.calls += 1
                 last = now
-                floor = None if fd is None else resident_file_bytes(fd)
+                floor = resident()
             elif held is not None and floor is not None:
                 floor = min(floor, held)
 
