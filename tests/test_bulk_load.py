@@ -52,7 +52,7 @@ def test_ingest_into_a_catalog_with_copies_keeps_its_indexes(tmp_path):
 
 def test_killed_first_ingest_gets_its_indexes_back_at_the_next_open(tmp_path):
     archive = tmp_path / "a"
-    run_killed(archive, "coi_archive.index.intake:Intake._flush", 2, "after", "ingest", *SAMPLES)
+    run_killed(archive, "coi_archive.index.intake:Intake._commit", 2, "after", "ingest", *SAMPLES)
     assert not set(catalog.BUILT_AFTER_LOAD) & indexes(archive), "the kill fell inside the load"
     with closing(sqlite3.connect(archive / "catalog.sqlite")) as conn:  # by scanning: what the index must give
         shas = [r[0] for r in conn.execute("SELECT DISTINCT sha256 FROM provenance")]

@@ -76,8 +76,9 @@ def assert_same(archive: Path, clean: dict) -> None:
 #: (where, nth call, kill before it or after it) spread over a whole ingest.
 INGEST_POINTS = [
     ("coi_archive.index.intake:Intake._store", 2, "kill"),  # storing the first originals
-    ("coi_archive.index.intake:Intake._flush", 3, "after"),  # right after a mid-run commit
-    ("coi_archive.index.intake:Intake._flush", 9, "kill"),  # late in reading
+    ("coi_archive.index.intake:Intake._commit", 3, "after"),  # right after a mid-run commit
+    ("coi_archive.index.intake:Intake._commit_midway", 2, "after"),  # the same, while a batch is decoded
+    ("coi_archive.index.intake:Intake._commit", 9, "kill"),  # late in reading
     ("coi_archive.index.intake:refresh", 4, "kill"),  # placing wire rows
     ("coi_archive.index.intake:Intake.run", 1, "after"),  # every original committed, nothing folded
     ("coi_archive.index.state:write_fold", 1, "kill"),  # folding the first chat

@@ -14,6 +14,9 @@ from coi_archive.index.api import Archive
 from tests.cli_helpers import make_maildir
 from tests.test_trust_copies import ALICE, BOB, mail
 
+#: copies recorded whose bytes the catalog lacks
+UNBACKED = "SELECT count(*) FROM provenance_rows p WHERE NOT EXISTS (SELECT 1 FROM originals o WHERE o.sha256=p.sha256)"
+
 
 def _message(n: str) -> bytes:
     return mail(f"{n}@x", ALICE, [BOB], f"message {n}")
@@ -39,35 +42,42 @@ def test_batches_and_commits_fall_after_the_same_copies(tmp_path, monkeypatch):
     monkeypatch.setattr(intake, "BATCH", 4)
     monkeypatch.setattr(intake, "DECODE_BATCH", 3)
     events: list[tuple] = []
-    submit, flush = intake.Intake._submit, intake.Intake._flush
+    unbacked: list[int] = []  # at each commit
+    submit, commit = intake.Intake._submit, intake.Intake._commit
 
     def spy_submit(self):
         events.append(("submit", self.report.copies_read, len(self._jobs)))
         submit(self)
 
-    def spy_flush(self):
-        events.append(("flush", self.report.copies_read))
-        flush(self)
+    def spy_commit(self):
+        events.append(("commit", self.report.copies_read, len(self._inflight[0]) if self._inflight else 0))
+        unbacked.append(self.conn.execute(UNBACKED).fetchone()[0])
+        commit(self)
 
     monkeypatch.setattr(intake.Intake, "_submit", spy_submit)
-    monkeypatch.setattr(intake.Intake, "_flush", spy_flush)
+    monkeypatch.setattr(intake.Intake, "_commit", spy_commit)
     with Archive.open(root) as archive:
         report = archive.ingest([str(box)])
 
     # one copy at a time: a new (1 job), b its bytes again, c purged (not
-    # counted), d new (2 jobs), e stored (4 counted: commit); f g h fill a
-    # batch; i is the 4th since the commit; j ends the source, then the run
+    # counted), d new (2 jobs), e stored (4 counted: a commit is due, and a
+    # and d go to the decoders first, decoded through the commit); f g h fill
+    # a batch (a and d are stored); i is the 4th since the commit (i goes to
+    # the decoders, f g h are stored, then the commit); j ends the source
+    # (everything is stored before its commit), then the run
     assert events == [
-        ("flush", 5),
         ("submit", 5, 2),
+        ("commit", 5, 2),
         ("submit", 8, 3),
-        ("flush", 9),
         ("submit", 9, 1),
-        ("flush", 10),
+        ("commit", 9, 1),
         ("submit", 10, 1),
-        ("flush", 10),
+        ("commit", 10, 0),
         ("submit", 10, 0),
+        ("commit", 10, 0),
     ]
+    # where a copy in flight was found (a, b, d; then i) is recorded with its bytes, not before
+    assert unbacked == [0, 0, 0, 0]
     assert (report.copies_read, report.copies_new, report.messages_new) == (10, 7, 7)
     conn = sqlite3.connect(root / "catalog.sqlite")
     keys = {r[0] for r in conn.execute("SELECT key FROM provenance WHERE source LIKE '%box%'")}

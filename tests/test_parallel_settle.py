@@ -3,8 +3,10 @@ decode in worker processes; the result must equal the single-process path."""
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import signal
+import threading
 import time
 from pathlib import Path
 
@@ -165,6 +167,37 @@ def test_helper_batches_are_bounded_in_documents_and_in_text():
     out = list(ftsfeed.batches(big, lambda d: d.message_id))
     assert [len(b) for b in out] == [3, 3, 3, 1]
     assert [m for b in out for m in b] == [d.message_id for d in big]
+
+
+def test_ids_are_received_ahead_so_the_folding_process_does_not_wait():
+    """A chunk of ids does not fit in a pipe's buffer: unless the reader
+    receives ahead of its work, the folding process waits in each send
+    until the reader has finished the chunk before."""
+    ours, theirs = multiprocessing.Pipe(duplex=False)
+    chunk = [f"<{i:060d}@example.org>" for i in range(ftsfeed.CHUNK)]  # ~150 kB pickled
+    chunks = ftsfeed._ids(ours)
+    sent = threading.Event()
+
+    def fold() -> None:
+        for _ in range(1 + ftsfeed.AHEAD):
+            theirs.send(chunk)
+        sent.set()
+
+    threading.Thread(target=fold, daemon=True).start()
+    assert next(chunks) == chunk  # the reader now works on this chunk, and reads no pipe itself
+    assert sent.wait(5), "the sender waited for the reader"
+    theirs.send(None)
+    assert list(chunks) == [chunk] * ftsfeed.AHEAD
+
+
+def test_a_pipe_that_breaks_is_raised_where_the_reader_reaches_it():
+    ours, theirs = multiprocessing.Pipe(duplex=False)
+    chunks = ftsfeed._ids(ours)
+    theirs.send(["<a@x>"])
+    theirs.close()  # the folding process was killed
+    assert next(chunks) == ["<a@x>"]
+    with pytest.raises(EOFError):
+        next(chunks)
 
 
 @pytest.mark.skipif(not Path("/proc/self/comm").exists(), reason="process names are Linux's /proc/<pid>/comm")
