@@ -108,7 +108,7 @@ class Intake:
         self.report = IngestReport()
         self._pending: set[str] = set()
         #: pending Message-IDs whose one stored copy was stored since the
-        #: last commit: its SHA-256 and wire facts (see ``wire.refresh``)
+        #: last placement: its SHA-256 and wire facts (see ``wire.refresh``)
         self._sole: dict[str, tuple[str, Facts]] = {}
         #: copies of stored messages (the same bytes, or other bytes under a
         #: known Message-ID): their chat's order may move
@@ -348,6 +348,21 @@ class Intake:
         self.conn.executemany("INSERT INTO originals VALUES(?,?,?,?,?,?,?,?,?,?,?,?)", rows)
         self._record([found for sha, _ in meta for found in self._held.pop(sha, ())])
         self._train(len(rows))
+        self._place()
+
+    def _place(self) -> None:
+        """Place the messages stored since the last placement (their wire
+        rows) and owe their chats a fold: after each stored batch, while the
+        workers decode the next, rather than all at the commit, where they
+        had nothing to do (0.2 s a commit at 100,000 copies)."""
+        if not self._pending:
+            return
+        dirty = refresh(self.conn, sorted(self._pending), self._sole)
+        derived.owe(self.conn, derived.FOLD, sorted(dirty))
+        derived.owe(self.conn, derived.CONTACTS, [derived.ALL])
+        self.report.dirty_chats |= dirty
+        self._pending.clear()
+        self._sole.clear()
 
     def _train(self, stored: int) -> None:
         """Once the archive holds ``packing.SAMPLES`` copies, train the
@@ -403,15 +418,9 @@ class Intake:
         self._commit()
 
     def _commit(self) -> None:
-        """Place the messages stored since the last commit, owe their
-        chats a fold, and commit."""
-        if self._pending:
-            dirty = refresh(self.conn, sorted(self._pending), self._sole)
-            derived.owe(self.conn, derived.FOLD, sorted(dirty))
-            derived.owe(self.conn, derived.CONTACTS, [derived.ALL])
-            self.report.dirty_chats |= dirty
-            self._pending.clear()
-            self._sole.clear()
+        """Owe a fold to the chats of the copies of stored messages read
+        since the last commit, and commit."""
+        self._place()
         if self._recopied:
             self._refold_recopied()
         self.conn.commit()
