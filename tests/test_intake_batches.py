@@ -43,7 +43,12 @@ def test_batches_and_commits_fall_after_the_same_copies(tmp_path, monkeypatch):
     monkeypatch.setattr(intake, "DECODE_BATCH", 3)
     events: list[tuple] = []
     unbacked: list[int] = []  # at each commit
-    submit, commit = intake.Intake._submit, intake.Intake._commit
+    submit, commit, refresh = intake.Intake._submit, intake.Intake._commit, intake.refresh
+
+    def spy_refresh(conn, message_ids, sole=None):
+        message_ids = list(message_ids)
+        events.append(("place", len(message_ids)))
+        return refresh(conn, message_ids, sole)
 
     def spy_submit(self):
         events.append(("submit", self.report.copies_read, len(self._jobs)))
@@ -56,22 +61,28 @@ def test_batches_and_commits_fall_after_the_same_copies(tmp_path, monkeypatch):
 
     monkeypatch.setattr(intake.Intake, "_submit", spy_submit)
     monkeypatch.setattr(intake.Intake, "_commit", spy_commit)
+    monkeypatch.setattr(intake, "refresh", spy_refresh)
     with Archive.open(root) as archive:
         report = archive.ingest([str(box)])
 
     # one copy at a time: a new (1 job), b its bytes again, c purged (not
     # counted), d new (2 jobs), e stored (4 counted: a commit is due, and a
     # and d go to the decoders first, decoded through the commit); f g h fill
-    # a batch (a and d are stored); i is the 4th since the commit (i goes to
-    # the decoders, f g h are stored, then the commit); j ends the source
-    # (everything is stored before its commit), then the run
+    # a batch (a and d are stored and placed); i is the 4th since the commit
+    # (i goes to the decoders, f g h are stored and placed, then the
+    # commit); j ends the source (everything is stored and placed before its
+    # commit), then the run
     assert events == [
         ("submit", 5, 2),
         ("commit", 5, 2),
         ("submit", 8, 3),
+        ("place", 2),
         ("submit", 9, 1),
+        ("place", 3),
         ("commit", 9, 1),
         ("submit", 10, 1),
+        ("place", 1),
+        ("place", 1),
         ("commit", 10, 0),
         ("submit", 10, 0),
         ("commit", 10, 0),
