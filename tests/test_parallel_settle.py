@@ -169,6 +169,26 @@ def test_helper_batches_are_bounded_in_documents_and_in_text():
     assert [m for b in out for m in b] == [d.message_id for d in big]
 
 
+def test_the_largest_chats_are_folded_first(tmp_path, monkeypatch):
+    """The fold's working set grows with the chat it folds, the indexing
+    child's with the index: the largest chats go while the index is small."""
+    folded: list[str] = []
+    refold = settle_mod.refold
+
+    def spy(conn, chat_ids, **kwargs):
+        chat_ids = list(chat_ids)
+        folded.extend(chat_ids)
+        return refold(conn, chat_ids, **kwargs)
+
+    monkeypatch.setattr(settle_mod, "refold", spy)
+    with Archive.open(tmp_path / "a") as archive:
+        archive.ingest([str(SAMPLES)])
+        sizes = dict(archive.conn.execute("SELECT chat_id, count(*) FROM wire GROUP BY chat_id"))
+    assert len(folded) > 10 and set(folded) == {c for c in sizes if c}
+    assert [sizes[c] for c in folded] == sorted(sizes[c] for c in folded)[::-1]
+    assert sizes[folded[0]] > sizes[folded[-1]]  # the samples' chats differ in size
+
+
 def test_ids_are_received_ahead_so_the_folding_process_does_not_wait():
     """A chunk of ids does not fit in a pipe's buffer: unless the reader
     receives ahead of its work, the folding process waits in each send

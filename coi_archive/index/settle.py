@@ -88,11 +88,25 @@ def _fold(conn: sqlite3.Connection, root: Path, drop_engine: Callable[[], None])
         drop_engine()
         fts = fulltext_dir(root)
         feed = FulltextFeed(conn, root / "catalog.sqlite", fts, engine_of(conn, fts))
-    refold(conn, chats, on_folded=feed.offer if feed else None, after_piece=Trimmer())
+    refold(conn, largest_first(conn, chats), on_folded=feed.offer if feed else None, after_piece=Trimmer())
     conn.commit()
     if feed is not None:
         feed.flush()
     return feed
+
+
+def largest_first(conn: sqlite3.Connection, chats: list[str]) -> list[str]:
+    """The chats owed a fold, the largest (most wire rows) first. The fold's
+    working set grows with the chat it folds and the indexing child's with
+    the index, so the largest chats are folded while the index is small,
+    and the run does not end on one long chat while the others wait."""
+    sizes = dict(
+        conn.execute(
+            "SELECT chat_id, count(*) FROM wire WHERE chat_id IN (SELECT key FROM owed WHERE kind=?) GROUP BY chat_id",
+            (derived.FOLD,),
+        )
+    )
+    return sorted(chats, key=lambda chat: (-sizes.get(chat, 0), chat))
 
 
 def _finish(conn: sqlite3.Connection, feed: FulltextFeed | None) -> None:

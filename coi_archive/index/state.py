@@ -203,11 +203,11 @@ def refold(
     on_folded: Callable[[str], None] | None = None,
     after_piece: Callable[[], object] | None = None,
 ) -> None:
-    """Recompute these chats, each in one transaction with the search
-    documents it changed owed (``derived.FTS``); ``on_folded`` is told each
-    chat id as soon as that chat is written, ``after_piece`` is called
-    after each piece is written (a chat has one or more)."""
-    for chat_id in sorted(set(chat_ids)):
+    """Recompute these chats in the order given, each in one transaction
+    with the search documents it changed owed (``derived.FTS``); ``on_folded``
+    is told each chat id as soon as that chat is written, ``after_piece`` is
+    called after each piece is written (a chat has one or more)."""
+    for chat_id in dict.fromkeys(chat_ids):
         _refold_chat(conn, chat_id, after_piece)
         derived.paid(conn, derived.FOLD, [chat_id])
         if on_folded is not None:
