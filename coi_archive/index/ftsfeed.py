@@ -45,7 +45,7 @@ CHILD_LIMITMB = 32
 
 
 #: Chunks of ids a reader takes from the folding process ahead of its
-#: work.  A chunk (:data:`CHUNK` ids, ~100 kB pickled) does not fit in a
+#: work.  A chunk (:data:`CHUNK` ids, 100-150 kB pickled) does not fit in a
 #: pipe's buffer, so unread it held the folding process in its ``send``
 #: until the reader had finished the chunk before: at 100,000 messages the
 #: fold took 22 s of wall time for 13 s of its own CPU.

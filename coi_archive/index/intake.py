@@ -418,8 +418,8 @@ class Intake:
         self._commit()
 
     def _commit(self) -> None:
-        """Owe a fold to the chats of the copies of stored messages read
-        since the last commit, and commit."""
+        """Place what is not placed yet, owe a fold to the chats of stored
+        messages copied again since the last commit, and commit."""
         self._place()
         if self._recopied:
             self._refold_recopied()
