@@ -35,10 +35,14 @@ Progress = Callable[[int, str], None]
 #: Copies stored per transaction.  Each commit writes every page it dirtied
 #: to the WAL, and once the random-key indexes (a copy's SHA-256, a message's
 #: Message-ID) outgrow the page cache nearly every copy dirties pages of its
-#: own; a longer transaction dirties each page for more copies.  At 300,000
-#: copies, 2,000 wrote 32 kB per copy (main process: 10.2 s system time),
-#: 8,000 wrote 14 kB (6.7 s).  A kill loses at most one transaction's work.
-BATCH = 8000
+#: own; a longer transaction dirties each page for more copies (SQLite writes
+#: a page that is spilled again within one transaction over its own WAL
+#: frame).  At 300,000 copies, 2,000 wrote 32 kB per copy (main process:
+#: 10.2 s system time), 8,000 wrote 14 kB (6.7 s); in a later run 8,000
+#: wrote 2.87 GiB to the disk in the intake (11.5 s system time), 32,000
+#: 1.41 GiB (8.1 s), 64,000 1.28 GiB.  A kill loses at most one
+#: transaction's work, which the next run reads again.
+BATCH = 32000
 #: New copies decoded together (by the worker processes).
 DECODE_BATCH = 256
 #: ... or fewer when they are this large together (memory stays bounded
