@@ -30,8 +30,8 @@ from . import derived, packing
 from .cores import DOCUMENT_HELPER, INDEX_WRITER, cores, start_worker, started_without_ctrl_c
 from .docs import search_docs
 from .engines import open_engine, preparer
-from .fulltext import SearchDoc
-from .heap import return_freed_memory
+from .fulltext import SearchDoc, SearchEngine
+from .heap import Trimmer, return_freed_memory, ticking
 from .pageout import PageOut
 
 #: Message ids sent to the child at once.  The folding process commits
@@ -177,10 +177,23 @@ def _child(parent: int, engine_name: str, db_path: str, fts_path: str, pipe, hel
         with PageOut(Path(fts_path)):
             engine = open_engine(engine_name, Path(fts_path), memory_mb=CHILD_LIMITMB)
             try:
-                written = engine.add_prepared(_merged(helped_by)) if helped_by else engine.add(_read(db_path, pipe))
+                written = _write(engine, db_path, pipe, helped_by)
             finally:
                 engine.close()
         pipe.send((written, written if helped_by else 0))
+
+
+def _write(engine: SearchEngine, db_path: str, pipe, helped_by: list) -> int:
+    """Write what the helpers prepared (or the documents of the ids from
+    ``pipe``), trimming the C heap once a second meanwhile (:class:`.heap.Trimmer`).
+    tantivy frees its whole buffer after each segment it writes, yet glibc
+    kept ~18 MB of it, in blocks too small to be mapped on their own: at
+    300,000 messages the child's anonymous memory fell back to ~62 MB after
+    each segment, to ~44 MB with the trim, and its peak went 83 -> 74 MB."""
+    trim = Trimmer()
+    if helped_by:
+        return engine.add_prepared(ticking(_merged(helped_by), trim))
+    return engine.add(ticking(_read(db_path, pipe), trim))
 
 
 class FulltextFeed:

@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from functools import cache
-from typing import Any
+from typing import Any, TypeVar
+
+_T = TypeVar("_T")
 
 #: glibc's ``mallopt`` parameters (``malloc.h``).
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD, _M_ARENA_MAX = -1, -3, -8
@@ -133,3 +135,12 @@ class Trimmer:
         self._last = now
         self.trims += 1
         return trim()
+
+
+def ticking(items: Iterable[_T], tick: Callable[[], object]) -> Iterator[_T]:
+    """``items`` as they come, ``tick()`` called after each one is taken:
+    a :class:`Trimmer` beside a writer that consumes a stream (the indexing
+    child, :mod:`.ftsfeed`), which has no step of its own to call it from."""
+    for item in items:
+        yield item
+        tick()
