@@ -194,7 +194,7 @@ def test_ids_are_received_ahead_so_the_folding_process_does_not_wait():
     receives ahead of its work, the folding process waits in each send
     until the reader has finished the chunk before."""
     ours, theirs = multiprocessing.Pipe(duplex=False)
-    chunk = [f"<{i:060d}@example.org>" for i in range(ftsfeed.CHUNK)]  # ~600 kB pickled
+    chunk = [f"<{i:060d}@example.org>" for i in range(ftsfeed.CHUNK)]  # ~150 kB pickled
     chunks = ftsfeed._ids(ours)
     sent = threading.Event()
 

@@ -36,9 +36,10 @@ from .pageout import PageOut
 
 #: Message ids sent to the child at once.  The folding process commits
 #: before each chunk (a reader sees only what is committed), and each
-#: commit writes every page it dirtied: at 300,000 messages, 2,000 wrote
-#: 2.4 GiB to the disk in the fold, 8,000 1.1 GiB (1.8 s less system time).
-CHUNK = 8000
+#: commit writes every page it dirtied: at 300,000 messages, 8,000 wrote
+#: 1.1 GiB to the disk in the fold instead of 2.4, for no CPU saved, and
+#: the ids held ahead made the ingest's peak at 100,000 ~5 MB higher.
+CHUNK = 2000
 #: The child's writer memory (Whoosh's pool, tantivy's heap): smaller than
 #: the default, because the child runs beside the folding process (more,
 #: smaller segments cost searches little).  The writer's memory is most of
@@ -48,7 +49,7 @@ CHILD_LIMITMB = 32
 
 
 #: Chunks of ids a reader takes from the folding process ahead of its
-#: work.  A chunk (:data:`CHUNK` ids, 400-600 kB pickled) does not fit in a
+#: work.  A chunk (:data:`CHUNK` ids, 100-150 kB pickled) does not fit in a
 #: pipe's buffer, so unread it held the folding process in its ``send``
 #: until the reader had finished the chunk before: at 100,000 messages the
 #: fold took 22 s of wall time for 13 s of its own CPU.
