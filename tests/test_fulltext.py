@@ -7,6 +7,7 @@ upsert/delete and snippet escaping.  Tests of one engine's own files
 
 from __future__ import annotations
 
+import random
 from collections import defaultdict
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
@@ -687,3 +688,34 @@ def test_ties_at_the_cut_follow_one_rule_on_every_engine(fresh):
     assert tail == ["u09", "u08", "u07"]
     relevance = [h.message_id for h in fresh.search("tie", limit=40)]
     assert relevance == [f"t{i:02d}" for i in range(30)] + [f"u{i:02d}" for i in range(10)]
+
+
+def test_a_relevance_page_holds_the_best_scored_matches_of_every_segment(tmp_path: Path, engine_name: str) -> None:
+    """Messages written by several adds (an ingest writes its index in
+    segments of a few thousand): the first page of a relevance search holds
+    the best-scored matches of all segments, for a word found with its other
+    forms (each form a term, their scores summed) in text and in quotes.
+    Whoosh's preloading matcher, which it picks in segments under 5,000
+    documents, bounds such a sum by its largest term and dropped the best
+    matches once a page was full."""
+    rng = random.Random(0)
+    filler = "the a we see you then later ok yes no maybe today soon".split()
+    forms = ["kaffee", "kaffe", "kaffees"]
+    eng = open_engine(engine_name, tmp_path / "ix")
+    n = 0
+    for _ in range(3):
+        batch = []
+        for _ in range(1500):
+            words = [rng.choice(filler) for _ in range(rng.randint(1, 40))]
+            words += [rng.choice(forms) for _ in range(rng.choice([0, 0, 0, 1, 1, 2, 3]))]
+            rng.shuffle(words)
+            quoted = " ".join(rng.choice(filler + forms) for _ in range(rng.choice([0, 0, 0, 5, 20])))
+            when = at(2026, 1, 1) + timedelta(minutes=n)
+            batch.append(doc(f"s{n:04d}", AB, ALICE, (B,), when, " ".join(words), quoted=quoted))
+            n += 1
+        eng.add(batch)
+    every = sorted((round(h.score, 6) for h in eng.search("kaffee", limit=n)), reverse=True)
+    assert len(every) > 1000
+    for limit in (3, 10, 20):
+        assert [round(h.score, 6) for h in eng.search("kaffee", limit=limit)] == every[:limit], limit
+    eng.close()
