@@ -74,6 +74,8 @@ def test_folding_a_chat_in_pieces_holds_one_piece(tmp_path, monkeypatch):
 
     def peak(piece: int) -> int:
         monkeypatch.setattr(state, "PIECE", piece)
+        monkeypatch.setattr(state, "FIRST_PIECE", piece)
+        monkeypatch.setattr(state, "PIECE_ADDRESSES", 10**9)
         with Archive.open(tmp_path / "archive") as archive:
             chat_id, mids = _big_chat(archive)
             assert len(mids) >= 40
@@ -87,6 +89,57 @@ def test_folding_a_chat_in_pieces_holds_one_piece(tmp_path, monkeypatch):
 
     whole_chat, by_fours = peak(10_000), peak(4)
     assert by_fours < whole_chat / 2, (by_fours, whole_chat)
+
+
+def test_pieces_are_cut_by_the_addresses_their_envelopes_carry(whole, tmp_path, monkeypatch):
+    """A group's every message names all its members, so a piece of 1,000
+    posts of a large group holds many times a direct chat's envelopes: a
+    chat's pieces are cut by the addresses they carry too
+    (``state.PIECE_ADDRESSES``), and still fold to what the whole chat folds to."""
+    carried: list[tuple[int, int]] = []
+    real = state.load_piece
+
+    def spy(conn, rows):
+        posts, controls = real(conn, rows)
+        addresses = sum(len(w.env.recipients) + 1 for w in posts + controls)
+        carried.append((len(posts), addresses))
+        return posts, controls
+
+    monkeypatch.setattr(state, "PIECE", 1000)  # more posts than any chat of the corpus has
+    monkeypatch.setattr(state, "FIRST_PIECE", 4)
+    monkeypatch.setattr(state, "PIECE_ADDRESSES", 24)
+    monkeypatch.setattr(state, "load_piece", spy)
+    cut = snapshot("corpus", tmp_path / "archive")
+    assert cut == whole
+    assert len(carried) > 2 * len(whole["chats"]), "the chats were not cut by their addresses"
+    # a piece's addresses stay near the bound (a piece ends between two seconds, and its
+    # controls are known only once it is read), nowhere near a whole chat's
+    assert max(a for _, a in carried) <= 3 * 24, carried
+
+
+def test_a_chats_first_piece_is_small(tmp_path, monkeypatch):
+    """Before a chat's first envelope is read nothing says how many addresses
+    its posts carry: its first piece is cut after :data:`state.FIRST_PIECE`
+    posts (at the next second), not after :data:`state.PIECE`."""
+    snapshot("corpus", tmp_path / "archive")
+    real = state.load_piece
+
+    def first_piece(first: int) -> int:
+        sizes: list[int] = []
+
+        def spy(conn, rows):
+            sizes.append(len(rows))
+            return real(conn, rows)
+
+        monkeypatch.setattr(state, "FIRST_PIECE", first)
+        monkeypatch.setattr(state, "load_piece", spy)
+        with Archive.open(tmp_path / "archive") as archive:
+            chat_id, mids = _big_chat(archive)
+            state.refold(archive.conn, [chat_id])
+            archive.conn.rollback()
+        return sizes[0]
+
+    assert first_piece(5) < first_piece(state.PIECE)
 
 
 def test_the_fold_reads_only_the_envelope_fields_it_is_given(whole, tmp_path, monkeypatch):

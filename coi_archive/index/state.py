@@ -137,6 +137,12 @@ def load_chat_wires(conn: sqlite3.Connection, chat_id: str) -> tuple[list[Wire],
 #: Posts folded together: a chat is read from the catalog, folded and
 #: written a piece at a time, so memory does not grow with the chat.
 PIECE = 1000
+#: ... and the addresses a piece's envelopes may carry (each wire's sender
+#: and recipients): a group's every message names all its members, so a
+#: piece of a large group holds many times a direct chat's (:func:`_piece_size`).
+PIECE_ADDRESSES = 8000
+#: ... and the posts of a chat's first piece, before any of its envelopes is read.
+FIRST_PIECE = 100
 
 #: The controls aimed at one piece's posts (``json_each`` of their ids).
 _PIECE_CONTROLS = _controls_sql("SELECT value AS id FROM json_each(?)")
@@ -147,9 +153,9 @@ Placed = tuple[str, str, str, str | None]
 _PLACED = "SELECT message_id, role, sha256, date FROM wire"
 
 
-def _pieces(conn: sqlite3.Connection, chat_id: str) -> Iterator[list[Placed]]:
+def _pieces(conn: sqlite3.Connection, chat_id: str, size: Callable[[], int] = lambda: PIECE) -> Iterator[list[Placed]]:
     """The wire rows placed in the chat in date order (undated last), cut
-    into pieces of about :data:`PIECE` between two seconds (the undated
+    into pieces of about ``size()`` posts between two seconds (the undated
     ones are one piece): ``order.chat_order`` orders within a second.  The
     rows carry what :func:`load_piece` needs of them: looking each up again
     by its Message-ID, in date order, was a random page read a message
@@ -159,13 +165,25 @@ def _pieces(conn: sqlite3.Connection, chat_id: str) -> Iterator[list[Placed]]:
     last: str | None = None
     for row in rows:
         date = row[3]
-        if len(piece) >= PIECE and date and date != last:
+        if len(piece) >= size() and date and date != last:
             yield piece
             piece = []
         piece.append(tuple(row))  # type: ignore[arg-type]  # a Row of the four columns of _PLACED
         last = date
     if piece:
         yield piece
+
+
+def _piece_size(posts: list[Wire], controls: list[Wire]) -> int:
+    """Posts in the next piece of a chat, after one of ``posts`` with
+    ``controls``: :data:`PIECE`, fewer where the addresses in its envelopes
+    would pass :data:`PIECE_ADDRESSES`.  A piece of 1,000 posts of the
+    benchmark's largest group (28 addresses a message) held ~15 MB of
+    envelopes while it was folded, a direct chat's a tenth of that: at
+    1,000,000 messages the ingest's peak falls in that group's fold."""
+    addresses = sum(len(w.env.recipients) + 1 for w in posts) + sum(len(w.env.recipients) + 1 for w in controls)
+    per_post = addresses / max(len(posts), 1)
+    return max(1, min(PIECE, int(PIECE_ADDRESSES / per_post)))
 
 
 def placed(conn: sqlite3.Connection, mids: list[str]) -> list[Placed]:
@@ -235,8 +253,10 @@ def _refold_chat(conn: sqlite3.Connection, chat_id: str, after_piece: Callable[[
         if after_piece is not None:
             after_piece()
 
-    for rows in _pieces(conn, chat_id):
+    size = [min(PIECE, FIRST_PIECE)]  # read by _pieces at each cut, set as each piece is loaded
+    for rows in _pieces(conn, chat_id, lambda: size[0]):
         posts, controls = load_piece(conn, rows)
+        size[0] = _piece_size(posts, controls)
         piece = folder.feed(chat_order(posts), controls)
         if held is not None:
             write(held)
