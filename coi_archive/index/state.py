@@ -181,7 +181,7 @@ def _piece_size(posts: list[Wire], controls: list[Wire]) -> int:
     benchmark's largest group (28 addresses a message) held ~15 MB of
     envelopes while it was folded, a direct chat's a tenth of that: at
     1,000,000 messages the ingest's peak falls in that group's fold."""
-    addresses = sum(len(w.env.recipients) + 1 for w in posts) + sum(len(w.env.recipients) + 1 for w in controls)
+    addresses = sum(len(w.env.recipients) + 1 for w in (*posts, *controls))
     per_post = addresses / max(len(posts), 1)
     return max(1, min(PIECE, int(PIECE_ADDRESSES / per_post)))
 

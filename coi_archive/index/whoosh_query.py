@@ -32,7 +32,7 @@ from .chatids import ChatKind
 from .engine_rules import FIELD_BOOST, NO_DATE, STEM_BOOST, day_start, stem_alternatives
 from .tokens import TOKEN_RE, normalize, query_terms
 
-__all__ = ["FIELD_BOOST", "STEM_BOOST", "Or", "TimeRange", "day_start", "stem_alternatives", "to_whoosh"]
+__all__ = ["FIELD_BOOST", "STEM_BOOST", "TimeRange", "day_start", "stem_alternatives", "to_whoosh"]
 
 
 # --------------------------------------------------------------------------
